@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every build, test and runtime dependency of edgerag from Debian bookworm.
+# Idempotent and non-interactive: packages already present are not reinstalled.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  clang-14 libclang-rt-14-dev          # libFuzzer + sanitizers
+  libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev
+  libsqlite3-dev sqlite3 libhnswlib-dev
+  libutf8proc-dev libicu-dev
+  libcpp-httplib-dev libcurl4-openssl-dev libssl-dev
+  libpoppler-cpp-dev libxml2-dev libgumbo-dev libzip-dev
+  libtesseract-dev tesseract-ocr-eng
+  gnuplot-nox
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup-deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup-deps: all dependencies present"
+fi

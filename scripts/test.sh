@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The test command: install deps, configure, build, run every test with ctest,
+# then the same unit tests under ASan+UBSan and a bounded libFuzzer smoke run.
+#   scripts/test.sh          full run (what CI does)
+#   scripts/test.sh --fast   release build + ctest only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+jobs=$(nproc)
+fast=0
+[ "${1:-}" = "--fast" ] && fast=1
+
+bash scripts/setup-deps.sh
+export EDGERAG_MODELS="${EDGERAG_MODELS:-$root/../shared/models}"
+
+echo "== release build + tests"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+[ "$fast" = 1 ] && exit 0
+
+echo "== ASan + UBSan build + tests"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
+  -DEDGERAG_SANITIZE=ON -DEDGERAG_BENCH=OFF >/dev/null
+cmake --build build-asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" -L unit
+
+echo "== libFuzzer smoke run (GGUF parser)"
+CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
+  -DEDGERAG_FUZZ=ON -DEDGERAG_TESTS=OFF -DEDGERAG_BENCH=OFF >/dev/null
+cmake --build build-fuzz -j "$jobs" --target fuzz_gguf
+bash scripts/fuzz-smoke.sh build-fuzz/fuzz/fuzz_gguf "${EDGERAG_FUZZ_SECONDS:-60}"

@@ -1,0 +1,47 @@
+// CPU operators used by the models. Every fast path (AVX2 / AVX-512, picked at
+// run time) has a scalar reference in ops_ref.cpp that tests compare against.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "tensor/dtype.h"
+#include "util/thread_pool.h"
+
+namespace edgerag {
+
+// A weight matrix as stored in GGUF: `rows` rows of `cols` elements of `type`
+// (ne = [cols, rows]); rows are row_bytes apart. Not owning (usually mmapped).
+struct Matrix {
+  DType type = DType::F32;
+  int64_t cols = 0;
+  int64_t rows = 0;
+  const uint8_t* data = nullptr;
+  size_t row_bytes = 0;
+
+  static Matrix of(DType type, int64_t cols, int64_t rows, const void* data);
+  const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
+  size_t nbytes() const { return row_bytes * static_cast<size_t>(rows); }
+};
+
+// Y[t, r] = sum_c W[r, c] * X[t, c] for t < n_tokens. X is [n_tokens, cols] and Y
+// [n_tokens, rows], both row-major float. Runs on `pool` (nullptr = caller thread).
+void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
+// Scalar reference of matmul: dequantize each row, float dot products.
+void matmul_ref(const Matrix& w, const float* x, int64_t n_tokens, float* y);
+
+// Row `r` of w as floats (embedding lookup).
+void get_row(const Matrix& w, int64_t r, float* out);
+
+void rmsnorm(const float* x, const float* weight, float* y, int64_t n, float eps);
+void layernorm(const float* x, const float* weight, const float* bias, float* y, int64_t n, float eps);
+void softmax_inplace(float* x, int64_t n);
+// out[i] = silu(gate[i]) * up[i]
+void swiglu(const float* gate, const float* up, float* out, int64_t n);
+// GELU, tanh approximation.
+void gelu_inplace(float* x, int64_t n);
+// Rotary embedding of one token: x is [n_heads, head_dim]; the first n_rot dims of
+// every head are rotated. neox=false rotates pairs (2i, 2i+1), true (i, i+n_rot/2).
+void rope_inplace(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
+                  float freq_scale, bool neox);
+
+}  // namespace edgerag

@@ -1,0 +1,46 @@
+// A fixed pool of worker threads for data-parallel loops in the hot path.
+// parallel_for splits [0, n) into one contiguous range per thread; the caller's
+// thread takes part, so a pool of T threads runs T-1 workers.
+#pragma once
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace edgerag {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // fn(thread_index, begin, end) over a split of [0, n); ranges are multiples of
+  // `grain` (except the last) so quant blocks / cache lines are not shared.
+  void parallel_for(size_t n, const std::function<void(int, size_t, size_t)>& fn, size_t grain = 1);
+
+  // fn(thread_index) once on every thread.
+  void run_all(const std::function<void(int)>& fn);
+
+ private:
+  void worker(int index);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_start_, cv_done_;
+  const std::function<void(int)>* job_ = nullptr;
+  size_t generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+};
+
+// Default thread count: hardware concurrency, overridable by EDGERAG_THREADS.
+int default_thread_count();
+
+}  // namespace edgerag

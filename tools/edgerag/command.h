@@ -1,0 +1,22 @@
+// Subcommand registry of the edgerag CLI. Each cmd_*.cpp defines one function
+// that adds its subcommand to the app and registers it with EDGERAG_COMMAND.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace edgerag::cli {
+
+using CommandSetup = std::function<void(CLI::App&)>;
+bool add_command(const std::string& name, CommandSetup setup);
+const std::vector<std::pair<std::string, CommandSetup>>& commands();
+
+// Shared flag helpers so every command spells them the same way.
+std::string resolve_model_flag(const std::string& value);  // name or path -> path
+
+}  // namespace edgerag::cli
+
+#define EDGERAG_COMMAND(name, fn) \
+  static const bool edgerag_cmd_registered_##fn = ::edgerag::cli::add_command(name, fn)
