@@ -1,5 +1,7 @@
 // Subcommand registry of the edgerag CLI. Each cmd_*.cpp defines one function
 // that adds its subcommand to the app and registers it with EDGERAG_COMMAND.
+// A name with a space ("eval retrieval") puts the subcommand under a shared
+// parent ("eval"); the setup function then receives the parent app.
 #pragma once
 #include <functional>
 #include <string>
@@ -12,6 +14,7 @@ namespace edgerag::cli {
 using CommandSetup = std::function<void(CLI::App&)>;
 bool add_command(const std::string& name, CommandSetup setup);
 const std::vector<std::pair<std::string, CommandSetup>>& commands();
+std::string group_description(const std::string& parent);
 
 // Shared flag helpers so every command spells them the same way.
 std::string resolve_model_flag(const std::string& value);  // name or path -> path

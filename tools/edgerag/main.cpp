@@ -20,6 +20,13 @@ bool add_command(const std::string& name, CommandSetup setup) {
 
 const std::vector<std::pair<std::string, CommandSetup>>& commands() { return registry(); }
 
+std::string group_description(const std::string& parent) {
+  if (parent == "eval") return "Measure quality: retrieval, perplexity, QA";
+  if (parent == "bench") return "Measure speed and memory (JSON figures)";
+  if (parent == "report") return "Run a whole study and write its tables";
+  return parent + " commands";
+}
+
 std::string resolve_model_flag(const std::string& value) {
   return resolve_model(value, std::string(EDGERAG_DEFAULT_SHARED_DIR) + "/models");
 }
@@ -32,7 +39,23 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto cmds = edgerag::cli::commands();
   std::sort(cmds.begin(), cmds.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& [name, setup] : cmds) setup(app);
+  // "eval retrieval" registers `retrieval` under a shared `eval` parent command.
+  for (auto& [name, setup] : cmds) {
+    auto space = name.find(' ');
+    if (space == std::string::npos) {
+      setup(app);
+      continue;
+    }
+    std::string parent = name.substr(0, space);
+    CLI::App* group = nullptr;
+    try {
+      group = app.get_subcommand(parent);
+    } catch (const CLI::OptionNotFound&) {
+      group = app.add_subcommand(parent, edgerag::cli::group_description(parent));
+      group->require_subcommand(1);
+    }
+    setup(*group);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
