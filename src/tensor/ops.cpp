@@ -47,6 +47,16 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
   else body(0, 0, static_cast<size_t>(w.rows));
 }
 
+float dot_f32(const float* a, const float* b, int64_t n) {
+  float s = 0;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
 void get_row(const Matrix& w, int64_t r, float* out) {
   EDGERAG_CHECK(r >= 0 && r < w.rows, "row {} out of range [0, {})", r, w.rows);
   dequantize_row(w.type, w.row(r), out, w.cols);

@@ -29,6 +29,11 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
 // Scalar reference of matmul: dequantize each row, float dot products.
 void matmul_ref(const Matrix& w, const float* x, int64_t n_tokens, float* y);
 
+// sum_i a[i] * b[i] (attention scores).
+float dot_f32(const float* a, const float* b, int64_t n);
+// y[i] += alpha * x[i] (attention value accumulation).
+void axpy_f32(float alpha, const float* x, float* y, int64_t n);
+
 // Row `r` of w as floats (embedding lookup).
 void get_row(const Matrix& w, int64_t r, float* out);
 
