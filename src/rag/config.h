@@ -1,0 +1,62 @@
+// Settings of the question-answering pipeline (retrieval depths, rerank policy,
+// prompt and answer budgets, generation). One struct, filled from defaults, then
+// a TOML file, then overrides (CLI flags or a server request's JSON body).
+//
+// TOML layout (every key optional; unknown keys are errors so typos surface):
+//   [retrieval]  bm25_k, dense_k, rrf_k, hybrid (bool), rerank ("on"|"off"|"auto"),
+//                rerank_k, rerank_margin
+//   [prompt]     max_chunks, max_tokens, system
+//   [generation] max_tokens, temperature, top_p, seed
+//   [extractive] sentences
+// The JSON form uses the same sections and keys.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace edgerag {
+
+// "auto" reranks only when first-stage retrieval is unsure: the top two fused
+// candidates score within `rerank_margin` (relative) of each other, or the
+// lexical and dense rankings disagree on the best chunk.
+enum class RerankMode { Off, On, Auto };
+RerankMode parse_rerank_mode(std::string_view s);  // "on" | "off" | "auto" (also "conditional")
+const char* rerank_mode_name(RerankMode m);
+
+struct AnswerConfig {
+  // Retrieval.
+  int bm25_k = 50;           // lexical candidates
+  int dense_k = 50;          // vector candidates (when an embedder is present)
+  int rrf_k = 60;            // reciprocal-rank-fusion constant
+  bool hybrid = true;        // false: BM25 only even with an embedder
+  RerankMode rerank = RerankMode::Auto;
+  int rerank_k = 20;         // fused candidates the cross-encoder rescores
+  double rerank_margin = 0.1;
+  // Prompt.
+  int max_chunks = 8;
+  int max_prompt_tokens = 3000;
+  std::string system_prompt = default_system_prompt();
+  // Generation.
+  int max_answer_tokens = 256;
+  float temperature = 0.0f;  // 0: greedy
+  float top_p = 1.0f;
+  uint64_t seed = 42;
+  // Extractive mode (no LLM): supporting sentences in the answer.
+  int extract_sentences = 3;
+
+  static std::string default_system_prompt();
+  // Throws edgerag::Error naming the offending setting.
+  void validate() const;
+};
+
+// Parses TOML text onto `cfg` (keys present override). `source` names the text in errors.
+void apply_toml(AnswerConfig& cfg, std::string_view toml_text, const std::string& source = "config");
+// Reads a TOML file onto defaults; throws with file, line and column on bad TOML.
+AnswerConfig load_answer_config(const std::string& path);
+// Same keys as TOML, as JSON (e.g. a server request's "config" object).
+void apply_json(AnswerConfig& cfg, const nlohmann::json& j);
+nlohmann::json to_json(const AnswerConfig& cfg);
+
+}  // namespace edgerag
