@@ -1,0 +1,51 @@
+// Options and reports of ingestion: how files become chunks, and what happened.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace edgerag::rag {
+
+struct ChunkOptions {
+  size_t max_tokens = 512;       // budget per chunk (embedding tokenizer, else words)
+  size_t overlap_sentences = 1;  // sentences repeated at the start of the next chunk
+  size_t min_tokens = 32;        // a trailing fragment below this merges into its neighbour
+};
+
+struct IngestOptions {
+  std::string collection = "default";
+  ChunkOptions chunk;
+  bool ocr = false;            // OCR images and PDF pages without a text layer (tesseract)
+  std::string ocr_language = "eng";
+  bool prune = false;          // remove documents of this collection whose file is gone
+  size_t embed_batch = 16;     // chunks per embedder call
+};
+
+// A document given as text rather than as a file (BEIR corpora, API clients).
+struct TextDocument {
+  std::string key;    // unique within the collection (stored as the document path)
+  std::string title;  // indexed with the text and used as its headings path
+  std::string text;
+  std::string file_type = "text";
+};
+
+struct IngestProgress {
+  size_t files_done = 0, files_total = 0;
+  size_t chunks = 0;           // chunks written so far in this run
+  double seconds = 0;
+  std::string current;         // file being processed
+};
+using ProgressFn = std::function<void(const IngestProgress&)>;
+
+struct IngestReport {
+  size_t files_seen = 0;
+  size_t added = 0, updated = 0, unchanged = 0, removed = 0, failed = 0;
+  size_t chunks_written = 0;
+  double seconds = 0;
+  std::vector<std::pair<std::string, std::string>> failures;  // path, reason
+};
+
+}  // namespace edgerag::rag

@@ -1,0 +1,75 @@
+// Search options and results: every hit carries its text, the score of each
+// stage it went through, and where it came from (provenance).
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace edgerag::rag {
+
+enum class SearchMode { Bm25, Dense, Hybrid };
+SearchMode parse_search_mode(const std::string& s);  // "bm25" | "dense" | "hybrid"
+const char* search_mode_name(SearchMode m);
+
+struct SearchFilter {
+  std::string path_prefix;               // documents whose path starts with this
+  std::vector<std::string> file_types;   // e.g. {"pdf", "md"}; empty = any
+  std::vector<std::string> collections;  // empty = all collections
+};
+
+struct SearchOptions {
+  SearchMode mode = SearchMode::Hybrid;
+  size_t k = 10;
+  size_t bm25_depth = 100;    // candidates from BM25 before fusion
+  size_t dense_depth = 100;   // candidates from dense search before fusion
+  double rrf_k = 60;          // reciprocal rank fusion constant
+  size_t expand_neighbors = 0;  // add up to N chunks before/after each top hit
+  bool rerank = true;          // when a reranker is set on the index
+  size_t rerank_top = 64;      // fused candidates the cross-encoder rescores
+  // Skip reranking when the BM25 and dense top-10 overlap at least this much
+  // (fraction of shared chunks, hybrid mode only); above 1 never skips.
+  double rerank_skip_agreement = 0.8;
+  size_t ef_search = 64;       // HNSW search breadth
+  SearchFilter filter;
+};
+
+struct Provenance {
+  int64_t doc_id = 0;
+  std::string collection;
+  std::string path;        // file path (absolute) or the key of a text document
+  std::string file_type;   // txt, md, html, pdf, docx, pptx, csv, jsonl, image, ...
+  std::string title;
+  std::string headings;    // "Intro > Setup" for md/html/docx; slide title for pptx
+  int chunk_index = 0;     // position of the chunk in its document
+  int page = 0;            // 1-based PDF page / pptx slide, 0 when not paged
+  int64_t row_begin = -1, row_end = -1;  // 1-based data rows (csv/jsonl), inclusive
+  int64_t byte_begin = 0, byte_end = 0;  // in the file for text formats, else in its extracted text
+};
+
+struct StageScores {
+  std::optional<double> bm25, dense, fused, rerank;
+  std::optional<size_t> bm25_rank, dense_rank;  // 1-based rank in each retriever
+};
+
+struct SearchHit {
+  int64_t chunk_id = 0;
+  double score = 0;        // the final ranking score
+  std::string text;
+  StageScores scores;
+  Provenance provenance;
+  bool neighbor = false;   // added by neighbour expansion, not retrieved itself
+};
+
+struct StageTimings {
+  double embed_ms = 0, bm25_ms = 0, dense_ms = 0, fuse_ms = 0, expand_ms = 0, rerank_ms = 0, total_ms = 0;
+};
+
+struct SearchResponse {
+  std::vector<SearchHit> hits;
+  StageTimings timings;
+  bool reranked = false;
+  std::string rerank_note;  // why reranking was skipped, if it was
+};
+
+}  // namespace edgerag::rag
