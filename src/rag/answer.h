@@ -18,22 +18,22 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "rag/config.h"
-#include "rag/prompt.h"
+#include "rag/search_types.h"
 
-namespace edgerag {
+namespace edgerag::rag {
 
 struct Citation {
-  int n = 0;           // the number used in the answer text
-  ContextChunk chunk;  // provenance and the text supplied under that number
+  int n = 0;      // the number used in the answer text
+  SearchHit chunk;  // provenance and the text supplied under that number
 };
 
-struct StageTimings {  // milliseconds
+struct AnswerTimings {  // milliseconds per stage
   double embed = 0, search = 0, rerank = 0, prompt = 0, prefill = 0, decode = 0, total = 0;
 };
 
-struct TokenCounts {
-  int prompt = 0;   // tokens of the rendered prompt (prefilled)
-  int context = 0;  // tokens of the supplied chunk texts
+struct AnswerTokens {
+  int prompt = 0;   // tokens of the rendered prompt (prefilled); 0 in extractive mode
+  int context = 0;  // tokens of the supplied chunk texts (LLM tokenizer; 0 in extractive mode)
   int answer = 0;   // generated tokens
 };
 
@@ -42,29 +42,32 @@ struct Answer {
   std::string mode;                  // "generative" | "extractive"
   std::vector<Citation> citations;   // cited chunks, in order of first mention
   int removed_citations = 0;         // markers that named no supplied chunk
-  std::vector<ContextChunk> context; // every chunk supplied, numbered 1..n in this order
+  std::vector<SearchHit> context;    // every chunk supplied, numbered 1..n in this order
   bool reranked = false;
-  StageTimings timings;
-  TokenCounts tokens;
+  std::string stop_reason;           // generator's ("length" | "eog" | "stop" | "cancelled"); "" extractive
+  AnswerTimings timings;
+  AnswerTokens tokens;
 };
 
 // {answer, citations:[{n, chunk_id, file, page, rows, headings, byte_start, byte_end, text}],
 //  removed_citations, timings_ms:{embed, search, rerank, prompt, prefill, decode, total},
-//  tokens:{prompt, context, answer}, mode, reranked}
+//  tokens:{prompt, context, answer}, mode, reranked, stop_reason}
 nlohmann::json to_json(const Answer& a);
 
-struct AnswerModels {  // paths; empty = not used
+struct AnswerModels {  // resolved paths; empty = not used
   std::string index_dir;  // required
   std::string llm;        // decoder GGUF; empty -> extractive answers
   std::string embed;      // BERT embedder GGUF; empty -> BM25-only retrieval
   std::string rerank;     // cross-encoder GGUF; empty -> no reranking
+  int n_threads = 0;      // 0 = default_thread_count()
 };
 
 // Owns the opened index and loaded models. Not thread-safe: one answer at a
 // time per engine (callers serialize, e.g. with a mutex).
 class AnswerEngine {
  public:
-  using TokenCallback = std::function<void(std::string_view piece)>;  // streamed answer text
+  // Streamed answer text as it is generated; return false to stop generating.
+  using TokenCallback = std::function<bool(std::string_view piece)>;
 
   // Throws edgerag::Error for a missing index or an unloadable model.
   static std::unique_ptr<AnswerEngine> open(const AnswerModels& models);
@@ -83,4 +86,4 @@ class AnswerEngine {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace edgerag
+}  // namespace edgerag::rag

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace edgerag {
+namespace edgerag::rag {
 
 struct CitationCheck {
   std::string text;          // answer with invalid markers removed
@@ -16,4 +16,4 @@ struct CitationCheck {
 // Valid numbers are 1..n_chunks.
 CitationCheck check_citations(const std::string& answer, int n_chunks);
 
-}  // namespace edgerag
+}  // namespace edgerag::rag

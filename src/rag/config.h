@@ -4,7 +4,7 @@
 //
 // TOML layout (every key optional; unknown keys are errors so typos surface):
 //   [retrieval]  bm25_k, dense_k, rrf_k, hybrid (bool), rerank ("on"|"off"|"auto"),
-//                rerank_k, rerank_margin
+//                rerank_k, rerank_skip_agreement
 //   [prompt]     max_chunks, max_tokens, system
 //   [generation] max_tokens, temperature, top_p, seed
 //   [extractive] sentences
@@ -16,11 +16,11 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-namespace edgerag {
+namespace edgerag::rag {
 
-// "auto" reranks only when first-stage retrieval is unsure: the top two fused
-// candidates score within `rerank_margin` (relative) of each other, or the
-// lexical and dense rankings disagree on the best chunk.
+// "auto" reranks only when first-stage retrieval is unsure: in hybrid mode it is
+// skipped when the BM25 and dense top-10 share at least `rerank_skip_agreement`
+// of their chunks (the retrievers agree). With no reranker loaded it is "off".
 enum class RerankMode { Off, On, Auto };
 RerankMode parse_rerank_mode(std::string_view s);  // "on" | "off" | "auto" (also "conditional")
 const char* rerank_mode_name(RerankMode m);
@@ -33,7 +33,7 @@ struct AnswerConfig {
   bool hybrid = true;        // false: BM25 only even with an embedder
   RerankMode rerank = RerankMode::Auto;
   int rerank_k = 20;         // fused candidates the cross-encoder rescores
-  double rerank_margin = 0.1;
+  double rerank_skip_agreement = 0.8;  // "auto" only
   // Prompt.
   int max_chunks = 8;
   int max_prompt_tokens = 3000;
@@ -59,4 +59,4 @@ AnswerConfig load_answer_config(const std::string& path);
 void apply_json(AnswerConfig& cfg, const nlohmann::json& j);
 nlohmann::json to_json(const AnswerConfig& cfg);
 
-}  // namespace edgerag
+}  // namespace edgerag::rag
