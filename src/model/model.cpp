@@ -1,0 +1,220 @@
+#include "model/model.h"
+
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "model/attention.h"
+#include "util/error.h"
+
+namespace edgerag {
+namespace {
+
+// A weight matrix with ne = [cols, rows]; the shape and type are checked.
+Matrix bind_matrix(const GgufFile& f, const std::string& name, int64_t cols, int64_t rows) {
+  const GgufTensor& t = f.tensor(name);
+  EDGERAG_CHECK(t.n_dims == 2 && t.ne[0] == cols && t.ne[1] == rows, "{}: tensor '{}' has shape {}, expected [{}, {}]",
+                f.path(), name, t.shape_string(), cols, rows);
+  const auto& tr = dtype_traits(t.type);
+  EDGERAG_CHECK(tr.supported && tr.block_size > 0 && cols % tr.block_size == 0,
+                "{}: tensor '{}' has unsupported type {}", f.path(), name, tr.name);
+  return Matrix::of(t.type, cols, rows, t.data);
+}
+
+// A 1-D F32 vector of n values (norm weights, biases); nullptr if optional and absent.
+const float* bind_vector(const GgufFile& f, const std::string& name, int64_t n, bool required) {
+  const GgufTensor* t = f.find_tensor(name);
+  if (!t) {
+    EDGERAG_CHECK(!required, "{}: missing tensor '{}'", f.path(), name);
+    return nullptr;
+  }
+  EDGERAG_CHECK(t->type == DType::F32 && t->n_elements() == n, "{}: tensor '{}' must be F32 with {} values (is {} {})",
+                f.path(), name, n, dtype_name(t->type), t->shape_string());
+  return reinterpret_cast<const float*>(t->data);
+}
+
+void add_bias(float* y, const float* b, int64_t n_rows, int64_t n) {
+  if (!b) return;
+  for (int64_t t = 0; t < n_rows; ++t)
+    for (int64_t i = 0; i < n; ++i) y[t * n + i] += b[i];
+}
+
+void add_inplace(float* x, const float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::load(const std::string& path) {
+  return from_gguf(std::shared_ptr<const GgufFile>(GgufFile::open(path)));
+}
+
+std::unique_ptr<Model> Model::from_gguf(std::shared_ptr<const GgufFile> file) {
+  EDGERAG_CHECK(file != nullptr, "Model::from_gguf: no file");
+  std::unique_ptr<Model> m(new Model());
+  m->file_ = std::move(file);
+  m->hp_ = read_hparams(*m->file_);
+  m->bind_weights();
+  return m;
+}
+
+void Model::bind_weights() {
+  const GgufFile& f = *file_;
+  const GgufTensor& emb = f.tensor("token_embd.weight");
+  EDGERAG_CHECK(emb.n_dims == 2, "{}: token_embd.weight must be 2-D", f.path());
+  if (!f.has(hp_.arch_name + ".vocab_size")) hp_.n_vocab = static_cast<int32_t>(emb.ne[1]);
+  const int64_t E = hp_.n_embd, V = hp_.n_vocab, Q = hp_.n_embd_q(), KV = hp_.n_embd_kv(), F = hp_.n_ff;
+  tok_embd_ = bind_matrix(f, "token_embd.weight", E, V);
+  output_ = f.find_tensor("output.weight") ? bind_matrix(f, "output.weight", E, V) : tok_embd_;
+  output_norm_ = bind_vector(f, "output_norm.weight", E, true);
+  layers_.resize(hp_.n_layer);
+  for (int32_t i = 0; i < hp_.n_layer; ++i) {
+    auto name = [i](const char* n) { return fmt::format("blk.{}.{}", i, n); };
+    LayerWeights& L = layers_[i];
+    L.attn_norm = bind_vector(f, name("attn_norm.weight"), E, true);
+    L.wq = bind_matrix(f, name("attn_q.weight"), E, Q);
+    L.wk = bind_matrix(f, name("attn_k.weight"), E, KV);
+    L.wv = bind_matrix(f, name("attn_v.weight"), E, KV);
+    L.wo = bind_matrix(f, name("attn_output.weight"), Q, E);
+    const bool biases = hp_.arch == Arch::Qwen2;
+    L.bq = bind_vector(f, name("attn_q.bias"), Q, biases);
+    L.bk = bind_vector(f, name("attn_k.bias"), KV, biases);
+    L.bv = bind_vector(f, name("attn_v.bias"), KV, biases);
+    const bool qk_norm = hp_.arch == Arch::Qwen3;
+    L.q_norm = bind_vector(f, name("attn_q_norm.weight"), hp_.head_dim, qk_norm);
+    L.k_norm = bind_vector(f, name("attn_k_norm.weight"), hp_.head_dim, qk_norm);
+    L.ffn_norm = bind_vector(f, name("ffn_norm.weight"), E, true);
+    L.w_gate = bind_matrix(f, name("ffn_gate.weight"), E, F);
+    L.w_up = bind_matrix(f, name("ffn_up.weight"), E, F);
+    L.w_down = bind_matrix(f, name("ffn_down.weight"), F, E);
+  }
+}
+
+std::unique_ptr<KvCache> Model::make_cache(int64_t n_tokens, DType type) const {
+  return std::make_unique<KvCache>(KvCacheConfig::for_model(hp_, n_tokens, type));
+}
+
+Logits Model::forward(const Batch& batch, KvCache& cache, ThreadPool* pool, const ForwardHooks* hooks) const {
+  const int64_t n = static_cast<int64_t>(batch.size());
+  EDGERAG_CHECK(n > 0, "forward: empty batch");
+  const auto& kc = cache.config();
+  EDGERAG_CHECK(kc.n_layer == hp_.n_layer && kc.n_head_kv == hp_.n_head_kv && kc.head_dim == hp_.head_dim,
+                "forward: KV cache shape does not match the model");
+  // Every sequence continues exactly where its cache ends.
+  std::map<SeqId, int32_t> next_pos;
+  for (const auto& t : batch.tokens) {
+    EDGERAG_CHECK(t.id >= 0 && t.id < hp_.n_vocab, "forward: token id {} out of range [0, {})", t.id, hp_.n_vocab);
+    auto [it, fresh] = next_pos.try_emplace(t.seq, cache.seq_len(t.seq));
+    EDGERAG_CHECK(t.pos == it->second, "forward: sequence {} expects position {} next, got {}", t.seq, it->second,
+                  t.pos);
+    ++it->second;
+  }
+  cache.reserve_batch(batch);
+  std::vector<int32_t> blk(n), slot(n);
+  for (int64_t t = 0; t < n; ++t) {
+    blk[t] = cache.block_of(batch.tokens[t].seq, batch.tokens[t].pos);
+    slot[t] = batch.tokens[t].pos % cache.block_size();
+  }
+
+  const int64_t E = hp_.n_embd, Q = hp_.n_embd_q(), KV = hp_.n_embd_kv(), F = hp_.n_ff, HD = hp_.head_dim;
+  const int32_t NH = hp_.n_head, NKV = hp_.n_head_kv, group = NH / NKV;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
+  std::vector<float> x(n * E), xn(n * E), q(n * Q), k(n * KV), v(n * KV), att(n * Q), tmp(n * E), gate(n * F),
+      up(n * F);
+
+  const LinearInputObserver* observe = hooks && hooks->on_linear_input ? &hooks->on_linear_input : nullptr;
+  auto linear = [&](const Matrix& w, int32_t layer, const char* name, const float* in, int64_t rows, float* out) {
+    if (observe)
+      (*observe)(layer, layer < 0 ? std::string(name) : fmt::format("blk.{}.{}", layer, name), in, rows, w.cols);
+    matmul(w, in, rows, out, pool);
+  };
+
+  for (int64_t t = 0; t < n; ++t) get_row(tok_embd_, batch.tokens[t].id, x.data() + t * E);
+
+  AttentionCapture* capture = hooks ? hooks->attention : nullptr;
+  if (capture) {
+    for (int32_t bi : capture->batch_index)
+      EDGERAG_CHECK(bi >= 0 && bi < n, "attention capture: batch index {} out of range", bi);
+    capture->weights.assign(capture->batch_index.size(),
+                            std::vector<std::vector<std::vector<float>>>(hp_.n_layer, std::vector<std::vector<float>>(NH)));
+  }
+  const int n_threads = pool ? pool->size() : 1;
+  std::vector<AttentionScratch> scratch(n_threads);
+  for (auto& s : scratch) s.fit(kc);
+
+  for (int32_t il = 0; il < hp_.n_layer; ++il) {
+    const LayerWeights& L = layers_[il];
+    for (int64_t t = 0; t < n; ++t) rmsnorm(x.data() + t * E, L.attn_norm, xn.data() + t * E, E, hp_.rms_eps);
+    linear(L.wq, il, "attn_q.weight", xn.data(), n, q.data());
+    linear(L.wk, il, "attn_k.weight", xn.data(), n, k.data());
+    linear(L.wv, il, "attn_v.weight", xn.data(), n, v.data());
+    add_bias(q.data(), L.bq, n, Q);
+    add_bias(k.data(), L.bk, n, KV);
+    add_bias(v.data(), L.bv, n, KV);
+    for (int64_t t = 0; t < n; ++t) {
+      float* qt = q.data() + t * Q;
+      float* kt = k.data() + t * KV;
+      if (L.q_norm) {  // qwen3: per-head RMSNorm before RoPE
+        for (int32_t h = 0; h < NH; ++h) rmsnorm(qt + h * HD, L.q_norm, qt + h * HD, HD, hp_.rms_eps);
+        for (int32_t h = 0; h < NKV; ++h) rmsnorm(kt + h * HD, L.k_norm, kt + h * HD, HD, hp_.rms_eps);
+      }
+      const int64_t pos = batch.tokens[t].pos;
+      rope_inplace(qt, NH, HD, hp_.n_rot, pos, hp_.rope_freq_base, hp_.rope_freq_scale, hp_.rope_neox);
+      rope_inplace(kt, NKV, HD, hp_.n_rot, pos, hp_.rope_freq_base, hp_.rope_freq_scale, hp_.rope_neox);
+      for (int32_t h = 0; h < NKV; ++h) {
+        cache.write_k(blk[t], il, h, slot[t], kt + h * HD);
+        cache.write_v(blk[t], il, h, slot[t], v.data() + t * KV + h * HD);
+      }
+    }
+    // Attention: one work item per (token, head); each reads its sequence's blocks.
+    auto body = [&](int thread, size_t i0, size_t i1) {
+      for (size_t i = i0; i < i1; ++i) {
+        const int64_t t = static_cast<int64_t>(i) / NH;
+        const int32_t h = static_cast<int32_t>(i % NH);
+        const auto& tok = batch.tokens[t];
+        attend(cache, cache.block_table(tok.seq), il, h / group, q.data() + t * Q + h * HD, tok.pos + 1, scale,
+               att.data() + t * Q + h * HD, scratch[thread]);
+      }
+    };
+    if (pool) pool->parallel_for(static_cast<size_t>(n) * NH, body);
+    else body(0, 0, static_cast<size_t>(n) * NH);
+    if (capture) {
+      for (size_t ci = 0; ci < capture->batch_index.size(); ++ci) {
+        const int32_t t = capture->batch_index[ci];
+        const auto& tok = batch.tokens[t];
+        for (int32_t h = 0; h < NH; ++h)
+          capture->weights[ci][il][h] = attention_weights(cache, cache.block_table(tok.seq), il, h / group,
+                                                          q.data() + t * Q + h * HD, tok.pos + 1, scale);
+      }
+    }
+    linear(L.wo, il, "attn_output.weight", att.data(), n, tmp.data());
+    add_inplace(x.data(), tmp.data(), x.size());
+
+    for (int64_t t = 0; t < n; ++t) rmsnorm(x.data() + t * E, L.ffn_norm, xn.data() + t * E, E, hp_.rms_eps);
+    linear(L.w_gate, il, "ffn_gate.weight", xn.data(), n, gate.data());
+    linear(L.w_up, il, "ffn_up.weight", xn.data(), n, up.data());
+    swiglu(gate.data(), up.data(), gate.data(), n * F);
+    linear(L.w_down, il, "ffn_down.weight", gate.data(), n, tmp.data());
+    add_inplace(x.data(), tmp.data(), x.size());
+  }
+  for (const auto& [seq, end] : next_pos) cache.commit(seq, end - cache.seq_len(seq));
+
+  // Output head only over the tokens that asked for logits.
+  Logits out;
+  out.n_vocab = hp_.n_vocab;
+  out.row_of.assign(n, -1);
+  int32_t rows = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    if (!batch.tokens[t].logits) continue;
+    rmsnorm(x.data() + t * E, output_norm_, xn.data() + rows * E, E, hp_.rms_eps);
+    out.row_of[t] = rows++;
+  }
+  if (rows > 0) {
+    out.data.resize(static_cast<size_t>(rows) * hp_.n_vocab);
+    linear(output_, -1, "output.weight", xn.data(), rows, out.data.data());
+  }
+  return out;
+}
+
+}  // namespace edgerag

@@ -1,0 +1,67 @@
+// Decoder-only transformer (llama, qwen2, qwen3) over GGUF weights used in place
+// from the mmap. forward() evaluates a batch of tokens from any number of
+// sequences: all linear layers run once over the whole batch (prefill = GEMM),
+// K/V go to the paged KvCache, attention runs per (token, head) with a tiled
+// online softmax over the sequence's cached blocks.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "format/gguf.h"
+#include "model/batch.h"
+#include "model/hooks.h"
+#include "model/hparams.h"
+#include "model/kv_cache.h"
+#include "tensor/ops.h"
+#include "util/thread_pool.h"
+
+namespace edgerag {
+
+struct LayerWeights {
+  const float* attn_norm = nullptr;
+  Matrix wq, wk, wv, wo;
+  const float* bq = nullptr;  // qwen2 biases
+  const float* bk = nullptr;
+  const float* bv = nullptr;
+  const float* q_norm = nullptr;  // qwen3 per-head RMSNorm weights [head_dim]
+  const float* k_norm = nullptr;
+  const float* ffn_norm = nullptr;
+  Matrix w_gate, w_up, w_down;
+};
+
+class Model {
+ public:
+  // Opens the GGUF file and maps the weights. Throws edgerag::Error for an
+  // unknown architecture, a missing tensor or a tensor of the wrong shape.
+  static std::unique_ptr<Model> load(const std::string& path);
+  static std::unique_ptr<Model> from_gguf(std::shared_ptr<const GgufFile> file);
+
+  const HParams& hparams() const { return hp_; }
+  const GgufFile& gguf() const { return *file_; }
+  std::shared_ptr<const GgufFile> gguf_shared() const { return file_; }
+  const Matrix& token_embd() const { return tok_embd_; }
+  const Matrix& output() const { return output_; }  // token_embd when tied
+  const std::vector<LayerWeights>& layers() const { return layers_; }
+
+  // A KV cache shaped for this model holding n_tokens tokens in total.
+  std::unique_ptr<KvCache> make_cache(int64_t n_tokens, DType type = DType::F32) const;
+
+  // Evaluates `batch`: appends every token's K/V to `cache` (reserving blocks for
+  // all sequences first; throws before computing if the pool is exhausted) and
+  // returns the logits of the tokens with logits=true. Thread-safe for distinct
+  // caches; `pool` may be nullptr.
+  Logits forward(const Batch& batch, KvCache& cache, ThreadPool* pool, const ForwardHooks* hooks = nullptr) const;
+
+ private:
+  Model() = default;
+  void bind_weights();
+
+  std::shared_ptr<const GgufFile> file_;
+  HParams hp_;
+  Matrix tok_embd_, output_;
+  const float* output_norm_ = nullptr;
+  std::vector<LayerWeights> layers_;
+};
+
+}  // namespace edgerag
