@@ -1,0 +1,251 @@
+#include "runtime/scheduler.h"
+
+#include <algorithm>
+
+#include "util/log.h"
+#include "util/timer.h"
+
+namespace edgerag {
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::Stop: return "stop";
+    case FinishReason::Length: return "length";
+    case FinishReason::Cancelled: return "cancelled";
+    case FinishReason::Error: return "error";
+  }
+  return "error";
+}
+
+struct Scheduler::Seq {
+  uint64_t id = 0;
+  GenRequest req;
+  int32_t seq = -1;
+  size_t n_past = 0;  // tokens in this sequence's KV
+  int n_cached = 0;
+  int n_generated = 0;
+  int32_t last_token = -1;  // sampled, not yet fed back
+  int cap_blocks = 0;       // blocks the sequence may grow to (prompt + max_tokens)
+  Timer timer;
+  double queue_ms = 0, ttft_ms = 0;
+  bool prefilling() const { return n_past < req.prompt.size(); }
+};
+
+Scheduler::Scheduler(StepModel& model, SchedulerOptions opt)
+    : model_(model),
+      opt_(opt),
+      cache_(model.block_size(), [&m = model](int32_t b) { m.retain_block(b); },
+             [&m = model](int32_t b) { m.release_block(b); }) {
+  EDGERAG_CHECK(opt_.max_running > 0 && opt_.max_queued >= 0 && opt_.step_tokens >= opt_.max_running &&
+                    opt_.prefill_chunk > 0,
+                "scheduler: invalid options (max_running {}, max_queued {}, step_tokens {}, prefill_chunk {})",
+                opt_.max_running, opt_.max_queued, opt_.step_tokens, opt_.prefill_chunk);
+  stats_.kv_blocks_total = model_.n_blocks_total();
+  thread_ = std::thread([this] { loop(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  for (auto& s : running_) finish(*s, FinishReason::Cancelled);
+  for (auto& s : queue_) finish(*s, FinishReason::Cancelled);
+  cache_.clear();
+}
+
+uint64_t Scheduler::submit(GenRequest req) {
+  EDGERAG_CHECK(!req.prompt.empty(), "request has an empty prompt");
+  EDGERAG_CHECK(req.sample && req.on_token && req.on_done && req.is_end, "request is missing a callback");
+  const auto n_prompt = static_cast<int64_t>(req.prompt.size());
+  EDGERAG_CHECK(n_prompt < model_.n_ctx(), "prompt of {} tokens does not fit the context of {} tokens", n_prompt,
+                model_.n_ctx());
+  EDGERAG_CHECK(req.max_tokens > 0, "max_tokens must be positive, got {}", req.max_tokens);
+  req.max_tokens = static_cast<int>(std::min<int64_t>(req.max_tokens, model_.n_ctx() - n_prompt));
+  auto s = std::make_unique<Seq>();
+  const int bs = model_.block_size();
+  s->cap_blocks = static_cast<int>((n_prompt + req.max_tokens + bs - 1) / bs);
+  EDGERAG_CHECK(s->cap_blocks <= model_.n_blocks_total(),
+                "prompt + max_tokens ({} tokens) exceed the KV cache ({} tokens)", n_prompt + req.max_tokens,
+                int64_t{model_.n_blocks_total()} * bs);
+  s->req = std::move(req);
+  uint64_t id;
+  {
+    std::lock_guard lk(mu_);
+    if (static_cast<int>(queue_.size()) >= opt_.max_queued)
+      throw Overloaded(fmt::format("server busy: {} requests already waiting", queue_.size()));
+    id = s->id = next_id_++;
+    queue_.push_back(std::move(s));
+    stats_.queued = static_cast<int>(queue_.size());
+  }
+  cv_.notify_all();
+  return id;
+}
+
+void Scheduler::cancel(uint64_t id) {
+  std::unique_ptr<Seq> waiting;
+  {
+    std::lock_guard lk(mu_);
+    auto it = std::find_if(queue_.begin(), queue_.end(), [&](const auto& s) { return s->id == id; });
+    if (it != queue_.end()) {
+      waiting = std::move(*it);
+      queue_.erase(it);
+      stats_.queued = static_cast<int>(queue_.size());
+    } else {
+      cancelled_.push_back(id);
+    }
+  }
+  if (waiting) finish(*waiting, FinishReason::Cancelled);
+  cv_.notify_all();
+}
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard lk(mu_);
+  return stats_;
+}
+
+void Scheduler::finish(Seq& s, FinishReason reason, std::string error) {
+  if (s.seq >= 0) model_.free_seq(s.seq);
+  s.seq = -1;
+  GenResult r;
+  r.reason = reason;
+  r.error = std::move(error);
+  r.n_prompt = static_cast<int>(s.req.prompt.size());
+  r.n_cached = s.n_cached;
+  r.n_generated = s.n_generated;
+  r.queue_ms = s.queue_ms;
+  r.ttft_ms = s.ttft_ms;
+  r.total_ms = s.timer.ms();
+  auto done = std::move(s.req.on_done);
+  s.req.on_done = nullptr;
+  if (done) done(r);
+}
+
+// Admits the queue head if its KV blocks can be reserved; mu_ is held.
+bool Scheduler::admit_locked() {
+  Seq& s = *queue_.front();
+  const int bs = model_.block_size();
+  std::vector<int32_t> shared;
+  if (opt_.prefix_cache) shared = cache_.match(s.req.prompt, (s.req.prompt.size() - 1) / bs);
+  int reserved = 0;  // blocks running sequences may still allocate
+  for (const auto& r : running_) reserved += r->cap_blocks - static_cast<int>(model_.seq_blocks(r->seq).size());
+  s.seq = model_.new_seq(shared);  // takes its own references, so eviction below cannot free them
+  const int need = s.cap_blocks - static_cast<int>(shared.size());
+  while (model_.n_blocks_free() - reserved < need && cache_.evict_one()) {
+  }
+  if (model_.n_blocks_free() - reserved < need) {
+    model_.free_seq(s.seq);
+    s.seq = -1;
+    return false;
+  }
+  s.n_past = shared.size() * bs;
+  s.n_cached = static_cast<int>(s.n_past);
+  s.queue_ms = s.timer.ms();
+  stats_.prompt_tokens += s.req.prompt.size();
+  stats_.cached_tokens += s.n_past;
+  running_.push_back(std::move(queue_.front()));
+  queue_.pop_front();
+  return true;
+}
+
+void Scheduler::loop() {
+  for (;;) {
+    std::vector<uint64_t> cancelled;
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [&] { return stop_ || !running_.empty() || !queue_.empty() || !cancelled_.empty(); });
+      if (stop_) return;
+      cancelled.swap(cancelled_);
+    }
+    for (uint64_t id : cancelled) {
+      auto it = std::find_if(running_.begin(), running_.end(), [&](const auto& s) { return s->id == id; });
+      if (it == running_.end()) continue;
+      finish(**it, FinishReason::Cancelled);
+      running_.erase(it);
+    }
+    {
+      std::unique_lock lk(mu_);
+      while (static_cast<int>(running_.size()) < opt_.max_running && !queue_.empty() && admit_locked()) {
+      }
+      stats_.queued = static_cast<int>(queue_.size());
+      stats_.running = static_cast<int>(running_.size());
+      if (running_.empty()) {
+        // Only reachable when the head cannot be admitted yet; wait for a change.
+        cv_.wait_for(lk, std::chrono::milliseconds(10));
+        continue;
+      }
+    }
+    try {
+      step();
+    } catch (const std::exception& e) {
+      log(LogLevel::Error, "scheduler: step failed: {}", e.what());
+      for (auto& s : running_) finish(*s, FinishReason::Error, e.what());
+      running_.clear();
+    }
+    std::lock_guard lk(mu_);
+    stats_.running = static_cast<int>(running_.size());
+    stats_.kv_blocks_used = model_.n_blocks_total() - model_.n_blocks_free();
+    stats_.prefix_entries = cache_.size();
+    stats_.prefix_hit_rate = cache_.hit_rate();
+    stats_.steps++;
+  }
+}
+
+void Scheduler::step() {
+  std::vector<StepModel::Entry> entries;
+  std::vector<Seq*> owners;
+  int budget = opt_.step_tokens;
+  // Decoding sequences first: one token each, so a long prompt never delays them.
+  for (auto& s : running_) {
+    if (s->prefilling()) continue;
+    entries.push_back({s->seq, std::span<const int32_t>(&s->last_token, 1), static_cast<int32_t>(s->n_past)});
+    owners.push_back(s.get());
+    --budget;
+  }
+  // Then prompt chunks in admission order with what is left of the budget.
+  for (auto& s : running_) {
+    if (!s->prefilling() || budget <= 0) continue;
+    size_t n = std::min<size_t>({s->req.prompt.size() - s->n_past, static_cast<size_t>(opt_.prefill_chunk),
+                                 static_cast<size_t>(budget)});
+    entries.push_back({s->seq, std::span<const int32_t>(s->req.prompt).subspan(s->n_past, n),
+                       static_cast<int32_t>(s->n_past)});
+    owners.push_back(s.get());
+    budget -= static_cast<int>(n);
+  }
+  std::vector<float> logits;
+  model_.forward(entries, logits);
+  const size_t nv = model_.n_vocab();
+  EDGERAG_CHECK(logits.size() == entries.size() * nv, "scheduler: model returned {} logits for {} entries",
+                logits.size(), entries.size());
+
+  std::vector<Seq*> done;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    Seq& s = *owners[i];
+    const bool was_prefill = s.prefilling();
+    s.n_past += entries[i].tokens.size();
+    if (s.prefilling()) continue;  // more prompt chunks to go
+    if (was_prefill && opt_.prefix_cache) cache_.insert(s.req.prompt, model_.seq_blocks(s.seq));
+    const int32_t tok = s.req.sample(std::span<const float>(logits.data() + i * nv, nv));
+    if (s.n_generated == 0) s.ttft_ms = s.timer.ms();
+    bool end = s.req.is_end(tok);
+    if (!end) {
+      ++s.n_generated;
+      std::lock_guard lk(mu_);
+      stats_.generated_tokens++;
+    }
+    if (end || !s.req.on_token(tok)) {
+      finish(s, FinishReason::Stop);
+      done.push_back(&s);
+    } else if (s.n_generated >= s.req.max_tokens) {
+      finish(s, FinishReason::Length);
+      done.push_back(&s);
+    } else {
+      s.last_token = tok;
+    }
+  }
+  std::erase_if(running_, [&](const auto& s) { return std::find(done.begin(), done.end(), s.get()) != done.end(); });
+}
+
+}  // namespace edgerag

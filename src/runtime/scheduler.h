@@ -1,0 +1,136 @@
+// Continuous batching: one engine thread runs a decoder step after step, and
+// each step carries tokens of every running request. New requests join between
+// steps; long prompts are prefilled in chunks under a per-step token budget so
+// they never stall the decoding of others; admission is first come, first
+// served, bounded by a queue length and by KV blocks (reserved up front, so a
+// running request never runs out of cache mid-answer); prompt prefixes already
+// computed are shared through the PrefixCache; a request stops when its
+// callback says so (client gone, stop string) or on cancel().
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/prefix_cache.h"
+#include "util/error.h"
+
+namespace edgerag {
+
+// What the scheduler needs from a decoder with a paged, ref-counted KV cache.
+class StepModel {
+ public:
+  virtual ~StepModel() = default;
+  struct Entry {
+    int32_t seq;
+    std::span<const int32_t> tokens;  // appended at positions pos, pos+1, ...
+    int32_t pos;
+  };
+  virtual int32_t n_vocab() const = 0;
+  virtual int32_t n_ctx() const = 0;
+  virtual int32_t block_size() const = 0;  // tokens per KV block
+  virtual int32_t n_blocks_total() const = 0;
+  virtual int32_t n_blocks_free() const = 0;
+  // A new sequence whose first blocks are `prefix` (full, already computed
+  // blocks it shares: the sequence takes a reference on each).
+  virtual int32_t new_seq(std::span<const int32_t> prefix) = 0;
+  virtual void free_seq(int32_t seq) = 0;
+  virtual std::vector<int32_t> seq_blocks(int32_t seq) const = 0;
+  virtual void retain_block(int32_t block) = 0;
+  virtual void release_block(int32_t block) = 0;
+  // One batched forward over all entries; `logits` gets n_vocab floats per
+  // entry (after the entry's last token), entry-major.
+  virtual void forward(std::span<const Entry> entries, std::vector<float>& logits) = 0;
+};
+
+// Thrown by submit() when the queue is full: the server answers 429/503.
+class Overloaded : public Error {
+ public:
+  using Error::Error;
+};
+
+enum class FinishReason { Stop, Length, Cancelled, Error };
+const char* finish_reason_name(FinishReason r);  // "stop", "length", ...
+
+struct GenResult {
+  FinishReason reason = FinishReason::Stop;
+  std::string error;
+  int n_prompt = 0;
+  int n_cached = 0;  // prompt tokens reused from the prefix cache
+  int n_generated = 0;
+  double queue_ms = 0, ttft_ms = 0, total_ms = 0;  // from submit()
+};
+
+struct GenRequest {
+  std::vector<int32_t> prompt;
+  int max_tokens = 128;
+  // Picks the next token from the logits of the last position.
+  std::function<int32_t(std::span<const float> logits)> sample;
+  std::function<bool(int32_t token)> is_end;  // end-of-generation tokens
+  // Each generated token (end tokens excluded), on the engine thread; return
+  // false to stop the request (finish reason Stop).
+  std::function<bool(int32_t token)> on_token;
+  std::function<void(const GenResult&)> on_done;  // exactly once
+};
+
+struct SchedulerOptions {
+  int max_running = 16;       // sequences decoded together
+  int max_queued = 64;        // waiting requests beyond which submit() throws Overloaded
+  int step_tokens = 256;      // token budget of one forward (decodes + prefill chunks)
+  int prefill_chunk = 128;    // largest slice of one prompt per step
+  bool prefix_cache = true;
+};
+
+struct SchedulerStats {
+  int running = 0, queued = 0;
+  int kv_blocks_total = 0, kv_blocks_used = 0;
+  size_t prefix_entries = 0;
+  double prefix_hit_rate = 0;
+  uint64_t prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0, steps = 0;
+};
+
+class Scheduler {
+ public:
+  Scheduler(StepModel& model, SchedulerOptions opt);
+  ~Scheduler();  // finishes waiting and running requests as Cancelled
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues a request and returns its id; throws Overloaded when the queue is
+  // full and Error for a request that can never fit (prompt + max_tokens).
+  uint64_t submit(GenRequest req);
+  void cancel(uint64_t id);  // no-op for unknown or finished ids
+  SchedulerStats stats() const;
+  const SchedulerOptions& options() const { return opt_; }
+
+ private:
+  struct Seq;
+  void loop();
+  bool admit_locked();
+  int blocks_needed(const Seq& s) const;
+  void step();
+  void finish(Seq& s, FinishReason reason, std::string error = "");
+
+  StepModel& model_;
+  SchedulerOptions opt_;
+  PrefixCache cache_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Seq>> queue_;
+  std::vector<std::unique_ptr<Seq>> running_;  // engine thread only (sizes mirrored in stats_)
+  std::vector<uint64_t> cancelled_;
+  SchedulerStats stats_;
+  int reserved_blocks_ = 0;  // blocks promised to running sequences but not yet allocated
+  uint64_t next_id_ = 1;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace edgerag

@@ -1,0 +1,204 @@
+#include "runtime/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <list>
+#include <mutex>
+
+#include "runtime/scheduler_fake_model.h"
+
+namespace edgerag {
+namespace {
+
+using test::FakeStepModel;
+
+// Collects one request's tokens and result from the engine thread.
+struct Collector {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int32_t> tokens;
+  GenResult result;
+  bool done = false;
+  std::function<bool(int32_t)> gate;  // optional: runs before accepting each token
+
+  GenRequest request(std::vector<int32_t> prompt, int max_tokens, int32_t end_token = -1) {
+    GenRequest r;
+    r.prompt = std::move(prompt);
+    r.max_tokens = max_tokens;
+    r.sample = [](std::span<const float> l) { return test::argmax(l); };
+    r.is_end = [end_token](int32_t t) { return t == end_token; };
+    r.on_token = [this](int32_t t) {
+      if (gate && !gate(t)) return false;
+      std::lock_guard lk(mu);
+      tokens.push_back(t);
+      return true;
+    };
+    r.on_done = [this](const GenResult& res) {
+      std::lock_guard lk(mu);
+      result = res;
+      done = true;
+      cv.notify_all();
+    };
+    return r;
+  }
+  void wait() {
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(20), [&] { return done; }));
+  }
+};
+
+std::vector<int32_t> prompt_of(int n, int seed) {
+  std::vector<int32_t> p(n);
+  for (int i = 0; i < n; ++i) p[i] = (seed * 31 + i * 7) % 97;
+  return p;
+}
+
+TEST(Scheduler, ConcurrentRequestsMatchTheSequentialReference) {
+  FakeStepModel model(512, 8);
+  Scheduler sched(model, {.max_running = 8, .max_queued = 64, .step_tokens = 64, .prefill_chunk = 16});
+  const std::vector<int32_t> system = prompt_of(40, 1);  // shared by half the requests
+  std::list<Collector> cs;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 24; ++i) {
+    auto p = prompt_of(3 + (i * 13) % 70, i + 2);
+    if (i % 2 == 0) p.insert(p.begin(), system.begin(), system.end());
+    prompts.push_back(p);
+    sched.submit(cs.emplace_back().request(p, 5 + i % 9));
+  }
+  int i = 0;
+  for (auto& c : cs) {
+    c.wait();
+    EXPECT_EQ(c.tokens, model.reference(prompts[i], 5 + i % 9)) << "request " << i;
+    EXPECT_EQ(c.result.reason, FinishReason::Length);
+    EXPECT_EQ(c.result.n_generated, 5 + i % 9);
+    ++i;
+  }
+  auto st = sched.stats();
+  EXPECT_GT(st.cached_tokens, 0u);  // later requests reused the system prompt's blocks
+  // Batching happened: some forward carried several sequences.
+  size_t widest = 0;
+  for (auto& s : model.steps_) widest = std::max(widest, s.size());
+  EXPECT_GT(widest, 1u);
+}
+
+TEST(Scheduler, RepeatedSystemPromptIsPrefilledOnce) {
+  FakeStepModel model(256, 4);
+  Scheduler sched(model, {});
+  auto system = prompt_of(30, 5);  // 7 full blocks
+  auto a = system, b = system;
+  a.push_back(1);
+  b.insert(b.end(), {2, 3, 4});
+  Collector ca, cb;
+  sched.submit(ca.request(a, 4));
+  ca.wait();
+  EXPECT_EQ(ca.result.n_cached, 0);
+  sched.submit(cb.request(b, 4));
+  cb.wait();
+  EXPECT_EQ(cb.result.n_cached, 28);
+  EXPECT_EQ(cb.tokens, model.reference(b, 4));  // the shared blocks hold the right history
+  // An identical prompt still computes its last token (the logits come from it).
+  Collector cc;
+  sched.submit(cc.request(b, 4));
+  cc.wait();
+  EXPECT_EQ(cc.result.n_cached, 32);
+  EXPECT_EQ(cc.tokens, cb.tokens);
+}
+
+TEST(Scheduler, LongPromptIsChunkedWhileOthersKeepDecoding) {
+  FakeStepModel model(1024, 16);
+  model.delay_ms_ = 1;
+  Scheduler sched(model, {.max_running = 4, .max_queued = 8, .step_tokens = 40, .prefill_chunk = 32});
+  Collector talker, reader;
+  std::atomic<bool> long_submitted{false};
+  std::vector<int32_t> long_prompt = prompt_of(1500, 9);
+  talker.gate = [&](int32_t) {
+    if (!long_submitted.exchange(true)) sched.submit(reader.request(long_prompt, 3));
+    return true;
+  };
+  sched.submit(talker.request(prompt_of(10, 3), 200));
+  talker.wait();
+  reader.wait();
+  EXPECT_EQ(talker.tokens, model.reference(prompt_of(10, 3), 200));
+  EXPECT_EQ(reader.tokens, model.reference(long_prompt, 3));
+  size_t biggest = 0, mixed = 0;
+  for (auto& s : model.steps_) {
+    size_t total = 0;
+    for (size_t n : s) {
+      biggest = std::max(biggest, n);
+      total += n;
+    }
+    EXPECT_LE(total, 40u);
+    mixed += s.size() == 2 && s[0] == 1 && s[1] > 1;  // a decode token alongside a prompt chunk
+  }
+  EXPECT_LE(biggest, 32u);
+  EXPECT_GE(mixed, 1500u / 39);  // the talker decoded during (nearly) every prefill step
+}
+
+TEST(Scheduler, FullQueueIsRefusedAndOversizedRequestsRejected) {
+  FakeStepModel model(64, 2, 97, 200);  // 128 tokens of KV, a 200-token context
+  model.delay_ms_ = 2;
+  Scheduler sched(model, {.max_running = 1, .max_queued = 2, .step_tokens = 16, .prefill_chunk = 16});
+  std::list<Collector> cs;
+  int accepted = 0, refused = 0;
+  for (int i = 0; i < 6; ++i) {
+    try {
+      sched.submit(cs.emplace_back().request(prompt_of(5, i), 50));
+      ++accepted;
+    } catch (const Overloaded&) {
+      ++refused;
+      cs.pop_back();
+    }
+  }
+  EXPECT_GE(refused, 2);
+  EXPECT_LE(accepted, 4);
+  for (auto& c : cs) c.wait();
+  Collector big;
+  EXPECT_THROW(sched.submit(big.request(prompt_of(200, 1), 5)), Error);  // no room in the context
+  EXPECT_THROW(sched.submit(big.request(prompt_of(150, 1), 10)), Error);  // more than the whole KV cache
+  EXPECT_THROW(sched.submit(big.request({}, 10)), Error);
+}
+
+TEST(Scheduler, CancelFreesTheSequence) {
+  FakeStepModel model(64, 4);
+  model.delay_ms_ = 1;
+  Scheduler sched(model, {.max_running = 2, .max_queued = 4, .step_tokens = 16, .prefill_chunk = 16, .prefix_cache = false});
+  Collector c;
+  std::atomic<int> seen{0};
+  c.gate = [&](int32_t) { return ++seen, true; };
+  uint64_t id = sched.submit(c.request(prompt_of(6, 1), 200));
+  while (seen < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  sched.cancel(id);
+  c.wait();
+  EXPECT_EQ(c.result.reason, FinishReason::Cancelled);
+  EXPECT_LT(c.result.n_generated, 200);
+  EXPECT_EQ(model.n_blocks_free(), 64);
+  // A client that goes away mid-stream (on_token returns false) ends the same way.
+  Collector d;
+  d.gate = [](int32_t) { return false; };
+  sched.submit(d.request(prompt_of(6, 2), 50));
+  d.wait();
+  EXPECT_EQ(d.result.n_generated, 1);
+  EXPECT_EQ(model.n_blocks_free(), 64);
+}
+
+TEST(Scheduler, EvictsCachedPrefixesUnderPressure) {
+  FakeStepModel model(24, 4);  // room for one 64-token request at a time
+  Scheduler sched(model, {.max_running = 4, .max_queued = 16, .step_tokens = 64, .prefill_chunk = 64});
+  std::list<Collector> cs;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 8; ++i) {
+    prompts.push_back(prompt_of(60, 10 + i));
+    sched.submit(cs.emplace_back().request(prompts.back(), 20));
+  }
+  int i = 0;
+  for (auto& c : cs) {
+    c.wait();
+    EXPECT_EQ(c.result.reason, FinishReason::Length);
+    EXPECT_EQ(c.tokens, model.reference(prompts[i++], 20));
+  }
+  EXPECT_LE(sched.stats().prefix_entries, 24u);
+}
+
+}  // namespace
+}  // namespace edgerag
