@@ -1,0 +1,94 @@
+// Prompt logits and greedy continuations against llama.cpp (f32kv_nofa goldens).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "decoder_golden.h"
+#include "model/model.h"
+
+namespace edgerag {
+namespace {
+
+struct Tolerance {
+  const char* model;
+  float max_abs;        // max |logit diff| over all positions
+  double argmax_share;  // positions whose argmax must agree
+};
+
+// F32 exact; F16 weights; Q8_0/Q4_0 without mirroring ggml's Q8_0 activation rounding.
+constexpr Tolerance kTolerances[] = {
+    {"stories260K", 1e-4f, 1.0},
+    {"synth-qwen3", 1e-4f, 1.0},
+    {"synth-llama-f16", 0.05f, 1.0},
+    {"stories260K-q8_0-ffndown_f16", 0.6f, 0.95},
+    {"stories260K-q4_0-ffndown_f16", 0.6f, 0.95},
+    {"synth-qwen2-q8_0", 0.6f, 0.95},
+    {"synth-qwen2-q4_0", 0.6f, 0.95},
+    {"synth-qwen3-q4_0", 0.6f, 0.95},
+};
+
+class GoldenLogits : public ::testing::TestWithParam<Tolerance> {};
+
+Logits eval_prompt(const Model& m, KvCache& cache, const std::vector<int32_t>& ids, ThreadPool* pool) {
+  Batch b;
+  for (size_t i = 0; i < ids.size(); ++i) b.add(ids[i], static_cast<int32_t>(i), 0, true);
+  return m.forward(b, cache, pool);
+}
+
+TEST_P(GoldenLogits, PromptLogitsAndGreedyMatchLlamaCpp) {
+  const Tolerance tol = GetParam();
+  const auto runs = test::golden_runs();
+  const auto& run = test::golden_run(runs, tol.model);
+  auto model = Model::load(run.model_path);
+  const int32_t V = model->hparams().n_vocab;
+  ThreadPool pool(2);
+  int checked = 0;
+  for (size_t pi = 0; pi < run.prompts.size(); ++pi) {
+    const auto& p = run.prompts[pi];
+    if (p.logits_file.empty()) continue;
+    ++checked;
+    const auto ref = test::read_f32(p.logits_file);
+    ASSERT_EQ(ref.size(), p.ids.size() * V);
+    auto cache = model->make_cache(256);
+    const Logits got = eval_prompt(*model, *cache, p.ids, &pool);
+    ASSERT_EQ(got.n_rows(), static_cast<int32_t>(p.ids.size()));
+    float max_diff = 0;
+    int argmax_same = 0;
+    for (size_t t = 0; t < p.ids.size(); ++t) {
+      const float* r = ref.data() + t * V;
+      const float* g = got.row(static_cast<int32_t>(t));
+      for (int32_t i = 0; i < V; ++i) max_diff = std::max(max_diff, std::fabs(r[i] - g[i]));
+      argmax_same += test::argmax_row(r, V) == test::argmax_row(g, V);
+    }
+    const double share = static_cast<double>(argmax_same) / p.ids.size();
+    RecordProperty("prompt" + std::to_string(pi) + "_max_abs_diff", std::to_string(max_diff));
+    std::printf("%s prompt %zu: %zu tokens, max |diff| %.3g, argmax agreement %.3f\n", tol.model, pi, p.ids.size(),
+                max_diff, share);
+    EXPECT_LE(max_diff, tol.max_abs) << tol.model << " prompt " << pi;
+    EXPECT_GE(share, tol.argmax_share) << tol.model << " prompt " << pi;
+
+    // Greedy: decode token by token after the prompt; must equal llama.cpp up to
+    // the first step whose top-1 margin is within the logit tolerance.
+    int32_t next = test::argmax_row(got.row(got.n_rows() - 1), V);
+    int32_t pos = static_cast<int32_t>(p.ids.size());
+    for (size_t s = 0; s < p.greedy.size(); ++s) {
+      if (p.greedy_margin[s] < 2 * tol.max_abs) break;
+      ASSERT_EQ(next, p.greedy[s]) << tol.model << " prompt " << pi << " greedy step " << s;
+      Batch b;
+      b.add(next, pos++, 0, true);
+      next = test::argmax_row(model->forward(b, *cache, &pool).row(0), V);
+    }
+  }
+  EXPECT_GT(checked, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, GoldenLogits, ::testing::ValuesIn(kTolerances),
+                         [](const auto& info) {
+                           std::string n = info.param.model;
+                           std::replace_if(n.begin(), n.end(), [](char c) { return !std::isalnum(c); }, '_');
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace edgerag
