@@ -1,0 +1,288 @@
+#include "model/bert.h"
+
+#include <cmath>
+
+#include "util/error.h"
+
+namespace edgerag {
+
+struct BertModel::Layer {
+  Matrix q, k, v, o, up, down;
+  const float *q_b = nullptr, *k_b = nullptr, *v_b = nullptr, *o_b = nullptr, *up_b = nullptr, *down_b = nullptr;
+  const float *attn_norm_w = nullptr, *attn_norm_b = nullptr, *out_norm_w = nullptr, *out_norm_b = nullptr;
+};
+
+BertModel::~BertModel() = default;
+
+const char* pooling_name(Pooling p) {
+  switch (p) {
+    case Pooling::None: return "none";
+    case Pooling::Mean: return "mean";
+    case Pooling::Cls: return "cls";
+    case Pooling::Last: return "last";
+    case Pooling::Rank: return "rank";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// A 2-D weight [cols, rows] (a 1-D tensor is one row) with the expected shape.
+Matrix weight(const GgufFile& f, const std::string& name, int64_t cols, int64_t rows) {
+  const GgufTensor& t = f.tensor(name);
+  EDGERAG_CHECK(t.ne[0] == cols && t.n_rows() == rows, "{}: tensor {} has shape {}, expected [{}, {}]", f.path(),
+                name, t.shape_string(), cols, rows);
+  EDGERAG_CHECK(dtype_traits(t.type).supported, "{}: tensor {} has unsupported type {}", f.path(), name,
+                dtype_name(t.type));
+  return Matrix::of(t.type, cols, rows, t.data);
+}
+
+// An F32 vector of n elements, or nullptr when absent and optional.
+const float* vec(const GgufFile& f, const std::string& name, int64_t n, bool required = true) {
+  const GgufTensor* t = f.find_tensor(name);
+  if (!t) {
+    EDGERAG_CHECK(!required, "{}: missing tensor {}", f.path(), name);
+    return nullptr;
+  }
+  EDGERAG_CHECK(t->type == DType::F32 && t->n_elements() == n, "{}: tensor {} must be F32 with {} elements", f.path(),
+                name, n);
+  return reinterpret_cast<const float*>(t->data);
+}
+
+void add_bias(float* y, const float* b, int64_t n_tokens, int64_t n) {
+  if (!b) return;
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int64_t i = 0; i < n; ++i) y[t * n + i] += b[i];
+}
+
+void layernorm_rows(float* x, const float* w, const float* b, int64_t n_tokens, int64_t n, float eps) {
+  for (int64_t t = 0; t < n_tokens; ++t) layernorm(x + t * n, w, b, x + t * n, n, eps);
+}
+
+// y = W x + b for all tokens.
+void linear(const Matrix& w, const float* b, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  matmul(w, x, n_tokens, y, pool);
+  add_bias(y, b, n_tokens, w.rows);
+}
+
+}  // namespace
+
+std::unique_ptr<BertModel> BertModel::load(const std::string& path) {
+  std::unique_ptr<BertModel> m(new BertModel());
+  m->file_ = GgufFile::open(path);
+  const GgufFile& f = *m->file_;
+  const std::string arch = f.get_string("general.architecture");
+  EDGERAG_CHECK(arch == "bert", "{}: architecture '{}' is not a BERT encoder", path, arch);
+  BertHParams& hp = m->hp_;
+  hp.n_embd = f.get_int("bert.embedding_length", 0);
+  hp.n_layer = f.get_int("bert.block_count", 0);
+  hp.n_head = f.get_int("bert.attention.head_count", 0);
+  hp.n_ff = f.get_int("bert.feed_forward_length", 0);
+  hp.eps = static_cast<float>(f.get_float("bert.attention.layer_norm_epsilon", 1e-12));
+  // Sentence-embedding models without the key are mean-pooled (sentence-transformers' default).
+  const int64_t pooling = f.get_int("bert.pooling_type", static_cast<int64_t>(Pooling::Mean));
+  EDGERAG_CHECK(pooling >= 0 && pooling <= 4, "{}: unknown bert.pooling_type {}", path, pooling);
+  hp.pooling = static_cast<Pooling>(pooling);
+  EDGERAG_CHECK(hp.n_embd > 0 && hp.n_layer > 0 && hp.n_head > 0 && hp.n_ff > 0 && hp.n_embd % hp.n_head == 0,
+                "{}: invalid BERT hyperparameters (embedding {}, layers {}, heads {}, ffn {})", path, hp.n_embd,
+                hp.n_layer, hp.n_head, hp.n_ff);
+  EDGERAG_CHECK(!f.get_bool("bert.attention.causal", false), "{}: causal BERT models are not supported", path);
+
+  const GgufTensor& tok = f.tensor("token_embd.weight");
+  hp.n_vocab = tok.n_rows();
+  m->tok_embd_ = weight(f, "token_embd.weight", hp.n_embd, hp.n_vocab);
+  hp.n_ctx = f.tensor("position_embd.weight").n_rows();
+  m->pos_embd_ = weight(f, "position_embd.weight", hp.n_embd, hp.n_ctx);
+  if (f.find_tensor("token_types.weight")) {
+    hp.n_token_types = f.tensor("token_types.weight").n_rows();
+    m->type_embd_ = weight(f, "token_types.weight", hp.n_embd, hp.n_token_types);
+  }
+  m->embd_norm_w_ = vec(f, "token_embd_norm.weight", hp.n_embd);
+  m->embd_norm_b_ = vec(f, "token_embd_norm.bias", hp.n_embd);
+
+  const int64_t E = hp.n_embd, F = hp.n_ff;
+  for (int64_t l = 0; l < hp.n_layer; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    Layer L;
+    L.q = weight(f, p + "attn_q.weight", E, E);
+    L.k = weight(f, p + "attn_k.weight", E, E);
+    L.v = weight(f, p + "attn_v.weight", E, E);
+    L.o = weight(f, p + "attn_output.weight", E, E);
+    L.up = weight(f, p + "ffn_up.weight", E, F);
+    L.down = weight(f, p + "ffn_down.weight", F, E);
+    L.q_b = vec(f, p + "attn_q.bias", E, false);
+    L.k_b = vec(f, p + "attn_k.bias", E, false);
+    L.v_b = vec(f, p + "attn_v.bias", E, false);
+    L.o_b = vec(f, p + "attn_output.bias", E, false);
+    L.up_b = vec(f, p + "ffn_up.bias", F, false);
+    L.down_b = vec(f, p + "ffn_down.bias", E, false);
+    L.attn_norm_w = vec(f, p + "attn_output_norm.weight", E);
+    L.attn_norm_b = vec(f, p + "attn_output_norm.bias", E, false);
+    L.out_norm_w = vec(f, p + "layer_output_norm.weight", E);
+    L.out_norm_b = vec(f, p + "layer_output_norm.bias", E, false);
+    m->layers_.push_back(L);
+  }
+
+  if (f.find_tensor("cls.weight")) {
+    m->cls_ = weight(f, "cls.weight", E, E);
+    m->cls_b_ = vec(f, "cls.bias", E, false);
+  }
+  if (const GgufTensor* t = f.find_tensor("cls.output.weight")) {
+    hp.n_cls_out = t->n_rows();
+    m->cls_out_ = weight(f, "cls.output.weight", E, hp.n_cls_out);
+    m->cls_out_b_ = vec(f, "cls.output.bias", hp.n_cls_out, false);
+  }
+  EDGERAG_CHECK(hp.pooling != Pooling::Rank || hp.n_cls_out > 0,
+                "{}: rank pooling needs a classifier head (cls.output.weight)", path);
+  return m;
+}
+
+size_t BertModel::weight_bytes() const {
+  size_t n = cls_.nbytes() + cls_out_.nbytes();
+  for (const Layer& L : layers_)
+    n += L.q.nbytes() + L.k.nbytes() + L.v.nbytes() + L.o.nbytes() + L.up.nbytes() + L.down.nbytes();
+  return n;
+}
+
+std::vector<float> BertModel::forward(const std::vector<BertInput>& batch, ThreadPool* pool) const {
+  const int64_t E = hp_.n_embd, H = hp_.n_head, D = E / H;
+  // Span [start, start + len) of every input in the packed token rows.
+  std::vector<int64_t> start(batch.size() + 1, 0);
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const BertInput& in = batch[s];
+    const int64_t n = static_cast<int64_t>(in.ids.size());
+    EDGERAG_CHECK(n > 0, "BERT input {} is empty", s);
+    EDGERAG_CHECK(n <= hp_.n_ctx, "BERT input {} has {} tokens; the model takes at most {}", s, n, hp_.n_ctx);
+    EDGERAG_CHECK(in.type_ids.empty() || in.type_ids.size() == in.ids.size(),
+                  "BERT input {}: {} type ids for {} tokens", s, in.type_ids.size(), n);
+    start[s + 1] = start[s] + n;
+  }
+  const int64_t T = start.back();
+  std::vector<float> x(static_cast<size_t>(T * E));
+
+  // Embeddings: token + token type + absolute position, then LayerNorm.
+  std::vector<float> tmp(E);
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const BertInput& in = batch[s];
+    for (int64_t i = 0; i < static_cast<int64_t>(in.ids.size()); ++i) {
+      float* row = x.data() + (start[s] + i) * E;
+      const int32_t id = in.ids[i];
+      EDGERAG_CHECK(id >= 0 && id < hp_.n_vocab, "BERT input {}: token id {} outside the vocabulary of {}", s, id,
+                    hp_.n_vocab);
+      get_row(tok_embd_, id, row);
+      get_row(pos_embd_, i, tmp.data());
+      for (int64_t c = 0; c < E; ++c) row[c] += tmp[c];
+      const int32_t type = in.type_ids.empty() ? 0 : in.type_ids[i];
+      if (hp_.n_token_types > 0) {
+        EDGERAG_CHECK(type >= 0 && type < hp_.n_token_types, "BERT input {}: token type {} not in [0, {})", s, type,
+                      hp_.n_token_types);
+        get_row(type_embd_, type, tmp.data());
+        for (int64_t c = 0; c < E; ++c) row[c] += tmp[c];
+      } else {
+        EDGERAG_CHECK(type == 0, "BERT input {}: the model has no token types", s);
+      }
+    }
+  }
+  layernorm_rows(x.data(), embd_norm_w_, embd_norm_b_, T, E, hp_.eps);
+
+  std::vector<float> q(T * E), k(T * E), v(T * E), att(T * E), up(T * hp_.n_ff);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  int64_t max_len = 0;
+  for (size_t s = 0; s < batch.size(); ++s) max_len = std::max(max_len, start[s + 1] - start[s]);
+  const int n_workers = pool ? pool->size() : 1;
+  std::vector<std::vector<float>> scores(n_workers, std::vector<float>(max_len));
+
+  for (const Layer& L : layers_) {
+    linear(L.q, L.q_b, x.data(), T, q.data(), pool);
+    linear(L.k, L.k_b, x.data(), T, k.data(), pool);
+    linear(L.v, L.v_b, x.data(), T, v.data(), pool);
+    // Attention of every query row over the keys of its own input only.
+    std::vector<int64_t> seq_of(T);
+    for (size_t s = 0; s < batch.size(); ++s)
+      for (int64_t t = start[s]; t < start[s + 1]; ++t) seq_of[t] = static_cast<int64_t>(s);
+    auto attend = [&](int worker, size_t r0, size_t r1) {
+      float* p = scores[worker].data();
+      for (size_t r = r0; r < r1; ++r) {
+        const int64_t t = static_cast<int64_t>(r / H), h = static_cast<int64_t>(r % H);
+        const int64_t s0 = start[seq_of[t]], n = start[seq_of[t] + 1] - s0;
+        const float* qt = q.data() + t * E + h * D;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < n; ++j) {
+          p[j] = dot_f32(qt, k.data() + (s0 + j) * E + h * D, D) * scale;
+          mx = std::max(mx, p[j]);
+        }
+        float sum = 0;
+        for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - mx));
+        float* out = att.data() + t * E + h * D;
+        std::fill(out, out + D, 0.0f);
+        for (int64_t j = 0; j < n; ++j) axpy_f32(p[j] / sum, v.data() + (s0 + j) * E + h * D, out, D);
+      }
+    };
+    if (pool) pool->parallel_for(static_cast<size_t>(T * H), attend, 4);
+    else attend(0, 0, static_cast<size_t>(T * H));
+
+    linear(L.o, L.o_b, att.data(), T, q.data(), pool);
+    for (int64_t i = 0; i < T * E; ++i) x[i] += q[i];
+    layernorm_rows(x.data(), L.attn_norm_w, L.attn_norm_b, T, E, hp_.eps);
+
+    linear(L.up, L.up_b, x.data(), T, up.data(), pool);
+    gelu_inplace(up.data(), T * hp_.n_ff);
+    linear(L.down, L.down_b, up.data(), T, q.data(), pool);
+    for (int64_t i = 0; i < T * E; ++i) x[i] += q[i];
+    layernorm_rows(x.data(), L.out_norm_w, L.out_norm_b, T, E, hp_.eps);
+  }
+  return x;
+}
+
+std::vector<float> BertModel::rank_head(const float* h_cls) const {
+  const int64_t E = hp_.n_embd;
+  std::vector<float> pooled(h_cls, h_cls + E);
+  if (cls_.rows > 0) {
+    linear(cls_, cls_b_, h_cls, 1, pooled.data(), nullptr);
+    for (float& p : pooled) p = std::tanh(p);
+  }
+  std::vector<float> out(hp_.n_cls_out);
+  linear(cls_out_, cls_out_b_, pooled.data(), 1, out.data(), nullptr);
+  return out;
+}
+
+std::vector<std::vector<float>> BertModel::encode(const std::vector<BertInput>& batch, ThreadPool* pool) const {
+  EDGERAG_CHECK(hp_.pooling != Pooling::None, "{}: the model has no pooling (bert.pooling_type = 0)", file_->path());
+  const std::vector<float> h = forward(batch, pool);
+  std::vector<std::vector<float>> out;
+  out.reserve(batch.size());
+  int64_t t0 = 0;
+  for (const BertInput& in : batch) {
+    const int64_t n = static_cast<int64_t>(in.ids.size());
+    const float* hs = h.data() + t0 * hp_.n_embd;
+    out.push_back(hp_.pooling == Pooling::Rank ? rank_head(hs) : pool_hidden(hp_.pooling, hs, n, hp_.n_embd));
+    t0 += n;
+  }
+  return out;
+}
+
+std::vector<float> pool_hidden(Pooling p, const float* hidden, int64_t n_tokens, int64_t n_embd) {
+  EDGERAG_CHECK(n_tokens > 0, "pooling an empty input");
+  switch (p) {
+    case Pooling::Mean: {
+      std::vector<float> out(n_embd, 0.0f);
+      for (int64_t t = 0; t < n_tokens; ++t)
+        for (int64_t c = 0; c < n_embd; ++c) out[c] += hidden[t * n_embd + c];
+      for (float& o : out) o /= static_cast<float>(n_tokens);
+      return out;
+    }
+    case Pooling::Cls: return std::vector<float>(hidden, hidden + n_embd);
+    case Pooling::Last: return std::vector<float>(hidden + (n_tokens - 1) * n_embd, hidden + n_tokens * n_embd);
+    default: fail("pooling '{}' does not produce an embedding", pooling_name(p));
+  }
+}
+
+void l2_normalize(std::vector<float>& v) {
+  double sum = 0;
+  for (float x : v) sum += x * x;
+  if (sum <= 0) return;
+  const float inv = static_cast<float>(1.0 / std::sqrt(sum));
+  for (float& x : v) x *= inv;
+}
+
+}  // namespace edgerag
