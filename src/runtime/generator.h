@@ -41,14 +41,16 @@ struct GenerationResult {
   GenerationTimings timings;
 };
 
-// Called with each newly released piece of text (may be empty while a possible
-// stop string or an incomplete UTF-8 character is held back); return false to cancel.
+// Called after each generated token with the text it released (may be empty
+// while a possible stop string or an incomplete UTF-8 character is held back),
+// and once with token -1 for text held back until the end. Return false to cancel.
 using TokenCallback = std::function<bool(int32_t token, std::string_view text)>;
 
 class Generator {
  public:
   // n_ctx: tokens the sequence may hold (prompt + generated); 0 = the model's
-  // training context. The generator owns a KV cache of that size.
+  // training context capped at kDefaultMaxCtx. The generator owns a KV cache of that size.
+  static constexpr int32_t kDefaultMaxCtx = 4096;
   Generator(const Model& model, const Tokenizer& tokenizer, ThreadPool* pool, int32_t n_ctx = 0);
 
   int32_t n_ctx() const { return n_ctx_; }
