@@ -17,36 +17,6 @@ Matrix Matrix::of(DType type, int64_t cols, int64_t rows, const void* data) {
   return m;
 }
 
-void matmul_ref(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
-  std::vector<float> row(w.cols);
-  for (int64_t r = 0; r < w.rows; ++r) {
-    dequantize_row(w.type, w.row(r), row.data(), w.cols);
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      const float* xt = x + t * w.cols;
-      float s = 0;
-      for (int64_t c = 0; c < w.cols; ++c) s += row[c] * xt[c];
-      y[t * w.rows + r] = s;
-    }
-  }
-}
-
-void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
-  auto body = [&](int, size_t r0, size_t r1) {
-    std::vector<float> row(w.cols);
-    for (size_t r = r0; r < r1; ++r) {
-      dequantize_row(w.type, w.row(static_cast<int64_t>(r)), row.data(), w.cols);
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        const float* xt = x + t * w.cols;
-        float s = 0;
-        for (int64_t c = 0; c < w.cols; ++c) s += row[c] * xt[c];
-        y[t * w.rows + static_cast<int64_t>(r)] = s;
-      }
-    }
-  };
-  if (pool) pool->parallel_for(static_cast<size_t>(w.rows), body, 16);
-  else body(0, 0, static_cast<size_t>(w.rows));
-}
-
 float dot_f32(const float* a, const float* b, int64_t n) {
   float s = 0;
   for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];

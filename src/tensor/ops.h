@@ -1,5 +1,5 @@
 // CPU operators used by the models. Every fast path (AVX2 / AVX-512, picked at
-// run time) has a scalar reference in ops_ref.cpp that tests compare against.
+// run time, see cpu_features.h) has a scalar version that tests compare against.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -24,9 +24,16 @@ struct Matrix {
 };
 
 // Y[t, r] = sum_c W[r, c] * X[t, c] for t < n_tokens. X is [n_tokens, cols] and Y
-// [n_tokens, rows], both row-major float. Runs on `pool` (nullptr = caller thread).
+// [n_tokens, rows], both row-major float. Runs on `pool` (nullptr = caller thread)
+// with the SIMD level of active_isa() (tensor/cpu_features.h).
+// Numerics follow llama.cpp's CPU backend: X is first converted to the weight
+// type's dot partner (Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for the
+// K-quants, F16/BF16 for F16/BF16 weights, F32 otherwise), then block dot
+// products are integer and scaled by d_w * d_x. Types without a kernel are
+// dequantized and multiplied in F32.
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
-// Scalar reference of matmul: dequantize each row, float dot products.
+// Single-threaded scalar reference of matmul with the same activation
+// conversion: SIMD results differ from it only by float summation order.
 void matmul_ref(const Matrix& w, const float* x, int64_t n_tokens, float* y);
 
 // sum_i a[i] * b[i] (attention scores).

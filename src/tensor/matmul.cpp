@@ -1,0 +1,86 @@
+// matmul driver: converts activations once, splits weight rows across the
+// pool, and hands each thread cache-sized panels of rows for the tile kernels.
+#include <algorithm>
+#include <vector>
+
+#include "tensor/matmul_kernels.h"
+#include "tensor/ops.h"
+#include "util/error.h"
+
+namespace edgerag {
+namespace {
+
+// A panel of weight rows this large stays in L2 while every token tile passes over it.
+constexpr size_t kPanelBytes = 96 << 10;
+constexpr size_t kRowGrain = 16;
+
+int64_t panel_rows(size_t row_bytes) {
+  return std::max<int64_t>(4, static_cast<int64_t>(kPanelBytes / std::max<size_t>(row_bytes, 1)) & ~int64_t{3});
+}
+
+void for_rows(int64_t rows, ThreadPool* pool, const std::function<void(int, size_t, size_t)>& body) {
+  if (pool) pool->parallel_for(static_cast<size_t>(rows), body, kRowGrain);
+  else body(0, 0, static_cast<size_t>(rows));
+}
+
+// Types without a kernel (e.g. new edgerag formats): dequantize a panel of rows
+// to F32 per thread, then use the F32 kernel.
+void matmul_dequantized(const MatmulKernel& f32, const Matrix& w, const float* x, int64_t n_tokens, float* y,
+                        ThreadPool* pool) {
+  const size_t fbytes = static_cast<size_t>(w.cols) * sizeof(float);
+  const int64_t panel = panel_rows(fbytes);
+  for_rows(w.rows, pool, [&](int, size_t r0, size_t r1) {
+    std::vector<float> buf(static_cast<size_t>(panel * w.cols));
+    for (size_t p = r0; p < r1; p += panel) {
+      const int64_t nr = std::min<int64_t>(panel, static_cast<int64_t>(r1 - p));
+      for (int64_t r = 0; r < nr; ++r)
+        dequantize_row(w.type, w.row(static_cast<int64_t>(p) + r), buf.data() + r * w.cols, w.cols);
+      f32.tile(w.cols, reinterpret_cast<const uint8_t*>(buf.data()), fbytes, nr, reinterpret_cast<const uint8_t*>(x),
+               fbytes, n_tokens, y + p, static_cast<size_t>(w.rows));
+    }
+  });
+}
+
+void run_matmul(Isa isa, const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  EDGERAG_CHECK(w.data != nullptr || w.rows == 0, "matmul: matrix has no data");
+  if (n_tokens <= 0 || w.rows <= 0) return;
+  const MatmulKernel* k = kernel_for(w.type, isa);
+  if (!k) {
+    EDGERAG_CHECK(dtype_traits(w.type).supported, "matmul: unsupported weight type {}", dtype_name(w.type));
+    return matmul_dequantized(*kernel_for(DType::F32, isa), w, x, n_tokens, y, pool);
+  }
+  const size_t xs = row_size(k->act_type, w.cols);
+  const uint8_t* act = reinterpret_cast<const uint8_t*>(x);
+  // One buffer per calling thread, reused across calls (decode makes hundreds per token).
+  thread_local std::vector<uint8_t> converted;
+  if (k->act_type != DType::F32) {
+    converted.resize(xs * static_cast<size_t>(n_tokens));
+    uint8_t* buf = converted.data();  // workers must not name the thread_local: it is per thread
+    auto convert = [&](int, size_t t0, size_t t1) {
+      for (size_t t = t0; t < t1; ++t) quantize_activations(k->act_type, x + t * w.cols, buf + t * xs, w.cols);
+    };
+    if (pool && n_tokens > 1) pool->parallel_for(static_cast<size_t>(n_tokens), convert);
+    else convert(0, 0, static_cast<size_t>(n_tokens));
+    act = buf;
+  }
+  const int64_t panel = panel_rows(w.row_bytes);
+  for_rows(w.rows, pool, [&](int, size_t r0, size_t r1) {
+    for (size_t p = r0; p < r1; p += panel) {
+      const int64_t nr = std::min<int64_t>(panel, static_cast<int64_t>(r1 - p));
+      k->tile(w.cols, w.row(static_cast<int64_t>(p)), w.row_bytes, nr, act, xs, n_tokens, y + p,
+              static_cast<size_t>(w.rows));
+    }
+  });
+}
+
+}  // namespace
+
+void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  run_matmul(active_isa(), w, x, n_tokens, y, pool);
+}
+
+void matmul_ref(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
+  run_matmul(Isa::Scalar, w, x, n_tokens, y, nullptr);
+}
+
+}  // namespace edgerag

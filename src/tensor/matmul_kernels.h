@@ -1,0 +1,42 @@
+// Internal to the tensor module: the per-type dot-product kernels behind
+// matmul(), one table per instruction-set level. Numerics mirror ggml's CPU
+// backend: activations are converted once per call to the weight type's
+// "vec_dot" partner format (act_type), products are integer per block, then
+// scaled by d_w * d_x.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "tensor/cpu_features.h"
+#include "tensor/dtype.h"
+
+namespace edgerag {
+
+// y[t * y_stride + r] = W[r] . X[t] for r < nr, t < nt. Row r of W starts at
+// w + r * w_stride, token t's converted activations at x + t * x_stride. A tile
+// kernel walks tokens in small groups and, inside, rows in small groups, so a
+// caller passing a cache-sized panel of rows gets each weight block loaded once
+// per token group.
+using TileFn = void (*)(int64_t cols, const uint8_t* w, size_t w_stride, int64_t nr, const uint8_t* x,
+                        size_t x_stride, int64_t nt, float* y, size_t y_stride);
+
+struct MatmulKernel {
+  DType act_type;
+  TileFn tile;
+};
+
+// nullptr when that level has no kernel for the weight type.
+const MatmulKernel* scalar_kernel(DType w);
+const MatmulKernel* avx2_kernel(DType w);
+const MatmulKernel* avx512_kernel(DType w);
+const MatmulKernel* kernel_for(DType w, Isa isa);
+
+// The activation format for a weight type (F32 for types without a kernel).
+DType activation_type(DType w);
+
+// Converts n floats to `act` (F32, F16, BF16, Q8_0, Q8_1, Q8_K) exactly as ggml's
+// x86 quantizers do: Q8_0/Q8_1 use d = amax/127 stored as F16 and
+// q = round-half-even(x * (127/amax)); Q8_1 adds s = d * sum(q) as F16.
+void quantize_activations(DType act, const float* x, void* dst, int64_t n);
+
+}  // namespace edgerag

@@ -1,0 +1,154 @@
+// matmul: every ISA level available here against the scalar reference (same
+// activation conversion, so only summation order differs) and against exact
+// float64 math on dequantized weights (bounded by activation quantization).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "tensor/cpu_features.h"
+#include "tensor/fp16.h"
+#include "tensor/ops.h"
+
+namespace edgerag {
+namespace {
+
+struct IsaGuard {
+  Isa saved = active_isa();
+  ~IsaGuard() { set_isa(saved); }
+};
+
+std::vector<Isa> available_isas() {
+  std::vector<Isa> out;
+  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512})
+    if (static_cast<int>(i) <= static_cast<int>(detected_isa())) out.push_back(i);
+  return out;
+}
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& f : v) f = dist(rng);
+  return v;
+}
+
+struct Quantized {
+  std::vector<uint8_t> bytes;
+  Matrix m;
+};
+
+Quantized make_matrix(DType t, int64_t cols, int64_t rows, uint32_t seed) {
+  const auto src = random_floats(static_cast<size_t>(cols * rows), seed, 0.5f);
+  Quantized q;
+  const size_t rb = row_size(t, cols);
+  q.bytes.resize(rb * rows);
+  for (int64_t r = 0; r < rows; ++r) quantize_row(t, src.data() + r * cols, q.bytes.data() + r * rb, cols);
+  q.m = Matrix::of(t, cols, rows, q.bytes.data());
+  return q;
+}
+
+const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
+                        DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+int64_t block_of(DType t) { return std::max(32, dtype_traits(t).block_size); }
+
+TEST(Matmul, AllIsasMatchScalarReference) {
+  IsaGuard guard;
+  ThreadPool pools[] = {ThreadPool(1), ThreadPool(2), ThreadPool(3), ThreadPool(8)};
+  for (DType t : kTypes) {
+    const int64_t bs = block_of(t);
+    struct Shape { int64_t cols, rows; };
+    for (Shape s : {Shape{bs, 1}, Shape{bs, 7}, Shape{bs * 3, 13}, Shape{bs * 2, 37}}) {
+      const Quantized w = make_matrix(t, s.cols, s.rows, 11u + static_cast<uint32_t>(s.rows));
+      for (int64_t nt : {1, 2, 3, 17, 64}) {
+        const auto x = random_floats(static_cast<size_t>(nt * s.cols), 7u + static_cast<uint32_t>(nt));
+        std::vector<float> ref(static_cast<size_t>(nt * s.rows)), deq(s.cols);
+        matmul_ref(w.m, x.data(), nt, ref.data());
+        // Tolerance: float reordering over sum |w x|.
+        std::vector<double> mag(ref.size());
+        for (int64_t r = 0; r < s.rows; ++r) {
+          get_row(w.m, r, deq.data());
+          for (int64_t k = 0; k < nt; ++k) {
+            double a = 0;
+            for (int64_t c = 0; c < s.cols; ++c) a += std::fabs(deq[c] * x[k * s.cols + c]);
+            mag[k * s.rows + r] = a;
+          }
+        }
+        for (Isa isa : available_isas()) {
+          set_isa(isa);
+          for (auto& pool : pools) {
+            std::vector<float> y(ref.size(), NAN);
+            matmul(w.m, x.data(), nt, y.data(), &pool);
+            for (size_t i = 0; i < y.size(); ++i)
+              ASSERT_NEAR(y[i], ref[i], 2e-6 * mag[i] + 1e-6)
+                  << dtype_name(t) << " isa=" << isa_name(isa) << " threads=" << pool.size() << " cols=" << s.cols
+                  << " rows=" << s.rows << " nt=" << nt << " i=" << i;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Matmul, CloseToExactMath) {
+  // Activation quantization (8 bits per block of 32/256) bounds the error.
+  for (DType t : kTypes) {
+    const int64_t cols = block_of(t) * 4, rows = 9, nt = 3;
+    const Quantized w = make_matrix(t, cols, rows, 5);
+    const auto x = random_floats(static_cast<size_t>(nt * cols), 3);
+    std::vector<float> y(static_cast<size_t>(nt * rows)), deq(cols);
+    matmul(w.m, x.data(), nt, y.data(), nullptr);
+    const double rel = t == DType::F32 ? 1e-6 : (t == DType::F16 || t == DType::BF16) ? 1e-2 : 2e-2;
+    for (int64_t r = 0; r < rows; ++r) {
+      get_row(w.m, r, deq.data());
+      for (int64_t k = 0; k < nt; ++k) {
+        double exact = 0, mag = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+          exact += static_cast<double>(deq[c]) * x[k * cols + c];
+          mag += std::fabs(static_cast<double>(deq[c]) * x[k * cols + c]);
+        }
+        EXPECT_NEAR(y[k * rows + r], exact, rel * mag) << dtype_name(t);
+      }
+    }
+  }
+}
+
+TEST(Matmul, Q8_0ActivationsRoundHalfEvenLikeGgml) {
+  // amax = 127 gives d = 1 and id = 1, so x*127/amax = x: 2.5 -> 2, -3.5 -> -4,
+  // 0.5 -> 0, 1.5 -> 2 (round half to even; roundf would give 3, -4, 1, 2).
+  std::vector<float> x(32, 0.0f);
+  x[0] = 127, x[1] = 2.5f, x[2] = -3.5f, x[3] = 0.5f, x[4] = 1.5f;
+  BlockQ8_0 wb{};
+  wb.d = fp32_to_fp16(1.0f);
+  for (int j = 0; j < 5; ++j) wb.qs[j] = 1;
+  const Matrix w = Matrix::of(DType::Q8_0, 32, 1, &wb);
+  IsaGuard guard;
+  for (Isa isa : available_isas()) {
+    set_isa(isa);
+    float y = 0;
+    matmul(w, x.data(), 1, &y, nullptr);
+    EXPECT_EQ(y, 127 + 2 - 4 + 0 + 2) << isa_name(isa);  // exact math would give 128
+  }
+  float yr = 0;
+  matmul_ref(w, x.data(), 1, &yr);
+  EXPECT_EQ(yr, 127.0f);
+}
+
+TEST(Matmul, UnknownKernelTypeFallsBackToDequantize) {
+  // Q8_0 weights multiplied through the generic path equal F32 weights holding
+  // the dequantized values; exercised via a type with dequantize_row only is
+  // not possible without such a type, so check F32 weights of odd width instead.
+  const int64_t cols = 37, rows = 5;
+  const auto wv = random_floats(cols * rows, 1);
+  const auto x = random_floats(cols * 2, 2);
+  const Matrix w = Matrix::of(DType::F32, cols, rows, wv.data());
+  std::vector<float> y(rows * 2), ref(rows * 2);
+  matmul(w, x.data(), 2, y.data(), nullptr);
+  matmul_ref(w, x.data(), 2, ref.data());
+  for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], ref[i], 1e-5);
+}
+
+}  // namespace
+}  // namespace edgerag
