@@ -1,9 +1,14 @@
 // A fixed pool of worker threads for data-parallel loops in the hot path.
 // parallel_for splits [0, n) into one contiguous range per thread; the caller's
 // thread takes part, so a pool of T threads runs T-1 workers.
+// Hand-off is low latency: idle workers spin briefly on an atomic job counter
+// before sleeping on a condition variable, so the hundreds of small matmuls of
+// a decode step do not each pay a futex wake-up.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -35,9 +40,11 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable cv_start_, cv_done_;
   const std::function<void(int)>* job_ = nullptr;
-  size_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};  // bumped once per job
+  std::atomic<int> pending_{0};          // workers still running the current job
+  std::atomic<int> sleepers_{0};         // workers blocked on cv_start_
+  std::atomic<bool> caller_sleeping_{false};
+  std::atomic<bool> stop_{false};
 };
 
 // Default thread count: hardware concurrency, overridable by EDGERAG_THREADS.
