@@ -1,11 +1,20 @@
 #include "tensor/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "tensor/cpu_features.h"
+#include "tensor/ops_simd.h"
 #include "util/error.h"
 
 namespace edgerag {
+namespace {
+
+// The element-wise ops have one SIMD version (AVX2+FMA) for every level above scalar.
+bool simd() { return active_isa() != Isa::Scalar; }
+
+}  // namespace
 
 Matrix Matrix::of(DType type, int64_t cols, int64_t rows, const void* data) {
   Matrix m;
@@ -18,12 +27,14 @@ Matrix Matrix::of(DType type, int64_t cols, int64_t rows, const void* data) {
 }
 
 float dot_f32(const float* a, const float* b, int64_t n) {
+  if (simd()) return avx2::dot_f32(a, b, n);
   float s = 0;
   for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
   return s;
 }
 
 void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
+  if (simd()) return avx2::axpy_f32(alpha, x, y, n);
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
@@ -33,6 +44,10 @@ void get_row(const Matrix& w, int64_t r, float* out) {
 }
 
 void rmsnorm(const float* x, const float* weight, float* y, int64_t n, float eps) {
+  if (simd()) {
+    const float scale = 1.0f / std::sqrt(avx2::sum_squares(x, n) / static_cast<float>(n) + eps);
+    return avx2::scale_mul(x, scale, weight, y, n);
+  }
   double ss = 0;
   for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
   const float scale = 1.0f / std::sqrt(static_cast<float>(ss / n) + eps);
@@ -40,6 +55,7 @@ void rmsnorm(const float* x, const float* weight, float* y, int64_t n, float eps
 }
 
 void layernorm(const float* x, const float* weight, const float* bias, float* y, int64_t n, float eps) {
+  if (simd()) return avx2::layernorm(x, weight, bias, y, n, eps);
   double mean = 0;
   for (int64_t i = 0; i < n; ++i) mean += x[i];
   mean /= n;
@@ -54,6 +70,7 @@ void layernorm(const float* x, const float* weight, const float* bias, float* y,
 }
 
 void softmax_inplace(float* x, int64_t n) {
+  if (simd()) return avx2::softmax_inplace(x, n);
   float mx = -INFINITY;
   for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
   double sum = 0;
@@ -66,10 +83,12 @@ void softmax_inplace(float* x, int64_t n) {
 }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+  if (simd()) return avx2::swiglu(gate, up, out, n);
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
 void gelu_inplace(float* x, int64_t n) {
+  if (simd()) return avx2::gelu_inplace(x, n);
   constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
@@ -79,15 +98,23 @@ void gelu_inplace(float* x, int64_t n) {
 
 void rope_inplace(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
                   float freq_scale, bool neox) {
-  for (int64_t i = 0; i < n_rot / 2; ++i) {
+  // One angle per pair index, shared by all heads.
+  thread_local std::vector<float> cos_t, sin_t;
+  const int64_t half = n_rot / 2;
+  cos_t.resize(static_cast<size_t>(half));
+  sin_t.resize(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
     const float theta = freq_scale * static_cast<float>(pos) * std::pow(freq_base, -2.0f * i / n_rot);
-    const float c = std::cos(theta), s = std::sin(theta);
-    for (int64_t h = 0; h < n_heads; ++h) {
-      float* v = x + h * head_dim;
-      const int64_t a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
+    cos_t[i] = std::cos(theta), sin_t[i] = std::sin(theta);
+  }
+  if (simd()) return avx2::rope_apply(x, n_heads, head_dim, n_rot, cos_t.data(), sin_t.data(), neox);
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i = 0; i < half; ++i) {
+      const int64_t a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
       const float x0 = v[a], x1 = v[b];
-      v[a] = x0 * c - x1 * s;
-      v[b] = x0 * s + x1 * c;
+      v[a] = x0 * cos_t[i] - x1 * sin_t[i];
+      v[b] = x0 * sin_t[i] + x1 * cos_t[i];
     }
   }
 }

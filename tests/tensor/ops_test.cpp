@@ -1,0 +1,163 @@
+// Element-wise ops: SIMD paths against the scalar ones and against float64 math.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "tensor/bandwidth.h"
+#include "tensor/cpu_features.h"
+#include "tensor/ops.h"
+
+namespace edgerag {
+namespace {
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& f : v) f = d(rng);
+  return v;
+}
+
+// Runs fn at the scalar level and at the detected level; returns both outputs.
+template <typename Fn>
+std::pair<std::vector<float>, std::vector<float>> both_levels(Fn fn) {
+  const Isa saved = active_isa();
+  set_isa(Isa::Scalar);
+  auto a = fn();
+  set_isa(detected_isa());
+  auto b = fn();
+  set_isa(saved);
+  return {a, b};
+}
+
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, float rel, float abs, const char* what) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], abs + rel * std::fabs(a[i])) << what << " i=" << i;
+}
+
+const int64_t kSizes[] = {1, 7, 8, 9, 33, 64, 896, 4864};
+
+TEST(Ops, DotAndAxpy) {
+  for (int64_t n : kSizes) {
+    const auto a = randn(n, 1), b = randn(n, 2);
+    double exact = 0;
+    for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(a[i]) * b[i];
+    auto [s, v] = both_levels([&] { return std::vector<float>{dot_f32(a.data(), b.data(), n)}; });
+    EXPECT_NEAR(s[0], exact, 1e-5 * std::sqrt(static_cast<double>(n)) + 1e-6);
+    EXPECT_NEAR(v[0], exact, 1e-5 * std::sqrt(static_cast<double>(n)) + 1e-6);
+    auto [ys, yv] = both_levels([&] {
+      std::vector<float> y = b;
+      axpy_f32(0.75f, a.data(), y.data(), n);
+      return y;
+    });
+    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(ys[i], b[i] + 0.75 * a[i], 1e-6);
+    expect_close(ys, yv, 1e-6f, 1e-7f, "axpy");
+  }
+}
+
+TEST(Ops, Norms) {
+  for (int64_t n : kSizes) {
+    const auto x = randn(n, 3, 2.0f), w = randn(n, 4), b = randn(n, 5);
+    auto [rs, rv] = both_levels([&] {
+      std::vector<float> y(n);
+      rmsnorm(x.data(), w.data(), y.data(), n, 1e-6f);
+      return y;
+    });
+    double ss = 0;
+    for (float v : x) ss += static_cast<double>(v) * v;
+    const double scale = 1.0 / std::sqrt(ss / n + 1e-6);
+    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(rs[i], x[i] * scale * w[i], 1e-5 * (1 + std::fabs(rs[i])));
+    expect_close(rs, rv, 1e-5f, 1e-6f, "rmsnorm");
+    auto [ls, lv] = both_levels([&] {
+      std::vector<float> y(n);
+      layernorm(x.data(), w.data(), b.data(), y.data(), n, 1e-5f);
+      return y;
+    });
+    expect_close(ls, lv, 1e-5f, 1e-5f, "layernorm");
+  }
+}
+
+TEST(Ops, SoftmaxSwigluGelu) {
+  for (int64_t n : kSizes) {
+    auto x = randn(n, 6, 4.0f);
+    if (n > 2) x[1] = -INFINITY;  // masked score
+    auto [ss, sv] = both_levels([&] {
+      std::vector<float> y = x;
+      softmax_inplace(y.data(), n);
+      return y;
+    });
+    double mx = -INFINITY, sum = 0;
+    for (float v : x) mx = std::max<double>(mx, v);
+    for (float v : x) sum += std::exp(v - mx);
+    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(sv[i], std::exp(x[i] - mx) / sum, 1e-6);
+    if (n > 2) {
+      EXPECT_EQ(sv[1], 0.0f);
+    }
+    expect_close(ss, sv, 1e-5f, 1e-7f, "softmax");
+
+    const auto g = randn(n, 7, 3.0f), u = randn(n, 8);
+    auto [ws, wv] = both_levels([&] {
+      std::vector<float> y(n);
+      swiglu(g.data(), u.data(), y.data(), n);
+      return y;
+    });
+    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(wv[i], g[i] / (1 + std::exp(-static_cast<double>(g[i]))) * u[i], 1e-5);
+    expect_close(ws, wv, 1e-5f, 1e-6f, "swiglu");
+
+    auto [gs, gv] = both_levels([&] {
+      std::vector<float> y = g;
+      gelu_inplace(y.data(), n);
+      return y;
+    });
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = g[i];
+      EXPECT_NEAR(gv[i], 0.5 * v * (1 + std::tanh(0.7978845608028654 * v * (1 + 0.044715 * v * v))), 1e-5);
+    }
+    expect_close(gs, gv, 1e-5f, 1e-6f, "gelu");
+  }
+}
+
+TEST(Ops, Rope) {
+  for (bool neox : {false, true})
+    for (int64_t head_dim : {8, 32, 64, 128}) {
+      const int64_t n_heads = 3, n_rot = head_dim;
+      const auto x = randn(n_heads * head_dim, 9);
+      auto [s, v] = both_levels([&] {
+        std::vector<float> y = x;
+        rope_inplace(y.data(), n_heads, head_dim, n_rot, 17, 10000.0f, 1.0f, neox);
+        return y;
+      });
+      for (int64_t h = 0; h < n_heads; ++h)
+        for (int64_t i = 0; i < n_rot / 2; ++i) {
+          const double th = 17.0 * std::pow(10000.0, -2.0 * i / n_rot);
+          const int64_t a = h * head_dim + (neox ? i : 2 * i), b = h * head_dim + (neox ? i + n_rot / 2 : 2 * i + 1);
+          EXPECT_NEAR(v[a], x[a] * std::cos(th) - x[b] * std::sin(th), 2e-5);
+          EXPECT_NEAR(v[b], x[a] * std::sin(th) + x[b] * std::cos(th), 2e-5);
+        }
+      expect_close(s, v, 1e-6f, 1e-6f, "rope");
+    }
+}
+
+TEST(Ops, IsaSelection) {
+  const Isa saved = active_isa();
+  EXPECT_EQ(set_isa(Isa::Scalar), Isa::Scalar);
+  EXPECT_EQ(active_isa(), Isa::Scalar);
+  EXPECT_EQ(set_isa(Isa::Avx512), detected_isa());  // clamped to what the CPU has
+  Isa parsed;
+  EXPECT_TRUE(isa_from_name("avx2", &parsed));
+  EXPECT_EQ(parsed, Isa::Avx2);
+  EXPECT_FALSE(isa_from_name("sse9", &parsed));
+  set_isa(saved);
+}
+
+TEST(Ops, ReadBandwidthIsPositive) {
+  ThreadPool pool(2);
+  const double gbs = measure_read_bandwidth_gbs(pool, size_t{8} << 20);
+  EXPECT_GT(gbs, 0.1);
+  EXPECT_LT(gbs, 10000.0);
+}
+
+}  // namespace
+}  // namespace edgerag
