@@ -6,7 +6,9 @@
 #include <cstring>
 #include <string>
 
+#include "tensor/edgerag_types.h"
 #include "tensor/fp16.h"
+#include "tensor/kquant_ref.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -24,6 +26,16 @@ const DTypeTraits* lookup(DType t) {
       q6_k{"Q6_K", QK_K, sizeof(BlockQ6_K), true}, q8_k{"Q8_K", QK_K, sizeof(BlockQ8_K), false},
       i8{"I8", 1, 1, false}, i16{"I16", 1, 2, false}, i32{"I32", 1, 4, false}, i64{"I64", 1, 8, false},
       f64{"F64", 1, 8, false};
+  static const DTypeTraits er_nf4{"ER_NF4", QK_NF4, sizeof(BlockNF4), true},
+      er_nf4_dq{"ER_NF4_DQ", QK_NF4_DQ, sizeof(BlockNF4DQ), true},
+      er_q4_g64{"ER_Q4_G64", 64, er_affine_block_bytes(4, 64), true},
+      er_q4_g128{"ER_Q4_G128", 128, er_affine_block_bytes(4, 128), true},
+      er_q3_g32{"ER_Q3_G32", 32, er_affine_block_bytes(3, 32), true},
+      er_q3_g64{"ER_Q3_G64", 64, er_affine_block_bytes(3, 64), true},
+      er_q3_g128{"ER_Q3_G128", 128, er_affine_block_bytes(3, 128), true},
+      er_q2_g32{"ER_Q2_G32", 32, er_affine_block_bytes(2, 32), true},
+      er_q2_g64{"ER_Q2_G64", 64, er_affine_block_bytes(2, 64), true},
+      er_q2_g128{"ER_Q2_G128", 128, er_affine_block_bytes(2, 128), true};
   switch (t) {
     case DType::F32: return &f32;
     case DType::F16: return &f16;
@@ -45,6 +57,16 @@ const DTypeTraits* lookup(DType t) {
     case DType::I32: return &i32;
     case DType::I64: return &i64;
     case DType::F64: return &f64;
+    case DType::ER_NF4: return &er_nf4;
+    case DType::ER_NF4_DQ: return &er_nf4_dq;
+    case DType::ER_Q4_G64: return &er_q4_g64;
+    case DType::ER_Q4_G128: return &er_q4_g128;
+    case DType::ER_Q3_G32: return &er_q3_g32;
+    case DType::ER_Q3_G64: return &er_q3_g64;
+    case DType::ER_Q3_G128: return &er_q3_g128;
+    case DType::ER_Q2_G32: return &er_q2_g32;
+    case DType::ER_Q2_G64: return &er_q2_g64;
+    case DType::ER_Q2_G128: return &er_q2_g128;
   }
   return nullptr;
 }
@@ -291,7 +313,7 @@ const DTypeTraits& dtype_traits(DType t) {
 bool dtype_from_name(std::string_view name, DType* out) {
   std::string up(name);
   for (auto& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  for (uint32_t id = 0; id < 64; ++id) {
+  for (uint32_t id = 0; id < kDTypeIdEnd; ++id) {
     const DTypeTraits* p = lookup(static_cast<DType>(id));
     if (p && up == p->name) {
       *out = static_cast<DType>(id);
@@ -331,6 +353,10 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
     case DType::Q4_K: return dequant_q4_k(static_cast<const BlockQ4_K*>(src), dst, nb);
     case DType::Q5_K: return dequant_q5_k(static_cast<const BlockQ5_K*>(src), dst, nb);
     case DType::Q6_K: return dequant_q6_k(static_cast<const BlockQ6_K*>(src), dst, nb);
+    case DType::ER_NF4: case DType::ER_NF4_DQ: case DType::ER_Q4_G64: case DType::ER_Q4_G128:
+    case DType::ER_Q3_G32: case DType::ER_Q3_G64: case DType::ER_Q3_G128: case DType::ER_Q2_G32:
+    case DType::ER_Q2_G64: case DType::ER_Q2_G128:
+      return er_dequantize_row(t, src, dst, n);
     default: fail("dequantize: unsupported tensor type {}", dtype_name(t));
   }
 }
@@ -355,6 +381,13 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
     case DType::Q5_1: return quant_q5<BlockQ5_1, true>(src, static_cast<BlockQ5_1*>(dst), nb);
     case DType::Q8_0: return quant_q8_0(src, static_cast<BlockQ8_0*>(dst), nb);
     case DType::Q8_K: return quant_q8_k(src, static_cast<BlockQ8_K*>(dst), nb);
+    case DType::Q4_K: return quantize_q4_k_ref(src, static_cast<BlockQ4_K*>(dst), n);
+    case DType::Q5_K: return quantize_q5_k_ref(src, static_cast<BlockQ5_K*>(dst), n);
+    case DType::Q6_K: return quantize_q6_k_ref(src, static_cast<BlockQ6_K*>(dst), n);
+    case DType::ER_NF4: case DType::ER_NF4_DQ: case DType::ER_Q4_G64: case DType::ER_Q4_G128:
+    case DType::ER_Q3_G32: case DType::ER_Q3_G64: case DType::ER_Q3_G128: case DType::ER_Q2_G32:
+    case DType::ER_Q2_G64: case DType::ER_Q2_G128:
+      return er_quantize_row(t, src, dst, n);
     default: fail("quantize: no quantizer for tensor type {}", dtype_name(t));
   }
 }

@@ -13,7 +13,11 @@ enum class DType : uint32_t {
   F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
   Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
   I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, BF16 = 30,
+  // edgerag types (tensor/edgerag_types.h, docs/FORMATS.md)
+  ER_NF4 = 64, ER_NF4_DQ = 65, ER_Q4_G64 = 66, ER_Q4_G128 = 67, ER_Q3_G32 = 68, ER_Q3_G64 = 69,
+  ER_Q3_G128 = 70, ER_Q2_G32 = 71, ER_Q2_G64 = 72, ER_Q2_G128 = 73,
 };
+constexpr uint32_t kDTypeIdEnd = 74;  // one past the largest id
 
 constexpr int QK4_0 = 32, QK4_1 = 32, QK5_0 = 32, QK5_1 = 32, QK8_0 = 32, QK8_1 = 32, QK_K = 256;
 constexpr int K_SCALE_SIZE = 12;

@@ -1,0 +1,153 @@
+#include "quant/scheme.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "tensor/edgerag_types.h"
+#include "tensor/fp16.h"
+#include "util/error.h"
+
+namespace edgerag::quant {
+namespace {
+
+float r16(float x) { return fp16_to_fp32(fp32_to_fp16(x)); }
+
+// Q4_0/Q4_1/Q5_0/Q5_1 nibble layout: element j in the low nibble of qs[j],
+// element j + 16 in the high nibble; Q5 keeps the fifth bits in qh.
+template <typename Block>
+void pack_nibbles(const uint8_t* q, Block& b) {
+  for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
+}
+template <typename Block>
+void pack_fifth_bits(const uint8_t* q, Block& b) {
+  uint32_t qh = 0;
+  for (int j = 0; j < 32; ++j) qh |= static_cast<uint32_t>((q[j] >> 4) & 1) << j;
+  std::memcpy(b.qh, &qh, 4);
+}
+
+}  // namespace
+
+Scheme Scheme::of(DType type, bool asymmetric) {
+  Scheme s;
+  s.type = type;
+  ErAffineSpec spec;
+  switch (type) {
+    case DType::Q8_0: s.bits = 8, s.group = 32, s.asymmetric = false; break;
+    case DType::Q4_0: s.bits = 4, s.group = 32, s.asymmetric = false; break;
+    case DType::Q5_0: s.bits = 5, s.group = 32, s.asymmetric = false; break;
+    case DType::Q4_1: s.bits = 4, s.group = 32, s.asymmetric = asymmetric; break;
+    case DType::Q5_1: s.bits = 5, s.group = 32, s.asymmetric = asymmetric; break;
+    case DType::ER_NF4: s.bits = 4, s.group = QK_NF4, s.asymmetric = false, s.nf4 = true; break;
+    default:
+      if (!er_affine_spec(type, &spec)) fail("no quantization scheme for tensor type {}", dtype_name(type));
+      s.bits = spec.bits, s.group = spec.group, s.asymmetric = asymmetric;
+  }
+  s.zero = s.nf4 ? 0 : 1 << (s.bits - 1);
+  return s;
+}
+
+float Scheme::level(int q) const { return nf4 ? kNF4Levels[q] : static_cast<float>(q); }
+
+uint8_t Scheme::code(float x, GroupParams p) const {
+  if (p.d == 0) return static_cast<uint8_t>(zero);
+  const float t = (x - p.m) / p.d;
+  if (nf4) return nf4_nearest(t);
+  return static_cast<uint8_t>(std::clamp(static_cast<int>(std::lround(t)), 0, qmax()));
+}
+
+GroupParams Scheme::stored(GroupParams p) const {
+  GroupParams s{r16(p.d), 0};
+  s.m = (asymmetric ? r16(p.m) : -static_cast<float>(zero) * s.d);
+  return s;
+}
+
+GroupParams Scheme::fit(const float* w, int n) const {
+  if (nf4) {
+    float amax = 0;
+    for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(w[i]));
+    return {amax, 0};
+  }
+  if (asymmetric) {
+    const auto [lo, hi] = std::minmax_element(w, w + n);
+    return {(*hi - *lo) / qmax(), *lo};
+  }
+  float amax = 0, max = 0;
+  for (int i = 0; i < n; ++i)
+    if (std::fabs(w[i]) > amax) amax = std::fabs(w[i]), max = w[i];
+  // Q8_0 maps absmax to +-127 (its reference); the narrower types put the signed
+  // extreme on code 0 so both halves of the code range are used.
+  const float d = bits == 8 ? amax / 127 : max / -static_cast<float>(zero);
+  return {d, -zero * d};
+}
+
+void Scheme::pack(const uint8_t* q, const GroupParams* params, int64_t n, void* dst) const {
+  EDGERAG_CHECK(n % group == 0, "row of {} is not a multiple of the group size {}", n, group);
+  const int64_t nb = n / group;
+  ErAffineSpec spec;
+  for (int64_t b = 0; b < nb; ++b, q += group) {
+    const uint16_t d = fp32_to_fp16(params[b].d), m = fp32_to_fp16(params[b].m);
+    switch (type) {
+      case DType::Q8_0: {
+        auto& blk = static_cast<BlockQ8_0*>(dst)[b];
+        blk.d = d;
+        for (int j = 0; j < 32; ++j) blk.qs[j] = static_cast<int8_t>(q[j] - 128);
+        break;
+      }
+      case DType::Q4_0: {
+        auto& blk = static_cast<BlockQ4_0*>(dst)[b];
+        blk.d = d;
+        pack_nibbles(q, blk);
+        break;
+      }
+      case DType::Q4_1: {
+        auto& blk = static_cast<BlockQ4_1*>(dst)[b];
+        blk.d = d, blk.m = m;
+        pack_nibbles(q, blk);
+        break;
+      }
+      case DType::Q5_0: {
+        auto& blk = static_cast<BlockQ5_0*>(dst)[b];
+        blk.d = d;
+        pack_nibbles(q, blk);
+        pack_fifth_bits(q, blk);
+        break;
+      }
+      case DType::Q5_1: {
+        auto& blk = static_cast<BlockQ5_1*>(dst)[b];
+        blk.d = d, blk.m = m;
+        pack_nibbles(q, blk);
+        pack_fifth_bits(q, blk);
+        break;
+      }
+      case DType::ER_NF4: nf4_pack(q, d, &static_cast<BlockNF4*>(dst)[b]); break;
+      default:
+        EDGERAG_CHECK(er_affine_spec(type, &spec), "cannot pack codes into {}", dtype_name(type));
+        er_affine_pack(bits, group, q, d, m,
+                       static_cast<uint8_t*>(dst) + b * er_affine_block_bytes(bits, group));
+    }
+  }
+}
+
+std::string Scheme::describe() const {
+  return fmt::format("{} ({}-bit{}, group {})", dtype_name(type), bits,
+                     nf4 ? " NF4" : asymmetric ? " asymmetric" : " symmetric", group);
+}
+
+DType storage_type(int bits, int group, bool asymmetric, bool nf4, bool double_quant) {
+  if (nf4) {
+    EDGERAG_CHECK(bits == 4, "nf4 is a 4-bit format (got --bits {})", bits);
+    return double_quant ? DType::ER_NF4_DQ : DType::ER_NF4;
+  }
+  if (bits == 8) return DType::Q8_0;
+  if (group == 32 && bits == 4) return asymmetric ? DType::Q4_1 : DType::Q4_0;
+  if (group == 32 && bits == 5) return asymmetric ? DType::Q5_1 : DType::Q5_0;
+  DType t;
+  if (er_affine_type(bits, group, &t)) return t;
+  fail("no storage type for {}-bit codes in groups of {} (supported: 8/g32, 5/g32, 4/g32|64|128, 3 and 2/g32|64|128)",
+       bits, group);
+}
+
+}  // namespace edgerag::quant
