@@ -41,10 +41,10 @@ std::vector<float> make_acts(size_t n) {
 const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
                         DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
-// args: type index, n_tokens, threads. Shape of an ffn_up matrix (896 -> 4864).
+// args: type index, n_tokens, threads. 1024 -> 4864 (a multiple of every block size).
 void BM_Matmul(benchmark::State& state) {
   const DType t = kTypes[state.range(0)];
-  const int64_t nt = state.range(1), cols = 896, rows = 4864;
+  const int64_t nt = state.range(1), cols = 1024, rows = 4864;
   ThreadPool pool(static_cast<int>(state.range(2)));
   const auto wbytes = make_weights(t, cols, rows);
   const Matrix w = Matrix::of(t, cols, rows, wbytes.data());

@@ -3,5 +3,6 @@
 #define EDGERAG_SIMD_NS avx2
 #define EDGERAG_SIMD_VNNI 0
 #define EDGERAG_SIMD_NT 2
+#define EDGERAG_SIMD_NR1 4
 #define EDGERAG_SIMD_TABLE avx2_kernel
 #include "tensor/matmul_simd.inc"

@@ -5,5 +5,6 @@
 #define EDGERAG_SIMD_NS avx512
 #define EDGERAG_SIMD_VNNI 1
 #define EDGERAG_SIMD_NT 4
+#define EDGERAG_SIMD_NR1 8
 #define EDGERAG_SIMD_TABLE avx512_kernel
 #include "tensor/matmul_simd.inc"
