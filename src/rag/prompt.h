@@ -25,8 +25,9 @@ struct PromptBudget {
 struct AssembledPrompt {
   std::string text;                  // the rendered prompt, ready for the generator
   std::string user_message;          // context blocks + question, before the chat template
-  std::vector<SearchHit> chunks;  // what went in, numbered 1..n in this order (text as included)
+  std::vector<SearchHit> chunks;     // what went in, numbered 1..n in this order (text as included)
   int n_tokens = 0;                  // tokens of `text`
+  int n_context_tokens = 0;          // of which the context blocks (n_tokens minus the prompt without them)
   int n_truncated = 0;               // chunks cut at a sentence boundary (0 or 1)
   int n_dropped = 0;                 // candidates left out for the budget
 };
@@ -36,8 +37,9 @@ std::string format_user_message(const std::vector<SearchHit>& chunks, const std:
 // "file.html, p. 3, rows 10-20, Heading > Sub": the source line of a block.
 std::string source_label(const Provenance& p);
 
-// Chunks are taken in the given order (callers pass best first). Throws
-// edgerag::Error when even the question without context exceeds the budget.
+// Chunks are taken in the given order (callers pass best first); repeated
+// chunk ids and empty texts are skipped. Throws edgerag::Error when even the
+// question without context exceeds the budget.
 AssembledPrompt assemble_prompt(const std::vector<SearchHit>& ranked, const std::string& question,
                                 const std::string& system, const PromptBudget& budget,
                                 const ChatRenderer& render, const TokenCounter& count);

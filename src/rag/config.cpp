@@ -1,0 +1,208 @@
+#include "rag/config.h"
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+
+#include "util/error.h"
+
+namespace edgerag::rag {
+
+RerankMode parse_rerank_mode(std::string_view s) {
+  if (s == "on" || s == "true") return RerankMode::On;
+  if (s == "off" || s == "false") return RerankMode::Off;
+  if (s == "auto" || s == "conditional") return RerankMode::Auto;
+  fail("rerank: expected \"on\", \"off\" or \"auto\", got \"{}\"", s);
+}
+
+const char* rerank_mode_name(RerankMode m) {
+  switch (m) {
+    case RerankMode::On: return "on";
+    case RerankMode::Off: return "off";
+    case RerankMode::Auto: return "auto";
+  }
+  return "?";
+}
+
+std::string AnswerConfig::default_system_prompt() {
+  return "You answer questions using only the numbered context passages. "
+         "Cite the passages that support each statement with their numbers in brackets, like [1] or [2]. "
+         "If the context does not contain the answer, say that you do not know.";
+}
+
+void AnswerConfig::validate() const {
+  auto positive = [](const char* name, long long v, long long max) {
+    EDGERAG_CHECK(v >= 1 && v <= max, "{}: expected 1..{}, got {}", name, max, v);
+  };
+  positive("retrieval.bm25_k", bm25_k, 10000);
+  positive("retrieval.dense_k", dense_k, 10000);
+  positive("retrieval.rrf_k", rrf_k, 100000);
+  positive("retrieval.rerank_k", rerank_k, 1000);
+  positive("prompt.max_chunks", max_chunks, 256);
+  positive("prompt.max_tokens", max_prompt_tokens, 1 << 20);
+  positive("generation.max_tokens", max_answer_tokens, 1 << 20);
+  positive("extractive.sentences", extract_sentences, 100);
+  EDGERAG_CHECK(std::isfinite(rerank_skip_agreement) && rerank_skip_agreement >= 0 && rerank_skip_agreement <= 1,
+                "retrieval.rerank_skip_agreement: expected 0..1, got {}", rerank_skip_agreement);
+  EDGERAG_CHECK(std::isfinite(temperature) && temperature >= 0 && temperature <= 10,
+                "generation.temperature: expected 0..10, got {}", temperature);
+  EDGERAG_CHECK(std::isfinite(top_p) && top_p > 0 && top_p <= 1, "generation.top_p: expected (0, 1], got {}", top_p);
+}
+
+namespace {
+
+// A setting's value as read from TOML or JSON; both readers go through
+// set_value() so they accept exactly the same names and types.
+using Value = std::variant<int64_t, double, bool, std::string>;
+
+int as_int(const Value& v, const std::string& name) {
+  const int64_t* i = std::get_if<int64_t>(&v);
+  EDGERAG_CHECK(i, "{} must be an integer", name);
+  EDGERAG_CHECK(*i >= std::numeric_limits<int>::min() && *i <= std::numeric_limits<int>::max(),
+                "{}: {} is out of range", name, *i);
+  return static_cast<int>(*i);
+}
+double as_number(const Value& v, const std::string& name) {
+  if (const int64_t* i = std::get_if<int64_t>(&v)) return static_cast<double>(*i);
+  const double* d = std::get_if<double>(&v);
+  EDGERAG_CHECK(d, "{} must be a number", name);
+  return *d;
+}
+bool as_bool(const Value& v, const std::string& name) {
+  const bool* b = std::get_if<bool>(&v);
+  EDGERAG_CHECK(b, "{} must be true or false", name);
+  return *b;
+}
+const std::string& as_string(const Value& v, const std::string& name) {
+  const std::string* s = std::get_if<std::string>(&v);
+  EDGERAG_CHECK(s, "{} must be a string", name);
+  return *s;
+}
+
+void set_value(AnswerConfig& c, std::string_view section, std::string_view key, const Value& v) {
+  const std::string name = fmt::format("{}.{}", section, key);
+  auto is = [&](const char* s, const char* k) { return section == s && key == k; };
+  if (is("retrieval", "bm25_k")) c.bm25_k = as_int(v, name);
+  else if (is("retrieval", "dense_k")) c.dense_k = as_int(v, name);
+  else if (is("retrieval", "rrf_k")) c.rrf_k = as_int(v, name);
+  else if (is("retrieval", "hybrid")) c.hybrid = as_bool(v, name);
+  else if (is("retrieval", "rerank")) c.rerank = parse_rerank_mode(as_string(v, name));
+  else if (is("retrieval", "rerank_k")) c.rerank_k = as_int(v, name);
+  else if (is("retrieval", "rerank_skip_agreement")) c.rerank_skip_agreement = as_number(v, name);
+  else if (is("prompt", "max_chunks")) c.max_chunks = as_int(v, name);
+  else if (is("prompt", "max_tokens")) c.max_prompt_tokens = as_int(v, name);
+  else if (is("prompt", "system")) c.system_prompt = as_string(v, name);
+  else if (is("generation", "max_tokens")) c.max_answer_tokens = as_int(v, name);
+  else if (is("generation", "temperature")) c.temperature = static_cast<float>(as_number(v, name));
+  else if (is("generation", "top_p")) c.top_p = static_cast<float>(as_number(v, name));
+  else if (is("generation", "seed")) {
+    int64_t s = std::holds_alternative<int64_t>(v) ? std::get<int64_t>(v) : -1;
+    EDGERAG_CHECK(s >= 0, "{} must be a non-negative integer", name);
+    c.seed = static_cast<uint64_t>(s);
+  } else if (is("extractive", "sentences")) c.extract_sentences = as_int(v, name);
+  else fail("unknown setting {}", name);
+}
+
+std::optional<Value> toml_value(const toml::node& n) {
+  if (auto i = n.value_exact<int64_t>()) return *i;
+  if (auto d = n.value_exact<double>()) return *d;
+  if (auto b = n.value_exact<bool>()) return *b;
+  if (auto s = n.value_exact<std::string>()) return *s;
+  return std::nullopt;
+}
+
+std::optional<Value> json_value(const nlohmann::json& j) {
+  if (j.is_number_integer()) return j.get<int64_t>();
+  if (j.is_number()) return j.get<double>();
+  if (j.is_boolean()) return j.get<bool>();
+  if (j.is_string()) return j.get<std::string>();
+  return std::nullopt;
+}
+
+std::string where(const toml::source_region& r, const std::string& source) {
+  return fmt::format("{}:{}:{}", source, r.begin.line, r.begin.column);
+}
+
+}  // namespace
+
+void apply_toml(AnswerConfig& cfg, std::string_view toml_text, const std::string& source) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, source);
+  } catch (const toml::parse_error& e) {
+    fail("{}: invalid TOML: {}", where(e.source(), source), e.description());
+  }
+  for (const auto& [section, node] : root) {
+    const toml::table* t = node.as_table();
+    EDGERAG_CHECK(t, "{}: {} must be a [section] (retrieval, prompt, generation, extractive)",
+                  where(node.source(), source), section.str());
+    for (const auto& [key, value] : *t) {
+      std::string at = where(value.source(), source);
+      auto v = toml_value(value);
+      EDGERAG_CHECK(v, "{}: {}.{} must be a number, boolean or string", at, section.str(), key.str());
+      try {
+        set_value(cfg, section.str(), key.str(), *v);
+      } catch (const Error& e) {
+        fail("{}: {}", at, e.what());
+      }
+    }
+  }
+  try {
+    cfg.validate();
+  } catch (const Error& e) {
+    fail("{}: {}", source, e.what());
+  }
+}
+
+AnswerConfig load_answer_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EDGERAG_CHECK(in, "{}: cannot open config file", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  AnswerConfig cfg;
+  apply_toml(cfg, ss.str(), path);
+  return cfg;
+}
+
+void apply_json(AnswerConfig& cfg, const nlohmann::json& j) {
+  EDGERAG_CHECK(j.is_object(), "config: expected an object of sections");
+  for (const auto& [section, body] : j.items()) {
+    EDGERAG_CHECK(body.is_object(), "config: \"{}\" must be an object (retrieval, prompt, generation, extractive)",
+                  section);
+    for (const auto& [key, value] : body.items()) {
+      auto v = json_value(value);
+      EDGERAG_CHECK(v, "config: {}.{} must be a number, boolean or string", section, key);
+      try {
+        set_value(cfg, section, key, *v);
+      } catch (const Error& e) {
+        fail("config: {}", e.what());
+      }
+    }
+  }
+  cfg.validate();
+}
+
+nlohmann::json to_json(const AnswerConfig& c) {
+  return {
+      {"retrieval",
+       {{"bm25_k", c.bm25_k},
+        {"dense_k", c.dense_k},
+        {"rrf_k", c.rrf_k},
+        {"hybrid", c.hybrid},
+        {"rerank", rerank_mode_name(c.rerank)},
+        {"rerank_k", c.rerank_k},
+        {"rerank_skip_agreement", c.rerank_skip_agreement}}},
+      {"prompt", {{"max_chunks", c.max_chunks}, {"max_tokens", c.max_prompt_tokens}, {"system", c.system_prompt}}},
+      {"generation",
+       {{"max_tokens", c.max_answer_tokens}, {"temperature", c.temperature}, {"top_p", c.top_p}, {"seed", c.seed}}},
+      {"extractive", {{"sentences", c.extract_sentences}}},
+  };
+}
+
+}  // namespace edgerag::rag

@@ -1,0 +1,157 @@
+#include "rag/extract.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+
+#include <unicode/brkiter.h>
+#include <unicode/utext.h>
+
+#include "rag/bm25.h"
+#include "rag/sqlite_db.h"
+#include "util/error.h"
+
+namespace edgerag::rag {
+
+std::vector<TextSpan> split_sentences(std::string_view text) {
+  EDGERAG_CHECK(text.size() < static_cast<size_t>(std::numeric_limits<int32_t>::max()),
+                "split_sentences: text of {} bytes is too long", text.size());
+  // Creating a sentence iterator parses ICU's rules; one per thread is reused.
+  thread_local std::unique_ptr<icu::BreakIterator> iter = [] {
+    UErrorCode st = U_ZERO_ERROR;
+    std::unique_ptr<icu::BreakIterator> it(icu::BreakIterator::createSentenceInstance(icu::Locale::getEnglish(), st));
+    EDGERAG_CHECK(U_SUCCESS(st) && it, "ICU sentence iterator: {}", u_errorName(st));
+    return it;
+  }();
+  UErrorCode st = U_ZERO_ERROR;
+  // UTF-8 UText: break positions are byte offsets into `text`.
+  std::unique_ptr<UText, decltype(&utext_close)> ut(
+      utext_openUTF8(nullptr, text.data(), static_cast<int64_t>(text.size()), &st), &utext_close);
+  EDGERAG_CHECK(U_SUCCESS(st), "ICU utext_openUTF8: {}", u_errorName(st));
+  iter->setText(ut.get(), st);
+  EDGERAG_CHECK(U_SUCCESS(st), "ICU setText: {}", u_errorName(st));
+
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  std::vector<TextSpan> out;
+  int32_t start = iter->first();
+  for (int32_t end = iter->next(); end != icu::BreakIterator::DONE; start = end, end = iter->next()) {
+    size_t b = static_cast<size_t>(start), e = static_cast<size_t>(end);
+    while (b < e && space(text[b])) ++b;
+    while (e > b && space(text[e - 1])) --e;
+    if (b < e) out.push_back({b, e});
+  }
+  iter->setText(icu::UnicodeString());  // drop the reference to `text`
+  return out;
+}
+
+namespace {
+
+struct Candidate {
+  int chunk;
+  TextSpan span;
+};
+
+// BM25 of every text against the terms, from an in-memory FTS5 table with the
+// index's tokenizer and rank function. Returns text index -> score for the
+// texts matching at least one term.
+std::map<size_t, double> lexical_scores(const std::vector<std::string>& texts, const std::vector<std::string>& terms) {
+  std::map<size_t, double> scores;
+  if (terms.empty() || texts.empty()) return scores;
+  Db db(":memory:", true);
+  register_bm25(db.handle());
+  db.exec("CREATE VIRTUAL TABLE s USING fts5(t, tokenize='" + fts_tokenizer_spec(true, "english") + "')");
+  db.exec("BEGIN");
+  Stmt ins = db.prepare("INSERT INTO s(rowid, t) VALUES (?, ?)");
+  for (size_t i = 0; i < texts.size(); ++i) {
+    ins.bind(1, static_cast<int64_t>(i)).bind(2, std::string_view(texts[i]));
+    ins.run();
+    ins.reset();
+  }
+  db.exec("COMMIT");
+  Stmt q = db.prepare("SELECT rowid, lucene_bm25(s) FROM s WHERE s MATCH ?");
+  q.bind(1, std::string_view(match_expression(terms)));
+  while (q.step()) scores[static_cast<size_t>(q.i64(0))] = q.f64(1);
+  return scores;
+}
+
+// Words that say what kind of answer is wanted, not what it is about.
+bool is_question_word(const std::string& t) {
+  static const std::set<std::string> words = {"what", "which", "who", "whom", "whose", "why", "how", "when",
+                                              "where", "do", "does", "did", "can", "could", "should", "would"};
+  return words.count(t) != 0;
+}
+
+std::vector<std::string> question_terms(const std::string& question) {
+  std::vector<std::string> all = query_terms(question, "english"), kept;
+  for (auto& t : all)
+    if (!is_question_word(t)) kept.push_back(t);
+  return kept.empty() ? all : kept;  // "what does it do?" still matches something
+}
+
+}  // namespace
+
+std::vector<ScoredSentence> best_sentences(const std::vector<SearchHit>& chunks, const std::string& question,
+                                           const ExtractOptions& options, Embedder* embedder) {
+  std::vector<Candidate> cands;
+  std::vector<std::string> texts;
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    const std::string& text = chunks[c].text;
+    for (const TextSpan& sp : split_sentences(text)) {
+      std::string s = text.substr(sp.begin, sp.end - sp.begin);
+      if (static_cast<int>(query_terms(s, "none").size()) < options.min_words) continue;
+      cands.push_back({static_cast<int>(c) + 1, sp});
+      texts.push_back(std::move(s));
+    }
+  }
+  std::map<size_t, double> lexical = lexical_scores(texts, question_terms(question));
+
+  // Final score per candidate: BM25, or RRF of the BM25 and cosine rankings.
+  std::vector<std::pair<double, size_t>> ranked;
+  if (embedder && !texts.empty()) {
+    auto qv = embedder->embed({question}, true).at(0);
+    auto sv = embedder->embed(texts, false);
+    std::vector<std::pair<double, size_t>> by_cos, by_lex;
+    for (size_t i = 0; i < sv.size(); ++i) {
+      double dot = 0;
+      for (size_t d = 0; d < qv.size() && d < sv[i].size(); ++d) dot += static_cast<double>(qv[d]) * sv[i][d];
+      by_cos.push_back({dot, i});
+    }
+    for (const auto& [i, s] : lexical) by_lex.push_back({s, i});
+    std::vector<double> fused(texts.size(), 0.0);
+    for (auto* list : {&by_cos, &by_lex}) {
+      std::stable_sort(list->begin(), list->end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      for (size_t r = 0; r < list->size(); ++r) fused[(*list)[r].second] += 1.0 / (options.rrf_k + r + 1);
+    }
+    for (size_t i = 0; i < fused.size(); ++i) ranked.push_back({fused[i], i});
+  } else {
+    for (const auto& [i, s] : lexical) ranked.push_back({s, i});
+  }
+  // Ties go to the earlier candidate: the better-ranked chunk, then text order.
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+
+  std::vector<ScoredSentence> out;
+  std::set<std::string> seen;  // overlapping chunks repeat sentences
+  for (const auto& [score, i] : ranked) {
+    if (static_cast<int>(out.size()) >= options.max_sentences) break;
+    if (!seen.insert(texts[i]).second) continue;
+    out.push_back({cands[i].chunk, cands[i].span, texts[i], score});
+  }
+  return out;
+}
+
+std::string extractive_answer_text(const std::vector<ScoredSentence>& sentences) {
+  if (sentences.empty()) return "No passage in the index supports an answer to this question.";
+  std::string out;
+  for (const auto& s : sentences) {
+    if (!out.empty()) out += ' ';
+    out += s.text + " [" + std::to_string(s.chunk) + "]";
+  }
+  return out;
+}
+
+}  // namespace edgerag::rag

@@ -1,0 +1,46 @@
+// Extractive answering: the sentences of the retrieved chunks that best support
+// the question, each cited with its chunk's number. Sentences are scored with
+// the index's BM25 (FTS5, Porter stemming, English stop words and question
+// words dropped) over the candidate sentences; with an embedder, that ranking
+// is fused (RRF) with the cosine ranking of sentence embeddings.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rag/embedder.h"
+#include "rag/search_types.h"
+
+namespace edgerag::rag {
+
+struct TextSpan {
+  size_t begin = 0, end = 0;  // byte offsets, [begin, end)
+};
+
+// Sentence spans (ICU sentence rules; line breaks end sentences too), trimmed
+// of surrounding whitespace, empty ones omitted. Invalid UTF-8 is tolerated.
+std::vector<TextSpan> split_sentences(std::string_view text);
+
+struct ScoredSentence {
+  int chunk = 0;   // 1-based number of its chunk in the list given
+  TextSpan span;   // within that chunk's text
+  std::string text;
+  double score = 0;
+};
+
+struct ExtractOptions {
+  int max_sentences = 3;
+  int min_words = 3;  // shorter fragments (headings, captions) are not answers
+  double rrf_k = 60;  // fusion constant when an embedder is given
+};
+
+// The best sentences, best first; only sentences sharing a question term (or,
+// with an embedder, ranked by it) are returned, so the result may be empty.
+std::vector<ScoredSentence> best_sentences(const std::vector<SearchHit>& chunks, const std::string& question,
+                                           const ExtractOptions& options, Embedder* embedder = nullptr);
+
+// "Sentence one. [2] Sentence two. [1]"; a fixed sentence when nothing supports it.
+std::string extractive_answer_text(const std::vector<ScoredSentence>& sentences);
+
+}  // namespace edgerag::rag

@@ -1,0 +1,90 @@
+#include "rag/prompt.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "rag/extract.h"
+#include "util/error.h"
+
+namespace edgerag::rag {
+
+std::string source_label(const Provenance& p) {
+  std::string label = std::filesystem::path(p.path).filename().string();
+  if (label.empty()) label = p.path;
+  if (p.page > 0) label += fmt::format(", p. {}", p.page);
+  if (p.row_begin >= 0) label += fmt::format(", rows {}-{}", p.row_begin, p.row_end);
+  const std::string& section = p.headings.empty() ? p.title : p.headings;
+  if (!section.empty()) label += ": " + section;
+  return label;
+}
+
+std::string format_user_message(const std::vector<SearchHit>& chunks, const std::string& question) {
+  std::string msg;
+  if (!chunks.empty()) msg += "Context:\n\n";
+  for (size_t i = 0; i < chunks.size(); ++i)
+    msg += fmt::format("[{}] {}\n{}\n\n", i + 1, source_label(chunks[i].provenance), chunks[i].text);
+  msg += "Question: " + question;
+  return msg;
+}
+
+AssembledPrompt assemble_prompt(const std::vector<SearchHit>& ranked, const std::string& question,
+                                const std::string& system, const PromptBudget& budget, const ChatRenderer& render,
+                                const TokenCounter& count) {
+  AssembledPrompt out;
+  auto build = [&](const std::vector<SearchHit>& chunks, AssembledPrompt& p) {
+    p.user_message = format_user_message(chunks, question);
+    p.text = render(system, p.user_message);
+    p.n_tokens = static_cast<int>(count(p.text));
+    return p.n_tokens <= budget.max_prompt_tokens;
+  };
+  if (!build({}, out))
+    fail("prompt: the question and system prompt alone take {} tokens, over the budget of {}", out.n_tokens,
+         budget.max_prompt_tokens);
+  const int base_tokens = out.n_tokens;
+
+  std::set<int64_t> seen;
+  AssembledPrompt trial;
+  for (const SearchHit& hit : ranked) {
+    if (hit.text.empty() || !seen.insert(hit.chunk_id).second) continue;
+    if (static_cast<int>(out.chunks.size()) >= budget.max_chunks) break;
+    out.chunks.push_back(hit);
+    if (build(out.chunks, trial)) {
+      out.user_message = std::move(trial.user_message);
+      out.text = std::move(trial.text);
+      out.n_tokens = trial.n_tokens;
+      continue;
+    }
+    // The largest whole-sentence prefix that fits (token count grows with the
+    // number of sentences, so binary search).
+    std::vector<TextSpan> spans = split_sentences(hit.text);
+    size_t lo = 0, hi = spans.size();  // prefix of `lo` sentences fits; `hi + 1` does not
+    while (lo < hi) {
+      size_t mid = (lo + hi + 1) / 2;
+      out.chunks.back().text = hit.text.substr(0, spans[mid - 1].end);
+      if (build(out.chunks, trial))
+        lo = mid;
+      else
+        hi = mid - 1;
+    }
+    if (lo == 0) {
+      out.chunks.pop_back();
+    } else {
+      out.chunks.back().text = hit.text.substr(0, spans[lo - 1].end);
+      build(out.chunks, out);
+      out.n_truncated = 1;
+    }
+    break;
+  }
+  // Candidates not included (the one cut short counts as included).
+  std::set<int64_t> included;
+  for (const auto& c : out.chunks) included.insert(c.chunk_id);
+  for (const auto& hit : ranked)
+    if (!included.count(hit.chunk_id)) out.n_dropped++;
+  out.n_context_tokens = out.n_tokens - base_tokens;
+  return out;
+}
+
+}  // namespace edgerag::rag

@@ -1,0 +1,120 @@
+#include "rag/extract.h"
+
+#include <gtest/gtest.h>
+
+namespace edgerag::rag {
+namespace {
+
+std::vector<std::string> texts(std::string_view s) {
+  std::vector<std::string> out;
+  for (auto sp : split_sentences(s)) out.emplace_back(s.substr(sp.begin, sp.end - sp.begin));
+  return out;
+}
+
+TEST(SplitSentences, PunctuationLineBreaksAndAbbreviations) {
+  EXPECT_EQ(texts("  First one. Second one?  Third!\nHeading line\n\nLast, e.g. this one "),
+            (std::vector<std::string>{"First one.", "Second one?", "Third!", "Heading line", "Last, e.g. this one"}));
+  EXPECT_EQ(texts("Version 3.40.1 is out. Use it."), (std::vector<std::string>{"Version 3.40.1 is out.", "Use it."}));
+  EXPECT_TRUE(texts("").empty());
+  EXPECT_TRUE(texts(" \n\t ").empty());
+  // Byte offsets into UTF-8 text.
+  std::string u = "Größe zählt. Ça va.";
+  auto spans = split_sentences(u);
+  ASSERT_EQ(spans.size(), 2u);
+  EXPECT_EQ(u.substr(spans[1].begin, spans[1].end - spans[1].begin), "Ça va.");
+  // Invalid UTF-8 does not crash.
+  EXPECT_FALSE(split_sentences(std::string("ab\xff\xfe cd. ef.")).empty());
+}
+
+SearchHit chunk(int64_t id, const std::string& text) {
+  SearchHit h;
+  h.chunk_id = id;
+  h.text = text;
+  return h;
+}
+
+// A small generated corpus: each chunk states facts about a made-up system;
+// exactly one sentence answers each question.
+std::vector<SearchHit> corpus() {
+  return {
+      chunk(11, "The Zorblax engine stores pages in a ring buffer. Each page holds 4096 bytes. "
+                "Pages are written by a single writer thread."),
+      chunk(12, "Checkpoints run every 30 seconds. A checkpoint copies dirty pages back to the main file. "
+                "Readers never block writers during a checkpoint."),
+      chunk(13, "The journal is deleted after every commit in rollback mode. "
+                "In write-ahead mode the journal is kept and reused. Compression uses the Quibble codec."),
+  };
+}
+
+TEST(BestSentences, FindsTheAnsweringSentenceAndItsChunk) {
+  auto hits = corpus();
+  auto best = best_sentences(hits, "How often do checkpoints run?", {.max_sentences = 1});
+  ASSERT_EQ(best.size(), 1u);
+  EXPECT_EQ(best[0].text, "Checkpoints run every 30 seconds.");
+  EXPECT_EQ(best[0].chunk, 2);
+  EXPECT_EQ(hits[1].text.substr(best[0].span.begin, best[0].span.end - best[0].span.begin), best[0].text);
+
+  best = best_sentences(hits, "Which codec is used for compression?", {.max_sentences = 2});
+  ASSERT_FALSE(best.empty());
+  EXPECT_EQ(best[0].text, "Compression uses the Quibble codec.");
+  EXPECT_EQ(best[0].chunk, 3);
+
+  best = best_sentences(hits, "what size is a page", {.max_sentences = 3});
+  ASSERT_FALSE(best.empty());
+  EXPECT_EQ(best[0].text, "Each page holds 4096 bytes.");  // stemming: "pages" / "page"
+  EXPECT_EQ(best[0].chunk, 1);
+  for (size_t i = 1; i < best.size(); ++i) EXPECT_LE(best[i].score, best[i - 1].score);
+}
+
+TEST(BestSentences, NothingRelevantGivesNoSentences) {
+  auto best = best_sentences(corpus(), "What is the capital of France?", {});
+  EXPECT_TRUE(best.empty());
+  EXPECT_EQ(extractive_answer_text(best), "No passage in the index supports an answer to this question.");
+  EXPECT_TRUE(best_sentences({}, "anything", {}).empty());
+}
+
+TEST(BestSentences, ShortFragmentsAndRepeatsAreSkipped) {
+  std::vector<SearchHit> hits = {chunk(1, "Checkpoints\nCheckpoints run every 30 seconds."),
+                                 chunk(2, "Checkpoints run every 30 seconds. Nothing else here.")};
+  auto best = best_sentences(hits, "checkpoints", {.max_sentences = 3});
+  ASSERT_EQ(best.size(), 1u);  // the heading is a fragment; chunk 2 repeats the sentence
+  EXPECT_EQ(best[0].chunk, 1);
+}
+
+TEST(BestSentences, AnswerTextCitesEachSentence) {
+  auto best = best_sentences(corpus(), "How often do checkpoints run and which codec is used?", {.max_sentences = 2});
+  ASSERT_EQ(best.size(), 2u);
+  std::string text = extractive_answer_text(best);
+  EXPECT_NE(text.find("Checkpoints run every 30 seconds. [2]"), std::string::npos) << text;
+  EXPECT_NE(text.find("Compression uses the Quibble codec. [3]"), std::string::npos) << text;
+}
+
+// An embedder whose vectors say whether a text mentions "journal": the fused
+// ranking must follow it when lexical evidence ties.
+class KeywordEmbedder : public Embedder {
+ public:
+  std::string name() const override { return "keyword"; }
+  int dim() const override { return 2; }
+  std::vector<std::vector<float>> embed(const std::vector<std::string>& t, bool) override {
+    std::vector<std::vector<float>> out;
+    for (const auto& s : t) out.push_back(s.find("journal") != std::string::npos ? std::vector<float>{1, 0}
+                                                                                 : std::vector<float>{0, 1});
+    return out;
+  }
+  size_t count_tokens(std::string_view s) const override { return s.size(); }
+};
+
+TEST(BestSentences, EmbedderRankingIsFused) {
+  KeywordEmbedder e;
+  // "journal" is in the question; the lexical ranking alone would also rank them,
+  // but only the embedder knows "log" means the journal here.
+  auto best = best_sentences(corpus(), "what happens to the journal log", {.max_sentences = 2}, &e);
+  ASSERT_EQ(best.size(), 2u);
+  for (const auto& s : best) {
+    EXPECT_EQ(s.chunk, 3);
+    EXPECT_NE(s.text.find("journal"), std::string::npos) << s.text;
+  }
+}
+
+}  // namespace
+}  // namespace edgerag::rag
