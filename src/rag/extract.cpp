@@ -1,57 +1,21 @@
 #include "rag/extract.h"
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
 #include <map>
-#include <memory>
 #include <set>
 
-#include <unicode/brkiter.h>
-#include <unicode/utext.h>
-
 #include "rag/bm25.h"
+#include "rag/chunker.h"
 #include "rag/sqlite_db.h"
 #include "util/error.h"
 
 namespace edgerag::rag {
 
-std::vector<TextSpan> split_sentences(std::string_view text) {
-  EDGERAG_CHECK(text.size() < static_cast<size_t>(std::numeric_limits<int32_t>::max()),
-                "split_sentences: text of {} bytes is too long", text.size());
-  // Creating a sentence iterator parses ICU's rules; one per thread is reused.
-  thread_local std::unique_ptr<icu::BreakIterator> iter = [] {
-    UErrorCode st = U_ZERO_ERROR;
-    std::unique_ptr<icu::BreakIterator> it(icu::BreakIterator::createSentenceInstance(icu::Locale::getEnglish(), st));
-    EDGERAG_CHECK(U_SUCCESS(st) && it, "ICU sentence iterator: {}", u_errorName(st));
-    return it;
-  }();
-  UErrorCode st = U_ZERO_ERROR;
-  // UTF-8 UText: break positions are byte offsets into `text`.
-  std::unique_ptr<UText, decltype(&utext_close)> ut(
-      utext_openUTF8(nullptr, text.data(), static_cast<int64_t>(text.size()), &st), &utext_close);
-  EDGERAG_CHECK(U_SUCCESS(st), "ICU utext_openUTF8: {}", u_errorName(st));
-  iter->setText(ut.get(), st);
-  EDGERAG_CHECK(U_SUCCESS(st), "ICU setText: {}", u_errorName(st));
-
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
-  std::vector<TextSpan> out;
-  int32_t start = iter->first();
-  for (int32_t end = iter->next(); end != icu::BreakIterator::DONE; start = end, end = iter->next()) {
-    size_t b = static_cast<size_t>(start), e = static_cast<size_t>(end);
-    while (b < e && space(text[b])) ++b;
-    while (e > b && space(text[e - 1])) --e;
-    if (b < e) out.push_back({b, e});
-  }
-  iter->setText(icu::UnicodeString());  // drop the reference to `text`
-  return out;
-}
-
 namespace {
 
 struct Candidate {
   int chunk;
-  TextSpan span;
+  size_t begin, end;
 };
 
 // BM25 of every text against the terms, from an in-memory FTS5 table with the
@@ -99,10 +63,10 @@ std::vector<ScoredSentence> best_sentences(const std::vector<SearchHit>& chunks,
   std::vector<std::string> texts;
   for (size_t c = 0; c < chunks.size(); ++c) {
     const std::string& text = chunks[c].text;
-    for (const TextSpan& sp : split_sentences(text)) {
-      std::string s = text.substr(sp.begin, sp.end - sp.begin);
+    for (auto [b, e] : split_sentences(text)) {
+      std::string s = text.substr(b, e - b);
       if (static_cast<int>(query_terms(s, "none").size()) < options.min_words) continue;
-      cands.push_back({static_cast<int>(c) + 1, sp});
+      cands.push_back({static_cast<int>(c) + 1, b, e});
       texts.push_back(std::move(s));
     }
   }
@@ -139,7 +103,7 @@ std::vector<ScoredSentence> best_sentences(const std::vector<SearchHit>& chunks,
   for (const auto& [score, i] : ranked) {
     if (static_cast<int>(out.size()) >= options.max_sentences) break;
     if (!seen.insert(texts[i]).second) continue;
-    out.push_back({cands[i].chunk, cands[i].span, texts[i], score});
+    out.push_back({cands[i].chunk, cands[i].begin, cands[i].end, texts[i], score});
   }
   return out;
 }

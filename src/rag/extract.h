@@ -1,12 +1,12 @@
 // Extractive answering: the sentences of the retrieved chunks that best support
-// the question, each cited with its chunk's number. Sentences are scored with
+// the question, each cited with its chunk's number. Sentences (the chunker's
+// ICU sentence spans) are scored with
 // the index's BM25 (FTS5, Porter stemming, English stop words and question
 // words dropped) over the candidate sentences; with an embedder, that ranking
 // is fused (RRF) with the cosine ranking of sentence embeddings.
 #pragma once
 #include <cstddef>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "rag/embedder.h"
@@ -14,17 +14,9 @@
 
 namespace edgerag::rag {
 
-struct TextSpan {
-  size_t begin = 0, end = 0;  // byte offsets, [begin, end)
-};
-
-// Sentence spans (ICU sentence rules; line breaks end sentences too), trimmed
-// of surrounding whitespace, empty ones omitted. Invalid UTF-8 is tolerated.
-std::vector<TextSpan> split_sentences(std::string_view text);
-
 struct ScoredSentence {
   int chunk = 0;   // 1-based number of its chunk in the list given
-  TextSpan span;   // within that chunk's text
+  size_t begin = 0, end = 0;  // bytes of the sentence in that chunk's text
   std::string text;
   double score = 0;
 };

@@ -6,7 +6,6 @@
 
 #include <fmt/format.h>
 
-#include "rag/extract.h"
 #include "util/error.h"
 
 namespace edgerag::rag {
@@ -59,11 +58,11 @@ AssembledPrompt assemble_prompt(const std::vector<SearchHit>& ranked, const std:
     }
     // The largest whole-sentence prefix that fits (token count grows with the
     // number of sentences, so binary search).
-    std::vector<TextSpan> spans = split_sentences(hit.text);
+    auto spans = split_sentences(hit.text);
     size_t lo = 0, hi = spans.size();  // prefix of `lo` sentences fits; `hi + 1` does not
     while (lo < hi) {
       size_t mid = (lo + hi + 1) / 2;
-      out.chunks.back().text = hit.text.substr(0, spans[mid - 1].end);
+      out.chunks.back().text = hit.text.substr(0, spans[mid - 1].second);
       if (build(out.chunks, trial))
         lo = mid;
       else
@@ -72,7 +71,7 @@ AssembledPrompt assemble_prompt(const std::vector<SearchHit>& ranked, const std:
     if (lo == 0) {
       out.chunks.pop_back();
     } else {
-      out.chunks.back().text = hit.text.substr(0, spans[lo - 1].end);
+      out.chunks.back().text = hit.text.substr(0, spans[lo - 1].second);
       build(out.chunks, out);
       out.n_truncated = 1;
     }

@@ -6,16 +6,15 @@
 #pragma once
 #include <functional>
 #include <string>
-#include <string_view>
 #include <vector>
 
+#include "rag/chunker.h"  // TokenCounter
 #include "rag/search_types.h"
 
 namespace edgerag::rag {
 
-// Renders (system, user) into the model's chat prompt text; counts tokens of a text.
+// Renders (system, user) into the model's chat prompt text.
 using ChatRenderer = std::function<std::string(const std::string& system, const std::string& user)>;
-using TokenCounter = std::function<size_t(std::string_view text)>;
 
 struct PromptBudget {
   int max_chunks = 8;

@@ -5,27 +5,6 @@
 namespace edgerag::rag {
 namespace {
 
-std::vector<std::string> texts(std::string_view s) {
-  std::vector<std::string> out;
-  for (auto sp : split_sentences(s)) out.emplace_back(s.substr(sp.begin, sp.end - sp.begin));
-  return out;
-}
-
-TEST(SplitSentences, PunctuationLineBreaksAndAbbreviations) {
-  EXPECT_EQ(texts("  First one. Second one?  Third!\nHeading line\n\nLast, e.g. this one "),
-            (std::vector<std::string>{"First one.", "Second one?", "Third!", "Heading line", "Last, e.g. this one"}));
-  EXPECT_EQ(texts("Version 3.40.1 is out. Use it."), (std::vector<std::string>{"Version 3.40.1 is out.", "Use it."}));
-  EXPECT_TRUE(texts("").empty());
-  EXPECT_TRUE(texts(" \n\t ").empty());
-  // Byte offsets into UTF-8 text.
-  std::string u = "Größe zählt. Ça va.";
-  auto spans = split_sentences(u);
-  ASSERT_EQ(spans.size(), 2u);
-  EXPECT_EQ(u.substr(spans[1].begin, spans[1].end - spans[1].begin), "Ça va.");
-  // Invalid UTF-8 does not crash.
-  EXPECT_FALSE(split_sentences(std::string("ab\xff\xfe cd. ef.")).empty());
-}
-
 SearchHit chunk(int64_t id, const std::string& text) {
   SearchHit h;
   h.chunk_id = id;
@@ -52,7 +31,7 @@ TEST(BestSentences, FindsTheAnsweringSentenceAndItsChunk) {
   ASSERT_EQ(best.size(), 1u);
   EXPECT_EQ(best[0].text, "Checkpoints run every 30 seconds.");
   EXPECT_EQ(best[0].chunk, 2);
-  EXPECT_EQ(hits[1].text.substr(best[0].span.begin, best[0].span.end - best[0].span.begin), best[0].text);
+  EXPECT_EQ(hits[1].text.substr(best[0].begin, best[0].end - best[0].begin), best[0].text);
 
   best = best_sentences(hits, "Which codec is used for compression?", {.max_sentences = 2});
   ASSERT_FALSE(best.empty());

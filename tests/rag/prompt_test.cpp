@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "format/gguf.h"
-#include "rag/extract.h"
+#include "rag/chunker.h"
 #include "test_paths.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
@@ -84,7 +84,7 @@ TEST_F(PromptTest, CutsTheFirstChunkThatDoesNotFitAtASentenceBoundary) {
   auto sentences = split_sentences(kLong);
   ASSERT_EQ(sentences.size(), 6u);
   std::vector<SearchHit> expect = {hits[0], hits[1]};
-  expect[1].text = kLong.substr(0, sentences[2].end);
+  expect[1].text = kLong.substr(0, sentences[2].second);
   const int budget = static_cast<int>(count(render("s", format_user_message(expect, q))));
 
   auto p = assemble_prompt(hits, q, "s", {8, budget}, render, counter);
