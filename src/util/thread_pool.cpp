@@ -14,11 +14,14 @@ inline void cpu_relax() {
 }
 
 // Busy-waits until done() or the time budget is spent: pause-spinning first,
-// then yielding so an oversubscribed machine can run the thread we wait for.
+// then yielding so a busy machine can run the thread we wait for. Pools with
+// more threads than cores do not spin at all (spinners would steal the cores
+// the working threads need).
 template <typename Pred>
-bool spin_until(Pred done) {
+bool spin_until(bool enabled, Pred done) {
+  if (!enabled) return done();
   using clock = std::chrono::steady_clock;
-  constexpr auto kPauseFor = std::chrono::microseconds(30), kYieldFor = std::chrono::microseconds(300);
+  constexpr auto kPauseFor = std::chrono::microseconds(30), kYieldFor = std::chrono::microseconds(200);
   const auto t0 = clock::now();
   for (;;) {
     for (int i = 0; i < 64; ++i) {
@@ -33,7 +36,9 @@ bool spin_until(Pred done) {
 
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(std::max(1, n_threads)),
+      spin_(static_cast<unsigned>(n_threads_) <= std::max(1u, std::thread::hardware_concurrency())) {
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
 }
 
@@ -51,7 +56,7 @@ void ThreadPool::worker(int index) {
   uint64_t seen = 0;
   for (;;) {
     auto has_job = [&] { return generation_.load(std::memory_order_acquire) != seen; };
-    if (!spin_until(has_job)) {
+    if (!spin_until(spin_, has_job)) {
       std::unique_lock<std::mutex> lock(mu_);
       sleepers_.fetch_add(1);  // seq_cst: ordered against run_all's generation bump
       cv_start_.wait(lock, has_job);
@@ -81,7 +86,7 @@ void ThreadPool::run_all(const std::function<void(int)>& fn) {
   }
   fn(0);
   auto done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
-  if (!spin_until(done)) {
+  if (!spin_until(spin_, done)) {
     std::unique_lock<std::mutex> lock(mu_);
     caller_sleeping_.store(true);
     cv_done_.wait(lock, done);

@@ -36,6 +36,7 @@ class ThreadPool {
   void worker(int index);
 
   int n_threads_;
+  bool spin_;  // busy-wait between jobs (only when threads <= cores)
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_start_, cv_done_;

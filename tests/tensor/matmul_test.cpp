@@ -9,6 +9,7 @@
 
 #include "tensor/cpu_features.h"
 #include "tensor/fp16.h"
+#include "tensor/matmul_kernels.h"
 #include "tensor/ops.h"
 
 namespace edgerag {
@@ -136,18 +137,26 @@ TEST(Matmul, Q8_0ActivationsRoundHalfEvenLikeGgml) {
   EXPECT_EQ(yr, 127.0f);
 }
 
-TEST(Matmul, UnknownKernelTypeFallsBackToDequantize) {
-  // Q8_0 weights multiplied through the generic path equal F32 weights holding
-  // the dequantized values; exercised via a type with dequantize_row only is
-  // not possible without such a type, so check F32 weights of odd width instead.
-  const int64_t cols = 37, rows = 5;
-  const auto wv = random_floats(cols * rows, 1);
-  const auto x = random_floats(cols * 2, 2);
-  const Matrix w = Matrix::of(DType::F32, cols, rows, wv.data());
-  std::vector<float> y(rows * 2), ref(rows * 2);
-  matmul(w, x.data(), 2, y.data(), nullptr);
-  matmul_ref(w, x.data(), 2, ref.data());
-  for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], ref[i], 1e-5);
+TEST(Matmul, TypesWithoutKernelUseDequantizedF32) {
+  // edgerag's NF4 has dequantize_row but no dot kernel: matmul must equal the
+  // F32 matmul of its dequantized rows, at every level and thread count.
+  const DType t = DType::ER_NF4;
+  ASSERT_EQ(activation_type(t), DType::F32);
+  const int64_t bs = dtype_traits(t).block_size, cols = bs * 3, rows = 21, nt = 5;
+  const Quantized w = make_matrix(t, cols, rows, 9);
+  std::vector<float> deq(static_cast<size_t>(cols * rows));
+  for (int64_t r = 0; r < rows; ++r) get_row(w.m, r, deq.data() + r * cols);
+  const Matrix wf = Matrix::of(DType::F32, cols, rows, deq.data());
+  const auto x = random_floats(static_cast<size_t>(nt * cols), 4);
+  IsaGuard guard;
+  ThreadPool pool(3);
+  for (Isa isa : available_isas()) {
+    set_isa(isa);
+    std::vector<float> y(static_cast<size_t>(nt * rows)), yf(y.size());
+    matmul(w.m, x.data(), nt, y.data(), &pool);
+    matmul(wf, x.data(), nt, yf.data(), &pool);
+    EXPECT_EQ(y, yf) << isa_name(isa);
+  }
 }
 
 }  // namespace
