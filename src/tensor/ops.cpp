@@ -45,11 +45,11 @@ void get_row(const Matrix& w, int64_t r, float* out) {
 
 void rmsnorm(const float* x, const float* weight, float* y, int64_t n, float eps) {
   if (simd()) {
-    const float scale = 1.0f / std::sqrt(avx2::sum_squares(x, n) / static_cast<float>(n) + eps);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(avx2::sum_squares(x, n) / n) + eps);
     return avx2::scale_mul(x, scale, weight, y, n);
   }
-  double ss = 0;
-  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  double ss = 0;  // float squares summed in double, as ggml does
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i] * x[i]);
   const float scale = 1.0f / std::sqrt(static_cast<float>(ss / n) + eps);
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * (weight ? weight[i] : 1.0f);
 }

@@ -82,7 +82,22 @@ SIMD void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
 
-SIMD float sum_squares(const float* x, int64_t n) { return dot_f32(x, x, n); }
+// Squares rounded to float, summed in double: ggml's rmsnorm arithmetic.
+SIMD double sum_squares(const float* x, int64_t n) {
+  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 sq = _mm256_mul_ps(v, v);
+    a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+    a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
+  }
+  const __m256d a = _mm256_add_pd(a0, a1);
+  __m128d h = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
+  double s = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+  for (; i < n; ++i) s += static_cast<double>(x[i] * x[i]);
+  return s;
+}
 
 SIMD void scale_mul(const float* x, float scale, const float* weight, float* y, int64_t n) {
   const __m256 s = _mm256_set1_ps(scale);

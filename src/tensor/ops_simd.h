@@ -8,7 +8,7 @@ namespace edgerag::avx2 {
 
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy_f32(float alpha, const float* x, float* y, int64_t n);
-float sum_squares(const float* x, int64_t n);
+double sum_squares(const float* x, int64_t n);  // sum of float(x*x) in double
 void scale_mul(const float* x, float scale, const float* weight, float* y, int64_t n);  // y = x*scale*(w or 1)
 void layernorm(const float* x, const float* weight, const float* bias, float* y, int64_t n, float eps);
 void softmax_inplace(float* x, int64_t n);
