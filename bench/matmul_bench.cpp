@@ -64,7 +64,7 @@ void matmul_args(benchmark::internal::Benchmark* b) {
     for (int nt : {1, 64})
       for (int th : {1, 2}) b->Args({i, nt, th});
 }
-BENCHMARK(BM_Matmul)->Apply(matmul_args)->UseRealTime()->MinTime(0.3);
+BENCHMARK(BM_Matmul)->Apply(matmul_args)->UseRealTime()->MeasureProcessCPUTime()->MinTime(0.3);
 
 // qwen2.5-0.5b: hidden 896, 14 heads / 2 kv heads of 64, ffn 4864, vocab 151936.
 struct Model {
@@ -123,7 +123,7 @@ void BM_Model(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Model)->Args({0, 1, 2})->Args({1, 1, 2})->Args({0, 512, 2})->Args({1, 512, 2})->Args({0, 1, 1})->Args({1, 1, 1})
-    ->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+    ->UseRealTime()->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
 }  // namespace
 }  // namespace edgerag
