@@ -16,16 +16,19 @@ struct Tolerance {
   double argmax_share;  // positions whose argmax must agree
 };
 
-// F32 exact; F16 weights; Q8_0/Q4_0 without mirroring ggml's Q8_0 activation rounding.
+// Observed max |diff| (tensor matmuls quantize activations to Q8_0 / round them
+// to F16 like ggml): F32 1.1e-5, synth-llama-f16 0.0083, synth-qwen2/3 Q8_0/Q4_0
+// 0 (bit-exact), stories260K Q8_0/Q4_0 0.066 / 0.28 (their F16 ffn_down flips a
+// rounding boundary at a few positions, as in the golden README section 7.3).
 constexpr Tolerance kTolerances[] = {
     {"stories260K", 1e-4f, 1.0},
     {"synth-qwen3", 1e-4f, 1.0},
-    {"synth-llama-f16", 0.05f, 1.0},
-    {"stories260K-q8_0-ffndown_f16", 0.6f, 0.95},
-    {"stories260K-q4_0-ffndown_f16", 0.6f, 0.95},
-    {"synth-qwen2-q8_0", 0.6f, 0.95},
-    {"synth-qwen2-q4_0", 0.6f, 0.95},
-    {"synth-qwen3-q4_0", 0.6f, 0.95},
+    {"synth-llama-f16", 0.02f, 1.0},
+    {"stories260K-q8_0-ffndown_f16", 0.35f, 0.95},
+    {"stories260K-q4_0-ffndown_f16", 0.35f, 0.95},
+    {"synth-qwen2-q8_0", 1e-3f, 1.0},
+    {"synth-qwen2-q4_0", 1e-3f, 1.0},
+    {"synth-qwen3-q4_0", 1e-3f, 1.0},
 };
 
 class GoldenLogits : public ::testing::TestWithParam<Tolerance> {};
