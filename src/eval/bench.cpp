@@ -1,0 +1,150 @@
+#include "eval/bench.h"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+
+#include "model/bert_encoder.h"
+#include "model/model.h"
+#include "runtime/generator.h"
+#include "tensor/bandwidth.h"
+#include "tokenizer/tokenizer.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+#include "util/timer.h"
+
+namespace edgerag {
+
+namespace {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+uint64_t next_rand(uint64_t& s) {  // splitmix64
+  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// Weight bytes one decode step streams from memory: every layer matrix and
+// norm, the output projection, and one embedding row.
+double decode_weight_bytes(const Model& m) {
+  double b = static_cast<double>(m.output().nbytes() + m.token_embd().row_bytes);
+  const HParams& hp = m.hparams();
+  for (const LayerWeights& L : m.layers()) {
+    for (const Matrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+      b += static_cast<double>(w->nbytes());
+    b += 2.0 * hp.n_embd * sizeof(float);
+  }
+  return b;
+}
+
+bool is_word(const std::string& s) {
+  if (s.size() < 2) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return std::islower(static_cast<unsigned char>(c)) != 0; });
+}
+
+}  // namespace
+
+double peak_rss_mb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
+  return 0;
+}
+
+GenBenchResult bench_gen(const GenBenchOptions& opts) {
+  EDGERAG_CHECK(opts.n_prompt > 0 && opts.n_gen > 1 && opts.reps > 0,
+                "bench gen: need prompt >= 1, generated >= 2 and reps >= 1 (got {}, {}, {})", opts.n_prompt,
+                opts.n_gen, opts.reps);
+  GenBenchResult r;
+  r.model = opts.model;
+  r.n_threads = opts.n_threads > 0 ? opts.n_threads : default_thread_count();
+  r.n_prompt = opts.n_prompt;
+  r.n_gen = opts.n_gen;
+  r.reps = opts.reps;
+  ThreadPool pool(r.n_threads);
+
+  Timer load;
+  auto model = Model::load(opts.model);
+  auto tok = Tokenizer::from_gguf(model->gguf());
+  r.load_ms = load.ms();
+  Generator gen(*model, *tok, &pool, opts.n_prompt + opts.n_gen);
+
+  // Ordinary tokens only, so no control token changes the model's behaviour.
+  std::vector<int32_t> prompt;
+  uint64_t state = 42;
+  while (static_cast<int>(prompt.size()) < opts.n_prompt) {
+    const auto id = static_cast<int32_t>(next_rand(state) % static_cast<uint64_t>(tok->n_vocab()));
+    if (tok->token_type(id) == TokenType::Normal) prompt.push_back(id);
+  }
+  GenerationParams params;
+  params.max_tokens = opts.n_gen;
+  params.sampling.temperature = 0;  // greedy
+  params.stop_at_eog = false;
+
+  std::vector<double> prefill, decode, ttft;
+  for (int i = 0; i < opts.reps; ++i) {
+    const GenerationResult res = gen.generate_ids(prompt, params);
+    prefill.push_back(res.timings.prefill_tok_s);
+    decode.push_back(res.timings.decode_tok_s);
+    ttft.push_back(res.timings.ttft_ms);
+  }
+  r.prefill_tok_s = median(prefill);
+  r.decode_tok_s = median(decode);
+  r.ttft_ms = median(ttft);
+  r.bytes_per_token = decode_weight_bytes(*model);
+  r.bandwidth_gb_s = measure_read_bandwidth_gbs(pool);
+  r.decode_bound_fraction = r.decode_tok_s / (r.bandwidth_gb_s * 1e9 / r.bytes_per_token);
+  r.peak_rss_mb = peak_rss_mb();
+  return r;
+}
+
+EmbedBenchResult bench_embed(const EmbedBenchOptions& opts) {
+  EDGERAG_CHECK(opts.n_texts > 0 && opts.words_per_text > 0 && opts.reps > 0 && !opts.batch_sizes.empty(),
+                "bench embed: texts, words per text, reps and batch sizes must be positive");
+  EmbedBenchResult r;
+  r.model = opts.model;
+  r.n_threads = opts.n_threads > 0 ? opts.n_threads : default_thread_count();
+  r.n_texts = opts.n_texts;
+  r.reps = opts.reps;
+
+  auto probe = Encoder::load(opts.model, {.n_threads = 1});
+  const Tokenizer& tok = probe->tokenizer();
+  std::vector<std::string> words;
+  for (int32_t id = 0; id < tok.n_vocab(); ++id)
+    if (tok.token_type(id) == TokenType::Normal && is_word(tok.token_text(id))) words.push_back(tok.token_text(id));
+  EDGERAG_CHECK(words.size() >= 100, "bench embed: {} has too few word tokens to build texts", opts.model);
+  std::vector<std::string> texts(opts.n_texts);
+  uint64_t state = 7;
+  double n_tokens = 0;
+  for (auto& t : texts) {
+    for (int w = 0; w < opts.words_per_text; ++w) t += (w ? " " : "") + words[next_rand(state) % words.size()];
+    n_tokens += static_cast<double>(probe->tokenize(t).size());
+  }
+  r.tokens_per_text = n_tokens / opts.n_texts;
+  const std::string query = "what is the answer to the question";
+
+  for (int batch : opts.batch_sizes) {
+    auto enc = Encoder::load(opts.model, {.batch_size = batch, .n_threads = r.n_threads});
+    std::vector<double> secs;
+    for (int i = 0; i < opts.reps; ++i) {
+      Timer t;
+      if (enc->is_reranker()) enc->rerank(query, texts);
+      else enc->embed(texts);
+      secs.push_back(t.seconds());
+    }
+    const double s = median(secs);
+    r.rows.push_back({batch, opts.n_texts / s, n_tokens / s});
+  }
+  r.peak_rss_mb = peak_rss_mb();
+  return r;
+}
+
+}  // namespace edgerag

@@ -1,0 +1,62 @@
+// Speed and memory benchmarks behind `edgerag bench gen` / `bench embed`:
+// end-to-end figures through the same code paths the product uses (Generator,
+// Encoder), medians over repetitions.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace edgerag {
+
+struct GenBenchOptions {
+  std::string model;
+  int n_prompt = 512;
+  int n_gen = 128;
+  int n_threads = 0;  // 0 = default_thread_count()
+  int reps = 3;
+};
+
+struct GenBenchResult {
+  std::string model;
+  int n_threads = 0, n_prompt = 0, n_gen = 0, reps = 0;
+  double prefill_tok_s = 0, decode_tok_s = 0, ttft_ms = 0;  // medians
+  double peak_rss_mb = 0;
+  double bytes_per_token = 0;   // weight bytes read per decoded token
+  double bandwidth_gb_s = 0;    // measured read bandwidth on the same threads
+  double decode_bound_fraction = 0;  // decode_tok_s / (bandwidth / bytes_per_token)
+  double load_ms = 0;
+};
+
+// Prompt: n_prompt deterministic ordinary-token ids; greedy decode of n_gen
+// tokens that does not stop at end-of-generation tokens.
+GenBenchResult bench_gen(const GenBenchOptions& opts);
+
+struct EmbedBenchOptions {
+  std::string model;
+  int n_texts = 64;
+  int words_per_text = 150;
+  std::vector<int> batch_sizes = {1, 32};
+  int n_threads = 0;
+  int reps = 3;
+};
+
+struct EmbedBenchRow {
+  int batch = 0;
+  double texts_per_s = 0, tokens_per_s = 0;  // medians
+};
+
+struct EmbedBenchResult {
+  std::string model;
+  int n_threads = 0, n_texts = 0, reps = 0;
+  double tokens_per_text = 0;  // mean, [CLS]/[SEP] included
+  std::vector<EmbedBenchRow> rows;
+  double peak_rss_mb = 0;
+};
+
+// Texts of `words_per_text` words drawn deterministically from the model's own
+// vocabulary; embeds (or, for a reranker, scores against a short query) them all.
+EmbedBenchResult bench_embed(const EmbedBenchOptions& opts);
+
+// Peak resident set size of this process so far (VmHWM), MB.
+double peak_rss_mb();
+
+}  // namespace edgerag
