@@ -1,0 +1,59 @@
+// Quantizes a whole GGUF decoder: picks a storage type per tensor by rule,
+// runs the chosen method (rtn, nf4, hqq, gptq, awq) and writes a GGUF file with
+// the source's metadata and tokenizer.
+//
+// Rules: 1-D tensors (norms, biases) stay F32; token_embd / output keep 8 bits
+// (Q8_0) unless --bits 8 asks the same anyway; a linear weight whose row length
+// is not a multiple of the group uses the largest smaller group that divides it
+// (128 -> 64 -> 32), and where none does (e.g. stories260K's ffn_down, 172
+// columns) falls back to Q8_0 (multiple of 32) or F16, as llama-quantize does.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "quant/awq.h"
+#include "quant/gptq.h"
+#include "quant/hqq.h"
+
+namespace edgerag::quant {
+
+struct QuantizeOptions {
+  std::string method = "rtn";  // rtn | nf4 | hqq | gptq | awq
+  int bits = 4;
+  int group = 32;
+  int asymmetric = -1;         // -1: the method's default (rtn, gptq: symmetric; hqq, awq: asymmetric)
+  bool double_quant = true;    // nf4: 8-bit scales under a shared fp16 scale (rows of 256 multiples)
+  GptqOptions gptq;
+  HqqOptions hqq;
+  AwqOptions awq;
+  std::string calib_file;      // text for gptq / awq
+  int64_t calib_tokens = 4096;
+  int64_t calib_ctx = 256;
+  int threads = 0;             // 0: default_thread_count()
+};
+
+struct TensorChoice {
+  std::string name;
+  DType type;
+  int64_t n_elements = 0;
+  size_t bytes = 0;
+  std::string note;  // why it is not the requested scheme (rule / fallback)
+};
+
+struct QuantizeSummary {
+  std::string method;
+  std::vector<TensorChoice> tensors;
+  int64_t n_params = 0;
+  size_t tensor_bytes = 0;
+  size_t file_bytes = 0;
+  int64_t calib_tokens = 0;
+  double seconds = 0;
+  double bits_per_weight() const { return n_params ? 8.0 * tensor_bytes / n_params : 0; }
+};
+
+QuantizeSummary quantize_model(const std::string& in_path, const std::string& out_path, const QuantizeOptions& opt);
+
+// Methods accepted by quantize_model, in the study's order.
+const std::vector<std::string>& quant_methods();
+
+}  // namespace edgerag::quant

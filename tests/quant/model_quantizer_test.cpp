@@ -1,0 +1,137 @@
+// Whole-model quantization of stories260K: tensor-type rules, the GGUF round
+// trip, and that AWQ's scale folding leaves the model's function unchanged.
+#include "quant/model_quantizer.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
+#include "format/gguf.h"
+#include "model/model.h"
+#include "quant/rtn.h"
+#include "test_paths.h"
+#include "util/error.h"
+
+using namespace edgerag;
+using namespace edgerag::quant;
+
+namespace {
+
+std::string stories() { return test::model_path("stories260K.gguf"); }
+std::string calib_text() { return test::golden_path("perplexity/wiki.test.200lines.raw"); }
+std::string tmp(const std::string& name) { return ::testing::TempDir() + "/" + name; }
+
+// Logits of a fixed 24-token prompt.
+std::vector<float> logits(const std::string& path) {
+  auto m = Model::load(path);
+  Batch b;
+  for (int i = 0; i < 24; ++i) b.add(i == 0 ? 1 : 20 + 13 * i % 400, i, 0, true);
+  auto cache = m->make_cache(32);
+  return m->forward(b, *cache, nullptr).data;
+}
+
+double argmax_agreement(const std::vector<float>& a, const std::vector<float>& b) {
+  const size_t nv = 512, rows = a.size() / nv;
+  int same = 0;
+  for (size_t r = 0; r < rows; ++r)
+    same += std::max_element(a.begin() + r * nv, a.begin() + (r + 1) * nv) - a.begin() ==
+            std::max_element(b.begin() + r * nv, b.begin() + (r + 1) * nv) - b.begin();
+  return static_cast<double>(same) / rows;
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, static_cast<double>(std::fabs(a[i] - b[i])));
+  return d;
+}
+
+}  // namespace
+
+TEST(ModelQuantizer, RtnRulesAndRoundTrip) {
+  QuantizeOptions opt;
+  opt.method = "rtn";
+  const std::string out = tmp("stories-rtn.gguf");
+  const QuantizeSummary s = quantize_model(stories(), out, opt);
+  auto src = GgufFile::open(stories());
+  auto q = GgufFile::open(out);
+  ASSERT_EQ(q->tensors().size(), src->tensors().size());
+  EXPECT_EQ(q->get_string("tokenizer.ggml.model"), src->get_string("tokenizer.ggml.model"));
+  EXPECT_EQ(q->get_int("general.file_type", -1), 2);  // mostly Q4_0
+  for (const auto& t : q->tensors()) {
+    if (t.n_dims == 1) EXPECT_EQ(t.type, DType::F32) << t.name;
+    else if (t.name == "token_embd.weight" || t.name == "output.weight") EXPECT_EQ(t.type, DType::Q8_0) << t.name;
+    else if (t.name.find("ffn_down") != std::string::npos) EXPECT_EQ(t.type, DType::F16) << t.name;  // 172 columns
+    else EXPECT_EQ(t.type, DType::Q4_0) << t.name;
+  }
+  // Bytes on disk are exactly what the matrix quantizer produces.
+  const auto& wq = src->tensor("blk.2.attn_q.weight");
+  std::vector<float> w(wq.n_elements());
+  dequantize_row(DType::F32, wq.data, w.data(), wq.n_elements());
+  const auto ref = quantize_rtn(Scheme::of(DType::Q4_0, false), w.data(), wq.ne[1], wq.ne[0], nullptr);
+  const auto& got = q->tensor("blk.2.attn_q.weight");
+  ASSERT_EQ(got.nbytes, ref.data.size());
+  EXPECT_EQ(0, std::memcmp(got.data, ref.data.data(), got.nbytes));
+  EXPECT_GT(s.bits_per_weight(), 4.5);
+  EXPECT_LT(s.bits_per_weight(), 10.0);
+  // The quantized model runs and mostly predicts what the original does.
+  EXPECT_GT(argmax_agreement(logits(stories()), logits(out)), 0.8);
+}
+
+TEST(ModelQuantizer, AwqFoldingPreservesFunctionAt8Bits) {
+  // At 8 bits the rounding is negligible, so any error in folding 1/s into the
+  // norms and producer rows would show up directly in the logits.
+  const auto base = logits(stories());
+  QuantizeOptions rtn;
+  rtn.bits = 8;
+  quantize_model(stories(), tmp("stories-rtn8.gguf"), rtn);
+  const double rtn_diff = max_abs_diff(base, logits(tmp("stories-rtn8.gguf")));
+  EXPECT_LT(rtn_diff, 0.6);  // Q8_0 weights and activations (README 7.5: <= 0.6)
+  for (const char* method : {"awq", "gptq"}) {
+    QuantizeOptions opt;
+    opt.method = method;
+    opt.bits = 8;
+    opt.calib_file = calib_text();
+    opt.calib_tokens = 512;
+    const std::string out = tmp(std::string("stories-") + method + "8.gguf");
+    const auto s = quantize_model(stories(), out, opt);
+    EXPECT_EQ(s.calib_tokens, 512 + 3);  // + a BOS per 256-token sequence
+    EXPECT_LT(max_abs_diff(base, logits(out)), 0.6) << method << " (RTN " << rtn_diff << ")";
+  }
+}
+
+TEST(ModelQuantizer, LowBitTypesAndGroupFallback) {
+  struct Case { const char* method; int bits, group; DType attn; };
+  for (Case c : {Case{"nf4", 4, 64, DType::ER_NF4}, Case{"hqq", 3, 128, DType::ER_Q3_G64},
+                 Case{"rtn", 2, 64, DType::ER_Q2_G64}, Case{"hqq", 4, 32, DType::Q4_1}}) {
+    QuantizeOptions opt;
+    opt.method = c.method;
+    opt.bits = c.bits;
+    opt.group = c.group;
+    const std::string out = tmp("stories-low.gguf");
+    const auto s = quantize_model(stories(), out, opt);
+    auto q = GgufFile::open(out);
+    EXPECT_EQ(q->tensor("blk.0.attn_k.weight").type, c.attn) << c.method << c.bits;
+    for (const auto& t : s.tensors) {
+      if (t.name == "blk.0.attn_k.weight" && c.group == 128) {
+        EXPECT_NE(t.note.find("group 64"), std::string::npos);
+      }
+    }
+    auto m = Model::load(out);  // loads and every type dequantizes
+    EXPECT_EQ(m->hparams().n_layer, 5);
+  }
+}
+
+TEST(ModelQuantizer, RejectsBadOptions) {
+  QuantizeOptions opt;
+  opt.method = "gptq";  // no calibration text
+  EXPECT_THROW(quantize_model(stories(), tmp("x.gguf"), opt), Error);
+  opt.method = "magic";
+  EXPECT_THROW(quantize_model(stories(), tmp("x.gguf"), opt), Error);
+  opt.method = "rtn";
+  opt.bits = 6;
+  EXPECT_THROW(quantize_model(stories(), tmp("x.gguf"), opt), Error);
+  opt.bits = 4;
+  EXPECT_THROW(quantize_model(tmp("missing.gguf"), tmp("x.gguf"), opt), Error);
+}
