@@ -142,12 +142,28 @@ std::unique_ptr<Vocab> Vocab::load(const GgufFile& f) {
   if (v->kind == VocabKind::Bpe) {
     const auto& merges = f.get_string_array("tokenizer.ggml.merges");
     EDGERAG_CHECK(!merges.empty(), "{}: byte-level BPE vocabulary without tokenizer.ggml.merges", path);
-    v->merge_rank.reserve(merges.size());
+    StringIdMap extra;  // merge strings that are not tokens
+    const auto symbol = [&](std::string_view s, bool create) -> int32_t {
+      if (const int32_t id = v->find(s); id >= 0) return id;
+      if (auto it = extra.find(s); it != extra.end()) return it->second;
+      if (!create) return -1;
+      const auto id = static_cast<int32_t>(n + extra.size());
+      extra.emplace(std::string(s), id);
+      return id;
+    };
+    v->merges.reserve(merges.size());
     for (size_t i = 0; i < merges.size(); ++i) {
-      const size_t pos = merges[i].find(' ', 1);
-      // llama.cpp keys a malformed merge as ("", ""), which never matches.
-      v->merge_rank.emplace(pos == std::string::npos ? std::string(" ") : merges[i], static_cast<int32_t>(i));
+      // "left right", split at the first space after the first byte as llama.cpp does;
+      // a merge without one never matches.
+      const std::string_view m = merges[i];
+      const size_t pos = m.find(' ', 1);
+      if (pos == std::string_view::npos) continue;
+      const int32_t left = symbol(m.substr(0, pos), true);
+      const int32_t right = symbol(m.substr(pos + 1), true);
+      const std::string joined = std::string(m.substr(0, pos)) + std::string(m.substr(pos + 1));
+      v->merges.emplace(merge_key(left, right), Merge{static_cast<int32_t>(i), symbol(joined, true)});
     }
+    for (int b = 0; b < 256; ++b) v->byte_symbol[b] = symbol(unicode::byte_to_unicode(static_cast<uint8_t>(b)), false);
   }
 
   // Special ids: metadata overrides the model-type defaults when in range.

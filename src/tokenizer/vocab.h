@@ -2,6 +2,7 @@
 // texts, scores and attributes, merges, special ids and the encode/decode
 // switches with llama.cpp's defaults per model type.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -27,9 +28,11 @@ enum TokenAttr : uint32_t {
 
 enum class VocabKind { Spm, Bpe, Wpm };
 
+// Not noexcept on purpose: libstdc++ then stores each node's hash, so bucket
+// scans compare cached hashes instead of rehashing every key they pass.
 struct StringViewHash {
   using is_transparent = void;
-  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 using StringIdMap = std::unordered_map<std::string, int32_t, StringViewHash, std::equal_to<>>;
 
@@ -43,7 +46,18 @@ struct Vocab {
   std::vector<uint32_t> attr;  // TokenAttr bits
   std::vector<std::string> piece;  // rendered bytes per token (special tokens as their text)
   StringIdMap token_to_id;
-  StringIdMap merge_rank;  // "left right" -> merge priority (BPE)
+
+  // Byte-level BPE merges over "symbol ids": a token id for strings in the
+  // vocabulary, ids from n_tokens() up for merge parts/results that are not.
+  struct Merge {
+    int32_t rank;    // lower merges first
+    int32_t result;  // symbol id of left + right
+  };
+  std::unordered_map<uint64_t, Merge> merges;  // (left << 32 | right) -> merge
+  std::array<int32_t, 256> byte_symbol{};      // symbol id of each byte's stand-in character, -1 if none
+  static uint64_t merge_key(int32_t left, int32_t right) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
+  }
   size_t max_token_len = 0;
 
   int32_t bos = -1, eos = -1, eot = -1, eom = -1, unk = -1, sep = -1, pad = -1, cls = -1, mask = -1;
