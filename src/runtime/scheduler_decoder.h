@@ -1,0 +1,39 @@
+// The scheduler's StepModel over the decoder (model/model.h) and its paged KV
+// cache: entries become one Batch, shared prefix blocks are attached to new
+// sequences, and block references go straight to the KvCache.
+#pragma once
+#include <memory>
+
+#include "model/model.h"
+#include "runtime/scheduler.h"
+#include "util/thread_pool.h"
+
+namespace edgerag {
+
+class DecoderStepModel : public StepModel {
+ public:
+  // kv_tokens: capacity of the shared KV pool (all sequences together);
+  // n_ctx: longest sequence (0 = the model's training context).
+  DecoderStepModel(const Model& model, ThreadPool* pool, int64_t kv_tokens, int32_t n_ctx = 0);
+
+  int32_t n_vocab() const override;
+  int32_t n_ctx() const override { return n_ctx_; }
+  int32_t block_size() const override { return cache_->block_size(); }
+  int32_t n_blocks_total() const override { return cache_->n_blocks(); }
+  int32_t n_blocks_free() const override { return cache_->n_free_blocks(); }
+  int32_t new_seq(std::span<const int32_t> prefix) override;
+  void free_seq(int32_t seq) override { cache_->free_sequence(seq); }
+  std::vector<int32_t> seq_blocks(int32_t seq) const override { return cache_->block_table(seq); }
+  void retain_block(int32_t block) override { cache_->retain(block); }
+  void release_block(int32_t block) override { cache_->release(block); }
+  void forward(std::span<const Entry> entries, std::vector<float>& logits) override;
+
+ private:
+  const Model& model_;
+  ThreadPool* pool_;
+  std::unique_ptr<KvCache> cache_;
+  int32_t n_ctx_;
+  int32_t next_seq_ = 0;
+};
+
+}  // namespace edgerag

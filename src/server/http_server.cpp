@@ -1,0 +1,159 @@
+#include "server/http_server.h"
+
+#include <chrono>
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "rag/answer.h"
+#include "server/api_error.h"
+#include "util/log.h"
+#include "util/timer.h"
+
+namespace edgerag::server {
+
+using nlohmann::json;
+
+Server::Server(ServedModels models, ServerOptions opt)
+    : models_(std::move(models)), opt_(std::move(opt)), keys_(opt_.api_keys), http_(std::make_unique<httplib::Server>()) {
+  created_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  setup();
+}
+
+Server::~Server() { stop(); }
+
+int Server::bind() {
+  port_ = opt_.port == 0 ? http_->bind_to_any_port(opt_.host) : (http_->bind_to_port(opt_.host, opt_.port) ? opt_.port : -1);
+  if (port_ < 0) fail("cannot listen on {}:{}", opt_.host, opt_.port);
+  return port_;
+}
+
+void Server::run() { http_->listen_after_bind(); }
+
+void Server::stop() {
+  if (http_->is_running()) http_->stop();
+}
+
+std::vector<std::string> Server::model_ids() const {
+  std::vector<std::string> ids;
+  if (models_.llm) ids.push_back(models_.llm->id());
+  if (models_.embed) ids.push_back(models_.embed_id);
+  if (models_.rerank) ids.push_back(models_.rerank_id);
+  return ids;
+}
+
+void Server::check_model(const std::string& requested, const std::string& served, const char* what) const {
+  if (served.empty())
+    throw ApiError(404, "invalid_request_error", fmt::format("this server has no {} model loaded", what), "model",
+                   "model_not_found");
+  if (!requested.empty() && requested != served)
+    throw ApiError(404, "invalid_request_error",
+                   fmt::format("model '{}' is not loaded; the {} model here is '{}'", requested, what, served), "model",
+                   "model_not_found");
+}
+
+namespace {
+
+void send_error(httplib::Response& res, const ApiError& e) {
+  res.status = e.status;
+  if (e.retry_after_s > 0) res.set_header("Retry-After", std::to_string(e.retry_after_s));
+  res.set_content(error_body(e).dump(), "application/json");
+}
+
+}  // namespace
+
+void Server::route(const std::string& method, const std::string& path, Handler h) {
+  auto wrapped = [this, path, h = std::move(h)](const httplib::Request& req, httplib::Response& res) {
+    Timer t;
+    const int open = ++open_requests_;
+    try {
+      if (open > opt_.max_open_requests) {
+        ApiError e(503, "server_error", "server overloaded: too many open requests", "", "overloaded");
+        e.retry_after_s = 2;
+        throw e;
+      }
+      if (path.starts_with("/v1/") && !keys_.allows(req.get_header_value("Authorization")))
+        throw ApiError(401, "authentication_error", "invalid or missing API key (Authorization: Bearer KEY)", "",
+                       "invalid_api_key");
+      h(req, res);
+    } catch (const ApiError& e) {
+      send_error(res, e);
+    } catch (const Overloaded& e) {
+      ApiError a(429, "rate_limit_error", e.what(), "", "queue_full");
+      a.retry_after_s = 1;
+      send_error(res, a);
+    } catch (const Error& e) {
+      send_error(res, ApiError(400, "invalid_request_error", e.what()));
+    } catch (const std::exception& e) {
+      log(LogLevel::Error, "{} {}: {}", req.method, req.path, e.what());
+      send_error(res, ApiError(500, "server_error", e.what()));
+    }
+    --open_requests_;
+    metrics_.count_request(path, res.status);
+    metrics_.observe_seconds("request", t.seconds());
+  };
+  if (method == "GET") http_->Get(path, wrapped);
+  else if (method == "POST") http_->Post(path, wrapped);
+  else if (method == "DELETE") http_->Delete(path, wrapped);
+}
+
+void Server::setup() {
+  const int threads = opt_.http_threads;
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http_->set_payload_max_length(opt_.max_body_bytes);
+  http_->set_read_timeout(opt_.io_timeout_s, 0);
+  http_->set_write_timeout(opt_.io_timeout_s, 0);
+  // Errors httplib produces itself (404, 413 body too large, 400 bad request line).
+  http_->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    std::string msg = res.status == 404   ? fmt::format("no route for {} {}", req.method, req.path)
+                      : res.status == 413 ? fmt::format("request body exceeds {} bytes", opt_.max_body_bytes)
+                                          : fmt::format("HTTP {}", res.status);
+    res.set_content(error_body(msg, "invalid_request_error").dump(), "application/json");
+    metrics_.count_request("other", res.status);
+  });
+
+  route("GET", "/health", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(json{{"status", "ok"}, {"models", model_ids()}}.dump(), "application/json");
+  });
+  route("GET", "/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics_.render(), "text/plain; version=0.0.4");
+  });
+  route("GET", "/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    json data = json::array();
+    for (const auto& id : model_ids())
+      data.push_back({{"id", id}, {"object", "model"}, {"created", created_}, {"owned_by", "edgerag"}});
+    res.set_content(json{{"object", "list"}, {"data", data}}.dump(), "application/json");
+  });
+  route("POST", "/v1/chat/completions",
+        [this](const httplib::Request& q, httplib::Response& r) { handle_generation(q, r, true); });
+  route("POST", "/v1/completions",
+        [this](const httplib::Request& q, httplib::Response& r) { handle_generation(q, r, false); });
+  route("POST", "/v1/embeddings", [this](const httplib::Request& q, httplib::Response& r) { handle_embeddings(q, r); });
+  route("POST", "/v1/rerank", [this](const httplib::Request& q, httplib::Response& r) { handle_rerank(q, r); });
+  route("POST", "/v1/rag/query", [this](const httplib::Request& q, httplib::Response& r) { handle_rag_query(q, r); });
+  route("POST", "/v1/documents",
+        [this](const httplib::Request& q, httplib::Response& r) { handle_documents(q, r, false); });
+  route("DELETE", "/v1/documents",
+        [this](const httplib::Request& q, httplib::Response& r) { handle_documents(q, r, true); });
+
+  metrics_.set_gauges([this] {
+    std::vector<std::pair<std::string, std::pair<std::string, double>>> g;
+    g.push_back({"open_requests", {"HTTP requests being served.", double(open_requests_.load())}});
+    if (!models_.llm) return g;
+    SchedulerStats s = models_.llm->scheduler().stats();
+    g.push_back({"queue_depth", {"Requests waiting for admission.", double(s.queued)}});
+    g.push_back({"running_sequences", {"Requests being decoded.", double(s.running)}});
+    g.push_back({"kv_blocks_used", {"KV cache blocks in use (sequences and prefix cache).", double(s.kv_blocks_used)}});
+    g.push_back({"kv_blocks_total", {"KV cache blocks in the pool.", double(s.kv_blocks_total)}});
+    g.push_back({"prefix_cache_entries", {"Blocks indexed by the prefix cache.", double(s.prefix_entries)}});
+    g.push_back({"prefix_cache_hit_rate", {"Prompt tokens served from the prefix cache / prompt tokens.", s.prefix_hit_rate}});
+    g.push_back({"prompt_tokens", {"Prompt tokens admitted (counter).", double(s.prompt_tokens)}});
+    g.push_back({"generated_tokens", {"Tokens generated (counter).", double(s.generated_tokens)}});
+    g.push_back({"decode_steps", {"Batched forward steps (counter).", double(s.steps)}});
+    return g;
+  });
+}
+
+}  // namespace edgerag::server

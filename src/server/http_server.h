@@ -1,0 +1,95 @@
+// The HTTP server of `edgerag serve`: OpenAI-compatible generation and
+// embeddings, Cohere/Jina-style rerank, RAG query and document endpoints,
+// /health and Prometheus /metrics. Every /v1 route checks the API key; bodies
+// are size-limited; errors are OpenAI-style JSON; overload answers 429 (queue
+// full) or 503 (too many open requests) with Retry-After.
+#pragma once
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "model/bert_encoder.h"
+#include "server/auth.h"
+#include "server/llm_service.h"
+#include "server/metrics.h"
+#include "server/params.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace edgerag::rag {
+class AnswerEngine;
+}
+
+namespace edgerag::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0 = any free port (see Server::port())
+  std::vector<std::string> api_keys;
+  size_t max_body_bytes = 16u << 20;
+  Limits limits;
+  int request_timeout_s = 300;  // a generation still running after this is cancelled
+  int io_timeout_s = 30;        // socket read/write
+  int http_threads = 64;        // concurrent connections served
+  int max_open_requests = 128;  // beyond this: 503
+};
+
+// What the server serves; any part may be missing (its endpoints answer 404).
+struct ServedModels {
+  std::unique_ptr<LlmService> llm;
+  std::unique_ptr<Encoder> embed, rerank;
+  std::string embed_id, rerank_id;  // file stems
+  std::string index_dir;            // RAG index ("" = no RAG endpoints)
+  std::string llm_path, embed_path, rerank_path;
+};
+
+class Server {
+ public:
+  Server(ServedModels models, ServerOptions opt);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  int bind();   // binds host:port; returns the port (throws edgerag::Error)
+  void run();   // serves until stop()
+  void stop();
+  int port() const { return port_; }
+  Metrics& metrics() { return metrics_; }
+
+ private:
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+  void route(const std::string& method, const std::string& path, Handler h);
+  void setup();
+  std::vector<std::string> model_ids() const;
+  void check_model(const std::string& requested, const std::string& served, const char* what) const;
+
+  void handle_generation(const httplib::Request& req, httplib::Response& res, bool chat);
+  void handle_embeddings(const httplib::Request& req, httplib::Response& res);
+  void handle_rerank(const httplib::Request& req, httplib::Response& res);
+  void handle_rag_query(const httplib::Request& req, httplib::Response& res);
+  void handle_documents(const httplib::Request& req, httplib::Response& res, bool remove);
+  rag::AnswerEngine& answer_engine();
+
+  ServedModels models_;
+  ServerOptions opt_;
+  ApiKeys keys_;
+  Metrics metrics_;
+  std::unique_ptr<httplib::Server> http_;
+  std::atomic<int> open_requests_{0};
+  std::atomic<uint64_t> next_id_{1};
+  int64_t created_ = 0;
+  int port_ = 0;
+  std::mutex rag_mu_;  // the answer engine and index serve one request at a time
+  std::unique_ptr<rag::AnswerEngine> answer_;
+};
+
+}  // namespace edgerag::server

@@ -1,0 +1,87 @@
+// The served decoder: model, tokenizer and chat format plus the continuous
+// batching scheduler over one shared KV pool. start() queues a request and
+// returns a job whose text pieces the HTTP thread pulls; the engine thread
+// never waits on a client's socket. Dropping an unfinished job cancels it.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "runtime/chat_template.h"
+#include "runtime/sampler.h"
+#include "runtime/scheduler.h"
+#include "runtime/scheduler_decoder.h"
+#include "tokenizer/tokenizer.h"
+#include "util/thread_pool.h"
+
+namespace edgerag::server {
+
+struct LlmOptions {
+  int64_t kv_tokens = 16384;  // shared KV pool of all requests
+  int32_t n_ctx = 0;          // per sequence; 0 = the model's training context
+  int n_threads = 0;          // 0 = default_thread_count()
+  SchedulerOptions scheduler;
+};
+
+struct JobParams {
+  int max_tokens = 256;
+  SamplerParams sampling;
+  std::vector<std::string> stop;
+};
+
+struct JobResult {
+  std::string finish_reason;  // "stop" | "length" | "cancelled" | "error"
+  std::string error;
+  int n_prompt = 0, n_cached = 0, n_generated = 0;
+  double queue_ms = 0, ttft_ms = 0, total_ms = 0;
+};
+
+class Job {
+ public:
+  struct State;
+  Job(std::shared_ptr<State> st, Scheduler& sched, uint64_t id) : st_(std::move(st)), sched_(sched), id_(id) {}
+  ~Job();
+  Job(const Job&) = delete;
+  Job& operator=(const Job&) = delete;
+  enum class Next { Piece, Waiting, Done };
+  // Waits up to `wait_ms` for the next piece of text; Done once the request
+  // has finished and every piece was delivered (then result() is set).
+  Next next(std::string& piece, int wait_ms);
+  void cancel();
+  const JobResult& result() const;  // valid after next() returned false
+
+ private:
+  std::shared_ptr<State> st_;
+  Scheduler& sched_;
+  uint64_t id_;
+};
+
+class LlmService {
+ public:
+  static std::unique_ptr<LlmService> load(const std::string& path, const LlmOptions& opt);
+  ~LlmService();
+
+  const std::string& id() const { return id_; }  // file stem: the API's model name
+  const Tokenizer& tokenizer() const { return *tok_; }
+  int32_t n_ctx() const { return step_->n_ctx(); }
+  Scheduler& scheduler() { return *sched_; }
+  ChatFormat chat_format() const { return format_; }
+
+  std::string render_chat(const std::vector<ChatMessage>& messages) const;
+  std::vector<int32_t> tokenize(const std::string& prompt) const;  // BOS as the model asks, special tokens parsed
+  // Throws Overloaded when the queue is full, Error for an impossible request.
+  std::unique_ptr<Job> start(std::vector<int32_t> prompt, const JobParams& params);
+
+ private:
+  LlmService() = default;
+  std::string id_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Tokenizer> tok_;
+  ChatFormat format_ = ChatFormat::Plain;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<DecoderStepModel> step_;
+  std::unique_ptr<Scheduler> sched_;
+};
+
+}  // namespace edgerag::server

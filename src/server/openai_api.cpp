@@ -1,0 +1,190 @@
+// Handlers of the OpenAI-compatible endpoints (and Cohere/Jina-style rerank).
+#include <chrono>
+#include <cmath>
+
+#include <httplib.h>
+#include <openssl/evp.h>
+
+#include <nlohmann/json.hpp>
+
+#include "server/api_error.h"
+#include "server/http_server.h"
+
+namespace edgerag::server {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int kPollMs = 100;  // how often a waiting handler checks its deadline and client
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string base64_floats(const std::vector<float>& v) {
+  std::string out(4 * ((v.size() * sizeof(float) + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(v.data()),
+                          static_cast<int>(v.size() * sizeof(float)));
+  out.resize(n);
+  return out;
+}
+
+json usage(const JobResult& r) {
+  return {{"prompt_tokens", r.n_prompt},
+          {"completion_tokens", r.n_generated},
+          {"total_tokens", r.n_prompt + r.n_generated},
+          {"prompt_tokens_details", {{"cached_tokens", r.n_cached}}}};
+}
+
+}  // namespace
+
+void Server::handle_generation(const httplib::Request& req, httplib::Response& res, bool chat) {
+  const json body = parse_json_body(req.body);
+  GenerationRequest r = chat ? parse_chat_request(body, opt_.limits) : parse_completion_request(body, opt_.limits);
+  check_model(r.model, models_.llm ? models_.llm->id() : "", "language");
+  LlmService& llm = *models_.llm;
+  std::vector<int32_t> ids;
+  if (chat) ids = llm.tokenize(llm.render_chat(r.messages));
+  else if (!r.prompt_ids.empty()) ids = r.prompt_ids;
+  else ids = llm.tokenize(r.prompt);
+  for (int32_t t : ids)
+    if (t < 0 || t >= llm.tokenizer().n_vocab()) bad_param("prompt", "token id {} is outside the vocabulary", t);
+  if (static_cast<int64_t>(ids.size()) >= llm.n_ctx())
+    throw ApiError(400, "invalid_request_error",
+                   fmt::format("the prompt has {} tokens; this model's context is {} tokens", ids.size(), llm.n_ctx()),
+                   chat ? "messages" : "prompt", "context_length_exceeded");
+  std::shared_ptr<Job> job = llm.start(std::move(ids), r.job);
+  metrics_.add("requests_admitted", 1);
+
+  const std::string id = fmt::format("{}-{:x}", chat ? "chatcmpl" : "cmpl", next_id_++);
+  const int64_t created = now_s();
+  const std::string model = llm.id();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opt_.request_timeout_s);
+  // One response object (or stream chunk) around a piece of text.
+  auto envelope = [=](const std::string& text, const json& finish, bool delta, bool first) {
+    json choice = {{"index", 0}, {"finish_reason", finish}};
+    if (!chat) {
+      choice["text"] = text;
+      choice["logprobs"] = nullptr;
+    } else if (delta) {
+      choice["delta"] = finish.is_null() ? json{{"content", text}} : json::object();
+      if (first) choice["delta"]["role"] = "assistant";
+    } else {
+      choice["message"] = {{"role", "assistant"}, {"content", text}};
+    }
+    const char* object = chat ? (delta ? "chat.completion.chunk" : "chat.completion") : "text_completion";
+    return json{{"id", id}, {"object", object}, {"created", created}, {"model", model}, {"choices", {choice}}};
+  };
+  auto record = [this](const JobResult& jr) {
+    metrics_.observe_seconds("ttft", jr.ttft_ms / 1000);
+    metrics_.observe_seconds("stage", jr.queue_ms / 1000, "queue");
+    metrics_.observe_seconds("stage", (jr.ttft_ms - jr.queue_ms) / 1000, "prefill");
+    metrics_.observe_seconds("stage", (jr.total_ms - jr.ttft_ms) / 1000, "decode");
+    metrics_.add("completion_tokens", jr.n_generated);
+    metrics_.add("prompt_tokens", jr.n_prompt);
+    metrics_.add("prompt_tokens_cached", jr.n_cached);
+  };
+
+  if (!r.stream) {
+    std::string text, piece;
+    for (;;) {
+      auto n = job->next(piece, kPollMs);
+      if (n == Job::Next::Done) break;
+      if (n == Job::Next::Piece) text += piece;
+      else if (std::chrono::steady_clock::now() > deadline) job->cancel();
+    }
+    const JobResult& jr = job->result();
+    record(jr);
+    if (jr.finish_reason == "error") throw ApiError(500, "server_error", "generation failed: " + jr.error);
+    if (jr.finish_reason == "cancelled")
+      throw ApiError(504, "server_error", fmt::format("generation exceeded {} s", opt_.request_timeout_s), "", "timeout");
+    json out = envelope(text, jr.finish_reason, false, false);
+    out["usage"] = usage(jr);
+    res.set_content(dump(out), "application/json");
+    return;
+  }
+
+  res.set_header("Cache-Control", "no-cache");
+  const bool include_usage = r.include_usage;
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [=](size_t, httplib::DataSink& sink) {
+        bool ok = true, first = true;
+        auto send = [&](const json& j) {
+          std::string s = "data: " + dump(j) + "\n\n";
+          ok = ok && sink.write(s.data(), s.size());
+          if (!ok) job->cancel();  // the client went away: free its slot now
+        };
+        std::string piece;
+        for (;;) {
+          auto n = job->next(piece, kPollMs);
+          if (n == Job::Next::Done) break;
+          if (n == Job::Next::Piece) {
+            send(envelope(piece, nullptr, true, first));
+            first = false;
+          } else if (!sink.is_writable() || std::chrono::steady_clock::now() > deadline) {
+            job->cancel();
+          }
+        }
+        const JobResult& jr = job->result();
+        record(jr);
+        if (jr.finish_reason == "error") {
+          send(error_body("generation failed: " + jr.error, "server_error"));
+        } else {
+          if (chat && first) send(envelope("", nullptr, true, true));
+          send(envelope("", jr.finish_reason == "cancelled" ? "length" : jr.finish_reason, true, false));
+          if (include_usage) {
+            json u = envelope("", nullptr, true, false);
+            u["choices"] = json::array();
+            u["usage"] = usage(jr);
+            send(u);
+          }
+        }
+        static const std::string done = "data: [DONE]\n\n";
+        if (ok) ok = sink.write(done.data(), done.size());
+        if (ok) sink.done();
+        return ok;
+      },
+      [job](bool) { job->cancel(); });  // no-op once finished; ends it if the stream never ran
+}
+
+void Server::handle_embeddings(const httplib::Request& req, httplib::Response& res) {
+  const EmbeddingRequest r = parse_embedding_request(parse_json_body(req.body), opt_.limits);
+  check_model(r.model, models_.embed ? models_.embed_id : "", "embedding");
+  if (models_.embed->is_reranker()) throw ApiError(400, "invalid_request_error", "the embedding model is a reranker");
+  auto vecs = models_.embed->embed(r.input);
+  size_t n_tokens = 0;
+  json data = json::array();
+  for (size_t i = 0; i < vecs.size(); ++i) {
+    n_tokens += models_.embed->tokenize(r.input[i]).size();
+    data.push_back({{"object", "embedding"}, {"index", i},
+                    {"embedding", r.base64 ? json(base64_floats(vecs[i])) : json(vecs[i])}});
+  }
+  json out = {{"object", "list"}, {"data", data}, {"model", models_.embed_id},
+              {"usage", {{"prompt_tokens", n_tokens}, {"total_tokens", n_tokens}}}};
+  res.set_content(dump(out), "application/json");
+}
+
+void Server::handle_rerank(const httplib::Request& req, httplib::Response& res) {
+  const RerankRequest r = parse_rerank_request(parse_json_body(req.body), opt_.limits);
+  check_model(r.model, models_.rerank ? models_.rerank_id : "", "rerank");
+  std::vector<float> raw = models_.rerank->rerank(r.query, r.documents);
+  std::vector<size_t> order(raw.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return raw[a] > raw[b]; });
+  if (r.top_n > 0 && r.top_n < order.size()) order.resize(r.top_n);
+  json results = json::array();
+  for (size_t i : order) {
+    // Cohere/Jina report a 0..1 relevance: the logistic of the cross-encoder logit.
+    json x = {{"index", i}, {"relevance_score", 1.0 / (1.0 + std::exp(-double(raw[i])))}};
+    if (r.return_documents) x["document"] = {{"text", r.documents[i]}};
+    results.push_back(x);
+  }
+  json out = {{"object", "list"}, {"model", models_.rerank_id}, {"results", results}};
+  res.set_content(dump(out), "application/json");
+}
+
+}  // namespace edgerag::server

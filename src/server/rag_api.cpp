@@ -1,0 +1,139 @@
+// RAG endpoints: grounded answers with citations, and document ingestion.
+#include <filesystem>
+#include <fstream>
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "rag/answer.h"
+#include "rag/embedder.h"
+#include "rag/index.h"
+#include "server/api_error.h"
+#include "server/http_server.h"
+
+namespace edgerag::server {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+void require_index(const std::string& dir) {
+  if (dir.empty()) throw ApiError(404, "invalid_request_error", "this server was started without --index");
+}
+
+std::string collection_of(const json& j) {
+  auto c = j.value("collection", std::string("default"));
+  if (c.empty() || c.size() > 128) bad_param("collection", "'collection' must be 1..128 characters");
+  return c;
+}
+
+// An uploaded file name reduced to a safe single path component.
+std::string safe_name(const std::string& name) {
+  std::string out = fs::path(name).filename().string();
+  for (char& c : out)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')) c = '_';
+  if (out.empty() || out[0] == '.') bad_param("file", "invalid file name '{}'", name);
+  return out;
+}
+
+json report_json(const rag::IngestReport& r) {
+  json failures = json::array();
+  for (const auto& [path, why] : r.failures) failures.push_back({{"file", path}, {"error", why}});
+  return {{"added", r.added},     {"updated", r.updated},         {"unchanged", r.unchanged},
+          {"failed", r.failed},   {"chunks", r.chunks_written},   {"seconds", r.seconds},
+          {"failures", failures}};
+}
+
+}  // namespace
+
+rag::AnswerEngine& Server::answer_engine() {
+  if (!answer_)
+    answer_ = rag::AnswerEngine::open(
+        {.index_dir = models_.index_dir, .llm = models_.llm_path, .embed = models_.embed_path, .rerank = models_.rerank_path});
+  return *answer_;
+}
+
+void Server::handle_rag_query(const httplib::Request& req, httplib::Response& res) {
+  require_index(models_.index_dir);
+  const json body = parse_json_body(req.body);
+  std::string question = body.value("question", body.value("query", std::string()));
+  if (question.empty()) bad_param("question", "missing required parameter 'question'");
+  rag::AnswerConfig cfg;
+  if (auto it = body.find("config"); it != body.end()) {
+    if (!it->is_object()) bad_param("config", "'config' must be an object");
+    try {
+      rag::apply_json(cfg, *it);
+      cfg.validate();
+    } catch (const Error& e) {
+      bad_param("config", "{}", e.what());
+    }
+  }
+  if (cfg.max_answer_tokens > opt_.limits.max_tokens)
+    bad_param("config", "max_answer_tokens is limited to {}", opt_.limits.max_tokens);
+  rag::Answer a;
+  {
+    std::lock_guard lk(rag_mu_);
+    a = answer_engine().answer(question, cfg);
+  }
+  const auto& t = a.timings;
+  for (const auto& [stage, ms] : {std::pair{"embed", t.embed}, {"search", t.search}, {"rerank", t.rerank},
+                                  {"prompt", t.prompt}, {"rag_prefill", t.prefill}, {"rag_decode", t.decode}})
+    metrics_.observe_seconds("stage", ms / 1000, stage);
+  metrics_.observe_seconds("rag_query", t.total / 1000);
+  res.set_content(rag::to_json(a).dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+void Server::handle_documents(const httplib::Request& req, httplib::Response& res, bool remove) {
+  require_index(models_.index_dir);
+  std::lock_guard lk(rag_mu_);
+  answer_.reset();  // reopened on the next query, so it sees the change
+  auto index = rag::Index::open(models_.index_dir, {.writable = true});
+  if (!models_.embed_path.empty()) index->set_embedder(rag::load_embedder(models_.embed_path));
+  if (remove) {
+    json body = req.body.empty() ? json::object() : parse_json_body(req.body);
+    for (const auto& [k, v] : req.params) body[k] = v;  // ?collection=..&path=.. works too
+    const std::string collection = collection_of(body);
+    const std::string path = body.value("path", body.value("key", std::string()));
+    if (path.empty()) bad_param("path", "missing required parameter 'path'");
+    bool removed = index->remove(collection, path);
+    if (!removed) throw ApiError(404, "invalid_request_error", fmt::format("no document '{}' in '{}'", path, collection), "path");
+    res.set_content(json{{"deleted", true}, {"collection", collection}, {"path", path}}.dump(), "application/json");
+    return;
+  }
+  rag::IngestReport report;
+  if (req.is_multipart_form_data()) {
+    rag::IngestOptions io;
+    io.collection = req.has_file("collection") ? req.get_file_value("collection").content : "default";
+    collection_of(json{{"collection", io.collection}});
+    const fs::path dir = fs::path(models_.index_dir) / "uploads" / safe_name(io.collection);
+    fs::create_directories(dir);
+    std::vector<std::string> paths;
+    for (const auto& [field, f] : req.files) {
+      if (f.filename.empty()) continue;  // a plain form field
+      const fs::path p = dir / safe_name(f.filename);
+      std::ofstream(p, std::ios::binary).write(f.content.data(), static_cast<std::streamsize>(f.content.size()));
+      paths.push_back(p.string());
+    }
+    if (paths.empty()) bad_param("file", "no files uploaded (multipart field 'file')");
+    report = index->ingest(paths, io);
+  } else {
+    const json body = parse_json_body(req.body);
+    rag::IngestOptions io;
+    io.collection = collection_of(body);
+    auto docs = body.find("documents");
+    if (docs == body.end() || !docs->is_array() || docs->empty())
+      bad_param("documents", "'documents' must be a non-empty array of {{key, text, title?}}");
+    std::vector<rag::TextDocument> texts;
+    for (const auto& d : *docs) {
+      if (!d.is_object() || !d.contains("key") || !d["key"].is_string() || !d.contains("text") || !d["text"].is_string())
+        bad_param("documents", "each document needs string 'key' and 'text'");
+      texts.push_back({d["key"], d.value("title", std::string()), d["text"]});
+    }
+    report = index->ingest_texts(texts, io);
+  }
+  res.set_content(report_json(report).dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+}  // namespace edgerag::server

@@ -1,0 +1,74 @@
+// edgerag serve: the OpenAI-compatible HTTP server (see docs/SERVING.md).
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "command.h"
+#include "server/load_models.h"
+
+namespace edgerag::cli {
+namespace {
+
+struct ServeFlags {
+  std::string index, llm, embed, rerank;
+  server::ServerOptions server;
+  server::LlmOptions llm_opt;
+  bool no_prefix_cache = false;
+};
+
+void setup(CLI::App& app) {
+  auto* cmd = app.add_subcommand("serve", "Serve LLM, embeddings, rerank and RAG over an OpenAI-compatible HTTP API");
+  auto f = std::make_shared<ServeFlags>();
+  cmd->add_option("--index", f->index, "RAG index directory (enables /v1/rag/query and /v1/documents)");
+  cmd->add_option("-m,--model", f->llm, "LLM (GGUF name or path) for /v1/chat/completions and /v1/completions");
+  cmd->add_option("--embed", f->embed, "Embedding model for /v1/embeddings and dense retrieval");
+  cmd->add_option("--rerank", f->rerank, "Cross-encoder for /v1/rerank and RAG reranking");
+  cmd->add_option("--host", f->server.host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", f->server.port, "Port (0 = any free port)")->capture_default_str();
+  cmd->add_option("--api-key", f->server.api_keys, "Accepted API key (repeatable); none = no auth");
+  cmd->add_option("--kv-tokens", f->llm_opt.kv_tokens, "KV cache size shared by all requests (tokens)")->capture_default_str();
+  cmd->add_option("--ctx", f->llm_opt.n_ctx, "Context per request (0 = the model's)")->capture_default_str();
+  cmd->add_option("--threads", f->llm_opt.n_threads, "Compute threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--max-running", f->llm_opt.scheduler.max_running, "Requests decoded together")->capture_default_str();
+  cmd->add_option("--max-queue", f->llm_opt.scheduler.max_queued, "Waiting requests before 429")->capture_default_str();
+  cmd->add_option("--step-tokens", f->llm_opt.scheduler.step_tokens, "Token budget of one batched step")->capture_default_str();
+  cmd->add_option("--prefill-chunk", f->llm_opt.scheduler.prefill_chunk, "Largest prompt slice per step")->capture_default_str();
+  cmd->add_flag("--no-prefix-cache", f->no_prefix_cache, "Do not share computed prompt prefixes");
+  cmd->add_option("--max-tokens", f->server.limits.max_tokens, "Largest max_tokens a request may ask")->capture_default_str();
+  cmd->add_option("--max-body", f->server.max_body_bytes, "Largest request body (bytes)")->capture_default_str();
+  cmd->add_option("--timeout", f->server.request_timeout_s, "Seconds before a generation is cancelled")->capture_default_str();
+  cmd->add_option("--max-open", f->server.max_open_requests, "Open requests before 503")->capture_default_str();
+  cmd->callback([f] {
+    server::ModelPaths paths;
+    paths.index_dir = f->index;
+    if (!f->llm.empty()) paths.llm = resolve_model_flag(f->llm);
+    if (!f->embed.empty()) paths.embed = resolve_model_flag(f->embed);
+    if (!f->rerank.empty()) paths.rerank = resolve_model_flag(f->rerank);
+    if (paths.llm.empty() && paths.embed.empty() && paths.rerank.empty() && paths.index_dir.empty())
+      throw Error("serve: nothing to serve (give -m, --embed, --rerank or --index)");
+    f->llm_opt.scheduler.prefix_cache = !f->no_prefix_cache;
+    f->server.limits.default_max_tokens = std::min(f->server.limits.default_max_tokens, f->server.limits.max_tokens);
+    // SIGINT/SIGTERM are taken by a waiting thread so shutdown runs outside a signal handler.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    server::Server srv(server::load_models(paths, f->llm_opt), f->server);
+    int port = srv.bind();
+    std::printf("edgerag serve: listening on http://%s:%d\n", f->server.host.c_str(), port);
+    std::fflush(stdout);
+    std::thread waiter([&] {
+      int sig = 0;
+      sigwait(&set, &sig);
+      srv.stop();
+    });
+    srv.run();
+    pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the waiter when run() ended otherwise
+    waiter.join();
+  });
+}
+
+}  // namespace
+EDGERAG_COMMAND("serve", setup);
+}  // namespace edgerag::cli
