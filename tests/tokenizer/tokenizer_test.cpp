@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -230,6 +231,27 @@ TEST(Bpe, MalformedUtf8BecomesReplacementCharacter) {
   auto gpt2 = Tokenizer::from_gguf(*GgufFile::open(test::golden_path("tokenizer/ggml-vocab-gpt-2.gguf")));
   // As in llama.cpp, each invalid byte turns into U+FFFD (EF BF BD) before byte-level encoding.
   EXPECT_EQ(gpt2->decode(gpt2->encode("a\xFF" "b", false)), "a\xEF\xBF\xBD" "b");
+}
+
+
+// encode() is const and keeps no shared scratch state: threads may share one Tokenizer.
+TEST(Concurrency, ParallelEncodeMatchesSerial) {
+  for (const char* vocab : {"llama-spm", "gpt-2", "bert-bge"}) {
+    auto tok = Tokenizer::from_gguf(*GgufFile::open(test::golden_path(std::string("tokenizer/ggml-vocab-") + vocab + ".gguf")));
+    std::vector<std::string> texts;
+    for (int i = 0; i < 64; ++i)
+      texts.push_back(fmt::format("Document {}: H\xC3\xA9llo, w\xC3\xB6rld! It's {} o'clock\n\t  <|endoftext|> [SEP]", i, i * 7));
+    std::vector<std::vector<int32_t>> serial;
+    for (const auto& t : texts) serial.push_back(tok->encode(t, true, true));
+    std::vector<std::vector<int32_t>> parallel(texts.size());
+    std::vector<std::thread> threads;
+    for (int w = 0; w < 4; ++w)
+      threads.emplace_back([&, w] {
+        for (size_t i = w; i < texts.size(); i += 4) parallel[i] = tok->encode(texts[i], true, true);
+      });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(parallel, serial) << vocab;
+  }
 }
 
 }  // namespace
