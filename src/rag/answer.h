@@ -28,7 +28,9 @@ struct Citation {
 };
 
 struct AnswerTimings {  // milliseconds per stage
-  double embed = 0, search = 0, rerank = 0, prompt = 0, prefill = 0, decode = 0, total = 0;
+  double embed = 0, search = 0, rerank = 0, prompt = 0, prefill = 0, decode = 0;
+  double extract = 0;  // extractive mode: sentence scoring (embedding sentences included)
+  double total = 0;
 };
 
 struct AnswerTokens {
@@ -50,16 +52,19 @@ struct Answer {
 };
 
 // {answer, citations:[{n, chunk_id, file, page, rows, headings, byte_start, byte_end, text}],
-//  removed_citations, timings_ms:{embed, search, rerank, prompt, prefill, decode, total},
+//  removed_citations, timings_ms:{embed, search, rerank, prompt, prefill, decode, extract, total},
 //  tokens:{prompt, context, answer}, mode, reranked, stop_reason}
 nlohmann::json to_json(const Answer& a);
 
 struct AnswerModels {  // resolved paths; empty = not used
-  std::string index_dir;  // required
-  std::string llm;        // decoder GGUF; empty -> extractive answers
-  std::string embed;      // BERT embedder GGUF; empty -> BM25-only retrieval
-  std::string rerank;     // cross-encoder GGUF; empty -> no reranking
-  int n_threads = 0;      // 0 = default_thread_count()
+  std::string index_dir = {};  // required
+  std::string llm = {};        // decoder GGUF; empty -> extractive answers
+  std::string embed = {};      // BERT embedder GGUF; empty -> the index's recorded one if that
+                               // file exists, else BM25-only retrieval
+  std::string rerank = {};     // cross-encoder GGUF; empty -> no reranking
+  int n_threads = 0;           // 0 = default_thread_count()
+  int n_ctx = 0;               // LLM context (prompt + answer); 0 = the generator's default
+
 };
 
 // Owns the opened index and loaded models. Not thread-safe: one answer at a

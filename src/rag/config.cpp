@@ -40,10 +40,10 @@ void AnswerConfig::validate() const {
   auto positive = [](const char* name, long long v, long long max) {
     EDGERAG_CHECK(v >= 1 && v <= max, "{}: expected 1..{}, got {}", name, max, v);
   };
-  positive("retrieval.bm25_k", bm25_k, 10000);
-  positive("retrieval.dense_k", dense_k, 10000);
+  positive("retrieval.bm25_depth", bm25_depth, 10000);
+  positive("retrieval.dense_depth", dense_depth, 10000);
   positive("retrieval.rrf_k", rrf_k, 100000);
-  positive("retrieval.rerank_k", rerank_k, 1000);
+  positive("retrieval.rerank_top", rerank_top, 1000);
   positive("prompt.max_chunks", max_chunks, 256);
   positive("prompt.max_tokens", max_prompt_tokens, 1 << 20);
   positive("generation.max_tokens", max_answer_tokens, 1 << 20);
@@ -88,12 +88,12 @@ const std::string& as_string(const Value& v, const std::string& name) {
 void set_value(AnswerConfig& c, std::string_view section, std::string_view key, const Value& v) {
   const std::string name = fmt::format("{}.{}", section, key);
   auto is = [&](const char* s, const char* k) { return section == s && key == k; };
-  if (is("retrieval", "bm25_k")) c.bm25_k = as_int(v, name);
-  else if (is("retrieval", "dense_k")) c.dense_k = as_int(v, name);
+  if (is("retrieval", "bm25_depth")) c.bm25_depth = as_int(v, name);
+  else if (is("retrieval", "dense_depth")) c.dense_depth = as_int(v, name);
   else if (is("retrieval", "rrf_k")) c.rrf_k = as_int(v, name);
   else if (is("retrieval", "hybrid")) c.hybrid = as_bool(v, name);
   else if (is("retrieval", "rerank")) c.rerank = parse_rerank_mode(as_string(v, name));
-  else if (is("retrieval", "rerank_k")) c.rerank_k = as_int(v, name);
+  else if (is("retrieval", "rerank_top")) c.rerank_top = as_int(v, name);
   else if (is("retrieval", "rerank_skip_agreement")) c.rerank_skip_agreement = as_number(v, name);
   else if (is("prompt", "max_chunks")) c.max_chunks = as_int(v, name);
   else if (is("prompt", "max_tokens")) c.max_prompt_tokens = as_int(v, name);
@@ -191,12 +191,12 @@ void apply_json(AnswerConfig& cfg, const nlohmann::json& j) {
 nlohmann::json to_json(const AnswerConfig& c) {
   return {
       {"retrieval",
-       {{"bm25_k", c.bm25_k},
-        {"dense_k", c.dense_k},
+       {{"bm25_depth", c.bm25_depth},
+        {"dense_depth", c.dense_depth},
         {"rrf_k", c.rrf_k},
         {"hybrid", c.hybrid},
         {"rerank", rerank_mode_name(c.rerank)},
-        {"rerank_k", c.rerank_k},
+        {"rerank_top", c.rerank_top},
         {"rerank_skip_agreement", c.rerank_skip_agreement}}},
       {"prompt", {{"max_chunks", c.max_chunks}, {"max_tokens", c.max_prompt_tokens}, {"system", c.system_prompt}}},
       {"generation",

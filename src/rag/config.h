@@ -3,8 +3,8 @@
 // a TOML file, then overrides (CLI flags or a server request's JSON body).
 //
 // TOML layout (every key optional; unknown keys are errors so typos surface):
-//   [retrieval]  bm25_k, dense_k, rrf_k, hybrid (bool), rerank ("on"|"off"|"auto"),
-//                rerank_k, rerank_skip_agreement
+//   [retrieval]  bm25_depth, dense_depth, rrf_k, hybrid (bool), rerank ("on"|"off"|"auto"),
+//                rerank_top, rerank_skip_agreement
 //   [prompt]     max_chunks, max_tokens, system
 //   [generation] max_tokens, temperature, top_p, seed
 //   [extractive] sentences
@@ -27,12 +27,12 @@ const char* rerank_mode_name(RerankMode m);
 
 struct AnswerConfig {
   // Retrieval.
-  int bm25_k = 50;           // lexical candidates
-  int dense_k = 50;          // vector candidates (when an embedder is present)
-  int rrf_k = 60;            // reciprocal-rank-fusion constant
-  bool hybrid = true;        // false: BM25 only even with an embedder
+  int bm25_depth = 50;   // lexical candidates before fusion
+  int dense_depth = 50;  // vector candidates before fusion (when an embedder is present)
+  int rrf_k = 60;        // reciprocal-rank-fusion constant
+  bool hybrid = true;    // false: BM25 only even with an embedder
   RerankMode rerank = RerankMode::Auto;
-  int rerank_k = 20;         // fused candidates the cross-encoder rescores
+  int rerank_top = 20;   // fused candidates the cross-encoder rescores
   double rerank_skip_agreement = 0.8;  // "auto" only
   // Prompt.
   int max_chunks = 8;

@@ -48,6 +48,16 @@ bool is_question_word(const std::string& t) {
   return words.count(t) != 0;
 }
 
+// Term-set overlap above which two sentences say the same thing.
+constexpr double kNearDuplicate = 0.7;
+
+double jaccard(const std::set<std::string>& a, const std::set<std::string>& b) {
+  size_t common = 0;
+  for (const auto& t : a) common += b.count(t);
+  const size_t all = a.size() + b.size() - common;
+  return all == 0 ? 1.0 : static_cast<double>(common) / static_cast<double>(all);
+}
+
 std::vector<std::string> question_terms(const std::string& question) {
   std::vector<std::string> all = query_terms(question, "english"), kept;
   for (auto& t : all)
@@ -98,11 +108,17 @@ std::vector<ScoredSentence> best_sentences(const std::vector<SearchHit>& chunks,
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   });
 
+  // Overlapping chunks and pages that repeat themselves give the same sentence
+  // more than once, sometimes reworded a little: skip near-duplicates.
   std::vector<ScoredSentence> out;
-  std::set<std::string> seen;  // overlapping chunks repeat sentences
+  std::vector<std::set<std::string>> chosen;
   for (const auto& [score, i] : ranked) {
     if (static_cast<int>(out.size()) >= options.max_sentences) break;
-    if (!seen.insert(texts[i]).second) continue;
+    auto words = query_terms(texts[i], "english");
+    std::set<std::string> terms(words.begin(), words.end());
+    if (std::any_of(chosen.begin(), chosen.end(), [&](const auto& c) { return jaccard(c, terms) >= kNearDuplicate; }))
+      continue;
+    chosen.push_back(std::move(terms));
     out.push_back({cands[i].chunk, cands[i].begin, cands[i].end, texts[i], score});
   }
   return out;

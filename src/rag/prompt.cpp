@@ -20,6 +20,16 @@ std::string source_label(const Provenance& p) {
   return label;
 }
 
+std::vector<SearchHit> select_chunks(const std::vector<SearchHit>& ranked, int max_chunks) {
+  std::vector<SearchHit> out;
+  std::set<int64_t> seen;
+  for (const SearchHit& hit : ranked) {
+    if (static_cast<int>(out.size()) >= max_chunks) break;
+    if (!hit.text.empty() && seen.insert(hit.chunk_id).second) out.push_back(hit);
+  }
+  return out;
+}
+
 std::string format_user_message(const std::vector<SearchHit>& chunks, const std::string& question) {
   std::string msg;
   if (!chunks.empty()) msg += "Context:\n\n";
@@ -44,11 +54,8 @@ AssembledPrompt assemble_prompt(const std::vector<SearchHit>& ranked, const std:
          budget.max_prompt_tokens);
   const int base_tokens = out.n_tokens;
 
-  std::set<int64_t> seen;
   AssembledPrompt trial;
-  for (const SearchHit& hit : ranked) {
-    if (hit.text.empty() || !seen.insert(hit.chunk_id).second) continue;
-    if (static_cast<int>(out.chunks.size()) >= budget.max_chunks) break;
+  for (const SearchHit& hit : select_chunks(ranked, budget.max_chunks)) {
     out.chunks.push_back(hit);
     if (build(out.chunks, trial)) {
       out.user_message = std::move(trial.user_message);
@@ -59,7 +66,7 @@ AssembledPrompt assemble_prompt(const std::vector<SearchHit>& ranked, const std:
     // The largest whole-sentence prefix that fits (token count grows with the
     // number of sentences, so binary search).
     auto spans = split_sentences(hit.text);
-    size_t lo = 0, hi = spans.size();  // prefix of `lo` sentences fits; `hi + 1` does not
+    size_t lo = 0, hi = spans.size();  // `lo` sentences fit; more than `hi` do not
     while (lo < hi) {
       size_t mid = (lo + hi + 1) / 2;
       out.chunks.back().text = hit.text.substr(0, spans[mid - 1].second);

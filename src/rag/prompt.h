@@ -31,13 +31,16 @@ struct AssembledPrompt {
   int n_dropped = 0;                 // candidates left out for the budget
 };
 
+// The first `max_chunks` distinct (by chunk id) non-empty chunks, in order.
+std::vector<SearchHit> select_chunks(const std::vector<SearchHit>& ranked, int max_chunks);
+
 // The user message: "[n] <source line>\n<text>" blocks, then the question.
 std::string format_user_message(const std::vector<SearchHit>& chunks, const std::string& question);
 // "file.html, p. 3, rows 10-20, Heading > Sub": the source line of a block.
 std::string source_label(const Provenance& p);
 
-// Chunks are taken in the given order (callers pass best first); repeated
-// chunk ids and empty texts are skipped. Throws edgerag::Error when even the
+// Chunks are taken from select_chunks(ranked, max_chunks) in order (callers
+// pass best first). Throws edgerag::Error when even the
 // question without context exceeds the budget.
 AssembledPrompt assemble_prompt(const std::vector<SearchHit>& ranked, const std::string& question,
                                 const std::string& system, const PromptBudget& budget,

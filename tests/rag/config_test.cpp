@@ -34,7 +34,7 @@ TEST(AnswerConfig, TomlOverridesOnlyTheKeysItNames) {
   AnswerConfig c;
   apply_toml(c, R"(
 [retrieval]
-bm25_k = 30
+bm25_depth = 30
 rrf_k = 10
 rerank = "off"
 hybrid = false
@@ -48,7 +48,7 @@ seed = 7
 [extractive]
 sentences = 2
 )");
-  EXPECT_EQ(c.bm25_k, 30);
+  EXPECT_EQ(c.bm25_depth, 30);
   EXPECT_EQ(c.rrf_k, 10);
   EXPECT_EQ(c.rerank, RerankMode::Off);
   EXPECT_FALSE(c.hybrid);
@@ -60,7 +60,7 @@ sentences = 2
   EXPECT_EQ(c.extract_sentences, 2);
   // Untouched keys keep their defaults.
   AnswerConfig d;
-  EXPECT_EQ(c.dense_k, d.dense_k);
+  EXPECT_EQ(c.dense_depth, d.dense_depth);
   EXPECT_EQ(c.max_prompt_tokens, d.max_prompt_tokens);
 }
 
@@ -89,7 +89,7 @@ TEST(AnswerConfig, FileThenOverrides) {
 
 TEST(AnswerConfig, JsonRoundTrip) {
   AnswerConfig c;
-  c.bm25_k = 11;
+  c.bm25_depth = 11;
   c.rerank = RerankMode::On;
   c.system_prompt = "x";
   AnswerConfig d;

@@ -58,6 +58,13 @@ TEST(BestSentences, ShortFragmentsAndRepeatsAreSkipped) {
   auto best = best_sentences(hits, "checkpoints", {.max_sentences = 3});
   ASSERT_EQ(best.size(), 1u);  // the heading is a fragment; chunk 2 repeats the sentence
   EXPECT_EQ(best[0].chunk, 1);
+  // A reworded repeat is skipped too; a different sentence is not.
+  hits = {chunk(1, "An alternative to VACUUM is auto-vacuum mode, enabled by the auto_vacuum pragma."),
+          chunk(2, "An alternative to the VACUUM command is auto-vacuum mode, enabled using the auto_vacuum pragma. "
+                   "VACUUM rebuilds the database file.")};
+  best = best_sentences(hits, "vacuum", {.max_sentences = 3});
+  ASSERT_EQ(best.size(), 2u);
+  EXPECT_EQ(best[0].chunk == 1 ? best[1].text : best[0].text, "VACUUM rebuilds the database file.");
 }
 
 TEST(BestSentences, AnswerTextCitesEachSentence) {

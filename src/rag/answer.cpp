@@ -1,0 +1,210 @@
+#include "rag/answer.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "model/model.h"
+#include "rag/citation.h"
+#include "rag/extract.h"
+#include "rag/index.h"
+#include "rag/prompt.h"
+#include "runtime/chat_template.h"
+#include "runtime/generator.h"
+#include "tokenizer/tokenizer.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/thread_pool.h"
+#include "util/timer.h"
+
+namespace edgerag::rag {
+
+struct AnswerEngine::Impl {
+  std::unique_ptr<Index> index;
+  std::shared_ptr<Embedder> embedder;
+  std::shared_ptr<Reranker> reranker;
+  // The LLM (all null in extractive mode).
+  std::unique_ptr<Model> llm;
+  std::unique_ptr<Tokenizer> tok;
+  ChatFormat chat = ChatFormat::Plain;
+  std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<Generator> gen;
+
+  SearchResponse retrieve(const std::string& question, const AnswerConfig& cfg, Answer& a);
+  void generate(const std::string& question, const AnswerConfig& cfg, const std::vector<SearchHit>& hits,
+                const TokenCallback& on_token, Answer& a);
+  void extract(const std::string& question, const AnswerConfig& cfg, const std::vector<SearchHit>& hits, Answer& a);
+};
+
+AnswerEngine::AnswerEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AnswerEngine::~AnswerEngine() = default;
+bool AnswerEngine::has_llm() const { return impl_->gen != nullptr; }
+bool AnswerEngine::has_embedder() const { return impl_->embedder != nullptr; }
+bool AnswerEngine::has_reranker() const { return impl_->reranker != nullptr; }
+
+std::unique_ptr<AnswerEngine> AnswerEngine::open(const AnswerModels& models) {
+  EDGERAG_CHECK(!models.index_dir.empty(), "answer: no index folder given");
+  auto impl = std::make_unique<Impl>();
+  impl->index = Index::open(models.index_dir);
+  std::string embed = models.embed;
+  if (embed.empty()) {
+    // Dense retrieval by default when the index has vectors and their model is here.
+    std::string recorded = impl->index->recorded_embedder();
+    std::error_code ec;
+    if (!recorded.empty() && std::filesystem::is_regular_file(recorded, ec))
+      embed = recorded;
+    else if (!recorded.empty())
+      log(LogLevel::Warn, "index {} was embedded with {}, which is not here: BM25-only retrieval", models.index_dir,
+          recorded);
+  }
+  if (!embed.empty()) {
+    impl->embedder = load_embedder(embed);
+    impl->index->set_embedder(impl->embedder);
+  }
+  if (!models.rerank.empty()) {
+    impl->reranker = load_reranker(models.rerank);
+    impl->index->set_reranker(impl->reranker);
+  }
+  if (!models.llm.empty()) {
+    impl->llm = Model::load(models.llm);
+    impl->tok = Tokenizer::from_gguf(impl->llm->gguf());
+    impl->chat = detect_chat_format(impl->llm->gguf());
+    impl->pool = std::make_unique<ThreadPool>(models.n_threads > 0 ? models.n_threads : default_thread_count());
+    impl->gen = std::make_unique<Generator>(*impl->llm, *impl->tok, impl->pool.get(), models.n_ctx);
+  }
+  return std::unique_ptr<AnswerEngine>(new AnswerEngine(std::move(impl)));
+}
+
+SearchResponse AnswerEngine::Impl::retrieve(const std::string& question, const AnswerConfig& cfg, Answer& a) {
+  SearchOptions so;
+  so.mode = embedder && cfg.hybrid ? SearchMode::Hybrid : SearchMode::Bm25;
+  so.k = static_cast<size_t>(cfg.max_chunks);
+  so.bm25_depth = static_cast<size_t>(cfg.bm25_depth);
+  so.dense_depth = static_cast<size_t>(cfg.dense_depth);
+  so.rrf_k = cfg.rrf_k;
+  so.rerank = reranker && cfg.rerank != RerankMode::Off;
+  so.rerank_top = static_cast<size_t>(cfg.rerank_top);
+  so.rerank_skip_agreement = cfg.rerank == RerankMode::On ? 2.0 : cfg.rerank_skip_agreement;  // > 1: never skip
+  SearchResponse r = index->search(question, so);
+  const auto& t = r.timings;
+  a.timings.embed = t.embed_ms;
+  a.timings.rerank = t.rerank_ms;
+  a.timings.search = std::max(0.0, t.total_ms - t.embed_ms - t.rerank_ms);
+  a.reranked = r.reranked;
+  return r;
+}
+
+void AnswerEngine::Impl::generate(const std::string& question, const AnswerConfig& cfg,
+                                  const std::vector<SearchHit>& hits, const TokenCallback& on_token, Answer& a) {
+  Timer t;
+  // The prompt budget also has to leave room for the answer in the context.
+  const int budget = std::min(cfg.max_prompt_tokens, gen->n_ctx() - cfg.max_answer_tokens);
+  EDGERAG_CHECK(budget > 0, "answer: {} answer tokens leave no room for a prompt in the LLM context of {}",
+                cfg.max_answer_tokens, gen->n_ctx());
+  auto render = [this](const std::string& system, const std::string& user) {
+    std::vector<ChatMessage> msgs;
+    if (!system.empty()) msgs.push_back({"system", system});
+    msgs.push_back({"user", user});
+    return apply_chat_template(chat, msgs);
+  };
+  // Counted exactly as the generator will encode the prompt.
+  auto count = [this](std::string_view s) { return tok->encode(s, true, true).size(); };
+  AssembledPrompt p = assemble_prompt(hits, question, cfg.system_prompt, {cfg.max_chunks, budget}, render, count);
+  a.timings.prompt = t.ms();
+
+  GenerationParams gp;
+  gp.max_tokens = cfg.max_answer_tokens;
+  gp.sampling.temperature = cfg.temperature;
+  gp.sampling.top_p = cfg.top_p;
+  gp.sampling.seed = cfg.seed;
+  // Models without a chat template tend to go on with another turn.
+  gp.stop = {"\nQuestion:", "\nUser:"};
+  edgerag::TokenCallback cb;
+  if (on_token)
+    cb = [&on_token](int32_t, std::string_view text) { return text.empty() || on_token(text); };
+  GenerationResult g = gen->generate(p.text, gp, cb);
+
+  a.mode = "generative";
+  a.context = std::move(p.chunks);
+  a.text = g.text;
+  a.stop_reason = g.stop_reason;
+  a.timings.prefill = g.timings.prompt_ms;
+  a.timings.decode = g.timings.decode_ms;
+  a.tokens.prompt = static_cast<int>(g.prompt_ids.size());
+  a.tokens.context = p.n_context_tokens;
+  a.tokens.answer = static_cast<int>(g.tokens.size());
+}
+
+void AnswerEngine::Impl::extract(const std::string& question, const AnswerConfig& cfg,
+                                 const std::vector<SearchHit>& hits, Answer& a) {
+  Timer t;
+  a.mode = "extractive";
+  a.context = select_chunks(hits, cfg.max_chunks);
+  ExtractOptions eo;
+  eo.max_sentences = cfg.extract_sentences;
+  eo.rrf_k = cfg.rrf_k;
+  a.text = extractive_answer_text(best_sentences(a.context, question, eo, cfg.hybrid ? embedder.get() : nullptr));
+  a.timings.extract = t.ms();
+}
+
+Answer AnswerEngine::answer(const std::string& question, const AnswerConfig& cfg, const TokenCallback& on_token) {
+  Timer total;
+  cfg.validate();
+  EDGERAG_CHECK(question.find_first_not_of(" \t\r\n") != std::string::npos, "answer: the question is empty");
+  Answer a;
+  SearchResponse r = impl_->retrieve(question, cfg, a);
+  if (impl_->gen)
+    impl_->generate(question, cfg, r.hits, on_token, a);
+  else
+    impl_->extract(question, cfg, r.hits, a);
+
+  const size_t b = a.text.find_first_not_of(" \t\r\n"), e = a.text.find_last_not_of(" \t\r\n");
+  a.text = b == std::string::npos ? "" : a.text.substr(b, e - b + 1);
+  CitationCheck cc = check_citations(a.text, static_cast<int>(a.context.size()));
+  a.text = cc.text;
+  a.removed_citations = cc.removed;
+  for (int n : cc.cited) a.citations.push_back({n, a.context[static_cast<size_t>(n - 1)]});
+  a.timings.total = total.ms();
+  return a;
+}
+
+nlohmann::json to_json(const Answer& a) {
+  nlohmann::json cites = nlohmann::json::array();
+  for (const auto& c : a.citations) {
+    const Provenance& p = c.chunk.provenance;
+    cites.push_back({
+        {"n", c.n},
+        {"chunk_id", c.chunk.chunk_id},
+        {"file", p.path},
+        {"page", p.page > 0 ? nlohmann::json(p.page) : nlohmann::json()},
+        {"rows", p.row_begin >= 0 ? nlohmann::json::array({p.row_begin, p.row_end}) : nlohmann::json()},
+        {"headings", p.headings},
+        {"byte_start", p.byte_begin},
+        {"byte_end", p.byte_end},
+        {"text", c.chunk.text},
+    });
+  }
+  const auto& t = a.timings;
+  return {
+      {"answer", a.text},
+      {"mode", a.mode},
+      {"citations", std::move(cites)},
+      {"removed_citations", a.removed_citations},
+      {"context_chunks", a.context.size()},
+      {"reranked", a.reranked},
+      {"stop_reason", a.stop_reason},
+      {"timings_ms",
+       {{"embed", t.embed},
+        {"search", t.search},
+        {"rerank", t.rerank},
+        {"prompt", t.prompt},
+        {"prefill", t.prefill},
+        {"decode", t.decode},
+        {"extract", t.extract},
+        {"total", t.total}}},
+      {"tokens", {{"prompt", a.tokens.prompt}, {"context", a.tokens.context}, {"answer", a.tokens.answer}}},
+  };
+}
+
+}  // namespace edgerag::rag

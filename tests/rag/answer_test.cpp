@@ -1,0 +1,173 @@
+// End to end: a generated corpus is ingested into a temporary index, then
+// answered extractively and with stories260K as the LLM (its answers are
+// nonsense; the pipeline, budgets, citation bookkeeping and timings are what
+// is checked).
+#include "rag/answer.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "fixtures.h"
+#include "format/gguf.h"
+#include "model/hparams.h"
+#include "rag/citation.h"
+#include "rag/index.h"
+#include "test_paths.h"
+#include "util/error.h"
+
+namespace edgerag::rag {
+namespace {
+
+class AnswerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    auto idx = Index::open(*dir_ / "idx", {.writable = true});
+    IngestOptions opt;
+    opt.chunk.max_tokens = 40;  // several chunks per document
+    opt.chunk.min_tokens = 8;
+    std::vector<TextDocument> docs = {
+        {"ops.txt", "Operations",
+         "The Zorblax engine stores pages in a ring buffer. Each page holds 4096 bytes. Pages are written by a "
+         "single writer thread. Checkpoints run every 30 seconds. A checkpoint copies dirty pages back to the main "
+         "file. Readers never block writers during a checkpoint."},
+        {"journal.txt", "Journal",
+         "The journal is deleted after every commit in rollback mode. In write-ahead mode the journal is kept and "
+         "reused. Compression uses the Quibble codec. The codec was chosen for its speed on small pages."},
+        {"story.txt", "A story",
+         "Lily and Tim went to the park. They played with a red ball and laughed all day. The sun was warm. "
+         "At night they slept in a small house by the sea."},
+    };
+    auto rep = idx->ingest_texts(docs, opt);
+    ASSERT_EQ(rep.failed, 0u);
+    ASSERT_GE(rep.chunks_written, 3u);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  static std::string index_dir() { return *dir_ / "idx"; }
+  static test::TempDir* dir_;
+};
+test::TempDir* AnswerTest::dir_ = nullptr;
+
+// Every citation names a supplied chunk under its own number, and the text
+// carries exactly those markers and no invalid one.
+void expect_consistent_citations(const Answer& a) {
+  CitationCheck again = check_citations(a.text, static_cast<int>(a.context.size()));
+  EXPECT_EQ(again.removed, 0);
+  EXPECT_EQ(again.text, a.text);
+  ASSERT_EQ(again.cited.size(), a.citations.size());
+  for (size_t i = 0; i < a.citations.size(); ++i) {
+    const Citation& c = a.citations[i];
+    EXPECT_EQ(c.n, again.cited[i]);
+    ASSERT_GE(c.n, 1);
+    ASSERT_LE(c.n, static_cast<int>(a.context.size()));
+    EXPECT_EQ(c.chunk.chunk_id, a.context[static_cast<size_t>(c.n - 1)].chunk_id);
+  }
+}
+
+TEST_F(AnswerTest, ExtractiveAnswerCitesTheRightChunk) {
+  auto engine = AnswerEngine::open({.index_dir = index_dir()});
+  EXPECT_FALSE(engine->has_llm());
+  EXPECT_FALSE(engine->has_embedder());
+  AnswerConfig cfg;
+  cfg.extract_sentences = 1;
+  Answer a = engine->answer("How often do checkpoints run?", cfg);
+  EXPECT_EQ(a.mode, "extractive");
+  ASSERT_EQ(a.citations.size(), 1u);
+  const Citation& c = a.citations[0];
+  EXPECT_EQ(a.text, "Checkpoints run every 30 seconds. [" + std::to_string(c.n) + "]");
+  EXPECT_EQ(c.chunk.provenance.path, "ops.txt");
+  EXPECT_NE(c.chunk.text.find("Checkpoints run every 30 seconds."), std::string::npos);
+  EXPECT_EQ(a.removed_citations, 0);
+  expect_consistent_citations(a);
+  EXPECT_GT(a.timings.search, 0.0);
+  EXPECT_GT(a.timings.extract, 0.0);
+  EXPECT_EQ(a.timings.prefill, 0.0);
+  EXPECT_GE(a.timings.total, a.timings.search + a.timings.extract);
+
+  a = engine->answer("Which codec does compression use?", cfg);
+  ASSERT_EQ(a.citations.size(), 1u);
+  EXPECT_EQ(a.citations[0].chunk.provenance.path, "journal.txt");
+  EXPECT_NE(a.text.find("Compression uses the Quibble codec."), std::string::npos) << a.text;
+}
+
+TEST_F(AnswerTest, JsonHasTheDocumentedFields) {
+  auto engine = AnswerEngine::open({.index_dir = index_dir()});
+  Answer a = engine->answer("How often do checkpoints run?", AnswerConfig{});
+  nlohmann::json j = to_json(a);
+  EXPECT_EQ(j["answer"], a.text);
+  EXPECT_EQ(j["mode"], "extractive");
+  EXPECT_EQ(j["removed_citations"], 0);
+  ASSERT_FALSE(j["citations"].empty());
+  for (const char* k : {"n", "chunk_id", "file", "page", "rows", "headings", "byte_start", "byte_end", "text"})
+    EXPECT_TRUE(j["citations"][0].contains(k)) << k;
+  EXPECT_TRUE(j["citations"][0]["page"].is_null());
+  for (const char* k : {"embed", "search", "rerank", "prompt", "prefill", "decode", "extract", "total"})
+    EXPECT_TRUE(j["timings_ms"].contains(k)) << k;
+  for (const char* k : {"prompt", "context", "answer"}) EXPECT_TRUE(j["tokens"].contains(k)) << k;
+}
+
+TEST_F(AnswerTest, GenerativeWithStories260K) {
+  const std::string llm = test::model_path("stories260K.gguf");
+  auto engine = AnswerEngine::open({.index_dir = index_dir(), .llm = llm, .n_threads = 1});
+  ASSERT_TRUE(engine->has_llm());
+  AnswerConfig cfg;
+  cfg.max_answer_tokens = 24;
+  std::string streamed;
+  Answer a = engine->answer("How often do checkpoints run?", cfg, [&](std::string_view piece) {
+    streamed += piece;
+    return true;
+  });
+  EXPECT_EQ(a.mode, "generative");
+  EXPECT_FALSE(a.context.empty());
+  EXPECT_LE(a.context.size(), 8u);
+  // The checkpoint chunk was retrieved first and supplied as [1].
+  EXPECT_EQ(a.context[0].provenance.path, "ops.txt");
+  EXPECT_GT(a.tokens.prompt, a.tokens.context);
+  EXPECT_GT(a.tokens.context, 0);
+  EXPECT_GE(a.tokens.answer, 1);
+  EXPECT_LE(a.tokens.answer, cfg.max_answer_tokens);
+  EXPECT_TRUE(a.stop_reason == "length" || a.stop_reason == "eog" || a.stop_reason == "stop") << a.stop_reason;
+  EXPECT_GT(a.timings.prompt, 0.0);
+  EXPECT_GT(a.timings.prefill, 0.0);
+  EXPECT_GT(a.timings.decode, 0.0);
+  EXPECT_GE(a.timings.total, a.timings.search + a.timings.prompt + a.timings.prefill + a.timings.decode);
+  // What was streamed is the raw answer; the final text is it with invalid markers removed.
+  CitationCheck raw = check_citations(streamed, static_cast<int>(a.context.size()));
+  EXPECT_EQ(raw.removed, a.removed_citations);
+  expect_consistent_citations(a);
+}
+
+TEST_F(AnswerTest, PromptBudgetIsRespected) {
+  const std::string llm = test::model_path("stories260K.gguf");
+  auto engine = AnswerEngine::open({.index_dir = index_dir(), .llm = llm, .n_threads = 1});
+  AnswerConfig cfg;
+  cfg.max_answer_tokens = 4;
+  Answer wide = engine->answer("What did Lily and Tim play with?", cfg);
+  cfg.max_prompt_tokens = wide.tokens.prompt - 1;  // one token less than everything needed
+  Answer tight = engine->answer("What did Lily and Tim play with?", cfg);
+  EXPECT_LE(tight.tokens.prompt, cfg.max_prompt_tokens);
+  EXPECT_LT(tight.tokens.context, wide.tokens.context);
+  cfg.max_chunks = 1;
+  cfg.max_prompt_tokens = 3000;
+  Answer one = engine->answer("What did Lily and Tim play with?", cfg);
+  EXPECT_EQ(one.context.size(), 1u);
+  EXPECT_EQ(one.context[0].chunk_id, wide.context[0].chunk_id);
+  // The context window bounds the budget too: prompt + answer must fit.
+  auto f = GgufFile::open(llm);
+  cfg.max_answer_tokens = read_hparams(*f).n_ctx_train;
+  EXPECT_THROW(engine->answer("What did Lily and Tim play with?", cfg), Error);
+}
+
+TEST_F(AnswerTest, BadInputsAreErrors) {
+  EXPECT_THROW(AnswerEngine::open({.index_dir = *dir_ / "no-such-index"}), Error);
+  EXPECT_THROW(AnswerEngine::open({.index_dir = index_dir(), .llm = *dir_ / "missing.gguf"}), Error);
+  auto engine = AnswerEngine::open({.index_dir = index_dir()});
+  EXPECT_THROW(engine->answer("  \n", AnswerConfig{}), Error);
+  AnswerConfig bad;
+  bad.max_chunks = 0;
+  EXPECT_THROW(engine->answer("checkpoints", bad), Error);
+}
+
+}  // namespace
+}  // namespace edgerag::rag

@@ -1,0 +1,137 @@
+// edgerag ask: answer a question from an index with cited sources, generated
+// by a local LLM (-m) or, without one, extracted from the retrieved chunks.
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "rag/answer.h"
+
+namespace edgerag::cli {
+namespace {
+
+struct AskArgs {
+  rag::AnswerModels models;
+  std::string llm, embed, rerank, config;
+  std::vector<std::string> question;
+  bool json = false;
+  // Overrides of the config file; unset ones keep the file's (or default) value.
+  std::optional<int> bm25_depth, dense_depth, rrf_k, rerank_top, max_chunks, max_prompt_tokens, max_answer_tokens,
+      sentences;
+  std::optional<std::string> rerank_mode, system;
+  std::optional<float> temperature, top_p;
+  std::optional<uint64_t> seed;
+  bool bm25_only = false;
+};
+
+rag::AnswerConfig make_config(const AskArgs& a) {
+  rag::AnswerConfig c = a.config.empty() ? rag::AnswerConfig{} : rag::load_answer_config(a.config);
+  auto set = [](auto& field, const auto& flag) {
+    if (flag) field = *flag;
+  };
+  set(c.bm25_depth, a.bm25_depth);
+  set(c.dense_depth, a.dense_depth);
+  set(c.rrf_k, a.rrf_k);
+  set(c.rerank_top, a.rerank_top);
+  set(c.max_chunks, a.max_chunks);
+  set(c.max_prompt_tokens, a.max_prompt_tokens);
+  set(c.max_answer_tokens, a.max_answer_tokens);
+  set(c.extract_sentences, a.sentences);
+  set(c.system_prompt, a.system);
+  set(c.temperature, a.temperature);
+  set(c.top_p, a.top_p);
+  set(c.seed, a.seed);
+  if (a.rerank_mode) c.rerank = rag::parse_rerank_mode(*a.rerank_mode);
+  if (a.bm25_only) c.hybrid = false;
+  c.validate();
+  return c;
+}
+
+std::string one_line(std::string s, size_t max) {
+  for (char& ch : s)
+    if (ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
+  return s.size() > max ? s.substr(0, max) + "..." : s;
+}
+
+void print_text(const rag::Answer& ans) {
+  std::printf("%s\n", ans.text.c_str());
+  if (!ans.citations.empty()) std::printf("\nSources:\n");
+  for (const auto& c : ans.citations) {
+    const auto& p = c.chunk.provenance;
+    std::string where = p.path;
+    if (p.page > 0) where += fmt::format(", p. {}", p.page);
+    if (p.row_begin >= 0) where += fmt::format(", rows {}-{}", p.row_begin, p.row_end);
+    where += fmt::format(", bytes {}-{}", p.byte_begin, p.byte_end);
+    std::printf("  [%d] %s\n", c.n, where.c_str());
+    if (!p.headings.empty()) std::printf("      %s\n", p.headings.c_str());
+    std::printf("      \"%s\"\n", one_line(c.chunk.text, 160).c_str());
+  }
+  if (ans.removed_citations > 0)
+    std::printf("(%d citation%s to no supplied passage removed)\n", ans.removed_citations,
+                ans.removed_citations == 1 ? "" : "s");
+  const auto& t = ans.timings;
+  std::printf("\n%s answer from %zu chunks%s | ms: embed %.1f, search %.1f, rerank %.1f, prompt %.1f, prefill %.1f, "
+              "decode %.1f, extract %.1f, total %.1f | tokens: prompt %d, context %d, answer %d\n",
+              ans.mode.c_str(), ans.context.size(), ans.reranked ? " (reranked)" : "", t.embed, t.search, t.rerank,
+              t.prompt, t.prefill, t.decode, t.extract, t.total, ans.tokens.prompt, ans.tokens.context,
+              ans.tokens.answer);
+}
+
+void run(AskArgs& a) {
+  rag::AnswerConfig cfg = make_config(a);  // config errors before any model loads
+  a.models.llm = a.llm.empty() ? "" : resolve_model_flag(a.llm);
+  a.models.embed = a.embed.empty() ? "" : resolve_model_flag(a.embed);
+  a.models.rerank = a.rerank.empty() ? "" : resolve_model_flag(a.rerank);
+  auto engine = rag::AnswerEngine::open(a.models);
+  std::string q;
+  for (const auto& w : a.question) q += (q.empty() ? "" : " ") + w;
+  rag::Answer ans = engine->answer(q, cfg);
+  if (a.json) {
+    auto j = rag::to_json(ans);
+    j["question"] = q;
+    std::printf("%s\n", j.dump(1).c_str());
+  } else {
+    print_text(ans);
+  }
+}
+
+void setup(CLI::App& app) {
+  auto a = std::make_shared<AskArgs>();
+  auto* cmd = app.add_subcommand("ask", "Answer a question from an index, citing the sources");
+  cmd->add_option("question", a->question, "The question")->required();
+  cmd->add_option("--index", a->models.index_dir, "Index folder")->required();
+  cmd->add_option("-m,--model", a->llm, "LLM (GGUF decoder); without one the answer is extractive");
+  cmd->add_option("--embed", a->embed, "Embedding model (default: the one recorded in the index, if present)");
+  cmd->add_option("--rerank", a->rerank, "Cross-encoder reranker model");
+  cmd->add_option("--config", a->config, "TOML file with retrieval / prompt / generation settings");
+  cmd->add_flag("--json", a->json, "Print one JSON object");
+  cmd->add_option("-t,--threads", a->models.n_threads, "Threads for the LLM (0 = all cores)")
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("-c,--ctx", a->models.n_ctx, "LLM context size in tokens (0 = model's, at most 4096)")
+      ->check(CLI::Range(0, 1 << 24));
+  auto* g = "Overrides of the config file";
+  cmd->add_flag("--bm25-only", a->bm25_only, "BM25 retrieval even with an embedder")->group(g);
+  cmd->add_option("--bm25-depth", a->bm25_depth, "BM25 candidates before fusion")->group(g);
+  cmd->add_option("--dense-depth", a->dense_depth, "Dense candidates before fusion")->group(g);
+  cmd->add_option("--rrf-k", a->rrf_k, "Reciprocal rank fusion constant")->group(g);
+  cmd->add_option("--rerank-mode", a->rerank_mode, "on, off or auto (skip when BM25 and dense agree)")
+      ->check(CLI::IsMember({"on", "off", "auto", "conditional"}))->group(g);
+  cmd->add_option("--rerank-top", a->rerank_top, "Fused candidates the reranker rescores")->group(g);
+  cmd->add_option("--max-chunks", a->max_chunks, "Chunks in the prompt")->group(g);
+  cmd->add_option("--max-prompt-tokens", a->max_prompt_tokens, "Prompt token budget")->group(g);
+  cmd->add_option("--max-answer-tokens", a->max_answer_tokens, "Answer token limit")->group(g);
+  cmd->add_option("--system", a->system, "System prompt")->group(g);
+  cmd->add_option("--temp,--temperature", a->temperature, "Sampling temperature (0 = greedy)")->group(g);
+  cmd->add_option("--top-p", a->top_p, "Top-p (1 = off)")->group(g);
+  cmd->add_option("--seed", a->seed, "Sampling seed")->group(g);
+  cmd->add_option("--sentences", a->sentences, "Sentences in an extractive answer")->group(g);
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace
+EDGERAG_COMMAND("ask", setup);
+}  // namespace edgerag::cli
