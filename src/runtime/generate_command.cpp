@@ -1,0 +1,44 @@
+#include "runtime/generate_command.h"
+
+#include "runtime/chat_template.h"
+
+namespace edgerag {
+
+GenerationResult run_generate(const GenerateOptions& opts, const std::function<void(std::string_view)>& on_text) {
+  auto model = Model::load(opts.model_path);
+  auto tok = Tokenizer::from_gguf(model->gguf());
+  std::string prompt = opts.prompt;
+  if (opts.chat) {
+    std::vector<ChatMessage> msgs;
+    if (!opts.system.empty()) msgs.push_back({"system", opts.system});
+    msgs.push_back({"user", opts.prompt});
+    prompt = apply_chat_template(detect_chat_format(model->gguf()), msgs);
+  }
+  ThreadPool pool(opts.threads > 0 ? opts.threads : default_thread_count());
+  Generator gen(*model, *tok, &pool, opts.n_ctx);
+  TokenCallback cb;
+  if (on_text) cb = [&](int32_t, std::string_view text) {
+      if (!text.empty()) on_text(text);
+      return true;
+    };
+  return gen.generate(prompt, opts.gen, cb);
+}
+
+nlohmann::json generation_to_json(const GenerationResult& r) {
+  const auto& t = r.timings;
+  return {{"tokens", r.tokens},
+          {"text", r.text},
+          {"prompt_tokens", r.prompt_ids.size()},
+          {"prompt_ids", r.prompt_ids},
+          {"stop_reason", r.stop_reason},
+          {"timings",
+           {{"prompt_ms", t.prompt_ms},
+            {"ttft_ms", t.ttft_ms},
+            {"decode_ms", t.decode_ms},
+            {"prefill_tok_s", t.prefill_tok_s},
+            {"decode_tok_s", t.decode_tok_s},
+            {"n_prompt", t.n_prompt},
+            {"n_decode", t.n_decode}}}};
+}
+
+}  // namespace edgerag

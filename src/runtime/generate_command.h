@@ -1,0 +1,30 @@
+// The `edgerag generate` flow (load model + tokenizer, format the prompt,
+// generate, report as JSON), shared by the CLI and its tests.
+#pragma once
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/generator.h"
+
+namespace edgerag {
+
+struct GenerateOptions {
+  std::string model_path;
+  std::string prompt;
+  GenerationParams gen;
+  int32_t n_ctx = 0;    // 0 = Generator's default
+  int32_t threads = 0;  // 0 = default_thread_count()
+  bool chat = false;    // wrap the prompt in the model's chat template
+  std::string system;   // system message (chat mode)
+};
+
+// on_text receives the generated text as it is released.
+GenerationResult run_generate(const GenerateOptions& opts, const std::function<void(std::string_view)>& on_text = {});
+
+// {tokens, text, prompt_tokens, prompt_ids, stop_reason, timings{prompt_ms, ttft_ms, decode_ms, prefill_tok_s, decode_tok_s}}
+nlohmann::json generation_to_json(const GenerationResult& r);
+
+}  // namespace edgerag

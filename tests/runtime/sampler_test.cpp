@@ -1,0 +1,142 @@
+// Sampler building blocks against hand-computed masks, and seeded determinism.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "runtime/sampler.h"
+#include "util/error.h"
+
+namespace edgerag {
+namespace {
+
+std::vector<Candidate> cands(const std::vector<float>& logits) {
+  std::vector<Candidate> c;
+  for (size_t i = 0; i < logits.size(); ++i) c.push_back({static_cast<int32_t>(i), logits[i], 0.0f});
+  return c;
+}
+
+std::vector<int32_t> ids(const std::vector<Candidate>& c) {
+  std::vector<int32_t> out;
+  for (const auto& x : c) out.push_back(x.id);
+  return out;
+}
+
+TEST(Sampler, TopKKeepsTheKLargestLowestIdOnTies) {
+  auto c = cands({1.0f, 3.0f, 2.0f, 3.0f, 0.5f});
+  apply_top_k(c, 3);
+  EXPECT_EQ(ids(c), (std::vector<int32_t>{1, 3, 2}));
+  auto all = cands({1.0f, 2.0f});
+  apply_top_k(all, 0);  // off: sorted, nothing dropped
+  EXPECT_EQ(ids(all), (std::vector<int32_t>{1, 0}));
+}
+
+TEST(Sampler, TopPKeepsSmallestPrefixReachingP) {
+  // probabilities 0.5, 0.25, 0.125, 0.125 (logits are log-probs)
+  auto c = cands({std::log(0.125f), std::log(0.5f), std::log(0.25f), std::log(0.125f)});
+  auto a = c;
+  apply_top_p(a, 0.7f);  // 0.5 + 0.25 = 0.75 >= 0.7
+  EXPECT_EQ(ids(a), (std::vector<int32_t>{1, 2}));
+  auto b = c;
+  apply_top_p(b, 0.5f);  // exactly reached by the first
+  EXPECT_EQ(ids(b), (std::vector<int32_t>{1}));
+  auto d = c;
+  apply_top_p(d, 1.0f);
+  EXPECT_EQ(d.size(), 4u);
+}
+
+TEST(Sampler, MinPDropsTokensBelowFractionOfTheBest) {
+  // p = 0.5, 0.25, 0.125, 0.125: min_p 0.3 keeps p >= 0.15 -> two tokens
+  auto c = cands({std::log(0.125f), std::log(0.5f), std::log(0.25f), std::log(0.125f)});
+  apply_min_p(c, 0.3f);
+  EXPECT_EQ(ids(c), (std::vector<int32_t>{1, 2}));
+  auto all = cands({std::log(0.125f), std::log(0.5f), std::log(0.25f), std::log(0.125f)});
+  apply_min_p(all, 0.25f);  // 0.125 >= 0.25 * 0.5: kept
+  EXPECT_EQ(all.size(), 4u);
+}
+
+TEST(Sampler, RepetitionPenaltyDividesPositiveMultipliesNegative) {
+  auto c = cands({2.0f, -1.0f, 4.0f});
+  apply_repetition_penalty(c, {0, 1, 0}, 2.0f);
+  EXPECT_FLOAT_EQ(c[0].logit, 1.0f);
+  EXPECT_FLOAT_EQ(c[1].logit, -2.0f);
+  EXPECT_FLOAT_EQ(c[2].logit, 4.0f);
+}
+
+TEST(Sampler, GreedyAtZeroTemperatureWithPenaltyHistory) {
+  SamplerParams p;
+  p.temperature = 0;
+  p.repeat_penalty = 4.0f;
+  p.repeat_last_n = 2;
+  Sampler s(p);
+  const float logits[4] = {1.0f, 3.0f, 2.0f, 3.0f};
+  EXPECT_EQ(s.sample(logits, 4), 1);  // tie -> lowest id
+  s.accept(1);
+  EXPECT_EQ(s.sample(logits, 4), 3);
+  s.accept(3);
+  EXPECT_EQ(s.sample(logits, 4), 2);  // 1 and 3 penalized to 0.75
+  s.accept(2);                         // history window is 2: {3, 2}
+  EXPECT_EQ(s.sample(logits, 4), 1);
+  EXPECT_EQ(argmax(logits, 4), 1);
+}
+
+TEST(Sampler, SeededDrawsAreDeterministicAndFollowTheDistribution) {
+  SamplerParams p;
+  p.temperature = 1.0f;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  p.seed = 42;
+  const std::vector<float> logits = {std::log(0.6f), std::log(0.3f), std::log(0.1f)};
+  Sampler a(p), b(p);
+  std::map<int32_t, int> counts;
+  std::vector<int32_t> first;
+  for (int i = 0; i < 20000; ++i) {
+    const int32_t t = a.sample(logits.data(), 3);
+    ASSERT_EQ(t, b.sample(logits.data(), 3));
+    ++counts[t];
+    if (i < 16) first.push_back(t);
+  }
+  EXPECT_NEAR(counts[0] / 20000.0, 0.6, 0.02);
+  EXPECT_NEAR(counts[1] / 20000.0, 0.3, 0.02);
+  EXPECT_NEAR(counts[2] / 20000.0, 0.1, 0.02);
+  a.reset();
+  std::vector<int32_t> again;
+  for (int i = 0; i < 16; ++i) again.push_back(a.sample(logits.data(), 3));
+  EXPECT_EQ(first, again);
+  p.seed = 43;
+  Sampler c(p);
+  std::vector<int32_t> other;
+  for (int i = 0; i < 16; ++i) other.push_back(c.sample(logits.data(), 3));
+  EXPECT_NE(first, other);
+}
+
+TEST(Sampler, TopKOneIsGreedyAndBadParamsThrow) {
+  SamplerParams p;
+  p.top_k = 1;
+  p.temperature = 5.0f;
+  Sampler s(p);
+  const float logits[3] = {0.1f, 0.3f, 0.2f};
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(s.sample(logits, 3), 1);
+  SamplerParams bad;
+  bad.top_p = 0.0f;
+  EXPECT_THROW(Sampler{bad}, Error);
+  bad = {};
+  bad.repeat_penalty = 0.0f;
+  EXPECT_THROW(Sampler{bad}, Error);
+}
+
+TEST(Sampler, RngIsReproducible) {
+  Rng a(7), b(7);
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(a.next(), b.next());
+  Rng c(7);
+  for (int i = 0; i < 1000; ++i) {
+    const double u = c.uniform();
+    ASSERT_GE(u, 0.0);
+    ASSERT_LT(u, 1.0);
+  }
+}
+
+}  // namespace
+}  // namespace edgerag
