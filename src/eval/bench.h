@@ -24,6 +24,9 @@ struct GenBenchResult {
   double bandwidth_gb_s = 0;    // measured read bandwidth on the same threads
   double decode_bound_fraction = 0;  // decode_tok_s / (bandwidth / bytes_per_token)
   double load_ms = 0;
+  // Process CPU seconds per wall second over the timed runs: ~n_threads when the
+  // cores were free, less when other work competed for them.
+  double cpu_utilization = 0;
 };
 
 // Prompt: n_prompt deterministic ordinary-token ids; greedy decode of n_gen
@@ -42,6 +45,8 @@ struct EmbedBenchOptions {
 struct EmbedBenchRow {
   int batch = 0;
   double texts_per_s = 0, tokens_per_s = 0;  // medians
+  double tokens_per_cpu_s = 0;  // per process CPU second: the speed on uncontended cores
+  double cpu_utilization = 0;   // as in GenBenchResult
 };
 
 struct EmbedBenchResult {
@@ -58,5 +63,7 @@ EmbedBenchResult bench_embed(const EmbedBenchOptions& opts);
 
 // Peak resident set size of this process so far (VmHWM), MB.
 double peak_rss_mb();
+// CPU time this process has used (all threads), seconds.
+double process_cpu_seconds();
 
 }  // namespace edgerag

@@ -190,36 +190,40 @@ std::vector<float> BertModel::forward(const std::vector<BertInput>& batch, Threa
   int64_t max_len = 0;
   for (size_t s = 0; s < batch.size(); ++s) max_len = std::max(max_len, start[s + 1] - start[s]);
   const int n_workers = pool ? pool->size() : 1;
-  std::vector<std::vector<float>> scores(n_workers, std::vector<float>(max_len));
+  // Per worker: one head's Q, K, V^T packed contiguous, scores, output.
+  std::vector<std::vector<float>> scratch(n_workers, std::vector<float>(4 * max_len * D + max_len * max_len));
 
   for (const Layer& L : layers_) {
     linear(L.q, L.q_b, x.data(), T, q.data(), pool);
     linear(L.k, L.k_b, x.data(), T, k.data(), pool);
     linear(L.v, L.v_b, x.data(), T, v.data(), pool);
-    // Attention of every query row over the keys of its own input only.
-    std::vector<int64_t> seq_of(T);
-    for (size_t s = 0; s < batch.size(); ++s)
-      for (int64_t t = start[s]; t < start[s + 1]; ++t) seq_of[t] = static_cast<int64_t>(s);
-    auto attend = [&](int worker, size_t r0, size_t r1) {
-      float* p = scores[worker].data();
-      for (size_t r = r0; r < r1; ++r) {
-        const int64_t t = static_cast<int64_t>(r / H), h = static_cast<int64_t>(r % H);
-        const int64_t s0 = start[seq_of[t]], n = start[seq_of[t] + 1] - s0;
-        const float* qt = q.data() + t * E + h * D;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < n; ++j) {
-          p[j] = dot_f32(qt, k.data() + (s0 + j) * E + h * D, D) * scale;
-          mx = std::max(mx, p[j]);
-        }
-        float sum = 0;
-        for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - mx));
-        float* out = att.data() + t * E + h * D;
-        std::fill(out, out + D, 0.0f);
-        for (int64_t j = 0; j < n; ++j) axpy_f32(p[j] / sum, v.data() + (s0 + j) * E + h * D, out, D);
+    // Attention per (input, head) as two small matmuls over the input's own span:
+    // scores = Q K^T / sqrt(D), softmax per row, out = P V.
+    auto attend = [&](int worker, size_t j0, size_t j1) {
+      for (size_t j = j0; j < j1; ++j) {
+        const size_t s = j / static_cast<size_t>(H);
+        const int64_t h = static_cast<int64_t>(j % H), s0 = start[s], n = start[s + 1] - s0;
+        float* qh = scratch[worker].data();
+        float* kh = qh + n * D;
+        float* vt = kh + n * D;
+        float* oh = vt + n * D;
+        float* p = oh + n * D;
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t d = 0; d < D; ++d) {
+            const int64_t src = (s0 + i) * E + h * D + d;
+            qh[i * D + d] = q[src] * scale;
+            kh[i * D + d] = k[src];
+            vt[d * n + i] = v[src];
+          }
+        matmul(Matrix::of(DType::F32, D, n, kh), qh, n, p, nullptr);
+        for (int64_t i = 0; i < n; ++i) softmax_inplace(p + i * n, n);
+        matmul(Matrix::of(DType::F32, n, D, vt), p, n, oh, nullptr);
+        for (int64_t i = 0; i < n; ++i) std::copy(oh + i * D, oh + (i + 1) * D, att.data() + (s0 + i) * E + h * D);
       }
     };
-    if (pool) pool->parallel_for(static_cast<size_t>(T * H), attend, 4);
-    else attend(0, 0, static_cast<size_t>(T * H));
+    const size_t n_jobs = batch.size() * static_cast<size_t>(H);
+    if (pool) pool->parallel_for(n_jobs, attend);
+    else attend(0, 0, n_jobs);
 
     linear(L.o, L.o_b, att.data(), T, q.data(), pool);
     for (int64_t i = 0; i < T * E; ++i) x[i] += q[i];

@@ -26,7 +26,8 @@ void setup_gen(CLI::App& app) {
                            {"n_gen", r.n_gen}, {"reps", r.reps}, {"prefill_tok_s", r.prefill_tok_s},
                            {"decode_tok_s", r.decode_tok_s}, {"ttft_ms", r.ttft_ms}, {"peak_rss_mb", r.peak_rss_mb},
                            {"bytes_per_token", r.bytes_per_token}, {"bandwidth_gb_s", r.bandwidth_gb_s},
-                           {"decode_bound_fraction", r.decode_bound_fraction}, {"load_ms", r.load_ms}};
+                           {"decode_bound_fraction", r.decode_bound_fraction}, {"load_ms", r.load_ms},
+                           {"cpu_utilization", r.cpu_utilization}};
     if (*json) {
       std::printf("%s\n", j.dump().c_str());
       return;
@@ -54,7 +55,10 @@ void setup_embed(CLI::App& app) {
     nlohmann::json j{{"model", r.model}, {"threads", r.n_threads}, {"n_texts", r.n_texts}, {"reps", r.reps},
                      {"tokens_per_text", r.tokens_per_text}, {"peak_rss_mb", r.peak_rss_mb}};
     for (const EmbedBenchRow& row : r.rows)
-      j["batch_" + std::to_string(row.batch)] = {{"texts_per_s", row.texts_per_s}, {"tokens_per_s", row.tokens_per_s}};
+      j["batch_" + std::to_string(row.batch)] = {{"texts_per_s", row.texts_per_s},
+                                                 {"tokens_per_s", row.tokens_per_s},
+                                                 {"tokens_per_cpu_s", row.tokens_per_cpu_s},
+                                                 {"cpu_utilization", row.cpu_utilization}};
     if (*json) {
       std::printf("%s\n", j.dump().c_str());
       return;
