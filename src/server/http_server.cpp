@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include <sys/socket.h>
+
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
@@ -24,8 +26,16 @@ Server::Server(ServedModels models, ServerOptions opt)
 Server::~Server() { stop(); }
 
 int Server::bind() {
+  int fd = -1;
+  http_->set_socket_options([&fd](int sock) {
+    httplib::default_socket_options(sock);
+    fd = sock;
+  });
   port_ = opt_.port == 0 ? http_->bind_to_any_port(opt_.host) : (http_->bind_to_port(opt_.host, opt_.port) ? opt_.port : -1);
   if (port_ < 0) fail("cannot listen on {}:{}", opt_.host, opt_.port);
+  // httplib listens with a backlog of 5: a burst of clients would overflow it
+  // and lose connections. Linux lets listen() be called again to widen it.
+  if (fd >= 0) ::listen(fd, 1024);
   return port_;
 }
 
@@ -77,6 +87,7 @@ void Server::route(const std::string& method, const std::string& path, Handler h
         throw ApiError(401, "authentication_error", "invalid or missing API key (Authorization: Bearer KEY)", "",
                        "invalid_api_key");
       h(req, res);
+      if (res.status == -1) res.status = 200;  // httplib fills it in only when writing
     } catch (const ApiError& e) {
       send_error(res, e);
     } catch (const Overloaded& e) {

@@ -1,0 +1,311 @@
+// Drives the real server over loopback with the small shared models.
+#include "server/http_server.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <openssl/evp.h>
+
+#include <cmath>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "server/load_models.h"
+#include "test_paths.h"
+
+namespace edgerag::server {
+namespace {
+
+using nlohmann::json;
+
+// A server on an ephemeral loopback port, serving until destroyed.
+struct Running {
+  std::unique_ptr<Server> srv;
+  std::thread thread;
+  int port = 0;
+  Running(ServedModels m, ServerOptions opt) {
+    opt.host = "127.0.0.1";
+    opt.port = 0;
+    srv = std::make_unique<Server>(std::move(m), opt);
+    port = srv->bind();
+    thread = std::thread([this] { srv->run(); });
+  }
+  ~Running() {
+    srv->stop();
+    thread.join();
+  }
+  httplib::Client client(const std::string& key = "") const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(30, 0);
+    if (!key.empty()) c.set_bearer_token_auth(key.c_str());
+    return c;
+  }
+};
+
+ServedModels llm_only(SchedulerOptions sched = {}) {
+  LlmOptions o;
+  o.kv_tokens = 8192;
+  o.n_threads = 1;
+  o.scheduler = sched;
+  return load_models({.llm = test::model_path("stories260K.gguf")}, o);
+}
+
+json post(const httplib::Client& c_, const std::string& path, const json& body, int* status = nullptr) {
+  auto& c = const_cast<httplib::Client&>(c_);
+  auto res = c.Post(path.c_str(), body.dump(), "application/json");
+  EXPECT_TRUE(res) << "no response from " << path;
+  if (!res) return json();
+  if (status) *status = res->status;
+  return json::parse(res->body);
+}
+
+// Text of a streamed completion, read event by event.
+std::string stream_text(const Running& r, const std::string& path, json body, std::string* finish = nullptr) {
+  body["stream"] = true;
+  auto c = r.client();
+  std::string buf, text;
+  bool done = false;
+  auto res = c.Post(path.c_str(), httplib::Headers{}, body.dump(), "application/json");
+  EXPECT_TRUE(res) << httplib::to_string(res.error());
+  if (!res) return "";
+  EXPECT_EQ(res->status, 200);
+  buf = res->body;
+  size_t pos = 0;
+  while ((pos = buf.find("\n\n")) != std::string::npos) {
+    std::string ev = buf.substr(0, pos);
+    buf.erase(0, pos + 2);
+    EXPECT_EQ(ev.rfind("data: ", 0), 0u) << ev;
+    std::string data = ev.substr(6);
+    if (data == "[DONE]") {
+      done = true;
+      continue;
+    }
+    json j = json::parse(data);
+    const json& ch = j["choices"][0];
+    if (ch.contains("delta") && ch["delta"].contains("content")) text += ch["delta"]["content"].get<std::string>();
+    if (ch.contains("text")) text += ch["text"].get<std::string>();
+    if (finish && !ch["finish_reason"].is_null()) *finish = ch["finish_reason"];
+  }
+  EXPECT_TRUE(done) << "stream did not end with [DONE]";
+  return text;
+}
+
+std::string golden_greedy(const std::string& prompt) {
+  json idx = json::parse(std::ifstream(test::golden_path("decoder/index.json")));
+  for (const auto& run : idx["runs"])
+    if (run["model_file"] == "models/stories260K.gguf" && run["config"] == "f32kv_nofa")
+      for (const auto& p : run["prompts"])
+        if (p["text"] == prompt) return p["greedy"]["text"];
+  ADD_FAILURE() << "no golden for " << prompt;
+  return "";
+}
+
+TEST(Server, GreedyCompletionMatchesLlamaCppAndStreamingMatches) {
+  Running r(llm_only(), {});
+  auto c = r.client();
+  json body = {{"model", "stories260K"}, {"prompt", "Once upon a time"}, {"max_tokens", 32}, {"temperature", 0}};
+  int status = 0;
+  json out = post(c, "/v1/completions", body, &status);
+  ASSERT_EQ(status, 200) << out.dump();
+  EXPECT_EQ(out["object"], "text_completion");
+  EXPECT_EQ(out["choices"][0]["text"], golden_greedy("Once upon a time"));
+  EXPECT_EQ(out["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(out["usage"]["completion_tokens"], 32);
+  std::string finish;
+  EXPECT_EQ(stream_text(r, "/v1/completions", body, &finish), out["choices"][0]["text"].get<std::string>());
+  EXPECT_EQ(finish, "length");
+
+  json chat = {{"model", "stories260K"}, {"messages", {{{"role", "user"}, {"content", "The little dog"}}}},
+               {"max_tokens", 12}, {"temperature", 0}};
+  json co = post(c, "/v1/chat/completions", chat, &status);
+  ASSERT_EQ(status, 200) << co.dump();
+  EXPECT_EQ(co["object"], "chat.completion");
+  EXPECT_EQ(co["choices"][0]["message"]["role"], "assistant");
+  EXPECT_EQ(stream_text(r, "/v1/chat/completions", chat), co["choices"][0]["message"]["content"].get<std::string>());
+  // A stop string ends the answer before it.
+  body["stop"] = "Lily";
+  out = post(c, "/v1/completions", body, &status);
+  EXPECT_EQ(out["choices"][0]["text"], ", there was a little girl named ");
+  EXPECT_EQ(out["choices"][0]["finish_reason"], "stop");
+}
+
+TEST(Server, ConcurrentStreamsEqualSequentialGreedyOutput) {
+  Running r(llm_only({.max_running = 32, .max_queued = 64, .step_tokens = 256, .prefill_chunk = 64}),
+            {.http_threads = 48});
+  const char* starts[] = {"Once upon a time", "The little dog", "Lily wanted to", "Tom and", "The sun", "One day"};
+  std::vector<json> bodies;
+  for (int i = 0; i < 32; ++i)
+    bodies.push_back({{"model", "stories260K"},
+                      {"prompt", std::string(starts[i % 6]) + (i >= 6 ? " and the cat" : "") + std::string(i / 12, '!')},
+                      {"max_tokens", 16 + i % 8},
+                      {"temperature", 0}});
+  std::vector<std::string> sequential;
+  auto c = r.client();
+  for (const auto& b : bodies) sequential.push_back(post(c, "/v1/completions", b)["choices"][0]["text"]);
+  std::vector<std::string> parallel(bodies.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < bodies.size(); ++i)
+    threads.emplace_back([&, i] { parallel[i] = stream_text(r, "/v1/completions", bodies[i]); });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < bodies.size(); ++i) EXPECT_EQ(parallel[i], sequential[i]) << "client " << i;
+}
+
+TEST(Server, BadRequestsGetOpenAiErrors) {
+  ServerOptions opt;
+  opt.max_body_bytes = 4096;
+  opt.limits.max_tokens = 64;
+  Running r(llm_only(), opt);
+  auto c = r.client();
+  auto expect_error = [&](const std::string& body, int want, const std::string& param) {
+    auto res = c.Post("/v1/chat/completions", body, "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, want) << body;
+    json j = json::parse(res->body);
+    EXPECT_TRUE(j["error"]["message"].is_string());
+    EXPECT_TRUE(j["error"]["type"].is_string());
+    if (!param.empty()) {
+      EXPECT_EQ(j["error"]["param"], param) << body;
+    }
+  };
+  const std::string msgs = R"("messages":[{"role":"user","content":"hi"}])";
+  expect_error("{not json", 400, "");
+  expect_error("[1,2]", 400, "");
+  expect_error(R"({"model":"stories260K"})", 400, "messages");
+  expect_error(R"({"model":"stories260K",)" + msgs + R"(,"temperature":"hot"})", 400, "temperature");
+  expect_error(R"({"model":"stories260K",)" + msgs + R"(,"temperature":7})", 400, "temperature");
+  expect_error(R"({"model":"stories260K",)" + msgs + R"(,"max_tokens":65})", 400, "max_tokens");
+  expect_error(R"({"model":"stories260K",)" + msgs + R"(,"n":2})", 400, "n");
+  expect_error(R"({"model":"stories260K","messages":[{"role":"wizard","content":"x"}]})", 400, "messages[0].role");
+  expect_error(R"({"model":"gpt-4",)" + msgs + "}", 404, "model");
+  expect_error(std::string(5000, ' '), 413, "");
+  auto res = c.Post("/v1/completions", R"({"model":"stories260K","prompt":[1,2,99999]})", "application/json");
+  EXPECT_EQ(res->status, 400);
+  res = c.Post("/v1/completions", json{{"model", "stories260K"}, {"prompt", std::vector<int>(2100, 300)}}.dump(),
+               "application/json");
+  EXPECT_EQ(res->status, 413);  // the body limit applies first
+  res = c.Get("/v1/nothing");
+  EXPECT_EQ(res->status, 404);
+  EXPECT_TRUE(json::parse(res->body).contains("error"));
+}
+
+TEST(Server, ContextOverflowAndApiKeys) {
+  ServerOptions opt;
+  opt.api_keys = {"secret-1", "secret-2"};
+  Running r(llm_only(), opt);
+  auto anon = r.client();
+  auto res = anon.Get("/v1/models");
+  EXPECT_EQ(res->status, 401);
+  EXPECT_EQ(json::parse(res->body)["error"]["type"], "authentication_error");
+  EXPECT_EQ(r.client("secret-3").Get("/v1/models")->status, 401);
+  EXPECT_EQ(r.client("secret-").Get("/v1/models")->status, 401);
+  EXPECT_EQ(anon.Get("/health")->status, 200);  // probes need no key
+  auto c = r.client("secret-2");
+  res = c.Get("/v1/models");
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(json::parse(res->body)["data"][0]["id"], "stories260K");
+  int status = 0;
+  json out = post(c, "/v1/completions", {{"model", "stories260K"}, {"prompt", std::vector<int>(2100, 300)}}, &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(out["error"]["code"], "context_length_exceeded");
+}
+
+TEST(Server, OverloadAnswers429WithRetryAfter) {
+  Running r(llm_only({.max_running = 1, .max_queued = 1, .step_tokens = 64, .prefill_chunk = 64}), {});
+  std::atomic<int> ok{0}, busy{0}, other{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 8; ++i)
+    ts.emplace_back([&] {
+      auto c = r.client();
+      auto res = c.Post("/v1/completions",
+                        json{{"model", "stories260K"}, {"prompt", "Once upon a time"}, {"max_tokens", 200}}.dump(),
+                        "application/json");
+      if (res && res->status == 200) ++ok;
+      else if (res && res->status == 429 && res->has_header("Retry-After")) ++busy;
+      else ++other;
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_GE(ok, 1);
+  EXPECT_GE(busy, 1);
+  EXPECT_EQ(other, 0);
+}
+
+TEST(Server, ClientDisconnectCancelsGeneration) {
+  Running r(llm_only(), {});
+  auto c = r.client();
+  int chunks = 0;
+  json body = {{"model", "stories260K"}, {"prompt", "Once upon a time"}, {"max_tokens", 2000}, {"stream", true},
+               {"temperature", 0.8}};
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/completions";
+  req.body = body.dump();
+  req.set_header("Content-Type", "application/json");
+  req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };
+  c.send(req);
+  // The server notices the closed socket at its next write and frees the sequence.
+  for (int i = 0; i < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (r.client().Get("/metrics")->body.find("edgerag_running_sequences 0\n") != std::string::npos) break;
+  }
+  auto m = r.client().Get("/metrics")->body;
+  EXPECT_NE(m.find("edgerag_running_sequences 0\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("edgerag_ttft_seconds_count 1"), std::string::npos) << m;
+  std::string line = m.substr(m.find("\nedgerag_generated_tokens ") + 1);
+  EXPECT_LT(std::stoi(line.substr(line.find(' ') + 1)), 2000);
+}
+
+std::vector<float> unbase64(const std::string& s) {
+  std::string raw(s.size(), '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(raw.data()), reinterpret_cast<const unsigned char*>(s.data()),
+                          static_cast<int>(s.size()));
+  n -= static_cast<int>(std::count(s.end() - 2, s.end(), '='));
+  std::vector<float> v(n / 4);
+  std::memcpy(v.data(), raw.data(), v.size() * 4);
+  return v;
+}
+
+TEST(Server, EmbeddingsAndRerankMatchTheEncoder) {
+  ModelPaths p{.embed = test::model_path("synth-bert-embed.gguf"), .rerank = test::model_path("synth-bert-rerank.gguf")};
+  Running r(load_models(p, {}), {});
+  auto c = r.client();
+  auto ref = Encoder::load(p.embed);
+  std::vector<std::string> texts = {"hello world", "the cat sat on the mat"};
+  auto want = ref->embed(texts);
+  int status = 0;
+  json out = post(c, "/v1/embeddings", {{"model", "synth-bert-embed"}, {"input", texts}}, &status);
+  ASSERT_EQ(status, 200) << out.dump();
+  ASSERT_EQ(out["data"].size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    auto got = out["data"][i]["embedding"].get<std::vector<float>>();
+    ASSERT_EQ(got.size(), want[i].size());
+    for (size_t k = 0; k < got.size(); ++k) EXPECT_FLOAT_EQ(got[k], want[i][k]);
+  }
+  json b64 = post(c, "/v1/embeddings", {{"model", "synth-bert-embed"}, {"input", "hello world"}, {"encoding_format", "base64"}});
+  EXPECT_EQ(unbase64(b64["data"][0]["embedding"]), want[0]);
+  EXPECT_GT(out["usage"]["prompt_tokens"].get<int>(), 0);
+
+  auto rr = Encoder::load(p.rerank);
+  std::vector<std::string> docs = {"a cat", "stock markets fell", "cats are small felines", "rain"};
+  auto scores = rr->rerank("what is a cat", docs);
+  json rk = post(c, "/v1/rerank", {{"model", "synth-bert-rerank"}, {"query", "what is a cat"}, {"documents", docs},
+                                   {"top_n", 2}, {"return_documents", true}}, &status);
+  ASSERT_EQ(status, 200) << rk.dump();
+  ASSERT_EQ(rk["results"].size(), 2u);
+  std::vector<size_t> order = {0, 1, 2, 3};
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+  for (int i = 0; i < 2; ++i) {
+    size_t idx = rk["results"][i]["index"];
+    EXPECT_EQ(idx, order[i]);
+    EXPECT_NEAR(rk["results"][i]["relevance_score"].get<double>(), 1 / (1 + std::exp(-scores[idx])), 1e-6);
+    EXPECT_EQ(rk["results"][i]["document"]["text"], docs[idx]);
+  }
+  // The LLM endpoints answer 404 on a server without an LLM.
+  post(c, "/v1/chat/completions", {{"model", "x"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}}, &status);
+  EXPECT_EQ(status, 404);
+  post(c, "/v1/embeddings", {{"model", "synth-bert-embed"}, {"input", json::array()}}, &status);
+  EXPECT_EQ(status, 400);
+}
+
+}  // namespace
+}  // namespace edgerag::server
