@@ -1,0 +1,40 @@
+// Retrieval evaluation on a BEIR-format data set (corpus.jsonl, queries.jsonl,
+// qrels/<split>.tsv): ingest the corpus into an index, run every judged query,
+// score the run with the BEIR metrics and time each query.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "eval/retrieval_metrics.h"
+#include "rag/index.h"
+
+namespace edgerag::eval {
+
+struct BeirDataset {
+  std::vector<rag::TextDocument> corpus;                   // key = BEIR _id
+  std::vector<std::pair<std::string, std::string>> queries;  // judged queries: id, text
+  Qrels qrels;
+};
+
+// Throws edgerag::Error naming the file and line of any malformed record.
+BeirDataset load_beir(const std::string& dir, const std::string& split = "test");
+
+struct BeirRunOptions {
+  rag::SearchOptions search;
+  size_t depth = 100;             // documents per query in the run
+  bool ignore_identical_ids = true;  // drop a hit whose id equals the query id (BEIR default)
+};
+
+struct BeirResult {
+  RetrievalMetrics metrics;
+  double latency_p50_ms = 0, latency_p95_ms = 0, latency_mean_ms = 0;
+};
+
+// Runs the queries against `index` (whose collection "beir" holds the corpus).
+BeirResult run_beir(rag::Index& index, const BeirDataset& data, const BeirRunOptions& opt);
+
+inline constexpr const char* kBeirCollection = "beir";
+
+}  // namespace edgerag::eval

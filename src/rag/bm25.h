@@ -1,0 +1,30 @@
+// BM25 on SQLite FTS5: a stop-word filtering tokenizer stage, a Lucene-style
+// BM25 rank function (title and text scored as one field, as Anserini's
+// "flat" BEIR runs do), and the OR-query built from free text.
+#pragma once
+#include <sqlite3.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace edgerag::rag {
+
+// Registers the "stopwords" tokenizer and the lucene_bm25(fts, k1, b) rank
+// function on a connection (needed by every connection that reads or writes).
+void register_bm25(sqlite3* db);
+
+// The FTS5 `tokenize=` value for these settings, e.g. "porter stopwords unicode61 remove_diacritics 2".
+std::string fts_tokenizer_spec(bool stemming, const std::string& stopwords);
+
+// Lucene's English stop words (EnglishAnalyzer), plus "s" for possessives.
+const std::vector<std::string>& english_stopwords();
+
+// Query terms as FTS5 tokenizes them (letters and digits, lowercased), stop
+// words removed; duplicates are kept since they weigh a term more, as in Lucene.
+std::vector<std::string> query_terms(std::string_view query, const std::string& stopwords);
+
+// An FTS5 MATCH expression OR-ing the quoted terms; "" when none.
+std::string match_expression(const std::vector<std::string>& terms);
+
+}  // namespace edgerag::rag

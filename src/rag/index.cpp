@@ -1,0 +1,458 @@
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "rag/bm25.h"
+#include "rag/index_impl.h"
+#include "rag/reader.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/timer.h"
+
+namespace fs = std::filesystem;
+
+namespace edgerag::rag {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+const char* kSchema = R"(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  collection TEXT NOT NULL, path TEXT NOT NULL, file_type TEXT NOT NULL, title TEXT NOT NULL,
+  content_hash TEXT NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL, is_file INTEGER NOT NULL,
+  n_chunks INTEGER NOT NULL, ingested_at INTEGER NOT NULL,
+  UNIQUE(collection, path));
+CREATE TABLE IF NOT EXISTS chunks(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  doc_id INTEGER NOT NULL, seq INTEGER NOT NULL, text TEXT NOT NULL, headings TEXT NOT NULL,
+  page INTEGER NOT NULL, row_begin INTEGER NOT NULL, row_end INTEGER NOT NULL,
+  byte_begin INTEGER NOT NULL, byte_end INTEGER NOT NULL, n_tokens INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id, seq);
+CREATE TABLE IF NOT EXISTS vectors(chunk_id INTEGER PRIMARY KEY, v BLOB NOT NULL);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+  INSERT INTO chunks_fts(rowid, text, headings) VALUES (new.id, new.text, new.headings);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+  INSERT INTO chunks_fts(chunks_fts, rowid, text, headings) VALUES ('delete', old.id, old.text, old.headings);
+  DELETE FROM vectors WHERE chunk_id = old.id;
+END;
+)";
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (!EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr)) fail("SHA-256 failed");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < n; ++i) out += {hex[md[i] >> 4], hex[md[i] & 15]};
+  return out;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail("cannot open: {}", std::strerror(errno));
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) fail("read error");
+  return s;
+}
+
+int64_t mtime_ns(const fs::path& p) {
+  return static_cast<int64_t>(fs::last_write_time(p).time_since_epoch().count());
+}
+
+int64_t now_seconds() { return static_cast<int64_t>(std::time(nullptr)); }
+
+// Files under the given paths (folders recursively, hidden entries skipped), sorted.
+std::vector<std::string> list_files(const std::vector<std::string>& paths, const std::string& index_dir,
+                                    IngestReport& report) {
+  std::set<std::string> files;
+  fs::path skip = fs::absolute(index_dir).lexically_normal();
+  for (const auto& p : paths) {
+    fs::path root = fs::absolute(p).lexically_normal();
+    std::error_code ec;
+    if (fs::is_directory(root, ec)) {
+      fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
+      for (; !ec && it != end; it.increment(ec)) {
+        const fs::path& e = it->path();
+        if (e.filename().string().rfind('.', 0) == 0 || e == skip) {
+          if (it->is_directory(ec)) it.disable_recursion_pending();
+          continue;
+        }
+        if (it->is_regular_file(ec)) files.insert(e.string());
+      }
+      if (ec) report.failures.emplace_back(root.string(), ec.message());
+    } else if (fs::is_regular_file(root, ec)) {
+      files.insert(root.string());
+    } else {
+      report.failures.emplace_back(root.string(), "no such file or folder");
+    }
+  }
+  return {files.begin(), files.end()};
+}
+
+}  // namespace
+
+std::string passage_text(const std::string& headings, const std::string& text) {
+  return headings.empty() ? text : headings + "\n" + text;
+}
+
+std::unique_ptr<Index> Index::open(const std::string& dir, const IndexOptions& options) {
+  return std::make_unique<IndexImpl>(dir, options);
+}
+
+IndexImpl::IndexImpl(std::string dir, const IndexOptions& opt) : dir_(std::move(dir)), writable_(opt.writable) {
+  std::string db_path = dir_ + "/index.sqlite";
+  if (writable_) {
+    std::error_code ec;
+    fs::create_directories(dir_, ec);
+    if (ec) fail("cannot create index folder {}: {}", dir_, ec.message());
+    std::string lock = dir_ + "/write.lock";
+    lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd_ < 0) fail("cannot open {}: {}", lock, std::strerror(errno));
+    if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(lock_fd_);
+      fail("index {} is being written by another process (one writer at a time)", dir_);
+    }
+  } else if (!fs::exists(db_path)) {
+    fail("no index at {} (create one with `edgerag ingest --index {} PATH...`)", dir_, dir_);
+  }
+  db_ = std::make_unique<Db>(db_path, writable_);
+  register_bm25(db_->handle());
+  if (writable_) {
+    db_->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    create_or_load_schema(opt);
+  } else {
+    opt_ = opt;
+  }
+  if (meta("schema_version").empty()) fail("{} is not an edgerag index (no schema)", db_path);
+  if (std::stoi(meta("schema_version")) != kSchemaVersion)
+    fail("index {} has schema version {}, this edgerag reads {}", dir_, meta("schema_version"), kSchemaVersion);
+  opt_.stemming = meta("stemming") == "1";
+  stopwords_ = meta("stopwords");
+  opt_.stopwords = stopwords_;
+  opt_.bm25_k1 = std::stod(meta("bm25_k1"));
+  opt_.bm25_b = std::stod(meta("bm25_b"));
+  opt_.hnsw_m = std::stoi(meta("hnsw_m"));
+  opt_.hnsw_ef_construction = std::stoi(meta("hnsw_ef_construction"));
+  opt_.exact_below = std::stoull(meta("exact_below"));
+}
+
+IndexImpl::~IndexImpl() {
+  vectors_.reset();
+  db_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the writer lock
+}
+
+void IndexImpl::create_or_load_schema(const IndexOptions& opt) {
+  Transaction tx(*db_);
+  db_->exec(kSchema);
+  db_->exec(fmt::format("CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, headings, "
+                        "content='chunks', content_rowid='id', tokenize='{}')",
+                        fts_tokenizer_spec(opt.stemming, opt.stopwords)));
+  if (meta("schema_version").empty()) {
+    set_meta("schema_version", std::to_string(kSchemaVersion));
+    set_meta("stemming", opt.stemming ? "1" : "0");
+    set_meta("stopwords", opt.stopwords);
+    set_meta("bm25_k1", fmt::format("{}", opt.bm25_k1));
+    set_meta("bm25_b", fmt::format("{}", opt.bm25_b));
+    set_meta("hnsw_m", std::to_string(opt.hnsw_m));
+    set_meta("hnsw_ef_construction", std::to_string(opt.hnsw_ef_construction));
+    set_meta("exact_below", std::to_string(opt.exact_below));
+    set_meta("vec_gen", "0");
+  }
+  tx.commit();
+}
+
+std::string IndexImpl::meta(const std::string& key, const std::string& fallback) const {
+  auto st = db_->prepare("SELECT value FROM meta WHERE key = ?1");
+  st.bind(1, key);
+  return st.step() ? st.text(0) : fallback;
+}
+
+void IndexImpl::set_meta(const std::string& key, const std::string& value) {
+  db_->prepare("INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2")
+      .bind(1, key)
+      .bind(2, value)
+      .run();
+}
+
+void IndexImpl::require_writable() const {
+  if (!writable_) fail("index {} was opened read-only", dir_);
+}
+
+void IndexImpl::set_embedder(std::shared_ptr<Embedder> embedder) {
+  std::lock_guard lock(mu_);
+  std::string recorded = meta("embedder");
+  if (embedder && !recorded.empty() && embedder->name() != recorded)
+    fail("index {} holds vectors of embedding model {}, not {}", dir_, recorded, embedder->name());
+  if (embedder && !recorded.empty() && std::to_string(embedder->dim()) != meta("dim"))
+    fail("embedding model {} has dimension {}, the index {}", embedder->name(), embedder->dim(), meta("dim"));
+  embedder_ = std::move(embedder);
+}
+
+void IndexImpl::set_reranker(std::shared_ptr<Reranker> reranker) {
+  std::lock_guard lock(mu_);
+  reranker_ = std::move(reranker);
+}
+
+std::string IndexImpl::recorded_embedder() const { return meta("embedder"); }
+
+TokenCounter IndexImpl::token_counter() const {
+  if (!embedder_) return count_words;
+  Embedder* e = embedder_.get();
+  return [e](std::string_view t) { return e->count_tokens(t); };
+}
+
+VectorIndex* IndexImpl::vectors() {
+  if (!vectors_) {
+    int dim = std::atoi(meta("dim", "0").c_str());
+    if (dim <= 0) return nullptr;
+    vectors_ = std::make_unique<VectorIndex>(
+        *db_, dir_, VectorIndexParams{dim, opt_.hnsw_m, opt_.hnsw_ef_construction, opt_.exact_below});
+  }
+  return vectors_.get();
+}
+
+std::optional<IndexImpl::Existing> IndexImpl::find_document(const std::string& collection, const std::string& path) {
+  auto st = db_->prepare("SELECT id, size, mtime, content_hash FROM documents WHERE collection = ?1 AND path = ?2");
+  st.bind(1, collection).bind(2, path);
+  if (!st.step()) return std::nullopt;
+  return Existing{st.i64(0), st.i64(1), st.i64(2), st.text(3)};
+}
+
+void IndexImpl::delete_document(int64_t doc_id) {
+  bool had_vectors = false;
+  {
+    auto st = db_->prepare("SELECT 1 FROM vectors WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = ?1) LIMIT 1");
+    st.bind(1, doc_id);
+    had_vectors = st.step();
+  }
+  db_->prepare("DELETE FROM chunks WHERE doc_id = ?1").bind(1, doc_id).run();
+  db_->prepare("DELETE FROM documents WHERE id = ?1").bind(1, doc_id).run();
+  if (had_vectors) bump_vector_generation(*db_);
+}
+
+void IndexImpl::flush(std::vector<PendingDoc>& pending, IngestReport& report) {
+  if (pending.empty()) return;
+  std::vector<std::vector<float>> vecs;
+  if (embedder_) {
+    std::vector<std::string> texts;
+    for (const auto& d : pending)
+      for (const auto& c : d.chunks) texts.push_back(passage_text(c.headings, c.text));
+    vecs = embedder_->embed(texts, false);
+    EDGERAG_CHECK(vecs.size() == texts.size(), "embedder returned {} vectors for {} texts", vecs.size(), texts.size());
+  }
+  Transaction tx(*db_);
+  if (embedder_ && meta("embedder").empty()) {
+    set_meta("embedder", embedder_->name());
+    set_meta("dim", std::to_string(embedder_->dim()));
+  }
+  auto ins_doc = db_->prepare(
+      "INSERT INTO documents(collection, path, file_type, title, content_hash, size, mtime, is_file, n_chunks, "
+      "ingested_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+  auto ins_chunk = db_->prepare(
+      "INSERT INTO chunks(doc_id, seq, text, headings, page, row_begin, row_end, byte_begin, byte_end, n_tokens) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+  auto ins_vec = db_->prepare("INSERT INTO vectors(chunk_id, v) VALUES(?1, ?2)");
+  size_t v = 0;
+  for (const auto& d : pending) {
+    if (d.replaces) delete_document(d.replaces);
+    ins_doc.bind(1, d.collection).bind(2, d.path).bind(3, d.file_type).bind(4, d.title).bind(5, d.hash);
+    ins_doc.bind(6, d.size).bind(7, d.mtime).bind(8, int64_t{d.is_file}).bind(9, static_cast<int64_t>(d.chunks.size()));
+    ins_doc.bind(10, now_seconds()).run();
+    int64_t doc_id = db_->last_insert_id();
+    for (size_t i = 0; i < d.chunks.size(); ++i) {
+      const Chunk& c = d.chunks[i];
+      ins_chunk.bind(1, doc_id).bind(2, static_cast<int64_t>(i)).bind(3, c.text).bind(4, c.headings);
+      ins_chunk.bind(5, int64_t{c.page}).bind(6, c.row_begin).bind(7, c.row_end).bind(8, c.byte_begin);
+      ins_chunk.bind(9, c.byte_end).bind(10, static_cast<int64_t>(c.n_tokens)).run();
+      if (embedder_) {
+        const auto& vec = vecs[v++];
+        EDGERAG_CHECK(vec.size() == static_cast<size_t>(embedder_->dim()), "embedder returned a vector of {} floats",
+                      vec.size());
+        ins_vec.bind(1, db_->last_insert_id()).bind_blob(2, vec.data(), vec.size() * sizeof(float)).run();
+      }
+    }
+    if (d.replaces) ++report.updated;
+    else ++report.added;
+    report.chunks_written += d.chunks.size();
+  }
+  if (embedder_) bump_vector_generation(*db_);
+  tx.commit();
+  pending.clear();
+}
+
+void IndexImpl::finish_ingest() {
+  if (auto* v = vectors()) v->sync(true);
+  db_->exec("PRAGMA wal_checkpoint(PASSIVE)");
+}
+
+IngestReport IndexImpl::ingest(const std::vector<std::string>& paths, const IngestOptions& options,
+                               const ProgressFn& progress) {
+  std::lock_guard lock(mu_);
+  require_writable();
+  if (!embedder_ && !meta("embedder").empty())
+    fail("index {} holds dense vectors of {}: set that embedder to ingest into it", dir_, meta("embedder"));
+  Timer timer;
+  IngestReport report;
+  auto files = list_files(paths, dir_, report);
+  report.failed = report.failures.size();
+  report.files_seen = files.size();
+  ReadOptions ropt{options.ocr, options.ocr_language};
+  TokenCounter count = token_counter();
+  std::vector<PendingDoc> pending;
+  size_t pending_chunks = 0;
+  IngestProgress prog;
+  prog.files_total = files.size();
+  for (const auto& path : files) {
+    prog.current = path;
+    try {
+      fs::path p(path);
+      auto size = static_cast<int64_t>(fs::file_size(p));
+      int64_t mtime = mtime_ns(p);
+      auto existing = find_document(options.collection, path);
+      if (existing && existing->size == size && existing->mtime == mtime) {
+        ++report.unchanged;
+      } else if (detect_file_type(path).empty()) {
+        throw Error("unsupported file type");
+      } else {
+        std::string bytes = read_file(path);
+        std::string hash = sha256_hex(bytes);
+        if (existing && existing->hash == hash) {  // touched, not changed
+          db_->prepare("UPDATE documents SET mtime = ?1 WHERE id = ?2").bind(1, mtime).bind(2, existing->id).run();
+          ++report.unchanged;
+        } else {
+          ParsedDocument parsed = read_document(path, bytes, ropt);
+          PendingDoc d{options.collection, path, parsed.file_type, parsed.title, hash, size, mtime, true,
+                       existing ? existing->id : 0, chunk_document(parsed, options.chunk, count)};
+          pending_chunks += d.chunks.size();
+          pending.push_back(std::move(d));
+        }
+      }
+    } catch (const std::exception& e) {
+      ++report.failed;
+      report.failures.emplace_back(path, e.what());
+    }
+    if (pending_chunks >= std::max<size_t>(options.embed_batch, 64) || pending.size() >= 64) {
+      flush(pending, report);
+      pending_chunks = 0;
+    }
+    ++prog.files_done;
+    prog.chunks = report.chunks_written;
+    prog.seconds = timer.seconds();
+    if (progress) progress(prog);
+  }
+  flush(pending, report);
+  if (options.prune) {
+    std::vector<int64_t> gone;
+    auto st = db_->prepare("SELECT id, path FROM documents WHERE collection = ?1 AND is_file = 1");
+    st.bind(1, options.collection);
+    while (st.step())
+      if (!fs::exists(st.text(1))) gone.push_back(st.i64(0));
+    for (int64_t id : gone) {
+      Transaction tx(*db_);
+      delete_document(id);
+      tx.commit();
+      ++report.removed;
+    }
+  }
+  finish_ingest();
+  report.seconds = timer.seconds();
+  prog.chunks = report.chunks_written;
+  return report;
+}
+
+IngestReport IndexImpl::ingest_texts(const std::vector<TextDocument>& docs, const IngestOptions& options,
+                                     const ProgressFn& progress) {
+  std::lock_guard lock(mu_);
+  require_writable();
+  if (!embedder_ && !meta("embedder").empty())
+    fail("index {} holds dense vectors of {}: set that embedder to ingest into it", dir_, meta("embedder"));
+  Timer timer;
+  IngestReport report;
+  report.files_seen = docs.size();
+  TokenCounter count = token_counter();
+  std::vector<PendingDoc> pending;
+  size_t pending_chunks = 0;
+  IngestProgress prog;
+  prog.files_total = docs.size();
+  for (const auto& doc : docs) {
+    EDGERAG_CHECK(!doc.key.empty(), "text document without a key");
+    std::string hash = sha256_hex(doc.title + '\0' + doc.text);
+    auto existing = find_document(options.collection, doc.key);
+    if (existing && existing->hash == hash) {
+      ++report.unchanged;
+    } else {
+      ParsedDocument parsed;
+      parsed.file_type = doc.file_type;
+      parsed.title = doc.title;
+      Block b;
+      b.text = doc.text;
+      b.headings = doc.title;
+      b.byte_end = static_cast<int64_t>(doc.text.size());
+      parsed.blocks.push_back(std::move(b));
+      PendingDoc d{options.collection, doc.key, doc.file_type, doc.title, hash,
+                   static_cast<int64_t>(doc.text.size()), 0, false, existing ? existing->id : 0,
+                   chunk_document(parsed, options.chunk, count)};
+      pending_chunks += d.chunks.size();
+      pending.push_back(std::move(d));
+    }
+    if (pending_chunks >= std::max<size_t>(options.embed_batch, 64) || pending.size() >= 256) {
+      flush(pending, report);
+      pending_chunks = 0;
+      prog.files_done = report.added + report.updated + report.unchanged;
+      prog.chunks = report.chunks_written;
+      prog.seconds = timer.seconds();
+      if (progress) progress(prog);
+    }
+  }
+  flush(pending, report);
+  finish_ingest();
+  report.seconds = timer.seconds();
+  return report;
+}
+
+bool IndexImpl::remove(const std::string& collection, const std::string& path) {
+  std::lock_guard lock(mu_);
+  require_writable();
+  auto existing = find_document(collection, path);
+  if (!existing) return false;
+  {
+    Transaction tx(*db_);
+    delete_document(existing->id);
+    tx.commit();
+  }
+  finish_ingest();
+  return true;
+}
+
+IndexStats IndexImpl::stats() {
+  std::lock_guard lock(mu_);
+  IndexStats s;
+  auto count = [&](const char* sql) {
+    auto st = db_->prepare(sql);
+    return st.step() ? static_cast<size_t>(st.i64(0)) : size_t{0};
+  };
+  s.documents = count("SELECT count(*) FROM documents");
+  s.chunks = count("SELECT count(*) FROM chunks");
+  s.vectors = count("SELECT count(*) FROM vectors");
+  s.embedder = meta("embedder");
+  s.dim = std::atoi(meta("dim", "0").c_str());
+  auto st = db_->prepare("SELECT DISTINCT collection FROM documents ORDER BY collection");
+  while (st.step()) s.collections.push_back(st.text(0));
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir_, ec))
+    if (e.is_regular_file(ec)) s.bytes_on_disk += e.file_size(ec);
+  return s;
+}
+
+}  // namespace edgerag::rag

@@ -1,0 +1,82 @@
+// The Index implementation shared by index.cpp (open, ingest) and
+// index_search.cpp (search); not part of the public API.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "rag/chunker.h"
+#include "rag/index.h"
+#include "rag/sqlite_db.h"
+#include "rag/vector_index.h"
+
+namespace edgerag::rag {
+
+// A document waiting to be embedded and written.
+struct PendingDoc {
+  std::string collection, path, file_type, title, hash;
+  int64_t size = 0, mtime = 0;
+  bool is_file = true;
+  int64_t replaces = 0;  // id of the document it replaces, 0 if new
+  std::vector<Chunk> chunks;
+};
+
+class IndexImpl final : public Index {
+ public:
+  IndexImpl(std::string dir, const IndexOptions& opt);
+  ~IndexImpl() override;
+
+  void set_embedder(std::shared_ptr<Embedder> embedder) override;
+  void set_reranker(std::shared_ptr<Reranker> reranker) override;
+  std::string recorded_embedder() const override;
+  IngestReport ingest(const std::vector<std::string>& paths, const IngestOptions& options,
+                      const ProgressFn& progress) override;
+  IngestReport ingest_texts(const std::vector<TextDocument>& docs, const IngestOptions& options,
+                            const ProgressFn& progress) override;
+  bool remove(const std::string& collection, const std::string& path) override;
+  SearchResponse search(const std::string& query, const SearchOptions& options) override;
+  std::optional<SearchHit> chunk(int64_t chunk_id) override;
+  IndexStats stats() override;
+  const std::string& dir() const override { return dir_; }
+
+ private:
+  struct Existing {
+    int64_t id = 0, size = 0, mtime = 0;
+    std::string hash;
+  };
+  std::string meta(const std::string& key, const std::string& fallback = "") const;
+  void set_meta(const std::string& key, const std::string& value);
+  void create_or_load_schema(const IndexOptions& opt);
+  void require_writable() const;
+  TokenCounter token_counter() const;
+  std::optional<Existing> find_document(const std::string& collection, const std::string& path);
+  void delete_document(int64_t doc_id);
+  // Embeds and writes the pending documents in one transaction.
+  void flush(std::vector<PendingDoc>& pending, IngestReport& report);
+  void finish_ingest();
+  VectorIndex* vectors();  // null when the index has no dense vectors
+
+  // search stages (index_search.cpp)
+  std::vector<std::pair<int64_t, double>> bm25(const std::string& query, size_t depth, const SearchFilter& f);
+  std::vector<std::pair<int64_t, double>> dense(const std::vector<float>& q, size_t depth, size_t ef,
+                                                const SearchFilter& f);
+  std::vector<int64_t> filtered_chunks(const SearchFilter& f);
+  void expand_neighbors(std::vector<SearchHit>& hits, size_t n);
+
+  std::string dir_;
+  bool writable_;
+  int lock_fd_ = -1;
+  std::unique_ptr<Db> db_;
+  IndexOptions opt_;  // as recorded in the index
+  std::string stopwords_;
+  std::shared_ptr<Embedder> embedder_;
+  std::shared_ptr<Reranker> reranker_;
+  std::unique_ptr<VectorIndex> vectors_;
+  std::mutex mu_;  // one operation at a time on the connection
+};
+
+// "headings\ntext": what embedders and rerankers see of a chunk.
+std::string passage_text(const std::string& headings, const std::string& text);
+
+}  // namespace edgerag::rag

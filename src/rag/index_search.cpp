@@ -1,0 +1,250 @@
+// Index::search: BM25 and dense retrieval, fusion, neighbour expansion and
+// cross-encoder reranking, each stage timed.
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "rag/bm25.h"
+#include "rag/fusion.h"
+#include "rag/index_impl.h"
+#include "util/error.h"
+#include "util/timer.h"
+
+namespace edgerag::rag {
+namespace {
+
+bool has_filter(const SearchFilter& f) {
+  return !f.path_prefix.empty() || !f.file_types.empty() || !f.collections.empty();
+}
+
+// SQL condition on documents `d` for a filter; its parameters are numbered
+// from `first` in the order they are appended to `params`.
+std::string filter_sql(const SearchFilter& f, int first, std::vector<std::string>& params) {
+  std::string sql = "1";
+  auto param = [&](const std::string& v) {
+    params.push_back(v);
+    return fmt::format("?{}", first + static_cast<int>(params.size()) - 1);
+  };
+  if (!f.path_prefix.empty()) {
+    std::string p = param(f.path_prefix);
+    sql += fmt::format(" AND substr(d.path, 1, length({0})) = {0}", p);
+  }
+  auto in_list = [&](const char* column, const std::vector<std::string>& values) {
+    if (values.empty()) return;
+    sql += fmt::format(" AND {} IN (", column);
+    for (size_t i = 0; i < values.size(); ++i) sql += (i ? "," : "") + param(values[i]);
+    sql += ")";
+  };
+  in_list("d.file_type", f.file_types);
+  in_list("d.collection", f.collections);
+  return sql;
+}
+
+}  // namespace
+
+SearchMode parse_search_mode(const std::string& s) {
+  if (s == "bm25") return SearchMode::Bm25;
+  if (s == "dense") return SearchMode::Dense;
+  if (s == "hybrid") return SearchMode::Hybrid;
+  fail("unknown search mode '{}' (bm25, dense, hybrid)", s);
+}
+
+const char* search_mode_name(SearchMode m) {
+  switch (m) {
+    case SearchMode::Bm25: return "bm25";
+    case SearchMode::Dense: return "dense";
+    case SearchMode::Hybrid: return "hybrid";
+  }
+  return "?";
+}
+
+std::vector<std::pair<int64_t, double>> IndexImpl::bm25(const std::string& query, size_t depth,
+                                                        const SearchFilter& f) {
+  std::vector<std::pair<int64_t, double>> out;
+  std::string match = match_expression(query_terms(query, stopwords_));
+  if (match.empty() || depth == 0) return out;
+  std::vector<std::string> params;
+  // Filters apply after matching: constraining the FTS table's rowid would make
+  // FTS5 re-run the query once per allowed row.
+  std::string sql =
+      "WITH m AS MATERIALIZED (SELECT rowid AS id, lucene_bm25(chunks_fts, ?1, ?2) AS s FROM chunks_fts "
+      "WHERE chunks_fts MATCH ?3) SELECT m.id, m.s FROM m";
+  if (has_filter(f))
+    sql += " JOIN chunks c ON c.id = m.id JOIN documents d ON d.id = c.doc_id WHERE " + filter_sql(f, 5, params);
+  auto st = db_->prepare(sql + " ORDER BY m.s DESC, m.id LIMIT ?4");
+  st.bind(1, opt_.bm25_k1).bind(2, opt_.bm25_b).bind(3, match).bind(4, static_cast<int64_t>(depth));
+  for (size_t i = 0; i < params.size(); ++i) st.bind(static_cast<int>(5 + i), params[i]);
+  while (st.step()) out.emplace_back(st.i64(0), st.f64(1));
+  return out;
+}
+
+std::vector<int64_t> IndexImpl::filtered_chunks(const SearchFilter& f) {
+  std::vector<std::string> params;
+  auto st = db_->prepare("SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE " +
+                         filter_sql(f, 1, params));
+  for (size_t i = 0; i < params.size(); ++i) st.bind(static_cast<int>(1 + i), params[i]);
+  std::vector<int64_t> ids;
+  while (st.step()) ids.push_back(st.i64(0));
+  return ids;
+}
+
+std::vector<std::pair<int64_t, double>> IndexImpl::dense(const std::vector<float>& q, size_t depth, size_t ef,
+                                                         const SearchFilter& f) {
+  std::vector<std::pair<int64_t, double>> out;
+  VectorIndex* v = vectors();
+  if (!v) return out;
+  std::vector<int64_t> only;
+  if (has_filter(f)) only = filtered_chunks(f);
+  for (auto [id, s] : v->search(q.data(), depth, ef, has_filter(f) ? &only : nullptr)) out.emplace_back(id, s);
+  return out;
+}
+
+std::optional<SearchHit> IndexImpl::chunk(int64_t chunk_id) {
+  auto st = db_->prepare(
+      "SELECT c.text, c.headings, c.page, c.row_begin, c.row_end, c.byte_begin, c.byte_end, c.seq, "
+      "d.id, d.collection, d.path, d.file_type, d.title FROM chunks c JOIN documents d ON d.id = c.doc_id "
+      "WHERE c.id = ?1");
+  st.bind(1, chunk_id);
+  if (!st.step()) return std::nullopt;
+  SearchHit h;
+  h.chunk_id = chunk_id;
+  h.text = st.text(0);
+  Provenance& p = h.provenance;
+  p.headings = st.text(1);
+  p.page = static_cast<int>(st.i64(2));
+  p.row_begin = st.i64(3);
+  p.row_end = st.i64(4);
+  p.byte_begin = st.i64(5);
+  p.byte_end = st.i64(6);
+  p.chunk_index = static_cast<int>(st.i64(7));
+  p.doc_id = st.i64(8);
+  p.collection = st.text(9);
+  p.path = st.text(10);
+  p.file_type = st.text(11);
+  p.title = st.text(12);
+  return h;
+}
+
+void IndexImpl::expand_neighbors(std::vector<SearchHit>& hits, size_t n) {
+  std::unordered_set<int64_t> present;
+  for (const auto& h : hits) present.insert(h.chunk_id);
+  std::vector<SearchHit> out;
+  auto st = db_->prepare("SELECT id FROM chunks WHERE doc_id = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq");
+  for (auto& h : hits) {
+    const int64_t seq = h.provenance.chunk_index;
+    st.bind(1, h.provenance.doc_id).bind(2, seq - static_cast<int64_t>(n)).bind(3, seq + static_cast<int64_t>(n));
+    std::vector<int64_t> ids;
+    while (st.step()) ids.push_back(st.i64(0));
+    st.reset();
+    // Neighbours go around their hit in document order.
+    std::vector<SearchHit> before, after;
+    for (int64_t id : ids) {
+      if (id == h.chunk_id || !present.insert(id).second) continue;
+      auto nb = chunk(id);
+      if (!nb) continue;
+      nb->neighbor = true;
+      nb->score = h.score;
+      (nb->provenance.chunk_index < seq ? before : after).push_back(std::move(*nb));
+    }
+    for (auto& b : before) out.push_back(std::move(b));
+    out.push_back(std::move(h));
+    for (auto& a : after) out.push_back(std::move(a));
+  }
+  hits = std::move(out);
+}
+
+SearchResponse IndexImpl::search(const std::string& query, const SearchOptions& o) {
+  std::lock_guard lock(mu_);
+  Timer total;
+  SearchResponse res;
+  const bool use_bm25 = o.mode != SearchMode::Dense, use_dense = o.mode != SearchMode::Bm25;
+  if (use_dense && !embedder_)
+    fail("{} search needs an embedding model{}", search_mode_name(o.mode),
+         meta("embedder").empty() ? " (and an index built with one)" : " (the index used " + meta("embedder") + ")");
+  if (use_dense && !vectors() && meta("embedder").empty())
+    fail("index {} has no dense vectors: ingest with an embedding model first", dir_);
+
+  std::vector<std::pair<int64_t, double>> lexical, semantic;
+  if (use_bm25) {
+    Timer t;
+    lexical = bm25(query, o.mode == SearchMode::Bm25 ? std::max(o.k, o.bm25_depth) : o.bm25_depth, o.filter);
+    res.timings.bm25_ms = t.ms();
+  }
+  if (use_dense) {
+    Timer t;
+    auto q = embedder_->embed({query}, true);
+    EDGERAG_CHECK(q.size() == 1, "embedder returned no query vector");
+    res.timings.embed_ms = t.ms();
+    t.reset();
+    semantic = dense(q[0], o.mode == SearchMode::Dense ? std::max(o.k, o.dense_depth) : o.dense_depth, o.ef_search,
+                     o.filter);
+    res.timings.dense_ms = t.ms();
+  }
+
+  // Candidates in ranking order with their per-stage scores.
+  Timer t;
+  std::unordered_map<int64_t, StageScores> stage;
+  std::vector<int64_t> lex_ids, sem_ids;
+  for (size_t i = 0; i < lexical.size(); ++i) {
+    stage[lexical[i].first].bm25 = lexical[i].second;
+    stage[lexical[i].first].bm25_rank = i + 1;
+    lex_ids.push_back(lexical[i].first);
+  }
+  for (size_t i = 0; i < semantic.size(); ++i) {
+    stage[semantic[i].first].dense = semantic[i].second;
+    stage[semantic[i].first].dense_rank = i + 1;
+    sem_ids.push_back(semantic[i].first);
+  }
+  std::vector<std::pair<int64_t, double>> ranked;
+  if (o.mode == SearchMode::Hybrid) {
+    ranked = reciprocal_rank_fusion({lex_ids, sem_ids}, o.rrf_k);
+    for (auto& [id, s] : ranked) stage[id].fused = s;
+  } else {
+    ranked = use_bm25 ? lexical : semantic;
+  }
+  res.timings.fuse_ms = t.ms();
+
+  // Cross-encoder rerank of the head, unless both retrievers already agree.
+  if (reranker_ && o.rerank && o.rerank_top > 0 && !ranked.empty()) {
+    double agreement = o.mode == SearchMode::Hybrid ? top_overlap(lex_ids, sem_ids, std::min<size_t>(o.k, 10)) : 0;
+    if (agreement >= o.rerank_skip_agreement) {
+      res.rerank_note = fmt::format("skipped: BM25 and dense top results agree ({:.2f} >= {:.2f})", agreement,
+                                    o.rerank_skip_agreement);
+    } else {
+      t.reset();
+      size_t n = std::min(o.rerank_top, ranked.size());
+      std::vector<std::string> passages;
+      for (size_t i = 0; i < n; ++i) {
+        auto c = chunk(ranked[i].first);
+        passages.push_back(c ? passage_text(c->provenance.headings, c->text) : std::string());
+      }
+      auto scores = reranker_->score(query, passages);
+      EDGERAG_CHECK(scores.size() == n, "reranker returned {} scores for {} passages", scores.size(), n);
+      for (size_t i = 0; i < n; ++i) {
+        ranked[i].second = scores[i];
+        stage[ranked[i].first].rerank = scores[i];
+      }
+      std::stable_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(n),
+                       [](const auto& a, const auto& b) { return a.second > b.second; });
+      res.reranked = true;
+      res.timings.rerank_ms = t.ms();
+    }
+  }
+
+  for (size_t i = 0; i < ranked.size() && res.hits.size() < o.k; ++i) {
+    auto h = chunk(ranked[i].first);
+    if (!h) continue;  // removed by a concurrent writer
+    h->score = ranked[i].second;
+    h->scores = stage[ranked[i].first];
+    res.hits.push_back(std::move(*h));
+  }
+  if (o.expand_neighbors > 0) {
+    t.reset();
+    expand_neighbors(res.hits, o.expand_neighbors);
+    res.timings.expand_ms = t.ms();
+  }
+  res.timings.total_ms = total.ms();
+  return res;
+}
+
+}  // namespace edgerag::rag

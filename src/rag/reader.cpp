@@ -1,0 +1,49 @@
+#include "rag/reader.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "util/error.h"
+
+namespace edgerag::rag {
+
+std::string detect_file_type(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (ext == ".txt" || ext == ".text") return "txt";
+  if (ext == ".md" || ext == ".markdown") return "md";
+  if (ext == ".html" || ext == ".htm" || ext == ".xhtml") return "html";
+  if (ext == ".pdf") return "pdf";
+  if (ext == ".docx") return "docx";
+  if (ext == ".pptx") return "pptx";
+  if (ext == ".csv") return "csv";
+  if (ext == ".jsonl" || ext == ".ndjson") return "jsonl";
+  if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".tif" || ext == ".tiff" || ext == ".bmp" ||
+      ext == ".gif" || ext == ".webp" || ext == ".pnm")
+    return "image";
+  return "";
+}
+
+ParsedDocument read_document(const std::string& path, std::string_view bytes, const ReadOptions& opt) {
+  std::string type = detect_file_type(path);
+  ParsedDocument doc;
+  if (type == "txt") doc = read_plain_text(bytes);
+  else if (type == "md") doc = read_markdown(bytes);
+  else if (type == "html") doc = read_html(bytes);
+  else if (type == "pdf") doc = read_pdf(bytes, opt);
+  else if (type == "docx") doc = read_docx(bytes);
+  else if (type == "pptx") doc = read_pptx(bytes);
+  else if (type == "csv") doc = read_csv(bytes);
+  else if (type == "jsonl") doc = read_jsonl(bytes);
+  else if (type == "image") {
+    if (!opt.ocr) fail("image file (enable OCR to index it)");
+    doc = read_image(bytes, opt);
+  } else {
+    fail("unsupported file type");
+  }
+  doc.file_type = type;
+  if (doc.title.empty()) doc.title = std::filesystem::path(path).stem().string();
+  return doc;
+}
+
+}  // namespace edgerag::rag

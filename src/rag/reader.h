@@ -1,0 +1,35 @@
+// File readers: bytes of a file in, a ParsedDocument out. Each throws
+// edgerag::Error for a broken file; read_document dispatches by extension.
+#pragma once
+#include <string>
+#include <string_view>
+
+#include "rag/document.h"
+
+namespace edgerag::rag {
+
+struct ReadOptions {
+  bool ocr = false;               // OCR images and PDF pages without text
+  std::string ocr_language = "eng";
+};
+
+// txt, md, html, pdf, docx, pptx, csv, jsonl, image — or "" when unsupported.
+std::string detect_file_type(const std::string& path);
+
+ParsedDocument read_document(const std::string& path, std::string_view bytes, const ReadOptions& opt);
+
+ParsedDocument read_plain_text(std::string_view bytes);
+ParsedDocument read_markdown(std::string_view bytes);
+ParsedDocument read_html(std::string_view bytes);
+ParsedDocument read_pdf(std::string_view bytes, const ReadOptions& opt);
+ParsedDocument read_docx(std::string_view bytes);
+ParsedDocument read_pptx(std::string_view bytes);
+ParsedDocument read_csv(std::string_view bytes);
+ParsedDocument read_jsonl(std::string_view bytes);
+ParsedDocument read_image(std::string_view bytes, const ReadOptions& opt);
+
+// OCR of an image (any format leptonica reads, or raw 32-bit pixels) with tesseract.
+std::string ocr_image_file(std::string_view bytes, const std::string& language);
+std::string ocr_pixels(const unsigned char* argb, int width, int height, int stride, const std::string& language);
+
+}  // namespace edgerag::rag

@@ -1,0 +1,100 @@
+#include "rag/sqlite_db.h"
+
+#include <sqlite3.h>
+
+#include "util/error.h"
+
+namespace edgerag::rag {
+
+Stmt::Stmt(sqlite3* db, std::string_view sql) : db_(db) {
+  if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &st_, nullptr) != SQLITE_OK)
+    fail("sqlite: {} (in: {})", sqlite3_errmsg(db), sql);
+}
+Stmt::~Stmt() { sqlite3_finalize(st_); }
+Stmt::Stmt(Stmt&& o) noexcept : db_(o.db_), st_(o.st_) { o.st_ = nullptr; }
+
+static void check_bind(sqlite3* db, int rc) {
+  if (rc != SQLITE_OK) fail("sqlite bind: {}", sqlite3_errmsg(db));
+}
+Stmt& Stmt::bind(int i, int64_t v) {
+  check_bind(db_, sqlite3_bind_int64(st_, i, v));
+  return *this;
+}
+Stmt& Stmt::bind(int i, double v) {
+  check_bind(db_, sqlite3_bind_double(st_, i, v));
+  return *this;
+}
+Stmt& Stmt::bind(int i, std::string_view v) {
+  check_bind(db_, sqlite3_bind_text64(st_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+  return *this;
+}
+Stmt& Stmt::bind_blob(int i, const void* data, size_t bytes) {
+  check_bind(db_, sqlite3_bind_blob64(st_, i, data, bytes, SQLITE_TRANSIENT));
+  return *this;
+}
+Stmt& Stmt::bind_null(int i) {
+  check_bind(db_, sqlite3_bind_null(st_, i));
+  return *this;
+}
+
+bool Stmt::step() {
+  int rc = sqlite3_step(st_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  fail("sqlite: {} (in: {})", sqlite3_errmsg(db_), sqlite3_sql(st_));
+}
+void Stmt::run() {
+  while (step()) {
+  }
+  reset();
+}
+void Stmt::reset() {
+  sqlite3_reset(st_);
+  sqlite3_clear_bindings(st_);
+}
+
+int64_t Stmt::i64(int col) const { return sqlite3_column_int64(st_, col); }
+double Stmt::f64(int col) const { return sqlite3_column_double(st_, col); }
+std::string Stmt::text(int col) const {
+  auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st_, col));
+  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st_, col))) : std::string();
+}
+const void* Stmt::blob(int col, size_t* bytes) const {
+  const void* p = sqlite3_column_blob(st_, col);
+  *bytes = static_cast<size_t>(sqlite3_column_bytes(st_, col));
+  return p;
+}
+bool Stmt::is_null(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
+
+Db::Db(const std::string& path, bool writable) : path_(path) {
+  int flags = writable ? (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) : SQLITE_OPEN_READONLY;
+  if (sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    fail("cannot open index database {}: {}", path, msg);
+  }
+  // Readers wait for a writer's checkpoint instead of failing with SQLITE_BUSY.
+  sqlite3_busy_timeout(db_, 10000);
+}
+Db::~Db() { sqlite3_close(db_); }
+
+void Db::exec(std::string_view sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errmsg(db_);
+    sqlite3_free(err);
+    fail("sqlite {}: {} (in: {})", path_, msg, sql);
+  }
+}
+int64_t Db::last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
+
+Transaction::Transaction(Db& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+Transaction::~Transaction() {
+  if (!done_) sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+void Transaction::commit() {
+  db_.exec("COMMIT");
+  done_ = true;
+}
+
+}  // namespace edgerag::rag

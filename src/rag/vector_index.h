@@ -1,0 +1,58 @@
+// Dense vectors of an index. SQLite (table `vectors`) is the source of truth;
+// this keeps the searchable copy: an exact in-memory matrix for small
+// collections, an HNSW graph (hnswlib) saved next to the database otherwise.
+// The graph file is named after the database's vector generation, which
+// every commit that changes vectors bumps, so a stale or half-written graph
+// is never used: it is brought up to date (or rebuilt) from the database.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rag/sqlite_db.h"
+
+namespace edgerag::rag {
+
+struct VectorIndexParams {
+  int dim = 0;
+  int m = 16;
+  int ef_construction = 200;
+  size_t exact_below = 20000;
+};
+
+class VectorIndex {
+ public:
+  VectorIndex(Db& db, std::string dir, VectorIndexParams params);
+  ~VectorIndex();
+
+  // Top-k chunk ids by inner product (cosine for normalized vectors), best first.
+  // With `only` set, searches exactly among those chunk ids (filtered search).
+  std::vector<std::pair<int64_t, float>> search(const float* query, size_t k, size_t ef_search,
+                                                const std::vector<int64_t>* only = nullptr);
+  // Brings the searchable copy up to the database's generation; with `save`,
+  // writes the HNSW graph file (writers only) and removes stale ones.
+  void sync(bool save);
+
+  static std::string graph_path(const std::string& dir, int64_t generation);
+
+ private:
+  struct Hnsw;
+  int64_t db_generation();
+  void load_exact(int64_t gen);
+
+  Db& db_;
+  std::string dir_;
+  VectorIndexParams p_;
+  int64_t loaded_gen_ = -1;
+  bool exact_ = true;
+  std::vector<int64_t> ids_;    // exact mode: rows of `matrix_`
+  std::vector<float> matrix_;
+  std::unique_ptr<Hnsw> hnsw_;
+};
+
+// Bumps the vector generation inside the caller's transaction.
+void bump_vector_generation(Db& db);
+
+}  // namespace edgerag::rag
