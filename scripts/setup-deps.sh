@@ -32,3 +32,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "setup-deps: all dependencies present"
 fi
+
+# Node packages of the OpenAI-client server test (tests/js), pinned by package-lock.json.
+if command -v npm >/dev/null && [ ! -d "$(dirname "$0")/../tests/js/node_modules/openai" ]; then
+  (cd "$(dirname "$0")/../tests/js" && npm ci --no-audit --no-fund --loglevel=error)
+fi
