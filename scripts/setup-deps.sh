@@ -14,6 +14,7 @@ packages=(
   libpoppler-cpp-dev libxml2-dev libgumbo-dev libzip-dev
   libtesseract-dev tesseract-ocr-eng
   gnuplot-nox
+  nodejs                               # OpenAI npm client test (tests/js)
   sqlite3-doc                          # the demo corpus (SQLite HTML documentation)
 )
 
