@@ -68,6 +68,8 @@ void Model::bind_weights() {
   tok_embd_ = bind_matrix(f, "token_embd.weight", E, V);
   output_ = f.find_tensor("output.weight") ? bind_matrix(f, "output.weight", E, V) : tok_embd_;
   output_norm_ = bind_vector(f, "output_norm.weight", E, true);
+  rope_freqs_ = bind_vector(f, "rope_freqs.weight", hp_.n_rot / 2, false);
+  EDGERAG_CHECK(!rope_freqs_ || !hp_.rope_neox, "{}: rope_freqs.weight with NEOX RoPE is not supported", f.path());
   layers_.resize(hp_.n_layer);
   for (int32_t i = 0; i < hp_.n_layer; ++i) {
     auto name = [i](const char* n) { return fmt::format("blk.{}.{}", i, n); };
@@ -88,6 +90,20 @@ void Model::bind_weights() {
     L.w_gate = bind_matrix(f, name("ffn_gate.weight"), E, F);
     L.w_up = bind_matrix(f, name("ffn_up.weight"), E, F);
     L.w_down = bind_matrix(f, name("ffn_down.weight"), F, E);
+  }
+}
+
+void Model::rope(float* x, int32_t n_heads, int64_t pos) const {
+  if (!rope_freqs_) {
+    rope_inplace(x, n_heads, hp_.head_dim, hp_.n_rot, pos, hp_.rope_freq_base, hp_.rope_freq_scale, hp_.rope_neox);
+    return;
+  }
+  // theta_i = pos * base^(-2i/n_rot) / factor_i: rotate each adjacent pair on its
+  // own (a 2-dim rope at offset 2i, whose angle is freq_scale * pos).
+  for (int32_t i = 0; i < hp_.n_rot / 2; ++i) {
+    const float scale =
+        hp_.rope_freq_scale * std::pow(hp_.rope_freq_base, -2.0f * i / hp_.n_rot) / rope_freqs_[i];
+    rope_inplace(x + 2 * i, n_heads, hp_.head_dim, 2, pos, hp_.rope_freq_base, scale, false);
   }
 }
 
@@ -160,8 +176,8 @@ Logits Model::forward(const Batch& batch, KvCache& cache, ThreadPool* pool, cons
         for (int32_t h = 0; h < NKV; ++h) rmsnorm(kt + h * HD, L.k_norm, kt + h * HD, HD, hp_.rms_eps);
       }
       const int64_t pos = batch.tokens[t].pos;
-      rope_inplace(qt, NH, HD, hp_.n_rot, pos, hp_.rope_freq_base, hp_.rope_freq_scale, hp_.rope_neox);
-      rope_inplace(kt, NKV, HD, hp_.n_rot, pos, hp_.rope_freq_base, hp_.rope_freq_scale, hp_.rope_neox);
+      rope(qt, NH, pos);
+      rope(kt, NKV, pos);
       for (int32_t h = 0; h < NKV; ++h) {
         cache.write_k(blk[t], il, h, slot[t], kt + h * HD);
         cache.write_v(blk[t], il, h, slot[t], v.data() + t * KV + h * HD);

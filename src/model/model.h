@@ -56,11 +56,13 @@ class Model {
  private:
   Model() = default;
   void bind_weights();
+  void rope(float* x, int32_t n_heads, int64_t pos) const;
 
   std::shared_ptr<const GgufFile> file_;
   HParams hp_;
   Matrix tok_embd_, output_;
   const float* output_norm_ = nullptr;
+  const float* rope_freqs_ = nullptr;  // Llama-3.1 style per-pair frequency divisors (n_rot/2)
   std::vector<LayerWeights> layers_;
 };
 

@@ -181,19 +181,30 @@ TEST(Forward, HooksSeeLinearInputsAndAttentionWeights) {
   EXPECT_EQ(max_abs_diff(with.row(0), without.row(0), hp.n_vocab), 0.0f);
 }
 
-// Rewrites stories260K with one change: another architecture name or a tensor left out.
-std::string rewritten(const std::string& arch, const std::string& drop) {
+// Rewrites stories260K with one change: another architecture name, a tensor
+// left out, linear RoPE scaling or per-pair RoPE frequency factors added.
+std::string rewritten(const std::string& arch, const std::string& drop, float linear_factor = 0,
+                      float rope_factor = 0) {
   auto src = GgufFile::open(test::model_path("stories260K.gguf"));
   GgufWriter w;
   if (!arch.empty()) {
     w.set_string("general.architecture", arch);
+  }
+  if (linear_factor > 0) {
+    w.set_string("llama.rope.scaling.type", "linear");
+    w.set_f32("llama.rope.scaling.factor", linear_factor);
+  }
+  if (rope_factor > 0) {
+    const std::vector<float> f(4, rope_factor);  // n_rot / 2 = 4
+    w.add_tensor("rope_freqs.weight", DType::F32, {4}, f.data(), f.size() * sizeof(float));
   }
   w.copy_metadata(*src);
   for (const auto& t : src->tensors()) {
     if (t.name == drop) continue;
     w.add_tensor(t.name, t.type, std::vector<int64_t>(t.ne, t.ne + t.n_dims), t.data, t.nbytes);
   }
-  const std::string path = ::testing::TempDir() + "/dec_" + arch + drop + ".gguf";
+  const std::string path = ::testing::TempDir() + "/dec_" + arch + drop + std::to_string(linear_factor) +
+                           std::to_string(rope_factor) + ".gguf";
   w.write(path);
   return path;
 }
@@ -213,6 +224,26 @@ TEST(Forward, LoadErrorsNameTheProblem) {
   }
   // The untouched rewrite loads (the writer round trip itself is fine).
   EXPECT_NO_THROW(Model::load(rewritten("", "none")));
+}
+
+// Frequency factors f divide every angle: all-ones changes nothing, all-2 equals
+// linear scaling by 2 (an independent code path).
+TEST(Forward, RopeFrequencyFactorsMatchLinearScaling) {
+  const std::vector<int32_t> ids = long_prompt("stories260K");
+  auto logits = [&](const std::string& path) {
+    auto m = Model::load(path);
+    auto c = m->make_cache(128);
+    Batch b;
+    for (size_t i = 0; i < ids.size(); ++i) b.add(ids[i], static_cast<int32_t>(i), 0, true);
+    return m->forward(b, *c, nullptr).data;
+  };
+  const auto base = logits(test::model_path("stories260K.gguf"));
+  const auto ones = logits(rewritten("", "none", 0, 1.0f));
+  EXPECT_LE(max_abs_diff(base.data(), ones.data(), static_cast<int64_t>(base.size())), 1e-4f);
+  const auto linear2 = logits(rewritten("", "none", 2.0f, 0));
+  const auto factors2 = logits(rewritten("", "none", 0, 2.0f));
+  EXPECT_GT(max_abs_diff(base.data(), linear2.data(), static_cast<int64_t>(base.size())), 0.1f);
+  EXPECT_LE(max_abs_diff(linear2.data(), factors2.data(), static_cast<int64_t>(base.size())), 1e-4f);
 }
 
 }  // namespace
