@@ -132,33 +132,44 @@ TEST(Synth, ArchOverrideAndBadRequestsAreChecked) {
   EXPECT_THROW(synth("tiny-llama", DType::Q5_1), Error);
 }
 
-TEST(Synth, GeneratedBpeVocabularyIsConsistent) {
-  // A Qwen-style vocabulary larger than GPT-2's: specials at 151643.. need the full size,
-  // so use a size that exercises the extension past GPT-2's 50256 regular tokens.
-  GgufWriter w;
-  w.set_string("general.architecture", "qwen2");
-  write_synth_vocab(w, "qwen2", 60000, vocab_dir());
-  const std::string path = tmp_path("vocab.gguf");
-  w.write(path);
-  auto f = GgufFile::open(path);
-  const auto& tokens = f->get_string_array("tokenizer.ggml.tokens");
-  const auto& merges = f->get_string_array("tokenizer.ggml.merges");
-  ASSERT_EQ(tokens.size(), 60000u);
-  EXPECT_EQ(merges.size(), 60000u - 64 - 256);  // every regular non-byte token comes from one merge
-  std::set<std::string> have(tokens.begin(), tokens.end());
-  EXPECT_EQ(have.size(), tokens.size());
-  for (const auto& m : merges) {
-    const auto sp = m.find(' ');
-    ASSERT_NE(sp, std::string::npos);
-    EXPECT_TRUE(have.count(m.substr(0, sp)) && have.count(m.substr(sp + 1)) &&
-                have.count(m.substr(0, sp) + m.substr(sp + 1)))
-        << m;
+TEST(Synth, GeneratedBpeVocabulariesAreConsistent) {
+  // style, size (past GPT-2's 50256 regular tokens where the family is larger),
+  // special + reserved tokens, end-of-generation token.
+  struct Case {
+    std::string style;
+    int64_t n_vocab, n_special;
+    std::string eos;
+  };
+  for (const Case& c : {Case{"qwen2", 60000, 64, "<|im_end|>"}, Case{"llama3", 60000, 256, "<|eot_id|>"},
+                        Case{"smollm", 49152, 3, "<|im_end|>"}}) {
+    SCOPED_TRACE(c.style);
+    GgufWriter w;
+    w.set_string("general.architecture", "llama");
+    write_synth_vocab(w, c.style, c.n_vocab, vocab_dir());
+    const std::string path = tmp_path("vocab-" + c.style + ".gguf");
+    w.write(path);
+    auto f = GgufFile::open(path);
+    const auto& tokens = f->get_string_array("tokenizer.ggml.tokens");
+    const auto& merges = f->get_string_array("tokenizer.ggml.merges");
+    ASSERT_EQ(static_cast<int64_t>(tokens.size()), c.n_vocab);
+    // Every regular non-byte token is the result of exactly one merge of two tokens.
+    EXPECT_EQ(static_cast<int64_t>(merges.size()), c.n_vocab - c.n_special - 256);
+    std::set<std::string> have(tokens.begin(), tokens.end());
+    EXPECT_EQ(have.size(), tokens.size());
+    for (const auto& m : merges) {
+      const auto sp = m.find(' ');
+      ASSERT_NE(sp, std::string::npos);
+      ASSERT_TRUE(have.count(m.substr(0, sp)) && have.count(m.substr(sp + 1)) &&
+                  have.count(m.substr(0, sp) + m.substr(sp + 1)))
+          << m;
+    }
+    auto tok = Tokenizer::from_gguf(*f);
+    EXPECT_EQ(tokens[tok->eos_id()], c.eos);
+    EXPECT_TRUE(tok->is_eog(tok->eos_id()));
+    const std::string text = "Synthetic models tokenize real text, too: 42 words.";
+    EXPECT_EQ(tok->decode(tok->encode(text, false)), text);
+    std::filesystem::remove(path);
   }
-  auto tok = Tokenizer::from_gguf(*f);
-  EXPECT_EQ(tokens[tok->eos_id()], "<|im_end|>");
-  const std::string text = "Synthetic models tokenize real text, too.";
-  EXPECT_EQ(tok->decode(tok->encode(text, false)), text);
-  std::filesystem::remove(path);
 }
 
 }  // namespace
