@@ -51,8 +51,8 @@ class WordEncoder {
     sym_.clear();
     for (size_t i = 0; i < word.size(); ++i) {
       const int index = static_cast<int>(i);
-      sym_.push_back({index - 1, i + 1 == word.size() ? -1 : index + 1, i, 1,
-                      v_.byte_symbol[static_cast<uint8_t>(word[i])]});
+      sym_.push_back(
+          {index - 1, i + 1 == word.size() ? -1 : index + 1, i, 1, v_.byte_symbol[static_cast<uint8_t>(word[i])]});
     }
     for (int i = 1; i < static_cast<int>(sym_.size()); ++i) try_add(i - 1, i);
 

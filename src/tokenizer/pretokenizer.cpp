@@ -89,8 +89,8 @@ PreTokenizerSpec pre_tokenizer_spec(const std::string& pre) {
   PreTokenizerSpec s;
   if (pre.empty() || pre == "default") {
     s.patterns = {"[\\p{P}\\$\\+<=>\\^~\\|]+", kGpt2, "\\p{N}+", "[0-9][0-9][0-9]"};
-  } else if (is({"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0",
-                 "mellum", "modern-bert", "exaone4", "mpt", "olmo", "jais"})) {
+  } else if (is({"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
+                 "modern-bert", "exaone4", "mpt", "olmo", "jais"})) {
     s.patterns = {kGpt2};
   } else if (is({"trillion", "granite-docling"})) {
     s.patterns = {kGpt2};

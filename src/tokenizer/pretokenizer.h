@@ -29,9 +29,9 @@ class PreTokenizer {
 // The patterns of one pre-tokenizer type.
 struct PreTokenizerSpec {
   std::vector<std::string> patterns;
-  bool clean_spaces = true;   // detokenizer removes spaces before punctuation
-  bool ignore_merges = false; // a word that is itself a token skips the merges
-  bool add_bos = false;       // type forces BOS (llama-3)
+  bool clean_spaces = true;    // detokenizer removes spaces before punctuation
+  bool ignore_merges = false;  // a word that is itself a token skips the merges
+  bool add_bos = false;        // type forces BOS (llama-3)
 };
 // Throws Error for a `tokenizer.ggml.pre` value this engine does not know.
 PreTokenizerSpec pre_tokenizer_spec(const std::string& pre);

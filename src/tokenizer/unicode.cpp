@@ -1,10 +1,10 @@
 #include "tokenizer/unicode.h"
 
-#include <array>
-
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
+
+#include <array>
 
 namespace edgerag::unicode {
 namespace {
@@ -110,26 +110,15 @@ std::string sanitize_utf8(std::string_view s) {
 }
 
 CptFlags flags(uint32_t cpt) {
-  CptFlags f;
   const auto c = static_cast<UChar32>(cpt);
-  switch (u_charType(c)) {
-    case U_UPPERCASE_LETTER: case U_LOWERCASE_LETTER: case U_TITLECASE_LETTER:
-    case U_MODIFIER_LETTER: case U_OTHER_LETTER:
-      f.letter = true; break;
-    case U_DECIMAL_DIGIT_NUMBER: case U_LETTER_NUMBER: case U_OTHER_NUMBER:
-      f.number = true; break;
-    case U_DASH_PUNCTUATION: case U_START_PUNCTUATION: case U_END_PUNCTUATION:
-    case U_CONNECTOR_PUNCTUATION: case U_OTHER_PUNCTUATION:
-    case U_INITIAL_PUNCTUATION: case U_FINAL_PUNCTUATION:
-      f.punctuation = true; break;
-    case U_MATH_SYMBOL: case U_CURRENCY_SYMBOL: case U_MODIFIER_SYMBOL: case U_OTHER_SYMBOL:
-      f.symbol = true; break;
-    case U_NON_SPACING_MARK: case U_ENCLOSING_MARK: case U_COMBINING_SPACING_MARK:
-      f.mark = true; break;
-    case U_CONTROL_CHAR: case U_FORMAT_CHAR: case U_PRIVATE_USE_CHAR: case U_SURROGATE:
-      f.control = true; break;
-    default: break;  // separators (Z*) and unassigned code points
-  }
+  const uint32_t gc = U_GET_GC_MASK(c);  // general category; Z* and unassigned set no flag
+  CptFlags f;
+  f.letter = gc & U_GC_L_MASK;
+  f.number = gc & U_GC_N_MASK;
+  f.punctuation = gc & U_GC_P_MASK;
+  f.symbol = gc & U_GC_S_MASK;
+  f.mark = gc & U_GC_M_MASK;
+  f.control = gc & (U_GC_CC_MASK | U_GC_CF_MASK | U_GC_CO_MASK | U_GC_CS_MASK);
   f.whitespace = u_isUWhiteSpace(c);
   return f;
 }

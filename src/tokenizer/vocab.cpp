@@ -12,15 +12,10 @@ namespace {
 const std::string kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's visible space
 
 uint32_t attr_from_type(int64_t type) {
-  switch (type) {
-    case 1: return kAttrNormal;
-    case 2: return kAttrUnknown;
-    case 3: return kAttrControl;
-    case 4: return kAttrUserDefined;
-    case 5: return kAttrUnused;
-    case 6: return kAttrByte;
-    default: return 0;  // undefined
-  }
+  // tokenizer.ggml.token_type: 0 undefined, 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
+  static constexpr uint32_t kAttrs[] = {0,           kAttrNormal, kAttrUnknown, kAttrControl, kAttrUserDefined,
+                                        kAttrUnused, kAttrByte};
+  return type >= 0 && type < 7 ? kAttrs[type] : 0;
 }
 
 // SentencePiece text with U+2581 turned back into spaces.
@@ -37,9 +32,9 @@ std::string unescape_spaces(std::string_view s) {
 
 // Token texts llama.cpp recognises as end-of-turn / end-of-message / FIM
 // markers when the metadata does not name them (llama_vocab::impl::load).
+// clang-format off
 const char* const kEotTexts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-                                 "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]",
-                                 "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
+                                 "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>",
                                  "<end_of_utterance>"};
 const char* const kEomTexts[] = {"<|eom_id|>"};
 const char* const kFimPadTexts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"};
@@ -48,15 +43,16 @@ const char* const kFimSepTexts[] = {"<|file_sep|>"};
 const char* const kEogTexts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>",
                                  "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>",
                                  "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>",
-                                 "<turn|>", "<|tool_response>",
-                                 "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>", "[e~["};
+                                 "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~["};
+// clang-format on
 
 std::string render_piece(const Vocab& v, int32_t id) {
   const uint32_t a = v.attr[id];
   const std::string& t = v.text[id];
   if (a & (kAttrUnknown | kAttrControl | kAttrUserDefined)) return t;
   if (a & kAttrByte) {
-    if (t.size() == 6 && t.compare(0, 3, "<0x") == 0) return std::string(1, static_cast<char>(std::strtol(t.substr(3, 2).c_str(), nullptr, 16)));
+    if (t.size() == 6 && t.compare(0, 3, "<0x") == 0)
+      return std::string(1, static_cast<char>(std::strtol(t.substr(3, 2).c_str(), nullptr, 16)));
     return t;
   }
   if (!(a & kAttrNormal)) return {};
@@ -169,10 +165,10 @@ std::unique_ptr<Vocab> Vocab::load(const GgufFile& f) {
   // Special ids: metadata overrides the model-type defaults when in range.
   const int32_t n_tok = v->n_tokens();
   const std::pair<const char*, int32_t*> ids[] = {
-      {"tokenizer.ggml.bos_token_id", &v->bos},       {"tokenizer.ggml.eos_token_id", &v->eos},
-      {"tokenizer.ggml.eot_token_id", &v->eot},       {"tokenizer.ggml.eom_token_id", &v->eom},
-      {"tokenizer.ggml.unknown_token_id", &v->unk},   {"tokenizer.ggml.seperator_token_id", &v->sep},
-      {"tokenizer.ggml.padding_token_id", &v->pad},   {"tokenizer.ggml.mask_token_id", &v->mask},
+      {"tokenizer.ggml.bos_token_id", &v->bos},     {"tokenizer.ggml.eos_token_id", &v->eos},
+      {"tokenizer.ggml.eot_token_id", &v->eot},     {"tokenizer.ggml.eom_token_id", &v->eom},
+      {"tokenizer.ggml.unknown_token_id", &v->unk}, {"tokenizer.ggml.seperator_token_id", &v->sep},
+      {"tokenizer.ggml.padding_token_id", &v->pad}, {"tokenizer.ggml.mask_token_id", &v->mask},
       {"tokenizer.ggml.cls_token_id", &v->cls},
   };
   for (const auto& [key, id] : ids) {
@@ -203,9 +199,9 @@ std::unique_ptr<Vocab> Vocab::load(const GgufFile& f) {
     }
   };
   int32_t fim_pad = -1, fim_rep = -1, fim_sep = -1;
-  for (const auto& [key, id] : {std::pair{"tokenizer.ggml.fim_pad_token_id", &fim_pad},
-                                std::pair{"tokenizer.ggml.fim_rep_token_id", &fim_rep},
-                                std::pair{"tokenizer.ggml.fim_sep_token_id", &fim_sep}}) {
+  for (const auto& [key, id] :
+       {std::pair{"tokenizer.ggml.fim_pad_token_id", &fim_pad}, std::pair{"tokenizer.ggml.fim_rep_token_id", &fim_rep},
+        std::pair{"tokenizer.ggml.fim_sep_token_id", &fim_sep}}) {
     const int64_t value = f.get_int(key, -1);
     if (value >= 0 && value < n_tok) *id = static_cast<int32_t>(value);
   }

@@ -43,7 +43,7 @@ struct Vocab {
 
   std::vector<std::string> text;
   std::vector<float> score;
-  std::vector<uint32_t> attr;  // TokenAttr bits
+  std::vector<uint32_t> attr;      // TokenAttr bits
   std::vector<std::string> piece;  // rendered bytes per token (special tokens as their text)
   StringIdMap token_to_id;
 
@@ -65,9 +65,9 @@ struct Vocab {
   std::vector<int32_t> special_tokens;  // control/user-defined/unknown ids, longest text first
 
   bool add_bos = false, add_eos = false, add_sep = false;
-  bool add_space_prefix = false;  // SPM: a space before the text (and after special tokens)
-  bool clean_spaces = false;      // detokenizer: " ," -> "," etc.
-  bool ignore_merges = false;     // BPE: a word that is a token is emitted as is
+  bool add_space_prefix = false;                // SPM: a space before the text (and after special tokens)
+  bool clean_spaces = false;                    // detokenizer: " ," -> "," etc.
+  bool ignore_merges = false;                   // BPE: a word that is a token is emitted as is
   bool lowercase = true, strip_accents = true;  // WordPiece normalizer
   std::unique_ptr<PreTokenizer> pre_tokenizer;  // BPE only
 

@@ -1,9 +1,9 @@
 // llama.cpp's tokenizer test vectors (tests/test-tokenizer-0): every string of
 // the three vocabularies must tokenize to exactly the recorded ids.
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "test_paths.h"
 #include "tokenizer/tokenizer.h"

@@ -1,13 +1,13 @@
 // Token ids recorded from llama.cpp for the decoder prompts, the BERT
 // embedding/rerank inputs and the perplexity text.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <sstream>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "test_paths.h"
 #include "tokenizer/tokenizer.h"

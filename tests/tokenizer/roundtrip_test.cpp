@@ -1,9 +1,9 @@
 // decode(encode(x)) on the llama.cpp fixture strings, with the exceptions the
 // vocabularies force (documented per case).
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "test_paths.h"
 #include "tokenizer/tokenizer.h"
@@ -28,7 +28,8 @@ std::unique_ptr<Tokenizer> open_vocab(const std::string& vocab) {
 }
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
+  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
+    s.replace(pos, from.size(), to);
   return s;
 }
 
@@ -63,8 +64,11 @@ TEST(RoundTrip, BertNormalizesLikeLlamaCpp) {
   auto tok = open_vocab("bert-bge");
   EXPECT_EQ(tok->decode(tok->encode("Hello world", false)), " hello world");
   EXPECT_EQ(tok->decode(tok->encode("  Hello,\n\tWorld!", false)), " hello, world!");
-  EXPECT_EQ(tok->decode(tok->encode("F\xC3\xBChrer", false)), " fuhrer");                    // Führer
-  EXPECT_EQ(tok->decode(tok->encode("C\xE1\xBB\xAD" "a Vi\xE1\xBB\x87t", false)), " cua viet");  // Cửa Việt
+  EXPECT_EQ(tok->decode(tok->encode("F\xC3\xBChrer", false)), " fuhrer");  // Führer
+  EXPECT_EQ(tok->decode(tok->encode("C\xE1\xBB\xAD"
+                                    "a Vi\xE1\xBB\x87t",
+                                    false)),
+            " cua viet");                                                 // Cửa Việt
   EXPECT_EQ(tok->decode(tok->encode("unaffable", false)), " unaffable");  // ## pieces join without spaces
   EXPECT_GT(tok->encode("unaffable", false).size(), 1u);
   EXPECT_EQ(tok->decode(tok->encode("Hello world", true)), " hello world");  // [CLS]/[SEP] removed

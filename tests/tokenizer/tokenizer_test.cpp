@@ -1,15 +1,15 @@
 // Behaviour on small hand-built vocabularies (hand-computed expectations),
 // special tokens, metadata defaults and errors.
+#include "tokenizer/tokenizer.h"
+
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <thread>
 
-#include <gtest/gtest.h>
-
 #include "test_paths.h"
-#include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -45,8 +45,8 @@ GgufWriter tiny_spm() {
     scores.push_back(0);
     types.push_back(6);
   }
-  for (const auto& [t, s] : std::vector<std::pair<std::string, double>>{
-           {kSp, -1}, {"a", -2}, {"b", -3}, {kSp + "a", -0.5}, {"ab", -0.1}}) {
+  for (const auto& [t, s] :
+       std::vector<std::pair<std::string, double>>{{kSp, -1}, {"a", -2}, {"b", -3}, {kSp + "a", -0.5}, {"ab", -0.1}}) {
     tokens.push_back(t);
     scores.push_back(s);
     types.push_back(1);
@@ -132,7 +132,9 @@ TEST(Gpt2, SpecialTokensAndEndOfGeneration) {
   const auto plain = tok->encode("Hi<|endoftext|>", true, false);
   EXPECT_GT(plain.size(), 2u);
   EXPECT_EQ(std::count(plain.begin(), plain.end(), eot), 0);
-  EXPECT_EQ(tok->token_to_piece(tok->find_token("\xC4\xA0" "the")), " the");  // Ġthe
+  EXPECT_EQ(tok->token_to_piece(tok->find_token("\xC4\xA0"
+                                                "the")),
+            " the");  // Ġthe
   EXPECT_EQ(tok->find_token("no-such-token-here"), -1);
 }
 
@@ -217,7 +219,7 @@ TEST(Bpe, MergesAndPreTokenizerTypes) {
   auto llama3 = tiny_bpe("llama-bpe");
   EXPECT_TRUE(llama3->add_bos());
   EXPECT_EQ(llama3->encode("1212", true), (Ids{3, 7, 0, 1}));  // digits in groups of three: "121" "2"
-  EXPECT_EQ(llama3->encode("abc", false), (Ids{10}));             // whole word is a token
+  EXPECT_EQ(llama3->encode("abc", false), (Ids{10}));          // whole word is a token
   auto qwen2 = tiny_bpe("qwen2");
   EXPECT_EQ(qwen2->encode("1212", false), (Ids{0, 1, 0, 1}));  // one digit per word
   auto smollm = tiny_bpe("smollm");
@@ -230,17 +232,22 @@ TEST(Bpe, MergesAndPreTokenizerTypes) {
 TEST(Bpe, MalformedUtf8BecomesReplacementCharacter) {
   auto gpt2 = Tokenizer::from_gguf(*GgufFile::open(test::golden_path("tokenizer/ggml-vocab-gpt-2.gguf")));
   // As in llama.cpp, each invalid byte turns into U+FFFD (EF BF BD) before byte-level encoding.
-  EXPECT_EQ(gpt2->decode(gpt2->encode("a\xFF" "b", false)), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(gpt2->decode(gpt2->encode("a\xFF"
+                                      "b",
+                                      false)),
+            "a\xEF\xBF\xBD"
+            "b");
 }
-
 
 // encode() is const and keeps no shared scratch state: threads may share one Tokenizer.
 TEST(Concurrency, ParallelEncodeMatchesSerial) {
   for (const char* vocab : {"llama-spm", "gpt-2", "bert-bge"}) {
-    auto tok = Tokenizer::from_gguf(*GgufFile::open(test::golden_path(std::string("tokenizer/ggml-vocab-") + vocab + ".gguf")));
+    auto tok = Tokenizer::from_gguf(
+        *GgufFile::open(test::golden_path(std::string("tokenizer/ggml-vocab-") + vocab + ".gguf")));
     std::vector<std::string> texts;
     for (int i = 0; i < 64; ++i)
-      texts.push_back(fmt::format("Document {}: H\xC3\xA9llo, w\xC3\xB6rld! It's {} o'clock\n\t  <|endoftext|> [SEP]", i, i * 7));
+      texts.push_back(
+          fmt::format("Document {}: H\xC3\xA9llo, w\xC3\xB6rld! It's {} o'clock\n\t  <|endoftext|> [SEP]", i, i * 7));
     std::vector<std::vector<int32_t>> serial;
     for (const auto& t : texts) serial.push_back(tok->encode(t, true, true));
     std::vector<std::vector<int32_t>> parallel(texts.size());

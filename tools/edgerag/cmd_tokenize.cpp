@@ -1,11 +1,10 @@
 // edgerag tokenize: token ids and pieces of a text under a model's tokenizer.
-#include <cstdio>
-#include <fstream>
-#include <sstream>
-
 #include <fmt/format.h>
 
+#include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "command.h"
 #include "format/gguf.h"
