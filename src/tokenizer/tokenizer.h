@@ -26,21 +26,30 @@ enum class TokenType : int32_t {
   Byte = 6,
 };
 
+// Immutable after loading; encode/decode may run concurrently from several threads.
 class Tokenizer {
  public:
-  // Throws edgerag::Error for a missing/unknown tokenizer model or inconsistent metadata.
+  // Throws edgerag::Error for a missing/unknown tokenizer model, an unknown
+  // pre-tokenizer type or inconsistent metadata.
   static std::unique_ptr<Tokenizer> from_gguf(const GgufFile& f);
-  virtual ~Tokenizer();
+  ~Tokenizer();
 
-  // add_special: BOS/EOS (or [CLS]/[SEP]) as the vocabulary asks for.
-  // parse_special: control / user-defined token texts in `text` become those tokens.
+  // llama_tokenize. add_special: BOS/EOS as the vocabulary asks for ([CLS] ... [SEP] for BERT).
+  // parse_special: control token texts in `text` (e.g. "<|im_start|>") become those tokens;
+  // user-defined tokens are always recognised. Malformed UTF-8 never throws.
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special = false) const;
-  // BERT-style pair: [CLS] a [SEP] b [SEP]; type ids 0 for the first segment, 1 for the second.
+  // BERT-style pair as llama.cpp builds rerank input: a + (EOS text if add_eos) + (SEP text if
+  // add_sep) + b with special tokens parsed, i.e. [CLS] a [SEP] b [SEP]. type_ids (optional):
+  // 0 through the separator after a, 1 after it.
   std::vector<int32_t> encode_pair(std::string_view a, std::string_view b, std::vector<int32_t>* type_ids) const;
-  // remove_special drops control tokens (BOS/EOS/...); other tokens render via token_to_piece.
+  // llama_detokenize(remove_special, unparse_special = !remove_special): with remove_special a
+  // leading BOS / trailing EOS is dropped and control tokens render as nothing; without it they
+  // render as their text. SPM drops the prefix space of the first piece (unless a BOS was
+  // removed); gpt-2 and BERT vocabularies remove the space before ".,!?" like llama.cpp.
+  // Throws Error for ids outside the vocabulary.
   std::string decode(const std::vector<int32_t>& ids, bool remove_special = true) const;
 
-  std::string token_to_piece(int32_t id) const;  // the bytes this token renders to
+  std::string token_to_piece(int32_t id) const;  // the bytes this token renders to (special tokens: their text)
   const std::string& token_text(int32_t id) const;
   float token_score(int32_t id) const;
   TokenType token_type(int32_t id) const;
@@ -49,7 +58,7 @@ class Tokenizer {
 
   int32_t bos_id() const;
   int32_t eos_id() const;
-  int32_t eot_id() const;  // -1 when none
+  int32_t eot_id() const;  // -1 when none; from metadata, else the first of <|eot_id|>, <|im_end|>, ...
   int32_t cls_id() const;
   int32_t sep_id() const;
   int32_t pad_id() const;
