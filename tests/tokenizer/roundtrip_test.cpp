@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "test_paths.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 
 namespace edgerag {
 namespace {
@@ -73,6 +75,49 @@ TEST(RoundTrip, BertNormalizesLikeLlamaCpp) {
   EXPECT_GT(tok->encode("unaffable", false).size(), 1u);
   EXPECT_EQ(tok->decode(tok->encode("Hello world", true)), " hello world");  // [CLS]/[SEP] removed
   EXPECT_EQ(tok->decode(tok->encode("Hello world", true), false), "[CLS] hello world[SEP]");
+}
+
+// Arbitrary bytes (malformed UTF-8, NULs, control characters) never throw and
+// give in-range ids. SentencePiece byte fallback reproduces well-formed input
+// exactly; in malformed input a lead byte swallows the next bytes whatever
+// they are (llama.cpp splits by the lead byte's length), so an escaped space
+// after it comes back as U+2581. (A literal U+2581 in the input comes back as
+// a space: SentencePiece writes spaces as U+2581, so the two are one token.)
+TEST(RoundTrip, ArbitraryBytes) {
+  std::mt19937 rng(1234);
+  const std::string bytes =
+      std::string("ab Z9.,'\n\t<|>[]") + std::string("\0\x80\xBF\xC3\xA9\xE2\x96\x81\xF0\xFF", 11);
+  // clang-format off
+  const std::vector<std::string> chars = {"a", "b", " ", "Z", "9", ".", "'", "\n", "\t", "<s>", "[SEP]",
+                                          std::string(1, '\0'), "\xC3\xA9", "\xF0\x9F\x98\x80", "\xE4\xB8\xAD"};
+  // clang-format on
+  std::vector<std::string> inputs;  // even: random bytes, odd: well-formed UTF-8
+  for (int i = 0; i < 300; ++i) {
+    std::string s;
+    for (size_t n = rng() % 40; n > 0; --n) {
+      if (i % 2 == 1)
+        s += chars[rng() % chars.size()];
+      else
+        s += rng() % 4 == 0 ? static_cast<char>(rng() % 256) : bytes[rng() % bytes.size()];
+    }
+    inputs.push_back(s);
+  }
+  int exact_checked = 0;
+  for (const char* vocab : {"llama-spm", "gpt-2", "bert-bge"}) {
+    auto tok = open_vocab(vocab);
+    for (const auto& s : inputs) {
+      for (bool parse_special : {false, true}) {
+        const auto ids = tok->encode(s, true, parse_special);
+        for (int32_t id : ids) ASSERT_TRUE(id >= 0 && id < tok->n_vocab()) << vocab;
+        EXPECT_NO_THROW(tok->decode(ids));
+      }
+      if (std::string(vocab) == "llama-spm" && unicode::sanitize_utf8(s) == s) {
+        EXPECT_EQ(tok->decode(tok->encode(s, false)), s);
+        ++exact_checked;
+      }
+    }
+  }
+  EXPECT_GE(exact_checked, 150);
 }
 
 }  // namespace
