@@ -16,6 +16,7 @@ namespace edgerag {
 namespace {
 
 constexpr size_t kChunk = 4096;  // bytes per parallel_for grain: whole pages per thread
+constexpr size_t kPrefetchAhead = 16384;
 
 uint64_t read_scalar(const uint8_t* p, size_t n) {
   const auto* w = reinterpret_cast<const uint64_t*>(p);
@@ -29,6 +30,10 @@ uint64_t read_scalar(const uint8_t* p, size_t n) {
 __attribute__((target("avx2"))) uint64_t read_avx2(const uint8_t* p, size_t n) {
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
   for (size_t i = 0; i + 128 <= n; i += 128) {
+    // Software prefetch well ahead, as the GEMV kernels do (see matmul_simd.inc).
+    const uintptr_t ahead = reinterpret_cast<uintptr_t>(p) + i + kPrefetchAhead;  // may pass the end: no fault
+    asm volatile("prefetcht0 %0" : : "m"(*reinterpret_cast<const char*>(ahead)));
+    asm volatile("prefetcht0 %0" : : "m"(*reinterpret_cast<const char*>(ahead + 64)));
     a0 = _mm256_xor_si256(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
     a1 = _mm256_xor_si256(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
     a2 = _mm256_xor_si256(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
