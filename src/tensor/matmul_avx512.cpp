@@ -31,30 +31,44 @@ BF16_TARGET inline float bf16_value(const uint8_t* p) {
   return f;
 }
 
-// BF16 weights x BF16 activations, 16 products per vdpbf16ps; four rows share
-// each activation load. Rows stay in L1 across the tokens of a call's panel.
-BF16_TARGET void bf16_tile(int64_t n, const uint8_t* w, size_t ws, int64_t nr, const uint8_t* x, size_t xs, int64_t nt,
-                           float* y, size_t ys) {
-  for (int64_t t = 0; t < nt; ++t) {
-    const uint8_t* xt = x + t * xs;
-    for (int64_t r0 = 0; r0 < nr; r0 += 4) {
-      const int rows = static_cast<int>(std::min<int64_t>(4, nr - r0));
-      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-      int64_t i = 0;
-      for (; i + 16 <= n; i += 16) {
-        const __m256bh xv = (__m256bh)_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xt + i * 2));
-        for (int r = 0; r < rows; ++r) {
-          const auto* wp = reinterpret_cast<const __m256i*>(w + (r0 + r) * ws + i * 2);
-          acc[r] = _mm256_dpbf16_ps(acc[r], (__m256bh)_mm256_loadu_si256(wp), xv);
-        }
-      }
-      for (int r = 0; r < rows; ++r) {
-        float s = avx512::hsum(acc[r]);
-        for (int64_t j = i; j < n; ++j) s += bf16_value(w + (r0 + r) * ws + j * 2) * bf16_value(xt + j * 2);
-        y[t * ys + r0 + r] = s;
-      }
+// NR rows x NT tokens of BF16 weights x BF16 activations, 16 products per
+// vdpbf16ps; NR*NT independent accumulators hide its latency.
+template <int NR, int NT>
+BF16_TARGET void bf16_block(int64_t n, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ys) {
+  __m256 acc[NR][NT];
+  _Pragma("GCC unroll 16") for (int r = 0; r < NR; ++r)
+    _Pragma("GCC unroll 16") for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256bh wv[NR];
+    _Pragma("GCC unroll 16") for (int r = 0; r < NR; ++r)
+      wv[r] = (__m256bh)_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * ws + i * 2));
+    _Pragma("GCC unroll 16") for (int t = 0; t < NT; ++t) {
+      const __m256bh xv = (__m256bh)_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + t * xs + i * 2));
+      _Pragma("GCC unroll 16") for (int r = 0; r < NR; ++r) acc[r][t] = _mm256_dpbf16_ps(acc[r][t], wv[r], xv);
     }
   }
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) {
+      float s = avx512::hsum(acc[r][t]);
+      for (int64_t j = i; j < n; ++j) s += bf16_value(w + r * ws + j * 2) * bf16_value(x + t * xs + j * 2);
+      y[t * ys + r] = s;
+    }
+}
+
+template <int NT>
+BF16_TARGET void bf16_rows(int64_t n, const uint8_t* w, size_t ws, int64_t nr, const uint8_t* x, size_t xs, float* y,
+                           size_t ys) {
+  int64_t r = 0;
+  for (; r + 4 <= nr; r += 4) bf16_block<4, NT>(n, w + r * ws, ws, x, xs, y + r, ys);
+  for (; r < nr; ++r) bf16_block<1, NT>(n, w + r * ws, ws, x, xs, y + r, ys);
+}
+
+BF16_TARGET void bf16_tile(int64_t n, const uint8_t* w, size_t ws, int64_t nr, const uint8_t* x, size_t xs, int64_t nt,
+                           float* y, size_t ys) {
+  int64_t t = 0;
+  for (; t + 4 <= nt; t += 4) bf16_rows<4>(n, w, ws, nr, x + t * xs, xs, y + t * ys, ys);
+  for (; t < nt; ++t) bf16_rows<1>(n, w, ws, nr, x + t * xs, xs, y + t * ys, ys);
 }
 
 #undef BF16_TARGET
