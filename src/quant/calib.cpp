@@ -60,9 +60,15 @@ Calibration Calibration::run(const Model& model, const std::string& text, int64_
 
   Calibration c;
   ForwardHooks hooks;
-  hooks.on_linear_input = [&c](int32_t layer, const std::string& name, const float* rows, int64_t n_rows,
-                               int64_t n_cols) {
-    if (layer < 0) return;
+  const bool bos = tok->add_bos();
+  // The BOS position carries outsized activations (an attention sink) that
+  // would dominate the Gram matrices; it is never predicted from, so skip it.
+  const int64_t skip = bos ? 1 : 0;
+  hooks.on_linear_input = [&c, skip](int32_t layer, const std::string& name, const float* rows, int64_t n_rows,
+                                     int64_t n_cols) {
+    if (layer < 0 || n_rows <= skip) return;
+    rows += skip * n_cols;
+    n_rows -= skip;
     const std::string key = input_key(name);
     auto& s = c.stats_[key];
     if (!s) s = std::make_shared<InputStats>(InputStats{n_cols, 0, {}, {}});
@@ -70,7 +76,6 @@ Calibration Calibration::run(const Model& model, const std::string& text, int64_
     if (key != name && name.find("attn_q") == std::string::npos && name.find("ffn_gate") == std::string::npos) return;
     s->add(rows, n_rows);
   };
-  const bool bos = tok->add_bos();
   for (size_t start = 0; start < ids.size();) {
     Batch batch;
     const size_t take = std::min<size_t>(ids.size() - start, static_cast<size_t>(ctx - (bos ? 1 : 0)));

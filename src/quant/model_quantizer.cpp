@@ -169,7 +169,7 @@ QuantizeSummary quantize_model(const std::string& in_path, const std::string& ou
           auto& bv = weights_of(bias);
           for (int64_t c = 0; c < st->cols; ++c) bv[c] /= r.scales[c];
         }
-        log(LogLevel::Debug, "awq {}{}: alpha {}", b, g.members[0], r.alpha);
+        log(LogLevel::Debug, "awq {}{}: alpha {}, error {:.4g}", b, g.members[0], r.alpha, r.error);
       }
     }
   }

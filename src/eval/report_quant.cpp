@@ -1,0 +1,250 @@
+#include "eval/report_quant.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "eval/ppl.h"
+#include "eval/report_speed.h"
+#include "format/gguf.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace edgerag {
+namespace {
+
+std::string read_text(const std::string& path, int lines) {
+  std::ifstream f(path, std::ios::binary);
+  EDGERAG_CHECK(f, "cannot read text file {}", path);
+  if (lines <= 0) {
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+  // Same bytes as `head -n N`.
+  std::string out, line;
+  for (int i = 0; i < lines && std::getline(f, line); ++i) {
+    out += line;
+    if (!f.eof()) out += '\n';
+  }
+  return out;
+}
+
+std::string machine_description() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line, model;
+  int cpus = 0;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0 && model.empty()) model = line.substr(line.find(':') + 2);
+    if (line.rfind("processor", 0) == 0) ++cpus;
+  }
+  return fmt::format("{}, {} logical CPUs", model.empty() ? "unknown CPU" : model, cpus);
+}
+
+std::string fmt_batches(const std::vector<std::pair<int, double>>& b) {
+  std::string s;
+  for (const auto& [n, v] : b) s += fmt::format("{}{:.0f}", s.empty() ? "" : " / ", v);
+  return s;
+}
+
+std::string dominant_type(const GgufFile& f) {
+  std::map<std::string, int64_t> n;
+  for (const auto& t : f.tensors())
+    if (t.n_dims >= 2) n[dtype_name(t.type)] += t.n_elements();
+  std::string best;
+  int64_t most = -1;
+  for (const auto& [k, v] : n)
+    if (v > most) most = v, best = k;
+  return best;
+}
+
+void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::vector<std::string>& commands) {
+  namespace fs = std::filesystem;
+  const fs::path dir(opt.out_dir);
+  const auto& rows = rep.rows;
+  std::string batches_hdr;
+  for (int b : opt.batches) batches_hdr += fmt::format("{}{}", batches_hdr.empty() ? "" : "/", b);
+
+  // Markdown
+  std::string md = "# Quantization study\n\n";
+  md += fmt::format("Base model `{}`; perplexity: {} protocol, ctx {}, text `{}`{}; {} scored tokens.\n\n", opt.base,
+                    opt.protocol, opt.ctx, opt.text,
+                    opt.text_lines > 0 ? fmt::format(" (first {} lines)", opt.text_lines) : "",
+                    rows.empty() ? 0 : rows[0].tokens_scored);
+  md += fmt::format("Machine: {}; threads: {}. Energy: {}.\n\n", machine_description(), opt.threads,
+                    rows.empty() ? "" : rows[0].energy_method);
+  if (rep.golden_checked)
+    md += fmt::format("Base perplexity vs llama.cpp reference {:.4f}: {} (|diff| {:.4f}%).\n\n", opt.golden_ppl,
+                      rep.golden_ok ? "within 1%" : "OUTSIDE 1%",
+                      rows.empty() ? 0.0 : 100 * std::fabs(rows[0].ppl / opt.golden_ppl - 1));
+  md += "## Size and quality\n\n| model | main type | file bytes | bits/param | compression | PPL | ±| ΔPPL % | quantize s |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const auto& r : rows)
+    md += fmt::format("| {} | {} | {} | {:.3f} | {:.2f}x | {:.3f} | {:.3f} | {:+.2f} | {:.2f} |\n", r.name, r.main_type,
+                      r.file_bytes, r.bits_per_param, r.compression, r.ppl, r.ppl_stderr, r.ppl_change_pct,
+                      r.quant_seconds);
+  md += fmt::format("\n## Speed, memory, energy\n\nPrompt {} tokens, {} generated (greedy), batch sizes {}.\n\n"
+                    "| model | TTFT ms | prefill tok/s | decode tok/s | decode tok/s at B={} | peak RSS MB | J/token |\n"
+                    "|---|---:|---:|---:|---:|---:|---:|\n",
+                    opt.n_prompt, opt.n_gen, batches_hdr, batches_hdr);
+  for (const auto& r : rows)
+    md += fmt::format("| {} | {:.2f} | {:.0f} | {:.0f} | {} | {:.1f} | {} |\n", r.name, r.ttft_ms, r.prefill_tok_s,
+                      r.decode_tok_s, fmt_batches(r.batch_tok_s), r.peak_rss_mb,
+                      r.energy_method == "unavailable" ? std::string("n/a") : fmt::format("{:.4f}", r.energy_j_per_token));
+  md += "\n## Commands\n\n```\n" + opt.command_line + "\n# equivalent steps:\n";
+  for (const auto& c : commands) md += c + "\n";
+  md += "```\n\nPlots: `ppl_vs_bits.png`, `batch_scaling.png`.\n";
+  std::ofstream(dir / "quant_report.md") << md;
+
+  // CSV
+  std::string csv = "model,method,main_type,file_bytes,n_params,bits_per_param,compression,ppl,ppl_stderr,ppl_change_pct,"
+                    "tokens_scored,quant_seconds,ttft_ms,prefill_tok_s,decode_tok_s,peak_rss_mb,energy_j_per_token,"
+                    "energy_method";
+  for (int b : opt.batches) csv += fmt::format(",tok_s_b{}", b);
+  csv += "\n";
+  for (const auto& r : rows) {
+    csv += fmt::format("{},{},{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.3f},{},{:.3f},{:.3f},{:.1f},{:.1f},{:.2f},{:.6f},\"{}\"",
+                       r.name, r.method, r.main_type, r.file_bytes, r.n_params, r.bits_per_param, r.compression, r.ppl,
+                       r.ppl_stderr, r.ppl_change_pct, r.tokens_scored, r.quant_seconds, r.ttft_ms, r.prefill_tok_s,
+                       r.decode_tok_s, r.peak_rss_mb, r.energy_j_per_token, r.energy_method);
+    for (const auto& [b, v] : r.batch_tok_s) csv += fmt::format(",{:.1f}", v);
+    csv += "\n";
+  }
+  std::ofstream(dir / "quant_report.csv") << csv;
+
+  // JSON
+  nlohmann::json j;
+  j["base"] = opt.base;
+  j["machine"] = machine_description();
+  j["command"] = opt.command_line;
+  j["commands"] = commands;
+  j["perplexity"] = {{"protocol", opt.protocol}, {"ctx", opt.ctx}, {"text", opt.text}, {"text_lines", opt.text_lines}};
+  if (rep.golden_checked) j["golden"] = {{"reference_ppl", opt.golden_ppl}, {"within_1pct", rep.golden_ok}};
+  for (const auto& r : rows) {
+    nlohmann::json bj = nlohmann::json::object();
+    for (const auto& [b, v] : r.batch_tok_s) bj[std::to_string(b)] = v;
+    j["rows"].push_back({{"model", r.name}, {"method", r.method}, {"path", r.path}, {"main_type", r.main_type},
+                         {"file_bytes", r.file_bytes}, {"n_params", r.n_params}, {"bits_per_param", r.bits_per_param},
+                         {"compression", r.compression}, {"ppl", r.ppl}, {"ppl_stderr", r.ppl_stderr},
+                         {"ppl_change_pct", r.ppl_change_pct}, {"tokens_scored", r.tokens_scored},
+                         {"quant_seconds", r.quant_seconds}, {"ttft_ms", r.ttft_ms},
+                         {"prefill_tok_s", r.prefill_tok_s}, {"decode_tok_s", r.decode_tok_s},
+                         {"peak_rss_mb", r.peak_rss_mb}, {"energy_j_per_token", r.energy_j_per_token},
+                         {"energy_method", r.energy_method}, {"batch_tok_s", bj}});
+  }
+  std::ofstream(dir / "quant_report.json") << j.dump(1) << "\n";
+
+  // Plots: data files + one gnuplot script.
+  std::string bits_dat = "# model bits_per_param ppl\n", batch_dat = "# batch";
+  for (const auto& r : rows) {
+    bits_dat += fmt::format("{} {:.4f} {:.4f}\n", r.name, r.bits_per_param, r.ppl);
+    batch_dat += " " + r.name;
+  }
+  batch_dat += "\n";
+  for (size_t i = 0; i < opt.batches.size(); ++i) {
+    batch_dat += std::to_string(opt.batches[i]);
+    for (const auto& r : rows) batch_dat += fmt::format(" {:.1f}", i < r.batch_tok_s.size() ? r.batch_tok_s[i].second : 0);
+    batch_dat += "\n";
+  }
+  std::ofstream(dir / "ppl_vs_bits.dat") << bits_dat;
+  std::ofstream(dir / "batch_scaling.dat") << batch_dat;
+  std::string gp = "set terminal pngcairo size 800,500\nset grid\n"
+                   "set output 'ppl_vs_bits.png'\nset xlabel 'bits per parameter'\nset ylabel 'perplexity'\n"
+                   "plot 'ppl_vs_bits.dat' using 2:3:1 with labels point pt 7 offset 1,1 notitle\n"
+                   "set output 'batch_scaling.png'\nset xlabel 'batch size'\nset ylabel 'generated tokens/s'\n"
+                   "set logscale x 2\nplot ";
+  for (size_t i = 0; i < rows.size(); ++i)
+    gp += fmt::format("{}'batch_scaling.dat' using 1:{} with linespoints title '{}'", i ? ", " : "", i + 2, rows[i].name);
+  gp += "\n";
+  std::ofstream(dir / "plots.gp") << gp;
+  const std::string cmd = fmt::format("cd '{}' && gnuplot plots.gp 2>/dev/null", dir.string());
+  if (std::system(cmd.c_str()) != 0) log(LogLevel::Warn, "gnuplot failed; the .dat files and plots.gp are in {}", dir.string());
+  rep.files = {"quant_report.md", "quant_report.csv", "quant_report.json", "ppl_vs_bits.png", "batch_scaling.png"};
+}
+
+}  // namespace
+
+QuantReport run_quant_report(const QuantReportOptions& opt) {
+  namespace fs = std::filesystem;
+  EDGERAG_CHECK(!opt.out_dir.empty(), "report: an output directory is required");
+  fs::create_directories(opt.out_dir);
+  const std::string text = read_text(opt.text, opt.text_lines);
+  ThreadPool pool(opt.threads > 0 ? opt.threads : default_thread_count());
+  QuantReportOptions o = opt;
+  o.threads = pool.size();
+  SpeedOptions so{opt.n_prompt, opt.n_gen, opt.batches, opt.tdp_watts};
+  PplOptions po;
+  po.ctx = opt.ctx;
+  po.protocol = opt.protocol;
+  po.max_tokens = opt.ppl_tokens;
+
+  QuantReport rep;
+  std::vector<std::string> commands;
+  const std::string text_arg = opt.text_lines > 0 ? "TEXT_HEAD" : opt.text;
+  if (opt.text_lines > 0) commands.push_back(fmt::format("head -n {} {} > TEXT_HEAD", opt.text_lines, opt.text));
+  auto measure = [&](QuantReportRow& row) {
+    auto model = Model::load(row.path);
+    const PplResult p = perplexity(*model, text, po, &pool);
+    row.ppl = p.ppl;
+    row.ppl_stderr = p.ppl_stderr;
+    row.tokens_scored = p.tokens_scored;
+    model.reset();
+    const SpeedResult s = measure_speed(row.path, so, &pool);
+    row.ttft_ms = s.ttft_ms, row.prefill_tok_s = s.prefill_tok_s, row.decode_tok_s = s.decode_tok_s;
+    row.peak_rss_mb = s.peak_rss_mb, row.energy_j_per_token = s.energy_j_per_token, row.energy_method = s.energy_method;
+    row.batch_tok_s = s.batch_tok_s;
+    auto f = GgufFile::open(row.path);
+    row.file_bytes = f->file_size();
+    row.main_type = dominant_type(*f);
+    for (const auto& t : f->tensors()) row.n_params += t.n_elements();
+    int64_t tensor_bytes = 0;
+    for (const auto& t : f->tensors()) tensor_bytes += static_cast<int64_t>(t.nbytes);
+    row.bits_per_param = 8.0 * tensor_bytes / row.n_params;
+    commands.push_back(fmt::format("edgerag eval ppl -m {} --text {} --ctx {} --protocol {}{} --json", row.path,
+                                   text_arg, opt.ctx, opt.protocol,
+                                   opt.ppl_tokens ? fmt::format(" --max-tokens {}", opt.ppl_tokens) : ""));
+    log(LogLevel::Info, "report: {}: ppl {:.4f}, {:.3f} bits/param", row.name, row.ppl, row.bits_per_param);
+  };
+
+  QuantReportRow base;
+  base.name = "base";
+  base.method = "none";
+  base.path = opt.base;
+  measure(base);
+  rep.rows.push_back(base);
+  if (opt.golden_ppl > 0) {
+    rep.golden_checked = true;
+    rep.golden_ok = std::fabs(base.ppl / opt.golden_ppl - 1) <= 0.01;
+  }
+  for (const auto& m : opt.methods) {
+    quant::QuantizeOptions q = opt.quant;
+    q.method = m;
+    q.threads = pool.size();
+    QuantReportRow row;
+    row.name = fmt::format("{}-{}b", m, q.bits);
+    row.method = m;
+    row.path = (fs::path(opt.out_dir) / (row.name + ".gguf")).string();
+    const auto sum = quant::quantize_model(opt.base, row.path, q);
+    row.quant_seconds = sum.seconds;
+    std::string cmd = fmt::format("edgerag quantize -m {} -o {} --method {} --bits {} --group {}", opt.base, row.path, m,
+                                  q.bits, q.group);
+    if (m == "gptq" || m == "awq") cmd += fmt::format(" --calib {} --calib-tokens {}", q.calib_file, q.calib_tokens);
+    commands.push_back(cmd);
+    measure(row);
+    row.compression = static_cast<double>(base.file_bytes) / row.file_bytes;
+    row.ppl_change_pct = 100 * (row.ppl / base.ppl - 1);
+    rep.rows.push_back(row);
+  }
+  write_outputs(o, rep, commands);
+  return rep;
+}
+
+}  // namespace edgerag

@@ -1,0 +1,53 @@
+// The quantization study behind `edgerag report quant`: quantizes a base model
+// with each method, measures every variant (size, bits per parameter,
+// perplexity, latency, batch scaling, memory, energy) and writes the tables as
+// Markdown, CSV and JSON plus gnuplot plots, recording the machine and the
+// equivalent CLI commands.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "quant/model_quantizer.h"
+
+namespace edgerag {
+
+struct QuantReportOptions {
+  std::string base;                 // F32/F16 GGUF
+  std::vector<std::string> methods = {"rtn", "nf4", "hqq", "gptq", "awq"};
+  quant::QuantizeOptions quant;     // bits, group, calibration (method is set per variant)
+  std::string text;                 // perplexity text
+  int text_lines = 0;               // use only the first N lines (0 = all)
+  int64_t ctx = 128;
+  std::string protocol = "chunked";
+  int64_t ppl_tokens = 0;           // 0 = all
+  int n_prompt = 128, n_gen = 32;
+  std::vector<int> batches = {1, 2, 4, 8};
+  double tdp_watts = 0;
+  int threads = 0;
+  double golden_ppl = 0;            // > 0: check the base model's perplexity against it (1%)
+  std::string out_dir;
+  std::string command_line;         // as typed, for the record
+};
+
+struct QuantReportRow {
+  std::string name, method, path, main_type;
+  double quant_seconds = 0;
+  size_t file_bytes = 0;
+  int64_t n_params = 0;
+  double bits_per_param = 0, compression = 1;
+  double ppl = 0, ppl_stderr = 0, ppl_change_pct = 0;
+  int64_t tokens_scored = 0;
+  double ttft_ms = 0, prefill_tok_s = 0, decode_tok_s = 0, peak_rss_mb = 0, energy_j_per_token = 0;
+  std::string energy_method;
+  std::vector<std::pair<int, double>> batch_tok_s;
+};
+
+struct QuantReport {
+  std::vector<QuantReportRow> rows;
+  bool golden_checked = false, golden_ok = false;
+  std::vector<std::string> files;  // written
+};
+
+QuantReport run_quant_report(const QuantReportOptions& opt);
+
+}  // namespace edgerag
