@@ -8,6 +8,7 @@
 
 #include "command.h"
 #include "server/pull.h"
+#include "util/error.h"
 #include "util/paths.h"
 
 namespace edgerag::cli {
