@@ -12,14 +12,17 @@ namespace {
 
 // A panel of weight rows this large stays in L2 while every token tile passes over it.
 constexpr size_t kPanelBytes = 96 << 10;
-constexpr size_t kRowGrain = 16;
+constexpr int64_t kRowGrain = 16;
 
+// Rows per panel: a multiple of every register tile height, so only a thread's
+// last panel can leave single-row tiles.
 int64_t panel_rows(size_t row_bytes) {
-  return std::max<int64_t>(4, static_cast<int64_t>(kPanelBytes / std::max<size_t>(row_bytes, 1)) & ~int64_t{3});
+  return std::max<int64_t>(kRowGrain, static_cast<int64_t>(kPanelBytes / std::max<size_t>(row_bytes, 1)) &
+                                          ~static_cast<int64_t>(kRowGrain - 1));
 }
 
 void for_rows(int64_t rows, ThreadPool* pool, const std::function<void(int, size_t, size_t)>& body) {
-  if (pool) pool->parallel_for(static_cast<size_t>(rows), body, kRowGrain);
+  if (pool) pool->parallel_for(static_cast<size_t>(rows), body, static_cast<size_t>(kRowGrain));
   else body(0, 0, static_cast<size_t>(rows));
 }
 
@@ -30,7 +33,7 @@ void matmul_dequantized(const MatmulKernel& f32, const Matrix& w, const float* x
   const size_t fbytes = static_cast<size_t>(w.cols) * sizeof(float);
   const int64_t panel = panel_rows(fbytes);
   for_rows(w.rows, pool, [&](int, size_t r0, size_t r1) {
-    std::vector<float> buf(static_cast<size_t>(panel * w.cols));
+    std::vector<float> buf(static_cast<size_t>(std::min<int64_t>(panel, static_cast<int64_t>(r1 - r0)) * w.cols));
     for (size_t p = r0; p < r1; p += panel) {
       const int64_t nr = std::min<int64_t>(panel, static_cast<int64_t>(r1 - p));
       for (int64_t r = 0; r < nr; ++r)
@@ -63,7 +66,8 @@ void run_matmul(Isa isa, const Matrix& w, const float* x, int64_t n_tokens, floa
     else convert(0, 0, static_cast<size_t>(n_tokens));
     act = buf;
   }
-  const int64_t panel = panel_rows(w.row_bytes);
+  // One token reads each weight once anyway: no panels, longest row streams.
+  const int64_t panel = n_tokens == 1 ? w.rows : panel_rows(w.row_bytes);
   for_rows(w.rows, pool, [&](int, size_t r0, size_t r1) {
     for (size_t p = r0; p < r1; p += panel) {
       const int64_t nr = std::min<int64_t>(panel, static_cast<int64_t>(r1 - p));
