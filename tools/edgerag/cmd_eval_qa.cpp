@@ -1,0 +1,60 @@
+// edgerag eval qa: EM/F1 on SQuAD / NQ-open / RGB files, closed-book or with the
+// gold passage padded with distractors to several context lengths.
+#include <cstdio>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "eval/qa.h"
+
+namespace edgerag::cli {
+namespace {
+
+struct Flags {
+  std::string model, data, lengths;
+  QaOptions opt;
+  size_t n = 50;
+  int threads = 0;
+  bool json = false;
+};
+
+void setup(CLI::App& app) {
+  auto* cmd = app.add_subcommand("qa", "Question answering EM/F1 (SQuAD normalization)");
+  auto f = std::make_shared<Flags>();
+  cmd->add_option("-m,--model", f->model, "Model file or name")->required();
+  cmd->add_option("--data", f->data, "SQuAD JSON, NQ-open JSONL or RGB JSONL")->required();
+  cmd->add_option("--mode", f->opt.mode, "closed | gold")->default_val("gold");
+  cmd->add_option("-n,--n", f->n, "Questions")->default_val(50);
+  cmd->add_option("--context-tokens", f->lengths, "Pad to these context lengths, e.g. 512,1024,2048,4096");
+  cmd->add_option("--gold-position", f->opt.gold_position, "Relative position of the gold passage (0..1)")
+      ->default_val(0.5);
+  cmd->add_option("--max-new-tokens", f->opt.max_new_tokens, "Answer length limit")->default_val(16);
+  cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)");
+  cmd->add_flag("--json", f->json, "Print one JSON object");
+  cmd->callback([f] {
+    std::stringstream ss(f->lengths);
+    for (std::string x; std::getline(ss, x, ',');)
+      if (!x.empty()) f->opt.context_tokens.push_back(std::stoi(x));
+    const std::string path = resolve_model_flag(f->model);
+    auto model = Model::load(path);
+    ThreadPool pool(f->threads > 0 ? f->threads : default_thread_count());
+    const QaResult r = eval_qa(*model, load_qa(f->data, f->n), f->opt, &pool);
+    nlohmann::json j{{"model", path}, {"data", f->data}, {"mode", r.mode}, {"em_slope_per_1k", r.em_slope_per_1k},
+                     {"f1_slope_per_1k", r.f1_slope_per_1k}, {"seconds", r.seconds}};
+    for (const auto& s : r.scores)
+      j["scores"].push_back({{"context_tokens", s.context_tokens}, {"n", s.n}, {"skipped", s.skipped}, {"em", s.em},
+                             {"f1", s.f1}});
+    if (f->json) return (void)std::printf("%s\n", j.dump(1).c_str());
+    for (const auto& s : r.scores)
+      fmt::print("context {:>6}: EM {:.3f} F1 {:.3f} ({} answered, {} too long)\n",
+                 s.context_tokens ? std::to_string(s.context_tokens) : "gold", s.em, s.f1, s.n, s.skipped);
+    if (r.scores.size() > 1) fmt::print("slope per 1K tokens: EM {:+.4f}, F1 {:+.4f}\n", r.em_slope_per_1k, r.f1_slope_per_1k);
+  });
+}
+
+}  // namespace
+EDGERAG_COMMAND("eval qa", setup);
+}  // namespace edgerag::cli
