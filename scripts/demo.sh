@@ -80,7 +80,7 @@ questions=("$@")
 if [ ${#questions[@]} -eq 0 ]; then
   questions=(
     "How does write-ahead logging work?"
-    "What does the VACUUM command do?"
+    "How do I attach another database?"
     "What is the maximum size of a database file?"
     "How do I create a full-text search table with FTS5?"
   )

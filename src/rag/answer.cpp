@@ -86,7 +86,15 @@ SearchResponse AnswerEngine::Impl::retrieve(const std::string& question, const A
   so.rerank = reranker && cfg.rerank != RerankMode::Off;
   so.rerank_top = static_cast<size_t>(cfg.rerank_top);
   so.rerank_skip_agreement = cfg.rerank == RerankMode::On ? 2.0 : cfg.rerank_skip_agreement;  // > 1: never skip
-  SearchResponse r = index->search(question, so);
+  // BM25 alone ranks better on the content words; dense retrieval (hybrid)
+  // wants the question as asked.
+  std::string query = question;
+  if (so.mode == SearchMode::Bm25) {
+    query.clear();
+    for (const auto& t : question_terms(question)) query += (query.empty() ? "" : " ") + t;
+    if (query.empty()) query = question;
+  }
+  SearchResponse r = index->search(query, so);
   const auto& t = r.timings;
   a.timings.embed = t.embed_ms;
   a.timings.rerank = t.rerank_ms;

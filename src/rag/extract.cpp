@@ -41,22 +41,26 @@ std::map<size_t, double> lexical_scores(const std::vector<std::string>& texts, c
   return scores;
 }
 
-// Words that say what kind of answer is wanted, not what it is about.
+// Words that say what kind of answer is wanted (or who asks), not what it is about.
 bool is_question_word(const std::string& t) {
-  static const std::set<std::string> words = {"what", "which", "who", "whom", "whose", "why", "how", "when",
-                                              "where", "do", "does", "did", "can", "could", "should", "would"};
+  static const std::set<std::string> words = {"what", "which", "who",   "whom", "whose", "why", "how",  "when",
+                                              "where", "do",   "does",  "did",  "can",   "could", "should", "would",
+                                              "i",    "me",    "my",    "we",   "our",   "you",  "your"};
   return words.count(t) != 0;
 }
 
-// Term-set overlap above which two sentences say the same thing.
-constexpr double kNearDuplicate = 0.7;
+// Share of the smaller sentence's terms found in the other above which the two
+// say the same thing (one may add a clause).
+constexpr double kNearDuplicate = 0.8;
 
-double jaccard(const std::set<std::string>& a, const std::set<std::string>& b) {
+double overlap(const std::set<std::string>& a, const std::set<std::string>& b) {
   size_t common = 0;
   for (const auto& t : a) common += b.count(t);
-  const size_t all = a.size() + b.size() - common;
-  return all == 0 ? 1.0 : static_cast<double>(common) / static_cast<double>(all);
+  const size_t smaller = std::min(a.size(), b.size());
+  return smaller == 0 ? 1.0 : static_cast<double>(common) / static_cast<double>(smaller);
 }
+
+}  // namespace
 
 std::vector<std::string> question_terms(const std::string& question) {
   std::vector<std::string> all = query_terms(question, "english"), kept;
@@ -64,8 +68,6 @@ std::vector<std::string> question_terms(const std::string& question) {
     if (!is_question_word(t)) kept.push_back(t);
   return kept.empty() ? all : kept;  // "what does it do?" still matches something
 }
-
-}  // namespace
 
 std::vector<ScoredSentence> best_sentences(const std::vector<SearchHit>& chunks, const std::string& question,
                                            const ExtractOptions& options, Embedder* embedder) {
@@ -116,7 +118,7 @@ std::vector<ScoredSentence> best_sentences(const std::vector<SearchHit>& chunks,
     if (static_cast<int>(out.size()) >= options.max_sentences) break;
     auto words = query_terms(texts[i], "english");
     std::set<std::string> terms(words.begin(), words.end());
-    if (std::any_of(chosen.begin(), chosen.end(), [&](const auto& c) { return jaccard(c, terms) >= kNearDuplicate; }))
+    if (std::any_of(chosen.begin(), chosen.end(), [&](const auto& c) { return overlap(c, terms) >= kNearDuplicate; }))
       continue;
     chosen.push_back(std::move(terms));
     out.push_back({cands[i].chunk, cands[i].begin, cands[i].end, texts[i], score});

@@ -14,6 +14,11 @@
 
 namespace edgerag::rag {
 
+// The question's content words as BM25 query terms: English stop words and
+// question words ("what", "how", "does", ...) dropped, which otherwise match
+// FAQ-style text; all terms when nothing else is left.
+std::vector<std::string> question_terms(const std::string& question);
+
 struct ScoredSentence {
   int chunk = 0;   // 1-based number of its chunk in the list given
   size_t begin = 0, end = 0;  // bytes of the sentence in that chunk's text

@@ -5,6 +5,12 @@
 namespace edgerag::rag {
 namespace {
 
+TEST(QuestionTerms, ContentWordsOnly) {
+  EXPECT_EQ(question_terms("How do I attach another database?"), (std::vector<std::string>{"attach", "another", "database"}));
+  EXPECT_EQ(question_terms("What does the VACUUM command do?"), (std::vector<std::string>{"vacuum", "command"}));
+  EXPECT_EQ(question_terms("What is it?"), (std::vector<std::string>{"what"}));  // nothing else left
+}
+
 SearchHit chunk(int64_t id, const std::string& text) {
   SearchHit h;
   h.chunk_id = id;
