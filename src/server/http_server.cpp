@@ -163,6 +163,11 @@ void Server::setup() {
     g.push_back({"prompt_tokens", {"Prompt tokens admitted (counter).", double(s.prompt_tokens)}});
     g.push_back({"generated_tokens", {"Tokens generated (counter).", double(s.generated_tokens)}});
     g.push_back({"decode_steps", {"Batched forward steps (counter).", double(s.steps)}});
+    const double now = uptime_.seconds();
+    g.push_back({"tokens_per_second", {"Tokens generated per second since the previous scrape.",
+                                       (s.generated_tokens - last_scrape_tokens_) / std::max(now - last_scrape_s_, 1e-3)}});
+    last_scrape_s_ = now;
+    last_scrape_tokens_ = s.generated_tokens;
     return g;
   });
 }

@@ -18,6 +18,7 @@
 #include "server/llm_service.h"
 #include "server/metrics.h"
 #include "server/params.h"
+#include "util/timer.h"
 
 namespace httplib {
 class Server;
@@ -88,6 +89,9 @@ class Server {
   std::atomic<uint64_t> next_id_{1};
   int64_t created_ = 0;
   int port_ = 0;
+  Timer uptime_;
+  double last_scrape_s_ = 0;  // for tokens/s between scrapes (gauge callback only)
+  uint64_t last_scrape_tokens_ = 0;
   std::mutex rag_mu_;  // the answer engine and index serve one request at a time
   std::unique_ptr<rag::AnswerEngine> answer_;
 };

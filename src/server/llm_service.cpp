@@ -29,8 +29,13 @@ struct Job::State {
 };
 
 Job::~Job() {
-  std::lock_guard lk(st_->mu);
-  if (!st_->done) sched_.cancel(id_);
+  bool done;
+  {
+    std::lock_guard lk(st_->mu);
+    done = st_->done;
+  }
+  // Outside the lock: cancelling a queued request runs on_done on this thread.
+  if (!done) sched_.cancel(id_);
 }
 
 void Job::cancel() { sched_.cancel(id_); }
