@@ -309,3 +309,50 @@ TEST(Server, EmbeddingsAndRerankMatchTheEncoder) {
 
 }  // namespace
 }  // namespace edgerag::server
+
+namespace edgerag::server {
+namespace {
+
+TEST(Server, RagDocumentsAndQuery) {
+  const auto dir = std::filesystem::temp_directory_path() / ("edgerag_srv_rag_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  ServedModels m;
+  m.index_dir = dir.string();
+  Running r(std::move(m), {});
+  auto c = r.client();
+  int status = 0;
+  json docs = {{"collection", "notes"},
+               {"documents",
+                {{{"key", "wal"}, {"title", "SQLite WAL"},
+                  {"text", "Write-ahead logging lets readers continue while a writer appends pages to the WAL file. "
+                           "A checkpoint copies the WAL pages back into the database file."}},
+                 {{"key", "cats"}, {"text", "Cats sleep for most of the day and hunt at dawn and dusk."}}}}};
+  json rep = post(c, "/v1/documents", docs, &status);
+  ASSERT_EQ(status, 200) << rep.dump();
+  EXPECT_EQ(rep["added"], 2);
+  json ans = post(c, "/v1/rag/query", {{"question", "What does a checkpoint copy back into the database?"}}, &status);
+  ASSERT_EQ(status, 200) << ans.dump();
+  EXPECT_FALSE(ans["answer"].get<std::string>().empty());
+  ASSERT_FALSE(ans["citations"].empty()) << ans.dump();
+  EXPECT_NE(ans["citations"][0].dump().find("wal"), std::string::npos) << ans.dump();
+  EXPECT_TRUE(ans["timings_ms"].contains("search"));
+
+  // Multipart upload of a file into another collection.
+  httplib::MultipartFormDataItems items = {{"collection", "uploads", "", ""},
+                                           {"file", "Rust ownership moves values between bindings.", "rust.txt", "text/plain"}};
+  auto up = c.Post("/v1/documents", items);
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->status, 200) << up->body;
+  EXPECT_EQ(json::parse(up->body)["added"], 1);
+
+  auto del = c.Delete("/v1/documents", json{{"collection", "notes"}, {"path", "cats"}}.dump(), "application/json");
+  EXPECT_EQ(del->status, 200) << del->body;
+  del = c.Delete("/v1/documents", json{{"collection", "notes"}, {"path", "cats"}}.dump(), "application/json");
+  EXPECT_EQ(del->status, 404);
+  post(c, "/v1/documents", {{"documents", {{{"text", "no key"}}}}}, &status);
+  EXPECT_EQ(status, 400);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace edgerag::server
