@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eval/attention_metrics.h"
 #include "runtime/generator.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
@@ -154,9 +155,9 @@ QaResult eval_qa(const Model& model, const std::vector<QaItem>& items, const QaO
     sc.context_tokens = target;
     for (size_t i = 0; i < items.size(); ++i) {
       const QaItem& it = items[i];
-      std::string context;
+      std::vector<std::string> passages;
+      size_t gold = 0;
       if (opt.mode == "gold") {
-        std::vector<std::string> passages;
         int used = n_tokens(it.gold_passage);
         // Distractors: the item's own, then other items' gold passages.
         std::vector<const std::string*> pool_p;
@@ -169,23 +170,39 @@ QaResult eval_qa(const Model& model, const std::vector<QaItem>& items, const QaO
           passages.push_back(*d);
           used += n;
         }
-        const size_t at = static_cast<size_t>(std::lround(opt.gold_position * passages.size()));
-        passages.insert(passages.begin() + std::min(at, passages.size()), it.gold_passage);
-        for (const auto& p : passages) context += p + "\n\n";
+        gold = std::min(static_cast<size_t>(std::lround(opt.gold_position * passages.size())), passages.size());
+        passages.insert(passages.begin() + gold, it.gold_passage);
       }
-      const std::string prompt =
-          (context.empty() ? "" : "Context:\n" + context) + "Question: " + it.question + "\nAnswer:";
+      // Token spans of the passages: lengths of the growing prompt prefix (within a token of exact).
+      std::string prompt = passages.empty() ? "" : "Context:\n";
+      std::vector<TokenSpan> spans;
+      for (const auto& p : passages) {
+        TokenSpan sp;
+        if (opt.attention) sp.begin = static_cast<int32_t>(tok->encode(prompt, true).size());
+        prompt += p + "\n\n";
+        if (opt.attention) sp.end = static_cast<int32_t>(tok->encode(prompt, true).size());
+        spans.push_back(sp);
+      }
+      prompt += "Question: " + it.question + "\nAnswer:";
       const auto ids = tok->encode(prompt, true);
       if (static_cast<int>(ids.size()) + opt.max_new_tokens > gen.n_ctx()) {
         ++sc.skipped;
         continue;
+      }
+      if (opt.attention && !spans.empty()) {
+        const AttentionTrace t = trace_attention(model, ids, spans, gold, std::min(opt.max_new_tokens, 8), pool);
+        sc.gold_attention_share += t.at_prompt_end.gold_share;
+        sc.gold_rank += t.at_prompt_end.gold_rank;
+        sc.attention_drift += t.drift;
       }
       const auto out = gen.generate_ids(ids, gp);
       sc.em += exact_match(out.text, it.answers);
       sc.f1 += f1_score(out.text, it.answers);
       ++sc.n;
     }
-    if (sc.n) sc.em /= sc.n, sc.f1 /= sc.n;
+    if (sc.n) {
+      for (double* v : {&sc.em, &sc.f1, &sc.gold_attention_share, &sc.gold_rank, &sc.attention_drift}) *v /= sc.n;
+    }
     res.scores.push_back(sc);
   }
   res.em_slope_per_1k = slope(res.scores, &QaScore::em);

@@ -35,12 +35,15 @@ struct QaOptions {
   std::vector<int> context_tokens;    // pad to these lengths (gold mode); empty = gold passage alone
   double gold_position = 0.5;         // 0 = first passage, 1 = last
   int max_new_tokens = 16;
+  bool attention = false;             // gold mode: attention share / rank / drift of the gold passage
 };
 
 struct QaScore {
   int context_tokens = 0;  // 0 = unpadded
   int n = 0, skipped = 0;  // skipped: prompt does not fit the model's context
   double em = 0, f1 = 0;
+  // With QaOptions::attention: means over the answered items (attention_metrics.h).
+  double gold_attention_share = 0, gold_rank = 0, attention_drift = 0;
 };
 
 struct QaResult {

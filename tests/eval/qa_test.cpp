@@ -38,11 +38,15 @@ TEST(Qa, EvaluatesWithPaddingAndSkipsWhatDoesNotFit) {
   QaOptions opt;
   opt.context_tokens = {256, 100000};
   opt.max_new_tokens = 4;
+  opt.attention = true;
   const QaResult r = eval_qa(*model, items, opt, nullptr);
   ASSERT_EQ(r.scores.size(), 2u);
   EXPECT_EQ(r.scores[0].n + r.scores[0].skipped, 3);
   EXPECT_EQ(r.scores[1].skipped, 3);  // beyond stories260K's 512-token context
   EXPECT_GE(r.scores[0].f1, r.scores[0].em);
+  EXPECT_GT(r.scores[0].gold_attention_share, 0.0);
+  EXPECT_LT(r.scores[0].gold_attention_share, 1.0);
+  EXPECT_GE(r.scores[0].gold_rank, 1.0);
   opt.mode = "closed";
   EXPECT_EQ(eval_qa(*model, items, opt, nullptr).scores.at(0).n, 3);
 }

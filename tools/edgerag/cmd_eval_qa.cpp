@@ -33,6 +33,7 @@ void setup(CLI::App& app) {
       ->default_val(0.5);
   cmd->add_option("--max-new-tokens", f->opt.max_new_tokens, "Answer length limit")->default_val(16);
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)");
+  cmd->add_flag("--attention", f->opt.attention, "Gold passage attention share, rank and drift (gold mode)");
   cmd->add_flag("--json", f->json, "Print one JSON object");
   cmd->callback([f] {
     std::stringstream ss(f->lengths);
@@ -46,11 +47,17 @@ void setup(CLI::App& app) {
                      {"f1_slope_per_1k", r.f1_slope_per_1k}, {"seconds", r.seconds}};
     for (const auto& s : r.scores)
       j["scores"].push_back({{"context_tokens", s.context_tokens}, {"n", s.n}, {"skipped", s.skipped}, {"em", s.em},
-                             {"f1", s.f1}});
+                             {"f1", s.f1}, {"gold_attention_share", s.gold_attention_share},
+                             {"gold_rank", s.gold_rank}, {"attention_drift", s.attention_drift}});
     if (f->json) return (void)std::printf("%s\n", j.dump(1).c_str());
     for (const auto& s : r.scores)
       fmt::print("context {:>6}: EM {:.3f} F1 {:.3f} ({} answered, {} too long)\n",
                  s.context_tokens ? std::to_string(s.context_tokens) : "gold", s.em, s.f1, s.n, s.skipped);
+    if (f->opt.attention)
+      for (const auto& s : r.scores)
+        fmt::print("context {:>6}: gold attention share {:.4f}, rank {:.2f}, drift {:+.4f}\n",
+                   s.context_tokens ? std::to_string(s.context_tokens) : "gold", s.gold_attention_share, s.gold_rank,
+                   s.attention_drift);
     if (r.scores.size() > 1) fmt::print("slope per 1K tokens: EM {:+.4f}, F1 {:+.4f}\n", r.em_slope_per_1k, r.f1_slope_per_1k);
   });
 }
