@@ -23,10 +23,11 @@ struct BreakIterDeleter {
 
 UBreakIterator* sentence_iterator() {
   // Opening a break iterator loads ICU rule data: do it once per thread.
+  // "ss=standard" keeps abbreviations such as "Dr." inside their sentence.
   thread_local std::unique_ptr<UBreakIterator, BreakIterDeleter> it;
   if (!it) {
     UErrorCode st = U_ZERO_ERROR;
-    it.reset(ubrk_open(UBRK_SENTENCE, "en", nullptr, 0, &st));
+    it.reset(ubrk_open(UBRK_SENTENCE, "en@ss=standard", nullptr, 0, &st));
     if (U_FAILURE(st)) fail("ICU sentence break iterator: {}", u_errorName(st));
   }
   return it.get();

@@ -3,6 +3,7 @@
 #include <poppler-document.h>
 #include <poppler-image.h>
 #include <poppler-page-renderer.h>
+#include <poppler-global.h>
 #include <poppler-page.h>
 
 #include <memory>
@@ -13,6 +14,9 @@
 namespace edgerag::rag {
 
 ParsedDocument read_pdf(std::string_view bytes, const ReadOptions& opt) {
+  // Poppler prints parse problems to stderr; a broken file is reported once, by our error.
+  static const bool quiet = (poppler::set_debug_error_function([](const std::string&, void*) {}, nullptr), true);
+  (void)quiet;
   std::unique_ptr<poppler::document> pdf(
       poppler::document::load_from_raw_data(bytes.data(), static_cast<int>(bytes.size())));
   if (!pdf) fail("not a readable PDF");

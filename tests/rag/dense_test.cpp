@@ -1,0 +1,162 @@
+// Dense and hybrid retrieval: exact and HNSW paths, the recorded embedder,
+// reranking (and skipping it on agreement), and the real GGUF encoder
+// adapters end to end with the synthetic models.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "fixtures.h"
+#include "rag/index.h"
+#include "test_embedder.h"
+#include "test_paths.h"
+#include "util/error.h"
+
+namespace edgerag::rag {
+namespace {
+
+std::vector<TextDocument> animals() {
+  return {{"cat", "", "The cat sleeps on the warm sofa all afternoon."},
+          {"dog", "", "A loyal dog fetches the ball in the park."},
+          {"fish", "", "Tropical fish swim around the coral reef."},
+          {"owl", "", "An owl hunts mice silently at night."},
+          {"bee", "", "Bees collect nectar and make honey in the hive."}};
+}
+
+std::unique_ptr<Index> build(const std::string& dir, std::shared_ptr<Embedder> emb, size_t exact_below) {
+  IndexOptions o;
+  o.writable = true;
+  o.exact_below = exact_below;
+  auto idx = Index::open(dir, o);
+  idx->set_embedder(std::move(emb));
+  idx->ingest_texts(animals(), IngestOptions{});
+  return idx;
+}
+
+SearchOptions mode(SearchMode m, size_t k = 3) {
+  SearchOptions o;
+  o.mode = m;
+  o.k = k;
+  return o;
+}
+
+TEST(Dense, ExactAndHnswAgree) {
+  test::TempDir t;
+  auto emb = std::make_shared<test::HashEmbedder>();
+  auto exact = build(t / "exact", emb, 1000);
+  auto hnsw = build(t / "hnsw", emb, 0);  // always HNSW
+  EXPECT_EQ(hnsw->stats().vectors, 5u);
+  bool has_graph = false;
+  for (const auto& e : std::filesystem::directory_iterator(t.path / "hnsw"))
+    has_graph |= e.path().extension() == ".hnsw";
+  EXPECT_TRUE(has_graph);
+  for (const char* q : {"warm sofa cat", "coral reef fish", "honey hive"}) {
+    auto a = exact->search(q, mode(SearchMode::Dense));
+    auto b = hnsw->search(q, mode(SearchMode::Dense));
+    ASSERT_EQ(a.hits.size(), 3u);
+    ASSERT_EQ(b.hits.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(a.hits[i].provenance.path, b.hits[i].provenance.path) << q;
+      EXPECT_NEAR(a.hits[i].score, b.hits[i].score, 1e-5);
+      EXPECT_TRUE(a.hits[i].scores.dense.has_value());
+    }
+  }
+  EXPECT_EQ(exact->search("warm sofa cat", mode(SearchMode::Dense)).hits[0].provenance.path, "cat");
+}
+
+TEST(Dense, GraphFollowsUpdatesAndReopens) {
+  test::TempDir t;
+  auto emb = std::make_shared<test::HashEmbedder>();
+  {
+    auto idx = build(t / "idx", emb, 0);
+    idx->ingest_texts({{"cat", "", "Totally rewritten: a quantum physics lecture."}}, IngestOptions{});
+    EXPECT_TRUE(idx->remove("default", "owl"));
+    auto r = idx->search("quantum physics lecture", mode(SearchMode::Dense, 10));
+    EXPECT_EQ(r.hits[0].provenance.path, "cat");
+    EXPECT_EQ(r.hits.size(), 4u);  // the removed owl is not returned
+  }
+  auto reader = Index::open(t / "idx");
+  EXPECT_EQ(reader->recorded_embedder(), "test-hash-embedder");
+  EXPECT_THROW(reader->search("cat", mode(SearchMode::Dense)), Error);  // no embedder set
+  reader->set_embedder(emb);
+  auto r = reader->search("quantum physics", mode(SearchMode::Dense));
+  EXPECT_EQ(r.hits[0].provenance.path, "cat");
+  EXPECT_THROW(reader->set_embedder(std::make_shared<test::HashEmbedder>(32)), Error);  // other dimension
+}
+
+TEST(Dense, HybridFusesAndFilters) {
+  test::TempDir t;
+  auto idx = build(t / "idx", std::make_shared<test::HashEmbedder>(), 1000);
+  auto r = idx->search("owl night", mode(SearchMode::Hybrid, 5));
+  ASSERT_FALSE(r.hits.empty());
+  EXPECT_EQ(r.hits[0].provenance.path, "owl");
+  ASSERT_TRUE(r.hits[0].scores.fused && r.hits[0].scores.bm25 && r.hits[0].scores.dense);
+  EXPECT_DOUBLE_EQ(*r.hits[0].scores.fused, 2.0 / 61);  // first in both lists, k = 60
+  EXPECT_EQ(*r.hits[0].scores.bm25_rank, 1u);
+  EXPECT_GT(r.timings.total_ms, 0.0);
+  auto f = mode(SearchMode::Dense, 5);
+  f.filter.path_prefix = "b";
+  auto only_bee = idx->search("owl night", f);
+  ASSERT_EQ(only_bee.hits.size(), 1u);
+  EXPECT_EQ(only_bee.hits[0].provenance.path, "bee");
+  // Ingesting without the index's embedder is refused (vectors would be missing).
+  IndexOptions o;
+  o.writable = true;
+  idx.reset();
+  EXPECT_THROW(Index::open(t / "idx", o)->ingest_texts({{"x", "", "y"}}, IngestOptions{}), Error);
+}
+
+TEST(Dense, RerankAndSkipOnAgreement) {
+  test::TempDir t;
+  auto idx = build(t / "idx", std::make_shared<test::HashEmbedder>(), 1000);
+  auto rr = std::make_shared<test::OverlapReranker>();
+  idx->set_reranker(rr);
+  auto o = mode(SearchMode::Bm25, 5);
+  auto r = idx->search("mice", o);  // BM25 only: always reranked
+  EXPECT_TRUE(r.reranked);
+  EXPECT_EQ(r.hits[0].provenance.path, "owl");
+  EXPECT_FLOAT_EQ(static_cast<float>(*r.hits[0].scores.rerank), 10.f);
+  EXPECT_EQ(rr->calls, 1);
+  // Hybrid with a single agreeing hit in both lists: overlap 1.0 >= 0.8, skipped.
+  o = mode(SearchMode::Hybrid, 1);
+  o.bm25_depth = o.dense_depth = 1;
+  r = idx->search("honey hive bees", o);
+  EXPECT_FALSE(r.reranked);
+  EXPECT_FALSE(r.rerank_note.empty());
+  EXPECT_EQ(rr->calls, 1);
+  o.rerank_skip_agreement = 2;  // never skip
+  EXPECT_TRUE(idx->search("honey hive bees", o).reranked);
+  EXPECT_EQ(rr->calls, 2);
+}
+
+TEST(Dense, SyntheticGgufEncoderEndToEnd) {
+  test::TempDir t;
+  auto emb = load_embedder(test::model_path("synth-bert-embed.gguf"));
+  ASSERT_GT(emb->dim(), 0);
+  EXPECT_GT(emb->count_tokens("hello world"), 0u);
+  auto v = emb->embed({"hello world", "another text"}, false);
+  ASSERT_EQ(v.size(), 2u);
+  double norm = 0;
+  for (float x : v[0]) norm += x * x;
+  EXPECT_NEAR(norm, 1.0, 1e-4);
+  EXPECT_THROW(load_embedder(test::model_path("synth-bert-rerank.gguf")), Error);
+
+  auto idx = build(t / "idx", emb, 1000);
+  EXPECT_EQ(idx->recorded_embedder(), emb->name());
+  auto d = idx->search("The cat sleeps on the warm sofa all afternoon.", mode(SearchMode::Dense, 5));
+  ASSERT_EQ(d.hits.size(), 5u);
+  for (size_t i = 1; i < d.hits.size(); ++i) EXPECT_GE(d.hits[i - 1].score, d.hits[i].score);
+  auto h = idx->search("owl mice night", mode(SearchMode::Hybrid, 5));
+  EXPECT_EQ(h.hits.size(), 5u);
+  EXPECT_TRUE(h.hits[0].scores.fused.has_value());
+  idx->set_reranker(load_reranker(test::model_path("synth-bert-rerank.gguf")));
+  auto o = mode(SearchMode::Hybrid, 5);
+  o.rerank_skip_agreement = 2;
+  auto r = idx->search("owl mice night", o);
+  EXPECT_TRUE(r.reranked);
+  ASSERT_EQ(r.hits.size(), 5u);
+  for (const auto& hit : r.hits) EXPECT_TRUE(hit.scores.rerank.has_value());
+  for (size_t i = 1; i < r.hits.size(); ++i) EXPECT_GE(*r.hits[i - 1].scores.rerank, *r.hits[i].scores.rerank);
+}
+
+}  // namespace
+}  // namespace edgerag::rag
