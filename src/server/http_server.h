@@ -35,9 +35,9 @@ namespace edgerag::server {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0 = any free port (see Server::port())
-  std::vector<std::string> api_keys;
+  std::vector<std::string> api_keys{};
   size_t max_body_bytes = 16u << 20;
-  Limits limits;
+  Limits limits{};
   int request_timeout_s = 300;  // a generation still running after this is cancelled
   int io_timeout_s = 30;        // socket read/write
   int http_threads = 64;        // concurrent connections served

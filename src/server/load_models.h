@@ -7,7 +7,7 @@
 namespace edgerag::server {
 
 struct ModelPaths {
-  std::string llm, embed, rerank, index_dir;  // empty = not served
+  std::string llm{}, embed{}, rerank{}, index_dir{};  // empty = not served
 };
 
 ServedModels load_models(const ModelPaths& paths, const LlmOptions& llm_options);

@@ -115,7 +115,7 @@ json with_server(const std::string& model, const BenchFlags& f, int max_running,
   so.host = "127.0.0.1";
   so.port = 0;
   so.limits.max_tokens = f.max_tokens;
-  server::Server srv(server::load_models({.llm = model, .embed = "", .rerank = "", .index_dir = ""}, lo), so);
+  server::Server srv(server::load_models({.llm = model}, lo), so);
   int port = srv.bind();
   std::thread th([&] { srv.run(); });
   json out;
