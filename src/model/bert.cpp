@@ -59,9 +59,12 @@ void layernorm_rows(float* x, const float* w, const float* b, int64_t n_tokens, 
   for (int64_t t = 0; t < n_tokens; ++t) layernorm(x + t * n, w, b, x + t * n, n, eps);
 }
 
-// y = W x + b for all tokens.
+// y = W x + b for all tokens, in token chunks whose activations stay in L2
+// while the weight panels stream past (a whole packed batch would not).
 void linear(const Matrix& w, const float* b, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
-  matmul(w, x, n_tokens, y, pool);
+  constexpr int64_t kChunk = 128;
+  for (int64_t t = 0; t < n_tokens; t += kChunk)
+    matmul(w, x + t * w.cols, std::min(kChunk, n_tokens - t), y + t * w.rows, pool);
   add_bias(y, b, n_tokens, w.rows);
 }
 
