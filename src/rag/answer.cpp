@@ -23,6 +23,7 @@ namespace edgerag::rag {
 struct AnswerEngine::Impl {
   std::unique_ptr<Index> index;
   std::shared_ptr<Embedder> embedder;
+  bool dense = false;  // the index has vectors from `embedder`: hybrid retrieval
   std::shared_ptr<Reranker> reranker;
   // The LLM (all null in extractive mode).
   std::unique_ptr<Model> llm;
@@ -48,9 +49,9 @@ std::unique_ptr<AnswerEngine> AnswerEngine::open(const AnswerModels& models) {
   auto impl = std::make_unique<Impl>();
   impl->index = Index::open(models.index_dir);
   std::string embed = models.embed;
+  const std::string recorded = impl->index->recorded_embedder();
   if (embed.empty()) {
     // Dense retrieval by default when the index has vectors and their model is here.
-    std::string recorded = impl->index->recorded_embedder();
     std::error_code ec;
     if (!recorded.empty() && std::filesystem::is_regular_file(recorded, ec))
       embed = recorded;
@@ -60,7 +61,13 @@ std::unique_ptr<AnswerEngine> AnswerEngine::open(const AnswerModels& models) {
   }
   if (!embed.empty()) {
     impl->embedder = load_embedder(embed);
-    impl->index->set_embedder(impl->embedder);
+    if (recorded.empty()) {
+      // Still useful for scoring sentences in extractive answers.
+      log(LogLevel::Warn, "index {} has no dense vectors: BM25-only retrieval", models.index_dir);
+    } else {
+      impl->index->set_embedder(impl->embedder);  // throws if it is not the model that built the vectors
+      impl->dense = true;
+    }
   }
   if (!models.rerank.empty()) {
     impl->reranker = load_reranker(models.rerank);
@@ -78,7 +85,7 @@ std::unique_ptr<AnswerEngine> AnswerEngine::open(const AnswerModels& models) {
 
 SearchResponse AnswerEngine::Impl::retrieve(const std::string& question, const AnswerConfig& cfg, Answer& a) {
   SearchOptions so;
-  so.mode = embedder && cfg.hybrid ? SearchMode::Hybrid : SearchMode::Bm25;
+  so.mode = dense && cfg.hybrid ? SearchMode::Hybrid : SearchMode::Bm25;
   so.k = static_cast<size_t>(cfg.max_chunks);
   so.bm25_depth = static_cast<size_t>(cfg.bm25_depth);
   so.dense_depth = static_cast<size_t>(cfg.dense_depth);

@@ -60,7 +60,9 @@ struct AnswerModels {  // resolved paths; empty = not used
   std::string index_dir = {};  // required
   std::string llm = {};        // decoder GGUF; empty -> extractive answers
   std::string embed = {};      // BERT embedder GGUF; empty -> the index's recorded one if that
-                               // file exists, else BM25-only retrieval
+                               // file exists. Hybrid retrieval needs an index with vectors;
+                               // without, retrieval is BM25 and the embedder only scores
+                               // sentences of extractive answers
   std::string rerank = {};     // cross-encoder GGUF; empty -> no reranking
   int n_threads = 0;           // 0 = default_thread_count()
   int n_ctx = 0;               // LLM context (prompt + answer); 0 = the generator's default

@@ -91,6 +91,48 @@ TEST_F(AnswerTest, ExtractiveAnswerCitesTheRightChunk) {
   EXPECT_NE(a.text.find("Compression uses the Quibble codec."), std::string::npos) << a.text;
 }
 
+TEST_F(AnswerTest, EmbedderOnAnIndexWithoutVectorsFallsBackToBm25) {
+  auto engine = AnswerEngine::open({.index_dir = index_dir(), .embed = test::model_path("synth-bert-embed.gguf")});
+  EXPECT_TRUE(engine->has_embedder());
+  Answer a = engine->answer("How often do checkpoints run?", AnswerConfig{});
+  EXPECT_EQ(a.mode, "extractive");
+  EXPECT_EQ(a.timings.embed, 0.0);  // no query embedding for retrieval
+  EXPECT_GT(a.timings.extract, 0.0);
+  EXPECT_FALSE(a.citations.empty());
+  expect_consistent_citations(a);
+}
+
+TEST(AnswerHybrid, IndexWithVectorsIsSearchedDenseAndLexicalWithReranking) {
+  test::TempDir dir;
+  const std::string embed = test::model_path("synth-bert-embed.gguf");
+  {
+    auto idx = Index::open(dir / "idx", {.writable = true});
+    idx->set_embedder(load_embedder(embed));
+    auto rep = idx->ingest_texts({{"a.txt", "A", "Checkpoints run every 30 seconds. Pages hold 4096 bytes."},
+                                  {"b.txt", "B", "The journal is kept in write-ahead mode."}},
+                                 IngestOptions{});
+    ASSERT_EQ(rep.failed, 0u);
+  }
+  // The embedder recorded in the index is loaded without being named.
+  auto engine = AnswerEngine::open({.index_dir = dir / "idx", .rerank = test::model_path("synth-bert-rerank.gguf")});
+  EXPECT_TRUE(engine->has_embedder());
+  EXPECT_TRUE(engine->has_reranker());
+  AnswerConfig cfg;
+  cfg.rerank = RerankMode::On;
+  Answer a = engine->answer("How often do checkpoints run?", cfg);
+  EXPECT_GT(a.timings.embed, 0.0);
+  EXPECT_TRUE(a.reranked);
+  EXPECT_GT(a.timings.rerank, 0.0);
+  EXPECT_EQ(a.context.size(), 2u);
+  expect_consistent_citations(a);
+  cfg.rerank = RerankMode::Off;
+  cfg.hybrid = false;
+  a = engine->answer("How often do checkpoints run?", cfg);
+  EXPECT_FALSE(a.reranked);
+  EXPECT_EQ(a.timings.embed, 0.0);
+  EXPECT_EQ(a.timings.rerank, 0.0);
+}
+
 TEST_F(AnswerTest, JsonHasTheDocumentedFields) {
   auto engine = AnswerEngine::open({.index_dir = index_dir()});
   Answer a = engine->answer("How often do checkpoints run?", AnswerConfig{});
