@@ -1,5 +1,6 @@
 #include "model/bert.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "util/error.h"
@@ -138,13 +139,6 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& path) {
   EDGERAG_CHECK(hp.pooling != Pooling::Rank || hp.n_cls_out > 0,
                 "{}: rank pooling needs a classifier head (cls.output.weight)", path);
   return m;
-}
-
-size_t BertModel::weight_bytes() const {
-  size_t n = cls_.nbytes() + cls_out_.nbytes();
-  for (const Layer& L : layers_)
-    n += L.q.nbytes() + L.k.nbytes() + L.v.nbytes() + L.o.nbytes() + L.up.nbytes() + L.down.nbytes();
-  return n;
 }
 
 std::vector<float> BertModel::forward(const std::vector<BertInput>& batch, ThreadPool* pool) const {

@@ -44,8 +44,6 @@ class BertModel {
 
   const BertHParams& hparams() const { return hp_; }
   const GgufFile& gguf() const { return *file_; }
-  // Bytes of weights read per forward pass (every matrix once).
-  size_t weight_bytes() const;
 
   // Final hidden states of all tokens of all inputs, packed in input order:
   // [sum of lengths, n_embd]. Read-only: safe to call concurrently with
