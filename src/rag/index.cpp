@@ -291,6 +291,42 @@ void IndexImpl::flush(std::vector<PendingDoc>& pending, IngestReport& report) {
   pending.clear();
 }
 
+size_t IndexImpl::backfill_vectors(size_t batch) {
+  if (!embedder_) return 0;
+  size_t done = 0;
+  while (true) {
+    std::vector<int64_t> ids;
+    std::vector<std::string> texts;
+    {
+      auto st = db_->prepare(
+          "SELECT c.id, c.headings, c.text FROM chunks c LEFT JOIN vectors v ON v.chunk_id = c.id "
+          "WHERE v.chunk_id IS NULL ORDER BY c.id LIMIT ?1");
+      st.bind(1, static_cast<int64_t>(std::max<size_t>(batch, 1)));
+      while (st.step()) {
+        ids.push_back(st.i64(0));
+        texts.push_back(passage_text(st.text(1), st.text(2)));
+      }
+    }
+    if (ids.empty()) return done;
+    auto vecs = embedder_->embed(texts, false);
+    EDGERAG_CHECK(vecs.size() == ids.size(), "embedder returned {} vectors for {} texts", vecs.size(), ids.size());
+    Transaction tx(*db_);
+    if (meta("embedder").empty()) {
+      set_meta("embedder", embedder_->name());
+      set_meta("dim", std::to_string(embedder_->dim()));
+    }
+    auto ins = db_->prepare("INSERT INTO vectors(chunk_id, v) VALUES(?1, ?2)");
+    for (size_t i = 0; i < ids.size(); ++i) {
+      EDGERAG_CHECK(vecs[i].size() == static_cast<size_t>(embedder_->dim()), "embedder returned a vector of {} floats",
+                    vecs[i].size());
+      ins.bind(1, ids[i]).bind_blob(2, vecs[i].data(), vecs[i].size() * sizeof(float)).run();
+    }
+    bump_vector_generation(*db_);
+    tx.commit();
+    done += ids.size();
+  }
+}
+
 void IndexImpl::finish_ingest() {
   if (auto* v = vectors()) v->sync(true);
   db_->exec("PRAGMA wal_checkpoint(PASSIVE)");
@@ -304,6 +340,7 @@ IngestReport IndexImpl::ingest(const std::vector<std::string>& paths, const Inge
     fail("index {} holds dense vectors of {}: set that embedder to ingest into it", dir_, meta("embedder"));
   Timer timer;
   IngestReport report;
+  report.chunks_written = backfill_vectors(std::max<size_t>(options.embed_batch, 64));
   auto files = list_files(paths, dir_, report);
   report.failed = report.failures.size();
   report.files_seen = files.size();
@@ -379,6 +416,7 @@ IngestReport IndexImpl::ingest_texts(const std::vector<TextDocument>& docs, cons
     fail("index {} holds dense vectors of {}: set that embedder to ingest into it", dir_, meta("embedder"));
   Timer timer;
   IngestReport report;
+  report.chunks_written = backfill_vectors(std::max<size_t>(options.embed_batch, 64));
   report.files_seen = docs.size();
   TokenCounter count = token_counter();
   std::vector<PendingDoc> pending;

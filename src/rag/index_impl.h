@@ -55,6 +55,8 @@ class IndexImpl final : public Index {
   // Embeds and writes the pending documents in one transaction.
   void flush(std::vector<PendingDoc>& pending, IngestReport& report);
   void finish_ingest();
+  // Embeds chunks that have no vector yet (an embedder added to a BM25-only index).
+  size_t backfill_vectors(size_t batch);
   VectorIndex* vectors();  // null when the index has no dense vectors
 
   // search stages (index_search.cpp)

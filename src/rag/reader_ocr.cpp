@@ -33,6 +33,9 @@ std::string recognize(tesseract::TessBaseAPI& api) {
 }  // namespace
 
 std::string ocr_image_file(std::string_view bytes, const std::string& language) {
+  // Leptonica prints decoding errors to stderr; ours names the file instead.
+  static const bool quiet = (setMsgSeverity(L_SEVERITY_NONE), true);
+  (void)quiet;
   Pix* pix = pixReadMem(reinterpret_cast<const l_uint8*>(bytes.data()), bytes.size());
   if (!pix) fail("not a readable image");
   auto& api = engine(language);

@@ -83,6 +83,20 @@ TEST(Dense, GraphFollowsUpdatesAndReopens) {
   EXPECT_THROW(reader->set_embedder(std::make_shared<test::HashEmbedder>(32)), Error);  // other dimension
 }
 
+TEST(Dense, EmbedderAddedToAnExistingIndexBackfillsVectors) {
+  test::TempDir t;
+  IndexOptions o;
+  o.writable = true;
+  auto idx = Index::open(t / "idx", o);
+  idx->ingest_texts(animals(), IngestOptions{});
+  EXPECT_EQ(idx->stats().vectors, 0u);
+  idx->set_embedder(std::make_shared<test::HashEmbedder>());
+  auto r = idx->ingest_texts(animals(), IngestOptions{});
+  EXPECT_EQ(r.unchanged, 5u);
+  EXPECT_EQ(idx->stats().vectors, 5u);
+  EXPECT_EQ(idx->search("coral reef", mode(SearchMode::Dense)).hits.at(0).provenance.path, "fish");
+}
+
 TEST(Dense, HybridFusesAndFilters) {
   test::TempDir t;
   auto idx = build(t / "idx", std::make_shared<test::HashEmbedder>(), 1000);

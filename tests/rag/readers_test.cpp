@@ -2,6 +2,11 @@
 // page / row / byte provenance; broken files give a clear error.
 #include <gtest/gtest.h>
 
+#include <poppler-document.h>
+#include <poppler-image.h>
+#include <poppler-page-renderer.h>
+#include <poppler-page.h>
+
 #include "fixtures.h"
 #include "rag/chunker.h"
 #include "rag/reader.h"
@@ -137,6 +142,35 @@ TEST(Readers, PdfPagesWithTextLayer) {
   EXPECT_NE(d.blocks[1].text.find("caches"), std::string::npos);
   EXPECT_THROW(read_pdf("%PDF-1.4 garbage", {}), Error);
   EXPECT_THROW(read_pdf(test::make_pdf({""}), {}), Error);  // no text layer and no OCR
+}
+
+}  // namespace
+}  // namespace edgerag::rag
+
+namespace edgerag::rag {
+namespace {
+
+// OCR: render a PDF page to PNG with poppler, then read the image back with tesseract.
+TEST(Readers, OcrOfRenderedPage) {
+  test::TempDir t;
+  std::string pdf = test::make_pdf({"QUARTERLY REVENUE GREW STRONGLY"});
+  std::unique_ptr<poppler::document> doc(poppler::document::load_from_raw_data(pdf.data(), static_cast<int>(pdf.size())));
+  ASSERT_TRUE(doc);
+  std::unique_ptr<poppler::page> page(doc->create_page(0));
+  poppler::page_renderer r;
+  poppler::image img = r.render_page(page.get(), 150, 150);
+  ASSERT_TRUE(img.save(t / "scan.png", "png"));
+  ReadOptions opt;
+  opt.ocr = true;
+  auto d = read_document(t / "scan.png", test::read_text(t / "scan.png"), opt);
+  EXPECT_EQ(d.file_type, "image");
+  ASSERT_FALSE(d.blocks.empty());
+  EXPECT_NE(d.blocks[0].text.find("REVENUE"), std::string::npos) << d.blocks[0].text;
+  // The path scanned PDF pages take: raw rendered pixels.
+  std::string text = ocr_pixels(reinterpret_cast<const unsigned char*>(img.const_data()), img.width(), img.height(),
+                                img.bytes_per_row(), "eng");
+  EXPECT_NE(text.find("QUARTERLY"), std::string::npos) << text;
+  EXPECT_THROW(read_image("not an image", opt), Error);
 }
 
 }  // namespace

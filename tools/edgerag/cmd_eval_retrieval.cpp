@@ -22,6 +22,7 @@ struct EvalArgs {
   double min_ndcg = -1;
   bool json = false;
   rag::SearchOptions opt;
+  rag::IndexOptions index_opt;
 };
 
 // A temporary index folder, removed when the evaluation ends.
@@ -42,7 +43,7 @@ void run(EvalArgs& a) {
   auto data = eval::load_beir(a.beir, a.split);
   std::unique_ptr<TempDir> tmp;
   if (a.index.empty()) tmp = std::make_unique<TempDir>();
-  rag::IndexOptions io;
+  rag::IndexOptions io = a.index_opt;
   io.writable = true;
   auto idx = rag::Index::open(tmp ? tmp->path : a.index, io);
   a.opt.mode = rag::parse_search_mode(a.mode);
@@ -109,6 +110,11 @@ void setup(CLI::App& app) {
   cmd->add_option("--depth", a->depth, "Documents retrieved per query")->capture_default_str();
   cmd->add_option("--rrf-k", a->opt.rrf_k, "Reciprocal rank fusion constant")->capture_default_str();
   cmd->add_option("--rerank-top", a->opt.rerank_top, "Results the reranker rescores")->capture_default_str();
+  // BM25 settings of a new index (an existing one keeps its recorded settings).
+  cmd->add_option("--k1", a->index_opt.bm25_k1, "BM25 k1")->capture_default_str();
+  cmd->add_option("--b", a->index_opt.bm25_b, "BM25 b")->capture_default_str();
+  cmd->add_option("--stopwords", a->index_opt.stopwords, "english or none")->capture_default_str()->check(
+      CLI::IsMember({"english", "none"}));
   cmd->add_option("--min-ndcg", a->min_ndcg, "Exit non-zero when nDCG@10 is below this");
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->callback([a] { run(*a); });
