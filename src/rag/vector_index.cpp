@@ -97,6 +97,12 @@ void VectorIndex::sync(bool save) {
         hnsw_->graph.reset();
       }
     }
+    if (hnsw_->graph && best_gen == gen) {  // the saved graph is current: nothing to apply
+      loaded_gen_ = gen;
+      ids_.clear();
+      matrix_.clear();
+      return;
+    }
     if (!hnsw_->graph)
       hnsw_->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(
           &hnsw_->space, count + 1024, static_cast<size_t>(p_.m), static_cast<size_t>(p_.ef_construction));

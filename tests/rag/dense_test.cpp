@@ -83,6 +83,20 @@ TEST(Dense, GraphFollowsUpdatesAndReopens) {
   EXPECT_THROW(reader->set_embedder(std::make_shared<test::HashEmbedder>(32)), Error);  // other dimension
 }
 
+TEST(Dense, MissingOrStaleGraphIsRebuiltFromTheDatabase) {
+  test::TempDir t;
+  auto emb = std::make_shared<test::HashEmbedder>();
+  build(t / "idx", emb, 0).reset();
+  // As after a crash between the commit and the graph save: no graph for the current generation.
+  for (const auto& e : std::filesystem::directory_iterator(t.path / "idx"))
+    if (e.path().extension() == ".hnsw") std::filesystem::remove(e.path());
+  auto reader = Index::open(t / "idx");
+  reader->set_embedder(emb);
+  auto r = reader->search("coral reef fish", mode(SearchMode::Dense, 5));
+  ASSERT_EQ(r.hits.size(), 5u);
+  EXPECT_EQ(r.hits[0].provenance.path, "fish");
+}
+
 TEST(Dense, EmbedderAddedToAnExistingIndexBackfillsVectors) {
   test::TempDir t;
   IndexOptions o;
