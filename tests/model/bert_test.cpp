@@ -1,6 +1,7 @@
 // BERT encoder against the llama.cpp goldens (golden/README.md §4, §7.4).
 #include <cmath>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -159,6 +160,17 @@ TEST(Encoder, RerankPairsMatchGoldensWithTypeZeroOption) {
   const auto in = typed->pair_input("what is panda?", "hi");
   EXPECT_EQ(in.type_ids, (std::vector<int32_t>{0, 0, 0, 0, 0, 0, 1, 1}));
   EXPECT_THROW(typed->embed({"x"}), Error);
+}
+
+TEST(Encoder, ConcurrentCallersGetTheSameVectors) {
+  auto enc = Encoder::load(test::model_path("synth-bert-embed.gguf"), {.batch_size = 2, .n_threads = 2});
+  const std::vector<std::string> texts{"What is the capital of France?", "Once upon a time.", "A fast auburn fox."};
+  const auto want = enc->embed(texts);
+  std::vector<std::vector<std::vector<float>>> got(3);
+  std::vector<std::thread> threads;
+  for (auto& g : got) threads.emplace_back([&] { g = enc->embed(texts); });
+  for (auto& t : threads) t.join();
+  for (const auto& g : got) EXPECT_EQ(g, want);
 }
 
 }  // namespace
