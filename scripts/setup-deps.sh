@@ -23,10 +23,10 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup-deps: installing ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
@@ -35,6 +35,10 @@ else
 fi
 
 # Node packages of the OpenAI-client server test (tests/js), pinned by package-lock.json.
-if command -v npm >/dev/null && [ ! -d "$(dirname "$0")/../tests/js/node_modules/openai" ]; then
+# Debian ships npm separately from nodejs (a NodeSource nodejs bundles it instead).
+if ! command -v npm >/dev/null; then
+  $SUDO apt-get install -y -qq --no-install-recommends npm
+fi
+if [ ! -d "$(dirname "$0")/../tests/js/node_modules/openai" ]; then
   (cd "$(dirname "$0")/../tests/js" && npm ci --no-audit --no-fund --loglevel=error)
 fi
