@@ -25,6 +25,7 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1
   -DEDGERAG_SANITIZE=ON -DEDGERAG_BENCH=OFF >/dev/null
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  LSAN_OPTIONS=suppressions=$root/scripts/lsan.supp \
   ctest --test-dir build-asan --output-on-failure -j "$jobs" -L unit
 
 echo "== libFuzzer smoke run (GGUF parser)"
