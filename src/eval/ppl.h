@@ -1,7 +1,7 @@
 // Perplexity of a decoder on a text, two protocols:
 //  - "chunked": llama.cpp's llama-perplexity (non-overlapping chunks of ctx
 //    tokens, first token replaced by BOS, only the second half of each chunk
-//    scored; /work/shared/golden/README.md section 5);
+//    scored; ../shared/golden/README.md section 5);
 //  - "sliding": windows of ctx tokens advanced by `stride` < ctx (default ctx/2),
 //    each scoring only the tokens not scored by an earlier window, so every
 //    token but the first is predicted once with up to ctx - stride of context.
