@@ -327,6 +327,16 @@ size_t IndexImpl::backfill_vectors(size_t batch) {
   }
 }
 
+IngestReport IndexImpl::start_ingest(const IngestOptions& options) {
+  require_writable();
+  if (!embedder_ && !meta("embedder").empty())
+    fail("index {} holds dense vectors of {}: set that embedder to ingest into it", dir_, meta("embedder"));
+  IngestReport report;
+  // Chunks still without vectors (an embedder added to a BM25-only index) get them first.
+  report.chunks_written = backfill_vectors(std::max<size_t>(options.embed_batch, 64));
+  return report;
+}
+
 void IndexImpl::finish_ingest() {
   if (auto* v = vectors()) v->sync(true);
   db_->exec("PRAGMA wal_checkpoint(PASSIVE)");
@@ -335,12 +345,8 @@ void IndexImpl::finish_ingest() {
 IngestReport IndexImpl::ingest(const std::vector<std::string>& paths, const IngestOptions& options,
                                const ProgressFn& progress) {
   std::lock_guard lock(mu_);
-  require_writable();
-  if (!embedder_ && !meta("embedder").empty())
-    fail("index {} holds dense vectors of {}: set that embedder to ingest into it", dir_, meta("embedder"));
   Timer timer;
-  IngestReport report;
-  report.chunks_written = backfill_vectors(std::max<size_t>(options.embed_batch, 64));
+  IngestReport report = start_ingest(options);
   auto files = list_files(paths, dir_, report);
   report.failed = report.failures.size();
   report.files_seen = files.size();
@@ -411,12 +417,8 @@ IngestReport IndexImpl::ingest(const std::vector<std::string>& paths, const Inge
 IngestReport IndexImpl::ingest_texts(const std::vector<TextDocument>& docs, const IngestOptions& options,
                                      const ProgressFn& progress) {
   std::lock_guard lock(mu_);
-  require_writable();
-  if (!embedder_ && !meta("embedder").empty())
-    fail("index {} holds dense vectors of {}: set that embedder to ingest into it", dir_, meta("embedder"));
   Timer timer;
-  IngestReport report;
-  report.chunks_written = backfill_vectors(std::max<size_t>(options.embed_batch, 64));
+  IngestReport report = start_ingest(options);
   report.files_seen = docs.size();
   TokenCounter count = token_counter();
   std::vector<PendingDoc> pending;

@@ -54,6 +54,8 @@ class IndexImpl final : public Index {
   void delete_document(int64_t doc_id);
   // Embeds and writes the pending documents in one transaction.
   void flush(std::vector<PendingDoc>& pending, IngestReport& report);
+  // Checks shared by ingest() and ingest_texts() (caller holds mu_); backfills missing vectors.
+  IngestReport start_ingest(const IngestOptions& options);
   void finish_ingest();
   // Embeds chunks that have no vector yet (an embedder added to a BM25-only index).
   size_t backfill_vectors(size_t batch);
