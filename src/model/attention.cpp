@@ -6,26 +6,10 @@
 #include "tensor/ops.h"
 
 namespace edgerag {
-namespace {
-
-// Rows [0, n) of one head in one block as floats: in place for F32 caches,
-// else dequantized into `buf`.
-const float* tile(const KvCache& cache, bool is_v, int32_t block, int32_t layer, int32_t head, int32_t n,
-                  std::vector<float>& buf) {
-  const auto& c = cache.config();
-  const uint8_t* src = is_v ? cache.v_row(block, layer, head, 0) : cache.k_row(block, layer, head, 0);
-  if (c.type == DType::F32) return reinterpret_cast<const float*>(src);
-  for (int32_t j = 0; j < n; ++j)
-    dequantize_row(c.type, src + j * cache.row_bytes(), buf.data() + static_cast<size_t>(j) * c.head_dim,
-                   c.head_dim);
-  return buf.data();
-}
-
-}  // namespace
 
 void AttentionScratch::fit(const KvCacheConfig& c) {
   scores.resize(c.block_size);
-  if (c.type != DType::F32) {
+  if (c.type.is_kivi() || c.type.row != DType::F32) {
     k.resize(static_cast<size_t>(c.block_size) * c.head_dim);
     v.resize(k.size());
   }
@@ -38,7 +22,7 @@ void attend(const KvCache& cache, std::span<const int32_t> blocks, int32_t layer
   std::fill(out, out + hd, 0.0f);
   for (int32_t start = 0, bi = 0; start < n_keys; start += bs, ++bi) {
     const int32_t n = std::min(bs, n_keys - start);
-    const float* k = tile(cache, false, blocks[bi], layer, kv_head, n, s.k);
+    const float* k = cache.k_tile(blocks[bi], layer, kv_head, n, s.k.data());
     float tile_max = -INFINITY;
     for (int32_t j = 0; j < n; ++j) {
       s.scores[j] = dot_f32(q, k + static_cast<size_t>(j) * hd, hd) * scale;
@@ -50,7 +34,7 @@ void attend(const KvCache& cache, std::span<const int32_t> blocks, int32_t layer
       l *= f;
       m = tile_max;
     }
-    const float* v = tile(cache, true, blocks[bi], layer, kv_head, n, s.v);
+    const float* v = cache.v_tile(blocks[bi], layer, kv_head, n, s.v.data());
     for (int32_t j = 0; j < n; ++j) {
       const float p = std::exp(s.scores[j] - m);
       l += p;
@@ -67,7 +51,7 @@ std::vector<float> attention_weights(const KvCache& cache, std::span<const int32
   std::vector<float> w(n_keys), buf(static_cast<size_t>(bs) * hd);
   for (int32_t start = 0, bi = 0; start < n_keys; start += bs, ++bi) {
     const int32_t n = std::min(bs, n_keys - start);
-    const float* k = tile(cache, false, blocks[bi], layer, kv_head, n, buf);
+    const float* k = cache.k_tile(blocks[bi], layer, kv_head, n, buf.data());
     for (int32_t j = 0; j < n; ++j) w[start + j] = dot_f32(q, k + static_cast<size_t>(j) * hd, hd) * scale;
   }
   softmax_inplace(w.data(), n_keys);

@@ -12,7 +12,7 @@ namespace edgerag {
 
 struct AttentionScratch {
   std::vector<float> scores;  // [block_size]
-  std::vector<float> k, v;    // [block_size, head_dim] dequantized tiles (non-F32 caches)
+  std::vector<float> k, v;    // [block_size, head_dim] decoded tiles (non-F32 caches)
   void fit(const KvCacheConfig& c);
 };
 

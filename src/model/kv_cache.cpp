@@ -1,14 +1,43 @@
 #include "model/kv_cache.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <map>
 
+#include "model/kv_quant.h"
 #include "util/error.h"
 
 namespace edgerag {
 
-KvCacheConfig KvCacheConfig::for_model(const HParams& hp, int64_t n_tokens, DType type, int32_t block_size) {
+KvType KvType::kivi(int bits, int keep_leading) {
+  check_kv_bits(bits);
+  EDGERAG_CHECK(keep_leading >= 0, "KV cache: negative count of full-precision leading tokens {}", keep_leading);
+  KvType t;
+  t.kivi_bits = bits;
+  t.keep_leading = keep_leading;
+  return t;
+}
+
+std::string KvType::name() const {
+  if (is_kivi()) return kivi_bits == 8 ? "int8" : "int4";
+  std::string n = dtype_name(row);
+  for (auto& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return n;
+}
+
+KvType kv_type_from_name(std::string_view name) {
+  std::string low(name);
+  for (auto& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (low == "int8") return KvType::kivi(8);
+  if (low == "int4") return KvType::kivi(4);
+  DType t;
+  EDGERAG_CHECK(dtype_from_name(low, &t) && dtype_traits(t).supported,
+                "unknown KV cache type '{}' (f32, f16, q8_0, int8, int4, ...)", name);
+  return t;
+}
+
+KvCacheConfig KvCacheConfig::for_model(const HParams& hp, int64_t n_tokens, KvType type, int32_t block_size) {
   KvCacheConfig c;
   c.n_layer = hp.n_layer;
   c.n_head_kv = hp.n_head_kv;
@@ -21,17 +50,31 @@ KvCacheConfig KvCacheConfig::for_model(const HParams& hp, int64_t n_tokens, DTyp
 }
 
 size_t KvCacheConfig::block_bytes() const {
-  return 2 * static_cast<size_t>(n_layer) * n_head_kv * block_size * row_size(type, head_dim);
+  const size_t heads = static_cast<size_t>(n_layer) * n_head_kv;
+  if (type.is_kivi())
+    return heads * (kv_channel_bytes(block_size, head_dim, type.kivi_bits) +
+                    block_size * kv_token_bytes(head_dim, type.kivi_bits));
+  return 2 * heads * block_size * row_size(type.row, head_dim);
 }
 
 KvCache::KvCache(const KvCacheConfig& cfg) : cfg_(cfg) {
   EDGERAG_CHECK(cfg.n_layer > 0 && cfg.n_head_kv > 0 && cfg.head_dim > 0 && cfg.block_size > 0,
                 "KV cache: invalid shape (layers {}, kv heads {}, head dim {}, block size {})", cfg.n_layer,
                 cfg.n_head_kv, cfg.head_dim, cfg.block_size);
-  const auto& tr = dtype_traits(cfg.type);
-  EDGERAG_CHECK(tr.supported && tr.block_size > 0 && cfg.head_dim % tr.block_size == 0,
-                "KV cache: element type {} cannot hold rows of {} values", tr.name, cfg.head_dim);
-  row_bytes_ = row_size(cfg.type, cfg.head_dim);
+  const KvType& type = cfg.type;
+  if (type.is_kivi()) {
+    check_kv_bits(type.kivi_bits);
+    EDGERAG_CHECK(type.keep_leading >= 0, "KV cache: negative count of full-precision leading tokens {}",
+                  type.keep_leading);
+    k_part_bytes_ = kv_channel_bytes(cfg.block_size, cfg.head_dim, type.kivi_bits);
+    v_part_bytes_ = cfg.block_size * kv_token_bytes(cfg.head_dim, type.kivi_bits);
+  } else {
+    const auto& tr = dtype_traits(type.row);
+    EDGERAG_CHECK(tr.supported && tr.block_size > 0 && cfg.head_dim % tr.block_size == 0,
+                  "KV cache: element type {} cannot hold rows of {} values", tr.name, cfg.head_dim);
+    row_bytes_ = row_size(type.row, cfg.head_dim);
+    k_part_bytes_ = v_part_bytes_ = cfg.block_size * row_bytes_;
+  }
   block_bytes_ = cfg.block_bytes();
   const size_t n = cfg.budget_bytes / block_bytes_;
   EDGERAG_CHECK(n > 0, "KV cache: budget of {} bytes is smaller than one block ({} bytes)", cfg.budget_bytes,
@@ -40,6 +83,7 @@ KvCache::KvCache(const KvCacheConfig& cfg) : cfg_(cfg) {
   n_blocks_ = static_cast<int32_t>(n);
   pool_.reset(new uint8_t[n * block_bytes_]);
   refs_.assign(n, 0);
+  if (type.is_kivi()) kivi_.resize(n);
   free_.reserve(n);
   // Lowest block ids are handed out first (pop from the back).
   for (int32_t b = n_blocks_ - 1; b >= 0; --b) free_.push_back(b);
@@ -103,17 +147,25 @@ void KvCache::reserve(SeqId seq, int32_t n_new) {
                 "KV cache exhausted: sequence {} needs {} more blocks of {} tokens, {} of {} free ({} bytes budget)",
                 seq, need, cfg_.block_size, n_free_blocks(), n_blocks_, cfg_.budget_bytes);
   Seq& s = seqs_[seq];
-  if (s.len % cfg_.block_size != 0) {
+  if (s.len % cfg_.block_size != 0 && n_new > 0) {
     int32_t& last = s.blocks[s.len / cfg_.block_size];
     if (refs_[last] > 1) {  // copy-on-write
       const int32_t copy = alloc_block();
-      std::memcpy(pool_.get() + copy * block_bytes_, pool_.get() + last * block_bytes_, block_bytes_);
+      copy_block(last, copy);
       release(last);
       last = copy;
     }
+    if (cfg_.type.is_kivi()) open_block(last);  // e.g. a full block cut short by truncate
   }
-  while (static_cast<int64_t>(s.blocks.size()) * cfg_.block_size < static_cast<int64_t>(s.len) + n_new)
-    s.blocks.push_back(alloc_block());
+  while (static_cast<int64_t>(s.blocks.size()) * cfg_.block_size < static_cast<int64_t>(s.len) + n_new) {
+    const int32_t b = alloc_block();
+    if (cfg_.type.is_kivi()) {
+      const int64_t first = static_cast<int64_t>(s.blocks.size()) * cfg_.block_size;
+      kivi_[b].n_sink = static_cast<int32_t>(std::clamp<int64_t>(cfg_.type.keep_leading - first, 0, cfg_.block_size));
+      stage(b);
+    }
+    s.blocks.push_back(b);
+  }
 }
 
 void KvCache::reserve_batch(const Batch& batch) {
@@ -134,7 +186,10 @@ void KvCache::commit(SeqId seq, int32_t n_new) {
   Seq& s = it->second;
   EDGERAG_CHECK(n_new >= 0 && static_cast<int64_t>(s.len) + n_new <= static_cast<int64_t>(s.blocks.size()) * cfg_.block_size,
                 "KV cache: commit of {} tokens to sequence {} exceeds its reservation", n_new, seq);
+  const int32_t first_full = s.len / cfg_.block_size;
   s.len += n_new;
+  if (cfg_.type.is_kivi())
+    for (int32_t i = first_full; i < s.len / cfg_.block_size; ++i) close_block(s.blocks[i]);
 }
 
 void KvCache::attach(SeqId seq, std::span<const int32_t> blocks, int32_t n_tokens) {
@@ -159,7 +214,12 @@ void KvCache::retain(int32_t block) {
 void KvCache::release(int32_t block) {
   EDGERAG_CHECK(block >= 0 && block < n_blocks_ && refs_[block] > 0, "KV cache: release of unallocated block {}",
                 block);
-  if (--refs_[block] == 0) free_.push_back(block);
+  if (--refs_[block] > 0) return;
+  if (cfg_.type.is_kivi()) {
+    unstage(block);
+    kivi_[block] = Kivi{};
+  }
+  free_.push_back(block);
 }
 
 int32_t KvCache::ref_count(int32_t block) const {
@@ -175,27 +235,120 @@ int32_t KvCache::alloc_block() {
   return b;
 }
 
-uint8_t* KvCache::row(int32_t block, int32_t layer, int kv, int32_t head, int32_t slot) const {
+void KvCache::copy_block(int32_t from, int32_t to) {
+  std::memcpy(pool_.get() + to * block_bytes_, pool_.get() + from * block_bytes_, block_bytes_);
+  if (!cfg_.type.is_kivi()) return;
+  const Kivi& src = kivi_[from];
+  Kivi& dst = kivi_[to];
+  dst.n_sink = src.n_sink;
+  dst.keys_quantized = src.keys_quantized;
+  if (src.staged) {
+    stage(to);
+    std::copy_n(src.staged.get(), staging_floats(), dst.staged.get());
+  }
+}
+
+uint8_t* KvCache::part(int32_t block, int32_t layer, int kv, int32_t head) const {
+  const size_t nh = cfg_.n_head_kv;
+  const size_t off = layer * nh * (k_part_bytes_ + v_part_bytes_) + (kv ? nh * k_part_bytes_ + head * v_part_bytes_
+                                                                       : head * k_part_bytes_);
+  return pool_.get() + static_cast<size_t>(block) * block_bytes_ + off;
+}
+
+size_t KvCache::staging_floats() const {
+  return 2 * static_cast<size_t>(cfg_.n_layer) * cfg_.n_head_kv * cfg_.block_size * cfg_.head_dim;
+}
+
+float* KvCache::staged(int32_t block, int32_t layer, int kv, int32_t head, int32_t slot) const {
   const size_t idx = ((static_cast<size_t>(layer) * 2 + kv) * cfg_.n_head_kv + head) * cfg_.block_size + slot;
-  return pool_.get() + static_cast<size_t>(block) * block_bytes_ + idx * row_bytes_;
+  return kivi_[block].staged.get() + idx * cfg_.head_dim;
 }
 
-uint8_t* KvCache::k_row(int32_t b, int32_t l, int32_t h, int32_t s) { return row(b, l, 0, h, s); }
-uint8_t* KvCache::v_row(int32_t b, int32_t l, int32_t h, int32_t s) { return row(b, l, 1, h, s); }
-const uint8_t* KvCache::k_row(int32_t b, int32_t l, int32_t h, int32_t s) const { return row(b, l, 0, h, s); }
-const uint8_t* KvCache::v_row(int32_t b, int32_t l, int32_t h, int32_t s) const { return row(b, l, 1, h, s); }
-
-static void store_row(DType type, const float* src, uint8_t* dst, int64_t n) {
-  if (type == DType::F32) std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
-  else quantize_row(type, src, dst, n);
+void KvCache::stage(int32_t block) {
+  std::unique_ptr<float[]>& tile = kivi_[block].staged;
+  if (tile) return;
+  if (spare_.empty()) {
+    tile = std::make_unique<float[]>(staging_floats());  // zeroed: never reads indeterminate floats
+  } else {
+    tile = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  ++n_staged_;
 }
 
-void KvCache::write_k(int32_t b, int32_t l, int32_t h, int32_t s, const float* src) {
-  store_row(cfg_.type, src, k_row(b, l, h, s), cfg_.head_dim);
+void KvCache::unstage(int32_t block) {
+  std::unique_ptr<float[]>& tile = kivi_[block].staged;
+  if (!tile) return;
+  spare_.push_back(std::move(tile));
+  --n_staged_;
 }
-void KvCache::write_v(int32_t b, int32_t l, int32_t h, int32_t s, const float* src) {
-  store_row(cfg_.type, src, v_row(b, l, h, s), cfg_.head_dim);
+
+void KvCache::open_block(int32_t block) {
+  Kivi& st = kivi_[block];
+  if (!st.keys_quantized) return;
+  stage(block);
+  const int32_t n = cfg_.block_size - st.n_sink;
+  for (int32_t l = 0; l < cfg_.n_layer; ++l)
+    for (int32_t h = 0; h < cfg_.n_head_kv; ++h)
+      kv_dequantize_channels(part(block, l, 0, h), n, cfg_.head_dim, cfg_.type.kivi_bits,
+                             staged(block, l, 0, h, st.n_sink));
+  st.keys_quantized = false;
 }
+
+void KvCache::close_block(int32_t block) {
+  Kivi& st = kivi_[block];
+  if (st.keys_quantized || st.n_sink == cfg_.block_size) return;  // an all-sink block stays in staging
+  const int32_t n = cfg_.block_size - st.n_sink;
+  for (int32_t l = 0; l < cfg_.n_layer; ++l)
+    for (int32_t h = 0; h < cfg_.n_head_kv; ++h)
+      kv_quantize_channels(staged(block, l, 0, h, st.n_sink), n, cfg_.head_dim, cfg_.type.kivi_bits,
+                           part(block, l, 0, h));
+  st.keys_quantized = true;
+  if (st.n_sink == 0) unstage(block);
+}
+
+void KvCache::write(int kv, int32_t b, int32_t l, int32_t h, int32_t s, const float* src) {
+  const int32_t hd = cfg_.head_dim;
+  uint8_t* dst = part(b, l, kv, h);
+  if (!cfg_.type.is_kivi()) {
+    if (cfg_.type.row == DType::F32) std::memcpy(dst + s * row_bytes_, src, hd * sizeof(float));
+    else quantize_row(cfg_.type.row, src, dst + s * row_bytes_, hd);
+    return;
+  }
+  const Kivi& st = kivi_[b];
+  EDGERAG_CHECK(st.staged && !st.keys_quantized, "KV cache: block {} is not reserved for writing", b);
+  const int bits = cfg_.type.kivi_bits;
+  if (kv == 0 || s < st.n_sink) std::memcpy(staged(b, l, kv, h, s), src, hd * sizeof(float));
+  else kv_quantize_token(src, hd, bits, dst + s * kv_token_bytes(hd, bits));
+}
+
+void KvCache::write_k(int32_t b, int32_t l, int32_t h, int32_t s, const float* src) { write(0, b, l, h, s, src); }
+void KvCache::write_v(int32_t b, int32_t l, int32_t h, int32_t s, const float* src) { write(1, b, l, h, s, src); }
+
+const float* KvCache::tile(int kv, int32_t b, int32_t l, int32_t h, int32_t n, float* buf) const {
+  const int32_t hd = cfg_.head_dim;
+  const uint8_t* src = part(b, l, kv, h);
+  if (!cfg_.type.is_kivi()) {
+    if (cfg_.type.row == DType::F32) return reinterpret_cast<const float*>(src);
+    for (int32_t j = 0; j < n; ++j) dequantize_row(cfg_.type.row, src + j * row_bytes_, buf + static_cast<size_t>(j) * hd, hd);
+    return buf;
+  }
+  const Kivi& st = kivi_[b];
+  if ((kv == 0 && !st.keys_quantized) || n <= st.n_sink) return staged(b, l, kv, h, 0);
+  const int bits = cfg_.type.kivi_bits;
+  std::copy_n(staged(b, l, kv, h, 0), static_cast<size_t>(st.n_sink) * hd, buf);
+  float* rest = buf + static_cast<size_t>(st.n_sink) * hd;
+  if (kv == 0) {
+    kv_dequantize_channels(src, cfg_.block_size - st.n_sink, hd, bits, rest);
+  } else {
+    const size_t tb = kv_token_bytes(hd, bits);
+    for (int32_t j = st.n_sink; j < n; ++j) kv_dequantize_token(src + j * tb, hd, bits, buf + static_cast<size_t>(j) * hd);
+  }
+  return buf;
+}
+
+const float* KvCache::k_tile(int32_t b, int32_t l, int32_t h, int32_t n, float* buf) const { return tile(0, b, l, h, n, buf); }
+const float* KvCache::v_tile(int32_t b, int32_t l, int32_t h, int32_t n, float* buf) const { return tile(1, b, l, h, n, buf); }
 
 int32_t KvCache::block_of(SeqId seq, int32_t pos) const {
   const auto& blocks = block_table(seq);

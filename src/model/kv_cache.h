@@ -4,13 +4,23 @@
 // cache can share full blocks between sequences; writing into a shared block
 // copies it first (copy-on-write). Freeing a sequence releases its blocks.
 //
-// Block layout: [layer][K|V][kv_head][slot][head_dim], each row of head_dim
-// elements stored as `type` (F32 or F16 now; quantized types when head_dim is
-// a multiple of their block size), so one head's keys of a block are contiguous.
+// Block layout: [layer][K|V][kv_head][...], so one head's keys of a block are
+// contiguous. Two kinds of cache type (KvType):
+//  - rows: each K/V row of head_dim elements stored as a tensor type (F32, F16,
+//    or a block-quantized type such as Q8_0 when head_dim is a multiple of its block);
+//  - KIVI int8/int4 (model/kv_quant.h): a block's keys quantized per channel
+//    over its slots (one fp16 scale/offset per channel per block), values per
+//    token. Keys are quantized when their block fills; until then they live in
+//    a full-precision staging tile attached to the block. The first
+//    keep_leading positions of a sequence (attention sinks) keep K and V in
+//    that tile for good. Staging belongs to the block, so sharing, copy-on-write,
+//    truncate and attach treat it like the block's other bytes.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -20,18 +30,36 @@
 
 namespace edgerag {
 
+// What a KV cache stores: rows of a tensor type, or KIVI int8/int4.
+struct KvType {
+  DType row = DType::F32;  // row-typed caches
+  int kivi_bits = 0;       // 8 or 4: KIVI (row is unused); 0: rows
+  int keep_leading = 4;    // KIVI: leading positions of a sequence kept in F32
+
+  KvType() = default;
+  KvType(DType t) : row(t) {}  // NOLINT: every tensor type names a row-typed cache
+  static KvType kivi(int bits, int keep_leading = 4);
+  bool is_kivi() const { return kivi_bits != 0; }
+  std::string name() const;  // "f32", "f16", "q8_0", ..., "int8", "int4"
+  bool operator==(const KvType&) const = default;
+};
+// Parses name() (case-insensitive); throws edgerag::Error for anything else.
+KvType kv_type_from_name(std::string_view name);
+
 struct KvCacheConfig {
   int32_t n_layer = 0;
   int32_t n_head_kv = 0;
   int32_t head_dim = 0;
   int32_t block_size = 16;       // token slots per block
-  DType type = DType::F32;       // element type of K and V rows
+  KvType type;                   // what K and V are stored as
   size_t budget_bytes = 0;       // pool size; rounded down to whole blocks
 
   // Shape from the model; budget = enough blocks for n_tokens tokens in total.
-  static KvCacheConfig for_model(const HParams& hp, int64_t n_tokens, DType type = DType::F32,
+  static KvCacheConfig for_model(const HParams& hp, int64_t n_tokens, KvType type = DType::F32,
                                  int32_t block_size = 16);
   size_t block_bytes() const;
+  // Pool bytes per cached token (all layers, K and V); KIVI staging not included.
+  double bytes_per_token() const { return static_cast<double>(block_bytes()) / block_size; }
 };
 
 class KvCache {
@@ -44,7 +72,9 @@ class KvCache {
   int32_t block_size() const { return cfg_.block_size; }
   int32_t n_blocks() const { return n_blocks_; }
   int32_t n_free_blocks() const { return static_cast<int32_t>(free_.size()); }
-  size_t row_bytes() const { return row_bytes_; }
+  // KIVI: bytes of the full-precision staging tiles held now (open blocks and
+  // blocks with attention sinks, at most about two per sequence); 0 otherwise.
+  size_t staging_bytes() const { return n_staged_ * staging_floats() * sizeof(float); }
 
   // --- sequences
   bool has_sequence(SeqId seq) const { return seqs_.count(seq) != 0; }
@@ -64,7 +94,8 @@ class KvCache {
   int32_t blocks_needed(SeqId seq, int32_t n_new) const;
   // Reserves for every sequence in the batch at once (all or nothing).
   void reserve_batch(const Batch& batch);
-  // Marks n_new reserved tokens as written (sequence length grows).
+  // Marks n_new reserved tokens as written (sequence length grows). KIVI:
+  // blocks this fills get their keys quantized.
   void commit(SeqId seq, int32_t n_new);
 
   // --- sharing (prefix cache)
@@ -75,14 +106,14 @@ class KvCache {
   void release(int32_t block);  // drop a reference; the block is free at zero
   int32_t ref_count(int32_t block) const;
 
-  // --- element access (rows of head_dim elements of config().type)
-  uint8_t* k_row(int32_t block, int32_t layer, int32_t head, int32_t slot);
-  uint8_t* v_row(int32_t block, int32_t layer, int32_t head, int32_t slot);
-  const uint8_t* k_row(int32_t block, int32_t layer, int32_t head, int32_t slot) const;
-  const uint8_t* v_row(int32_t block, int32_t layer, int32_t head, int32_t slot) const;
-  // Stores float rows converting to config().type.
+  // --- element access
+  // Stores float rows of head_dim values at a slot of a reserved block.
   void write_k(int32_t block, int32_t layer, int32_t head, int32_t slot, const float* src);
   void write_v(int32_t block, int32_t layer, int32_t head, int32_t slot, const float* src);
+  // Rows [0, n) of one head's keys / values in a block as floats: in place when
+  // stored in full precision, else decoded into buf (block_size * head_dim floats).
+  const float* k_tile(int32_t block, int32_t layer, int32_t head, int32_t n, float* buf) const;
+  const float* v_tile(int32_t block, int32_t layer, int32_t head, int32_t n, float* buf) const;
   // Block and slot holding position `pos` of `seq` (pos < reserved length).
   int32_t block_of(SeqId seq, int32_t pos) const;
 
@@ -91,17 +122,37 @@ class KvCache {
     std::vector<int32_t> blocks;
     int32_t len = 0;
   };
+  // KIVI per-block state.
+  struct Kivi {
+    std::unique_ptr<float[]> staged;  // [layer][K|V][head][slot][head_dim] F32, or none
+    int32_t n_sink = 0;         // leading slots that stay in `staged`
+    bool keys_quantized = false;
+  };
   int32_t alloc_block();
-  uint8_t* row(int32_t block, int32_t layer, int kv, int32_t head, int32_t slot) const;
+  void copy_block(int32_t from, int32_t to);
+  // Bytes of (layer, K|V, head) in a block: rows, or KIVI key channels / value tokens.
+  uint8_t* part(int32_t block, int32_t layer, int kv, int32_t head) const;
+  size_t staging_floats() const;
+  float* staged(int32_t block, int32_t layer, int kv, int32_t head, int32_t slot) const;
+  void stage(int32_t block);          // attaches a staging tile
+  void unstage(int32_t block);        // recycles it
+  void open_block(int32_t block);     // KIVI: keys writable (dequantized back into staging if needed)
+  void close_block(int32_t block);    // KIVI: quantizes the keys of a full block
+  void write(int kv, int32_t block, int32_t layer, int32_t head, int32_t slot, const float* src);
+  const float* tile(int kv, int32_t block, int32_t layer, int32_t head, int32_t n, float* buf) const;
 
   KvCacheConfig cfg_;
-  size_t row_bytes_ = 0;
+  size_t row_bytes_ = 0;          // row-typed caches
+  size_t k_part_bytes_ = 0, v_part_bytes_ = 0;
   size_t block_bytes_ = 0;
   int32_t n_blocks_ = 0;
   std::unique_ptr<uint8_t[]> pool_;  // default-initialized: pages are touched on first use
   std::vector<int32_t> refs_;
   std::vector<int32_t> free_;
   std::unordered_map<SeqId, Seq> seqs_;
+  std::vector<Kivi> kivi_;                   // per block, KIVI caches only
+  std::vector<std::unique_ptr<float[]>> spare_;  // recycled staging tiles
+  size_t n_staged_ = 0;
 };
 
 }  // namespace edgerag

@@ -107,7 +107,7 @@ void Model::rope(float* x, int32_t n_heads, int64_t pos) const {
   }
 }
 
-std::unique_ptr<KvCache> Model::make_cache(int64_t n_tokens, DType type) const {
+std::unique_ptr<KvCache> Model::make_cache(int64_t n_tokens, KvType type) const {
   return std::make_unique<KvCache>(KvCacheConfig::for_model(hp_, n_tokens, type));
 }
 

@@ -44,8 +44,9 @@ class Model {
   const Matrix& output() const { return output_; }  // token_embd when tied
   const std::vector<LayerWeights>& layers() const { return layers_; }
 
-  // A KV cache shaped for this model holding n_tokens tokens in total.
-  std::unique_ptr<KvCache> make_cache(int64_t n_tokens, DType type = DType::F32) const;
+  // A KV cache shaped for this model holding n_tokens tokens in total, storing
+  // K/V as `type` (f32, f16, q8_0, ... rows, or KIVI int8/int4).
+  std::unique_ptr<KvCache> make_cache(int64_t n_tokens, KvType type = DType::F32) const;
 
   // Evaluates `batch`: appends every token's K/V to `cache` (reserving blocks for
   // all sequences first; throws before computing if the pool is exhausted) and

@@ -91,7 +91,9 @@ TEST(KvCache, SharedBlocksAreCopiedBeforeWrite) {
   EXPECT_EQ(t1[0], blocks[0]);
   EXPECT_NE(t1[1], blocks[1]);
   EXPECT_EQ(kv.ref_count(blocks[1]), 2);
-  EXPECT_EQ(std::memcmp(kv.k_row(t1[1], 1, 1, 1), kv.k_row(blocks[1], 1, 1, 1), kv.row_bytes()), 0);
+  std::vector<float> b1(4 * 4), b2(4 * 4);
+  EXPECT_EQ(std::memcmp(kv.k_tile(t1[1], 1, 1, 2, b1.data()), kv.k_tile(blocks[1], 1, 1, 2, b2.data()), 2 * 4 * sizeof(float)),
+            0);
   kv.free_sequence(0);
   kv.free_sequence(1);
   EXPECT_EQ(kv.n_free_blocks(), 2);  // the prefix cache's references remain
@@ -116,12 +118,12 @@ TEST(KvCache, F16RowsRoundTrip) {
   c.type = DType::F16;
   c.budget_bytes = c.block_bytes();
   KvCache kv(c);
-  EXPECT_EQ(kv.row_bytes(), 8u);
+  EXPECT_EQ(c.block_bytes(), 2u * 2 * 2 * 4 * 4 * 2);
   kv.reserve(0, 1);
   const float row[4] = {0.5f, -1.25f, 3.0f, 1024.0f};
   kv.write_v(kv.block_of(0, 0), 0, 1, 0, row);
-  float back[4];
-  dequantize_row(DType::F16, kv.v_row(kv.block_of(0, 0), 0, 1, 0), back, 4);
+  float buf[4 * 4];
+  const float* back = kv.v_tile(kv.block_of(0, 0), 0, 1, 1, buf);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(back[i], row[i]);
 }
 

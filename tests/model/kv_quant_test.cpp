@@ -1,4 +1,4 @@
-#include "quant/kv_quant.h"
+#include "model/kv_quant.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 
 #include "util/error.h"
 
-using namespace edgerag::quant;
+using namespace edgerag;
 
 namespace {
 

@@ -2,12 +2,14 @@
 // outliers sit in fixed channels, so each channel gets its own scale over a
 // group of tokens), values per token; int8 or int4 asymmetric codes with fp16
 // scale/offset; the first few tokens (attention sinks) stay in full precision.
+// The routines serve both the paged KvCache (int8/int4 cache types: one key
+// group per cache block) and the standalone QuantizedKvHead.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
-namespace edgerag::quant {
+namespace edgerag {
 
 struct KvQuantOptions {
   int bits = 8;          // 8 or 4
@@ -15,12 +17,16 @@ struct KvQuantOptions {
   int keep_leading = 4;  // leading tokens kept in full precision
 };
 
+// Throws edgerag::Error unless bits is 8 or 4.
+void check_kv_bits(int bits);
+
 // --- building blocks (x is [n_tokens][dim] row-major)
-// Per-channel: one (d, m) per column over the n_tokens rows; codes row-major, packed.
+// Per-channel: fp16 d[dim], m[dim], then the codes of the n_tokens rows, row-major, packed
+// (int4: two per byte, low nibble first).
 size_t kv_channel_bytes(int n_tokens, int dim, int bits);
 void kv_quantize_channels(const float* x, int n_tokens, int dim, int bits, uint8_t* dst);
 void kv_dequantize_channels(const uint8_t* src, int n_tokens, int dim, int bits, float* x);
-// Per-token: one (d, m) for the row.
+// Per-token: fp16 d, m for the row, then its codes.
 size_t kv_token_bytes(int dim, int bits);
 void kv_quantize_token(const float* x, int dim, int bits, uint8_t* dst);
 void kv_dequantize_token(const uint8_t* src, int dim, int bits, float* x);
@@ -43,4 +49,4 @@ class QuantizedKvHead {
   std::vector<uint8_t> values_;
 };
 
-}  // namespace edgerag::quant
+}  // namespace edgerag

@@ -1,4 +1,4 @@
-#include "quant/kv_quant.h"
+#include "model/kv_quant.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,12 +7,10 @@
 #include "tensor/fp16.h"
 #include "util/error.h"
 
-namespace edgerag::quant {
+namespace edgerag {
 namespace {
 
 size_t code_bytes(size_t n, int bits) { return bits == 8 ? n : (n + 1) / 2; }
-
-void check_bits(int bits) { EDGERAG_CHECK(bits == 8 || bits == 4, "KV cache quantization: bits must be 8 or 4 (got {})", bits); }
 
 void put_code(uint8_t* codes, size_t i, int bits, int q) {
   if (bits == 8) codes[i] = static_cast<uint8_t>(q);
@@ -35,12 +33,16 @@ int code_of(float x, float d, float m, int bits) {
 
 }  // namespace
 
+void check_kv_bits(int bits) {
+  EDGERAG_CHECK(bits == 8 || bits == 4, "KV cache quantization: bits must be 8 or 4 (got {})", bits);
+}
+
 size_t kv_channel_bytes(int n_tokens, int dim, int bits) {
   return 4 * static_cast<size_t>(dim) + code_bytes(static_cast<size_t>(n_tokens) * dim, bits);
 }
 
 void kv_quantize_channels(const float* x, int n_tokens, int dim, int bits, uint8_t* dst) {
-  check_bits(bits);
+  check_kv_bits(bits);
   auto* dm = reinterpret_cast<uint16_t*>(dst);  // d[dim], m[dim]
   uint8_t* codes = dst + 4 * static_cast<size_t>(dim);
   std::memset(codes, 0, code_bytes(static_cast<size_t>(n_tokens) * dim, bits));
@@ -57,20 +59,34 @@ void kv_quantize_channels(const float* x, int n_tokens, int dim, int bits, uint8
 
 void kv_dequantize_channels(const uint8_t* src, int n_tokens, int dim, int bits, float* x) {
   const uint8_t* codes = src + 4 * static_cast<size_t>(dim);
-  for (int c = 0; c < dim; ++c) {
-    uint16_t d, m;
-    std::memcpy(&d, src + 2 * c, 2);
-    std::memcpy(&m, src + 2 * (dim + c), 2);
-    const float df = fp16_to_fp32(d), mf = fp16_to_fp32(m);
-    for (int t = 0; t < n_tokens; ++t)
-      x[t * dim + c] = df * get_code(codes, static_cast<size_t>(t) * dim + c, bits) + mf;
+  // Row order over chunks of channels with their scales unpacked once: the
+  // inner loop is contiguous (this runs per attention tile).
+  constexpr int kChunk = 64;
+  float df[kChunk], mf[kChunk];
+  for (int c0 = 0; c0 < dim; c0 += kChunk) {
+    const int nc = std::min(kChunk, dim - c0);
+    for (int c = 0; c < nc; ++c) {
+      uint16_t d, m;
+      std::memcpy(&d, src + 2 * (c0 + c), 2);
+      std::memcpy(&m, src + 2 * (dim + c0 + c), 2);
+      df[c] = fp16_to_fp32(d);
+      mf[c] = fp16_to_fp32(m);
+    }
+    for (int t = 0; t < n_tokens; ++t) {
+      const size_t row = static_cast<size_t>(t) * dim + c0;
+      float* out = x + row;
+      if (bits == 8)
+        for (int c = 0; c < nc; ++c) out[c] = df[c] * codes[row + c] + mf[c];
+      else
+        for (int c = 0; c < nc; ++c) out[c] = df[c] * get_code(codes, row + c, 4) + mf[c];
+    }
   }
 }
 
 size_t kv_token_bytes(int dim, int bits) { return 4 + code_bytes(dim, bits); }
 
 void kv_quantize_token(const float* x, int dim, int bits, uint8_t* dst) {
-  check_bits(bits);
+  check_kv_bits(bits);
   uint16_t d, m;
   fit(x, dim, 1, bits, &d, &m);
   std::memcpy(dst, &d, 2);
@@ -89,7 +105,7 @@ void kv_dequantize_token(const uint8_t* src, int dim, int bits, float* x) {
 }
 
 QuantizedKvHead::QuantizedKvHead(int head_dim, const KvQuantOptions& opt) : dim_(head_dim), opt_(opt) {
-  check_bits(opt.bits);
+  check_kv_bits(opt.bits);
   EDGERAG_CHECK(head_dim > 0 && opt.key_group > 0 && opt.keep_leading >= 0, "KV cache quantization: bad shape");
 }
 
@@ -136,4 +152,4 @@ size_t QuantizedKvHead::bytes() const {
   return b;
 }
 
-}  // namespace edgerag::quant
+}  // namespace edgerag
