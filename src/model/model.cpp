@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "model/attention.h"
+#include "model/hf_checkpoint.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -47,7 +48,7 @@ void add_inplace(float* x, const float* y, size_t n) {
 }  // namespace
 
 std::unique_ptr<Model> Model::load(const std::string& path) {
-  return from_gguf(std::shared_ptr<const GgufFile>(GgufFile::open(path)));
+  return from_gguf(open_model_file(path));  // a GGUF file or a checkpoint directory
 }
 
 std::unique_ptr<Model> Model::from_gguf(std::shared_ptr<const GgufFile> file) {

@@ -32,7 +32,8 @@ struct LayerWeights {
 
 class Model {
  public:
-  // Opens the GGUF file and maps the weights. Throws edgerag::Error for an
+  // Opens the GGUF file (or converts a Hugging Face checkpoint directory, see
+  // hf_checkpoint.h) and maps the weights. Throws edgerag::Error for an
   // unknown architecture, a missing tensor or a tensor of the wrong shape.
   static std::unique_ptr<Model> load(const std::string& path);
   static std::unique_ptr<Model> from_gguf(std::shared_ptr<const GgufFile> file);
