@@ -28,13 +28,11 @@ struct AnswerEngine::Impl {
   // The LLM (all null in extractive mode).
   std::unique_ptr<Model> llm;
   std::unique_ptr<Tokenizer> tok;
-  ChatFormat chat = ChatFormat::Plain;
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<Generator> gen;
+  PromptTarget target;  // for `gen`
 
   SearchResponse retrieve(const std::string& question, const AnswerConfig& cfg, Answer& a);
-  void generate(const std::string& question, const AnswerConfig& cfg, const std::vector<SearchHit>& hits,
-                const TokenCallback& on_token, Answer& a);
   void extract(const std::string& question, const AnswerConfig& cfg, const std::vector<SearchHit>& hits, Answer& a);
 };
 
@@ -76,9 +74,12 @@ std::unique_ptr<AnswerEngine> AnswerEngine::open(const AnswerModels& models) {
   if (!models.llm.empty()) {
     impl->llm = Model::load(models.llm);
     impl->tok = Tokenizer::from_gguf(impl->llm->gguf());
-    impl->chat = detect_chat_format(impl->llm->gguf());
     impl->pool = std::make_unique<ThreadPool>(models.n_threads > 0 ? models.n_threads : default_thread_count());
     impl->gen = std::make_unique<Generator>(*impl->llm, *impl->tok, impl->pool.get(), models.n_ctx);
+    const Tokenizer* tok = impl->tok.get();
+    // Counted exactly as the generator will encode the prompt.
+    impl->target = {detect_chat_format(impl->llm->gguf()),
+                    [tok](std::string_view s) { return tok->encode(s, true, true).size(); }, impl->gen->n_ctx()};
   }
   return std::unique_ptr<AnswerEngine>(new AnswerEngine(std::move(impl)));
 }
@@ -110,46 +111,49 @@ SearchResponse AnswerEngine::Impl::retrieve(const std::string& question, const A
   return r;
 }
 
-void AnswerEngine::Impl::generate(const std::string& question, const AnswerConfig& cfg,
-                                  const std::vector<SearchHit>& hits, const TokenCallback& on_token, Answer& a) {
+namespace {
+
+// Prompt and generation settings for a generative answer from `hits`.
+void prepare_prompt(const std::string& question, const AnswerConfig& cfg, const std::vector<SearchHit>& hits,
+                    const PromptTarget& llm, PreparedAnswer& p) {
   Timer t;
   // The prompt budget also has to leave room for the answer in the context.
-  const int budget = std::min(cfg.max_prompt_tokens, gen->n_ctx() - cfg.max_answer_tokens);
+  const int budget = std::min(cfg.max_prompt_tokens, llm.n_ctx - cfg.max_answer_tokens);
   EDGERAG_CHECK(budget > 0, "answer: {} answer tokens leave no room for a prompt in the LLM context of {}",
-                cfg.max_answer_tokens, gen->n_ctx());
-  auto render = [this](const std::string& system, const std::string& user) {
+                cfg.max_answer_tokens, llm.n_ctx);
+  auto render = [&llm](const std::string& system, const std::string& user) {
     std::vector<ChatMessage> msgs;
     if (!system.empty()) msgs.push_back({"system", system});
     msgs.push_back({"user", user});
-    return apply_chat_template(chat, msgs);
+    return apply_chat_template(llm.chat, msgs);
   };
-  // Counted exactly as the generator will encode the prompt.
-  auto count = [this](std::string_view s) { return tok->encode(s, true, true).size(); };
-  AssembledPrompt p = assemble_prompt(hits, question, cfg.system_prompt, {cfg.max_chunks, budget}, render, count);
+  AssembledPrompt ap = assemble_prompt(hits, question, cfg.system_prompt, {cfg.max_chunks, budget}, render, llm.count_tokens);
+  Answer& a = p.answer;
+  a.mode = "generative";
+  a.context = std::move(ap.chunks);
+  a.tokens.context = ap.n_context_tokens;
   a.timings.prompt = t.ms();
-
-  GenerationParams gp;
+  p.prompt = std::move(ap.text);
+  GenerationParams& gp = p.generation;
   gp.max_tokens = cfg.max_answer_tokens;
   gp.sampling.temperature = cfg.temperature;
   gp.sampling.top_p = cfg.top_p;
   gp.sampling.seed = cfg.seed;
   // Models without a chat template tend to go on with another turn.
   gp.stop = {"\nQuestion:", "\nUser:"};
-  edgerag::TokenCallback cb;
-  if (on_token)
-    cb = [&on_token](int32_t, std::string_view text) { return text.empty() || on_token(text); };
-  GenerationResult g = gen->generate(p.text, gp, cb);
-
-  a.mode = "generative";
-  a.context = std::move(p.chunks);
-  a.text = g.text;
-  a.stop_reason = g.stop_reason;
-  a.timings.prefill = g.timings.prompt_ms;
-  a.timings.decode = g.timings.decode_ms;
-  a.tokens.prompt = static_cast<int>(g.prompt_ids.size());
-  a.tokens.context = p.n_context_tokens;
-  a.tokens.answer = static_cast<int>(g.tokens.size());
 }
+
+// Trims the answer text and resolves its [n] markers to the supplied chunks.
+void cite(Answer& a) {
+  const size_t b = a.text.find_first_not_of(" \t\r\n"), e = a.text.find_last_not_of(" \t\r\n");
+  a.text = b == std::string::npos ? "" : a.text.substr(b, e - b + 1);
+  CitationCheck cc = check_citations(a.text, static_cast<int>(a.context.size()));
+  a.text = cc.text;
+  a.removed_citations = cc.removed;
+  for (int n : cc.cited) a.citations.push_back({n, a.context[static_cast<size_t>(n - 1)]});
+}
+
+}  // namespace
 
 void AnswerEngine::Impl::extract(const std::string& question, const AnswerConfig& cfg,
                                  const std::vector<SearchHit>& hits, Answer& a) {
@@ -163,25 +167,48 @@ void AnswerEngine::Impl::extract(const std::string& question, const AnswerConfig
   a.timings.extract = t.ms();
 }
 
-Answer AnswerEngine::answer(const std::string& question, const AnswerConfig& cfg, const TokenCallback& on_token) {
-  Timer total;
+PreparedAnswer AnswerEngine::prepare(const std::string& question, const AnswerConfig& cfg, const PromptTarget* llm) {
+  PreparedAnswer p;
   cfg.validate();
   EDGERAG_CHECK(question.find_first_not_of(" \t\r\n") != std::string::npos, "answer: the question is empty");
-  Answer a;
-  SearchResponse r = impl_->retrieve(question, cfg, a);
-  if (impl_->gen)
-    impl_->generate(question, cfg, r.hits, on_token, a);
-  else
-    impl_->extract(question, cfg, r.hits, a);
+  SearchResponse r = impl_->retrieve(question, cfg, p.answer);
+  if (llm) {
+    prepare_prompt(question, cfg, r.hits, *llm, p);
+  } else {
+    impl_->extract(question, cfg, r.hits, p.answer);
+    cite(p.answer);
+    p.answer.timings.total = p.started.ms();
+  }
+  return p;
+}
 
-  const size_t b = a.text.find_first_not_of(" \t\r\n"), e = a.text.find_last_not_of(" \t\r\n");
-  a.text = b == std::string::npos ? "" : a.text.substr(b, e - b + 1);
-  CitationCheck cc = check_citations(a.text, static_cast<int>(a.context.size()));
-  a.text = cc.text;
-  a.removed_citations = cc.removed;
-  for (int n : cc.cited) a.citations.push_back({n, a.context[static_cast<size_t>(n - 1)]});
-  a.timings.total = total.ms();
-  return a;
+Answer finish_answer(PreparedAnswer p, const GeneratedText& g) {
+  EDGERAG_CHECK(p.generative(), "finish_answer: the answer was not prepared for generation");
+  Answer& a = p.answer;
+  a.text = g.text;
+  a.stop_reason = g.stop_reason;
+  a.tokens.prompt = g.n_prompt;
+  a.tokens.answer = g.n_answer;
+  a.timings.queue = g.queue_ms;
+  a.timings.prefill = g.prefill_ms;
+  a.timings.decode = g.decode_ms;
+  cite(a);
+  a.timings.total = p.started.ms();
+  return std::move(a);
+}
+
+Answer AnswerEngine::answer(const std::string& question, const AnswerConfig& cfg, const TokenCallback& on_token) {
+  PreparedAnswer p = prepare(question, cfg, impl_->gen ? &impl_->target : nullptr);
+  if (!p.generative()) return std::move(p.answer);
+  edgerag::TokenCallback cb;
+  if (on_token) cb = [&on_token](int32_t, std::string_view text) { return text.empty() || on_token(text); };
+  GenerationResult g = impl_->gen->generate(p.prompt, p.generation, cb);
+  return finish_answer(std::move(p), {.text = std::move(g.text),
+                                      .stop_reason = std::move(g.stop_reason),
+                                      .n_prompt = static_cast<int>(g.prompt_ids.size()),
+                                      .n_answer = static_cast<int>(g.tokens.size()),
+                                      .prefill_ms = g.timings.prompt_ms,
+                                      .decode_ms = g.timings.decode_ms});
 }
 
 nlohmann::json to_json(const Answer& a) {
@@ -213,6 +240,7 @@ nlohmann::json to_json(const Answer& a) {
        {{"embed", t.embed},
         {"search", t.search},
         {"rerank", t.rerank},
+        {"queue", t.queue},
         {"prompt", t.prompt},
         {"prefill", t.prefill},
         {"decode", t.decode},

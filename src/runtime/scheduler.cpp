@@ -170,7 +170,7 @@ void Scheduler::loop() {
       while (static_cast<int>(running_.size()) < opt_.max_running && !queue_.empty() && admit_locked()) {
       }
       stats_.queued = static_cast<int>(queue_.size());
-      stats_.running = static_cast<int>(running_.size());
+      update_stats_locked();  // admissions and cancellations since the last step
       if (running_.empty()) {
         // Only reachable when the head cannot be admitted yet; wait for a change.
         cv_.wait_for(lk, std::chrono::milliseconds(10));
@@ -185,12 +185,16 @@ void Scheduler::loop() {
       running_.clear();
     }
     std::lock_guard lk(mu_);
-    stats_.running = static_cast<int>(running_.size());
-    stats_.kv_blocks_used = model_.n_blocks_total() - model_.n_blocks_free();
-    stats_.prefix_entries = cache_.size();
-    stats_.prefix_hit_rate = cache_.hit_rate();
+    update_stats_locked();
     stats_.steps++;
   }
+}
+
+void Scheduler::update_stats_locked() {
+  stats_.running = static_cast<int>(running_.size());
+  stats_.kv_blocks_used = model_.n_blocks_total() - model_.n_blocks_free();
+  stats_.prefix_entries = cache_.size();
+  stats_.prefix_hit_rate = cache_.hit_rate();
 }
 
 void Scheduler::step() {

@@ -117,6 +117,7 @@ class Scheduler {
   int blocks_needed(const Seq& s) const;
   void step();
   void finish(Seq& s, FinishReason reason, std::string error = "");
+  void update_stats_locked();  // running, KV and prefix-cache figures; engine thread with mu_ held
 
   StepModel& model_;
   SchedulerOptions opt_;

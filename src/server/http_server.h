@@ -2,9 +2,11 @@
 // embeddings, Cohere/Jina-style rerank, RAG query and document endpoints,
 // /health and Prometheus /metrics. Every /v1 route checks the API key; bodies
 // are size-limited; errors are OpenAI-style JSON; overload answers 429 (queue
-// full) or 503 (too many open requests) with Retry-After.
+// full) or 503 (too many open requests) with Retry-After. Every generation,
+// RAG answers included, runs on the LLM's one batching scheduler.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -28,6 +30,7 @@ struct Response;
 
 namespace edgerag::rag {
 class AnswerEngine;
+struct PreparedAnswer;
 }
 
 namespace edgerag::server {
@@ -38,7 +41,7 @@ struct ServerOptions {
   std::vector<std::string> api_keys{};
   size_t max_body_bytes = 16u << 20;
   Limits limits{};
-  int request_timeout_s = 300;  // a generation still running after this is cancelled
+  int request_timeout_s = 300;  // a generation still running after this is cancelled (504)
   int io_timeout_s = 30;        // socket read/write
   int http_threads = 64;        // concurrent connections served
   int max_open_requests = 128;  // beyond this: 503
@@ -50,7 +53,7 @@ struct ServedModels {
   std::unique_ptr<Encoder> embed, rerank;
   std::string embed_id, rerank_id;  // file stems
   std::string index_dir;            // RAG index ("" = no RAG endpoints)
-  std::string llm_path, embed_path, rerank_path;
+  std::string embed_path, rerank_path;  // loaded again by the RAG answer engine
 };
 
 class Server {
@@ -68,6 +71,8 @@ class Server {
 
  private:
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+  using Clock = std::chrono::steady_clock;
+  using Send = std::function<void(const nlohmann::json&)>;  // one server-sent event
   void route(const std::string& method, const std::string& path, Handler h);
   void setup();
   std::vector<std::string> model_ids() const;
@@ -79,6 +84,21 @@ class Server {
   void handle_rag_query(const httplib::Request& req, httplib::Response& res);
   void handle_documents(const httplib::Request& req, httplib::Response& res, bool remove);
   rag::AnswerEngine& answer_engine();
+  rag::PreparedAnswer prepare_answer(const httplib::Request& req, bool& stream);
+
+  // Generation shared by the OpenAI and RAG endpoints: prompt ids checked
+  // against the vocabulary and context (`param` names the request field).
+  std::shared_ptr<Job> start_job(std::vector<int32_t> ids, const JobParams& params, const char* param);
+  Clock::time_point deadline() const { return Clock::now() + std::chrono::seconds(opt_.request_timeout_s); }
+  // The whole text; the job is cancelled at the deadline. Errors and timeouts throw ApiError 500 / 504.
+  std::string wait_text(Job& job, Clock::time_point deadline);
+  // Streams the job as server-sent events: on_piece per text piece, on_done once
+  // at the end, then "data: [DONE]". A client that goes away or the deadline
+  // cancels the job; the stream counts as an open request until it ends.
+  void stream_job(httplib::Response& res, std::shared_ptr<Job> job, Clock::time_point deadline,
+                  std::function<void(const std::string&, const Send&)> on_piece,
+                  std::function<void(const JobResult&, const Send&)> on_done);
+  void record_job(const JobResult& r);  // stage histograms and token counters
 
   ServedModels models_;
   ServerOptions opt_;
@@ -92,7 +112,7 @@ class Server {
   Timer uptime_;
   double last_scrape_s_ = 0;  // for tokens/s between scrapes (gauge callback only)
   uint64_t last_scrape_tokens_ = 0;
-  std::mutex rag_mu_;  // the answer engine and index serve one request at a time
+  std::mutex rag_mu_;  // retrieval and prompt assembly (the engine and index) one request at a time
   std::unique_ptr<rag::AnswerEngine> answer_;
 };
 

@@ -3,6 +3,7 @@
 // returns a job whose text pieces the HTTP thread pulls; the engine thread
 // never waits on a client's socket. Dropping an unfinished job cancels it.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,7 +12,6 @@
 #include "runtime/chat_template.h"
 #include "runtime/sampler.h"
 #include "runtime/scheduler.h"
-#include "runtime/scheduler_decoder.h"
 #include "tokenizer/tokenizer.h"
 #include "util/thread_pool.h"
 
@@ -22,6 +22,9 @@ struct LlmOptions {
   int32_t n_ctx = 0;          // per sequence; 0 = the model's training context
   int n_threads = 0;          // 0 = default_thread_count()
   SchedulerOptions scheduler;
+  // Wraps the decoder's step model before the scheduler gets it (tests slow
+  // it down to exercise timeouts and overload deterministically).
+  std::function<std::unique_ptr<StepModel>(std::unique_ptr<StepModel>)> wrap_step = {};
 };
 
 struct JobParams {
@@ -49,7 +52,7 @@ class Job {
   // has finished and every piece was delivered (then result() is set).
   Next next(std::string& piece, int wait_ms);
   void cancel();
-  const JobResult& result() const;  // valid after next() returned false
+  const JobResult& result() const;  // valid once next() returned Done
 
  private:
   std::shared_ptr<State> st_;
@@ -80,7 +83,7 @@ class LlmService {
   std::unique_ptr<Tokenizer> tok_;
   ChatFormat format_ = ChatFormat::Plain;
   std::unique_ptr<ThreadPool> pool_;
-  std::unique_ptr<DecoderStepModel> step_;
+  std::unique_ptr<StepModel> step_;
   std::unique_ptr<Scheduler> sched_;
 };
 

@@ -25,7 +25,6 @@ ServedModels load_models(const ModelPaths& p, const LlmOptions& llm_options) {
     m.rerank_id = stem(p.rerank);
   }
   m.index_dir = p.index_dir;
-  m.llm_path = p.llm;
   m.embed_path = p.embed;
   m.rerank_path = p.rerank;
   return m;

@@ -41,6 +41,101 @@ json usage(const JobResult& r) {
 
 }  // namespace
 
+std::shared_ptr<Job> Server::start_job(std::vector<int32_t> ids, const JobParams& params, const char* param) {
+  LlmService& llm = *models_.llm;
+  for (int32_t t : ids)
+    if (t < 0 || t >= llm.tokenizer().n_vocab()) bad_param(param, "token id {} is outside the vocabulary", t);
+  if (static_cast<int64_t>(ids.size()) >= llm.n_ctx())
+    throw ApiError(400, "invalid_request_error",
+                   fmt::format("the prompt has {} tokens; this model's context is {} tokens", ids.size(), llm.n_ctx()),
+                   param, "context_length_exceeded");
+  std::shared_ptr<Job> job = llm.start(std::move(ids), params);
+  metrics_.add("requests_admitted", 1);
+  return job;
+}
+
+void Server::record_job(const JobResult& jr) {
+  metrics_.observe_seconds("ttft", jr.ttft_ms / 1000);
+  metrics_.observe_seconds("stage", jr.queue_ms / 1000, "queue");
+  metrics_.observe_seconds("stage", (jr.ttft_ms - jr.queue_ms) / 1000, "prefill");
+  metrics_.observe_seconds("stage", (jr.total_ms - jr.ttft_ms) / 1000, "decode");
+  metrics_.add("completion_tokens", jr.n_generated);
+  metrics_.add("prompt_tokens", jr.n_prompt);
+  metrics_.add("prompt_tokens_cached", jr.n_cached);
+  if (jr.finish_reason == "cancelled") metrics_.add("requests_cancelled", 1);
+}
+
+std::string Server::wait_text(Job& job, Clock::time_point deadline) {
+  std::string text, piece;
+  bool cancelled = false;
+  for (;;) {
+    auto n = job.next(piece, kPollMs);
+    if (n == Job::Next::Done) break;
+    if (n == Job::Next::Piece) text += piece;
+    if (!cancelled && Clock::now() > deadline) {
+      job.cancel();
+      cancelled = true;
+    }
+  }
+  const JobResult& jr = job.result();
+  record_job(jr);
+  if (jr.finish_reason == "error") throw ApiError(500, "server_error", "generation failed: " + jr.error);
+  if (jr.finish_reason == "cancelled")
+    throw ApiError(504, "server_error", fmt::format("generation exceeded {} s", opt_.request_timeout_s), "", "timeout");
+  return text;
+}
+
+namespace {
+
+// Counts a streaming response as an open request until httplib has sent it
+// and drops the provider (the handler itself returned long before).
+struct OpenRequest {
+  std::atomic<int>& n;
+  explicit OpenRequest(std::atomic<int>& n) : n(n) { ++n; }
+  ~OpenRequest() { --n; }
+  OpenRequest(const OpenRequest&) = delete;
+  OpenRequest& operator=(const OpenRequest&) = delete;
+};
+
+}  // namespace
+
+void Server::stream_job(httplib::Response& res, std::shared_ptr<Job> job, Clock::time_point deadline,
+                        std::function<void(const std::string&, const Send&)> on_piece,
+                        std::function<void(const JobResult&, const Send&)> on_done) {
+  auto open = std::make_shared<OpenRequest>(open_requests_);
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [=, this](size_t, httplib::DataSink& sink) {
+        bool ok = true, cancelled = false;
+        const Send send = [&](const json& j) {
+          std::string s = "data: " + dump(j) + "\n\n";
+          ok = ok && sink.write(s.data(), s.size());
+          if (!ok) job->cancel();  // the client went away: free its slot now
+        };
+        std::string piece;
+        for (;;) {
+          auto n = job->next(piece, kPollMs);
+          if (n == Job::Next::Done) break;
+          if (n == Job::Next::Piece) on_piece(piece, send);
+          else if (!sink.is_writable()) job->cancel();
+          if (!cancelled && Clock::now() > deadline) {
+            job->cancel();
+            cancelled = true;
+          }
+        }
+        const JobResult& jr = job->result();
+        record_job(jr);
+        if (jr.finish_reason == "error") send(error_body("generation failed: " + jr.error, "server_error"));
+        else on_done(jr, send);
+        static const std::string done = "data: [DONE]\n\n";
+        if (ok) ok = sink.write(done.data(), done.size());
+        if (ok) sink.done();
+        return ok;
+      },
+      [job, open](bool) { job->cancel(); });  // no-op once finished; ends it if the stream never ran
+}
+
 void Server::handle_generation(const httplib::Request& req, httplib::Response& res, bool chat) {
   const json body = parse_json_body(req.body);
   GenerationRequest r = chat ? parse_chat_request(body, opt_.limits) : parse_completion_request(body, opt_.limits);
@@ -50,19 +145,12 @@ void Server::handle_generation(const httplib::Request& req, httplib::Response& r
   if (chat) ids = llm.tokenize(llm.render_chat(r.messages));
   else if (!r.prompt_ids.empty()) ids = r.prompt_ids;
   else ids = llm.tokenize(r.prompt);
-  for (int32_t t : ids)
-    if (t < 0 || t >= llm.tokenizer().n_vocab()) bad_param("prompt", "token id {} is outside the vocabulary", t);
-  if (static_cast<int64_t>(ids.size()) >= llm.n_ctx())
-    throw ApiError(400, "invalid_request_error",
-                   fmt::format("the prompt has {} tokens; this model's context is {} tokens", ids.size(), llm.n_ctx()),
-                   chat ? "messages" : "prompt", "context_length_exceeded");
-  std::shared_ptr<Job> job = llm.start(std::move(ids), r.job);
-  metrics_.add("requests_admitted", 1);
+  std::shared_ptr<Job> job = start_job(std::move(ids), r.job, chat ? "messages" : "prompt");
+  const auto until = deadline();
 
   const std::string id = fmt::format("{}-{:x}", chat ? "chatcmpl" : "cmpl", next_id_++);
   const int64_t created = now_s();
   const std::string model = llm.id();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opt_.request_timeout_s);
   // One response object (or stream chunk) around a piece of text.
   auto envelope = [=](const std::string& text, const json& finish, bool delta, bool first) {
     json choice = {{"index", 0}, {"finish_reason", finish}};
@@ -78,77 +166,33 @@ void Server::handle_generation(const httplib::Request& req, httplib::Response& r
     const char* object = chat ? (delta ? "chat.completion.chunk" : "chat.completion") : "text_completion";
     return json{{"id", id}, {"object", object}, {"created", created}, {"model", model}, {"choices", {choice}}};
   };
-  auto record = [this](const JobResult& jr) {
-    metrics_.observe_seconds("ttft", jr.ttft_ms / 1000);
-    metrics_.observe_seconds("stage", jr.queue_ms / 1000, "queue");
-    metrics_.observe_seconds("stage", (jr.ttft_ms - jr.queue_ms) / 1000, "prefill");
-    metrics_.observe_seconds("stage", (jr.total_ms - jr.ttft_ms) / 1000, "decode");
-    metrics_.add("completion_tokens", jr.n_generated);
-    metrics_.add("prompt_tokens", jr.n_prompt);
-    metrics_.add("prompt_tokens_cached", jr.n_cached);
-  };
 
   if (!r.stream) {
-    std::string text, piece;
-    for (;;) {
-      auto n = job->next(piece, kPollMs);
-      if (n == Job::Next::Done) break;
-      if (n == Job::Next::Piece) text += piece;
-      else if (std::chrono::steady_clock::now() > deadline) job->cancel();
-    }
-    const JobResult& jr = job->result();
-    record(jr);
-    if (jr.finish_reason == "error") throw ApiError(500, "server_error", "generation failed: " + jr.error);
-    if (jr.finish_reason == "cancelled")
-      throw ApiError(504, "server_error", fmt::format("generation exceeded {} s", opt_.request_timeout_s), "", "timeout");
-    json out = envelope(text, jr.finish_reason, false, false);
-    out["usage"] = usage(jr);
+    std::string text = wait_text(*job, until);
+    json out = envelope(text, job->result().finish_reason, false, false);
+    out["usage"] = usage(job->result());
     res.set_content(dump(out), "application/json");
     return;
   }
 
-  res.set_header("Cache-Control", "no-cache");
-  const bool include_usage = r.include_usage;
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [=](size_t, httplib::DataSink& sink) {
-        bool ok = true, first = true;
-        auto send = [&](const json& j) {
-          std::string s = "data: " + dump(j) + "\n\n";
-          ok = ok && sink.write(s.data(), s.size());
-          if (!ok) job->cancel();  // the client went away: free its slot now
-        };
-        std::string piece;
-        for (;;) {
-          auto n = job->next(piece, kPollMs);
-          if (n == Job::Next::Done) break;
-          if (n == Job::Next::Piece) {
-            send(envelope(piece, nullptr, true, first));
-            first = false;
-          } else if (!sink.is_writable() || std::chrono::steady_clock::now() > deadline) {
-            job->cancel();
-          }
-        }
-        const JobResult& jr = job->result();
-        record(jr);
-        if (jr.finish_reason == "error") {
-          send(error_body("generation failed: " + jr.error, "server_error"));
-        } else {
-          if (chat && first) send(envelope("", nullptr, true, true));
-          send(envelope("", jr.finish_reason == "cancelled" ? "length" : jr.finish_reason, true, false));
-          if (include_usage) {
-            json u = envelope("", nullptr, true, false);
-            u["choices"] = json::array();
-            u["usage"] = usage(jr);
-            send(u);
-          }
-        }
-        static const std::string done = "data: [DONE]\n\n";
-        if (ok) ok = sink.write(done.data(), done.size());
-        if (ok) sink.done();
-        return ok;
+  auto first = std::make_shared<bool>(true);  // the stream's first chunk carries the role
+  stream_job(
+      res, job, until,
+      [=](const std::string& piece, const Send& send) {
+        send(envelope(piece, nullptr, true, *first));
+        *first = false;
       },
-      [job](bool) { job->cancel(); });  // no-op once finished; ends it if the stream never ran
+      [=, include_usage = r.include_usage](const JobResult& jr, const Send& send) {
+        if (chat && *first) send(envelope("", nullptr, true, true));
+        // A timeout ends the stream like the token limit: the client keeps what it got.
+        send(envelope("", jr.finish_reason == "cancelled" ? "length" : jr.finish_reason, true, false));
+        if (include_usage) {
+          json u = envelope("", nullptr, true, false);
+          u["choices"] = json::array();
+          u["usage"] = usage(jr);
+          send(u);
+        }
+      });
 }
 
 void Server::handle_embeddings(const httplib::Request& req, httplib::Response& res) {

@@ -1,6 +1,7 @@
 // RAG endpoints: grounded answers with citations, and document ingestion.
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <httplib.h>
 
@@ -49,17 +50,21 @@ json report_json(const rag::IngestReport& r) {
 }  // namespace
 
 rag::AnswerEngine& Server::answer_engine() {
+  // No LLM here: generation runs on the served LLM's scheduler.
   if (!answer_)
     answer_ = rag::AnswerEngine::open(
-        {.index_dir = models_.index_dir, .llm = models_.llm_path, .embed = models_.embed_path, .rerank = models_.rerank_path});
+        {.index_dir = models_.index_dir, .embed = models_.embed_path, .rerank = models_.rerank_path});
   return *answer_;
 }
 
-void Server::handle_rag_query(const httplib::Request& req, httplib::Response& res) {
+// Parses a query and runs retrieval and prompt assembly (the whole answer in
+// extractive mode, without an LLM).
+rag::PreparedAnswer Server::prepare_answer(const httplib::Request& req, bool& stream) {
   require_index(models_.index_dir);
   const json body = parse_json_body(req.body);
   std::string question = body.value("question", body.value("query", std::string()));
   if (question.empty()) bad_param("question", "missing required parameter 'question'");
+  stream = body.value("stream", false);
   rag::AnswerConfig cfg;
   if (auto it = body.find("config"); it != body.end()) {
     if (!it->is_object()) bad_param("config", "'config' must be an object");
@@ -72,17 +77,66 @@ void Server::handle_rag_query(const httplib::Request& req, httplib::Response& re
   }
   if (cfg.max_answer_tokens > opt_.limits.max_tokens)
     bad_param("config", "max_answer_tokens is limited to {}", opt_.limits.max_tokens);
-  rag::Answer a;
-  {
-    std::lock_guard lk(rag_mu_);
-    a = answer_engine().answer(question, cfg);
+  std::optional<rag::PromptTarget> target;
+  if (models_.llm) {
+    const LlmService* llm = models_.llm.get();
+    target = rag::PromptTarget{llm->chat_format(), [llm](std::string_view s) { return llm->tokenize(std::string(s)).size(); },
+                               llm->n_ctx()};
   }
-  const auto& t = a.timings;
-  for (const auto& [stage, ms] : {std::pair{"embed", t.embed}, {"search", t.search}, {"rerank", t.rerank},
-                                  {"prompt", t.prompt}, {"rag_prefill", t.prefill}, {"rag_decode", t.decode}})
-    metrics_.observe_seconds("stage", ms / 1000, stage);
-  metrics_.observe_seconds("rag_query", t.total / 1000);
-  res.set_content(rag::to_json(a).dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  std::lock_guard lk(rag_mu_);
+  return answer_engine().prepare(question, cfg, target ? &*target : nullptr);
+}
+
+void Server::handle_rag_query(const httplib::Request& req, httplib::Response& res) {
+  bool stream = false;
+  rag::PreparedAnswer p = prepare_answer(req, stream);
+  auto respond = [this](const rag::Answer& a) {
+    const auto& t = a.timings;
+    for (const auto& [stage, ms] : {std::pair{"embed", t.embed}, {"search", t.search}, {"rerank", t.rerank},
+                                    {"prompt", t.prompt}, {"rag_prefill", t.prefill}, {"rag_decode", t.decode}})
+      metrics_.observe_seconds("stage", ms / 1000, stage);
+    metrics_.observe_seconds("rag_query", t.total / 1000);
+    json j = rag::to_json(a);
+    j["object"] = "rag.answer";
+    return j;
+  };
+  if (!p.generative()) {
+    if (stream) throw ApiError(400, "invalid_request_error", "'stream' needs an LLM (this server answers extractively)", "stream");
+    res.set_content(respond(p.answer).dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+    return;
+  }
+  const GenerationParams& g = p.generation;
+  std::shared_ptr<Job> job =
+      start_job(models_.llm->tokenize(p.prompt), {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop},
+                "question");
+  // The second half of the answer, from the job's text and counts.
+  auto finish = [](rag::PreparedAnswer prepared, std::string text, const JobResult& jr) {
+    return rag::finish_answer(std::move(prepared), {.text = std::move(text),
+                                                    .stop_reason = jr.finish_reason,
+                                                    .n_prompt = jr.n_prompt,
+                                                    .n_answer = jr.n_generated,
+                                                    .queue_ms = jr.queue_ms,
+                                                    .prefill_ms = jr.ttft_ms - jr.queue_ms,
+                                                    .decode_ms = jr.total_ms - jr.ttft_ms});
+  };
+  if (!stream) {
+    std::string text = wait_text(*job, deadline());
+    res.set_content(respond(finish(std::move(p), std::move(text), job->result())).dump(-1, ' ', false,
+                                                                                     json::error_handler_t::replace),
+                    "application/json");
+    return;
+  }
+  // Raw text deltas as generated, then the finished answer (markers checked, citations resolved).
+  auto state = std::make_shared<std::pair<rag::PreparedAnswer, std::string>>(std::move(p), "");
+  stream_job(
+      res, job, deadline(),
+      [state](const std::string& piece, const Send& send) {
+        state->second += piece;
+        send({{"object", "rag.answer.delta"}, {"delta", piece}});
+      },
+      [state, finish, respond](const JobResult& jr, const Send& send) {
+        send(respond(finish(std::move(state->first), std::move(state->second), jr)));
+      });
 }
 
 void Server::handle_documents(const httplib::Request& req, httplib::Response& res, bool remove) {

@@ -173,6 +173,11 @@ TEST(Scheduler, CancelFreesTheSequence) {
   EXPECT_EQ(c.result.reason, FinishReason::Cancelled);
   EXPECT_LT(c.result.n_generated, 200);
   EXPECT_EQ(model.n_blocks_free(), 64);
+  // The stats (the server's /metrics) show it too, though no step ran after the cancellation.
+  for (int i = 0; i < 1000 && (sched.stats().kv_blocks_used != 0 || sched.stats().running != 0); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(sched.stats().kv_blocks_used, 0);
+  EXPECT_EQ(sched.stats().running, 0);
   // A client that goes away mid-stream (on_token returns false) ends the same way.
   Collector d;
   d.gate = [](int32_t) { return false; };

@@ -11,77 +11,25 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/load_models.h"
-#include "test_paths.h"
+#include "loopback.h"
 
 namespace edgerag::server {
 namespace {
 
 using nlohmann::json;
-
-// A server on an ephemeral loopback port, serving until destroyed.
-struct Running {
-  std::unique_ptr<Server> srv;
-  std::thread thread;
-  int port = 0;
-  Running(ServedModels m, ServerOptions opt) {
-    opt.host = "127.0.0.1";
-    opt.port = 0;
-    srv = std::make_unique<Server>(std::move(m), opt);
-    port = srv->bind();
-    thread = std::thread([this] { srv->run(); });
-  }
-  ~Running() {
-    srv->stop();
-    thread.join();
-  }
-  httplib::Client client(const std::string& key = "") const {
-    httplib::Client c("127.0.0.1", port);
-    c.set_read_timeout(30, 0);
-    if (!key.empty()) c.set_bearer_token_auth(key.c_str());
-    return c;
-  }
-};
-
-ServedModels llm_only(SchedulerOptions sched = {}) {
-  LlmOptions o;
-  o.kv_tokens = 8192;
-  o.n_threads = 1;
-  o.scheduler = sched;
-  return load_models({.llm = test::model_path("stories260K.gguf")}, o);
-}
-
-json post(const httplib::Client& c_, const std::string& path, const json& body, int* status = nullptr) {
-  auto& c = const_cast<httplib::Client&>(c_);
-  auto res = c.Post(path.c_str(), body.dump(), "application/json");
-  EXPECT_TRUE(res) << "no response from " << path;
-  if (!res) return json();
-  if (status) *status = res->status;
-  return json::parse(res->body);
-}
+using namespace test_support;
 
 // Text of a streamed completion, read event by event.
 std::string stream_text(const Running& r, const std::string& path, json body, std::string* finish = nullptr) {
   body["stream"] = true;
   auto c = r.client();
-  std::string buf, text;
-  bool done = false;
   auto res = c.Post(path.c_str(), httplib::Headers{}, body.dump(), "application/json");
   EXPECT_TRUE(res) << httplib::to_string(res.error());
   if (!res) return "";
   EXPECT_EQ(res->status, 200);
-  buf = res->body;
-  size_t pos = 0;
-  while ((pos = buf.find("\n\n")) != std::string::npos) {
-    std::string ev = buf.substr(0, pos);
-    buf.erase(0, pos + 2);
-    EXPECT_EQ(ev.rfind("data: ", 0), 0u) << ev;
-    std::string data = ev.substr(6);
-    if (data == "[DONE]") {
-      done = true;
-      continue;
-    }
-    json j = json::parse(data);
+  bool done = false;
+  std::string text;
+  for (const json& j : sse_events(res->body, &done)) {
     const json& ch = j["choices"][0];
     if (ch.contains("delta") && ch["delta"].contains("content")) text += ch["delta"]["content"].get<std::string>();
     if (ch.contains("text")) text += ch["text"].get<std::string>();
@@ -208,26 +156,6 @@ TEST(Server, ContextOverflowAndApiKeys) {
   json out = post(c, "/v1/completions", {{"model", "stories260K"}, {"prompt", std::vector<int>(2100, 300)}}, &status);
   EXPECT_EQ(status, 400);
   EXPECT_EQ(out["error"]["code"], "context_length_exceeded");
-}
-
-TEST(Server, OverloadAnswers429WithRetryAfter) {
-  Running r(llm_only({.max_running = 1, .max_queued = 1, .step_tokens = 64, .prefill_chunk = 64}), {});
-  std::atomic<int> ok{0}, busy{0}, other{0};
-  std::vector<std::thread> ts;
-  for (int i = 0; i < 8; ++i)
-    ts.emplace_back([&] {
-      auto c = r.client();
-      auto res = c.Post("/v1/completions",
-                        json{{"model", "stories260K"}, {"prompt", "Once upon a time"}, {"max_tokens", 200}}.dump(),
-                        "application/json");
-      if (res && res->status == 200) ++ok;
-      else if (res && res->status == 429 && res->has_header("Retry-After")) ++busy;
-      else ++other;
-    });
-  for (auto& t : ts) t.join();
-  EXPECT_GE(ok, 1);
-  EXPECT_GE(busy, 1);
-  EXPECT_EQ(other, 0);
 }
 
 TEST(Server, ClientDisconnectCancelsGeneration) {

@@ -1,0 +1,224 @@
+// POST /v1/rag/query generating through the server's batching scheduler: the
+// same answers concurrently as sequentially and as `edgerag ask`'s engine, and
+// citations that resolve to the provenance of the supplied chunks.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "loopback.h"
+#include "format/gguf.h"
+#include "rag/answer.h"
+#include "tokenizer/tokenizer.h"
+
+namespace edgerag::server {
+namespace {
+
+using nlohmann::json;
+using namespace test_support;
+namespace fs = std::filesystem;
+
+const json kDocs = {
+    {{"key", "wal"},
+     {"title", "SQLite WAL"},
+     {"text", "Write-ahead logging lets readers continue while a writer appends pages to the WAL file. "
+              "A checkpoint copies the WAL pages back into the database file."}},
+    {{"key", "cats"}, {"text", "Cats sleep for most of the day and hunt at dawn and dusk."}},
+    {{"key", "garden"}, {"text", "Lily and Tim planted tomatoes in the garden. The tomatoes grew red in the sun."}},
+    {{"key", "boat"}, {"text", "The little boat sailed across the lake. Tom waved at the fish from the boat."}},
+};
+
+const std::vector<std::string> kQuestions = {
+    "What does a checkpoint copy back into the database?", "When do cats hunt?", "What did Lily and Tim plant?",
+    "Who waved at the fish?", "What do readers do while a writer appends pages?", "Where did the little boat sail?",
+};
+
+const json kConfig = {{"generation", {{"max_tokens", 16}}}};
+
+// A fresh index folder, removed afterwards.
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("edgerag_rag_query_" + std::to_string(::getpid()));
+  TempDir() { fs::remove_all(path); }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+// Serves stories260K and an index holding kDocs.
+struct RagServer {
+  TempDir dir;
+  Running r;
+  explicit RagServer(ServerOptions opt = {}, std::chrono::milliseconds pause = {})
+      : r(models(dir.path.string(), pause), opt) {
+    int status = 0;
+    json rep = post(r.client(), "/v1/documents", {{"collection", "notes"}, {"documents", kDocs}}, &status);
+    EXPECT_EQ(status, 200) << rep.dump();
+  }
+  static ServedModels models(const std::string& index_dir, std::chrono::milliseconds pause) {
+    ServedModels m = llm_only({.max_running = 8, .max_queued = 64, .step_tokens = 256, .prefill_chunk = 64}, pause);
+    m.index_dir = index_dir;
+    return m;
+  }
+  json ask(const std::string& question, int* status) const {
+    return post(r.client(), "/v1/rag/query", {{"question", question}, {"config", kConfig}}, status);
+  }
+};
+
+// The parts of an answer that must not depend on batching.
+json outcome(const json& a) {
+  return {{"answer", a["answer"]}, {"citations", a["citations"]}, {"tokens", a["tokens"]},
+          {"stop_reason", a["stop_reason"]}, {"context_chunks", a["context_chunks"]}};
+}
+
+void expect_citations_match_documents(const json& a) {
+  for (const json& c : a["citations"]) {
+    EXPECT_GE(c["n"].get<int>(), 1);
+    EXPECT_LE(c["n"].get<int>(), a["context_chunks"].get<int>());
+    const json* doc = nullptr;
+    for (const json& d : kDocs)
+      if (d["key"] == c["file"]) doc = &d;
+    ASSERT_NE(doc, nullptr) << c.dump();
+    const std::string text = (*doc)["text"];
+    const int b = c["byte_start"], e = c["byte_end"];
+    ASSERT_LE(e, static_cast<int>(text.size()));
+    EXPECT_NE(c["text"].get<std::string>().find(text.substr(b, e - b).substr(0, 20)), std::string::npos) << c.dump();
+  }
+}
+
+TEST(RagQuery, ConcurrentQueriesEqualSequentialOnesAndTheAskEngine) {
+  RagServer s;
+  std::vector<json> sequential;
+  for (const auto& q : kQuestions) {
+    int status = 0;
+    json a = s.ask(q, &status);
+    ASSERT_EQ(status, 200) << a.dump();
+    EXPECT_EQ(a["object"], "rag.answer");
+    EXPECT_EQ(a["mode"], "generative");
+    EXPECT_GE(a["tokens"]["answer"].get<int>(), 1);
+    EXPECT_LE(a["tokens"]["answer"].get<int>(), 16);
+    EXPECT_GT(a["tokens"]["prompt"].get<int>(), a["tokens"]["context"].get<int>());
+    for (const char* stage : {"search", "prompt", "prefill", "decode", "total"})
+      EXPECT_GT(a["timings_ms"][stage].get<double>(), 0.0) << stage;
+    expect_citations_match_documents(a);
+    sequential.push_back(a);
+  }
+  // Generation ran on the scheduler: one admitted request per question.
+  EXPECT_EQ(s.r.metric("edgerag_requests_admitted_total"), double(kQuestions.size()));
+
+  // Three rounds of every question at once.
+  const size_t n = 3 * kQuestions.size();
+  std::vector<json> parallel(n);
+  std::vector<int> statuses(n);
+  std::vector<std::thread> ts;
+  for (size_t i = 0; i < n; ++i)
+    ts.emplace_back([&, i] { parallel[i] = s.ask(kQuestions[i % kQuestions.size()], &statuses[i]); });
+  for (auto& t : ts) t.join();
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_EQ(statuses[i], 200) << parallel[i].dump();
+    EXPECT_EQ(outcome(parallel[i]), outcome(sequential[i % kQuestions.size()])) << "query " << i;
+  }
+  EXPECT_GT(s.r.metric("edgerag_prompt_tokens_cached_total"), 0);  // the shared system prompt was reused
+
+  // `edgerag ask`'s engine (its own generator) gives the same answers.
+  auto engine = rag::AnswerEngine::open(
+      {.index_dir = s.dir.path.string(), .llm = test::model_path("stories260K.gguf"), .n_threads = 1});
+  rag::AnswerConfig cfg;
+  rag::apply_json(cfg, kConfig);
+  for (size_t i = 0; i < kQuestions.size(); ++i) {
+    rag::Answer a = engine->answer(kQuestions[i], cfg);
+    EXPECT_EQ(a.text, sequential[i]["answer"]) << kQuestions[i];
+    EXPECT_EQ(a.tokens.prompt, sequential[i]["tokens"]["prompt"]) << kQuestions[i];
+  }
+}
+
+TEST(RagQuery, StreamingSendsDeltasThenTheAnswer) {
+  RagServer s;
+  int status = 0;
+  json whole = s.ask(kQuestions[0], &status);
+  ASSERT_EQ(status, 200);
+  auto res = s.r.client().Post(
+      "/v1/rag/query", json{{"question", kQuestions[0]}, {"config", kConfig}, {"stream", true}}.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  bool done = false;
+  auto events = sse_events(res->body, &done);
+  EXPECT_TRUE(done);
+  ASSERT_GE(events.size(), 2u);
+  std::string streamed;
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    EXPECT_EQ(events[i]["object"], "rag.answer.delta");
+    streamed += events[i]["delta"].get<std::string>();
+  }
+  EXPECT_EQ(events.back()["object"], "rag.answer");
+  EXPECT_EQ(outcome(events.back()), outcome(whole));
+  EXPECT_NE(streamed.find(whole["answer"].get<std::string>()), std::string::npos) << streamed;
+}
+
+TEST(RagQuery, CitationsOfGeneratedTextResolveToProvenance) {
+  RagServer s;
+  // The server's two halves around generation, with a generated text that cites.
+  auto engine = rag::AnswerEngine::open({.index_dir = s.dir.path.string()});
+  auto gguf = GgufFile::open(test::model_path("stories260K.gguf"));
+  auto tok = Tokenizer::from_gguf(*gguf);
+  rag::PromptTarget target{ChatFormat::Plain, [&](std::string_view t) { return tok->encode(t, true, true).size(); },
+                           2048};
+  rag::AnswerConfig cfg;
+  cfg.max_chunks = 2;
+  rag::PreparedAnswer p = engine->prepare("What do a checkpoint and cats do?", cfg, &target);
+  ASSERT_TRUE(p.generative());
+  ASSERT_EQ(p.answer.context.size(), 2u);
+  EXPECT_NE(p.prompt.find("[2]"), std::string::npos);
+  const auto context = p.answer.context;
+  rag::Answer a = rag::finish_answer(std::move(p), {.text = "  The WAL pages [2], copied by a checkpoint [1]. Also [7].\n",
+                                                    .stop_reason = "length",
+                                                    .n_prompt = 100,
+                                                    .n_answer = 12});
+  EXPECT_EQ(a.text.rfind("The WAL pages [2], copied by a checkpoint [1].", 0), 0u) << a.text;  // trimmed
+  EXPECT_EQ(a.text.find("[7]"), std::string::npos) << a.text;
+  EXPECT_EQ(a.removed_citations, 1);
+  ASSERT_EQ(a.citations.size(), 2u);
+  EXPECT_EQ(a.citations[0].n, 2);
+  EXPECT_EQ(a.citations[0].chunk.chunk_id, context[1].chunk_id);
+  EXPECT_EQ(a.citations[1].n, 1);
+  EXPECT_EQ(a.citations[1].chunk.chunk_id, context[0].chunk_id);
+  json j = rag::to_json(a);
+  EXPECT_EQ(j["citations"][0]["file"], context[1].provenance.path);
+  EXPECT_EQ(j["citations"][1]["file"], context[0].provenance.path);
+  EXPECT_EQ(j["citations"][1]["byte_end"], context[0].provenance.byte_end);
+  expect_citations_match_documents(j);
+  EXPECT_EQ(j["tokens"]["answer"], 12);
+}
+
+TEST(RagQuery, TimeoutEndsTheQueryAndFreesItsBlocks) {
+  ServerOptions opt;
+  opt.request_timeout_s = 1;
+  RagServer s(opt, std::chrono::milliseconds(50));  // 100 tokens take at least 5 s
+  int status = 0;
+  json e = post(s.r.client(), "/v1/rag/query",
+                {{"question", kQuestions[0]}, {"config", {{"generation", {{"max_tokens", 100}}}}}}, &status);
+  EXPECT_EQ(status, 504) << e.dump();
+  EXPECT_EQ(e["error"]["code"], "timeout");
+  EXPECT_EQ(s.r.metric("edgerag_requests_cancelled_total"), 1);
+  EXPECT_TRUE(s.r.metric_reaches("edgerag_running_sequences", 0));
+  // What stays in use is only what the prefix cache holds.
+  EXPECT_TRUE(s.r.metric_reaches("edgerag_kv_blocks_used", s.r.metric("edgerag_prefix_cache_entries")));
+}
+
+TEST(RagQuery, BadRequests) {
+  ServerOptions opt;
+  opt.limits.max_tokens = 64;
+  RagServer s(opt);
+  int status = 0;
+  json e = post(s.r.client(), "/v1/rag/query", {{"question", "cats"}, {"config", {{"generation", {{"max_tokens", 65}}}}}},
+                &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(e["error"]["param"], "config");
+  post(s.r.client(), "/v1/rag/query", {{"config", kConfig}}, &status);
+  EXPECT_EQ(status, 400);
+  post(s.r.client(), "/v1/rag/query", {{"question", "cats"}, {"config", {{"generation", {{"max_tokens", 2048}}}}}},
+       &status);
+  EXPECT_EQ(status, 400);  // over the request limit before anything runs
+}
+
+}  // namespace
+}  // namespace edgerag::server
