@@ -22,11 +22,15 @@ std::string models_dir(const std::string& fallback) {
 }
 
 std::string resolve_model(const std::string& name, const std::string& fallback_dir) {
-  std::error_code ec;
-  if (fs::is_regular_file(name, ec)) return name;
+  // A model file, or a Hugging Face checkpoint directory (config.json inside).
+  const auto is_model = [](const std::string& p) {
+    std::error_code ec;
+    return fs::is_regular_file(p, ec) || (fs::is_directory(p, ec) && fs::is_regular_file(p + "/config.json", ec));
+  };
+  if (is_model(name)) return name;
   std::string dir = models_dir(fallback_dir);
   for (const std::string& cand : {dir + "/" + name, dir + "/" + name + ".gguf"})
-    if (fs::is_regular_file(cand, ec)) return cand;
+    if (is_model(cand)) return cand;
   fail("model '{}' not found (looked for the file and in models directory '{}'; set EDGERAG_MODELS)", name, dir);
 }
 

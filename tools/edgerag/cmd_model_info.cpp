@@ -1,4 +1,4 @@
-// edgerag model-info: metadata and tensor table of a GGUF file.
+// edgerag model-info: metadata and tensor table of a GGUF file (or of a converted checkpoint directory).
 #include <cstdio>
 #include <map>
 
@@ -8,6 +8,7 @@
 
 #include "command.h"
 #include "format/gguf.h"
+#include "model/hf_checkpoint.h"
 
 namespace edgerag::cli {
 namespace {
@@ -33,7 +34,7 @@ void setup(CLI::App& app) {
   cmd->add_option("-m,--model", *model, "Model file or name in the models directory")->required();
   cmd->add_flag("--json", *json, "Print one JSON object");
   cmd->callback([model, json] {
-    auto f = GgufFile::open(resolve_model_flag(*model));
+    auto f = open_model_file(resolve_model_flag(*model));  // GGUF file or checkpoint directory
     nlohmann::json j;
     j["path"] = f->path();
     j["version"] = f->version();

@@ -8,6 +8,7 @@
 
 #include "command.h"
 #include "format/gguf.h"
+#include "model/hf_checkpoint.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
@@ -30,7 +31,7 @@ std::string read_text(const TokenizeArgs& a) {
 
 void run(const TokenizeArgs& a) {
   EDGERAG_CHECK(a.file.empty() != a.prompt.empty(), "tokenize: give exactly one of -p TEXT or -f FILE");
-  auto f = GgufFile::open(resolve_model_flag(a.model));
+  auto f = open_model_file(resolve_model_flag(a.model));  // GGUF file or checkpoint directory
   auto tok = Tokenizer::from_gguf(*f);
   const auto ids = tok->encode(read_text(a), !a.no_special, a.parse_special);
   if (a.json) {
