@@ -25,68 +25,66 @@ double output_error(const float* w, const float* w_hat, int64_t rows, int64_t co
   return total;
 }
 
+AwqObjective linear_output_objective(const std::vector<AwqWeight>& weights, int64_t cols,
+                                     const std::vector<double>& gram) {
+  return [weights, cols, &gram](const std::vector<std::vector<float>>& w_hat) {
+    double e = 0;
+    for (size_t i = 0; i < weights.size(); ++i)
+      e += output_error(weights[i].w, w_hat[i].data(), weights[i].rows, cols, gram);
+    return e;
+  };
+}
+
 namespace {
 
-// Mean over rows of |w| relative to the largest |w| of its quantization group.
-std::vector<double> weight_absmean(const std::vector<AwqWeight>& weights, int64_t cols) {
-  std::vector<double> m(cols, 0.0);
-  int64_t total_rows = 0;
-  for (const auto& a : weights) {
-    const int g = a.scheme.group;
-    for (int64_t r = 0; r < a.rows; ++r) {
-      const float* row = a.w + r * cols;
-      for (int64_t c0 = 0; c0 < cols; c0 += g) {
-        float amax = 0;
-        for (int k = 0; k < g; ++k) amax = std::max(amax, std::fabs(row[c0 + k]));
-        if (amax > 0)
-          for (int k = 0; k < g; ++k) m[c0 + k] += std::fabs(row[c0 + k]) / amax;
-      }
-    }
-    total_rows += a.rows;
+// s = mean|x|^a / sqrt(max * min): centred around 1 so neither the weights nor
+// the folded producer drift in magnitude.
+std::vector<float> scales_for(const std::vector<float>& x_absmean, double a) {
+  const int64_t cols = static_cast<int64_t>(x_absmean.size());
+  std::vector<double> raw(cols);
+  double lo = std::numeric_limits<double>::infinity(), hi = 0;
+  for (int64_t c = 0; c < cols; ++c) {
+    raw[c] = std::max(std::pow(std::max<double>(x_absmean[c], 1e-8), a), 1e-4);
+    lo = std::min(lo, raw[c]);
+    hi = std::max(hi, raw[c]);
   }
-  for (auto& v : m) v /= std::max<int64_t>(total_rows, 1);
-  return m;
+  const double norm = std::sqrt(lo * hi);
+  std::vector<float> s(cols);
+  for (int64_t c = 0; c < cols; ++c) s[c] = a == 0 ? 1.0f : static_cast<float>(raw[c] / norm);
+  return s;
 }
 
 }  // namespace
 
-AwqResult awq_quantize(const std::vector<AwqWeight>& weights, int64_t cols, const std::vector<double>& gram,
-                       const std::vector<float>& x_absmean, const AwqOptions& opt, ThreadPool* pool) {
+AwqResult awq_quantize(const std::vector<AwqWeight>& weights, int64_t cols, const std::vector<float>& x_absmean,
+                       const AwqObjective& objective, const AwqOptions& opt, ThreadPool* pool) {
   EDGERAG_CHECK(!weights.empty() && static_cast<int64_t>(x_absmean.size()) == cols,
                 "AWQ: need weights and a mean |x| per input channel");
-  const std::vector<double> w_mean = weight_absmean(weights, cols);
+  EDGERAG_CHECK(opt.grid >= 1, "AWQ: the exponent grid needs at least one point (got {})", opt.grid);
   AwqResult best;
   best.error = std::numeric_limits<double>::infinity();
-  std::vector<float> scaled, back;
-  for (int step = -1; step < opt.grid; ++step) {
-    const double a = step < 0 ? 0.0 : static_cast<double>(step) / opt.grid;
-    std::vector<float> s(cols, 1.0f);
-    if (step >= 0) {
-      double lo = std::numeric_limits<double>::infinity(), hi = 0;
-      std::vector<double> raw(cols);
-      for (int64_t c = 0; c < cols; ++c) {
-        raw[c] = std::pow(std::max<double>(x_absmean[c], 1e-8), a) / (std::pow(w_mean[c], 1 - a) + 1e-4);
-        raw[c] = std::max(raw[c], 1e-4);
-        lo = std::min(lo, raw[c]);
-        hi = std::max(hi, raw[c]);
-      }
-      const double norm = std::sqrt(lo * hi);  // centre the scales around 1
-      for (int64_t c = 0; c < cols; ++c) s[c] = static_cast<float>(raw[c] / norm);
-    }
+  std::vector<float> scaled;
+  for (int step = 0; step < opt.grid; ++step) {
+    const double a = static_cast<double>(step) / opt.grid;
     AwqResult cand;
-    cand.scales = s;
-    cand.alpha = step < 0 ? -1.0f : static_cast<float>(a);
+    cand.scales = scales_for(x_absmean, a);
+    cand.alpha = static_cast<float>(a);
+    std::vector<std::vector<float>> w_hat;
     for (const auto& wt : weights) {
       scaled.assign(wt.w, wt.w + wt.rows * cols);
       for (int64_t r = 0; r < wt.rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) scaled[r * cols + c] *= s[c];
+        for (int64_t c = 0; c < cols; ++c) scaled[r * cols + c] *= cand.scales[c];
       cand.quantized.push_back(quantize_rtn(wt.scheme, scaled.data(), wt.rows, cols, pool));
-      back = cand.quantized.back().dequantize();
+      w_hat.push_back(cand.quantized.back().dequantize());
       for (int64_t r = 0; r < wt.rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) back[r * cols + c] /= s[c];
-      cand.error += output_error(wt.w, back.data(), wt.rows, cols, gram);
+        for (int64_t c = 0; c < cols; ++c) w_hat.back()[r * cols + c] /= cand.scales[c];
     }
-    if (cand.error < best.error) best = std::move(cand);
+    cand.error = objective(w_hat);
+    if (step == 0) best.rtn_error = cand.error;
+    if (cand.error < best.error) {
+      cand.rtn_error = best.rtn_error;
+      best = std::move(cand);
+    }
   }
   return best;
 }

@@ -8,13 +8,13 @@
 
 namespace edgerag::quant {
 
-void InputStats::add(const float* rows, int64_t n_rows) {
+void InputStats::add(const float* x_rows, int64_t n_rows) {
   if (gram.empty()) {
     gram.assign(cols * cols, 0.0);
     abs_sum.assign(cols, 0.0);
   }
   for (int64_t t = 0; t < n_rows; ++t) {
-    const float* x = rows + t * cols;
+    const float* x = x_rows + t * cols;
     for (int64_t i = 0; i < cols; ++i) {
       abs_sum[i] += std::fabs(x[i]);
       const double xi = x[i];
@@ -22,6 +22,7 @@ void InputStats::add(const float* rows, int64_t n_rows) {
       for (int64_t j = 0; j < cols; ++j) g[j] += xi * x[j];
     }
   }
+  rows.insert(rows.end(), x_rows, x_rows + n_rows * cols);
   n += n_rows;
 }
 
@@ -69,7 +70,7 @@ Calibration Calibration::run(const Model& model, const std::string& text, int64_
     if (layer < 0) return;
     const std::string key = input_key(name);
     auto& s = c.stats_[key];
-    if (!s) s = std::make_shared<InputStats>(InputStats{n_cols, 0, {}, {}});
+    if (!s) s = std::make_shared<InputStats>(InputStats{n_cols, 0, {}, {}, {}});
     // q/k/v (and gate/up) see the same rows: count them once, at the first of the set.
     if (key != name && name.find("attn_q") == std::string::npos && name.find("ffn_gate") == std::string::npos) return;
     s->add(rows, n_rows);
@@ -82,6 +83,7 @@ Calibration Calibration::run(const Model& model, const std::string& text, int64_
     auto cache = model.make_cache(static_cast<int64_t>(batch.size()));
     model.forward(batch, *cache, pool, &hooks);
     c.tokens_ += static_cast<int64_t>(batch.size());
+    c.seq_lens_.push_back(static_cast<int64_t>(batch.size()));
     start += take;
   }
   return c;

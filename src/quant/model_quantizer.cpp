@@ -4,11 +4,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 
 #include "format/gguf.h"
 #include "model/model.h"
+#include "quant/awq_block.h"
 #include "quant/calib.h"
 #include "tensor/edgerag_types.h"
 #include "util/error.h"
@@ -93,6 +95,102 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
+
+// AWQ layer by layer, consumers before producers, so that every fold lands in a
+// float weight before that weight is itself searched and quantized:
+//   attn_output  <- attn_v rows (GQA: one scale per v row, shared by the heads reading it)
+//   ffn_down     <- ffn_up rows
+//   attn_q/k/v   <- attn_norm, judged on the attention block output (through attn_output)
+//   ffn_gate/up  <- ffn_norm, judged on the MLP block output (through ffn_down)
+// After each search the members' float copies are multiplied by s, so the float
+// model stays exactly the original function and later block objectives see it.
+void run_awq(const GgufFile& file, const HParams& hp, const Calibration& calib, std::map<std::string, Plan>& plans,
+             const std::function<std::vector<float>&(const std::string&)>& weights_of,
+             std::map<std::string, QuantizedTensor>& done, const AwqOptions& opt, ThreadPool* pool) {
+  // Model::forward applies Llama-3.1 rope_freqs, which the block evaluation does
+  // not: such models are judged per linear layer.
+  const bool block_attention = file.find_tensor("rope_freqs.weight") == nullptr;
+  const int64_t HD = hp.head_dim, heads_per_kv = hp.n_head / hp.n_head_kv;
+  for (int32_t l = 0; l < hp.n_layer; ++l) {
+    const std::string b = fmt::format("blk.{}.", l);
+    auto has = [&](const std::string& n) { return file.find_tensor(b + n) != nullptr; };
+    auto floats_of = [&](const std::string& n) -> const float* { return has(n) ? weights_of(b + n).data() : nullptr; };
+    enum class Objective { Linear, Attention, Mlp };
+    struct Group {
+      std::vector<std::string> members;
+      std::string producer;
+      bool producer_rows;  // producer rows (a linear layer) or elements (a norm weight)
+      Objective objective;
+    };
+    const std::vector<Group> groups{
+        {{"attn_output.weight"}, "attn_v", true, Objective::Linear},
+        {{"ffn_down.weight"}, "ffn_up", true, Objective::Linear},
+        {{"attn_q.weight", "attn_k.weight", "attn_v.weight"}, "attn_norm", false,
+         block_attention ? Objective::Attention : Objective::Linear},
+        {{"ffn_gate.weight", "ffn_up.weight"}, "ffn_norm", false, Objective::Mlp}};
+    for (const auto& g : groups) {
+      const InputStats* st = calib.find(b + g.members[0]);
+      bool ok = st != nullptr && has(g.producer + ".weight");
+      for (const auto& m : g.members) ok = ok && has(m) && plans[b + m].by_method;
+      if (!ok) continue;
+      const int64_t cols = st->cols;
+      std::vector<AwqWeight> ws;
+      for (const auto& m : g.members) ws.push_back({floats_of(m), file.tensor(b + m).ne[1], plans[b + m].scheme});
+      // Producer row r feeds input channel channel_of(r): v row (kv head, d) feeds
+      // the attn_output columns (h, d) of every head h reading that kv head.
+      const bool gqa = g.members[0] == "attn_output.weight" && heads_per_kv > 1;
+      auto channel_of = [&](int64_t r) { return gqa ? (r / HD) * heads_per_kv * HD + r % HD : r; };
+      std::vector<float> x_absmean = st->absmean();
+      if (gqa) {  // tie the heads of a KV group to their mean so they get one scale
+        for (int64_t r = 0; r < hp.n_embd_kv(); ++r) {
+          double sum = 0;
+          for (int64_t k = 0; k < heads_per_kv; ++k) sum += x_absmean[channel_of(r) + k * HD];
+          for (int64_t k = 0; k < heads_per_kv; ++k) x_absmean[channel_of(r) + k * HD] = static_cast<float>(sum / heads_per_kv);
+        }
+      }
+      AwqObjective objective;
+      AttentionWeights aw{floats_of("attn_q.weight"), floats_of("attn_k.weight"), floats_of("attn_v.weight"),
+                          floats_of("attn_output.weight"), floats_of("attn_q.bias"), floats_of("attn_k.bias"),
+                          floats_of("attn_v.bias"), floats_of("attn_q_norm.weight"), floats_of("attn_k_norm.weight")};
+      const float* x = st->rows.data();
+      if (g.objective == Objective::Attention && aw.wo) {
+        auto ref = std::make_shared<const std::vector<float>>(attention_block(hp, aw, x, calib.seq_lens(), pool));
+        objective = [&, aw, ref, x](const std::vector<std::vector<float>>& w_hat) {
+          AttentionWeights c = aw;
+          c.wq = w_hat[0].data(), c.wk = w_hat[1].data(), c.wv = w_hat[2].data();
+          return squared_error(attention_block(hp, c, x, calib.seq_lens(), pool), *ref);
+        };
+      } else if (g.objective == Objective::Mlp && has("ffn_down.weight")) {
+        const float* down = floats_of("ffn_down.weight");
+        auto ref = std::make_shared<const std::vector<float>>(
+            mlp_block(hp, ws[0].w, ws[1].w, down, x, st->n, pool));
+        objective = [&, down, ref, x, n = st->n](const std::vector<std::vector<float>>& w_hat) {
+          return squared_error(mlp_block(hp, w_hat[0].data(), w_hat[1].data(), down, x, n, pool), *ref);
+        };
+      } else {
+        objective = linear_output_objective(ws, cols, st->gram);
+      }
+      AwqResult r = awq_quantize(ws, cols, x_absmean, objective, opt, pool);
+      for (size_t i = 0; i < g.members.size(); ++i) {
+        done[b + g.members[i]] = std::move(r.quantized[i]);
+        auto& w = weights_of(b + g.members[i]);
+        for (size_t k = 0; k < w.size(); ++k) w[k] *= r.scales[k % cols];
+      }
+      // Fold 1/s into the producer: norm elements, or producer rows and their bias.
+      auto fold = [&](const std::string& name, int64_t row_len) {
+        if (!has(name)) return;
+        auto& p = weights_of(b + name);
+        for (int64_t row = 0; row < static_cast<int64_t>(p.size()) / row_len; ++row)
+          for (int64_t k = 0; k < row_len; ++k) p[row * row_len + k] /= r.scales[channel_of(row)];
+      };
+      fold(g.producer + ".weight", g.producer_rows ? file.tensor(b + g.producer + ".weight").ne[0] : 1);
+      if (g.producer_rows) fold(g.producer + ".bias", 1);
+      log(LogLevel::Debug, "awq {}{}: alpha {}, block error {:.4g} (s = 1: {:.4g})", b, g.members[0], r.alpha, r.error,
+          r.rtn_error);
+    }
+  }
+}
+
 }  // namespace
 
 const std::vector<std::string>& quant_methods() {
@@ -137,42 +235,7 @@ QuantizeSummary quantize_model(const std::string& in_path, const std::string& ou
   };
   std::map<std::string, QuantizedTensor> done;
 
-  if (opt.method == "awq") {
-    const HParams& hp = model->hparams();
-    for (int32_t l = 0; l < hp.n_layer; ++l) {
-      const std::string b = fmt::format("blk.{}.", l);
-      struct Group { std::vector<std::string> members; std::string producer; bool producer_rows; };
-      std::vector<Group> groups{{{"ffn_down.weight"}, "ffn_up.weight", true}};
-      // o_proj's input channels map onto attn_v rows only without grouped KV heads.
-      if (hp.n_head == hp.n_head_kv) groups.push_back({{"attn_output.weight"}, "attn_v.weight", true});
-      groups.push_back({{"attn_q.weight", "attn_k.weight", "attn_v.weight"}, "attn_norm.weight", false});
-      groups.push_back({{"ffn_gate.weight", "ffn_up.weight"}, "ffn_norm.weight", false});
-      for (const auto& g : groups) {
-        const InputStats* st = calib.find(b + g.members[0]);
-        bool ok = st != nullptr && file->find_tensor(b + g.producer) != nullptr;
-        for (const auto& m : g.members) ok = ok && file->find_tensor(b + m) && plans[b + m].by_method;
-        if (!ok) continue;
-        std::vector<AwqWeight> ws;
-        for (const auto& m : g.members) {
-          const auto& t = file->tensor(b + m);
-          ws.push_back({weights_of(b + m).data(), t.ne[1], plans[b + m].scheme});
-        }
-        AwqResult r = awq_quantize(ws, st->cols, st->gram, st->absmean(), opt.awq, &pool);
-        for (size_t i = 0; i < g.members.size(); ++i) done[b + g.members[i]] = std::move(r.quantized[i]);
-        // Fold 1/s into whatever produces the input: norm weights or producer rows (and bias).
-        auto& prod = weights_of(b + g.producer);
-        const int64_t pc = g.producer_rows ? file->tensor(b + g.producer).ne[0] : 1;
-        for (int64_t c = 0; c < st->cols; ++c)
-          for (int64_t k = 0; k < pc; ++k) prod[c * pc + k] /= r.scales[c];
-        const std::string bias = b + g.producer.substr(0, g.producer.size() - 6) + "bias";
-        if (g.producer_rows && file->find_tensor(bias)) {
-          auto& bv = weights_of(bias);
-          for (int64_t c = 0; c < st->cols; ++c) bv[c] /= r.scales[c];
-        }
-        log(LogLevel::Debug, "awq {}{}: alpha {}, error {:.4g}", b, g.members[0], r.alpha, r.error);
-      }
-    }
-  }
+  if (opt.method == "awq") run_awq(*file, model->hparams(), calib, plans, weights_of, done, opt.awq, &pool);
 
   GgufWriter w;
   std::map<DType, int64_t> method_elems;

@@ -10,6 +10,8 @@
 
 #include "format/gguf.h"
 #include "model/model.h"
+#include "quant/awq_block.h"
+#include "quant/calib.h"
 #include "quant/rtn.h"
 #include "test_paths.h"
 #include "util/error.h"
@@ -98,6 +100,42 @@ TEST(ModelQuantizer, AwqFoldingPreservesFunctionAt8Bits) {
     const auto s = quantize_model(stories(), out, opt);
     EXPECT_EQ(s.calib_tokens, 512 + 3);  // + a BOS per 256-token sequence
     EXPECT_LT(max_abs_diff(base, logits(out)), 0.6) << method << " (RTN " << rtn_diff << ")";
+  }
+}
+
+TEST(ModelQuantizer, AwqBlocksMatchTheEngine) {
+  // AWQ judges scales on attention / MLP block outputs it computes itself; they
+  // must be the engine's: the attention heads equal the captured input of
+  // attn_output and the MLP output equals ffn_down applied to its captured input.
+  auto model = Model::load(stories());
+  const HParams& hp = model->hparams();
+  ThreadPool pool(2);
+  const Calibration c = Calibration::run(*model, test::read_file(calib_text()), 300, 128, &pool);
+  ASSERT_EQ(c.seq_lens().size(), 3u);
+  auto floats = [&](const std::string& name) {
+    const auto& t = model->gguf().tensor(name);
+    std::vector<float> v(t.n_elements());
+    dequantize_row(t.type, t.data, v.data(), t.n_elements());
+    return v;
+  };
+  for (int l = 0; l < hp.n_layer; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    const auto wq = floats(b + "attn_q.weight"), wk = floats(b + "attn_k.weight"), wv = floats(b + "attn_v.weight"),
+               wo = floats(b + "attn_output.weight");
+    const InputStats* in = c.find(b + "attn_q.weight");
+    ASSERT_NE(in, nullptr);
+    ASSERT_EQ(in->n, c.tokens());
+    const auto heads = attention_heads(hp, {wq.data(), wk.data(), wv.data(), wo.data()}, in->rows.data(),
+                                       c.seq_lens(), &pool);
+    EXPECT_LT(max_abs_diff(heads, c.find(b + "attn_output.weight")->rows), 1e-4) << b;
+    const auto gate = floats(b + "ffn_gate.weight"), up = floats(b + "ffn_up.weight"),
+               down = floats(b + "ffn_down.weight");
+    const InputStats* down_in = c.find(b + "ffn_down.weight");
+    const auto mlp = mlp_block(hp, gate.data(), up.data(), down.data(), c.find(b + "ffn_gate.weight")->rows.data(),
+                               c.tokens(), &pool);
+    EXPECT_LT(max_abs_diff(mlp, linear_f32(down.data(), hp.n_embd, hp.n_ff, down_in->rows.data(), c.tokens(), &pool)),
+              1e-4)
+        << b;
   }
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "quant/awq.h"
+#include "quant/awq_block.h"
 #include "quant/gptq.h"
 #include "quant/hqq.h"
 #include "quant/rtn.h"
@@ -91,7 +92,8 @@ TEST_P(MethodsAtBits, GptqAndAwqBeatRtnOnOutputError) {
   GptqOptions ao;
   ao.act_order = true;
   const double gptq_ao = f.err(quantize_gptq(s, f.w.data(), kRows, kCols, f.calib, ao, &pool));
-  const AwqResult awq = awq_quantize({{f.w.data(), kRows, s}}, kCols, f.calib, f.calib_absmean, {}, &pool);
+  const std::vector<AwqWeight> ws{{f.w.data(), kRows, s}};
+  const AwqResult awq = awq_quantize(ws, kCols, f.calib_absmean, linear_output_objective(ws, kCols, f.calib), {}, &pool);
   // AWQ's quantized matrix holds W diag(s); undo the scale as the folded producer would.
   std::vector<float> awq_w = awq.quantized[0].dequantize();
   for (int64_t r = 0; r < kRows; ++r)
@@ -100,13 +102,47 @@ TEST_P(MethodsAtBits, GptqAndAwqBeatRtnOnOutputError) {
   EXPECT_LT(gptq, 0.8 * rtn) << s.describe();
   EXPECT_LT(gptq_ao, 0.8 * rtn) << s.describe();
   EXPECT_LT(awq_err, 0.95 * rtn) << s.describe() << " alpha " << awq.alpha;
-  EXPECT_GE(awq.alpha, 0.0f) << "some activation-aware scaling should beat plain RTN";
+  EXPECT_GT(awq.alpha, 0.0f) << "some activation-aware scaling should beat plain RTN";
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, MethodsAtBits,
                          ::testing::Values(DType::Q4_0, DType::Q4_1, DType::ER_Q3_G32, DType::ER_Q2_G64,
                                            DType::ER_NF4),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+TEST(Awq, BlockObjectiveNeverAboveRtn) {
+  // A nonlinear block objective (SwiGLU MLP output, gate/up scaled, down exact):
+  // the grid starts at a = 0, which is s = 1 and exactly RTN, so the chosen
+  // scales can tie RTN but never lose to it, whatever the activations.
+  HParams hp;
+  hp.n_embd = kCols;
+  hp.n_ff = kRows;
+  const std::vector<float> gate = weights(4), up = weights(5), x = activations(256, 9);
+  std::vector<float> down(kCols * kRows);
+  for (size_t i = 0; i < down.size(); ++i) down[i] = 0.1f * std::sin(0.37f * static_cast<float>(i));
+  ThreadPool pool(2);
+  const std::vector<float> ref = mlp_block(hp, gate.data(), up.data(), down.data(), x.data(), 256, &pool);
+  const AwqObjective mlp_error = [&](const std::vector<std::vector<float>>& w_hat) {
+    return squared_error(mlp_block(hp, w_hat[0].data(), w_hat[1].data(), down.data(), x.data(), 256, &pool), ref);
+  };
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::ER_Q3_G32, DType::ER_Q2_G64}) {
+    const Scheme s = Scheme::of(t, true);
+    const std::vector<AwqWeight> ws{{gate.data(), kRows, s}, {up.data(), kRows, s}};
+    for (int grid : {1, 4, 20}) {
+      AwqOptions opt;
+      opt.grid = grid;
+      const AwqResult r = awq_quantize(ws, kCols, absmean(x), mlp_error, opt, &pool);
+      const double rtn = mlp_error({quantize_rtn(s, gate.data(), kRows, kCols, &pool).dequantize(),
+                                    quantize_rtn(s, up.data(), kRows, kCols, &pool).dequantize()});
+      EXPECT_DOUBLE_EQ(r.rtn_error, rtn) << s.describe();
+      EXPECT_LE(r.error, rtn) << s.describe() << " grid " << grid;
+      if (grid == 1) {  // only a = 0: plain RTN, bit for bit
+        EXPECT_EQ(r.alpha, 0.0f);
+        EXPECT_EQ(r.quantized[0].data, quantize_rtn(s, gate.data(), kRows, kCols, &pool).data);
+      }
+    }
+  }
+}
 
 TEST(Hqq, BeatsRtnOnWeightError) {
   const std::vector<float> w = weights(2, true);
