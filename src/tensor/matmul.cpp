@@ -60,7 +60,10 @@ void run_matmul(Isa isa, const Matrix& w, const float* x, int64_t n_tokens, floa
     converted.resize(xs * static_cast<size_t>(n_tokens));
     uint8_t* buf = converted.data();  // workers must not name the thread_local: it is per thread
     auto convert = [&](int, size_t t0, size_t t1) {
-      for (size_t t = t0; t < t1; ++t) quantize_activations(k->act_type, x + t * w.cols, buf + t * xs, w.cols);
+      for (size_t t = t0; t < t1; ++t) {
+        if (k->convert) k->convert(x + t * w.cols, buf + t * xs, w.cols);
+        else quantize_activations(k->act_type, x + t * w.cols, buf + t * xs, w.cols);
+      }
     };
     if (pool && n_tokens > 1) pool->parallel_for(static_cast<size_t>(n_tokens), convert);
     else convert(0, 0, static_cast<size_t>(n_tokens));

@@ -20,9 +20,13 @@ namespace edgerag {
 using TileFn = void (*)(int64_t cols, const uint8_t* w, size_t w_stride, int64_t nr, const uint8_t* x,
                         size_t x_stride, int64_t nt, float* y, size_t y_stride);
 
+// Converts n floats of one token to act_type (same bits as quantize_activations).
+using ConvertFn = void (*)(const float* x, void* dst, int64_t n);
+
 struct MatmulKernel {
   DType act_type;
   TileFn tile;
+  ConvertFn convert = nullptr;  // nullptr: the scalar quantize_activations
 };
 
 // nullptr when that level has no kernel for the weight type.

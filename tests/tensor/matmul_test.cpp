@@ -139,6 +139,26 @@ TEST(Matmul, Q8_0ActivationsRoundHalfEvenLikeGgml) {
   EXPECT_EQ(yr, 127.0f);
 }
 
+TEST(Matmul, SimdActivationConvertersMatchScalarBits) {
+  // Random blocks, an all-zero block, exact .5 ties and a block of one huge value.
+  auto x = random_floats(32 * 40, 21, 3.0f);
+  std::fill_n(x.begin() + 32, 32, 0.0f);
+  for (int j = 0; j < 32; ++j) x[64 + j] = static_cast<float>(j - 16) + 0.5f;
+  x[96] = 1e30f;
+  const int64_t n = static_cast<int64_t>(x.size());
+  for (DType w : kTypes) {
+    for (Isa isa : available_isas()) {
+      const MatmulKernel* k = kernel_for(w, isa);
+      if (!k->convert) continue;
+      const size_t bytes = row_size(k->act_type, n);
+      std::vector<uint8_t> ref(bytes), got(bytes, 0xAB);
+      quantize_activations(k->act_type, x.data(), ref.data(), n);
+      k->convert(x.data(), got.data(), n);
+      EXPECT_EQ(got, ref) << dtype_name(w) << " isa=" << isa_name(isa);
+    }
+  }
+}
+
 TEST(Matmul, TypesWithoutKernelUseDequantizedF32) {
   // edgerag's NF4 has dequantize_row but no dot kernel: matmul must equal the
   // F32 matmul of its dequantized rows, at every level and thread count.
