@@ -14,18 +14,23 @@ namespace edgerag::server {
 namespace fs = std::filesystem;
 
 const std::vector<CatalogEntry>& model_catalog() {
-  // Public Hugging Face files. Their SHA-256 sums are not known here (written
-  // without network access, so the URLs are unverified too): the first download
-  // records the sum in checksums.json next to the models; later ones must match.
+  // Public Hugging Face files. Where the SHA-256 published on the file's
+  // Hugging Face page (Git LFS details) was found, the URL is pinned to that
+  // revision so the sum stays valid. Qwen's official file has no sum here:
+  // its first download is trusted and recorded in checksums.json.
   static const std::vector<CatalogEntry> catalog = {
       {"qwen2.5-0.5b-instruct-q4_k_m", "qwen2.5-0.5b-instruct-q4_k_m.gguf",
        "https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF/resolve/main/qwen2.5-0.5b-instruct-q4_k_m.gguf", "",
        "Qwen2.5 0.5B Instruct, Q4_K_M (chat LLM)"},
       {"all-minilm-l6-v2", "all-MiniLM-L6-v2-Q8_0.gguf",
-       "https://huggingface.co/second-state/All-MiniLM-L6-v2-Embedding-GGUF/resolve/main/all-MiniLM-L6-v2-Q8_0.gguf",
-       "", "all-MiniLM-L6-v2, Q8_0 (384-d sentence embeddings)"},
+       "https://huggingface.co/second-state/All-MiniLM-L6-v2-Embedding-GGUF/resolve/"
+       "aa38cf2db8c4ed51280bd0acc6509e8d3b1e284e/all-MiniLM-L6-v2-Q8_0.gguf",
+       "263215c3cadd6e16740741a7624ab4cbb6c8e777688bd5331ecfbf5681c2f8ed",
+       "all-MiniLM-L6-v2, Q8_0 (384-d sentence embeddings)"},
       {"bge-reranker-base", "bge-reranker-base-q8_0.gguf",
-       "https://huggingface.co/gpustack/bge-reranker-base-GGUF/resolve/main/bge-reranker-base-Q8_0.gguf", "",
+       "https://huggingface.co/xinming0111/bge-reranker-base-Q8_0-GGUF/resolve/"
+       "fde68b2e7cc5dc6286435ddf4f3b7c99072942d7/bge-reranker-base-q8_0.gguf",
+       "4bf3f9269c55954a5ad4d9e0e7fb05b448cb1053818170f497242ff760fd46bb",
        "BAAI bge-reranker-base, Q8_0 (cross-encoder reranker)"},
   };
   return catalog;

@@ -11,7 +11,7 @@ struct CatalogEntry {
   std::string name;         // what `edgerag pull NAME` takes
   std::string file;         // saved as this file in the models directory
   std::string url;
-  std::string sha256;       // lowercase hex; "" = not known (recorded on first download)
+  std::string sha256;       // lowercase hex, as published; "" = not known (trusted and recorded on first download)
   std::string description;
 };
 const std::vector<CatalogEntry>& model_catalog();

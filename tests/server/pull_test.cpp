@@ -101,6 +101,7 @@ TEST(Pull, CatalogHasTheDocumentedModels) {
     ASSERT_NE(e, nullptr) << name;
     EXPECT_TRUE(e->url.starts_with("https://")) << name;
     EXPECT_TRUE(e->file.ends_with(".gguf")) << name;
+    EXPECT_TRUE(e->sha256.empty() || e->sha256.size() == 64) << name;
   }
   EXPECT_EQ(find_catalog_entry("no-such-model"), nullptr);
 }

@@ -1,5 +1,7 @@
 // edgerag pull: download a known model into the models directory (resumable,
-// SHA-256 verified). Unknown sums are recorded in checksums.json on first download.
+// SHA-256 verified). A file without a published sum is trusted on its first
+// download, which records its sum in checksums.json for later ones; the
+// output says which of the two happened.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -17,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct PullFlags {
-  std::string name, url, sha256, dir;
+  std::string name, url, sha256;
   bool list = false;
 };
 
@@ -27,13 +29,14 @@ void setup(CLI::App& app) {
   cmd->add_option("name", f->name, "Catalog name (see --list), or a file name with --url");
   cmd->add_option("--url", f->url, "Download this URL instead of the catalog's");
   cmd->add_option("--sha256", f->sha256, "Expected SHA-256 (hex)");
-  cmd->add_option("--dir", f->dir, "Models directory (default: EDGERAG_MODELS or ~/.local/share/edgerag/models)");
+  add_models_dir_flag(cmd);
   cmd->add_flag("--list", f->list, "List the catalog");
   cmd->callback([f] {
     if (f->list) {
       for (const auto& e : server::model_catalog())
         std::printf("%-30s %s\n  %s\n  sha256: %s\n", e.name.c_str(), e.description.c_str(), e.url.c_str(),
-                    e.sha256.empty() ? "(recorded on first download)" : e.sha256.c_str());
+                    e.sha256.empty() ? "NOT PUBLISHED - the first download is trusted and its sum recorded"
+                                     : (e.sha256 + " (published)").c_str());
       return;
     }
     if (f->name.empty()) throw Error("pull: name a model (edgerag pull --list shows the catalog)");
@@ -43,26 +46,30 @@ void setup(CLI::App& app) {
     else e = {f->name, f->name.ends_with(".gguf") ? f->name : f->name + ".gguf", f->url, "", ""};
     if (!f->url.empty()) e.url = f->url;
     if (!f->sha256.empty()) e.sha256 = f->sha256;
-    const std::string dir = f->dir.empty() ? models_dir() : f->dir;
+    const std::string dir = models_dir();
     const fs::path sums_path = fs::path(dir) / "checksums.json";
     nlohmann::json sums = nlohmann::json::object();
     if (fs::exists(sums_path)) sums = nlohmann::json::parse(std::ifstream(sums_path), nullptr, false);
     if (!sums.is_object()) throw Error(fmt::format("pull: {} is not a JSON object", sums_path.string()));
-    if (e.sha256.empty() && sums.contains(e.file)) e.sha256 = sums[e.file].get<std::string>();
+    const bool recorded = e.sha256.empty() && sums.contains(e.file);
+    if (recorded) e.sha256 = sums[e.file].get<std::string>();
+    // What a match is checked against: a published (or --sha256) sum, or only the first download's.
+    const char* against = recorded ? "the sum recorded at its first download (no published sum)" : "the expected sum";
     const std::string dest = (fs::path(dir) / e.file).string();
     if (fs::exists(dest) && !e.sha256.empty() && server::sha256_file(dest) == e.sha256) {
-      std::printf("%s: already present and verified\n", dest.c_str());
+      std::printf("%s: already present, sha256 matches %s\n", dest.c_str(), against);
       return;
     }
     auto r = server::download(e.url, dest, e.sha256, {.progress = true});
     if (e.sha256.empty()) {
       sums[e.file] = r.sha256;
       std::ofstream(sums_path) << sums.dump(1) << "\n";
-      std::printf("%s: %llu bytes, sha256 %s (no known checksum: recorded in %s)\n", dest.c_str(),
-                  static_cast<unsigned long long>(r.bytes), r.sha256.c_str(), sums_path.string().c_str());
+      std::printf("%s: %llu bytes, sha256 %s\n  NOT VERIFIED: no published checksum for this file; trusted on first "
+                  "download and recorded in %s (later downloads must match it)\n",
+                  dest.c_str(), static_cast<unsigned long long>(r.bytes), r.sha256.c_str(), sums_path.string().c_str());
     } else {
-      std::printf("%s: %llu bytes, sha256 verified%s\n", dest.c_str(), static_cast<unsigned long long>(r.bytes),
-                  r.resumed_from ? " (resumed)" : "");
+      std::printf("%s: %llu bytes%s, sha256 matches %s\n", dest.c_str(), static_cast<unsigned long long>(r.bytes),
+                  r.resumed_from ? " (resumed)" : "", against);
     }
   });
 }

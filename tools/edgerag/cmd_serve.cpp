@@ -23,6 +23,7 @@ void setup(CLI::App& app) {
   cmd->add_option("-m,--model", f->llm, "LLM (GGUF name or path) for /v1/chat/completions and /v1/completions");
   cmd->add_option("--embed", f->embed, "Embedding model for /v1/embeddings and dense retrieval");
   cmd->add_option("--rerank", f->rerank, "Cross-encoder for /v1/rerank and RAG reranking");
+  add_models_dir_flag(cmd);
   cmd->add_option("--host", f->server.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", f->server.port, "Port (0 = any free port)")->capture_default_str();
   cmd->add_option("--api-key", f->server.api_keys, "Accepted API key (repeatable); none = no auth");

@@ -18,6 +18,9 @@ std::string group_description(const std::string& parent);
 
 // Shared flag helpers so every command spells them the same way.
 std::string resolve_model_flag(const std::string& value);  // name or path -> path
+// --models-dir DIR: where model names are looked up and `pull` saves files;
+// overrides EDGERAG_MODELS for this run.
+void add_models_dir_flag(CLI::App* cmd);
 
 }  // namespace edgerag::cli
 

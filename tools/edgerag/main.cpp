@@ -1,6 +1,7 @@
 // edgerag: ingest, retrieve, rerank and answer with a local quantized LLM.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "command.h"
 #include "util/error.h"
@@ -29,6 +30,13 @@ std::string group_description(const std::string& parent) {
 
 std::string resolve_model_flag(const std::string& value) {
   return resolve_model(value, std::string(EDGERAG_DEFAULT_SHARED_DIR) + "/models");
+}
+
+void add_models_dir_flag(CLI::App* cmd) {
+  cmd->add_option_function<std::string>(
+      "--models-dir", [](const std::string& dir) { ::setenv("EDGERAG_MODELS", dir.c_str(), 1); },
+      "Models directory (default: EDGERAG_MODELS, else ~/.local/share/edgerag/models if it exists, else the shared "
+      "test models)");
 }
 
 }  // namespace edgerag::cli
