@@ -22,7 +22,7 @@ void attend(const KvCache& cache, std::span<const int32_t> blocks, int32_t layer
   std::fill(out, out + hd, 0.0f);
   for (int32_t start = 0, bi = 0; start < n_keys; start += bs, ++bi) {
     const int32_t n = std::min(bs, n_keys - start);
-    const float* k = cache.k_tile(blocks[bi], layer, kv_head, n, s.k.data());
+    const float* k = cache.k_tile(blocks[bi], layer, kv_head, n, s.k.data(), start + n == n_keys);
     float tile_max = -INFINITY;
     for (int32_t j = 0; j < n; ++j) {
       s.scores[j] = dot_f32(q, k + static_cast<size_t>(j) * hd, hd) * scale;
@@ -51,7 +51,7 @@ std::vector<float> attention_weights(const KvCache& cache, std::span<const int32
   std::vector<float> w(n_keys), buf(static_cast<size_t>(bs) * hd);
   for (int32_t start = 0, bi = 0; start < n_keys; start += bs, ++bi) {
     const int32_t n = std::min(bs, n_keys - start);
-    const float* k = cache.k_tile(blocks[bi], layer, kv_head, n, buf.data());
+    const float* k = cache.k_tile(blocks[bi], layer, kv_head, n, buf.data(), start + n == n_keys);
     for (int32_t j = 0; j < n; ++j) w[start + j] = dot_f32(q, k + static_cast<size_t>(j) * hd, hd) * scale;
   }
   softmax_inplace(w.data(), n_keys);

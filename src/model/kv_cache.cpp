@@ -162,7 +162,7 @@ void KvCache::reserve(SeqId seq, int32_t n_new) {
     if (cfg_.type.is_kivi()) {
       const int64_t first = static_cast<int64_t>(s.blocks.size()) * cfg_.block_size;
       kivi_[b].n_sink = static_cast<int32_t>(std::clamp<int64_t>(cfg_.type.keep_leading - first, 0, cfg_.block_size));
-      stage(b);
+      open_block(b);
     }
     s.blocks.push_back(b);
   }
@@ -241,6 +241,7 @@ void KvCache::copy_block(int32_t from, int32_t to) {
   const Kivi& src = kivi_[from];
   Kivi& dst = kivi_[to];
   dst.n_sink = src.n_sink;
+  dst.open = src.open;
   dst.keys_quantized = src.keys_quantized;
   if (src.staged) {
     stage(to);
@@ -285,25 +286,32 @@ void KvCache::unstage(int32_t block) {
 
 void KvCache::open_block(int32_t block) {
   Kivi& st = kivi_[block];
-  if (!st.keys_quantized) return;
+  if (st.open) return;
   stage(block);
-  const int32_t n = cfg_.block_size - st.n_sink;
-  for (int32_t l = 0; l < cfg_.n_layer; ++l)
-    for (int32_t h = 0; h < cfg_.n_head_kv; ++h)
-      kv_dequantize_channels(part(block, l, 0, h), n, cfg_.head_dim, cfg_.type.kivi_bits,
-                             staged(block, l, 0, h, st.n_sink));
+  if (st.keys_quantized)
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+      for (int32_t h = 0; h < cfg_.n_head_kv; ++h)
+        kv_dequantize_channels(part(block, l, 0, h), cfg_.block_size - st.n_sink, cfg_.head_dim, cfg_.type.kivi_bits,
+                               staged(block, l, 0, h, st.n_sink));
   st.keys_quantized = false;
+  st.open = true;
+}
+
+void KvCache::quantize_keys(int32_t block, int32_t layer, int32_t head) {
+  const Kivi& st = kivi_[block];
+  kv_quantize_channels(staged(block, layer, 0, head, st.n_sink), cfg_.block_size - st.n_sink, cfg_.head_dim,
+                       cfg_.type.kivi_bits, part(block, layer, 0, head));
 }
 
 void KvCache::close_block(int32_t block) {
   Kivi& st = kivi_[block];
-  if (st.keys_quantized || st.n_sink == cfg_.block_size) return;  // an all-sink block stays in staging
-  const int32_t n = cfg_.block_size - st.n_sink;
-  for (int32_t l = 0; l < cfg_.n_layer; ++l)
-    for (int32_t h = 0; h < cfg_.n_head_kv; ++h)
-      kv_quantize_channels(staged(block, l, 0, h, st.n_sink), n, cfg_.head_dim, cfg_.type.kivi_bits,
-                           part(block, l, 0, h));
-  st.keys_quantized = true;
+  st.open = false;
+  if (st.n_sink == cfg_.block_size) return;  // an all-sink block stays in staging
+  if (!st.keys_quantized) {  // filled without its last slot written (reserve/commit alone)
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+      for (int32_t h = 0; h < cfg_.n_head_kv; ++h) quantize_keys(block, l, h);
+    st.keys_quantized = true;
+  }
   if (st.n_sink == 0) unstage(block);
 }
 
@@ -315,17 +323,23 @@ void KvCache::write(int kv, int32_t b, int32_t l, int32_t h, int32_t s, const fl
     else quantize_row(cfg_.type.row, src, dst + s * row_bytes_, hd);
     return;
   }
-  const Kivi& st = kivi_[b];
-  EDGERAG_CHECK(st.staged && !st.keys_quantized, "KV cache: block {} is not reserved for writing", b);
+  Kivi& st = kivi_[b];
+  EDGERAG_CHECK(st.open, "KV cache: block {} is not reserved for writing", b);
   const int bits = cfg_.type.kivi_bits;
-  if (kv == 0 || s < st.n_sink) std::memcpy(staged(b, l, kv, h, s), src, hd * sizeof(float));
-  else kv_quantize_token(src, hd, bits, dst + s * kv_token_bytes(hd, bits));
+  if (kv == 1 && s >= st.n_sink) return kv_quantize_token(src, hd, bits, dst + s * kv_token_bytes(hd, bits));
+  std::memcpy(staged(b, l, kv, h, s), src, hd * sizeof(float));
+  // The last slot completes the block's keys of this (layer, head): quantize them
+  // now, so later queries in the same batch read them as decode steps would.
+  if (kv == 0 && s == cfg_.block_size - 1 && st.n_sink < cfg_.block_size) {
+    quantize_keys(b, l, h);
+    st.keys_quantized = true;
+  }
 }
 
 void KvCache::write_k(int32_t b, int32_t l, int32_t h, int32_t s, const float* src) { write(0, b, l, h, s, src); }
 void KvCache::write_v(int32_t b, int32_t l, int32_t h, int32_t s, const float* src) { write(1, b, l, h, s, src); }
 
-const float* KvCache::tile(int kv, int32_t b, int32_t l, int32_t h, int32_t n, float* buf) const {
+const float* KvCache::tile(int kv, int32_t b, int32_t l, int32_t h, int32_t n, float* buf, bool query_block) const {
   const int32_t hd = cfg_.head_dim;
   const uint8_t* src = part(b, l, kv, h);
   if (!cfg_.type.is_kivi()) {
@@ -334,7 +348,8 @@ const float* KvCache::tile(int kv, int32_t b, int32_t l, int32_t h, int32_t n, f
     return buf;
   }
   const Kivi& st = kivi_[b];
-  if ((kv == 0 && !st.keys_quantized) || n <= st.n_sink) return staged(b, l, kv, h, 0);
+  const bool full_keys = kv == 0 && (!st.keys_quantized || (query_block && st.open));
+  if (full_keys || n <= st.n_sink) return staged(b, l, kv, h, 0);
   const int bits = cfg_.type.kivi_bits;
   std::copy_n(staged(b, l, kv, h, 0), static_cast<size_t>(st.n_sink) * hd, buf);
   float* rest = buf + static_cast<size_t>(st.n_sink) * hd;
@@ -347,8 +362,12 @@ const float* KvCache::tile(int kv, int32_t b, int32_t l, int32_t h, int32_t n, f
   return buf;
 }
 
-const float* KvCache::k_tile(int32_t b, int32_t l, int32_t h, int32_t n, float* buf) const { return tile(0, b, l, h, n, buf); }
-const float* KvCache::v_tile(int32_t b, int32_t l, int32_t h, int32_t n, float* buf) const { return tile(1, b, l, h, n, buf); }
+const float* KvCache::k_tile(int32_t b, int32_t l, int32_t h, int32_t n, float* buf, bool query_block) const {
+  return tile(0, b, l, h, n, buf, query_block);
+}
+const float* KvCache::v_tile(int32_t b, int32_t l, int32_t h, int32_t n, float* buf) const {
+  return tile(1, b, l, h, n, buf, false);
+}
 
 int32_t KvCache::block_of(SeqId seq, int32_t pos) const {
   const auto& blocks = block_table(seq);

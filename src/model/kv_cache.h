@@ -10,11 +10,13 @@
 //    or a block-quantized type such as Q8_0 when head_dim is a multiple of its block);
 //  - KIVI int8/int4 (model/kv_quant.h): a block's keys quantized per channel
 //    over its slots (one fp16 scale/offset per channel per block), values per
-//    token. Keys are quantized when their block fills; until then they live in
-//    a full-precision staging tile attached to the block. The first
-//    keep_leading positions of a sequence (attention sinks) keep K and V in
-//    that tile for good. Staging belongs to the block, so sharing, copy-on-write,
-//    truncate and attach treat it like the block's other bytes.
+//    token as they are written. Keys are quantized when their block fills;
+//    until the sequence's length passes the block they also stay in a
+//    full-precision staging tile attached to the block, which is what a query
+//    reads in its own block (so a batched prefill sees exactly what token-by-token
+//    decoding sees). The first keep_leading positions of a sequence (attention
+//    sinks) keep K and V in that tile for good. Staging belongs to the block, so
+//    sharing, copy-on-write, truncate and attach treat it like the block's other bytes.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -112,7 +114,10 @@ class KvCache {
   void write_v(int32_t block, int32_t layer, int32_t head, int32_t slot, const float* src);
   // Rows [0, n) of one head's keys / values in a block as floats: in place when
   // stored in full precision, else decoded into buf (block_size * head_dim floats).
-  const float* k_tile(int32_t block, int32_t layer, int32_t head, int32_t n, float* buf) const;
+  // query_block: the block holds the querying token (KIVI: its keys are read in
+  // full precision while the block is being written).
+  const float* k_tile(int32_t block, int32_t layer, int32_t head, int32_t n, float* buf,
+                      bool query_block = false) const;
   const float* v_tile(int32_t block, int32_t layer, int32_t head, int32_t n, float* buf) const;
   // Block and slot holding position `pos` of `seq` (pos < reserved length).
   int32_t block_of(SeqId seq, int32_t pos) const;
@@ -125,8 +130,9 @@ class KvCache {
   // KIVI per-block state.
   struct Kivi {
     std::unique_ptr<float[]> staged;  // [layer][K|V][head][slot][head_dim] F32, or none
-    int32_t n_sink = 0;         // leading slots that stay in `staged`
-    bool keys_quantized = false;
+    int32_t n_sink = 0;           // leading slots that stay in `staged`
+    bool open = false;            // reserved for writing (staged keys are current)
+    bool keys_quantized = false;  // the pool holds the block's keys
   };
   int32_t alloc_block();
   void copy_block(int32_t from, int32_t to);
@@ -136,10 +142,13 @@ class KvCache {
   float* staged(int32_t block, int32_t layer, int kv, int32_t head, int32_t slot) const;
   void stage(int32_t block);          // attaches a staging tile
   void unstage(int32_t block);        // recycles it
-  void open_block(int32_t block);     // KIVI: keys writable (dequantized back into staging if needed)
-  void close_block(int32_t block);    // KIVI: quantizes the keys of a full block
+  // KIVI: makes a block writable (staged; quantized keys decoded back into staging).
+  void open_block(int32_t block);
+  void quantize_keys(int32_t block, int32_t layer, int32_t head);
+  // KIVI: the sequence's length passed the block: keys quantized, staging dropped unless it holds sinks.
+  void close_block(int32_t block);
   void write(int kv, int32_t block, int32_t layer, int32_t head, int32_t slot, const float* src);
-  const float* tile(int kv, int32_t block, int32_t layer, int32_t head, int32_t n, float* buf) const;
+  const float* tile(int kv, int32_t block, int32_t layer, int32_t head, int32_t n, float* buf, bool query_block) const;
 
   KvCacheConfig cfg_;
   size_t row_bytes_ = 0;          // row-typed caches

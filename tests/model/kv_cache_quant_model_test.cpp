@@ -77,6 +77,26 @@ TEST_F(KvQuantModel, GreedyContinuationAndLogitsStayClose) {
   EXPECT_LT(c8->config().bytes_per_token(), 0.5 * c32->config().bytes_per_token());
 }
 
+TEST_F(KvQuantModel, BatchedPrefillEqualsTokenByToken) {
+  // A query reads earlier blocks quantized and its own block in full precision,
+  // however the tokens were batched.
+  const int32_t V = model->hparams().n_vocab;
+  std::vector<float> steps;
+  auto c1 = model->make_cache(128, KvType::kivi(4));
+  std::vector<int32_t> ids = prompt;
+  const auto cont = greedy(*model, *c1, prompt, 50 - static_cast<int>(prompt.size()), steps);
+  ids.insert(ids.end(), cont.begin(), cont.end());
+  auto c2 = model->make_cache(128, KvType::kivi(4));
+  Batch all;
+  for (size_t i = 0; i < ids.size(); ++i) all.add(ids[i], static_cast<int32_t>(i), 0, true);
+  const Logits batched = model->forward(all, *c2, nullptr);
+  // steps[i] holds the logits after position prompt.size() - 1 + i.
+  float worst = 0;
+  for (size_t i = 0; i < cont.size(); ++i)
+    worst = std::max(worst, max_abs_diff(steps.data() + i * V, batched.row(static_cast<int32_t>(prompt.size() - 1 + i)), V));
+  EXPECT_LE(worst, 1e-4f);
+}
+
 TEST_F(KvQuantModel, AttachedPrefixGivesTheLogitsOfItsOwner) {
   const int32_t V = model->hparams().n_vocab;
   std::vector<float> unused;
