@@ -82,7 +82,9 @@ GenBenchResult bench_gen(const GenBenchOptions& opts) {
   auto model = Model::load(opts.model);
   auto tok = Tokenizer::from_gguf(model->gguf());
   r.load_ms = load.ms();
-  Generator gen(*model, *tok, &pool, opts.n_prompt + opts.n_gen);
+  Generator gen(*model, *tok, &pool, opts.n_prompt + opts.n_gen, opts.kv_type);
+  r.kv_type = opts.kv_type.name();
+  r.kv_bytes_per_token = KvCacheConfig::for_model(model->hparams(), 1, opts.kv_type).bytes_per_token();
 
   // Ordinary tokens only, so no control token changes the model's behaviour.
   std::vector<int32_t> prompt;

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "model/kv_cache.h"
+
 namespace edgerag {
 
 struct GenBenchOptions {
@@ -13,6 +15,7 @@ struct GenBenchOptions {
   int n_gen = 128;
   int n_threads = 0;  // 0 = default_thread_count()
   int reps = 3;
+  KvType kv_type;     // KV cache type (f32 default)
 };
 
 struct GenBenchResult {
@@ -24,6 +27,8 @@ struct GenBenchResult {
   double bandwidth_gb_s = 0;    // measured read bandwidth on the same threads
   double decode_bound_fraction = 0;  // decode_tok_s / (bandwidth / bytes_per_token)
   double load_ms = 0;
+  std::string kv_type;             // KvType::name()
+  double kv_bytes_per_token = 0;   // KV pool bytes per cached token (KvCacheConfig::bytes_per_token)
   // Process CPU seconds per wall second over the timed runs: ~n_threads when the
   // cores were free, less when other work competed for them.
   double cpu_utilization = 0;

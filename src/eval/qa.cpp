@@ -140,7 +140,7 @@ QaResult eval_qa(const Model& model, const std::vector<QaItem>& items, const QaO
   EDGERAG_CHECK(opt.mode == "closed" || opt.mode == "gold", "unknown QA mode '{}' (closed, gold)", opt.mode);
   Timer timer;
   auto tok = Tokenizer::from_gguf(model.gguf());
-  Generator gen(model, *tok, pool);
+  Generator gen(model, *tok, pool, 0, opt.kv_type);
   GenerationParams gp;
   gp.max_tokens = opt.max_new_tokens;
   gp.sampling.temperature = 0;  // greedy

@@ -15,7 +15,7 @@ GenerationResult run_generate(const GenerateOptions& opts, const std::function<v
     prompt = apply_chat_template(detect_chat_format(model->gguf()), msgs);
   }
   ThreadPool pool(opts.threads > 0 ? opts.threads : default_thread_count());
-  Generator gen(*model, *tok, &pool, opts.n_ctx);
+  Generator gen(*model, *tok, &pool, opts.n_ctx, opts.kv_type);
   TokenCallback cb;
   if (on_text) cb = [&](int32_t, std::string_view text) {
       if (!text.empty()) on_text(text);

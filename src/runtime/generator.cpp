@@ -9,13 +9,14 @@
 
 namespace edgerag {
 
-Generator::Generator(const Model& model, const Tokenizer& tokenizer, ThreadPool* pool, int32_t n_ctx)
+Generator::Generator(const Model& model, const Tokenizer& tokenizer, ThreadPool* pool, int32_t n_ctx,
+                     KvType kv_type)
     : model_(model), tok_(tokenizer), pool_(pool) {
   const int32_t train = model.hparams().n_ctx_train;
   EDGERAG_CHECK(n_ctx >= 0, "context size must be >= 0 (got {})", n_ctx);
   n_ctx_ = n_ctx > 0 ? n_ctx : std::min(train, kDefaultMaxCtx);
   if (n_ctx_ > train) log(LogLevel::Warn, "context {} exceeds the model's training context {}", n_ctx_, train);
-  cache_ = model.make_cache(n_ctx_);
+  cache_ = model.make_cache(n_ctx_, kv_type);
 }
 
 GenerationResult Generator::generate(std::string_view prompt, const GenerationParams& params,

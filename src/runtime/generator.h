@@ -49,9 +49,11 @@ using TokenCallback = std::function<bool(int32_t token, std::string_view text)>;
 class Generator {
  public:
   // n_ctx: tokens the sequence may hold (prompt + generated); 0 = the model's
-  // training context capped at kDefaultMaxCtx. The generator owns a KV cache of that size.
+  // training context capped at kDefaultMaxCtx. The generator owns a KV cache of that size
+  // storing K/V as kv_type.
   static constexpr int32_t kDefaultMaxCtx = 4096;
-  Generator(const Model& model, const Tokenizer& tokenizer, ThreadPool* pool, int32_t n_ctx = 0);
+  Generator(const Model& model, const Tokenizer& tokenizer, ThreadPool* pool, int32_t n_ctx = 0,
+            KvType kv_type = DType::F32);
 
   int32_t n_ctx() const { return n_ctx_; }
 

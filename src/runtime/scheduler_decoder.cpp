@@ -5,10 +5,11 @@
 
 namespace edgerag {
 
-DecoderStepModel::DecoderStepModel(const Model& model, ThreadPool* pool, int64_t kv_tokens, int32_t n_ctx)
+DecoderStepModel::DecoderStepModel(const Model& model, ThreadPool* pool, int64_t kv_tokens, int32_t n_ctx,
+                                   KvType kv_type)
     : model_(model),
       pool_(pool),
-      cache_(model.make_cache(kv_tokens)),
+      cache_(model.make_cache(kv_tokens, kv_type)),
       n_ctx_(n_ctx > 0 ? n_ctx : model.hparams().n_ctx_train) {}
 
 int32_t DecoderStepModel::n_vocab() const { return model_.hparams().n_vocab; }

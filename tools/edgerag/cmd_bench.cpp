@@ -5,6 +5,7 @@
 
 #include "command.h"
 #include "eval/bench.h"
+#include "kv_type_flag.h"
 
 namespace edgerag::cli {
 namespace {
@@ -18,6 +19,7 @@ void setup_gen(CLI::App& app) {
   cmd->add_option("-n,--gen-tokens", o->n_gen, "Generated tokens");
   cmd->add_option("--threads", o->n_threads, "Worker threads (default: all)");
   cmd->add_option("--reps", o->reps, "Repetitions (medians are reported)");
+  add_kv_type_option(cmd, &o->kv_type);
   cmd->add_flag("--json", *json, "Print one JSON object");
   cmd->callback([o, json] {
     o->model = resolve_model_flag(o->model);
@@ -27,7 +29,8 @@ void setup_gen(CLI::App& app) {
                            {"decode_tok_s", r.decode_tok_s}, {"ttft_ms", r.ttft_ms}, {"peak_rss_mb", r.peak_rss_mb},
                            {"bytes_per_token", r.bytes_per_token}, {"bandwidth_gb_s", r.bandwidth_gb_s},
                            {"decode_bound_fraction", r.decode_bound_fraction}, {"load_ms", r.load_ms},
-                           {"cpu_utilization", r.cpu_utilization}};
+                           {"cpu_utilization", r.cpu_utilization}, {"kv_type", r.kv_type},
+                           {"kv_bytes_per_token", r.kv_bytes_per_token}};
     if (*json) {
       std::printf("%s\n", j.dump().c_str());
       return;

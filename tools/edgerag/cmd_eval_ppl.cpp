@@ -9,13 +9,14 @@
 
 #include "command.h"
 #include "eval/ppl.h"
+#include "kv_type_flag.h"
 #include "util/error.h"
 
 namespace edgerag::cli {
 namespace {
 
 struct Flags {
-  std::string model, text, kv_type = "f32";
+  std::string model, text;
   PplOptions opt;
   int threads = 0;
   bool json = false;
@@ -30,7 +31,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--stride", f->opt.stride, "Sliding window step (default ctx/2)");
   cmd->add_option("--protocol", f->opt.protocol, "sliding | chunked (llama-perplexity)")->default_val("sliding");
   cmd->add_option("--max-tokens", f->opt.max_tokens, "Score only the first N tokens of the text");
-  cmd->add_option("--kv-type", f->kv_type, "KV cache element type (f32, f16, ...)")->default_val("f32");
+  add_kv_type_option(cmd, &f->opt.kv_type);
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)");
   cmd->add_flag("--json", f->json, "Print one JSON object");
   cmd->callback([f] {
@@ -38,7 +39,6 @@ void setup(CLI::App& app) {
     if (!in) fail("cannot read text file {}", f->text);
     std::ostringstream ss;
     ss << in.rdbuf();
-    if (!dtype_from_name(f->kv_type, &f->opt.kv_type)) fail("unknown KV cache type '{}'", f->kv_type);
     const std::string path = resolve_model_flag(f->model);
     auto model = Model::load(path);
     ThreadPool pool(f->threads > 0 ? f->threads : default_thread_count());
@@ -47,7 +47,7 @@ void setup(CLI::App& app) {
       nlohmann::json j{{"model", path}, {"text", f->text}, {"protocol", r.protocol}, {"ctx", r.ctx},
                        {"stride", r.stride}, {"n_tokens", r.n_tokens}, {"tokens_scored", r.tokens_scored},
                        {"windows", r.n_windows}, {"nll", r.nll}, {"ppl", r.ppl}, {"ppl_stderr", r.ppl_stderr},
-                       {"kv_type", dtype_name(f->opt.kv_type)}, {"seconds", r.seconds},
+                       {"kv_type", f->opt.kv_type.name()}, {"seconds", r.seconds},
                        {"tokens_per_second", r.tokens_per_second}};
       std::printf("%s\n", j.dump(1).c_str());
       return;

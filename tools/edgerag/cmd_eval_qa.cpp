@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "eval/qa.h"
+#include "kv_type_flag.h"
 
 namespace edgerag::cli {
 namespace {
@@ -33,6 +34,7 @@ void setup(CLI::App& app) {
       ->default_val(0.5);
   cmd->add_option("--max-new-tokens", f->opt.max_new_tokens, "Answer length limit")->default_val(16);
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)");
+  add_kv_type_option(cmd, &f->opt.kv_type);
   cmd->add_flag("--attention", f->opt.attention, "Gold passage attention share, rank and drift (gold mode)");
   cmd->add_flag("--json", f->json, "Print one JSON object");
   cmd->callback([f] {
@@ -43,7 +45,7 @@ void setup(CLI::App& app) {
     auto model = Model::load(path);
     ThreadPool pool(f->threads > 0 ? f->threads : default_thread_count());
     const QaResult r = eval_qa(*model, load_qa(f->data, f->n), f->opt, &pool);
-    nlohmann::json j{{"model", path}, {"data", f->data}, {"mode", r.mode}, {"em_slope_per_1k", r.em_slope_per_1k},
+    nlohmann::json j{{"model", path}, {"data", f->data}, {"mode", r.mode}, {"kv_type", f->opt.kv_type.name()}, {"em_slope_per_1k", r.em_slope_per_1k},
                      {"f1_slope_per_1k", r.f1_slope_per_1k}, {"seconds", r.seconds}};
     for (const auto& s : r.scores)
       j["scores"].push_back({{"context_tokens", s.context_tokens}, {"n", s.n}, {"skipped", s.skipped}, {"em", s.em},

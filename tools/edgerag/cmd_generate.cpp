@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "kv_type_flag.h"
 #include "runtime/generate_command.h"
 #include "util/error.h"
 
@@ -33,6 +34,7 @@ void setup(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "Threads (0 = all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("-c,--ctx", o->n_ctx, "Context size in tokens (0 = model's, at most 4096)")
       ->check(CLI::Range(0, 1 << 24));
+  add_kv_type_option(cmd, &o->kv_type);
   cmd->add_flag("--chat", o->chat, "Wrap the prompt in the model's chat template");
   cmd->add_option("--system", o->system, "System message (with --chat)");
   cmd->add_option("--stop", o->gen.stop, "Stop string (repeatable); removed from the output");
