@@ -1,10 +1,12 @@
 #include "eval/report_quant.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -13,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/ppl.h"
+#include "eval/qa.h"
 #include "eval/report_speed.h"
 #include "format/gguf.h"
 #include "util/error.h"
@@ -21,15 +24,17 @@
 namespace edgerag {
 namespace {
 
-std::string read_text(const std::string& path, int lines) {
+// Lines [skip, skip + lines) of the file (lines <= 0: to the end); the same
+// bytes as `tail -n +SKIP+1 | head -n LINES`.
+std::string read_text(const std::string& path, int skip, int lines) {
   std::ifstream f(path, std::ios::binary);
   EDGERAG_CHECK(f, "cannot read text file {}", path);
+  for (int i = 0; i < skip; ++i) f.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
   if (lines <= 0) {
     std::ostringstream ss;
     ss << f.rdbuf();
     return ss.str();
   }
-  // Same bytes as `head -n N`.
   std::string out, line;
   for (int i = 0; i < lines && std::getline(f, line); ++i) {
     out += line;
@@ -91,6 +96,16 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
     md += fmt::format("| {} | {} | {} | {:.3f} | {:.2f}x | {:.3f} | {:.3f} | {:+.2f} | {:.2f} |\n", r.name, r.main_type,
                       r.file_bytes, r.bits_per_param, r.compression, r.ppl, r.ppl_stderr, r.ppl_change_pct,
                       r.quant_seconds);
+  const bool qa = !opt.qa_file.empty();
+  if (qa) {
+    md += fmt::format("\n## QA\n\n`{}`, first {} answerable questions, mode {}{}; SQuAD-normalized exact match and F1 "
+                      "(0-1), greedy answers; Δ = change vs base in absolute points.\n\n"
+                      "| model | EM | ΔEM | F1 | ΔF1 | answered | too long |\n|---|---:|---:|---:|---:|---:|---:|\n",
+                      opt.qa_file, opt.qa_limit, opt.qa_mode, opt.qa_mode == "gold" ? " (the gold passage alone)" : "");
+    for (const auto& r : rows)
+      md += fmt::format("| {} | {:.3f} | {:+.3f} | {:.3f} | {:+.3f} | {} | {} |\n", r.name, r.qa_em, r.qa_em_change,
+                        r.qa_f1, r.qa_f1_change, r.qa_n, r.qa_skipped);
+  }
   md += fmt::format("\n## Speed, memory, energy\n\nPrompt {} tokens, {} generated (greedy), batch sizes {}.\n\n"
                     "| model | TTFT ms | prefill tok/s | decode tok/s | decode tok/s at B={} | peak RSS MB | J/token |\n"
                     "|---|---:|---:|---:|---:|---:|---:|\n",
@@ -101,7 +116,7 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
                       r.energy_method == "unavailable" ? std::string("n/a") : fmt::format("{:.4f}", r.energy_j_per_token));
   md += "\n## Commands\n\n```\n" + opt.command_line + "\n# equivalent steps:\n";
   for (const auto& c : commands) md += c + "\n";
-  md += "```\n\nPlots: `ppl_vs_bits.png`, `batch_scaling.png`.\n";
+  md += fmt::format("```\n\nPlots: `ppl_vs_bits.png`, {}`batch_scaling.png`.\n", qa ? "`qa_f1_vs_bits.png`, " : "");
   std::ofstream(dir / "quant_report.md") << md;
 
   // CSV
@@ -109,6 +124,7 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
                     "tokens_scored,quant_seconds,ttft_ms,prefill_tok_s,decode_tok_s,peak_rss_mb,energy_j_per_token,"
                     "energy_method";
   for (int b : opt.batches) csv += fmt::format(",tok_s_b{}", b);
+  if (qa) csv += ",qa_em,qa_f1,qa_em_change,qa_f1_change,qa_n,qa_skipped";
   csv += "\n";
   for (const auto& r : rows) {
     csv += fmt::format("{},{},{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.3f},{},{:.3f},{:.3f},{:.1f},{:.1f},{:.2f},{:.6f},\"{}\"",
@@ -116,6 +132,9 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
                        r.ppl_stderr, r.ppl_change_pct, r.tokens_scored, r.quant_seconds, r.ttft_ms, r.prefill_tok_s,
                        r.decode_tok_s, r.peak_rss_mb, r.energy_j_per_token, r.energy_method);
     for (const auto& [b, v] : r.batch_tok_s) csv += fmt::format(",{:.1f}", v);
+    if (qa)
+      csv += fmt::format(",{:.4f},{:.4f},{:.4f},{:.4f},{},{}", r.qa_em, r.qa_f1, r.qa_em_change, r.qa_f1_change, r.qa_n,
+                         r.qa_skipped);
     csv += "\n";
   }
   std::ofstream(dir / "quant_report.csv") << csv;
@@ -127,6 +146,7 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
   j["command"] = opt.command_line;
   j["commands"] = commands;
   j["perplexity"] = {{"protocol", opt.protocol}, {"ctx", opt.ctx}, {"text", opt.text}, {"text_lines", opt.text_lines}};
+  if (qa) j["qa"] = {{"file", opt.qa_file}, {"limit", opt.qa_limit}, {"mode", opt.qa_mode}};
   if (rep.golden_checked) j["golden"] = {{"reference_ppl", opt.golden_ppl}, {"within_1pct", rep.golden_ok}};
   for (const auto& r : rows) {
     nlohmann::json bj = nlohmann::json::object();
@@ -139,13 +159,16 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
                          {"prefill_tok_s", r.prefill_tok_s}, {"decode_tok_s", r.decode_tok_s},
                          {"peak_rss_mb", r.peak_rss_mb}, {"energy_j_per_token", r.energy_j_per_token},
                          {"energy_method", r.energy_method}, {"batch_tok_s", bj}});
+    if (qa)
+      j["rows"].back()["qa"] = {{"em", r.qa_em}, {"f1", r.qa_f1}, {"em_change", r.qa_em_change},
+                                {"f1_change", r.qa_f1_change}, {"n", r.qa_n}, {"skipped", r.qa_skipped}};
   }
   std::ofstream(dir / "quant_report.json") << j.dump(1) << "\n";
 
   // Plots: data files + one gnuplot script.
-  std::string bits_dat = "# model bits_per_param ppl\n", batch_dat = "# batch";
+  std::string bits_dat = "# model bits_per_param ppl qa_f1\n", batch_dat = "# batch";
   for (const auto& r : rows) {
-    bits_dat += fmt::format("{} {:.4f} {:.4f}\n", r.name, r.bits_per_param, r.ppl);
+    bits_dat += fmt::format("{} {:.4f} {:.4f} {:.4f}\n", r.name, r.bits_per_param, r.ppl, r.qa_f1);
     batch_dat += " " + r.name;
   }
   batch_dat += "\n";
@@ -158,9 +181,12 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
   std::ofstream(dir / "batch_scaling.dat") << batch_dat;
   std::string gp = "set terminal pngcairo size 800,500\nset grid\n"
                    "set output 'ppl_vs_bits.png'\nset xlabel 'bits per parameter'\nset ylabel 'perplexity'\n"
-                   "plot 'ppl_vs_bits.dat' using 2:3:1 with labels point pt 7 offset 1,1 notitle\n"
-                   "set output 'batch_scaling.png'\nset xlabel 'batch size'\nset ylabel 'generated tokens/s'\n"
-                   "set logscale x 2\nplot ";
+                   "plot 'ppl_vs_bits.dat' using 2:3:1 with labels point pt 7 offset 1,1 notitle\n";
+  if (qa)
+    gp += "set output 'qa_f1_vs_bits.png'\nset ylabel 'QA F1'\n"
+          "plot 'ppl_vs_bits.dat' using 2:4:1 with labels point pt 7 offset 1,1 notitle\n";
+  gp += "set output 'batch_scaling.png'\nset xlabel 'batch size'\nset ylabel 'generated tokens/s'\n"
+        "set logscale x 2\nplot ";
   for (size_t i = 0; i < rows.size(); ++i)
     gp += fmt::format("{}'batch_scaling.dat' using 1:{} with linespoints title '{}'", i ? ", " : "", i + 2, rows[i].name);
   gp += "\n";
@@ -168,6 +194,7 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
   const std::string cmd = fmt::format("cd '{}' && gnuplot plots.gp 2>/dev/null", dir.string());
   if (std::system(cmd.c_str()) != 0) log(LogLevel::Warn, "gnuplot failed; the .dat files and plots.gp are in {}", dir.string());
   rep.files = {"quant_report.md", "quant_report.csv", "quant_report.json", "ppl_vs_bits.png", "batch_scaling.png"};
+  if (qa) rep.files.push_back("qa_f1_vs_bits.png");
 }
 
 }  // namespace
@@ -176,7 +203,7 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
   namespace fs = std::filesystem;
   EDGERAG_CHECK(!opt.out_dir.empty(), "report: an output directory is required");
   fs::create_directories(opt.out_dir);
-  const std::string text = read_text(opt.text, opt.text_lines);
+  const std::string text = read_text(opt.text, 0, opt.text_lines);
   ThreadPool pool(opt.threads > 0 ? opt.threads : default_thread_count());
   QuantReportOptions o = opt;
   o.threads = pool.size();
@@ -190,12 +217,38 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
   std::vector<std::string> commands;
   const std::string text_arg = opt.text_lines > 0 ? "TEXT_HEAD" : opt.text;
   if (opt.text_lines > 0) commands.push_back(fmt::format("head -n {} {} > TEXT_HEAD", opt.text_lines, opt.text));
+  quant::QuantizeOptions qopt = opt.quant;
+  const bool calibrated = std::any_of(opt.methods.begin(), opt.methods.end(),
+                                      [](const std::string& m) { return m == "gptq" || m == "awq"; });
+  if (calibrated && qopt.calib_file.empty()) {
+    // Calibrating on the scored text would flatter gptq/awq: use the rest of the file.
+    EDGERAG_CHECK(opt.text_lines > 0, "report: gptq/awq need --calib FILE, or --text-lines N to calibrate on the "
+                                      "lines after the first N (held out from perplexity)");
+    const std::string held_out = read_text(opt.text, opt.text_lines, 0);
+    EDGERAG_CHECK(!held_out.empty(), "report: {} has no lines after the first {} to calibrate on", opt.text,
+                  opt.text_lines);
+    qopt.calib_file = (fs::path(opt.out_dir) / "calib_heldout.txt").string();
+    std::ofstream(qopt.calib_file, std::ios::binary) << held_out;
+    commands.push_back(fmt::format("tail -n +{} {} > {}", opt.text_lines + 1, opt.text, qopt.calib_file));
+  }
+  EDGERAG_CHECK(opt.qa_mode == "gold" || opt.qa_mode == "closed", "report: unknown QA mode '{}' (gold, closed)",
+                opt.qa_mode);
+  const std::vector<QaItem> qa_items = opt.qa_file.empty() ? std::vector<QaItem>{} : load_qa(opt.qa_file, opt.qa_limit);
+  EDGERAG_CHECK(opt.qa_file.empty() || !qa_items.empty(), "report: no answerable questions in {}", opt.qa_file);
+  QaOptions qa;
+  qa.mode = opt.qa_mode;
   auto measure = [&](QuantReportRow& row) {
     auto model = Model::load(row.path);
     const PplResult p = perplexity(*model, text, po, &pool);
     row.ppl = p.ppl;
     row.ppl_stderr = p.ppl_stderr;
     row.tokens_scored = p.tokens_scored;
+    if (!qa_items.empty()) {
+      const QaScore s = eval_qa(*model, qa_items, qa, &pool).scores.at(0);
+      row.qa_em = s.em, row.qa_f1 = s.f1, row.qa_n = s.n, row.qa_skipped = s.skipped;
+      commands.push_back(fmt::format("edgerag eval qa -m {} --data {} --mode {} -n {} --json", row.path, opt.qa_file,
+                                     opt.qa_mode, opt.qa_limit));
+    }
     model.reset();
     const SpeedResult s = measure_speed(row.path, so, &pool);
     row.ttft_ms = s.ttft_ms, row.prefill_tok_s = s.prefill_tok_s, row.decode_tok_s = s.decode_tok_s;
@@ -225,7 +278,7 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
     rep.golden_ok = std::fabs(base.ppl / opt.golden_ppl - 1) <= 0.01;
   }
   for (const auto& m : opt.methods) {
-    quant::QuantizeOptions q = opt.quant;
+    quant::QuantizeOptions q = qopt;
     q.method = m;
     q.threads = pool.size();
     QuantReportRow row;
@@ -241,6 +294,8 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
     measure(row);
     row.compression = static_cast<double>(base.file_bytes) / row.file_bytes;
     row.ppl_change_pct = 100 * (row.ppl / base.ppl - 1);
+    row.qa_em_change = row.qa_em - base.qa_em;
+    row.qa_f1_change = row.qa_f1 - base.qa_f1;
     rep.rows.push_back(row);
   }
   write_outputs(o, rep, commands);

@@ -1,6 +1,6 @@
 // The quantization study behind `edgerag report quant`: quantizes a base model
 // with each method, measures every variant (size, bits per parameter,
-// perplexity, latency, batch scaling, memory, energy) and writes the tables as
+// perplexity, optional QA EM/F1, latency, batch scaling, memory, energy) and writes the tables as
 // Markdown, CSV and JSON plus gnuplot plots, recording the machine and the
 // equivalent CLI commands.
 #pragma once
@@ -14,7 +14,10 @@ namespace edgerag {
 struct QuantReportOptions {
   std::string base;                 // F32/F16 GGUF
   std::vector<std::string> methods = {"rtn", "nf4", "hqq", "gptq", "awq"};
-  quant::QuantizeOptions quant;     // bits, group, calibration (method is set per variant)
+  // bits, group, calibration (method is set per variant). gptq/awq calibrate on
+  // quant.calib_file or, when empty, on the lines of `text` after the first
+  // text_lines: held out from the perplexity text.
+  quant::QuantizeOptions quant;
   std::string text;                 // perplexity text
   int text_lines = 0;               // use only the first N lines (0 = all)
   int64_t ctx = 128;
@@ -25,6 +28,9 @@ struct QuantReportOptions {
   double tdp_watts = 0;
   int threads = 0;
   double golden_ppl = 0;            // > 0: check the base model's perplexity against it (1%)
+  std::string qa_file;              // SQuAD / NQ-open / RGB file for eval_qa; empty = no QA columns
+  size_t qa_limit = 50;             // questions
+  std::string qa_mode = "gold";     // closed | gold (the gold passage alone)
   std::string out_dir;
   std::string command_line;         // as typed, for the record
 };
@@ -40,6 +46,8 @@ struct QuantReportRow {
   double ttft_ms = 0, prefill_tok_s = 0, decode_tok_s = 0, peak_rss_mb = 0, energy_j_per_token = 0;
   std::string energy_method;
   std::vector<std::pair<int, double>> batch_tok_s;
+  double qa_em = 0, qa_f1 = 0, qa_em_change = 0, qa_f1_change = 0;  // changes: absolute, vs base
+  int qa_n = 0, qa_skipped = 0;
 };
 
 struct QuantReport {

@@ -37,8 +37,12 @@ void setup(CLI::App& app) {
   cmd->add_option("--ppl-tokens", o.ppl_tokens, "Score only the first N tokens (0 = all)");
   cmd->add_option("--bits", o.quant.bits, "Bits per weight code")->default_val(4);
   cmd->add_option("--group", o.quant.group, "Weights per scale")->default_val(32);
-  cmd->add_option("--calib", o.quant.calib_file, "Calibration text for gptq/awq (default: --text)");
+  cmd->add_option("--calib", o.quant.calib_file,
+                  "Calibration text for gptq/awq (default: the lines of --text after --text-lines, held out)");
   cmd->add_option("--calib-tokens", o.quant.calib_tokens, "Calibration tokens")->default_val(2048);
+  cmd->add_option("--qa", o.qa_file, "QA file (SQuAD JSON, NQ-open / RGB JSONL): adds EM/F1 per variant");
+  cmd->add_option("--qa-limit", o.qa_limit, "QA questions")->default_val(50);
+  cmd->add_option("--qa-mode", o.qa_mode, "QA mode: gold (gold passage) | closed (no passage)")->default_val("gold");
   cmd->add_option("--n-prompt", o.n_prompt, "Prompt tokens for latency")->default_val(128);
   cmd->add_option("--n-gen", o.n_gen, "Generated tokens for latency")->default_val(32);
   cmd->add_option("--batches", f->batches, "Batch sizes for throughput scaling")->default_val(f->batches);
@@ -52,7 +56,6 @@ void setup(CLI::App& app) {
     o.methods = split(f->methods);
     o.batches.clear();
     for (const auto& b : split(f->batches)) o.batches.push_back(std::stoi(b));
-    if (o.quant.calib_file.empty()) o.quant.calib_file = o.text;
     o.command_line = "edgerag report quant";
     for (const auto* opt : app.get_subcommand("quant")->get_options())
       if (opt->count() > 0 && opt->get_name() != "--help")
@@ -60,8 +63,9 @@ void setup(CLI::App& app) {
                                       opt->as<std::string>());
     const QuantReport rep = run_quant_report(o);
     for (const auto& r : rep.rows)
-      fmt::print("{:<10} {:>8.3f} bits/param  PPL {:>9.4f} ({:+.2f}%)  decode {:>8.0f} tok/s\n", r.name,
-                 r.bits_per_param, r.ppl, r.ppl_change_pct, r.decode_tok_s);
+      fmt::print("{:<10} {:>8.3f} bits/param  PPL {:>9.4f} ({:+.2f}%)  decode {:>8.0f} tok/s{}\n", r.name,
+                 r.bits_per_param, r.ppl, r.ppl_change_pct, r.decode_tok_s,
+                 o.qa_file.empty() ? "" : fmt::format("  QA EM {:.3f} F1 {:.3f}", r.qa_em, r.qa_f1));
     if (rep.golden_checked) fmt::print("base perplexity vs reference {}: {}\n", o.golden_ppl, rep.golden_ok ? "within 1%" : "OUTSIDE 1%");
     fmt::print("wrote {}/quant_report.{{md,csv,json}} and plots\n", o.out_dir);
     if (rep.golden_checked && !rep.golden_ok) fail("base model perplexity is outside 1% of the reference");
