@@ -8,7 +8,9 @@
 
 namespace edgerag {
 
-// Best-of-several GB/s (1e9 bytes/s) reading a `bytes` buffer once per pass.
-double measure_read_bandwidth_gbs(ThreadPool& pool, size_t bytes = size_t{256} << 20);
+// Median GB/s (1e9 bytes/s) over several timed passes, each reading a `bytes`
+// buffer once, after an untimed pass. bytes = 0: max(256 MiB, 8 x the
+// last-level cache), so no pass can be served from cache.
+double measure_read_bandwidth_gbs(ThreadPool& pool, size_t bytes = 0);
 
 }  // namespace edgerag
