@@ -3,6 +3,7 @@
 // these only by float summation order.
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "tensor/fp16.h"
 #include "tensor/matmul_kernels.h"
@@ -76,35 +77,21 @@ inline void unpack(const BlockQ8_0& b, int* q) {
   for (int j = 0; j < 32; ++j) q[j] = b.qs[j];
 }
 
-// Blocks with only a scale (act Q8_0): sum_b d_w d_x sum(q_w q_x).
-template <typename Block>
+// sum_b d_w d_x sum(q_w q_x) against Q8_0 activations; blocks with a min
+// (Q4_1/Q5_1, against Q8_1) add m_w * s_x per block.
+template <typename Block, typename Act = BlockQ8_0>
 float dot_q32_row(int64_t n, const uint8_t* w, const uint8_t* x) {
   const auto* wb = reinterpret_cast<const Block*>(w);
-  const auto* xb = reinterpret_cast<const BlockQ8_0*>(x);
+  const auto* xb = reinterpret_cast<const Act*>(x);
   float s = 0;
   int q[32];
   for (int64_t b = 0; b < n / 32; ++b) {
     unpack(wb[b], q);
     int isum = 0;
     for (int j = 0; j < 32; ++j) isum += q[j] * xb[b].qs[j];
-    s += static_cast<float>(isum) * (fp16_to_fp32(wb[b].d) * fp16_to_fp32(xb[b].d));
-  }
-  return s;
-}
-
-// Blocks with scale and min (act Q8_1): adds m_w * s_x per block.
-template <typename Block>
-float dot_q32m_row(int64_t n, const uint8_t* w, const uint8_t* x) {
-  const auto* wb = reinterpret_cast<const Block*>(w);
-  const auto* xb = reinterpret_cast<const BlockQ8_1*>(x);
-  float s = 0;
-  int q[32];
-  for (int64_t b = 0; b < n / 32; ++b) {
-    unpack(wb[b], q);
-    int isum = 0;
-    for (int j = 0; j < 32; ++j) isum += q[j] * xb[b].qs[j];
-    s += static_cast<float>(isum) * (fp16_to_fp32(wb[b].d) * fp16_to_fp32(xb[b].d)) +
-         fp16_to_fp32(wb[b].m) * fp16_to_fp32(xb[b].s);
+    const float block = static_cast<float>(isum) * (fp16_to_fp32(wb[b].d) * fp16_to_fp32(xb[b].d));
+    if constexpr (std::is_same_v<Act, BlockQ8_1>) s += block + fp16_to_fp32(wb[b].m) * fp16_to_fp32(xb[b].s);
+    else s += block;
   }
   return s;
 }
@@ -208,7 +195,7 @@ const MatmulKernel* scalar_kernel(DType w) {
   static const MatmulKernel f32{DType::F32, tile<dot_f32_row>}, f16{DType::F16, tile<dot_f16_row>},
       bf16{DType::BF16, tile<dot_bf16_row>}, q4_0{DType::Q8_0, tile<dot_q32_row<BlockQ4_0>>},
       q5_0{DType::Q8_0, tile<dot_q32_row<BlockQ5_0>>}, q8_0{DType::Q8_0, tile<dot_q32_row<BlockQ8_0>>},
-      q4_1{DType::Q8_1, tile<dot_q32m_row<BlockQ4_1>>}, q5_1{DType::Q8_1, tile<dot_q32m_row<BlockQ5_1>>},
+      q4_1{DType::Q8_1, tile<dot_q32_row<BlockQ4_1, BlockQ8_1>>}, q5_1{DType::Q8_1, tile<dot_q32_row<BlockQ5_1, BlockQ8_1>>},
       q4_k{DType::Q8_K, tile<dot_qk45_row<false>>}, q5_k{DType::Q8_K, tile<dot_qk45_row<true>>},
       q6_k{DType::Q8_K, tile<dot_q6k_row>};
   switch (w) {
