@@ -38,8 +38,11 @@ std::vector<float> make_acts(size_t n) {
   return v;
 }
 
-const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
-                        DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+const DType kTypes[] = {DType::F32,        DType::F16,       DType::BF16,      DType::Q8_0,      DType::Q4_0,
+                        DType::Q4_1,       DType::Q5_0,      DType::Q5_1,      DType::Q4_K,      DType::Q5_K,
+                        DType::Q6_K,       DType::ER_NF4,    DType::ER_NF4_DQ, DType::ER_Q4_G64, DType::ER_Q4_G128,
+                        DType::ER_Q3_G32,  DType::ER_Q3_G64, DType::ER_Q3_G128, DType::ER_Q2_G32, DType::ER_Q2_G64,
+                        DType::ER_Q2_G128};
 
 // args: type index, n_tokens, threads. 1024 -> 4864 (a multiple of every block size).
 void BM_Matmul(benchmark::State& state) {

@@ -36,10 +36,10 @@ Features detect() {
   const bool os_avx512 = os_avx && (xcr0 & 0xE0) == 0xE0;  // opmask + ZMM state
   if (!os_avx || __get_cpuid_max(0, nullptr) < 7) return f;
   __cpuid_count(7, 0, a, b, c, d);
-  const bool avx2 = b & (1u << 5);
+  const bool avx2 = b & (1u << 5), bmi2 = b & (1u << 8);
   const bool avx512f = b & (1u << 16), avx512dq = b & (1u << 17), avx512bw = b & (1u << 30),
              avx512vl = b & (1u << 31), vnni = c & (1u << 11);
-  if (avx2 && fma && f16c) f.isa = Isa::Avx2;
+  if (avx2 && bmi2 && fma && f16c) f.isa = Isa::Avx2;
   if (f.isa == Isa::Avx2 && os_avx512 && avx512f && avx512dq && avx512bw && avx512vl && vnni) {
     f.isa = Isa::Avx512;
     __cpuid_count(7, 1, a, b, c, d);

@@ -7,7 +7,7 @@ namespace edgerag {
 
 enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2 };
 
-// Avx2 means AVX2+FMA+F16C; Avx512 means F+BW+VL+DQ+VNNI on top of that.
+// Avx2 means AVX2+FMA+F16C+BMI2; Avx512 means F+BW+VL+DQ+VNNI on top of that.
 Isa detected_isa();
 // AVX512-BF16 (vdpbf16ps) is a separate flag: not every AVX-512 CPU has it.
 bool cpu_has_avx512_bf16();

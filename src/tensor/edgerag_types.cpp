@@ -14,6 +14,7 @@ const float kNF4Levels[16] = {
     -0.18477343022823334f, -0.09105003625154495f, 0.0f, 0.07958029955625534f, 0.16093020141124725f,
     0.24611230194568634f, 0.33791524171829224f, 0.44070982933044434f, 0.5626170039176941f,
     0.7229568362236023f, 1.0f};
+const int8_t kNF4Levels8[16] = {-127, -88, -67, -50, -36, -23, -12, 0, 10, 20, 31, 43, 56, 71, 92, 127};
 
 namespace {
 
@@ -24,14 +25,6 @@ constexpr AffineRow kAffine[] = {
     {DType::ER_Q2_G64, {2, 64}},  {DType::ER_Q2_G128, {2, 128}},
 };
 
-uint8_t unpack_code(const uint8_t* qs, int bits, int i) {
-  const int bit = i * bits;
-  // Codes of 2 and 4 bits never straddle a byte; 3-bit codes may, so read 16 bits.
-  unsigned v = qs[bit / 8];
-  if ((bit % 8) + bits > 8) v |= static_cast<unsigned>(qs[bit / 8 + 1]) << 8;
-  return static_cast<uint8_t>((v >> (bit % 8)) & ((1u << bits) - 1));
-}
-
 void dequant_affine(const ErAffineSpec& s, const uint8_t* src, float* dst, int64_t n) {
   const size_t bb = er_affine_block_bytes(s.bits, s.group);
   for (int64_t b = 0; b < n / s.group; ++b, src += bb) {
@@ -39,7 +32,7 @@ void dequant_affine(const ErAffineSpec& s, const uint8_t* src, float* dst, int64
     std::memcpy(&dh, src, 2);
     std::memcpy(&mh, src + 2, 2);
     const float d = fp16_to_fp32(dh), m = fp16_to_fp32(mh);
-    for (int i = 0; i < s.group; ++i) *dst++ = d * unpack_code(src + 4, s.bits, i) + m;
+    for (int i = 0; i < s.group; ++i) *dst++ = d * er_affine_code(src + 4, s.bits, i) + m;
   }
 }
 
@@ -70,6 +63,14 @@ void nf4_codes(const float* x, float d, uint8_t* codes) {
 }
 
 }  // namespace
+
+uint8_t er_affine_code(const uint8_t* qs, int bits, int i) {
+  const int bit = i * bits;
+  // Codes of 2 and 4 bits never straddle a byte; 3-bit codes may, so read 16 bits.
+  unsigned v = qs[bit / 8];
+  if ((bit % 8) + bits > 8) v |= static_cast<unsigned>(qs[bit / 8 + 1]) << 8;
+  return static_cast<uint8_t>((v >> (bit % 8)) & ((1u << bits) - 1));
+}
 
 bool er_affine_spec(DType t, ErAffineSpec* spec) {
   for (const auto& r : kAffine)

@@ -12,6 +12,8 @@ namespace edgerag {
 
 // NormalFloat-4 levels (quantiles of N(0,1) scaled to [-1, 1], as published with QLoRA).
 extern const float kNF4Levels[16];
+// The levels as int8: round(127 * level), the codebook of the NF4 matmul kernels.
+extern const int8_t kNF4Levels8[16];
 
 constexpr int QK_NF4 = 64;       // ER_NF4: one fp16 absmax per 64 weights
 constexpr int QK_NF4_DQ = 256;   // ER_NF4_DQ: 4 groups of 64 share one fp16 super-scale
@@ -34,6 +36,8 @@ bool er_affine_spec(DType t, ErAffineSpec* spec);
 bool er_affine_type(int bits, int group, DType* out);
 constexpr size_t er_affine_block_bytes(int bits, int group) { return 4 + static_cast<size_t>(bits) * group / 8; }
 
+// Code i of an ER_Q*_G* bit stream (qs: the group's code bytes).
+uint8_t er_affine_code(const uint8_t* qs, int bits, int i);
 // Packs one group of codes with its (already fp16) scale and offset into `dst`.
 void er_affine_pack(int bits, int group, const uint8_t* codes, uint16_t d, uint16_t m, void* dst);
 // Packs one ER_NF4 block from codes (indices into kNF4Levels) and its fp16 absmax.

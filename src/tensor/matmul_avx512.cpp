@@ -8,7 +8,7 @@ namespace edgerag {
 const MatmulKernel* avx512_bf16_kernel(DType w);
 }
 
-#define EDGERAG_SIMD_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"
+#define EDGERAG_SIMD_TARGET "avx2,fma,f16c,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"
 #define EDGERAG_SIMD_NS avx512
 #define EDGERAG_SIMD_VNNI 1
 #define EDGERAG_SIMD_NT 4

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "tensor/edgerag_types.h"
 #include "tensor/fp16.h"
 #include "tensor/matmul_kernels.h"
 #include "util/error.h"
@@ -94,6 +95,45 @@ float dot_q32_row(int64_t n, const uint8_t* w, const uint8_t* x) {
     else s += block;
   }
   return s;
+}
+
+// edgerag group formats in 32-element sub-blocks, as the SIMD kernels walk
+// them: the integer dot of the codes with the Q8 activations, scaled per
+// sub-block by the group's d (plus m * s_x for the affine types).
+template <int kBits, int kGroup>
+float dot_er_affine_row(int64_t n, const uint8_t* w, const uint8_t* x) {
+  constexpr size_t kBlockBytes = er_affine_block_bytes(kBits, kGroup);
+  const auto* xb = reinterpret_cast<const BlockQ8_1*>(x);
+  float s = 0;
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const uint8_t* blk = w + static_cast<size_t>(b / (kGroup / 32)) * kBlockBytes;
+    const int i0 = static_cast<int>(b % (kGroup / 32)) * 32;
+    uint16_t d, m;
+    std::memcpy(&d, blk, 2);
+    std::memcpy(&m, blk + 2, 2);
+    int isum = 0;
+    for (int j = 0; j < 32; ++j) isum += er_affine_code(blk + 4, kBits, i0 + j) * xb[b].qs[j];
+    s += static_cast<float>(isum) * (fp16_to_fp32(d) * fp16_to_fp32(xb[b].d)) + fp16_to_fp32(m) * fp16_to_fp32(xb[b].s);
+  }
+  return s;
+}
+
+// ER_NF4 with the int8 codebook kNF4Levels8 (127 * level), hence the final / 127.
+float dot_er_nf4_row(int64_t n, const uint8_t* w, const uint8_t* x) {
+  const auto* wb = reinterpret_cast<const BlockNF4*>(w);
+  const auto* xb = reinterpret_cast<const BlockQ8_0*>(x);
+  float s = 0;
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const BlockNF4& blk = wb[b / 2];
+    const int i0 = static_cast<int>(b % 2) * 32;
+    int isum = 0;
+    for (int j = 0; j < 32; ++j) {
+      const int i = i0 + j;
+      isum += kNF4Levels8[(blk.qs[i / 2] >> (4 * (i & 1))) & 15] * xb[b].qs[j];
+    }
+    s += static_cast<float>(isum) * (fp16_to_fp32(blk.d) * fp16_to_fp32(xb[b].d));
+  }
+  return s * (1.0f / 127);
 }
 
 // 6-bit scale j and min j of a Q4_K / Q5_K super-block.
@@ -197,7 +237,11 @@ const MatmulKernel* scalar_kernel(DType w) {
       q5_0{DType::Q8_0, tile<dot_q32_row<BlockQ5_0>>}, q8_0{DType::Q8_0, tile<dot_q32_row<BlockQ8_0>>},
       q4_1{DType::Q8_1, tile<dot_q32_row<BlockQ4_1, BlockQ8_1>>}, q5_1{DType::Q8_1, tile<dot_q32_row<BlockQ5_1, BlockQ8_1>>},
       q4_k{DType::Q8_K, tile<dot_qk45_row<false>>}, q5_k{DType::Q8_K, tile<dot_qk45_row<true>>},
-      q6_k{DType::Q8_K, tile<dot_q6k_row>};
+      q6_k{DType::Q8_K, tile<dot_q6k_row>}, er_nf4{DType::Q8_0, tile<dot_er_nf4_row>},
+      er_q4_g64{DType::Q8_1, tile<dot_er_affine_row<4, 64>>}, er_q4_g128{DType::Q8_1, tile<dot_er_affine_row<4, 128>>},
+      er_q3_g32{DType::Q8_1, tile<dot_er_affine_row<3, 32>>}, er_q3_g64{DType::Q8_1, tile<dot_er_affine_row<3, 64>>},
+      er_q3_g128{DType::Q8_1, tile<dot_er_affine_row<3, 128>>}, er_q2_g32{DType::Q8_1, tile<dot_er_affine_row<2, 32>>},
+      er_q2_g64{DType::Q8_1, tile<dot_er_affine_row<2, 64>>}, er_q2_g128{DType::Q8_1, tile<dot_er_affine_row<2, 128>>};
   switch (w) {
     case DType::F32: return &f32;
     case DType::F16: return &f16;
@@ -210,6 +254,15 @@ const MatmulKernel* scalar_kernel(DType w) {
     case DType::Q4_K: return &q4_k;
     case DType::Q5_K: return &q5_k;
     case DType::Q6_K: return &q6_k;
+    case DType::ER_NF4: return &er_nf4;
+    case DType::ER_Q4_G64: return &er_q4_g64;
+    case DType::ER_Q4_G128: return &er_q4_g128;
+    case DType::ER_Q3_G32: return &er_q3_g32;
+    case DType::ER_Q3_G64: return &er_q3_g64;
+    case DType::ER_Q3_G128: return &er_q3_g128;
+    case DType::ER_Q2_G32: return &er_q2_g32;
+    case DType::ER_Q2_G64: return &er_q2_g64;
+    case DType::ER_Q2_G128: return &er_q2_g128;
     default: return nullptr;
   }
 }

@@ -3,6 +3,7 @@
 // float64 math on dequantized weights (bounded by activation quantization).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -50,8 +51,10 @@ Quantized make_matrix(DType t, int64_t cols, int64_t rows, uint32_t seed) {
   return q;
 }
 
-const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
-                        DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+const DType kTypes[] = {DType::F32,       DType::F16,       DType::BF16,      DType::Q8_0,       DType::Q4_0,
+                        DType::Q4_1,      DType::Q5_0,      DType::Q5_1,      DType::Q4_K,       DType::Q5_K,
+                        DType::Q6_K,      DType::ER_NF4,    DType::ER_Q4_G64, DType::ER_Q4_G128, DType::ER_Q3_G32,
+                        DType::ER_Q3_G64, DType::ER_Q3_G128, DType::ER_Q2_G32, DType::ER_Q2_G64, DType::ER_Q2_G128};
 
 int64_t block_of(DType t) { return std::max(32, dtype_traits(t).block_size); }
 
@@ -139,7 +142,7 @@ TEST(Matmul, Q8_0ActivationsRoundHalfEvenLikeGgml) {
   EXPECT_EQ(yr, 127.0f);
 }
 
-TEST(Matmul, SimdActivationConvertersMatchScalarBits) {
+TEST(Matmul, SimdActivationConvertersMatchScalarQuantizer) {
   // Random blocks, an all-zero block, exact .5 ties and a block of one huge value.
   auto x = random_floats(32 * 40, 21, 3.0f);
   std::fill_n(x.begin() + 32, 32, 0.0f);
@@ -154,15 +157,24 @@ TEST(Matmul, SimdActivationConvertersMatchScalarBits) {
       std::vector<uint8_t> ref(bytes), got(bytes, 0xAB);
       quantize_activations(k->act_type, x.data(), ref.data(), n);
       k->convert(x.data(), got.data(), n);
+      // Converters for formats unpacked out of element order store each block's
+      // quants permuted (the matmul tests check the order): same scale/sum bytes,
+      // same multiset of quants.
+      const size_t block = bytes / static_cast<size_t>(n / 32), head = block - 32;
+      for (size_t b = 0; b < bytes; b += block) {
+        ASSERT_TRUE(std::equal(got.begin() + b, got.begin() + b + head, ref.begin() + b)) << dtype_name(w);
+        std::sort(got.begin() + b + head, got.begin() + b + block);
+        std::sort(ref.begin() + b + head, ref.begin() + b + block);
+      }
       EXPECT_EQ(got, ref) << dtype_name(w) << " isa=" << isa_name(isa);
     }
   }
 }
 
 TEST(Matmul, TypesWithoutKernelUseDequantizedF32) {
-  // edgerag's NF4 has dequantize_row but no dot kernel: matmul must equal the
+  // edgerag's NF4_DQ has dequantize_row but no dot kernel: matmul must equal the
   // F32 matmul of its dequantized rows, at every level and thread count.
-  const DType t = DType::ER_NF4;
+  const DType t = DType::ER_NF4_DQ;
   ASSERT_EQ(activation_type(t), DType::F32);
   const int64_t bs = dtype_traits(t).block_size, cols = bs * 3, rows = 21, nt = 5;
   const Quantized w = make_matrix(t, cols, rows, 9);
