@@ -1,15 +1,19 @@
 // edgerag bench serve: starts the server in-process on loopback and drives N
 // concurrent streaming chat clients; reports throughput and time to first
-// token per concurrency level, and the effect of the prefix cache on requests
-// that share a long system prompt.
+// token per concurrency level, the effect of the prefix cache on requests
+// that share a long system prompt, and (--rag N) RAG queries answered one
+// after another versus all at once.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
+#include <mutex>
 #include <numeric>
 #include <thread>
 
 #include <httplib.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +35,7 @@ struct BenchFlags {
   int system_words = 300;  // the shared system prompt of the prefix-cache run
   int threads = 0;
   int64_t kv_tokens = 32768;
+  int rag_queries = 0;  // > 0: also the RAG run with this many questions
   bool json_out = false;
 };
 
@@ -104,7 +109,7 @@ RunStats drive(int port, int clients, int per_client, const std::function<json(i
 
 // A server on a free loopback port for the duration of fn(port).
 json with_server(const std::string& model, const BenchFlags& f, int max_running, bool prefix_cache,
-                 const std::function<json(int)>& fn) {
+                 const std::string& index_dir, const std::function<json(int)>& fn) {
   server::LlmOptions lo;
   lo.kv_tokens = f.kv_tokens;
   lo.n_threads = f.threads;
@@ -115,7 +120,7 @@ json with_server(const std::string& model, const BenchFlags& f, int max_running,
   so.host = "127.0.0.1";
   so.port = 0;
   so.limits.max_tokens = f.max_tokens;
-  server::Server srv(server::load_models({.llm = model}, lo), so);
+  server::Server srv(server::load_models({.llm = model, .index_dir = index_dir}, lo), so);
   int port = srv.bind();
   std::thread th([&] { srv.run(); });
   json out;
@@ -131,6 +136,75 @@ json with_server(const std::string& model, const BenchFlags& f, int max_running,
   return out;
 }
 
+json post_ok(httplib::Client& c, const std::string& path, const json& body) {
+  auto res = c.Post(path.c_str(), body.dump(), "application/json");
+  if (!res || res->status != 200) fail("bench serve: {} failed: {}", path, res ? res->body : httplib::to_string(res.error()));
+  return json::parse(res->body);
+}
+
+// N questions over a synthetic index, asked one after another on one server
+// and all at once on a fresh one (both with the prefix cache, both starting
+// cold, so neither reuses the other's prompts).
+json bench_rag(const std::string& model, const BenchFlags& f) {
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("edgerag_bench_rag_{}", ::getpid());
+  std::filesystem::remove_all(dir);
+  const json config = {{"generation", {{"max_tokens", f.max_tokens}}}};
+  auto ask = [&](int port, int i) {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(600, 0);
+    return post_ok(c, "/v1/rag/query", {{"question", fmt::format("Which bucket keeps the number {}?", i)}, {"config", config}});
+  };
+  auto summary = [](const std::vector<json>& answers, double wall_s) {
+    json mean;
+    for (const char* k : {"search", "prompt", "queue", "prefill", "decode", "total"}) {
+      double sum = 0;
+      for (const auto& a : answers) sum += a["timings_ms"][k].get<double>();
+      mean[k] = sum / answers.size();
+    }
+    return json{{"wall_s", wall_s}, {"queries_per_s", answers.size() / wall_s}, {"mean_ms", mean}};
+  };
+  std::vector<json> one_by_one, together(f.rag_queries);
+  json seq = with_server(model, f, f.rag_queries, true, dir.string(), [&](int port) {
+    json docs = json::array();
+    for (int i = 0; i < 40; ++i) {
+      std::string text;
+      for (int k = 0; k < 3; ++k) text += fmt::format("Document {} says that the number {} is kept in bucket {}. ", i, i, i * 7 % 13);
+      docs.push_back({{"key", fmt::format("doc{}", i)}, {"text", text}});
+    }
+    httplib::Client cl("127.0.0.1", port);
+    post_ok(cl, "/v1/documents", {{"documents", docs}});
+    Timer t;
+    for (int i = 0; i < f.rag_queries; ++i) one_by_one.push_back(ask(port, i));
+    return summary(one_by_one, t.seconds());
+  });
+  json conc = with_server(model, f, f.rag_queries, true, dir.string(), [&](int port) {
+    Timer t;
+    std::vector<std::thread> ts;
+    std::exception_ptr err;
+    std::mutex mu;
+    for (int i = 0; i < f.rag_queries; ++i)
+      ts.emplace_back([&, i] {
+        try {
+          together[i] = ask(port, i);
+        } catch (...) {
+          std::lock_guard lk(mu);
+          err = std::current_exception();
+        }
+      });
+    for (auto& th : ts) th.join();
+    if (err) std::rethrow_exception(err);
+    return summary(together, t.seconds());
+  });
+  std::filesystem::remove_all(dir);
+  int identical = 0;
+  for (int i = 0; i < f.rag_queries; ++i) identical += one_by_one[i]["answer"] == together[i]["answer"];
+  return {{"queries", f.rag_queries},
+          {"prompt_tokens_mean", one_by_one[0]["tokens"]["prompt"]},
+          {"sequential", seq},
+          {"concurrent", conc},
+          {"identical_answers", identical}};
+}
+
 void setup(CLI::App& app) {
   auto* cmd = app.add_subcommand("serve", "Serving throughput and TTFT under N concurrent streaming clients");
   auto f = std::make_shared<BenchFlags>();
@@ -142,11 +216,14 @@ void setup(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads", f->threads, "Compute threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--kv-tokens", f->kv_tokens, "KV pool (tokens)")->capture_default_str();
+  cmd->add_option("--rag", f->rag_queries, "Also time this many RAG queries, sequential vs concurrent (0 = skip)")
+      ->capture_default_str();
   cmd->add_flag("--json", f->json_out, "Print one JSON object");
   cmd->callback([f] {
     const std::string model = resolve_model_flag(f->model);
     const int max_clients = *std::max_element(f->clients.begin(), f->clients.end());
     EDGERAG_CHECK(max_clients >= 1 && max_clients <= 256 && f->requests >= 1, "bench serve: bad --clients/--requests");
+    EDGERAG_CHECK(f->rag_queries >= 0 && f->rag_queries <= 256, "bench serve: --rag takes 0..256 queries");
     auto chat = [&](const std::string& system, const std::string& user) {
       json msgs = json::array();
       if (!system.empty()) msgs.push_back({{"role", "system"}, {"content", system}});
@@ -157,7 +234,7 @@ void setup(CLI::App& app) {
     json report;
     report["model"] = model;
     report["max_tokens"] = f->max_tokens;
-    report["concurrency"] = with_server(model, *f, max_clients, true, [&](int port) {
+    report["concurrency"] = with_server(model, *f, max_clients, true, "", [&](int port) {
       json rows = json::array();
       for (int n : f->clients)
         rows.push_back(drive(port, n, f->requests, [&](int c, int r) {
@@ -168,13 +245,14 @@ void setup(CLI::App& app) {
     std::string system;
     for (int i = 0; i < f->system_words; ++i) system += i % 12 == 11 ? "rules. " : "assistant ";
     for (bool cache : {false, true})
-      report["prefix_cache"][cache ? "on" : "off"] = with_server(model, *f, max_clients, cache, [&](int port) {
+      report["prefix_cache"][cache ? "on" : "off"] = with_server(model, *f, max_clients, cache, "", [&](int port) {
         // One warm-up request computes the system prompt, then 4 clients reuse it.
         drive(port, 1, 1, [&](int, int) { return chat(system, "Hello."); });
         return drive(port, 4, f->requests, [&](int c, int r) {
                  return chat(system, fmt::format("Question {} from user {}?", r, c));
                }).to_json();
       });
+    if (f->rag_queries > 0) report["rag_query"] = bench_rag(model, *f);
     if (f->json_out) {
       std::printf("%s\n", report.dump(1).c_str());
       return;
@@ -191,6 +269,12 @@ void setup(CLI::App& app) {
                   r["ttft_ms_mean"].get<double>(), r["ttft_ms_p50"].get<double>(),
                   static_cast<unsigned long long>(r["cached_prompt_tokens"].get<uint64_t>()),
                   static_cast<unsigned long long>(r["prompt_tokens"].get<uint64_t>()), r["tokens_per_s"].get<double>());
+    }
+    if (report.contains("rag_query")) {
+      const auto& r = report["rag_query"];
+      std::printf("rag query x%d: sequential %.2f q/s, concurrent %.2f q/s, %d identical answers\n",
+                  r["queries"].get<int>(), r["sequential"]["queries_per_s"].get<double>(),
+                  r["concurrent"]["queries_per_s"].get<double>(), r["identical_answers"].get<int>());
     }
   });
 }
