@@ -531,13 +531,18 @@ bool is_hf_checkpoint(const std::string& path) {
 
 HfConvertSummary convert_hf_checkpoint(const std::string& dir, GgufWriter& w, ThreadPool* pool) {
   EDGERAG_CHECK(is_hf_checkpoint(dir), "{}: not a checkpoint directory (no config.json)", dir);
-  return Converter(dir, w, pool).run();
+  try {
+    return Converter(dir, w, pool).run();
+  } catch (const json::exception& e) {  // a JSON value of the wrong kind
+    fail("{}: malformed checkpoint metadata: {}", dir, e.what());
+  }
 }
 
 std::shared_ptr<const GgufFile> open_hf_checkpoint(const std::string& dir) {
   std::string tmp_dir = (fs::temp_directory_path() / "edgerag-checkpoint-XXXXXX").string();
   EDGERAG_CHECK(::mkdtemp(tmp_dir.data()) != nullptr, "{}: cannot create a temporary directory", tmp_dir);
-  const std::string path = tmp_dir + "/model.gguf";
+  // Named after the checkpoint so messages about the mapped file say which model it is.
+  const std::string path = tmp_dir + "/" + fs::path(dir).lexically_normal().filename().string() + ".gguf";
   std::shared_ptr<const GgufFile> file;
   try {
     GgufWriter w;

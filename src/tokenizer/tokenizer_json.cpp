@@ -1,7 +1,9 @@
 #include "tokenizer/tokenizer_json.h"
 
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "format/json_file.h"
 #include "tokenizer/tokenizer.h"
@@ -61,11 +63,8 @@ std::string token_content(const json& v) {
   return {};
 }
 
-}  // namespace
-
-void tokenizer_json_to_gguf(const std::string& dir, int64_t n_vocab, GgufWriter& w) {
+void convert(const std::string& dir, const std::string& path, int64_t n_vocab, GgufWriter& w) {
   namespace fs = std::filesystem;
-  const std::string path = (fs::path(dir) / "tokenizer.json").string();
   const json tok = read_json_file(path);
   EDGERAG_CHECK(tok.is_object() && tok.contains("model") && tok["model"].is_object(), "{}: no \"model\" object", path);
   const json& model = tok["model"];
@@ -166,6 +165,24 @@ void tokenizer_json_to_gguf(const std::string& dir, int64_t n_vocab, GgufWriter&
             w.set_string("tokenizer.chat_template", e["template"].get<std::string>());
       }
     }
+  }
+  // Newer exports keep the template in its own file.
+  if (const fs::path p = fs::path(dir) / "chat_template.jinja"; fs::exists(p) && !cfg.contains("chat_template")) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    w.set_string("tokenizer.chat_template", ss.str());
+  }
+}
+
+}  // namespace
+
+void tokenizer_json_to_gguf(const std::string& dir, int64_t n_vocab, GgufWriter& w) {
+  const std::string path = (std::filesystem::path(dir) / "tokenizer.json").string();
+  try {
+    convert(dir, path, n_vocab, w);
+  } catch (const json::exception& e) {  // a JSON value of the wrong kind
+    fail("{}: malformed tokenizer files: {}", path, e.what());
   }
 }
 

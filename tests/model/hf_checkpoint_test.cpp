@@ -38,7 +38,7 @@ struct QuantSpec {
   bool act_order = false;  // GPTQ desc_act: g_idx is a shuffled assignment
   bool v2 = false;         // GPTQ checkpoint_format gptq_v2 (zeros stored as is)
   bool sharded = false;    // two shards + model.safetensors.index.json
-  std::string embed_dtype = "F32";
+  std::string embed_dtype = "F32";  // F32 | F16 | BF16
 };
 
 // One linear layer quantized per (group, output) with min/max asymmetric codes
@@ -162,6 +162,12 @@ std::vector<uint16_t> to_f16(const std::vector<float>& v) {
   return h;
 }
 
+std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
+  std::vector<uint16_t> h(v.size());
+  for (size_t i = 0; i < v.size(); ++i) h[i] = fp32_to_bf16(v[i]);
+  return h;
+}
+
 // Hugging Face row of GGUF llama q/k row r: GGUF heads hold rotated pairs
 // adjacent ([n_head, d/2, 2]), Hugging Face as halves ([n_head, 2, d/2]).
 int64_t hf_row_of(int64_t r, int64_t head_dim) {
@@ -225,10 +231,11 @@ class HfCheckpoint : public ::testing::Test {
     std::mt19937 rng(7);
     const auto add_plain = [&](const std::string& gg, const std::string& hf, const std::vector<float>& hf_rows,
                                const std::vector<float>& gg_rows, int64_t cols, int64_t rows, const std::string& dt) {
-      if (dt == "F16") {
-        st.push_back(test::st_entry(hf, "F16", {rows, cols}, to_f16(hf_rows)));
-        const auto h = to_f16(gg_rows);
-        ref.add_tensor(gg, DType::F16, {cols, rows}, h.data(), h.size() * 2);
+      if (dt == "F16" || dt == "BF16") {
+        const auto half = [&](const std::vector<float>& v) { return dt == "F16" ? to_f16(v) : to_bf16(v); };
+        st.push_back(test::st_entry(hf, dt, {rows, cols}, half(hf_rows)));
+        const auto h = half(gg_rows);
+        ref.add_tensor(gg, dt == "F16" ? DType::F16 : DType::BF16, {cols, rows}, h.data(), h.size() * 2);
       } else {
         st.push_back(test::st_entry(hf, "F32", {rows, cols}, hf_rows));
         ref.add_tensor(gg, DType::F32, {cols, rows}, gg_rows.data(), gg_rows.size() * 4);
@@ -419,6 +426,7 @@ TEST_F(HfCheckpoint, Qwen3GptqActOrderIsRequantizedToQ8_0) {
   spec.method = "gptq";
   spec.act_order = true;
   spec.v2 = true;
+  spec.embed_dtype = "BF16";
   expect_same_model(export_model(*src, *src, spec), ckpt());
 }
 
@@ -498,6 +506,12 @@ TEST_F(HfCheckpoint, RejectsBadCheckpoints) {
   c = good;
   c.erase("hidden_size");
   expect_error(c, "missing 'hidden_size'");
+  c = good;
+  c["tie_word_embeddings"] = "yes";
+  expect_error(c, "malformed checkpoint metadata");
+  c = good;
+  c["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+  expect_error(c, "rope_scaling type 'yarn' is not supported");
   std::ofstream(cfg_path) << good.dump();
 
   // A truncated shard.

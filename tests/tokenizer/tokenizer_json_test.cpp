@@ -94,11 +94,13 @@ TEST_F(TokenizerJson, SplitRegexPicksQwen2AndLlama3PreTokenizers) {
   }
 }
 
-TEST_F(TokenizerJson, PadsToTheEmbeddingRowsAndMarksAddedTokens) {
+TEST_F(TokenizerJson, PadsToTheEmbeddingRowsMarksAddedTokensReadsTemplateFile) {
   auto src = vocab("");
   test::export_tokenizer_json(*src, dir_.string());
+  std::ofstream(dir_ / "chat_template.jinja") << "{{ bos_token }}";
   const int64_t n = static_cast<int64_t>(src->get_string_array("tokenizer.ggml.tokens").size());
   auto got = convert(n + 3);
+  EXPECT_EQ(got->get_string("tokenizer.chat_template"), "{{ bos_token }}");
   auto tok = Tokenizer::from_gguf(*got);
   EXPECT_EQ(tok->n_vocab(), n + 3);
   EXPECT_EQ(tok->token_text(static_cast<int32_t>(n + 1)), "[PAD" + std::to_string(n + 1) + "]");
