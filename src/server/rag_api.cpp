@@ -62,9 +62,13 @@ rag::AnswerEngine& Server::answer_engine() {
 rag::PreparedAnswer Server::prepare_answer(const httplib::Request& req, bool& stream) {
   require_index(models_.index_dir);
   const json body = parse_json_body(req.body);
-  std::string question = body.value("question", body.value("query", std::string()));
-  if (question.empty()) bad_param("question", "missing required parameter 'question'");
-  stream = body.value("stream", false);
+  const auto q = body.contains("question") ? body.find("question") : body.find("query");
+  if (q == body.end() || !q->is_string() || q->get<std::string>().empty())
+    bad_param("question", "'question' must be a non-empty string");
+  const std::string question = q->get<std::string>();
+  const auto st = body.find("stream");
+  if (st != body.end() && !st->is_null() && !st->is_boolean()) bad_param("stream", "'stream' must be a boolean");
+  stream = st != body.end() && st->is_boolean() && st->get<bool>();
   rag::AnswerConfig cfg;
   if (auto it = body.find("config"); it != body.end()) {
     if (!it->is_object()) bad_param("config", "'config' must be an object");

@@ -213,8 +213,11 @@ TEST(RagQuery, BadRequests) {
                 &status);
   EXPECT_EQ(status, 400);
   EXPECT_EQ(e["error"]["param"], "config");
-  post(s.r.client(), "/v1/rag/query", {{"config", kConfig}}, &status);
-  EXPECT_EQ(status, 400);
+  for (const json& body : {json{{"config", kConfig}}, json{{"question", 7}}, json{{"question", "cats"}, {"stream", "yes"}}}) {
+    e = post(s.r.client(), "/v1/rag/query", body, &status);
+    EXPECT_EQ(status, 400) << body.dump();
+    EXPECT_TRUE(e["error"]["param"].is_string()) << e.dump();
+  }
   post(s.r.client(), "/v1/rag/query", {{"question", "cats"}, {"config", {{"generation", {{"max_tokens", 2048}}}}}},
        &status);
   EXPECT_EQ(status, 400);  // over the request limit before anything runs
