@@ -23,7 +23,8 @@ struct AwqWeight {
 };
 
 struct AwqOptions {
-  int grid = 20;  // exponents a in {0, 1/grid, ..., (grid-1)/grid}
+  int grid = 20;       // exponents a in {0, 1/grid, ..., (grid-1)/grid}
+  bool verify = true;  // model_quantizer: keep a kind of scaling only where it lowers the calibration loss
 };
 
 // Error of the block output when the block's weights are replaced by `w_hat`

@@ -84,9 +84,32 @@ Calibration Calibration::run(const Model& model, const std::string& text, int64_
     model.forward(batch, *cache, pool, &hooks);
     c.tokens_ += static_cast<int64_t>(batch.size());
     c.seq_lens_.push_back(static_cast<int64_t>(batch.size()));
+    auto& seq = c.sequences_.emplace_back();
+    for (const auto& t : batch.tokens) seq.push_back(t.id);
     start += take;
   }
   return c;
+}
+
+double Calibration::loss(const Model& model, ThreadPool* pool) const {
+  double nll = 0;
+  int64_t n = 0;
+  for (const auto& ids : sequences_) {
+    Batch batch;
+    for (size_t i = 0; i < ids.size(); ++i) batch.add(ids[i], static_cast<int32_t>(i), 0, i + 1 < ids.size());
+    auto cache = model.make_cache(static_cast<int64_t>(ids.size()));
+    const Logits lg = model.forward(batch, *cache, pool);
+    for (size_t i = 0; i + 1 < ids.size(); ++i) {
+      const float* row = lg.for_token(i);
+      const float mx = *std::max_element(row, row + lg.n_vocab);
+      double sum = 0;
+      for (int32_t v = 0; v < lg.n_vocab; ++v) sum += std::exp(static_cast<double>(row[v]) - mx);
+      nll += mx + std::log(sum) - row[ids[i + 1]];
+      ++n;
+    }
+  }
+  EDGERAG_CHECK(n > 0, "calibration loss: no predicted tokens");
+  return nll / n;
 }
 
 }  // namespace edgerag::quant

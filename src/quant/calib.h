@@ -38,10 +38,15 @@ class Calibration {
   static Calibration run(const Model& model, const std::string& text, int64_t max_tokens, int64_t ctx,
                          ThreadPool* pool);
 
+  // Mean next-token negative log-likelihood of `model` over the calibration
+  // sequences (a model's fit to the calibration text, e.g. after quantization).
+  double loss(const Model& model, ThreadPool* pool) const;
+
  private:
   std::map<std::string, std::shared_ptr<InputStats>> stats_;  // by input key
   int64_t tokens_ = 0;
   std::vector<int64_t> seq_lens_;
+  std::vector<std::vector<int32_t>> sequences_;  // token ids, BOS included
 };
 
 // Tensors reading the same activations share a key ("blk.3.attn_k.weight" ->

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "format/gguf.h"
@@ -96,6 +97,8 @@ std::string read_text(const std::string& path) {
 }
 
 
+std::string awq_kind(const std::string& member) { return member.substr(0, member.find('.')); }
+
 // AWQ layer by layer, consumers before producers, so that every fold lands in a
 // float weight before that weight is itself searched and quantized:
 //   attn_output  <- attn_v rows (GQA: one scale per v row, shared by the heads reading it)
@@ -104,13 +107,16 @@ std::string read_text(const std::string& path) {
 //   ffn_gate/up  <- ffn_norm, judged on the MLP block output (through ffn_down)
 // After each search the members' float copies are multiplied by s, so the float
 // model stays exactly the original function and later block objectives see it.
-void run_awq(const GgufFile& file, const HParams& hp, const Calibration& calib, std::map<std::string, Plan>& plans,
-             const std::function<std::vector<float>&(const std::string&)>& weights_of,
+// `kinds` names the groups to scale by their first member ("attn_q", ...);
+// returns the kinds that applied to at least one layer.
+std::set<std::string> run_awq(const GgufFile& file, const HParams& hp, const Calibration& calib, std::map<std::string, Plan>& plans,
+             const std::set<std::string>& kinds, const std::function<std::vector<float>&(const std::string&)>& weights_of,
              std::map<std::string, QuantizedTensor>& done, const AwqOptions& opt, ThreadPool* pool) {
   // Model::forward applies Llama-3.1 rope_freqs, which the block evaluation does
   // not: such models are judged per linear layer.
   const bool block_attention = file.find_tensor("rope_freqs.weight") == nullptr;
   const int64_t HD = hp.head_dim, heads_per_kv = hp.n_head / hp.n_head_kv;
+  std::set<std::string> applied;
   for (int32_t l = 0; l < hp.n_layer; ++l) {
     const std::string b = fmt::format("blk.{}.", l);
     auto has = [&](const std::string& n) { return file.find_tensor(b + n) != nullptr; };
@@ -130,9 +136,10 @@ void run_awq(const GgufFile& file, const HParams& hp, const Calibration& calib, 
         {{"ffn_gate.weight", "ffn_up.weight"}, "ffn_norm", false, Objective::Mlp}};
     for (const auto& g : groups) {
       const InputStats* st = calib.find(b + g.members[0]);
-      bool ok = st != nullptr && has(g.producer + ".weight");
+      bool ok = st != nullptr && has(g.producer + ".weight") && kinds.count(awq_kind(g.members[0]));
       for (const auto& m : g.members) ok = ok && has(m) && plans[b + m].by_method;
       if (!ok) continue;
+      applied.insert(awq_kind(g.members[0]));
       const int64_t cols = st->cols;
       std::vector<AwqWeight> ws;
       for (const auto& m : g.members) ws.push_back({floats_of(m), file.tensor(b + m).ne[1], plans[b + m].scheme});
@@ -189,6 +196,7 @@ void run_awq(const GgufFile& file, const HParams& hp, const Calibration& calib, 
           r.rtn_error);
     }
   }
+  return applied;
 }
 
 }  // namespace
@@ -227,68 +235,105 @@ QuantizeSummary quantize_model(const std::string& in_path, const std::string& ou
     log(LogLevel::Info, "calibration: {} tokens", calib.tokens());
   }
 
-  std::map<std::string, std::vector<float>> floats;  // working copies (AWQ rescales them)
-  auto weights_of = [&](const std::string& name) -> std::vector<float>& {
-    auto it = floats.find(name);
-    if (it == floats.end()) it = floats.emplace(name, to_floats(file->tensor(name))).first;
-    return it->second;
-  };
-  std::map<std::string, QuantizedTensor> done;
-
-  if (opt.method == "awq") run_awq(*file, model->hparams(), calib, plans, weights_of, done, opt.awq, &pool);
-
-  GgufWriter w;
-  std::map<DType, int64_t> method_elems;
-  for (const auto& t : file->tensors()) {
-    const Plan& p = plans[t.name];
-    TensorChoice tc{t.name, p.type, t.n_elements(), 0, p.note};
-    const std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
-    const int64_t rows = t.n_rows(), cols = t.ne[0];
-    auto put = [&](const void* data, size_t n) {
-      w.add_tensor(t.name, tc.type, ne, data, n);
-      tc.bytes = n;
+  // Writes out_path with the AWQ scaling kinds `awq_kinds` (ignored by other methods).
+  // Returns the kinds that applied.
+  auto write_model = [&](const std::set<std::string>& awq_kinds) {
+    std::set<std::string> applied;
+    sum.tensors.clear();
+    sum.n_params = 0;
+    sum.tensor_bytes = 0;
+    std::map<std::string, std::vector<float>> floats;  // working copies (AWQ rescales them)
+    auto weights_of = [&](const std::string& name) -> std::vector<float>& {
+      auto it = floats.find(name);
+      if (it == floats.end()) it = floats.emplace(name, to_floats(file->tensor(name))).first;
+      return it->second;
     };
-    if (auto it = done.find(t.name); it != done.end()) {
-      put(it->second.data.data(), it->second.data.size());
-    } else if (!p.by_method && p.type == DType::F32 && !floats.count(t.name) && t.type == DType::F32) {
-      put(t.data, t.nbytes);
-    } else if (!p.by_method) {
-      const auto q = quantize_reference(p.type, weights_of(t.name).data(), rows, cols);
-      put(q.data.data(), q.data.size());
-    } else {
-      const float* x = weights_of(t.name).data();
-      QuantizedTensor q;
-      const InputStats* st = calib.find(t.name);
-      if (opt.method == "hqq") {
-        q = quantize_hqq(p.scheme, x, rows, cols, opt.hqq, &pool);
-      } else if (opt.method == "gptq" && st) {
-        q = quantize_gptq(p.scheme, x, rows, cols, st->gram, opt.gptq, &pool);
-      } else if (p.type == DType::ER_NF4_DQ) {
-        q = quantize_reference(p.type, x, rows, cols);
+    std::map<std::string, QuantizedTensor> done;
+
+    if (opt.method == "awq")
+      applied = run_awq(*file, model->hparams(), calib, plans, awq_kinds, weights_of, done, opt.awq, &pool);
+
+    GgufWriter w;
+    std::map<DType, int64_t> method_elems;
+    for (const auto& t : file->tensors()) {
+      const Plan& p = plans[t.name];
+      TensorChoice tc{t.name, p.type, t.n_elements(), 0, p.note};
+      const std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
+      const int64_t rows = t.n_rows(), cols = t.ne[0];
+      auto put = [&](const void* data, size_t n) {
+        w.add_tensor(t.name, tc.type, ne, data, n);
+        tc.bytes = n;
+      };
+      if (auto it = done.find(t.name); it != done.end()) {
+        put(it->second.data.data(), it->second.data.size());
+      } else if (!p.by_method && p.type == DType::F32 && !floats.count(t.name) && t.type == DType::F32) {
+        put(t.data, t.nbytes);
+      } else if (!p.by_method) {
+        const auto q = quantize_reference(p.type, weights_of(t.name).data(), rows, cols);
+        put(q.data.data(), q.data.size());
       } else {
-        if (calibrated) tc.note = opt.method == "awq" ? "AWQ: no foldable producer, plain RTN" : "no calibration data: RTN";
-        q = quantize_rtn(p.scheme, x, rows, cols, &pool);
+        const float* x = weights_of(t.name).data();
+        QuantizedTensor q;
+        const InputStats* st = calib.find(t.name);
+        if (opt.method == "hqq") {
+          q = quantize_hqq(p.scheme, x, rows, cols, opt.hqq, &pool);
+        } else if (opt.method == "gptq" && st) {
+          q = quantize_gptq(p.scheme, x, rows, cols, st->gram, opt.gptq, &pool);
+        } else if (p.type == DType::ER_NF4_DQ) {
+          q = quantize_reference(p.type, x, rows, cols);
+        } else {
+          if (calibrated)
+            tc.note = opt.method == "awq" ? "AWQ: plain RTN (no foldable producer, or scaling raised the calibration loss)"
+                                          : "no calibration data: RTN";
+          q = quantize_rtn(p.scheme, x, rows, cols, &pool);
+        }
+        put(q.data.data(), q.data.size());
+        method_elems[p.type] += t.n_elements();
       }
-      put(q.data.data(), q.data.size());
-      method_elems[p.type] += t.n_elements();
+      floats.erase(t.name);
+      sum.n_params += tc.n_elements;
+      sum.tensor_bytes += tc.bytes;
+      sum.tensors.push_back(std::move(tc));
     }
-    floats.erase(t.name);
-    sum.n_params += tc.n_elements;
-    sum.tensor_bytes += tc.bytes;
-    sum.tensors.push_back(std::move(tc));
+    DType main_type = DType::F32;
+    int64_t most = 0;
+    for (const auto& [type, n] : method_elems)
+      if (n > most) most = n, main_type = type;
+    w.set_u32("general.file_type", static_cast<uint32_t>(llama_file_type(main_type)));
+    w.set_u32("general.quantization_version", 2);
+    w.set_string("edgerag.quantize.method", opt.method);
+    w.set_u32("edgerag.quantize.bits", static_cast<uint32_t>(opt.bits));
+    w.set_u32("edgerag.quantize.group", static_cast<uint32_t>(opt.group));
+    w.set_string("edgerag.quantize.type", dtype_name(main_type));
+    w.copy_metadata(*file);
+    w.write(out_path);
+    return applied;
+  };
+  const std::set<std::string> all_kinds{"attn_output", "ffn_down", "attn_q", "ffn_gate"};
+  if (opt.method == "awq" && opt.awq.verify) {
+    // The block objective is a proxy: on small models a scaling that lowers every
+    // block's error can still raise the model's loss. Starting from s = 1 (RTN),
+    // add each kind of scaling in turn (consumers first, as the folds go) and keep
+    // it only if the whole quantized model's calibration loss drops, so AWQ never
+    // fits its calibration text worse than RTN. Costs one quantization and
+    // calibration pass per kind.
+    std::set<std::string> keep, written = keep;  // `written`: the kinds of the file on disk
+    write_model(keep);
+    double best = calib.loss(*Model::load(out_path), &pool);
+    log(LogLevel::Info, "awq verify: calibration loss {:.5f} with s = 1", best);
+    for (const char* kind : {"attn_output", "ffn_down", "attn_q", "ffn_gate"}) {
+      std::set<std::string> trial = keep;
+      trial.insert(kind);
+      written = trial;
+      if (write_model(trial).count(kind) == 0) continue;  // no layer has this kind of group
+      const double l = calib.loss(*Model::load(out_path), &pool);
+      log(LogLevel::Info, "awq verify: + {} scaling: {:.5f} ({})", kind, l, l < best ? "kept" : "dropped");
+      if (l < best) keep = trial, best = l;
+    }
+    if (written != keep) write_model(keep);
+  } else {
+    write_model(all_kinds);
   }
-  DType main_type = DType::F32;
-  int64_t most = 0;
-  for (const auto& [type, n] : method_elems)
-    if (n > most) most = n, main_type = type;
-  w.set_u32("general.file_type", static_cast<uint32_t>(llama_file_type(main_type)));
-  w.set_u32("general.quantization_version", 2);
-  w.set_string("edgerag.quantize.method", opt.method);
-  w.set_u32("edgerag.quantize.bits", static_cast<uint32_t>(opt.bits));
-  w.set_u32("edgerag.quantize.group", static_cast<uint32_t>(opt.group));
-  w.set_string("edgerag.quantize.type", dtype_name(main_type));
-  w.copy_metadata(*file);
-  w.write(out_path);
   sum.file_bytes = std::filesystem::file_size(out_path);
   sum.seconds = timer.seconds();
   return sum;

@@ -96,6 +96,7 @@ TEST(ModelQuantizer, AwqFoldingPreservesFunctionAt8Bits) {
     opt.bits = 8;
     opt.calib_file = calib_text();
     opt.calib_tokens = 512;
+    opt.awq.verify = false;  // fold every kind of scaling, whatever it does to the loss
     const std::string out = tmp(std::string("stories-") + method + "8.gguf");
     const auto s = quantize_model(stories(), out, opt);
     EXPECT_EQ(s.calib_tokens, 512 + 3);  // + a BOS per 256-token sequence
@@ -137,6 +138,28 @@ TEST(ModelQuantizer, AwqBlocksMatchTheEngine) {
               1e-4)
         << b;
   }
+}
+
+TEST(ModelQuantizer, VerifiedAwqNeverFitsCalibrationWorseThanRtn) {
+  // At 4 bits AWQ keeps a kind of scaling only where the quantized model's
+  // calibration loss drops, so it ends at or below RTN of the same storage type.
+  QuantizeOptions awq;
+  awq.method = "awq";
+  awq.calib_file = calib_text();
+  awq.calib_tokens = 512;
+  QuantizeOptions rtn = awq;
+  rtn.method = "rtn";
+  rtn.asymmetric = 1;  // AWQ's default: the same Q4_1 blocks
+  quantize_model(stories(), tmp("stories-awq4.gguf"), awq);
+  quantize_model(stories(), tmp("stories-rtn4a.gguf"), rtn);
+  ThreadPool pool(2);
+  const Calibration c = Calibration::run(*Model::load(stories()), test::read_file(calib_text()), 512, 256, &pool);
+  const double base = c.loss(*Model::load(stories()), &pool);
+  const double l_rtn = c.loss(*Model::load(tmp("stories-rtn4a.gguf")), &pool);
+  const double l_awq = c.loss(*Model::load(tmp("stories-awq4.gguf")), &pool);
+  EXPECT_GT(base, 0.0);
+  EXPECT_LT(base, std::log(512.0));  // better than a uniform guess over the 512-token vocabulary
+  EXPECT_LE(l_awq, l_rtn);
 }
 
 TEST(ModelQuantizer, LowBitTypesAndGroupFallback) {

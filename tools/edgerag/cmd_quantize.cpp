@@ -49,6 +49,8 @@ void setup(CLI::App& app) {
   cmd->add_option("--damp", f->opt.gptq.damp, "gptq: Hessian damping (fraction of mean diagonal)")->default_val(0.01);
   cmd->add_flag("--act-order", f->opt.gptq.act_order, "gptq: columns by decreasing activation energy");
   cmd->add_option("--awq-grid", f->opt.awq.grid, "awq: grid points of the scale exponent")->default_val(20);
+  cmd->add_flag("!--no-awq-verify", f->opt.awq.verify,
+                "awq: keep every kind of scaling, even where it raises the calibration loss");
   cmd->add_option("-t,--threads", f->opt.threads, "Threads (default: all cores)");
   cmd->add_flag("--json", f->json, "Print one JSON object");
   cmd->callback([f] {
