@@ -26,32 +26,11 @@ void for_rows(int64_t rows, ThreadPool* pool, const std::function<void(int, size
   else body(0, 0, static_cast<size_t>(rows));
 }
 
-// Types without a kernel (e.g. new edgerag formats): dequantize a panel of rows
-// to F32 per thread, then use the F32 kernel.
-void matmul_dequantized(const MatmulKernel& f32, const Matrix& w, const float* x, int64_t n_tokens, float* y,
-                        ThreadPool* pool) {
-  const size_t fbytes = static_cast<size_t>(w.cols) * sizeof(float);
-  const int64_t panel = panel_rows(fbytes);
-  for_rows(w.rows, pool, [&](int, size_t r0, size_t r1) {
-    std::vector<float> buf(static_cast<size_t>(std::min<int64_t>(panel, static_cast<int64_t>(r1 - r0)) * w.cols));
-    for (size_t p = r0; p < r1; p += panel) {
-      const int64_t nr = std::min<int64_t>(panel, static_cast<int64_t>(r1 - p));
-      for (int64_t r = 0; r < nr; ++r)
-        dequantize_row(w.type, w.row(static_cast<int64_t>(p) + r), buf.data() + r * w.cols, w.cols);
-      f32.tile(w.cols, reinterpret_cast<const uint8_t*>(buf.data()), fbytes, nr, reinterpret_cast<const uint8_t*>(x),
-               fbytes, n_tokens, y + p, static_cast<size_t>(w.rows));
-    }
-  });
-}
-
 void run_matmul(Isa isa, const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
   EDGERAG_CHECK(w.data != nullptr || w.rows == 0, "matmul: matrix has no data");
   if (n_tokens <= 0 || w.rows <= 0) return;
   const MatmulKernel* k = kernel_for(w.type, isa);
-  if (!k) {
-    EDGERAG_CHECK(dtype_traits(w.type).supported, "matmul: unsupported weight type {}", dtype_name(w.type));
-    return matmul_dequantized(*kernel_for(DType::F32, isa), w, x, n_tokens, y, pool);
-  }
+  EDGERAG_CHECK(k != nullptr, "matmul: unsupported weight type {}", dtype_name(w.type));
   const size_t xs = row_size(k->act_type, w.cols);
   const uint8_t* act = reinterpret_cast<const uint8_t*>(x);
   // One buffer per calling thread, reused across calls (decode makes hundreds per token).

@@ -118,20 +118,22 @@ float dot_er_affine_row(int64_t n, const uint8_t* w, const uint8_t* x) {
   return s;
 }
 
-// ER_NF4 with the int8 codebook kNF4Levels8 (127 * level), hence the final / 127.
+// ER_NF4 / ER_NF4_DQ with the int8 codebook kNF4Levels8 (127 * level), hence
+// the final / 127. A sub-block's codes: 16 bytes, the first `i0` weights of its group skipped.
+template <typename Block>
 float dot_er_nf4_row(int64_t n, const uint8_t* w, const uint8_t* x) {
-  const auto* wb = reinterpret_cast<const BlockNF4*>(w);
+  constexpr int kSub = (sizeof(Block) == sizeof(BlockNF4) ? QK_NF4 : QK_NF4_DQ) / 32;
+  const auto* wb = reinterpret_cast<const Block*>(w);
   const auto* xb = reinterpret_cast<const BlockQ8_0*>(x);
   float s = 0;
   for (int64_t b = 0; b < n / 32; ++b) {
-    const BlockNF4& blk = wb[b / 2];
-    const int i0 = static_cast<int>(b % 2) * 32;
+    const Block& blk = wb[b / kSub];
+    const int sub = static_cast<int>(b % kSub);
+    float d = fp16_to_fp32(blk.d);
+    if constexpr (std::is_same_v<Block, BlockNF4DQ>) d *= static_cast<float>(blk.sc[sub / 2]);
     int isum = 0;
-    for (int j = 0; j < 32; ++j) {
-      const int i = i0 + j;
-      isum += kNF4Levels8[(blk.qs[i / 2] >> (4 * (i & 1))) & 15] * xb[b].qs[j];
-    }
-    s += static_cast<float>(isum) * (fp16_to_fp32(blk.d) * fp16_to_fp32(xb[b].d));
+    for (int j = 0; j < 32; ++j) isum += kNF4Levels8[(blk.qs[sub * 16 + j / 2] >> (4 * (j & 1))) & 15] * xb[b].qs[j];
+    s += static_cast<float>(isum) * (d * fp16_to_fp32(xb[b].d));
   }
   return s * (1.0f / 127);
 }
@@ -237,7 +239,8 @@ const MatmulKernel* scalar_kernel(DType w) {
       q5_0{DType::Q8_0, tile<dot_q32_row<BlockQ5_0>>}, q8_0{DType::Q8_0, tile<dot_q32_row<BlockQ8_0>>},
       q4_1{DType::Q8_1, tile<dot_q32_row<BlockQ4_1, BlockQ8_1>>}, q5_1{DType::Q8_1, tile<dot_q32_row<BlockQ5_1, BlockQ8_1>>},
       q4_k{DType::Q8_K, tile<dot_qk45_row<false>>}, q5_k{DType::Q8_K, tile<dot_qk45_row<true>>},
-      q6_k{DType::Q8_K, tile<dot_q6k_row>}, er_nf4{DType::Q8_0, tile<dot_er_nf4_row>},
+      q6_k{DType::Q8_K, tile<dot_q6k_row>}, er_nf4{DType::Q8_0, tile<dot_er_nf4_row<BlockNF4>>},
+      er_nf4_dq{DType::Q8_0, tile<dot_er_nf4_row<BlockNF4DQ>>},
       er_q4_g64{DType::Q8_1, tile<dot_er_affine_row<4, 64>>}, er_q4_g128{DType::Q8_1, tile<dot_er_affine_row<4, 128>>},
       er_q3_g32{DType::Q8_1, tile<dot_er_affine_row<3, 32>>}, er_q3_g64{DType::Q8_1, tile<dot_er_affine_row<3, 64>>},
       er_q3_g128{DType::Q8_1, tile<dot_er_affine_row<3, 128>>}, er_q2_g32{DType::Q8_1, tile<dot_er_affine_row<2, 32>>},
@@ -255,6 +258,7 @@ const MatmulKernel* scalar_kernel(DType w) {
     case DType::Q5_K: return &q5_k;
     case DType::Q6_K: return &q6_k;
     case DType::ER_NF4: return &er_nf4;
+    case DType::ER_NF4_DQ: return &er_nf4_dq;
     case DType::ER_Q4_G64: return &er_q4_g64;
     case DType::ER_Q4_G128: return &er_q4_g128;
     case DType::ER_Q3_G32: return &er_q3_g32;

@@ -29,8 +29,9 @@ struct Matrix {
 // Numerics follow llama.cpp's CPU backend: X is first converted to the weight
 // type's dot partner (Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for the
 // K-quants, F16/BF16 for F16/BF16 weights, F32 otherwise), then block dot
-// products are integer and scaled by d_w * d_x. Types without a kernel are
-// dequantized and multiplied in F32.
+// products are integer and scaled by d_w * d_x. edgerag's ER_* types pair with
+// Q8_0 (NF4) or Q8_1 (affine) the same way (docs/FORMATS.md). Types without a
+// kernel (e.g. Q2_K) are an edgerag::Error.
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
 // Single-threaded scalar reference of matmul with the same activation
 // conversion: SIMD results differ from it only by float summation order.

@@ -12,6 +12,7 @@
 #include "tensor/fp16.h"
 #include "tensor/matmul_kernels.h"
 #include "tensor/ops.h"
+#include "util/error.h"
 
 namespace edgerag {
 namespace {
@@ -54,7 +55,8 @@ Quantized make_matrix(DType t, int64_t cols, int64_t rows, uint32_t seed) {
 const DType kTypes[] = {DType::F32,       DType::F16,       DType::BF16,      DType::Q8_0,       DType::Q4_0,
                         DType::Q4_1,      DType::Q5_0,      DType::Q5_1,      DType::Q4_K,       DType::Q5_K,
                         DType::Q6_K,      DType::ER_NF4,    DType::ER_Q4_G64, DType::ER_Q4_G128, DType::ER_Q3_G32,
-                        DType::ER_Q3_G64, DType::ER_Q3_G128, DType::ER_Q2_G32, DType::ER_Q2_G64, DType::ER_Q2_G128};
+                        DType::ER_Q3_G64, DType::ER_Q3_G128, DType::ER_Q2_G32, DType::ER_Q2_G64, DType::ER_Q2_G128,
+                        DType::ER_NF4_DQ};
 
 int64_t block_of(DType t) { return std::max(32, dtype_traits(t).block_size); }
 
@@ -171,26 +173,13 @@ TEST(Matmul, SimdActivationConvertersMatchScalarQuantizer) {
   }
 }
 
-TEST(Matmul, TypesWithoutKernelUseDequantizedF32) {
-  // edgerag's NF4_DQ has dequantize_row but no dot kernel: matmul must equal the
-  // F32 matmul of its dequantized rows, at every level and thread count.
-  const DType t = DType::ER_NF4_DQ;
-  ASSERT_EQ(activation_type(t), DType::F32);
-  const int64_t bs = dtype_traits(t).block_size, cols = bs * 3, rows = 21, nt = 5;
-  const Quantized w = make_matrix(t, cols, rows, 9);
-  std::vector<float> deq(static_cast<size_t>(cols * rows));
-  for (int64_t r = 0; r < rows; ++r) get_row(w.m, r, deq.data() + r * cols);
-  const Matrix wf = Matrix::of(DType::F32, cols, rows, deq.data());
-  const auto x = random_floats(static_cast<size_t>(nt * cols), 4);
-  IsaGuard guard;
-  ThreadPool pool(3);
-  for (Isa isa : available_isas()) {
-    set_isa(isa);
-    std::vector<float> y(static_cast<size_t>(nt * rows)), yf(y.size());
-    matmul(w.m, x.data(), nt, y.data(), &pool);
-    matmul(wf, x.data(), nt, yf.data(), &pool);
-    EXPECT_EQ(y, yf) << isa_name(isa);
-  }
+TEST(Matmul, UnsupportedWeightTypeIsAnError) {
+  // Q2_K blocks can be read from GGUF files but have no dequantizer or kernel.
+  const std::vector<uint8_t> blocks(row_size(DType::Q2_K, 256) * 2);
+  const Matrix w = Matrix::of(DType::Q2_K, 256, 2, blocks.data());
+  const auto x = random_floats(256, 1);
+  float y[2];
+  EXPECT_THROW(matmul(w, x.data(), 1, y, nullptr), Error);
 }
 
 }  // namespace
