@@ -23,6 +23,7 @@
 #include "test_paths.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
+#include "util/paths.h"
 
 namespace edgerag {
 namespace {
@@ -469,6 +470,19 @@ TEST_F(HfCheckpoint, Llama3RopeScalingBecomesRopeFreqs) {
   EXPECT_NEAR(v[1], 1 / ((1 - smooth) / 8 + smooth), 1e-4);
   EXPECT_FLOAT_EQ(v[2], 8.0f);  // longer than 64 / 1
   EXPECT_FLOAT_EQ(v[3], 8.0f);
+}
+
+TEST_F(HfCheckpoint, ModelFlagsResolveCheckpointDirectories) {
+  EXPECT_THROW(resolve_model(ckpt()), Error);  // a directory without config.json is no model
+  std::ofstream(ckpt() + "/config.json") << "{}";
+  EXPECT_EQ(resolve_model(ckpt()), ckpt());
+  EXPECT_TRUE(is_hf_checkpoint(ckpt()));
+  const char* old = std::getenv("EDGERAG_MODELS");
+  const std::string saved = old ? old : "";
+  ::setenv("EDGERAG_MODELS", dir_.c_str(), 1);
+  EXPECT_EQ(resolve_model("ckpt"), dir_.string() + "/ckpt");
+  if (old) ::setenv("EDGERAG_MODELS", saved.c_str(), 1);
+  else ::unsetenv("EDGERAG_MODELS");
 }
 
 TEST_F(HfCheckpoint, RejectsBadCheckpoints) {
