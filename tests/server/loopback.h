@@ -1,4 +1,4 @@
-// The real server on an ephemeral loopback port, and small client helpers
+// The real server on an ephemeral loopback port, and small client functions
 // shared by the server tests.
 #pragma once
 #include <gtest/gtest.h>
