@@ -54,6 +54,9 @@ size_t KvCacheConfig::block_bytes() const {
   if (type.is_kivi())
     return heads * (kv_channel_bytes(block_size, head_dim, type.kivi_bits) +
                     block_size * kv_token_bytes(head_dim, type.kivi_bits));
+  const auto& tr = dtype_traits(type.row);
+  EDGERAG_CHECK(tr.supported && tr.block_size > 0 && head_dim % tr.block_size == 0,
+                "KV cache: element type {} cannot hold rows of {} values (head_dim)", tr.name, head_dim);
   return 2 * heads * block_size * row_size(type.row, head_dim);
 }
 
@@ -66,16 +69,15 @@ KvCache::KvCache(const KvCacheConfig& cfg) : cfg_(cfg) {
     check_kv_bits(type.kivi_bits);
     EDGERAG_CHECK(type.keep_leading >= 0, "KV cache: negative count of full-precision leading tokens {}",
                   type.keep_leading);
+  }
+  block_bytes_ = cfg.block_bytes();  // checks that row types fit head_dim
+  if (type.is_kivi()) {
     k_part_bytes_ = kv_channel_bytes(cfg.block_size, cfg.head_dim, type.kivi_bits);
     v_part_bytes_ = cfg.block_size * kv_token_bytes(cfg.head_dim, type.kivi_bits);
   } else {
-    const auto& tr = dtype_traits(type.row);
-    EDGERAG_CHECK(tr.supported && tr.block_size > 0 && cfg.head_dim % tr.block_size == 0,
-                  "KV cache: element type {} cannot hold rows of {} values", tr.name, cfg.head_dim);
     row_bytes_ = row_size(type.row, cfg.head_dim);
     k_part_bytes_ = v_part_bytes_ = cfg.block_size * row_bytes_;
   }
-  block_bytes_ = cfg.block_bytes();
   const size_t n = cfg.budget_bytes / block_bytes_;
   EDGERAG_CHECK(n > 0, "KV cache: budget of {} bytes is smaller than one block ({} bytes)", cfg.budget_bytes,
                 block_bytes_);

@@ -87,6 +87,16 @@ TEST(KvCacheQuant, BlockBytesPerType) {
   f16.type = DType::F16;
   EXPECT_LT(kivi_config(8, 4, 1).bytes_per_token(), f16.bytes_per_token());
   EXPECT_LT(kivi_config(4, 4, 1).bytes_per_token(), kivi_config(8, 4, 1).bytes_per_token());
+  KvCacheConfig q8 = kivi_config(8, 4, 1);
+  q8.type = DType::Q8_0;  // blocks of 32 values
+  q8.head_dim = 16;
+  try {
+    (void)q8.block_bytes();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("KV cache: element type Q8_0 cannot hold rows of 16"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(KvCacheQuant, StagingFollowsOpenBlocksAndSinks) {
