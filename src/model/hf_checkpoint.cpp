@@ -139,13 +139,19 @@ std::vector<float> read_scales(const StTensor& t, int64_t groups, int64_t out, c
   return s;
 }
 
+// Runs fn(begin, end) over [0, n) on the pool if any.
+void for_rows(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  if (!pool) return fn(0, n);
+  pool->parallel_for(static_cast<size_t>(n), [&](int, size_t b, size_t e) { fn(static_cast<int64_t>(b), static_cast<int64_t>(e)); });
+}
+
 // AutoAWQ GEMM: qweight I32 [in, out/8] and qzeros I32 [in/group, out/8] pack
 // eight 4-bit values of consecutive outputs per word, output 8c + kAwqOrder[k]
 // in bits [4k, 4k + 4); scales [in/group, out]; w = (q - z) * s.
 constexpr int kAwqOrder[8] = {0, 2, 4, 6, 1, 3, 5, 7};
 
 QuantLinear read_awq(const SafetensorsSet& st, const std::string& prefix, int64_t in, int64_t out,
-                     const QuantConfig& qc) {
+                     const QuantConfig& qc, ThreadPool* pool) {
   const std::string& dir = st.dir();
   const int64_t group = qc.group ? qc.group : in;
   EDGERAG_CHECK(out % 8 == 0 && in % group == 0, "{}: '{}' ({} x {}) does not fit AWQ packing with group {}", dir,
@@ -159,11 +165,13 @@ QuantLinear read_awq(const SafetensorsSet& st, const std::string& prefix, int64_
   check_shape(qz, {q.groups, out / 8}, dir);
   q.scales = read_scales(st.tensor(prefix + ".scales"), q.groups, out, dir);
   q.codes.resize(static_cast<size_t>(in * out));
-  for (int64_t i = 0; i < in; ++i)
-    for (int64_t c = 0; c < out / 8; ++c) {
-      const auto word = static_cast<uint32_t>(st_i32_at(qw, i * (out / 8) + c));
-      for (int k = 0; k < 8; ++k) q.codes[(c * 8 + kAwqOrder[k]) * in + i] = (word >> (4 * k)) & 15;
-    }
+  for_rows(pool, in, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      for (int64_t c = 0; c < out / 8; ++c) {
+        const auto word = static_cast<uint32_t>(st_i32_at(qw, i * (out / 8) + c));
+        for (int k = 0; k < 8; ++k) q.codes[(c * 8 + kAwqOrder[k]) * in + i] = (word >> (4 * k)) & 15;
+      }
+  });
   q.zeros.resize(static_cast<size_t>(q.groups * out));
   for (int64_t g = 0; g < q.groups; ++g)
     for (int64_t c = 0; c < out / 8; ++c) {
@@ -181,7 +189,7 @@ QuantLinear read_awq(const SafetensorsSet& st, const std::string& prefix, int64_
 // scales [groups, out]; g_idx I32 [in] gives each input's group (not monotonic
 // with act-order). v1 checkpoints store zero - 1.
 QuantLinear read_gptq(const SafetensorsSet& st, const std::string& prefix, int64_t in, int64_t out,
-                      const QuantConfig& qc) {
+                      const QuantConfig& qc, ThreadPool* pool) {
   const std::string& dir = st.dir();
   const int per = 32 / qc.bits;
   const uint32_t mask = (1u << qc.bits) - 1;
@@ -216,11 +224,13 @@ QuantLinear read_gptq(const SafetensorsSet& st, const std::string& prefix, int64
   }
 
   q.codes.resize(static_cast<size_t>(in * out));
-  for (int64_t r = 0; r < in / per; ++r)
-    for (int64_t o = 0; o < out; ++o) {
-      const auto word = static_cast<uint32_t>(st_i32_at(qw, r * out + o));
-      for (int k = 0; k < per; ++k) q.codes[o * in + r * per + k] = (word >> (qc.bits * k)) & mask;
-    }
+  for_rows(pool, in / per, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r)
+      for (int64_t o = 0; o < out; ++o) {
+        const auto word = static_cast<uint32_t>(st_i32_at(qw, r * out + o));
+        for (int k = 0; k < per; ++k) q.codes[o * in + r * per + k] = (word >> (qc.bits * k)) & mask;
+      }
+  });
   q.zeros.resize(static_cast<size_t>(q.groups * out));
   for (int64_t g = 0; g < q.groups; ++g)
     for (int64_t c = 0; c < out / per; ++c) {
@@ -240,11 +250,6 @@ struct Encoded {
   std::vector<uint8_t> bytes;
 };
 
-// Runs fn(begin, end) over [0, n) on the pool if any.
-void for_rows(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
-  if (!pool) return fn(0, n);
-  pool->parallel_for(static_cast<size_t>(n), [&](int, size_t b, size_t e) { fn(static_cast<int64_t>(b), static_cast<int64_t>(e)); });
-}
 
 // GGUF rows (output r reads source output perm[r], identity when perm is empty)
 // in the type the layout allows; see the header comment.
@@ -496,8 +501,8 @@ class Converter {
     if (st_.find(prefix + ".qweight")) {
       EDGERAG_CHECK(qc_.method != QuantMethod::None, "{}: '{}.qweight' but config.json has no quantization_config",
                     dir_, prefix);
-      const QuantLinear q = qc_.method == QuantMethod::Awq ? read_awq(st_, prefix, in, out, qc_)
-                                                           : read_gptq(st_, prefix, in, out, qc_);
+      const QuantLinear q = qc_.method == QuantMethod::Awq ? read_awq(st_, prefix, in, out, qc_, pool_)
+                                                           : read_gptq(st_, prefix, in, out, qc_, pool_);
       add_encoded(name, encode_quant(q, perm, pool_), in, out);
     } else {
       add_encoded(name, encode_plain(st_.tensor(prefix + ".weight"), in, out, perm, dir_), in, out);
