@@ -258,13 +258,16 @@ uint8_t* KvCache::part(int32_t block, int32_t layer, int kv, int32_t head) const
   return pool_.get() + static_cast<size_t>(block) * block_bytes_ + off;
 }
 
+int32_t KvCache::staged_value_rows() const { return std::min(cfg_.type.keep_leading, cfg_.block_size); }
+
 size_t KvCache::staging_floats() const {
-  return 2 * static_cast<size_t>(cfg_.n_layer) * cfg_.n_head_kv * cfg_.block_size * cfg_.head_dim;
+  return static_cast<size_t>(cfg_.n_layer) * cfg_.n_head_kv * (cfg_.block_size + staged_value_rows()) * cfg_.head_dim;
 }
 
 float* KvCache::staged(int32_t block, int32_t layer, int kv, int32_t head, int32_t slot) const {
-  const size_t idx = ((static_cast<size_t>(layer) * 2 + kv) * cfg_.n_head_kv + head) * cfg_.block_size + slot;
-  return kivi_[block].staged.get() + idx * cfg_.head_dim;
+  const size_t heads = static_cast<size_t>(cfg_.n_layer) * cfg_.n_head_kv, lh = static_cast<size_t>(layer) * cfg_.n_head_kv + head;
+  const size_t row = kv == 0 ? lh * cfg_.block_size + slot : heads * cfg_.block_size + lh * staged_value_rows() + slot;
+  return kivi_[block].staged.get() + row * cfg_.head_dim;
 }
 
 void KvCache::stage(int32_t block) {

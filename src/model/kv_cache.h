@@ -129,7 +129,9 @@ class KvCache {
   };
   // KIVI per-block state.
   struct Kivi {
-    std::unique_ptr<float[]> staged;  // [layer][K|V][head][slot][head_dim] F32, or none
+    // F32 keys [layer][head][block_size][head_dim], then sink values
+    // [layer][head][staged_value_rows()][head_dim]; or none.
+    std::unique_ptr<float[]> staged;
     int32_t n_sink = 0;           // leading slots that stay in `staged`
     bool open = false;            // reserved for writing (staged keys are current)
     bool keys_quantized = false;  // the pool holds the block's keys
@@ -138,6 +140,7 @@ class KvCache {
   void copy_block(int32_t from, int32_t to);
   // Bytes of (layer, K|V, head) in a block: rows, or KIVI key channels / value tokens.
   uint8_t* part(int32_t block, int32_t layer, int kv, int32_t head) const;
+  int32_t staged_value_rows() const;  // min(keep_leading, block_size)
   size_t staging_floats() const;
   float* staged(int32_t block, int32_t layer, int kv, int32_t head, int32_t slot) const;
   void stage(int32_t block);          // attaches a staging tile

@@ -3,6 +3,7 @@
 // partial block, truncate into a quantized block, attach.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -62,7 +63,10 @@ float max_error(const KvCache& kv, SeqId seq, bool is_v, int32_t from, int32_t t
   return worst;
 }
 
-size_t staging_tile_bytes() { return 2u * kLayers * kHeads * kBlock * kDim * sizeof(float); }
+// F32 keys of a block and the values of its sink slots.
+size_t staging_tile_bytes(int keep_leading) {
+  return size_t{kLayers} * kHeads * (kBlock + std::min(keep_leading, kBlock)) * kDim * sizeof(float);
+}
 
 TEST(KvCacheQuant, TypeNames) {
   for (const char* n : {"f32", "f16", "q8_0", "int8", "int4"}) EXPECT_EQ(kv_type_from_name(n).name(), n);
@@ -104,15 +108,15 @@ TEST(KvCacheQuant, StagingFollowsOpenBlocksAndSinks) {
   EXPECT_EQ(kv.staging_bytes(), 0u);
   kv.reserve(0, 10);  // 3 blocks, all open
   EXPECT_EQ(kv.n_free_blocks(), 5);
-  EXPECT_EQ(kv.staging_bytes(), 3 * staging_tile_bytes());
+  EXPECT_EQ(kv.staging_bytes(), 3 * staging_tile_bytes(2));
   // Blocks 0 and 1 fill: block 1 is quantized and drops its staging, block 0
   // keeps it for its 2 sink tokens, block 2 is still open.
   kv.commit(0, 10);
-  EXPECT_EQ(kv.staging_bytes(), 2 * staging_tile_bytes());
+  EXPECT_EQ(kv.staging_bytes(), 2 * staging_tile_bytes(2));
   write_tokens(kv, 0, 10, 12);
-  EXPECT_EQ(kv.staging_bytes(), staging_tile_bytes());
+  EXPECT_EQ(kv.staging_bytes(), staging_tile_bytes(2));
   write_tokens(kv, 1, 0, 3);
-  EXPECT_EQ(kv.staging_bytes(), 2 * staging_tile_bytes());
+  EXPECT_EQ(kv.staging_bytes(), 2 * staging_tile_bytes(2));
   EXPECT_EQ(kv.n_free_blocks(), 4);
   kv.free_sequence(0);
   kv.free_sequence(1);
@@ -140,19 +144,30 @@ TEST(KvCacheQuant, RoundTripErrorBounds) {
   }
 }
 
+TEST(KvCacheQuant, SinksSpanningBlocks) {
+  KvCache kv(kivi_config(4, 6, 4));  // block 0 all sinks, block 1 two sinks
+  write_tokens(kv, 0, 0, 12);
+  EXPECT_EQ(max_error(kv, 0, false, 0, 6), 0.0f);
+  EXPECT_EQ(max_error(kv, 0, true, 0, 6), 0.0f);
+  EXPECT_GT(max_error(kv, 0, true, 6, 12), 0.0f);
+  EXPECT_LT(max_error(kv, 0, false, 6, 12), 0.7f);
+  EXPECT_LT(max_error(kv, 0, true, 6, 12), 0.45f);
+  EXPECT_EQ(kv.staging_bytes(), 2 * staging_tile_bytes(6));  // blocks 0 and 1 keep their sinks
+}
+
 TEST(KvCacheQuant, SharedPartialBlockIsCopiedWithItsStaging) {
   KvCache kv(kivi_config(8, 0, 6));
   write_tokens(kv, 0, 0, 6);  // block 0 quantized, block 1 open (2 tokens)
   const auto blocks = kv.block_table(0);
   for (int32_t b : blocks) kv.retain(b);  // a prefix cache's references
   kv.attach(1, blocks, 6);
-  EXPECT_EQ(kv.staging_bytes(), staging_tile_bytes());
+  EXPECT_EQ(kv.staging_bytes(), staging_tile_bytes(0));
   EXPECT_EQ(kv.blocks_needed(1, 2), 1);
   write_tokens(kv, 1, 6, 8);  // copy of block 1 (with its staged keys), then filled and quantized
   const auto t1 = kv.block_table(1);
   EXPECT_EQ(t1[0], blocks[0]);
   EXPECT_NE(t1[1], blocks[1]);
-  EXPECT_EQ(kv.staging_bytes(), staging_tile_bytes());  // only sequence 0's open block
+  EXPECT_EQ(kv.staging_bytes(), staging_tile_bytes(0));  // only sequence 0's open block
   // Sequence 0's open block still holds its exact keys; sequence 1's copy is quantized.
   EXPECT_EQ(max_error(kv, 0, false, 4, 6), 0.0f);
   EXPECT_GT(max_error(kv, 1, false, 4, 8), 0.0f);
