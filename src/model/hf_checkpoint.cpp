@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <numbers>
 
 #include "format/json_file.h"
 #include "format/safetensors.h"
@@ -355,7 +357,7 @@ std::vector<float> llama3_rope_factors(const json& rs, double base, int64_t head
   std::vector<float> out;
   for (int64_t i = 0; i < head_dim; i += 2) {
     const double freq = 1.0 / std::pow(base, static_cast<double>(i) / head_dim);
-    const double wavelen = 2 * M_PI / freq;
+    const double wavelen = 2 * std::numbers::pi / freq;
     if (wavelen < high_wavelen) {
       out.push_back(1.0f);
     } else if (wavelen > low_wavelen) {

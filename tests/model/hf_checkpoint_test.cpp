@@ -12,6 +12,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <numbers>
 #include <numeric>
 #include <random>
 
@@ -466,7 +467,7 @@ TEST_F(HfCheckpoint, Llama3RopeScalingBecomesRopeFreqs) {
   ASSERT_EQ(f.n_elements(), 4);  // head_dim 8: wavelengths 2pi * 10000^(i/4) = 6.3, 63, 628, 6283
   const float* v = reinterpret_cast<const float*>(f.data);
   EXPECT_FLOAT_EQ(v[0], 1.0f);  // shorter than 64 / 4
-  const double smooth = (64 / (2 * M_PI * 10.0) - 1) / 3;
+  const double smooth = (64 / (2 * std::numbers::pi * 10.0) - 1) / 3;
   EXPECT_NEAR(v[1], 1 / ((1 - smooth) / 8 + smooth), 1e-4);
   EXPECT_FLOAT_EQ(v[2], 8.0f);  // longer than 64 / 1
   EXPECT_FLOAT_EQ(v[3], 8.0f);
