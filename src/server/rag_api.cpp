@@ -105,7 +105,7 @@ void Server::handle_rag_query(const httplib::Request& req, httplib::Response& re
     return j;
   };
   if (!p.generative()) {
-    if (stream) throw ApiError(400, "invalid_request_error", "'stream' needs an LLM (this server answers extractively)", "stream");
+    if (stream) bad_param("stream", "'stream' needs an LLM (this server answers extractively)");
     res.set_content(respond(p.answer).dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
     return;
   }

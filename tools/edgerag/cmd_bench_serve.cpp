@@ -138,7 +138,8 @@ json with_server(const std::string& model, const BenchFlags& f, int max_running,
 
 json post_ok(httplib::Client& c, const std::string& path, const json& body) {
   auto res = c.Post(path.c_str(), body.dump(), "application/json");
-  if (!res || res->status != 200) fail("bench serve: {} failed: {}", path, res ? res->body : httplib::to_string(res.error()));
+  if (!res || res->status != 200)
+    fail("bench serve: {} failed: {}", path, res ? res->body : httplib::to_string(res.error()));
   return json::parse(res->body);
 }
 
@@ -152,7 +153,8 @@ json bench_rag(const std::string& model, const BenchFlags& f) {
   auto ask = [&](int port, int i) {
     httplib::Client c("127.0.0.1", port);
     c.set_read_timeout(600, 0);
-    return post_ok(c, "/v1/rag/query", {{"question", fmt::format("Which bucket keeps the number {}?", i)}, {"config", config}});
+    const json body = {{"question", fmt::format("Which bucket keeps the number {}?", i)}, {"config", config}};
+    return post_ok(c, "/v1/rag/query", body);
   };
   auto summary = [](const std::vector<json>& answers, double wall_s) {
     json mean;
@@ -168,7 +170,8 @@ json bench_rag(const std::string& model, const BenchFlags& f) {
     json docs = json::array();
     for (int i = 0; i < 40; ++i) {
       std::string text;
-      for (int k = 0; k < 3; ++k) text += fmt::format("Document {} says that the number {} is kept in bucket {}. ", i, i, i * 7 % 13);
+      for (int k = 0; k < 3; ++k)
+        text += fmt::format("Document {} says that the number {} is kept in bucket {}. ", i, i, i * 7 % 13);
       docs.push_back({{"key", fmt::format("doc{}", i)}, {"text", text}});
     }
     httplib::Client cl("127.0.0.1", port);
