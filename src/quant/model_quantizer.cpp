@@ -96,7 +96,7 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
-
+// "attn_q.weight" -> "attn_q": a group of AWQ scaling named by its first member.
 std::string awq_kind(const std::string& member) { return member.substr(0, member.find('.')); }
 
 // AWQ layer by layer, consumers before producers, so that every fold lands in a
@@ -109,9 +109,10 @@ std::string awq_kind(const std::string& member) { return member.substr(0, member
 // model stays exactly the original function and later block objectives see it.
 // `kinds` names the groups to scale by their first member ("attn_q", ...);
 // returns the kinds that applied to at least one layer.
-std::set<std::string> run_awq(const GgufFile& file, const HParams& hp, const Calibration& calib, std::map<std::string, Plan>& plans,
-             const std::set<std::string>& kinds, const std::function<std::vector<float>&(const std::string&)>& weights_of,
-             std::map<std::string, QuantizedTensor>& done, const AwqOptions& opt, ThreadPool* pool) {
+std::set<std::string> run_awq(const GgufFile& file, const HParams& hp, const Calibration& calib,
+                              std::map<std::string, Plan>& plans, const std::set<std::string>& kinds,
+                              const std::function<std::vector<float>&(const std::string&)>& weights_of,
+                              std::map<std::string, QuantizedTensor>& done, const AwqOptions& opt, ThreadPool* pool) {
   // Model::forward applies Llama-3.1 rope_freqs, which the block evaluation does
   // not: such models are judged per linear layer.
   const bool block_attention = file.find_tensor("rope_freqs.weight") == nullptr;
@@ -152,22 +153,25 @@ std::set<std::string> run_awq(const GgufFile& file, const HParams& hp, const Cal
         for (int64_t r = 0; r < hp.n_embd_kv(); ++r) {
           double sum = 0;
           for (int64_t k = 0; k < heads_per_kv; ++k) sum += x_absmean[channel_of(r) + k * HD];
-          for (int64_t k = 0; k < heads_per_kv; ++k) x_absmean[channel_of(r) + k * HD] = static_cast<float>(sum / heads_per_kv);
+          for (int64_t k = 0; k < heads_per_kv; ++k)
+            x_absmean[channel_of(r) + k * HD] = static_cast<float>(sum / heads_per_kv);
         }
       }
       AwqObjective objective;
-      AttentionWeights aw{floats_of("attn_q.weight"), floats_of("attn_k.weight"), floats_of("attn_v.weight"),
-                          floats_of("attn_output.weight"), floats_of("attn_q.bias"), floats_of("attn_k.bias"),
-                          floats_of("attn_v.bias"), floats_of("attn_q_norm.weight"), floats_of("attn_k_norm.weight")};
       const float* x = st->rows.data();
-      if (g.objective == Objective::Attention && aw.wo) {
+      if (g.objective == Objective::Attention) {
+        const AttentionWeights aw{floats_of("attn_q.weight"),      floats_of("attn_k.weight"),
+                                  floats_of("attn_v.weight"),      floats_of("attn_output.weight"),
+                                  floats_of("attn_q.bias"),        floats_of("attn_k.bias"),
+                                  floats_of("attn_v.bias"),        floats_of("attn_q_norm.weight"),
+                                  floats_of("attn_k_norm.weight")};
         auto ref = std::make_shared<const std::vector<float>>(attention_block(hp, aw, x, calib.seq_lens(), pool));
         objective = [&, aw, ref, x](const std::vector<std::vector<float>>& w_hat) {
           AttentionWeights c = aw;
           c.wq = w_hat[0].data(), c.wk = w_hat[1].data(), c.wv = w_hat[2].data();
           return squared_error(attention_block(hp, c, x, calib.seq_lens(), pool), *ref);
         };
-      } else if (g.objective == Objective::Mlp && has("ffn_down.weight")) {
+      } else if (g.objective == Objective::Mlp) {
         const float* down = floats_of("ffn_down.weight");
         auto ref = std::make_shared<const std::vector<float>>(
             mlp_block(hp, ws[0].w, ws[1].w, down, x, st->n, pool));
@@ -283,8 +287,9 @@ QuantizeSummary quantize_model(const std::string& in_path, const std::string& ou
           q = quantize_reference(p.type, x, rows, cols);
         } else {
           if (calibrated)
-            tc.note = opt.method == "awq" ? "AWQ: plain RTN (no foldable producer, or scaling raised the calibration loss)"
-                                          : "no calibration data: RTN";
+            tc.note = opt.method == "awq"
+                          ? "AWQ: plain RTN (no foldable producer, or scaling raised the calibration loss)"
+                          : "no calibration data: RTN";
           q = quantize_rtn(p.scheme, x, rows, cols, &pool);
         }
         put(q.data.data(), q.data.size());

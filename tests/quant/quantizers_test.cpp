@@ -93,7 +93,8 @@ TEST_P(MethodsAtBits, GptqAndAwqBeatRtnOnOutputError) {
   ao.act_order = true;
   const double gptq_ao = f.err(quantize_gptq(s, f.w.data(), kRows, kCols, f.calib, ao, &pool));
   const std::vector<AwqWeight> ws{{f.w.data(), kRows, s}};
-  const AwqResult awq = awq_quantize(ws, kCols, f.calib_absmean, linear_output_objective(ws, kCols, f.calib), {}, &pool);
+  const AwqResult awq =
+      awq_quantize(ws, kCols, f.calib_absmean, linear_output_objective(ws, kCols, f.calib), {}, &pool);
   // AWQ's quantized matrix holds W diag(s); undo the scale as the folded producer would.
   std::vector<float> awq_w = awq.quantized[0].dequantize();
   for (int64_t r = 0; r < kRows; ++r)
