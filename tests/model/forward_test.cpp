@@ -9,16 +9,13 @@
 
 #include "decoder_golden.h"
 #include "model/model.h"
+#include "test_compare.h"
 #include "util/error.h"
 
 namespace edgerag {
 namespace {
 
-float max_abs_diff(const float* a, const float* b, int64_t n) {
-  float d = 0;
-  for (int64_t i = 0; i < n; ++i) d = std::max(d, std::fabs(a[i] - b[i]));
-  return d;
-}
+using test::max_abs_diff;
 
 std::vector<int32_t> long_prompt(const std::string& model) {
   return test::golden_run(test::golden_runs(), model).prompts[3].ids;

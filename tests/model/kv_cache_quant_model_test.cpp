@@ -8,17 +8,14 @@
 #include <cstdio>
 
 #include "model/model.h"
+#include "test_compare.h"
 #include "test_paths.h"
 #include "tokenizer/tokenizer.h"
 
 namespace edgerag {
 namespace {
 
-float max_abs_diff(const float* a, const float* b, int64_t n) {
-  float d = 0;
-  for (int64_t i = 0; i < n; ++i) d = std::max(d, std::fabs(a[i] - b[i]));
-  return d;
-}
+using test::max_abs_diff;
 
 int32_t argmax(const float* x, int32_t n) { return static_cast<int32_t>(std::max_element(x, x + n) - x); }
 
