@@ -127,10 +127,10 @@ std::string GgufTensor::shape_string() const {
   return s + "]";
 }
 
-std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
+std::unique_ptr<GgufFile> GgufFile::open(const std::string& path, FileAccess access) {
   std::unique_ptr<GgufFile> f(new GgufFile());
   f->path_ = path;
-  f->map_ = std::make_unique<MappedFile>(path);
+  f->map_ = std::make_unique<MappedFile>(path, access);
   f->parse();
   return f;
 }

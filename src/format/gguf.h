@@ -55,7 +55,8 @@ struct GgufTensor {
 class GgufFile {
  public:
   // Opens and validates `path`; throws edgerag::Error naming the file and problem.
-  static std::unique_ptr<GgufFile> open(const std::string& path);
+  // Model loaders pass FileAccess::kPreferHugePages (see util/mmap_file.h).
+  static std::unique_ptr<GgufFile> open(const std::string& path, FileAccess access = FileAccess::kMapped);
 
   const std::string& path() const { return path_; }
   uint32_t version() const { return version_; }

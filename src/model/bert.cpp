@@ -73,7 +73,7 @@ void linear(const Matrix& w, const float* b, const float* x, int64_t n_tokens, f
 
 std::unique_ptr<BertModel> BertModel::load(const std::string& path) {
   std::unique_ptr<BertModel> m(new BertModel());
-  m->file_ = GgufFile::open(path);
+  m->file_ = GgufFile::open(path, FileAccess::kPreferHugePages);
   const GgufFile& f = *m->file_;
   const std::string arch = f.get_string("general.architecture");
   EDGERAG_CHECK(arch == "bert", "{}: architecture '{}' is not a BERT encoder", path, arch);

@@ -556,7 +556,7 @@ std::shared_ptr<const GgufFile> open_hf_checkpoint(const std::string& dir) {
     ThreadPool pool(default_thread_count());
     convert_hf_checkpoint(dir, w, &pool);
     w.write(path);
-    file = GgufFile::open(path);
+    file = GgufFile::open(path, FileAccess::kPreferHugePages);
   } catch (...) {
     std::error_code ec;
     fs::remove_all(tmp_dir, ec);
@@ -569,7 +569,7 @@ std::shared_ptr<const GgufFile> open_hf_checkpoint(const std::string& dir) {
 
 std::shared_ptr<const GgufFile> open_model_file(const std::string& path) {
   if (is_hf_checkpoint(path)) return open_hf_checkpoint(path);
-  return GgufFile::open(path);
+  return GgufFile::open(path, FileAccess::kPreferHugePages);
 }
 
 }  // namespace edgerag
