@@ -60,7 +60,7 @@ std::unique_ptr<LlmService> LlmService::load(const std::string& path, const LlmO
   s->tok_ = Tokenizer::from_gguf(s->model_->gguf());
   s->format_ = detect_chat_format(s->model_->gguf());
   s->pool_ = std::make_unique<ThreadPool>(opt.n_threads > 0 ? opt.n_threads : default_thread_count());
-  s->step_ = std::make_unique<DecoderStepModel>(*s->model_, s->pool_.get(), opt.kv_tokens, opt.n_ctx);
+  s->step_ = std::make_unique<DecoderStepModel>(*s->model_, s->pool_.get(), opt.kv_tokens, opt.n_ctx, opt.kv_type);
   if (opt.wrap_step) s->step_ = opt.wrap_step(std::move(s->step_));
   s->sched_ = std::make_unique<Scheduler>(*s->step_, opt.scheduler);
   return s;

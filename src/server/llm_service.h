@@ -20,6 +20,7 @@ namespace edgerag::server {
 struct LlmOptions {
   int64_t kv_tokens = 16384;  // shared KV pool of all requests
   int32_t n_ctx = 0;          // per sequence; 0 = the model's training context
+  KvType kv_type = DType::F32;  // how the pool stores K/V (f16, q8_0, KIVI int8/int4, ...)
   int n_threads = 0;          // 0 = default_thread_count()
   SchedulerOptions scheduler;
   // Wraps the decoder's step model before the scheduler gets it (tests slow

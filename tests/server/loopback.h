@@ -86,9 +86,11 @@ class SlowStep : public StepModel {
 };
 
 // stories260K.gguf on one thread; `pause` > 0 slows every step down (SlowStep).
-inline ServedModels llm_only(SchedulerOptions sched = {}, std::chrono::milliseconds pause = {}) {
+inline ServedModels llm_only(SchedulerOptions sched = {}, std::chrono::milliseconds pause = {},
+                             KvType kv_type = DType::F32) {
   LlmOptions o;
   o.kv_tokens = 8192;
+  o.kv_type = kv_type;
   o.n_threads = 1;
   o.scheduler = sched;
   if (pause.count() > 0)

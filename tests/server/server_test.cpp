@@ -99,6 +99,33 @@ TEST(Server, ConcurrentStreamsEqualSequentialGreedyOutput) {
   for (size_t i = 0; i < bodies.size(); ++i) EXPECT_EQ(parallel[i], sequential[i]) << "client " << i;
 }
 
+// KIVI int8 KV through the scheduler: prefix sharing, partial blocks and batching
+// give every client what it gets alone, and greedy text stays llama.cpp's.
+TEST(Server, KiviInt8KvCacheServesConcurrentClientsLikeSequential) {
+  Running r(llm_only({.max_running = 8, .max_queued = 16, .step_tokens = 128, .prefill_chunk = 32}, {},
+                     KvType::kivi(8)),
+            {.http_threads = 12});
+  auto c = r.client();
+  json first = {{"model", "stories260K"}, {"prompt", "Once upon a time"}, {"max_tokens", 32}, {"temperature", 0}};
+  EXPECT_EQ(post(c, "/v1/completions", first)["choices"][0]["text"], golden_greedy("Once upon a time"));
+  std::vector<json> bodies;
+  for (int i = 0; i < 8; ++i)
+    bodies.push_back({{"model", "stories260K"},
+                      {"prompt", std::string("Once upon a time, there was a little bird who lived in a tall tree near a big "
+                                             "river. Every morning the bird sang to the fish, and one day") +
+                                 std::string(i, '!')},
+                      {"max_tokens", 20 + i},
+                      {"temperature", 0}});
+  std::vector<std::string> sequential;
+  for (const auto& b : bodies) sequential.push_back(post(c, "/v1/completions", b)["choices"][0]["text"]);
+  std::vector<std::string> parallel(bodies.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < bodies.size(); ++i)
+    threads.emplace_back([&, i] { parallel[i] = stream_text(r, "/v1/completions", bodies[i]); });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < bodies.size(); ++i) EXPECT_EQ(parallel[i], sequential[i]) << "client " << i;
+}
+
 TEST(Server, BadRequestsGetOpenAiErrors) {
   ServerOptions opt;
   opt.max_body_bytes = 4096;

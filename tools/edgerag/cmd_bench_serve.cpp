@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "kv_type_flag.h"
 #include "server/load_models.h"
 #include "util/error.h"
 #include "util/timer.h"
@@ -35,6 +36,7 @@ struct BenchFlags {
   int system_words = 300;  // the shared system prompt of the prefix-cache run
   int threads = 0;
   int64_t kv_tokens = 32768;
+  KvType kv_type = DType::F32;
   int rag_queries = 0;  // > 0: also the RAG run with this many questions
   bool json_out = false;
 };
@@ -112,6 +114,7 @@ json with_server(const std::string& model, const BenchFlags& f, int max_running,
                  const std::string& index_dir, const std::function<json(int)>& fn) {
   server::LlmOptions lo;
   lo.kv_tokens = f.kv_tokens;
+  lo.kv_type = f.kv_type;
   lo.n_threads = f.threads;
   lo.scheduler.max_running = max_running;
   lo.scheduler.max_queued = 256;
@@ -219,6 +222,7 @@ void setup(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads", f->threads, "Compute threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--kv-tokens", f->kv_tokens, "KV pool (tokens)")->capture_default_str();
+  add_kv_type_option(cmd, &f->kv_type);
   cmd->add_option("--rag", f->rag_queries, "Also time this many RAG queries, sequential vs concurrent (0 = skip)")
       ->capture_default_str();
   cmd->add_flag("--json", f->json_out, "Print one JSON object");

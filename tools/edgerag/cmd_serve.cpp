@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "command.h"
+#include "kv_type_flag.h"
 #include "server/load_models.h"
 
 namespace edgerag::cli {
@@ -28,6 +29,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--port", f->server.port, "Port (0 = any free port)")->capture_default_str();
   cmd->add_option("--api-key", f->server.api_keys, "Accepted API key (repeatable); none = no auth");
   cmd->add_option("--kv-tokens", f->llm_opt.kv_tokens, "KV cache size shared by all requests (tokens)")->capture_default_str();
+  add_kv_type_option(cmd, &f->llm_opt.kv_type);
   cmd->add_option("--ctx", f->llm_opt.n_ctx, "Context per request (0 = the model's)")->capture_default_str();
   cmd->add_option("--threads", f->llm_opt.n_threads, "Compute threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--max-running", f->llm_opt.scheduler.max_running, "Requests decoded together")->capture_default_str();
