@@ -552,10 +552,12 @@ std::shared_ptr<const GgufFile> open_hf_checkpoint(const std::string& dir) {
   const std::string path = tmp_dir + "/" + fs::path(dir).lexically_normal().filename().string() + ".gguf";
   std::shared_ptr<const GgufFile> file;
   try {
-    GgufWriter w;
-    ThreadPool pool(default_thread_count());
-    convert_hf_checkpoint(dir, w, &pool);
-    w.write(path);
+    {
+      GgufWriter w;
+      ThreadPool pool(default_thread_count());
+      convert_hf_checkpoint(dir, w, &pool);
+      w.write(path);
+    }  // frees the writer's copy of the tensors before the file is loaded
     file = GgufFile::open(path, FileAccess::kPreferHugePages);
   } catch (...) {
     std::error_code ec;
@@ -563,7 +565,7 @@ std::shared_ptr<const GgufFile> open_hf_checkpoint(const std::string& dir) {
     throw;
   }
   std::error_code ec;
-  fs::remove_all(tmp_dir, ec);  // the mapping keeps the data
+  fs::remove_all(tmp_dir, ec);  // the open file (mapped or copied) keeps the data
   return file;
 }
 

@@ -40,8 +40,8 @@ struct HfConvertSummary {
 // in parallel.
 HfConvertSummary convert_hf_checkpoint(const std::string& dir, GgufWriter& w, ThreadPool* pool = nullptr);
 
-// Converts the checkpoint into a temporary GGUF file, maps it and deletes it
-// (the mapping stays valid), so it costs no disk space once loaded.
+// Converts the checkpoint into a temporary GGUF file, loads it (GgufFile with
+// FileAccess::kPreferHugePages) and deletes it, so it costs no disk space once loaded.
 std::shared_ptr<const GgufFile> open_hf_checkpoint(const std::string& dir);
 
 // A GGUF file, or a checkpoint directory converted by open_hf_checkpoint.
