@@ -67,7 +67,9 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   const uint8_t* buffer = p + 8 + n_header;
   const size_t buffer_size = size - 8 - n_header;
 
-  for (const auto& [name, entry] : header.items()) {
+  for (const auto& item : header.items()) {
+    const std::string& name = item.key();  // not a structured binding: lambdas below capture it
+    const auto& entry = item.value();
     if (name == "__metadata__") {
       EDGERAG_CHECK(entry.is_object(), "{}: __metadata__ is not an object", path);
       for (const auto& [k, v] : entry.items()) {
