@@ -49,6 +49,19 @@ std::string golden_greedy(const std::string& prompt) {
   return "";
 }
 
+// Every body asked alone, then all at once as streams: each client gets the same text.
+void expect_streams_equal_sequential(const Running& r, const std::vector<json>& bodies) {
+  std::vector<std::string> sequential;
+  auto c = r.client();
+  for (const auto& b : bodies) sequential.push_back(post(c, "/v1/completions", b)["choices"][0]["text"]);
+  std::vector<std::string> parallel(bodies.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < bodies.size(); ++i)
+    threads.emplace_back([&, i] { parallel[i] = stream_text(r, "/v1/completions", bodies[i]); });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < bodies.size(); ++i) EXPECT_EQ(parallel[i], sequential[i]) << "client " << i;
+}
+
 TEST(Server, GreedyCompletionMatchesLlamaCppAndStreamingMatches) {
   Running r(llm_only(), {});
   auto c = r.client();
@@ -88,15 +101,7 @@ TEST(Server, ConcurrentStreamsEqualSequentialGreedyOutput) {
                       {"prompt", std::string(starts[i % 6]) + (i >= 6 ? " and the cat" : "") + std::string(i / 12, '!')},
                       {"max_tokens", 16 + i % 8},
                       {"temperature", 0}});
-  std::vector<std::string> sequential;
-  auto c = r.client();
-  for (const auto& b : bodies) sequential.push_back(post(c, "/v1/completions", b)["choices"][0]["text"]);
-  std::vector<std::string> parallel(bodies.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < bodies.size(); ++i)
-    threads.emplace_back([&, i] { parallel[i] = stream_text(r, "/v1/completions", bodies[i]); });
-  for (auto& t : threads) t.join();
-  for (size_t i = 0; i < bodies.size(); ++i) EXPECT_EQ(parallel[i], sequential[i]) << "client " << i;
+  expect_streams_equal_sequential(r, bodies);
 }
 
 // KIVI int8 KV through the scheduler: prefix sharing, partial blocks and batching
@@ -116,14 +121,7 @@ TEST(Server, KiviInt8KvCacheServesConcurrentClientsLikeSequential) {
                                  std::string(i, '!')},
                       {"max_tokens", 20 + i},
                       {"temperature", 0}});
-  std::vector<std::string> sequential;
-  for (const auto& b : bodies) sequential.push_back(post(c, "/v1/completions", b)["choices"][0]["text"]);
-  std::vector<std::string> parallel(bodies.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < bodies.size(); ++i)
-    threads.emplace_back([&, i] { parallel[i] = stream_text(r, "/v1/completions", bodies[i]); });
-  for (auto& t : threads) t.join();
-  for (size_t i = 0; i < bodies.size(); ++i) EXPECT_EQ(parallel[i], sequential[i]) << "client " << i;
+  expect_streams_equal_sequential(r, bodies);
 }
 
 TEST(Server, BadRequestsGetOpenAiErrors) {
