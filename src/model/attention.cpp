@@ -1,70 +1,283 @@
 #include "model/attention.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <map>
 
-#include "tensor/ops.h"
+#include "model/attention_kernels.h"
+#include "util/error.h"
 
 namespace edgerag {
+namespace attn {
+namespace {
 
-void AttentionScratch::fit(const KvCacheConfig& c, int32_t max_heads) {
-  scores.resize(c.block_size);
-  m.resize(max_heads);
-  l.resize(max_heads);
-  if (c.type.is_kivi() || c.type.row != DType::F32) {
-    k.resize(static_cast<size_t>(c.block_size) * c.head_dim);
-    v.resize(k.size());
+void scalar_scores(const float* q, int32_t rows, int32_t hd, const float* kt, const int32_t* lim, float* m, float* l,
+                   float* p, float* f) {
+  for (int32_t r = 0; r < rows; ++r) {
+    float* pr = p + r * kKeyTile;
+    float mx = m[r];
+    for (int32_t j = 0; j < kKeyTile; ++j) {
+      float s = 0;
+      for (int32_t d = 0; d < hd; ++d) s += q[static_cast<size_t>(r) * hd + d] * kt[d * kKeyTile + j];
+      pr[j] = j < lim[r] ? s : -INFINITY;
+      mx = std::fmax(mx, pr[j]);
+    }
+    if (mx == -INFINITY) {  // nothing seen yet and every key masked
+      f[r] = 1.0f;
+      std::fill(pr, pr + kKeyTile, 0.0f);
+      continue;
+    }
+    f[r] = std::exp(m[r] - mx);
+    m[r] = mx;
+    float sum = 0;
+    for (int32_t j = 0; j < kKeyTile; ++j) sum += pr[j] = std::exp(pr[j] - mx);
+    l[r] = l[r] * f[r] + sum;
   }
 }
 
-void attend(const KvCache& cache, std::span<const int32_t> blocks, int32_t layer, int32_t kv_head, const float* q,
-            int32_t n_heads, int32_t n_keys, float scale, float* out, AttentionScratch& s) {
-  const int32_t bs = cache.block_size(), hd = cache.config().head_dim;
-  std::fill(s.m.begin(), s.m.begin() + n_heads, -INFINITY);
-  std::fill(s.l.begin(), s.l.begin() + n_heads, 0.0f);
-  std::fill(out, out + static_cast<size_t>(n_heads) * hd, 0.0f);
-  for (int32_t start = 0, bi = 0; start < n_keys; start += bs, ++bi) {
-    const int32_t n = std::min(bs, n_keys - start);
-    const float* k = cache.k_tile(blocks[bi], layer, kv_head, n, s.k.data(), start + n == n_keys);
-    const float* v = cache.v_tile(blocks[bi], layer, kv_head, n, s.v.data());
-    for (int32_t h = 0; h < n_heads; ++h) {
-      const float* qh = q + static_cast<size_t>(h) * hd;
-      float* oh = out + static_cast<size_t>(h) * hd;
-      float tile_max = -INFINITY;
-      for (int32_t j = 0; j < n; ++j) {
-        s.scores[j] = dot_f32(qh, k + static_cast<size_t>(j) * hd, hd) * scale;
-        tile_max = std::max(tile_max, s.scores[j]);
-      }
-      if (tile_max > s.m[h]) {  // rescale what was accumulated under the old maximum
-        const float f = std::exp(s.m[h] - tile_max);
-        for (int32_t d = 0; d < hd; ++d) oh[d] *= f;
-        s.l[h] *= f;
-        s.m[h] = tile_max;
-      }
-      for (int32_t j = 0; j < n; ++j) {
-        const float p = std::exp(s.scores[j] - s.m[h]);
-        s.l[h] += p;
-        axpy_f32(p, v + static_cast<size_t>(j) * hd, oh, hd);
-      }
+void scalar_accumulate(const float* p, const float* f, int32_t rows, int32_t hd, const float* v, int32_t n, float* o) {
+  for (int32_t r = 0; r < rows; ++r) {
+    float* orow = o + static_cast<size_t>(r) * hd;
+    for (int32_t d = 0; d < hd; ++d) orow[d] *= f[r];
+    for (int32_t j = 0; j < n; ++j)
+      for (int32_t d = 0; d < hd; ++d) orow[d] += p[r * kKeyTile + j] * v[static_cast<size_t>(j) * hd + d];
+  }
+}
+
+}  // namespace
+
+const Kernels& scalar_kernels() {
+  static const Kernels k{scalar_scores, scalar_accumulate};
+  return k;
+}
+
+const Kernels& kernels_for(Isa isa, int32_t head_dim) {
+  if (head_dim % 8 != 0 || isa == Isa::Scalar) return scalar_kernels();
+  return isa == Isa::Avx512 ? avx512_kernels() : avx2_kernels();
+}
+
+}  // namespace attn
+
+namespace {
+
+using attn::kKeyTile;
+
+// Batch tokens of one sequence at consecutive positions inside one cache block.
+struct QueryTile {
+  SeqId seq = 0;
+  int32_t pos0 = 0;   // position of the first token
+  int32_t n_tok = 0;
+  int32_t first = 0;  // its batch indices are tokens[first, first + n_tok)
+};
+
+struct Tiling {
+  std::vector<int32_t> tokens;  // batch indices, grouped by tile
+  std::vector<QueryTile> tiles;  // longest contexts first (they take longest)
+};
+
+Tiling tile_batch(const Batch& batch, int32_t block_size) {
+  std::map<SeqId, std::vector<int32_t>> by_seq;  // batch order is position order within a sequence
+  for (size_t t = 0; t < batch.size(); ++t) by_seq[batch.tokens[t].seq].push_back(static_cast<int32_t>(t));
+  Tiling out;
+  for (const auto& [seq, idx] : by_seq) {
+    for (size_t i = 0; i < idx.size();) {
+      QueryTile tile{seq, batch.tokens[idx[i]].pos, 0, static_cast<int32_t>(out.tokens.size())};
+      const int32_t block = tile.pos0 / block_size;
+      for (; i < idx.size() && batch.tokens[idx[i]].pos / block_size == block; ++i, ++tile.n_tok)
+        out.tokens.push_back(idx[i]);
+      out.tiles.push_back(tile);
     }
   }
-  for (int32_t h = 0; h < n_heads; ++h) {
-    const float inv = 1.0f / s.l[h];
-    for (int32_t d = 0; d < hd; ++d) out[static_cast<size_t>(h) * hd + d] *= inv;
+  std::stable_sort(out.tiles.begin(), out.tiles.end(),
+                   [](const QueryTile& a, const QueryTile& b) { return a.pos0 > b.pos0; });
+  return out;
+}
+
+// Per-thread working set of one work item; grows to the largest tile seen.
+struct Scratch {
+  std::vector<float> q, o, m, l, p, f, kt, kbuf, vbuf;
+  std::vector<int32_t> lim;
+  void fit(int32_t rows, int32_t hd, int32_t block_size) {
+    const size_t rh = static_cast<size_t>(rows) * hd, bh = static_cast<size_t>(block_size) * hd;
+    if (q.size() < rh) q.resize(rh), o.resize(rh);
+    if (m.size() < static_cast<size_t>(rows)) {
+      m.resize(rows), l.resize(rows), f.resize(rows), lim.resize(rows);
+      p.resize(static_cast<size_t>(rows) * kKeyTile);
+    }
+    if (kt.size() < static_cast<size_t>(hd) * kKeyTile) kt.resize(static_cast<size_t>(hd) * kKeyTile);
+    if (kbuf.size() < bh) kbuf.resize(bh), vbuf.resize(bh);
+  }
+};
+
+// Online softmax state of one work item's rows after key blocks [b0, b1) of
+// the tile's sequence: o [rows][hd] unnormalized, m and l per row.
+void attend_tile(const KvCache& cache, const attn::Kernels& kern, const Tiling& tiling, const QueryTile& tile,
+                 const float* q, int64_t q_stride, int32_t layer, int32_t kv_head, int32_t group, float scale,
+                 int32_t b0, int32_t b1, Scratch& s) {
+  const int32_t bs = cache.block_size(), hd = cache.config().head_dim, rows = tile.n_tok * group;
+  s.fit(rows, hd, bs);
+  for (int32_t i = 0; i < tile.n_tok; ++i) {
+    const float* src = q + tiling.tokens[tile.first + i] * q_stride + static_cast<int64_t>(kv_head) * group * hd;
+    float* dst = s.q.data() + static_cast<size_t>(i) * group * hd;
+    for (int32_t k = 0; k < group * hd; ++k) dst[k] = src[k] * scale;
+  }
+  std::fill_n(s.o.data(), static_cast<size_t>(rows) * hd, 0.0f);
+  std::fill_n(s.m.data(), rows, -INFINITY);
+  std::fill_n(s.l.data(), rows, 0.0f);
+  const auto& blocks = cache.block_table(tile.seq);
+  const int32_t n_keys = tile.pos0 + tile.n_tok, qb = tile.pos0 / bs;
+  for (int32_t b = b0; b < b1; ++b) {
+    const int32_t nb = b == qb ? n_keys - b * bs : bs;
+    const float* k = cache.k_tile(blocks[b], layer, kv_head, nb, s.kbuf.data(), b == qb);
+    const float* v = cache.v_tile(blocks[b], layer, kv_head, nb, s.vbuf.data());
+    for (int32_t j0 = 0; j0 < nb; j0 += kKeyTile) {
+      const int32_t n = std::min(kKeyTile, nb - j0);
+      for (int32_t d = 0; d < hd; ++d) {
+        float* row = s.kt.data() + d * kKeyTile;
+        for (int32_t j = 0; j < n; ++j) row[j] = k[static_cast<size_t>(j0 + j) * hd + d];
+        std::fill(row + n, row + kKeyTile, 0.0f);
+      }
+      for (int32_t i = 0; i < tile.n_tok; ++i) {
+        // Causal: in the query's own block, keys up to its own slot.
+        const int32_t lim = b == qb ? std::clamp(tile.pos0 + i - b * bs + 1 - j0, 0, n) : n;
+        std::fill_n(s.lim.data() + static_cast<size_t>(i) * group, group, lim);
+      }
+      kern.scores(s.q.data(), rows, hd, s.kt.data(), s.lim.data(), s.m.data(), s.l.data(), s.p.data(), s.f.data());
+      kern.accumulate(s.p.data(), s.f.data(), rows, hd, v + static_cast<size_t>(j0) * hd, n, s.o.data());
+    }
+  }
+}
+
+Scratch& thread_scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+// Fewer (tile, KV head) items than threads: split each tile's key blocks into
+// ranges of at least this many blocks.
+constexpr int32_t kMinBlocksPerSplit = 8;
+
+}  // namespace
+
+void attention(const KvCache& cache, const Batch& batch, int32_t layer, const float* q, int32_t n_head, float scale,
+               float* out, ThreadPool* pool) {
+  const KvCacheConfig& kc = cache.config();
+  const int32_t nkv = kc.n_head_kv, hd = kc.head_dim, bs = kc.block_size;
+  EDGERAG_CHECK(n_head > 0 && n_head % nkv == 0, "attention: {} query heads for {} KV heads", n_head, nkv);
+  const int32_t group = n_head / nkv;
+  const int64_t stride = static_cast<int64_t>(n_head) * hd;
+  const attn::Kernels& kern = attn::kernels_for(active_isa(), hd);
+  const Tiling tiling = tile_batch(batch, bs);
+  const int n_threads = pool ? pool->size() : 1;
+  const size_t pairs = tiling.tiles.size() * nkv;
+  int32_t splits = 1;
+  if (static_cast<size_t>(n_threads) > pairs) {
+    int32_t max_blocks = 0;
+    for (const auto& t : tiling.tiles) max_blocks = std::max(max_blocks, t.pos0 / bs + 1);
+    splits = std::clamp(static_cast<int32_t>((n_threads + pairs - 1) / pairs), 1,
+                        std::max(1, max_blocks / kMinBlocksPerSplit));
+  }
+  // Split partial results: per item, o [rows][hd] then m, l [rows] (rows <= bs * group).
+  const size_t rows_max = static_cast<size_t>(bs) * group, part_floats = rows_max * (hd + 2);
+  std::vector<float> parts(splits > 1 ? pairs * splits * part_floats : 0);
+
+  const size_t items = pairs * splits;
+  std::atomic<size_t> next{0};
+  auto work = [&](int) {
+    Scratch& s = thread_scratch();
+    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < items;) {
+      const QueryTile& tile = tiling.tiles[i / (nkv * splits)];
+      const int32_t kvh = static_cast<int32_t>(i / splits % nkv), split = static_cast<int32_t>(i % splits);
+      const int32_t nb = tile.pos0 / bs + 1, rows = tile.n_tok * group;
+      attend_tile(cache, kern, tiling, tile, q, stride, layer, kvh, group, scale, nb * split / splits,
+                  nb * (split + 1) / splits, s);
+      if (splits > 1) {
+        float* part = parts.data() + i * part_floats;
+        std::copy_n(s.o.data(), static_cast<size_t>(rows) * hd, part);
+        std::copy_n(s.m.data(), rows, part + rows_max * hd);
+        std::copy_n(s.l.data(), rows, part + rows_max * (hd + 1));
+        continue;
+      }
+      for (int32_t r = 0; r < rows; ++r) {
+        const int32_t t = tiling.tokens[tile.first + r / group];
+        float* dst = out + t * stride + static_cast<int64_t>(kvh * group + r % group) * hd;
+        const float inv = 1.0f / s.l[r];
+        for (int32_t d = 0; d < hd; ++d) dst[d] = s.o[static_cast<size_t>(r) * hd + d] * inv;
+      }
+    }
+  };
+  if (pool && items > 1) pool->run_all(work);
+  else work(0);
+  if (splits == 1) return;
+  // Log-sum-exp merge of the key ranges: rescale each to the overall maximum.
+  for (size_t pi = 0; pi < pairs; ++pi) {
+    const QueryTile& tile = tiling.tiles[pi / nkv];
+    const int32_t kvh = static_cast<int32_t>(pi % nkv), rows = tile.n_tok * group;
+    const float* first = parts.data() + pi * splits * part_floats;
+    for (int32_t r = 0; r < rows; ++r) {
+      float mx = -INFINITY;
+      for (int32_t sp = 0; sp < splits; ++sp) mx = std::fmax(mx, first[sp * part_floats + rows_max * hd + r]);
+      const int32_t t = tiling.tokens[tile.first + r / group];
+      float* dst = out + t * stride + static_cast<int64_t>(kvh * group + r % group) * hd;
+      std::fill_n(dst, hd, 0.0f);
+      float sum = 0;
+      for (int32_t sp = 0; sp < splits; ++sp) {
+        const float* part = first + sp * part_floats;
+        const float w = std::exp(part[rows_max * hd + r] - mx);  // 0 for an empty range (m = -inf)
+        sum += w * part[rows_max * (hd + 1) + r];
+        for (int32_t d = 0; d < hd; ++d) dst[d] += w * part[static_cast<size_t>(r) * hd + d];
+      }
+      for (int32_t d = 0; d < hd; ++d) dst[d] /= sum;
+    }
   }
 }
 
 std::vector<float> attention_weights(const KvCache& cache, std::span<const int32_t> blocks, int32_t layer,
                                      int32_t kv_head, const float* q, int32_t n_keys, float scale) {
   const int32_t bs = cache.block_size(), hd = cache.config().head_dim;
-  std::vector<float> w(n_keys), buf(static_cast<size_t>(bs) * hd);
+  std::vector<double> s(n_keys);
+  std::vector<float> buf(static_cast<size_t>(bs) * hd);
+  double mx = -INFINITY;
   for (int32_t start = 0, bi = 0; start < n_keys; start += bs, ++bi) {
     const int32_t n = std::min(bs, n_keys - start);
     const float* k = cache.k_tile(blocks[bi], layer, kv_head, n, buf.data(), start + n == n_keys);
-    for (int32_t j = 0; j < n; ++j) w[start + j] = dot_f32(q, k + static_cast<size_t>(j) * hd, hd) * scale;
+    for (int32_t j = 0; j < n; ++j) {
+      double dot = 0;
+      for (int32_t d = 0; d < hd; ++d) dot += static_cast<double>(q[d]) * k[static_cast<size_t>(j) * hd + d];
+      s[start + j] = dot * scale;
+      mx = std::max(mx, s[start + j]);
+    }
   }
-  softmax_inplace(w.data(), n_keys);
+  double sum = 0;
+  for (double& x : s) sum += x = std::exp(x - mx);
+  std::vector<float> w(n_keys);
+  for (int32_t j = 0; j < n_keys; ++j) w[j] = static_cast<float>(s[j] / sum);
   return w;
+}
+
+void attention_reference(const KvCache& cache, const Batch& batch, int32_t layer, const float* q, int32_t n_head,
+                         float scale, float* out) {
+  const int32_t bs = cache.block_size(), hd = cache.config().head_dim, group = n_head / cache.config().n_head_kv;
+  const int64_t stride = static_cast<int64_t>(n_head) * hd;
+  std::vector<float> buf(static_cast<size_t>(bs) * hd);
+  std::vector<double> acc(hd);
+  for (size_t t = 0; t < batch.size(); ++t) {
+    const BatchToken& tok = batch.tokens[t];
+    const auto& blocks = cache.block_table(tok.seq);
+    for (int32_t h = 0; h < n_head; ++h) {
+      const std::vector<float> w =
+          attention_weights(cache, blocks, layer, h / group, q + t * stride + h * hd, tok.pos + 1, scale);
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int32_t start = 0, bi = 0; start <= tok.pos; start += bs, ++bi) {
+        const int32_t n = std::min(bs, tok.pos + 1 - start);
+        const float* v = cache.v_tile(blocks[bi], layer, h / group, n, buf.data());
+        for (int32_t j = 0; j < n; ++j)
+          for (int32_t d = 0; d < hd; ++d) acc[d] += static_cast<double>(w[start + j]) * v[static_cast<size_t>(j) * hd + d];
+      }
+      for (int32_t d = 0; d < hd; ++d) out[t * stride + h * hd + d] = static_cast<float>(acc[d]);
+    }
+  }
 }
 
 }  // namespace edgerag

@@ -157,11 +157,6 @@ Logits Model::forward(const Batch& batch, KvCache& cache, ThreadPool* pool, cons
     capture->weights.assign(capture->batch_index.size(),
                             std::vector<std::vector<std::vector<float>>>(hp_.n_layer, std::vector<std::vector<float>>(NH)));
   }
-  const int n_threads = pool ? pool->size() : 1;
-  const int32_t slices = static_cast<int32_t>(std::clamp<int64_t>((n_threads + n * NKV - 1) / (n * NKV), 1, group));
-  const int32_t per_slice = (group + slices - 1) / slices;
-  std::vector<AttentionScratch> scratch(n_threads);
-  for (auto& s : scratch) s.fit(kc, group);
 
   for (int32_t il = 0; il < hp_.n_layer; ++il) {
     const LayerWeights& L = layers_[il];
@@ -187,25 +182,7 @@ Logits Model::forward(const Batch& batch, KvCache& cache, ThreadPool* pool, cons
         cache.write_v(blk[t], il, h, slot[t], v.data() + t * KV + h * HD);
       }
     }
-    // Attention: one work item per (token, KV head, slice of its query heads);
-    // each reads its sequence's blocks once for the slice. Slices are as wide as
-    // the thread count allows (one per KV head when tokens x KV heads keep every
-    // thread busy).
-    auto body = [&](int thread, size_t i0, size_t i1) {
-      for (size_t i = i0; i < i1; ++i) {
-        const int64_t t = static_cast<int64_t>(i / (NKV * slices));
-        const int32_t kvh = static_cast<int32_t>(i / slices % NKV);
-        const int32_t h0 = kvh * group + static_cast<int32_t>(i % slices) * per_slice;
-        const int32_t nh = std::min(per_slice, (kvh + 1) * group - h0);
-        if (nh <= 0) continue;
-        const auto& tok = batch.tokens[t];
-        attend(cache, cache.block_table(tok.seq), il, kvh, q.data() + t * Q + h0 * HD, nh, tok.pos + 1, scale,
-               att.data() + t * Q + h0 * HD, scratch[thread]);
-      }
-    };
-    const size_t items = static_cast<size_t>(n) * NKV * slices;
-    if (pool) pool->parallel_for(items, body);
-    else body(0, 0, items);
+    attention(cache, batch, il, q.data(), NH, scale, att.data(), pool);
     if (capture) {
       for (size_t ci = 0; ci < capture->batch_index.size(); ++ci) {
         const int32_t t = capture->batch_index[ci];

@@ -1,0 +1,189 @@
+// Tiled attention (model/attention.h) against its slow scalar reference over
+// odd shapes: contexts that are not multiples of the key tile or the cache
+// block, one-token batches, GQA ratios 1/2/7, every KV cache type, several
+// threads and SIMD levels, key ranges split across threads, shared prefix blocks.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "model/attention.h"
+#include "tensor/cpu_features.h"
+#include "util/thread_pool.h"
+
+namespace edgerag {
+namespace {
+
+struct Shape {
+  int32_t n_head = 4, n_head_kv = 2, head_dim = 64, block_size = 16, n_layer = 2;
+};
+
+std::vector<float> random_rows(uint32_t seed, size_t n) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0, 1);
+  std::vector<float> r(n);
+  for (float& x : r) x = nd(rng);
+  return r;
+}
+
+KvCache make_cache(const Shape& s, KvType type, int32_t n_blocks) {
+  KvCacheConfig c;
+  c.n_layer = s.n_layer;
+  c.n_head_kv = s.n_head_kv;
+  c.head_dim = s.head_dim;
+  c.block_size = s.block_size;
+  c.type = type;
+  c.budget_bytes = c.block_bytes() * n_blocks;
+  return KvCache(c);
+}
+
+// Writes the batch's K/V rows (deterministic per sequence, position, layer and head).
+void write_batch(KvCache& kv, const Shape& s, const Batch& batch) {
+  kv.reserve_batch(batch);
+  for (const BatchToken& t : batch.tokens)
+    for (int32_t l = 0; l < s.n_layer; ++l)
+      for (int32_t h = 0; h < s.n_head_kv; ++h) {
+        const uint32_t seed = static_cast<uint32_t>((((t.seq * 4096 + t.pos) * s.n_layer + l) * s.n_head_kv + h) * 2);
+        const int32_t b = kv.block_of(t.seq, t.pos), slot = t.pos % s.block_size;
+        kv.write_k(b, l, h, slot, random_rows(seed, s.head_dim).data());
+        kv.write_v(b, l, h, slot, random_rows(seed + 1, s.head_dim).data());
+      }
+}
+
+void commit(KvCache& kv, const Batch& batch) {
+  std::vector<std::pair<SeqId, int32_t>> counts;
+  for (const BatchToken& t : batch.tokens) {
+    auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == t.seq; });
+    if (it == counts.end()) counts.emplace_back(t.seq, 1);
+    else ++it->second;
+  }
+  for (const auto& [seq, n] : counts) kv.commit(seq, n);
+}
+
+// chunks: (sequence, new tokens); their tokens are interleaved in the batch.
+Batch interleaved(const KvCache& kv, const std::vector<std::pair<SeqId, int32_t>>& chunks) {
+  Batch b;
+  for (int32_t i = 0;; ++i) {
+    bool any = false;
+    for (const auto& [seq, n] : chunks)
+      if (i < n) b.add(0, kv.seq_len(seq) + i, seq, false), any = true;
+    if (!any) return b;
+  }
+}
+
+void fill(KvCache& kv, const Shape& s, SeqId seq, int32_t n_tokens) {
+  const Batch b = interleaved(kv, {{seq, n_tokens}});
+  write_batch(kv, s, b);
+  commit(kv, b);
+}
+
+// Writes the batch, then checks every layer's attention at every SIMD level and
+// thread count against the reference; commits.
+void check_batch(KvCache& kv, const Shape& s, const Batch& batch, std::vector<int> threads = {1, 3, 8}) {
+  write_batch(kv, s, batch);
+  const size_t width = static_cast<size_t>(s.n_head) * s.head_dim;
+  const std::vector<float> q = random_rows(7, batch.size() * width);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  const Isa saved = active_isa();
+  for (int32_t layer = 0; layer < s.n_layer; ++layer) {
+    std::vector<float> ref(q.size()), got(q.size());
+    attention_reference(kv, batch, layer, q.data(), s.n_head, scale, ref.data());
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+      if (set_isa(isa) != isa) continue;
+      for (int n_threads : threads) {
+        std::unique_ptr<ThreadPool> pool = n_threads > 1 ? std::make_unique<ThreadPool>(n_threads) : nullptr;
+        std::fill(got.begin(), got.end(), NAN);
+        attention(kv, batch, layer, q.data(), s.n_head, scale, got.data(), pool.get());
+        float worst = 0;
+        for (size_t i = 0; i < q.size(); ++i) worst = std::max(worst, std::fabs(got[i] - ref[i]));  // NaN fails below
+        ASSERT_LE(worst, 2e-5f) << "kv " << kv.config().type.name() << " layer " << layer << " isa " << isa_name(isa)
+                                << " threads " << n_threads;
+        ASSERT_TRUE(std::all_of(got.begin(), got.end(), [](float x) { return std::isfinite(x); }));
+      }
+    }
+  }
+  set_isa(saved);
+  commit(kv, batch);
+}
+
+std::vector<KvType> all_kv_types() {
+  return {DType::F32, DType::F16, DType::Q8_0, KvType::kivi(8), KvType::kivi(4)};
+}
+
+TEST(Attention, EveryKvTypeAndGqaRatioAtOddLengths) {
+  for (const KvType& type : all_kv_types()) {
+    for (int32_t group : {1, 2, 7}) {
+      Shape s;
+      s.n_head = 2 * group;
+      KvCache kv = make_cache(s, type, 64);
+      fill(kv, s, 0, 37);
+      fill(kv, s, 2, 15);
+      // A prefill chunk crossing two block boundaries, a fresh one-token
+      // sequence and a decode step finishing a block, in one batch.
+      check_batch(kv, s, interleaved(kv, {{0, 21}, {1, 1}, {2, 1}}));
+      check_batch(kv, s, interleaved(kv, {{0, 1}, {1, 1}, {2, 1}}));  // decode steps
+      check_batch(kv, s, interleaved(kv, {{1, 33}}), {1, 2});          // continues at position 1
+    }
+  }
+}
+
+TEST(Attention, HeadDimsOffTheVectorWidth) {
+  for (int32_t hd : {40, 20, 8}) {  // 32 + 8 columns; no SIMD kernel (scalar); one vector
+    for (const KvType& type : {KvType(DType::F32), KvType(DType::F16), KvType::kivi(8)}) {
+      Shape s;
+      s.head_dim = hd;
+      KvCache kv = make_cache(s, type, 32);
+      fill(kv, s, 0, 19);
+      check_batch(kv, s, interleaved(kv, {{0, 30}, {1, 3}}), {1, 2});
+    }
+  }
+}
+
+TEST(Attention, BlockSizesSmallerAndLargerThanTheKeyTile) {
+  for (int32_t bs : {8, 32, 48}) {
+    for (const KvType& type : {KvType(DType::F32), KvType::kivi(4)}) {
+      Shape s;
+      s.block_size = bs;
+      KvCache kv = make_cache(s, type, 64);
+      fill(kv, s, 0, 53);
+      check_batch(kv, s, interleaved(kv, {{0, 40}, {1, 17}}), {1, 2});
+      check_batch(kv, s, interleaved(kv, {{0, 1}, {1, 1}}), {1, 2});
+    }
+  }
+}
+
+TEST(Attention, LongDecodeSplitsKeysAcrossThreads) {
+  // One sequence and 2 KV heads leave most of 8 or 64 threads idle unless the
+  // 700 keys are split into ranges and merged.
+  for (const KvType& type : {KvType(DType::F32), KvType::kivi(8)}) {
+    Shape s;
+    s.n_head = 14;
+    s.n_layer = 1;
+    KvCache kv = make_cache(s, type, 64);
+    fill(kv, s, 0, 700);
+    check_batch(kv, s, interleaved(kv, {{0, 1}}), {2, 8, 64});
+    check_batch(kv, s, interleaved(kv, {{0, 3}}), {8});
+  }
+}
+
+TEST(Attention, SequencesSharingPrefixBlocks) {
+  for (const KvType& type : all_kv_types()) {
+    Shape s;
+    KvCache kv = make_cache(s, type, 32);
+    fill(kv, s, 0, 40);
+    // Sequence 1 shares all three blocks (the last one partly filled: copied
+    // when written), sequence 2 the two full ones.
+    const std::vector<int32_t> blocks = kv.block_table(0);
+    kv.attach(1, blocks, 40);
+    kv.attach(2, std::vector<int32_t>(blocks.begin(), blocks.begin() + 2), 32);
+    check_batch(kv, s, interleaved(kv, {{0, 5}, {1, 9}, {2, 1}}), {1, 3});
+    EXPECT_EQ(kv.block_table(1)[1], kv.block_table(0)[1]);
+  }
+}
+
+}  // namespace
+}  // namespace edgerag
