@@ -2,6 +2,7 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -192,6 +193,51 @@ std::vector<std::string> query_terms(std::string_view query, const std::string& 
   }
   flush();
   return terms;
+}
+
+constexpr int kMaxFtsToken = 32768;  // FTS5_MAX_TOKEN_SIZE: FTS5 cuts longer tokens to this
+
+struct TokenizerChain::Impl {
+  fts5_tokenizer api{};
+  Fts5Tokenizer* instance = nullptr;
+};
+
+TokenizerChain::TokenizerChain(sqlite3* db, const std::string& spec) : impl_(new Impl) {
+  std::vector<std::string> words;
+  for (size_t i = 0; i < spec.size();) {
+    size_t j = spec.find(' ', i);
+    if (j == std::string::npos) j = spec.size();
+    if (j > i) words.push_back(spec.substr(i, j - i));
+    i = j + 1;
+  }
+  EDGERAG_CHECK(!words.empty(), "empty tokenizer spec");
+  std::vector<const char*> args;
+  for (size_t i = 1; i < words.size(); ++i) args.push_back(words[i].c_str());
+  fts5_api* api = get_fts5_api(db);
+  void* ctx = nullptr;
+  if (api->xFindTokenizer(api, words[0].c_str(), &ctx, &impl_->api) != SQLITE_OK ||
+      impl_->api.xCreate(ctx, args.data(), static_cast<int>(args.size()), &impl_->instance) != SQLITE_OK) {
+    delete impl_;
+    fail("cannot create the FTS5 tokenizer '{}'", spec);
+  }
+}
+
+TokenizerChain::~TokenizerChain() {
+  impl_->api.xDelete(impl_->instance);
+  delete impl_;
+}
+
+void TokenizerChain::tokenize(std::string_view text, bool query,
+                             const std::function<void(std::string_view)>& token) const {
+  auto cb = [](void* ctx, int, const char* t, int n, int, int) {
+    (*static_cast<const std::function<void(std::string_view)>*>(ctx))(
+        std::string_view(t, static_cast<size_t>(std::min(n, kMaxFtsToken))));
+    return SQLITE_OK;
+  };
+  int rc = impl_->api.xTokenize(impl_->instance, const_cast<std::function<void(std::string_view)>*>(&token),
+                                query ? FTS5_TOKENIZE_QUERY : FTS5_TOKENIZE_DOCUMENT, text.data(),
+                                static_cast<int>(text.size()), cb);
+  if (rc != SQLITE_OK) fail("FTS5 tokenizer failed ({})", rc);
 }
 
 std::string match_expression(const std::vector<std::string>& terms) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <sqlite3.h>
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,22 @@ const std::vector<std::string>& english_stopwords();
 // Query terms as FTS5 tokenizes them (letters and digits, lowercased), stop
 // words removed; duplicates are kept since they weigh a term more, as in Lucene.
 std::vector<std::string> query_terms(std::string_view query, const std::string& stopwords);
+
+// The FTS5 tokenizer chain of a `tokenize=` spec, driven directly: the tokens
+// (already truncated as FTS5 truncates them) FTS5 indexes for a column, or for
+// a quoted query phrase. Lets an index outside FTS5 see exactly its tokens.
+class TokenizerChain {
+ public:
+  TokenizerChain(sqlite3* db, const std::string& spec);
+  ~TokenizerChain();
+  TokenizerChain(const TokenizerChain&) = delete;
+  TokenizerChain& operator=(const TokenizerChain&) = delete;
+  void tokenize(std::string_view text, bool query, const std::function<void(std::string_view)>& token) const;
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
 
 // An FTS5 MATCH expression OR-ing the quoted terms; "" when none.
 std::string match_expression(const std::vector<std::string>& terms);

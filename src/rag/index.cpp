@@ -144,10 +144,18 @@ IndexImpl::IndexImpl(std::string dir, const IndexOptions& opt) : dir_(std::move(
   opt_.hnsw_m = std::stoi(meta("hnsw_m"));
   opt_.hnsw_ef_construction = std::stoi(meta("hnsw_ef_construction"));
   opt_.exact_below = std::stoull(meta("exact_below"));
+  postings_ = std::make_unique<Bm25Index>(*db_, fts_tokenizer_spec(opt_.stemming, stopwords_), opt_.bm25_k1,
+                                          opt_.bm25_b);
+  if (writable_) {
+    Transaction tx(*db_);
+    postings_->create_or_build();
+    tx.commit();
+  }
 }
 
 IndexImpl::~IndexImpl() {
   vectors_.reset();
+  postings_.reset();  // its statements before the connection
   db_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the writer lock
 }
@@ -236,6 +244,7 @@ void IndexImpl::delete_document(int64_t doc_id) {
     st.bind(1, doc_id);
     had_vectors = st.step();
   }
+  postings_->remove_document(doc_id);
   db_->prepare("DELETE FROM chunks WHERE doc_id = ?1").bind(1, doc_id).run();
   db_->prepare("DELETE FROM documents WHERE id = ?1").bind(1, doc_id).run();
   if (had_vectors) bump_vector_generation(*db_);
@@ -263,6 +272,7 @@ void IndexImpl::flush(std::vector<PendingDoc>& pending, IngestReport& report) {
       "INSERT INTO chunks(doc_id, seq, text, headings, page, row_begin, row_end, byte_begin, byte_end, n_tokens) "
       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
   auto ins_vec = db_->prepare("INSERT INTO vectors(chunk_id, v) VALUES(?1, ?2)");
+  Bm25Index::Batch postings(*postings_);
   size_t v = 0;
   for (const auto& d : pending) {
     if (d.replaces) delete_document(d.replaces);
@@ -275,17 +285,20 @@ void IndexImpl::flush(std::vector<PendingDoc>& pending, IngestReport& report) {
       ins_chunk.bind(1, doc_id).bind(2, static_cast<int64_t>(i)).bind(3, c.text).bind(4, c.headings);
       ins_chunk.bind(5, int64_t{c.page}).bind(6, c.row_begin).bind(7, c.row_end).bind(8, c.byte_begin);
       ins_chunk.bind(9, c.byte_end).bind(10, static_cast<int64_t>(c.n_tokens)).run();
+      const int64_t chunk_id = db_->last_insert_id();
+      postings.add(chunk_id, c.text, c.headings);
       if (embedder_) {
         const auto& vec = vecs[v++];
         EDGERAG_CHECK(vec.size() == static_cast<size_t>(embedder_->dim()), "embedder returned a vector of {} floats",
                       vec.size());
-        ins_vec.bind(1, db_->last_insert_id()).bind_blob(2, vec.data(), vec.size() * sizeof(float)).run();
+        ins_vec.bind(1, chunk_id).bind_blob(2, vec.data(), vec.size() * sizeof(float)).run();
       }
     }
     if (d.replaces) ++report.updated;
     else ++report.added;
     report.chunks_written += d.chunks.size();
   }
+  postings.write();
   if (embedder_) bump_vector_generation(*db_);
   tx.commit();
   pending.clear();

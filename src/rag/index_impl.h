@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "rag/bm25_index.h"
 #include "rag/chunker.h"
 #include "rag/index.h"
 #include "rag/sqlite_db.h"
@@ -62,10 +63,13 @@ class IndexImpl final : public Index {
   VectorIndex* vectors();  // null when the index has no dense vectors
 
   // search stages (index_search.cpp)
-  std::vector<std::pair<int64_t, double>> bm25(const std::string& query, size_t depth, const SearchFilter& f);
+  std::vector<std::pair<int64_t, double>> bm25(const std::string& query, size_t depth, const SearchFilter& f,
+                                               bool exhaustive);
   std::vector<std::pair<int64_t, double>> dense(const std::vector<float>& q, size_t depth, size_t ef,
                                                 const SearchFilter& f);
   std::vector<int64_t> filtered_chunks(const SearchFilter& f);
+  // filtered_chunks sorted, kept while no chunk is written (BM25 filters reuse it).
+  const std::vector<int64_t>& allowed_chunks(const SearchFilter& f);
   void expand_neighbors(std::vector<SearchHit>& hits, size_t n);
 
   std::string dir_;
@@ -77,6 +81,12 @@ class IndexImpl final : public Index {
   std::shared_ptr<Embedder> embedder_;
   std::shared_ptr<Reranker> reranker_;
   std::unique_ptr<VectorIndex> vectors_;
+  std::unique_ptr<Bm25Index> postings_;  // BM25 inverted index (rag/bm25_index)
+  struct {
+    std::string key;
+    int64_t generation = -1;
+    std::vector<int64_t> ids;
+  } allowed_;  // allowed_chunks() of the last filter
   std::mutex mu_;  // one operation at a time on the connection
 };
 

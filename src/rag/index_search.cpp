@@ -59,9 +59,15 @@ const char* search_mode_name(SearchMode m) {
 }
 
 std::vector<std::pair<int64_t, double>> IndexImpl::bm25(const std::string& query, size_t depth,
-                                                        const SearchFilter& f) {
+                                                        const SearchFilter& f, bool exhaustive) {
   std::vector<std::pair<int64_t, double>> out;
-  std::string match = match_expression(query_terms(query, stopwords_));
+  auto terms = query_terms(query, stopwords_);
+  if (!exhaustive) {
+    ReadSnapshot snapshot(*db_);
+    if (auto top = postings_->search(terms, depth, has_filter(f) ? &allowed_chunks(f) : nullptr))
+      return std::move(*top);
+  }
+  std::string match = match_expression(terms);
   if (match.empty() || depth == 0) return out;
   std::vector<std::string> params;
   // Filters apply after matching: constraining the FTS table's rowid would make
@@ -86,6 +92,22 @@ std::vector<int64_t> IndexImpl::filtered_chunks(const SearchFilter& f) {
   std::vector<int64_t> ids;
   while (st.step()) ids.push_back(st.i64(0));
   return ids;
+}
+
+const std::vector<int64_t>& IndexImpl::allowed_chunks(const SearchFilter& f) {
+  std::string key = f.path_prefix;
+  for (const auto* list : {&f.file_types, &f.collections}) {
+    key += fmt::format("\x1f{}", list->size());
+    for (const auto& v : *list) key += "\x1f" + v;
+  }
+  int64_t generation = postings_->generation();
+  if (generation < 0 || generation != allowed_.generation || key != allowed_.key) {
+    allowed_.ids = filtered_chunks(f);
+    std::sort(allowed_.ids.begin(), allowed_.ids.end());
+    allowed_.key = std::move(key);
+    allowed_.generation = generation;
+  }
+  return allowed_.ids;
 }
 
 std::vector<std::pair<int64_t, double>> IndexImpl::dense(const std::vector<float>& q, size_t depth, size_t ef,
@@ -167,7 +189,8 @@ SearchResponse IndexImpl::search(const std::string& query, const SearchOptions& 
   std::vector<std::pair<int64_t, double>> lexical, semantic;
   if (use_bm25) {
     Timer t;
-    lexical = bm25(query, o.mode == SearchMode::Bm25 ? std::max(o.k, o.bm25_depth) : o.bm25_depth, o.filter);
+    lexical = bm25(query, o.mode == SearchMode::Bm25 ? std::max(o.k, o.bm25_depth) : o.bm25_depth, o.filter,
+                   o.bm25_exhaustive);
     res.timings.bm25_ms = t.ms();
   }
   if (use_dense) {

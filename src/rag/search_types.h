@@ -31,6 +31,9 @@ struct SearchOptions {
   // (fraction of shared chunks, hybrid mode only); above 1 never skips.
   double rerank_skip_agreement = 0.8;
   size_t ef_search = 64;       // HNSW search breadth
+  // Score every BM25 match through FTS5 instead of the pruned inverted index:
+  // the reference ranking the pruned path equals (tests, benchmarks).
+  bool bm25_exhaustive = false;
   SearchFilter filter;
 };
 

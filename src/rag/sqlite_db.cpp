@@ -97,4 +97,7 @@ void Transaction::commit() {
   done_ = true;
 }
 
+ReadSnapshot::ReadSnapshot(Db& db) : db_(db) { db_.exec("SAVEPOINT read_snapshot"); }
+ReadSnapshot::~ReadSnapshot() { sqlite3_exec(db_.handle(), "RELEASE read_snapshot", nullptr, nullptr, nullptr); }
+
 }  // namespace edgerag::rag

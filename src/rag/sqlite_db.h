@@ -70,4 +70,17 @@ class Transaction {
   bool done_ = false;
 };
 
+// SAVEPOINT ... RELEASE around reads: one consistent snapshot while another
+// process writes (WAL); nests inside a Transaction.
+class ReadSnapshot {
+ public:
+  explicit ReadSnapshot(Db& db);
+  ~ReadSnapshot();
+  ReadSnapshot(const ReadSnapshot&) = delete;
+  ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+
+ private:
+  Db& db_;
+};
+
 }  // namespace edgerag::rag

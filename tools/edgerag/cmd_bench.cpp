@@ -1,10 +1,11 @@
-// edgerag bench gen / bench embed: speed and memory figures as JSON.
+// edgerag bench gen / bench embed / bench retrieval: speed and memory figures as JSON.
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
 
 #include "command.h"
 #include "eval/bench.h"
+#include "eval/bench_retrieval.h"
 #include "kv_type_flag.h"
 
 namespace edgerag::cli {
@@ -71,7 +72,51 @@ void setup_embed(CLI::App& app) {
   });
 }
 
+void setup_retrieval(CLI::App& app) {
+  auto* cmd = app.add_subcommand("retrieval", "BM25 latency and ingest speed as a synthetic corpus grows");
+  auto o = std::make_shared<eval::RetrievalBenchOptions>();
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("--chunks", o->chunks, "Index sizes to measure, ascending (the index grows through them)")
+      ->delimiter(',');
+  cmd->add_option("--queries", o->queries, "Queries per size");
+  cmd->add_option("--exhaustive-queries", o->exhaustive_queries,
+                  "Of those, also scored exhaustively (FTS5) and compared with the pruned ranking");
+  cmd->add_option("-k", o->k, "Results per query");
+  cmd->add_option("--vocabulary", o->vocabulary, "Distinct words (Zipfian frequencies)");
+  cmd->add_option("--words", o->mean_words, "Mean words per chunk");
+  cmd->add_option("--seed", o->seed, "Corpus and query seed");
+  cmd->add_option("--dir", o->dir, "Empty folder for the indexes (default: a temporary one, removed)");
+  cmd->add_option("--beir", o->beir, "Also measure this BEIR data set (e.g. SciFact)");
+  cmd->add_flag("--json", *json, "Print one JSON object");
+  cmd->callback([o, json] {
+    const eval::RetrievalBenchResult r = eval::bench_retrieval(*o);
+    auto lat = [](const eval::LatencyStats& s) {
+      return nlohmann::json{{"p50_ms", s.p50_ms}, {"p95_ms", s.p95_ms}, {"p99_ms", s.p99_ms}, {"mean_ms", s.mean_ms}};
+    };
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& row : r.rows)
+      rows.push_back({{"corpus", row.corpus}, {"chunks", row.chunks}, {"ingest_s", row.ingest_s},
+                      {"ingest_chunks_per_s", row.ingest_chunks_per_s}, {"index_bytes", row.index_bytes},
+                      {"queries", row.queries}, {"k", o->k}, {"bm25", lat(row.bm25)},
+                      {"bm25_exhaustive", lat(row.exhaustive)}, {"compared", row.compared},
+                      {"identical", row.identical}});
+    const nlohmann::json j{{"rows", rows}, {"peak_rss_mb", r.peak_rss_mb}, {"load_before", r.load_before},
+                           {"load_after", r.load_after}};
+    if (*json) {
+      std::printf("%s\n", j.dump().c_str());
+      return;
+    }
+    for (const auto& row : r.rows)
+      std::printf("%-10s %9zu chunks: BM25 p50 %.2f ms p99 %.2f ms (exhaustive p50 %.2f ms), %zu/%zu identical, "
+                  "ingest %.0f chunks/s\n",
+                  row.corpus.c_str(), row.chunks, row.bm25.p50_ms, row.bm25.p99_ms, row.exhaustive.p50_ms,
+                  row.identical, row.compared, row.ingest_chunks_per_s);
+  });
+}
+
 }  // namespace
+
 EDGERAG_COMMAND("bench gen", setup_gen);
 EDGERAG_COMMAND("bench embed", setup_embed);
+EDGERAG_COMMAND("bench retrieval", setup_retrieval);
 }  // namespace edgerag::cli

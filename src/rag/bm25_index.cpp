@@ -1,0 +1,532 @@
+#include "rag/bm25_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "util/error.h"
+
+namespace edgerag::rag {
+namespace {
+
+constexpr size_t kBlock = 128;  // postings per block
+// Bounds are compared with a relative slack so that rounding never prunes a
+// chunk whose exactly computed score would have entered the top-k.
+constexpr double kSlack = 1 + 1e-9;
+
+const char* kSchema = R"(
+CREATE TABLE IF NOT EXISTS bm25_stats(id INTEGER PRIMARY KEY CHECK (id = 0), docs INTEGER NOT NULL,
+  tokens INTEGER NOT NULL, generation INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS bm25_terms(id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE, df INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS bm25_blocks(term_id INTEGER NOT NULL, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL,
+  n INTEGER NOT NULL, max_tf INTEGER NOT NULL, min_dl INTEGER NOT NULL, data_id INTEGER NOT NULL,
+  PRIMARY KEY(term_id, first_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bm25_data(id INTEGER PRIMARY KEY, postings BLOB NOT NULL);
+)";
+
+struct Posting {
+  int64_t id, tf, dl;
+};
+
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+uint64_t get_varint(const unsigned char*& p, const unsigned char* end) {
+  uint64_t v = 0;
+  for (int shift = 0; p < end && shift < 64; shift += 7) {
+    unsigned char c = *p++;
+    v |= static_cast<uint64_t>(c & 0x7f) << shift;
+    if (!(c & 0x80)) return v;
+  }
+  fail("corrupt BM25 postings block");
+}
+
+// Postings of one block: ids as gaps from the block key (its first id when written).
+std::string encode(int64_t first_id, const std::vector<Posting>& ps) {
+  std::string out;
+  int64_t prev = first_id;
+  for (const Posting& p : ps) {
+    put_varint(out, static_cast<uint64_t>(p.id - prev));
+    put_varint(out, static_cast<uint64_t>(p.tf));
+    put_varint(out, static_cast<uint64_t>(p.dl));
+    prev = p.id;
+  }
+  return out;
+}
+
+void decode(int64_t first_id, const void* data, size_t bytes, std::vector<Posting>& out) {
+  out.clear();
+  auto* p = static_cast<const unsigned char*>(data);
+  const unsigned char* end = p + bytes;
+  int64_t id = first_id;
+  while (p < end) {
+    id += static_cast<int64_t>(get_varint(p, end));
+    int64_t tf = static_cast<int64_t>(get_varint(p, end));
+    int64_t dl = static_cast<int64_t>(get_varint(p, end));
+    out.push_back({id, tf, dl});
+  }
+}
+
+struct BlockRef {
+  int64_t first_id = 0, data_id = 0;
+};
+
+// Reads and writes the blocks of the postings tables.
+class Blocks {
+ public:
+  Blocks(Bm25Index& index, Db& db) : index_(index), db_(db) {}
+
+  void read(int64_t first_id, int64_t data_id, std::vector<Posting>& out) {
+    Stmt& st = index_.sql("SELECT postings FROM bm25_data WHERE id = ?1");
+    st.bind(1, data_id);
+    if (!st.step()) fail("BM25 postings block {} is missing", data_id);
+    size_t bytes = 0;
+    const void* data = st.blob(0, &bytes);
+    decode(first_id, data, bytes, out);
+    st.reset();
+  }
+
+  // Stores a block's postings (ids rising, all >= first_id) under its key;
+  // an empty block is deleted.
+  void write(int64_t term_id, BlockRef ref, const std::vector<Posting>& ps) {
+    if (ps.empty()) {
+      index_.sql("DELETE FROM bm25_blocks WHERE term_id = ?1 AND first_id = ?2").bind(1, term_id).bind(2, ref.first_id).run();
+      index_.sql("DELETE FROM bm25_data WHERE id = ?1").bind(1, ref.data_id).run();
+      return;
+    }
+    std::string data = encode(ref.first_id, ps);
+    if (ref.data_id) {
+      index_.sql("UPDATE bm25_data SET postings = ?2 WHERE id = ?1")
+          .bind(1, ref.data_id)
+          .bind_blob(2, data.data(), data.size())
+          .run();
+    } else {
+      index_.sql("INSERT INTO bm25_data(postings) VALUES(?1)").bind_blob(1, data.data(), data.size()).run();
+      ref.data_id = db_.last_insert_id();
+    }
+    Summary sum;
+    for (const Posting& p : ps) sum.add(p);
+    put_meta(term_id, ref, sum);
+  }
+
+  // Appends postings (ids above the block's) to a block without reading it:
+  // the encoded gaps are concatenated to its bytes.
+  struct Tail {
+    BlockRef ref;
+    int64_t last_id = 0, n = 0, max_tf = 0, min_dl = 0;
+  };
+  void append(int64_t term_id, const Tail& tail, const std::vector<Posting>& ps) {
+    std::string data = encode(tail.last_id, ps);
+    index_.sql("UPDATE bm25_data SET postings = postings || ?2 WHERE id = ?1")
+        .bind(1, tail.ref.data_id)
+        .bind_blob(2, data.data(), data.size())
+        .run();
+    Summary sum{tail.n, tail.last_id, tail.max_tf, tail.min_dl};
+    for (const Posting& p : ps) sum.add(p);
+    put_meta(term_id, tail.ref, sum);
+  }
+
+ private:
+  struct Summary {
+    int64_t n = 0, last_id = 0, max_tf = 0, min_dl = std::numeric_limits<int64_t>::max();
+    void add(const Posting& p) {
+      ++n;
+      last_id = p.id;
+      max_tf = std::max(max_tf, p.tf);
+      min_dl = std::min(min_dl, p.dl);
+    }
+  };
+  void put_meta(int64_t term_id, BlockRef ref, const Summary& s) {
+    index_.sql("INSERT OR REPLACE INTO bm25_blocks(term_id, first_id, last_id, n, max_tf, min_dl, data_id) "
+               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+        .bind(1, term_id)
+        .bind(2, ref.first_id)
+        .bind(3, s.last_id)
+        .bind(4, s.n)
+        .bind(5, s.max_tf)
+        .bind(6, s.min_dl)
+        .bind(7, ref.data_id)
+        .run();
+  }
+
+  Bm25Index& index_;
+  Db& db_;
+};
+
+// A term's postings walked in id order, blocks decoded only when entered.
+class Cursor {
+ public:
+  struct Meta {
+    int64_t first, last, max_tf, min_dl, data_id;
+  };
+  std::vector<Meta> blocks;
+  double weight = 0;  // idf times the term's multiplicity in the query
+  double ub = 0;      // bound of any contribution in any block
+  size_t unique = 0;  // index of the term among the query's unique tokens
+
+  double bound(const Meta& m, double k1, double b, double avgdl) const {
+    auto tf = static_cast<double>(m.max_tf);
+    return weight * tf / (tf + k1 * (1.0 - b + b * static_cast<double>(m.min_dl) / avgdl));
+  }
+  bool done() const { return bi_ >= blocks.size(); }
+  int64_t doc() const { return done() ? std::numeric_limits<int64_t>::max() : buf_[pi_].id; }
+  const Posting& posting() const { return buf_[pi_]; }
+  const Meta& block() const { return blocks[bi_]; }
+
+  // Moves to the first block that may hold `target` or later ids; no decoding.
+  void shallow(int64_t target) {
+    if (!done() && blocks[bi_].last < target)
+      bi_ = static_cast<size_t>(std::partition_point(blocks.begin() + static_cast<ptrdiff_t>(bi_), blocks.end(),
+                                                     [&](const Meta& m) { return m.last < target; }) -
+                                blocks.begin());
+  }
+  // The block holding `target`, or null when no block covers it.
+  const Meta* covering(int64_t target) {
+    shallow(target);
+    return !done() && blocks[bi_].first <= target ? &blocks[bi_] : nullptr;
+  }
+  // Moves to the first posting with id >= target.
+  void seek(int64_t target, Blocks& io) {
+    shallow(target);
+    if (done()) return;
+    if (decoded_ != bi_) load(io);
+    pi_ = static_cast<size_t>(std::partition_point(buf_.begin() + static_cast<ptrdiff_t>(pi_), buf_.end(),
+                                                   [&](const Posting& p) { return p.id < target; }) -
+                              buf_.begin());
+    if (pi_ == buf_.size()) {  // only after deletes left the block's recorded range wider than its postings
+      ++bi_;
+      seek(target, io);
+    }
+  }
+  void next(Blocks& io) {
+    if (++pi_ < buf_.size()) return;
+    ++bi_;
+    if (!done()) load(io);
+  }
+
+ private:
+  void load(Blocks& io) {
+    io.read(blocks[bi_].first, blocks[bi_].data_id, buf_);
+    EDGERAG_CHECK(!buf_.empty(), "empty BM25 postings block");
+    decoded_ = bi_;
+    pi_ = 0;
+  }
+  size_t bi_ = 0, decoded_ = std::numeric_limits<size_t>::max(), pi_ = 0;
+  std::vector<Posting> buf_;
+};
+
+}  // namespace
+
+Bm25Index::Bm25Index(Db& db, const std::string& tokenizer_spec, double k1, double b)
+    : db_(db), tokenizer_(db.handle(), tokenizer_spec), k1_(k1), b_(b) {
+  // Queries read postings block by block: mapped pages spare a read() copy each.
+  db_.exec("PRAGMA mmap_size = 1073741824");
+}
+
+Stmt& Bm25Index::sql(std::string_view text) {
+  auto it = statements_.find(text);
+  if (it == statements_.end()) it = statements_.emplace(text, db_.prepare(text)).first;
+  return it->second;
+}
+
+Bm25Index::Counts Bm25Index::count(std::string_view text, std::string_view headings) const {
+  Counts c;
+  auto add = [&](std::string_view t) {
+    auto it = c.tf.find(t);
+    if (it == c.tf.end()) it = c.tf.emplace(std::string(t), 0).first;
+    ++it->second;
+    ++c.dl;
+  };
+  tokenizer_.tokenize(text, false, add);
+  tokenizer_.tokenize(headings, false, add);
+  return c;
+}
+
+void Bm25Index::add_stats(int64_t docs, int64_t tokens) {
+  sql("UPDATE bm25_stats SET docs = docs + ?1, tokens = tokens + ?2, generation = generation + 1 WHERE id = 0")
+      .bind(1, docs)
+      .bind(2, tokens)
+      .run();
+}
+
+bool Bm25Index::available() {
+  if (!available_) available_ = db_.prepare("SELECT 1 FROM sqlite_master WHERE name = 'bm25_stats'").step();
+  return available_;
+}
+
+int64_t Bm25Index::generation() {
+  if (!available()) return -1;
+  Stmt& st = sql("SELECT docs, tokens, generation FROM bm25_stats WHERE id = 0");
+  int64_t gen = st.step() ? st.i64(2) : -1;
+  st.reset();
+  return gen;
+}
+
+void Bm25Index::create_or_build() {
+  db_.exec(kSchema);
+  if (db_.prepare("SELECT 1 FROM bm25_stats").step()) return;
+  db_.exec("INSERT INTO bm25_stats(id, docs, tokens, generation) VALUES(0, 0, 0, 0)");
+  // An index made before the postings: index its chunks, in bounded batches.
+  int64_t after = 0;
+  while (true) {
+    Batch batch(*this);
+    auto st = db_.prepare("SELECT id, text, headings FROM chunks WHERE id > ?1 ORDER BY id LIMIT 4096");
+    st.bind(1, after);
+    bool any = false;
+    while (st.step()) {
+      any = true;
+      after = st.i64(0);
+      batch.add(after, st.text(1), st.text(2));
+    }
+    if (!any) return;
+    batch.write();
+  }
+}
+
+void Bm25Index::Batch::add(int64_t chunk_id, std::string_view text, std::string_view headings) {
+  Counts c = index_.count(text, headings);
+  for (auto& [term, tf] : c.tf) postings_[term].push_back({chunk_id, tf, c.dl});
+  ++docs_;
+  tokens_ += c.dl;
+}
+
+void Bm25Index::Batch::write() {
+  Bm25Index& ix = index_;
+  Blocks io(ix, ix.db_);
+  Stmt& find_term = ix.sql("SELECT id FROM bm25_terms WHERE term = ?1");
+  Stmt& tail = ix.sql(
+      "SELECT first_id, data_id, last_id, n, max_tf, min_dl FROM bm25_blocks WHERE term_id = ?1 "
+      "ORDER BY first_id DESC LIMIT 1");
+  std::vector<Posting> ps;
+  for (auto& [term, list] : postings_) {
+    find_term.bind(1, term);
+    int64_t term_id = 0;
+    if (find_term.step()) {
+      term_id = find_term.i64(0);
+      find_term.reset();
+      ix.sql("UPDATE bm25_terms SET df = df + ?2 WHERE id = ?1").bind(1, term_id).bind(2, static_cast<int64_t>(list.size())).run();
+    } else {
+      find_term.reset();
+      ix.sql("INSERT INTO bm25_terms(term, df) VALUES(?1, ?2)").bind(1, term).bind(2, static_cast<int64_t>(list.size())).run();
+      term_id = ix.db_.last_insert_id();
+    }
+    size_t i = 0;
+    tail.bind(1, term_id);
+    if (tail.step() && static_cast<size_t>(tail.i64(3)) < kBlock) {  // fill the open block first
+      Blocks::Tail t{{tail.i64(0), tail.i64(1)}, tail.i64(2), tail.i64(3), tail.i64(4), tail.i64(5)};
+      tail.reset();
+      EDGERAG_CHECK(t.last_id < list.front()[0], "BM25 postings appended out of order");
+      ps.clear();
+      for (; i < list.size() && t.n + static_cast<int64_t>(ps.size()) < static_cast<int64_t>(kBlock); ++i)
+        ps.push_back({list[i][0], list[i][1], list[i][2]});
+      io.append(term_id, t, ps);
+    }
+    tail.reset();
+    while (i < list.size()) {
+      ps.clear();
+      for (; i < list.size() && ps.size() < kBlock; ++i) ps.push_back({list[i][0], list[i][1], list[i][2]});
+      io.write(term_id, BlockRef{ps.front().id, 0}, ps);
+    }
+  }
+  ix.add_stats(docs_, tokens_);
+  postings_.clear();
+  docs_ = tokens_ = 0;
+}
+
+void Bm25Index::remove_document(int64_t doc_id) {
+  std::map<std::string, std::vector<int64_t>> ids;  // term -> chunk ids, rising
+  int64_t docs = 0, tokens = 0;
+  {
+    auto st = db_.prepare("SELECT id, text, headings FROM chunks WHERE doc_id = ?1 ORDER BY id");
+    st.bind(1, doc_id);
+    while (st.step()) {
+      Counts c = count(st.text(1), st.text(2));
+      for (auto& [term, tf] : c.tf) ids[term].push_back(st.i64(0));
+      ++docs;
+      tokens += c.dl;
+    }
+  }
+  if (docs == 0) return;
+  Blocks io(*this, db_);
+  Stmt& find_term = sql("SELECT id, df FROM bm25_terms WHERE term = ?1");
+  Stmt& block_of = sql(
+      "SELECT first_id, data_id FROM bm25_blocks WHERE term_id = ?1 AND first_id <= ?2 ORDER BY first_id DESC "
+      "LIMIT 1");
+  std::vector<Posting> ps;
+  for (auto& [term, gone] : ids) {
+    find_term.bind(1, term);
+    if (!find_term.step()) fail("BM25 postings lack the term '{}' of document {}", term, doc_id);
+    int64_t term_id = find_term.i64(0), df = find_term.i64(1);
+    find_term.reset();
+    int64_t removed = 0;
+    for (size_t i = 0; i < gone.size();) {
+      block_of.bind(1, term_id).bind(2, gone[i]);
+      if (!block_of.step()) fail("BM25 postings of '{}' lack chunk {}", term, gone[i]);
+      BlockRef ref{block_of.i64(0), block_of.i64(1)};
+      block_of.reset();
+      io.read(ref.first_id, ref.data_id, ps);
+      // Every id of this document that falls in this block goes in one rewrite.
+      const int64_t last = ps.empty() ? ref.first_id : ps.back().id;
+      size_t before = ps.size(), j = i;
+      while (j < gone.size() && gone[j] <= last) ++j;
+      if (j == i) fail("BM25 postings of '{}' lack chunk {}", term, gone[i]);
+      std::erase_if(ps, [&](const Posting& p) { return std::binary_search(gone.begin() + static_cast<ptrdiff_t>(i),
+                                                                          gone.begin() + static_cast<ptrdiff_t>(j), p.id); });
+      if (ps.size() + (j - i) != before) fail("BM25 postings of '{}' lack a chunk of document {}", term, doc_id);
+      io.write(term_id, ref, ps);
+      removed += static_cast<int64_t>(j - i);
+      i = j;
+    }
+    if (df == removed) sql("DELETE FROM bm25_terms WHERE id = ?1").bind(1, term_id).run();
+    else sql("UPDATE bm25_terms SET df = df - ?2 WHERE id = ?1").bind(1, term_id).bind(2, removed).run();
+  }
+  add_stats(-docs, -tokens);
+}
+
+std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const std::vector<std::string>& terms,
+                                                                         size_t depth,
+                                                                         const std::vector<int64_t>* allowed) {
+  std::vector<std::pair<int64_t, double>> out;
+  if (!available()) return std::nullopt;
+  // Each query term is one FTS5 phrase; only single-token phrases are scored here.
+  std::vector<std::string> tokens;      // unique tokens
+  std::vector<size_t> phrase_token;     // query term -> index in tokens
+  for (const auto& t : terms) {
+    std::vector<std::string> got;
+    tokenizer_.tokenize(t, true, [&](std::string_view s) { got.emplace_back(s); });
+    if (got.size() != 1) return std::nullopt;
+    auto it = std::find(tokens.begin(), tokens.end(), got[0]);
+    phrase_token.push_back(static_cast<size_t>(it - tokens.begin()));
+    if (it == tokens.end()) tokens.push_back(got[0]);
+  }
+  if (tokens.empty() || depth == 0) return out;
+
+  double n_docs = 0, avgdl = 1;
+  {
+    Stmt& st = sql("SELECT docs, tokens, generation FROM bm25_stats WHERE id = 0");
+    if (!st.step()) fail("BM25 postings have no statistics row");
+    n_docs = static_cast<double>(st.i64(0));
+    if (st.i64(0) > 0) avgdl = std::max(1.0, static_cast<double>(st.i64(1)) / n_docs);
+    st.reset();
+  }
+  std::vector<double> idf(tokens.size(), 0);
+  std::vector<Cursor> cursors;
+  {
+    Stmt& term = sql("SELECT id, df FROM bm25_terms WHERE term = ?1");
+    Stmt& blocks =
+        sql("SELECT first_id, last_id, max_tf, min_dl, data_id FROM bm25_blocks WHERE term_id = ?1 ORDER BY first_id");
+    for (size_t u = 0; u < tokens.size(); ++u) {
+      term.bind(1, tokens[u]);
+      if (!term.step()) {
+        term.reset();
+        continue;
+      }
+      int64_t term_id = term.i64(0);
+      double n = static_cast<double>(term.i64(1));
+      term.reset();
+      idf[u] = std::log(1.0 + (n_docs - n + 0.5) / (n + 0.5));
+      Cursor c;
+      c.unique = u;
+      c.weight = idf[u] * static_cast<double>(std::count(phrase_token.begin(), phrase_token.end(), u));
+      blocks.bind(1, term_id);
+      while (blocks.step())
+        c.blocks.push_back({blocks.i64(0), blocks.i64(1), blocks.i64(2), blocks.i64(3), blocks.i64(4)});
+      blocks.reset();
+      for (const auto& m : c.blocks) c.ub = std::max(c.ub, c.bound(m, k1_, b_, avgdl));
+      if (!c.blocks.empty()) cursors.push_back(std::move(c));
+    }
+  }
+  // Ascending bound: a prefix whose bounds sum to no more than the k-th score
+  // cannot make a chunk enter on its own (non-essential, MaxScore); chunks are
+  // enumerated from the other, essential lists only.
+  std::sort(cursors.begin(), cursors.end(), [](const Cursor& a, const Cursor& b) { return a.ub < b.ub; });
+  std::vector<double> prefix(cursors.size() + 1, 0);
+  for (size_t i = 0; i < cursors.size(); ++i) prefix[i + 1] = prefix[i] + cursors[i].ub;
+
+  Blocks io(*this, db_);
+  for (auto& c : cursors) c.seek(0, io);
+  // Top-k heap, worst on top: lower score, then higher id (ties go to the lower id).
+  auto better = [](const std::pair<int64_t, double>& a, const std::pair<int64_t, double>& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  };
+  double theta = -1;  // k-th best score once the heap is full
+  size_t first_essential = 0;
+  std::vector<int64_t> tf(tokens.size(), 0);
+  while (true) {
+    int64_t d = std::numeric_limits<int64_t>::max();
+    for (size_t i = first_essential; i < cursors.size(); ++i) d = std::min(d, cursors[i].doc());
+    if (d == std::numeric_limits<int64_t>::max()) break;
+    if (theta >= 0) {
+      // Block-max: when no chunk up to the end of the essential lists' current
+      // blocks can beat the k-th score, skip past them without scoring.
+      double window = prefix[first_essential];
+      int64_t end = std::numeric_limits<int64_t>::max();
+      for (size_t i = first_essential; i < cursors.size(); ++i) {
+        if (cursors[i].done()) continue;
+        window += cursors[i].bound(cursors[i].block(), k1_, b_, avgdl);
+        end = std::min(end, cursors[i].block().last);
+      }
+      if (window * kSlack <= theta) {
+        for (size_t i = first_essential; i < cursors.size(); ++i) cursors[i].seek(end + 1, io);
+        continue;
+      }
+    }
+    bool allow = !allowed || std::binary_search(allowed->begin(), allowed->end(), d);
+    int64_t dl = 0;
+    double bound = 0;
+    std::fill(tf.begin(), tf.end(), 0);
+    for (size_t i = first_essential; i < cursors.size() && allow; ++i)
+      if (cursors[i].doc() == d) {
+        const Posting& p = cursors[i].posting();
+        tf[cursors[i].unique] = p.tf;
+        dl = p.dl;
+        auto t = static_cast<double>(p.tf);
+        bound += cursors[i].weight * t / (t + k1_ * (1.0 - b_ + b_ * static_cast<double>(p.dl) / avgdl));
+      }
+    // Non-essential lists, largest bound first: their block bounds at d, then
+    // their postings only while the chunk can still enter.
+    if (allow && out.size() == depth) {
+      double rest = 0;
+      for (size_t i = 0; i < first_essential; ++i)
+        if (const auto* m = cursors[i].covering(d)) rest += cursors[i].bound(*m, k1_, b_, avgdl);
+      allow = (bound + rest) * kSlack > theta;
+    }
+    for (size_t i = first_essential; allow && i-- > 0;) {
+      cursors[i].seek(d, io);
+      if (cursors[i].doc() != d) continue;
+      tf[cursors[i].unique] = cursors[i].posting().tf;
+      dl = cursors[i].posting().dl;
+    }
+    if (allow) {
+      // The score exactly as lucene_bm25 sums it: query terms in order.
+      double norm = k1_ * (1.0 - b_ + b_ * static_cast<double>(dl) / avgdl), score = 0;
+      for (size_t p = 0; p < phrase_token.size(); ++p) {
+        int64_t t = tf[phrase_token[p]];
+        if (t > 0) score += idf[phrase_token[p]] * static_cast<double>(t) / (static_cast<double>(t) + norm);
+      }
+      if (out.size() < depth || score > theta) {
+        if (out.size() == depth) {
+          std::pop_heap(out.begin(), out.end(), better);
+          out.pop_back();
+        }
+        out.emplace_back(d, score);
+        std::push_heap(out.begin(), out.end(), better);
+        if (out.size() == depth) {
+          theta = out.front().second;
+          while (first_essential < cursors.size() && prefix[first_essential + 1] * kSlack <= theta) ++first_essential;
+        }
+      }
+    }
+    for (size_t i = first_essential; i < cursors.size(); ++i)
+      if (cursors[i].doc() == d) cursors[i].next(io);
+  }
+  std::sort(out.begin(), out.end(), better);
+  return out;
+}
+
+}  // namespace edgerag::rag

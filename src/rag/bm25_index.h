@@ -1,0 +1,87 @@
+// BM25 top-k whose cost follows the answer, not the corpus: an inverted index
+// kept in the index's SQLite file, next to the chunk rows and written in the
+// same transactions (so a crash loses or keeps both), evaluated with MaxScore
+// and block-max bounds.
+//
+// Postings are cut into blocks of up to 128 (chunk id, tf, document length),
+// each with its id range, largest tf and smallest length: an upper bound of
+// any BM25 contribution inside the block that holds whatever the corpus
+// statistics become. Scores equal the FTS5 lucene_bm25 scorer (rag/bm25) bit
+// for bit: the same tokens (FTS5's own tokenizer chain), statistics, formula
+// and summation order; ties go to the lower chunk id, as there.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "rag/bm25.h"
+#include "rag/sqlite_db.h"
+
+namespace edgerag::rag {
+
+class Bm25Index {
+ public:
+  // `tokenizer_spec` is the FTS5 table's tokenize= value (fts_tokenizer_spec).
+  Bm25Index(Db& db, const std::string& tokenizer_spec, double k1, double b);
+
+  // Creates the tables if missing and indexes every chunk when the postings are
+  // new (an index made before them); call inside the schema transaction.
+  void create_or_build();
+
+  // Chunks added in one write transaction: postings are gathered in memory and
+  // written by write(), before the commit. Dropping a batch unwritten (an
+  // exception) writes nothing.
+  class Batch {
+   public:
+    explicit Batch(Bm25Index& index) : index_(index) {}
+    void add(int64_t chunk_id, std::string_view text, std::string_view headings);
+    void write();
+
+   private:
+    Bm25Index& index_;
+    std::map<std::string, std::vector<std::array<int64_t, 3>>> postings_;  // term -> (id, tf, dl), ids rising
+    int64_t docs_ = 0, tokens_ = 0;
+  };
+
+  // Removes the postings of a document's chunks; call before their rows go.
+  void remove_document(int64_t doc_id);
+
+  // The best `depth` (chunk id, score) for the query terms (query_terms()),
+  // restricted to `allowed` (sorted ids) when given; call inside a
+  // ReadSnapshot. nullopt when the postings cannot answer exactly: an index
+  // without them (read-only, made before them), or a query term FTS5 would
+  // turn into other than one token (a phrase). The caller then scores through FTS5.
+  std::optional<std::vector<std::pair<int64_t, double>>> search(const std::vector<std::string>& terms, size_t depth,
+                                                                const std::vector<int64_t>* allowed);
+
+  // Changes with every write of chunks (for caches of per-chunk data); -1
+  // when the index has no postings.
+  int64_t generation();
+
+  // A statement of this module, prepared on first use and kept (parsing SQL
+  // costs as much as running a small statement). `text` must be a literal.
+  Stmt& sql(std::string_view text);
+
+ private:
+  struct Counts {
+    std::map<std::string, int64_t, std::less<>> tf;
+    int64_t dl = 0;
+  };
+  Counts count(std::string_view text, std::string_view headings) const;
+  void add_stats(int64_t docs, int64_t tokens);
+  bool available();
+
+  Db& db_;
+  TokenizerChain tokenizer_;
+  double k1_, b_;
+  bool available_ = false;
+  std::unordered_map<std::string_view, Stmt> statements_;
+};
+
+}  // namespace edgerag::rag
