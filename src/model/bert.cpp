@@ -3,15 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "model/bert_internal.h"
+#include "model/encoder_attention.h"
 #include "util/error.h"
 
 namespace edgerag {
-
-struct BertModel::Layer {
-  Matrix q, k, v, o, up, down;
-  const float *q_b = nullptr, *k_b = nullptr, *v_b = nullptr, *o_b = nullptr, *up_b = nullptr, *down_b = nullptr;
-  const float *attn_norm_w = nullptr, *attn_norm_b = nullptr, *out_norm_w = nullptr, *out_norm_b = nullptr;
-};
 
 BertModel::~BertModel() = default;
 
@@ -26,9 +22,8 @@ const char* pooling_name(Pooling p) {
   return "unknown";
 }
 
-namespace {
+namespace bert_detail {
 
-// A 2-D weight [cols, rows] (a 1-D tensor is one row) with the expected shape.
 Matrix weight(const GgufFile& f, const std::string& name, int64_t cols, int64_t rows) {
   const GgufTensor& t = f.tensor(name);
   EDGERAG_CHECK(t.ne[0] == cols && t.n_rows() == rows, "{}: tensor {} has shape {}, expected [{}, {}]", f.path(),
@@ -38,8 +33,7 @@ Matrix weight(const GgufFile& f, const std::string& name, int64_t cols, int64_t 
   return Matrix::of(t.type, cols, rows, t.data);
 }
 
-// An F32 vector of n elements, or nullptr when absent and optional.
-const float* vec(const GgufFile& f, const std::string& name, int64_t n, bool required = true) {
+const float* vec(const GgufFile& f, const std::string& name, int64_t n, bool required) {
   const GgufTensor* t = f.find_tensor(name);
   if (!t) {
     EDGERAG_CHECK(!required, "{}: missing tensor {}", f.path(), name);
@@ -50,11 +44,13 @@ const float* vec(const GgufFile& f, const std::string& name, int64_t n, bool req
   return reinterpret_cast<const float*>(t->data);
 }
 
+namespace {
 void add_bias(float* y, const float* b, int64_t n_tokens, int64_t n) {
   if (!b) return;
   for (int64_t t = 0; t < n_tokens; ++t)
     for (int64_t i = 0; i < n; ++i) y[t * n + i] += b[i];
 }
+}  // namespace
 
 void layernorm_rows(float* x, const float* w, const float* b, int64_t n_tokens, int64_t n, float eps) {
   for (int64_t t = 0; t < n_tokens; ++t) layernorm(x + t * n, w, b, x + t * n, n, eps);
@@ -69,15 +65,23 @@ void linear(const Matrix& w, const float* b, const float* x, int64_t n_tokens, f
   add_bias(y, b, n_tokens, w.rows);
 }
 
-}  // namespace
+}  // namespace bert_detail
+
+using namespace bert_detail;
 
 std::unique_ptr<BertModel> BertModel::load(const std::string& path) {
   std::unique_ptr<BertModel> m(new BertModel());
   m->file_ = GgufFile::open(path, FileAccess::kPreferHugePages);
-  const GgufFile& f = *m->file_;
-  const std::string arch = f.get_string("general.architecture");
-  EDGERAG_CHECK(arch == "bert", "{}: architecture '{}' is not a BERT encoder", path, arch);
-  BertHParams& hp = m->hp_;
+  const std::string arch = m->file_->get_string("general.architecture");
+  if (arch == "bert") m->load_bert(path);
+  else if (arch == "modern-bert") m->load_modern_bert(path);
+  else fail("{}: architecture '{}' is not an encoder (bert, modern-bert)", path, arch);
+  return m;
+}
+
+void BertModel::load_bert(const std::string& path) {
+  const GgufFile& f = *file_;
+  BertHParams& hp = hp_;
   hp.n_embd = f.get_int("bert.embedding_length", 0);
   hp.n_layer = f.get_int("bert.block_count", 0);
   hp.n_head = f.get_int("bert.attention.head_count", 0);
@@ -94,15 +98,15 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& path) {
 
   const GgufTensor& tok = f.tensor("token_embd.weight");
   hp.n_vocab = tok.n_rows();
-  m->tok_embd_ = weight(f, "token_embd.weight", hp.n_embd, hp.n_vocab);
+  tok_embd_ = weight(f, "token_embd.weight", hp.n_embd, hp.n_vocab);
   hp.n_ctx = f.tensor("position_embd.weight").n_rows();
-  m->pos_embd_ = weight(f, "position_embd.weight", hp.n_embd, hp.n_ctx);
+  pos_embd_ = weight(f, "position_embd.weight", hp.n_embd, hp.n_ctx);
   if (f.find_tensor("token_types.weight")) {
     hp.n_token_types = f.tensor("token_types.weight").n_rows();
-    m->type_embd_ = weight(f, "token_types.weight", hp.n_embd, hp.n_token_types);
+    type_embd_ = weight(f, "token_types.weight", hp.n_embd, hp.n_token_types);
   }
-  m->embd_norm_w_ = vec(f, "token_embd_norm.weight", hp.n_embd);
-  m->embd_norm_b_ = vec(f, "token_embd_norm.bias", hp.n_embd);
+  embd_norm_w_ = vec(f, "token_embd_norm.weight", hp.n_embd);
+  embd_norm_b_ = vec(f, "token_embd_norm.bias", hp.n_embd);
 
   const int64_t E = hp.n_embd, F = hp.n_ff;
   for (int64_t l = 0; l < hp.n_layer; ++l) {
@@ -124,25 +128,23 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& path) {
     L.attn_norm_b = vec(f, p + "attn_output_norm.bias", E, false);
     L.out_norm_w = vec(f, p + "layer_output_norm.weight", E);
     L.out_norm_b = vec(f, p + "layer_output_norm.bias", E, false);
-    m->layers_.push_back(L);
+    layers_.push_back(L);
   }
 
   if (f.find_tensor("cls.weight")) {
-    m->cls_ = weight(f, "cls.weight", E, E);
-    m->cls_b_ = vec(f, "cls.bias", E, false);
+    cls_ = weight(f, "cls.weight", E, E);
+    cls_b_ = vec(f, "cls.bias", E, false);
   }
   if (const GgufTensor* t = f.find_tensor("cls.output.weight")) {
     hp.n_cls_out = t->n_rows();
-    m->cls_out_ = weight(f, "cls.output.weight", E, hp.n_cls_out);
-    m->cls_out_b_ = vec(f, "cls.output.bias", hp.n_cls_out, false);
+    cls_out_ = weight(f, "cls.output.weight", E, hp.n_cls_out);
+    cls_out_b_ = vec(f, "cls.output.bias", hp.n_cls_out, false);
   }
   EDGERAG_CHECK(hp.pooling != Pooling::Rank || hp.n_cls_out > 0,
                 "{}: rank pooling needs a classifier head (cls.output.weight)", path);
-  return m;
 }
 
 std::vector<float> BertModel::forward(const std::vector<BertInput>& batch, ThreadPool* pool) const {
-  const int64_t E = hp_.n_embd, H = hp_.n_head, D = E / H;
   // Span [start, start + len) of every input in the packed token rows.
   std::vector<int64_t> start(batch.size() + 1, 0);
   for (size_t s = 0; s < batch.size(); ++s) {
@@ -152,8 +154,22 @@ std::vector<float> BertModel::forward(const std::vector<BertInput>& batch, Threa
     EDGERAG_CHECK(n <= hp_.n_ctx, "BERT input {} has {} tokens; the model takes at most {}", s, n, hp_.n_ctx);
     EDGERAG_CHECK(in.type_ids.empty() || in.type_ids.size() == in.ids.size(),
                   "BERT input {}: {} type ids for {} tokens", s, in.type_ids.size(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t id = in.ids[i], type = in.type_ids.empty() ? 0 : in.type_ids[i];
+      EDGERAG_CHECK(id >= 0 && id < hp_.n_vocab, "BERT input {}: token id {} outside the vocabulary of {}", s, id,
+                    hp_.n_vocab);
+      EDGERAG_CHECK(type == 0 || (type > 0 && type < hp_.n_token_types), "BERT input {}: token type {} not in [0, {})",
+                    s, type, std::max<int64_t>(1, hp_.n_token_types));
+    }
     start[s + 1] = start[s] + n;
   }
+  return hp_.arch == EncoderArch::ModernBert ? forward_modern_bert(batch, start, pool)
+                                              : forward_bert(batch, start, pool);
+}
+
+std::vector<float> BertModel::forward_bert(const std::vector<BertInput>& batch, const std::vector<int64_t>& start,
+                                           ThreadPool* pool) const {
+  const int64_t E = hp_.n_embd, H = hp_.n_head, D = E / H;
   const int64_t T = start.back();
   std::vector<float> x(static_cast<size_t>(T * E));
 
@@ -163,65 +179,23 @@ std::vector<float> BertModel::forward(const std::vector<BertInput>& batch, Threa
     const BertInput& in = batch[s];
     for (int64_t i = 0; i < static_cast<int64_t>(in.ids.size()); ++i) {
       float* row = x.data() + (start[s] + i) * E;
-      const int32_t id = in.ids[i];
-      EDGERAG_CHECK(id >= 0 && id < hp_.n_vocab, "BERT input {}: token id {} outside the vocabulary of {}", s, id,
-                    hp_.n_vocab);
-      get_row(tok_embd_, id, row);
+      get_row(tok_embd_, in.ids[i], row);
       get_row(pos_embd_, i, tmp.data());
       for (int64_t c = 0; c < E; ++c) row[c] += tmp[c];
-      const int32_t type = in.type_ids.empty() ? 0 : in.type_ids[i];
       if (hp_.n_token_types > 0) {
-        EDGERAG_CHECK(type >= 0 && type < hp_.n_token_types, "BERT input {}: token type {} not in [0, {})", s, type,
-                      hp_.n_token_types);
-        get_row(type_embd_, type, tmp.data());
+        get_row(type_embd_, in.type_ids.empty() ? 0 : in.type_ids[i], tmp.data());
         for (int64_t c = 0; c < E; ++c) row[c] += tmp[c];
-      } else {
-        EDGERAG_CHECK(type == 0, "BERT input {}: the model has no token types", s);
       }
     }
   }
   layernorm_rows(x.data(), embd_norm_w_, embd_norm_b_, T, E, hp_.eps);
 
   std::vector<float> q(T * E), k(T * E), v(T * E), att(T * E), up(T * hp_.n_ff);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  int64_t max_len = 0;
-  for (size_t s = 0; s < batch.size(); ++s) max_len = std::max(max_len, start[s + 1] - start[s]);
-  const int n_workers = pool ? pool->size() : 1;
-  // Per worker: one head's Q, K, V^T packed contiguous, scores, output.
-  std::vector<std::vector<float>> scratch(n_workers, std::vector<float>(4 * max_len * D + max_len * max_len));
-
   for (const Layer& L : layers_) {
     linear(L.q, L.q_b, x.data(), T, q.data(), pool);
     linear(L.k, L.k_b, x.data(), T, k.data(), pool);
     linear(L.v, L.v_b, x.data(), T, v.data(), pool);
-    // Attention per (input, head) as two small matmuls over the input's own span:
-    // scores = Q K^T / sqrt(D), softmax per row, out = P V.
-    auto attend = [&](int worker, size_t j0, size_t j1) {
-      for (size_t j = j0; j < j1; ++j) {
-        const size_t s = j / static_cast<size_t>(H);
-        const int64_t h = static_cast<int64_t>(j % H), s0 = start[s], n = start[s + 1] - s0;
-        float* qh = scratch[worker].data();
-        float* kh = qh + n * D;
-        float* vt = kh + n * D;
-        float* oh = vt + n * D;
-        float* p = oh + n * D;
-        for (int64_t i = 0; i < n; ++i)
-          for (int64_t d = 0; d < D; ++d) {
-            const int64_t src = (s0 + i) * E + h * D + d;
-            qh[i * D + d] = q[src] * scale;
-            kh[i * D + d] = k[src];
-            vt[d * n + i] = v[src];
-          }
-        matmul(Matrix::of(DType::F32, D, n, kh), qh, n, p, nullptr);
-        for (int64_t i = 0; i < n; ++i) softmax_inplace(p + i * n, n);
-        matmul(Matrix::of(DType::F32, n, D, vt), p, n, oh, nullptr);
-        for (int64_t i = 0; i < n; ++i) std::copy(oh + i * D, oh + (i + 1) * D, att.data() + (s0 + i) * E + h * D);
-      }
-    };
-    const size_t n_jobs = batch.size() * static_cast<size_t>(H);
-    if (pool) pool->parallel_for(n_jobs, attend);
-    else attend(0, 0, n_jobs);
-
+    encoder_attention(q.data(), k.data(), v.data(), E, start, H, D, /*half_window=*/-1, att.data(), pool);
     linear(L.o, L.o_b, att.data(), T, q.data(), pool);
     for (int64_t i = 0; i < T * E; ++i) x[i] += q[i];
     layernorm_rows(x.data(), L.attn_norm_w, L.attn_norm_b, T, E, hp_.eps);

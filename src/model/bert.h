@@ -1,9 +1,14 @@
-// BERT-family encoders from GGUF (`general.architecture = bert`: BERT, MiniLM,
-// bge, gte, e5, cross-encoder rerankers): token + token-type + learned absolute
-// position embeddings, post-norm LayerNorm blocks with biased non-causal
-// attention and a GELU FFN. A batch packs its inputs back to back (no padding):
-// every matmul runs on all tokens at once and attention stays inside each
-// input's own span.
+// Encoder models from GGUF, two architectures behind one interface:
+//  * `bert` (BERT, MiniLM, bge, gte, e5, cross-encoder rerankers): token +
+//    token-type + learned absolute position embeddings, post-norm LayerNorm
+//    blocks with biased non-causal attention and a GELU FFN;
+//  * `modern-bert` (ModernBERT: gte-modernbert-base, ...; model/modernbert.cpp):
+//    token embeddings + LayerNorm, pre-norm blocks with fused QKV, NEOX RoPE,
+//    symmetric sliding-window attention on the local layers and global attention
+//    every Nth layer, GeGLU (or SwiGLU) FFN, final LayerNorm.
+// A batch packs its inputs back to back (no padding): every matmul runs on all
+// tokens at once and attention stays inside each input's own span, computed in
+// query tiles so memory grows linearly with the input length.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -20,13 +25,21 @@ namespace edgerag {
 enum class Pooling : int32_t { None = 0, Mean = 1, Cls = 2, Last = 3, Rank = 4 };
 const char* pooling_name(Pooling p);
 
+enum class EncoderArch { Bert, ModernBert };
+
 struct BertHParams {
+  EncoderArch arch = EncoderArch::Bert;
   int64_t n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_ff = 0;
-  int64_t n_ctx = 0;          // learned positions
+  int64_t n_ctx = 0;          // learned positions (bert) or context length (modern-bert)
   int64_t n_token_types = 0;  // rows of token_types.weight
   int64_t n_cls_out = 0;      // rank head outputs (0 without a head)
   float eps = 1e-12f;
   Pooling pooling = Pooling::Mean;
+  // modern-bert only. Layer il is global iff il % swa_pattern == 0; the others
+  // let query i see key j iff |i - j| <= n_swa / 2 (n_swa == 0: all global).
+  int64_t n_swa = 0, swa_pattern = 3;
+  float rope_base = 10000.0f, rope_base_swa = 10000.0f;  // global / local layers
+  bool ffn_silu = false;  // SwiGLU (hidden_activation silu) instead of GeGLU
 };
 
 // One input of a packed batch. Empty type_ids means type 0 everywhere.
@@ -38,7 +51,7 @@ struct BertInput {
 class BertModel {
  public:
   // Opens `path` (mmapped; weights are not copied). Throws edgerag::Error for a
-  // non-BERT file, missing tensors or inconsistent shapes.
+  // file of another architecture, missing tensors or inconsistent shapes.
   static std::unique_ptr<BertModel> load(const std::string& path);
   ~BertModel();
 
@@ -58,12 +71,20 @@ class BertModel {
   struct Layer;
   BertModel() = default;
   std::vector<float> rank_head(const float* h_cls) const;
+  void load_bert(const std::string& path);
+  void load_modern_bert(const std::string& path);  // model/modernbert.cpp
+  std::vector<float> forward_bert(const std::vector<BertInput>& batch, const std::vector<int64_t>& start,
+                                  ThreadPool* pool) const;
+  std::vector<float> forward_modern_bert(const std::vector<BertInput>& batch, const std::vector<int64_t>& start,
+                                         ThreadPool* pool) const;
 
   std::unique_ptr<GgufFile> file_;
   BertHParams hp_;
   Matrix tok_embd_, type_embd_, pos_embd_;
   const float* embd_norm_w_ = nullptr;
   const float* embd_norm_b_ = nullptr;
+  const float* out_norm_w_ = nullptr;  // modern-bert final LayerNorm
+  const float* out_norm_b_ = nullptr;
   std::vector<Layer> layers_;
   Matrix cls_, cls_out_;  // rank head; rows == 0 when absent
   const float* cls_b_ = nullptr;

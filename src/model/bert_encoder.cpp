@@ -82,10 +82,19 @@ std::vector<std::vector<float>> Encoder::run(const std::vector<BertInput>& input
   std::vector<std::vector<float>> out;
   out.reserve(inputs.size());
   std::lock_guard<std::mutex> lock(mu_);
-  for (size_t b = 0; b < inputs.size(); b += opts_.batch_size) {
-    const size_t e = std::min(inputs.size(), b + opts_.batch_size);
+  // A pass holds at most batch_size inputs and, past the first input, at most
+  // kMaxPassTokens tokens: activations grow with the packed length, and
+  // long-context models (ModernBERT, 8,192 tokens) would otherwise pack
+  // batch_size full-length inputs into one pass.
+  constexpr size_t kMaxPassTokens = 16384;
+  for (size_t b = 0; b < inputs.size();) {
+    size_t e = b, tokens = 0;
+    while (e < inputs.size() && e - b < static_cast<size_t>(opts_.batch_size) &&
+           (e == b || tokens + inputs[e].ids.size() <= kMaxPassTokens))
+      tokens += inputs[e++].ids.size();
     const std::vector<BertInput> batch(inputs.begin() + b, inputs.begin() + e);
     for (auto& v : model_->encode(batch, pool_.get())) out.push_back(std::move(v));
+    b = e;
   }
   return out;
 }

@@ -1,4 +1,5 @@
-// Text in, vectors / relevance scores out: a BERT model plus its tokenizer,
+// Text in, vectors / relevance scores out: an encoder model (bert or
+// modern-bert, model/bert.h) plus its tokenizer,
 // batching and the query/passage conventions of the common embedding models.
 // This is what dense retrieval and reranking call.
 #pragma once
@@ -54,7 +55,8 @@ class Encoder {
   // The [CLS] query [SEP] doc [SEP] input of one pair (truncated to max_tokens()).
   BertInput pair_input(const std::string& query, const std::string& doc) const;
 
-  // Pooled outputs of already tokenized inputs, `batch_size` at a time.
+  // Pooled outputs of already tokenized inputs, at most `batch_size` inputs
+  // (and 16,384 tokens, unless one input is longer) per forward pass.
   std::vector<std::vector<float>> run(const std::vector<BertInput>& inputs) const;
 
  private:

@@ -22,12 +22,16 @@ const std::vector<SynthPreset>& synth_presets() {
       {"all-minilm-l6-v2", "bert", 30522, 384, 6, 12, 12, 32, 1536, 512, 0, 1e-12f, false, 1, "bert-bge"},
       {"bge-small-en-v1.5", "bert", 30522, 384, 12, 12, 12, 32, 1536, 512, 0, 1e-12f, false, 2, "bert-bge"},
       {"ms-marco-minilm-l6", "bert", 30522, 384, 6, 12, 12, 32, 1536, 512, 0, 1e-12f, false, 4, "bert-bge"},
+      // gte-modernbert-base: rope base 160000 global / 10000 local, window 128, CLS pooling.
+      {"modernbert", "modern-bert", 50368, 768, 22, 12, 12, 64, 1152, 8192, 1.6e5f, 1e-5f, false, 2, "modern-bert",
+       128},
       // Small shapes for tests: the real vocabularies, everything else tiny.
       {"tiny-llama", "llama", 32000, 64, 2, 4, 2, 16, 128, 512, 1e4f, 1e-5f, false, 0, "llama-spm"},
       {"tiny-qwen2", "qwen2", 50257, 64, 2, 4, 2, 16, 128, 512, 1e6f, 1e-6f, true, 0, "gpt-2"},
       {"tiny-qwen3", "qwen3", 50257, 64, 2, 4, 2, 16, 128, 512, 1e6f, 1e-6f, true, 0, "gpt-2"},
       {"tiny-bert", "bert", 30522, 64, 2, 4, 4, 16, 128, 128, 0, 1e-12f, false, 1, "bert-bge"},
       {"tiny-rerank", "bert", 30522, 64, 2, 4, 4, 16, 128, 128, 0, 1e-12f, false, 4, "bert-bge"},
+      {"tiny-modernbert", "modern-bert", 1024, 64, 4, 4, 4, 16, 96, 1024, 1.6e5f, 1e-5f, false, 1, "modern-bert", 16},
   };
   return presets;
 }
@@ -100,6 +104,21 @@ std::vector<Spec> tensor_specs(const SynthPreset& p, const std::string& arch) {
     }
     return v;
   }
+  if (arch == "modern-bert") {  // no biases, like the converted gte-modernbert-base
+    v.push_back({"token_embd.weight", {E, V}, 0, 0.5f});
+    norm("token_embd_norm.weight", E);
+    for (int64_t l = 0; l < p.n_layer; ++l) {
+      const std::string b = "blk." + std::to_string(l) + ".";
+      if (l > 0) norm(b + "attn_norm.weight", E);  // layer 0's attention norm is an identity
+      v.push_back({b + "attn_qkv.weight", {E, 3 * E}, 0, s_e});
+      v.push_back({b + "attn_output.weight", {E, E}, 0, s_e});
+      norm(b + "ffn_norm.weight", E);
+      v.push_back({b + "ffn_up.weight", {E, 2 * F}, 0, s_e});
+      v.push_back({b + "ffn_down.weight", {F, E}, 0, s_f});
+    }
+    norm("output_norm.weight", E);
+    return v;
+  }
   const int64_t D = p.head_dim, Q = p.n_head * D, KV = p.n_head_kv * D;
   // Logits = W_out . RMSNorm(x): std ~3 makes next-token distributions peaked like a trained model's.
   v.push_back({"token_embd.weight", {E, V}, 0, p.tied ? 3 * s_e : 1.0f});
@@ -168,6 +187,19 @@ void write_hparams(GgufWriter& w, const SynthPreset& p, const std::string& arch)
     w.set_u32(a + "pooling_type", static_cast<uint32_t>(p.pooling));
     return;
   }
+  if (arch == "modern-bert") {  // the keys llama.cpp's converter writes for gte-modernbert-base
+    w.set_f32(a + "rope.freq_base", p.rope_base);
+    w.set_f32(a + "rope.freq_base_swa", 10000.0f);
+    w.set_f32(a + "attention.layer_norm_epsilon", p.norm_eps);
+    w.set_bool(a + "attention.causal", false);
+    w.set_u32(a + "pooling_type", static_cast<uint32_t>(p.pooling));
+    w.set_u32(a + "attention.sliding_window", static_cast<uint32_t>(p.n_swa));
+    w.set_u32(a + "attention.sliding_window_pattern", 3);
+    w.set_string(a + "rope.scaling.type", "none");
+    w.set_string(a + "hidden_activation", "gelu");
+    w.set_u32(a + "vocab_size", static_cast<uint32_t>(p.n_vocab));
+    return;
+  }
   w.set_u32(a + "attention.head_count_kv", static_cast<uint32_t>(p.n_head_kv));
   w.set_f32(a + "rope.freq_base", p.rope_base);
   w.set_f32(a + "attention.layer_norm_rms_epsilon", p.norm_eps);
@@ -196,10 +228,11 @@ uint32_t file_type(DType type) {
 SynthReport synth_model(const SynthOptions& opts, const std::string& out_path) {
   const SynthPreset& p = synth_preset(opts.preset);
   const std::string arch = opts.arch.empty() ? p.arch : opts.arch;
-  EDGERAG_CHECK(arch == "llama" || arch == "qwen2" || arch == "qwen3" || arch == "bert",
-                "synth: unknown architecture '{}' (llama, qwen2, qwen3, bert)", arch);
-  EDGERAG_CHECK((arch == "bert") == (p.arch == "bert"), "synth: preset {} is a {} shape, not usable as {}", p.name,
-                p.arch == "bert" ? "BERT" : "decoder", arch);
+  const auto is_encoder = [](const std::string& a) { return a == "bert" || a == "modern-bert"; };
+  EDGERAG_CHECK(arch == "llama" || arch == "qwen2" || arch == "qwen3" || is_encoder(arch),
+                "synth: unknown architecture '{}' (llama, qwen2, qwen3, bert, modern-bert)", arch);
+  EDGERAG_CHECK(is_encoder(arch) ? arch == p.arch : !is_encoder(p.arch),
+                "synth: preset {} is a {} shape, not usable as {}", p.name, p.arch, arch);
   const uint32_t ftype = file_type(opts.type);
 
   GgufWriter w;
@@ -216,7 +249,7 @@ SynthReport synth_model(const SynthOptions& opts, const std::string& out_path) {
   ThreadPool pool(opts.n_threads > 0 ? opts.n_threads : default_thread_count());
   SynthReport report;
   std::map<std::string, int> counts;
-  const bool has_output = arch != "bert" && !p.tied;
+  const bool has_output = !is_encoder(arch) && !p.tied;
   for (const Spec& s : tensor_specs(p, arch)) {
     const int64_t cols = s.ne[0], rows = s.ne.size() > 1 ? s.ne[1] : 1;
     const bool is_output = s.name == "output.weight" || (s.name == "token_embd.weight" && !has_output);

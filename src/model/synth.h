@@ -13,7 +13,7 @@ namespace edgerag {
 
 struct SynthPreset {
   std::string name;
-  std::string arch;  // default architecture: llama | qwen2 | qwen3 | bert
+  std::string arch;  // default architecture: llama | qwen2 | qwen3 | bert | modern-bert
   int64_t n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0;
   int64_t n_ctx = 0;
   float rope_base = 10000.0f;
@@ -21,6 +21,7 @@ struct SynthPreset {
   bool tied = true;       // decoders: output projection shares token_embd
   int32_t pooling = 1;    // bert: bert.pooling_type (4 = rank, with a classifier head)
   std::string vocab;      // tokenizer style, see model/synth_vocab.h
+  int64_t n_swa = 0;      // modern-bert: sliding window of the local layers (every 3rd layer is global)
 };
 
 const std::vector<SynthPreset>& synth_presets();

@@ -32,7 +32,7 @@ struct BpeStyle {
   std::string filler;             // control tokens padding the rest ("{}" = index)
   int64_t bos, eos, eot;
   bool add_bos;
-  std::string chat_template;
+  std::string chat_template;  // empty: none
 };
 
 BpeStyle bpe_style(const std::string& style, int64_t n_vocab) {
@@ -57,6 +57,12 @@ BpeStyle bpe_style(const std::string& style, int64_t n_vocab) {
     return {"smollm", {{0, "<|endoftext|>"}, {1, "<|im_start|>"}, {2, "<|im_end|>"}}, "<|extra_{}|>", 1, 2, 2, false,
             "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
             "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"};
+  if (style == "modern-bert") {  // ModernBERT: [UNK] [CLS] [SEP] [PAD] [MASK] at 50280, padded to 50368
+    const int64_t b = n_vocab - 88;
+    return {"modern-bert",
+            {{b, "[UNK]"}, {b + 1, "[CLS]"}, {b + 2, "[SEP]"}, {b + 3, "[PAD]"}, {b + 4, "[MASK]"}},
+            "[unused{}]", b + 1, b + 2, b + 2, true, ""};
+  }
   fail("synth: unknown vocabulary style '{}'", style);
 }
 
@@ -128,7 +134,16 @@ void write_generated_bpe(GgufWriter& w, const std::string& style, int64_t n_voca
   w.set_u32("tokenizer.ggml.eot_token_id", static_cast<uint32_t>(st.eot));
   w.set_u32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(st.bos));
   w.set_bool("tokenizer.ggml.add_bos_token", st.add_bos);
-  w.set_string("tokenizer.chat_template", st.chat_template);
+  if (!st.chat_template.empty()) w.set_string("tokenizer.chat_template", st.chat_template);
+  if (style == "modern-bert") {  // encoder input: [CLS] text [SEP]
+    const int64_t b = st.bos - 1;
+    w.set_bool("tokenizer.ggml.add_eos_token", true);
+    w.set_bool("tokenizer.ggml.add_sep_token", true);
+    w.set_u32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(b));
+    w.set_u32("tokenizer.ggml.seperator_token_id", static_cast<uint32_t>(st.eos));
+    w.set_u32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(b + 3));
+    w.set_u32("tokenizer.ggml.mask_token_id", static_cast<uint32_t>(b + 4));
+  }
 }
 
 }  // namespace

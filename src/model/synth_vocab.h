@@ -9,7 +9,7 @@ namespace edgerag {
 
 // Writes every `tokenizer.*` key for a model with `n_vocab` tokens in `style`:
 //   "bert-bge", "llama-spm", "gpt-2": the fixture ggml-vocab-<style>.gguf (its size must be n_vocab);
-//   "qwen2", "llama3", "smollm": generated BPE with that family's special tokens
+//   "qwen2", "llama3", "smollm", "modern-bert": generated BPE with that family's special tokens
 //   and pre-tokenizer (needs the gpt-2 fixture for the base merges).
 void write_synth_vocab(GgufWriter& w, const std::string& style, int64_t n_vocab, const std::string& vocab_dir);
 

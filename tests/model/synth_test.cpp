@@ -11,6 +11,7 @@
 
 #include "format/gguf.h"
 #include "model/bert.h"
+#include "model/bert_encoder.h"
 #include "model/model.h"
 #include "model/synth.h"
 #include "model/synth_vocab.h"
@@ -88,6 +89,33 @@ TEST(Synth, QuantizedRerankerHasLlamaQuantizeTypesAndScores) {
   std::filesystem::remove(path);
 }
 
+TEST(Synth, ModernBertFileEmbedsLongInputsWithItsTokenizer) {
+  const std::string path = synth("tiny-modernbert", DType::Q8_0);
+  auto f = GgufFile::open(path);
+  EXPECT_EQ(f->get_string("general.architecture"), "modern-bert");
+  EXPECT_EQ(f->tensor("blk.1.attn_qkv.weight").type, DType::Q8_0);
+  EXPECT_FALSE(f->find_tensor("blk.0.attn_norm.weight"));
+  auto enc = Encoder::load(path, {.n_threads = 2});
+  const BertHParams& hp = enc->model().hparams();
+  EXPECT_EQ(hp.arch, EncoderArch::ModernBert);
+  EXPECT_EQ(hp.n_swa, 16);
+  EXPECT_EQ(hp.n_ctx, 1024);
+  const auto ids = enc->tokenize("Hello world");
+  ASSERT_GE(ids.size(), 3u);
+  EXPECT_EQ(ids.front(), 937);  // [CLS]
+  EXPECT_EQ(ids.back(), 938);   // [SEP]
+  // A text longer than the context is cut to it and still embeds.
+  std::string text;
+  for (int i = 0; i < 600; ++i) text += "word" + std::to_string(i) + " ";
+  EXPECT_EQ(enc->tokenize(text).size(), 1024u);
+  const auto emb = enc->embed({text, "Hello world"});
+  ASSERT_EQ(emb.size(), 2u);
+  float norm = 0;
+  for (float v : emb[0]) norm += v * v;
+  EXPECT_NEAR(norm, 1.0f, 1e-4);
+  std::filesystem::remove(path);
+}
+
 void expect_decoder_runs(const std::string& path, int64_t n_vocab) {
   auto m = Model::load(path);
   EXPECT_EQ(m->hparams().n_vocab, n_vocab);
@@ -129,6 +157,7 @@ TEST(Synth, ArchOverrideAndBadRequestsAreChecked) {
   std::filesystem::remove(path);
   EXPECT_THROW(synth("no-such-preset", DType::F32), Error);
   EXPECT_THROW(synth("tiny-bert", DType::F32, 1, 2, "llama"), Error);
+  EXPECT_THROW(synth("tiny-bert", DType::F32, 1, 2, "modern-bert"), Error);
   EXPECT_THROW(synth("tiny-llama", DType::Q5_1), Error);
 }
 
@@ -141,7 +170,8 @@ TEST(Synth, GeneratedBpeVocabulariesAreConsistent) {
     std::string eos;
   };
   for (const Case& c : {Case{"qwen2", 60000, 64, "<|im_end|>"}, Case{"llama3", 60000, 256, "<|eot_id|>"},
-                        Case{"smollm", 49152, 3, "<|im_end|>"}}) {
+                        Case{"smollm", 49152, 3, "<|im_end|>"},
+                        Case{"modern-bert", 50368, 88, "[SEP]"}}) {
     SCOPED_TRACE(c.style);
     GgufWriter w;
     w.set_string("general.architecture", "llama");

@@ -1,5 +1,6 @@
 // llama.cpp's tokenizer test vectors (tests/test-tokenizer-0): every string of
-// the three vocabularies must tokenize to exactly the recorded ids.
+// the three vocabularies, and of the ModernBERT model's (golden README §9.2),
+// must tokenize to exactly the recorded ids.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -18,8 +19,15 @@ struct Fixture {
   std::vector<std::vector<int32_t>> expected;
 };
 
-Fixture load_fixture(const std::string& vocab) {
-  const std::string base = test::golden_path("tokenizer/ggml-vocab-" + vocab + ".gguf");
+// A vocabulary (GGUF file) and its test vectors (`<vectors>.inp` / `.out`).
+struct VocabCase {
+  const char* gguf;
+  const char* vectors;
+};
+
+std::ostream& operator<<(std::ostream& os, const VocabCase& c) { return os << c.gguf; }
+
+Fixture load_fixture(const std::string& base) {
   Fixture fx;
   const std::string inp = read_file(base + ".inp");
   const std::string sep = "\n__ggml_vocab_test__\n";
@@ -38,18 +46,13 @@ Fixture load_fixture(const std::string& vocab) {
   return fx;
 }
 
-std::unique_ptr<Tokenizer> open_vocab(const std::string& vocab) {
-  auto f = GgufFile::open(test::golden_path("tokenizer/ggml-vocab-" + vocab + ".gguf"));
-  return Tokenizer::from_gguf(*f);
-}
-
-class VocabFixture : public ::testing::TestWithParam<const char*> {};
+class VocabFixture : public ::testing::TestWithParam<VocabCase> {};
 
 TEST_P(VocabFixture, EveryStringMatchesLlamaCpp) {
-  const Fixture fx = load_fixture(GetParam());
+  const Fixture fx = load_fixture(test::shared_dir() + "/" + GetParam().vectors);
   ASSERT_EQ(fx.inputs.size(), 46u);
   ASSERT_EQ(fx.expected.size(), fx.inputs.size());
-  auto tok = open_vocab(GetParam());
+  auto tok = Tokenizer::from_gguf(*GgufFile::open(test::shared_dir() + "/" + GetParam().gguf));
   int mismatches = 0;
   for (size_t i = 0; i < fx.inputs.size(); ++i) {
     const auto ids = tok->encode(fx.inputs[i], /*add_special=*/false, /*parse_special=*/false);
@@ -59,7 +62,12 @@ TEST_P(VocabFixture, EveryStringMatchesLlamaCpp) {
   EXPECT_EQ(mismatches, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Vocabs, VocabFixture, ::testing::Values("llama-spm", "gpt-2", "bert-bge"));
+INSTANTIATE_TEST_SUITE_P(
+    Vocabs, VocabFixture,
+    ::testing::Values(VocabCase{"golden/tokenizer/ggml-vocab-llama-spm.gguf", "golden/tokenizer/ggml-vocab-llama-spm.gguf"},
+                      VocabCase{"golden/tokenizer/ggml-vocab-gpt-2.gguf", "golden/tokenizer/ggml-vocab-gpt-2.gguf"},
+                      VocabCase{"golden/tokenizer/ggml-vocab-bert-bge.gguf", "golden/tokenizer/ggml-vocab-bert-bge.gguf"},
+                      VocabCase{"models/synth-modernbert-embed.gguf", "golden/embeddings-modernbert/tokenizer-tests"}));
 
 }  // namespace
 }  // namespace edgerag
