@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 
@@ -61,12 +62,15 @@ BeirDataset load_beir(const std::string& dir, const std::string& split) {
   for_each_json_line(dir + "/corpus.jsonl", [&](const nlohmann::json& j) {
     d.corpus.push_back({id_of(j), str_field(j, "title"), str_field(j, "text"), "beir"});
   });
+  std::set<std::string> with_text;
   for_each_json_line(dir + "/queries.jsonl", [&](const nlohmann::json& j) {
-    std::string id = id_of(j);
-    if (d.qrels.count(id)) d.queries.emplace_back(id, str_field(j, "text"));
+    std::string id = id_of(j), text = str_field(j, "text");
+    if (!d.qrels.count(id) || text.find_first_not_of(" \t\r\n") == std::string::npos) return;
+    if (with_text.insert(id).second) d.queries.emplace_back(std::move(id), std::move(text));
   });
+  d.judged_without_text = d.qrels.size() - with_text.size();
   if (d.corpus.empty()) fail("{}/corpus.jsonl has no documents", dir);
-  if (d.queries.empty()) fail("no query of {}/queries.jsonl is judged in {}", dir, qrels_path);
+  if (d.queries.empty()) fail("no query of {}/queries.jsonl with text is judged in {}", dir, qrels_path);
   return d;
 }
 
@@ -78,8 +82,10 @@ BeirResult run_beir(rag::Index& index, const BeirDataset& data, const BeirRunOpt
   so.bm25_depth = std::max(so.bm25_depth, so.k);
   so.dense_depth = std::max(so.dense_depth, so.k);
   Run run;
+  Qrels ran;  // the judgements of the queries that run: the means are over these
   std::vector<double> latency;
   for (const auto& [qid, text] : data.queries) {
+    ran[qid] = data.qrels.at(qid);
     Timer t;
     auto res = index.search(text, so);
     latency.push_back(t.ms());
@@ -98,7 +104,8 @@ BeirResult run_beir(rag::Index& index, const BeirDataset& data, const BeirRunOpt
     run[qid] = std::move(scored);
   }
   BeirResult r;
-  r.metrics = evaluate_run(data.qrels, run);
+  r.metrics = evaluate_run(ran, run);
+  r.skipped_queries = data.judged_without_text;
   r.latency_p50_ms = percentile(latency, 50);
   r.latency_p95_ms = percentile(latency, 95);
   double sum = 0;

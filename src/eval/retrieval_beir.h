@@ -1,6 +1,8 @@
 // Retrieval evaluation on a BEIR-format data set (corpus.jsonl, queries.jsonl,
 // qrels/<split>.tsv): ingest the corpus into an index, run every judged query,
-// score the run with the BEIR metrics and time each query.
+// score the run with the BEIR metrics and time each query. Like BEIR's tooling,
+// the means are over the queries that ran: a judged query without text (absent
+// from queries.jsonl, or empty) is skipped and counted, never averaged in as 0.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -14,8 +16,9 @@ namespace edgerag::eval {
 
 struct BeirDataset {
   std::vector<rag::TextDocument> corpus;                   // key = BEIR _id
-  std::vector<std::pair<std::string, std::string>> queries;  // judged queries: id, text
+  std::vector<std::pair<std::string, std::string>> queries;  // judged queries with text: id, text
   Qrels qrels;
+  size_t judged_without_text = 0;  // judged queries missing from queries.jsonl or with empty text
 };
 
 // Throws edgerag::Error naming the file and line of any malformed record.
@@ -28,7 +31,8 @@ struct BeirRunOptions {
 };
 
 struct BeirResult {
-  RetrievalMetrics metrics;
+  RetrievalMetrics metrics;      // over the queries that ran (metrics.queries of them)
+  size_t skipped_queries = 0;    // = BeirDataset::judged_without_text
   double latency_p50_ms = 0, latency_p95_ms = 0, latency_mean_ms = 0;
 };
 

@@ -65,12 +65,18 @@ TEST(RetrievalBeir, TinyDatasetEndToEnd) {
          "{\"_id\": 7, \"title\": \"\", \"text\": \"Parrots talk and dogs listen.\"}\n";
   std::ofstream(dir / "queries.jsonl") << "{\"_id\": \"q1\", \"text\": \"why do cats purr\"}\n"
                                           "{\"_id\": \"q2\", \"text\": \"dogs bark\"}\n"
-                                          "{\"_id\": \"q3\", \"text\": \"not judged\"}\n";
-  std::ofstream(dir / "qrels/test.tsv") << "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq2\t7\t1\n";
+                                          "{\"_id\": \"q3\", \"text\": \"not judged\"}\n"
+                                          "{\"_id\": \"q5\", \"text\": \" \"}\n";
+  // q4 (not in queries.jsonl) and q5 (blank text) are judged but cannot run:
+  // BEIR's tooling leaves them out of the means; averaging them in as 0 would
+  // report 0.5 instead of 1.0 here.
+  std::ofstream(dir / "qrels/test.tsv")
+      << "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq2\t7\t1\nq4\td1\t1\nq5\td2\t1\n";
   auto data = load_beir(dir.string());
   EXPECT_EQ(data.corpus.size(), 4u);
   EXPECT_EQ(data.corpus[3].key, "7");
   EXPECT_EQ(data.queries.size(), 2u);
+  EXPECT_EQ(data.judged_without_text, 2u);
 
   rag::IndexOptions io;
   io.writable = true;
@@ -83,6 +89,7 @@ TEST(RetrievalBeir, TinyDatasetEndToEnd) {
   ro.search.mode = rag::SearchMode::Bm25;
   auto r = run_beir(*idx, data, ro);
   EXPECT_EQ(r.metrics.queries, 2u);
+  EXPECT_EQ(r.skipped_queries, 2u);
   // q1 -> d1 first. q2: "q2" itself is dropped (identical id); d2 first, 7 second.
   EXPECT_DOUBLE_EQ(r.metrics.mrr_at_10, 1.0);
   EXPECT_DOUBLE_EQ(r.metrics.ndcg_at_10, 1.0);

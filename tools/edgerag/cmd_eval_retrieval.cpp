@@ -72,6 +72,7 @@ void run(EvalArgs& a) {
                       {"recall_at_100", r.metrics.recall_at_100},
                       {"mrr_at_10", r.metrics.mrr_at_10},
                       {"queries", r.metrics.queries},
+                      {"skipped_queries", r.skipped_queries},
                       {"latency_p50_ms", r.latency_p50_ms},
                       {"latency_p95_ms", r.latency_p95_ms},
                       {"latency_mean_ms", r.latency_mean_ms},
@@ -82,11 +83,14 @@ void run(EvalArgs& a) {
                       {"index_bytes", st.bytes_on_disk},
                       {"embedder", st.embedder},
                       {"reranker", a.rerank}};
+  if (r.skipped_queries > 0)
+    log(LogLevel::Warn, "{} judged queries have no text in queries.jsonl: skipped, not averaged in", r.skipped_queries);
   if (a.json) {
     std::printf("%s\n", j.dump(1).c_str());
   } else {
     std::printf("%s (%s, %zu queries, %s)\n", j["dataset"].get<std::string>().c_str(), a.split.c_str(),
                 r.metrics.queries, a.mode.c_str());
+    if (r.skipped_queries > 0) std::printf("  skipped     %zu judged queries without text\n", r.skipped_queries);
     std::printf("  nDCG@10     %.4f\n  Recall@100  %.4f\n  MRR@10      %.4f\n", r.metrics.ndcg_at_10,
                 r.metrics.recall_at_100, r.metrics.mrr_at_10);
     std::printf("  latency     p50 %.2f ms, p95 %.2f ms\n", r.latency_p50_ms, r.latency_p95_ms);
