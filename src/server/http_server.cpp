@@ -2,8 +2,6 @@
 
 #include <chrono>
 
-#include <sys/socket.h>
-
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
@@ -17,8 +15,34 @@ namespace edgerag::server {
 
 using nlohmann::json;
 
+namespace {
+
+bool needs_key(const std::string& path) { return path.starts_with("/v1/"); }
+
+ApiError unauthorized() {
+  return ApiError(401, "authentication_error", "invalid or missing API key (Authorization: Bearer KEY)", "",
+                  "invalid_api_key");
+}
+
+// nlohmann's message without its "[json.exception.type_error.302] " prefix.
+std::string type_error_text(const json::type_error& e) {
+  std::string_view m = e.what();
+  if (const size_t at = m.find("] "); at != std::string_view::npos) m.remove_prefix(at + 2);
+  return std::string(m);
+}
+
+}  // namespace
+
 Server::Server(ServedModels models, ServerOptions opt)
-    : models_(std::move(models)), opt_(std::move(opt)), keys_(opt_.api_keys), http_(std::make_unique<httplib::Server>()) {
+    : models_(std::move(models)), opt_(std::move(opt)), keys_(opt_.api_keys) {
+  // The key is checked on the head alone, so an unauthenticated client cannot
+  // make the server read (and hold) its body; route() checks again.
+  http_ = std::make_unique<HttpFront>(
+      opt_.connections,
+      [this](const RequestHead& head) {
+        if (needs_key(head.path) && !keys_.allows(head.get("authorization"))) throw unauthorized();
+      },
+      [this](int status) { metrics_.count_request("other", status); });
   created_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   setup();
 }
@@ -26,24 +50,14 @@ Server::Server(ServedModels models, ServerOptions opt)
 Server::~Server() { stop(); }
 
 int Server::bind() {
-  int fd = -1;
-  http_->set_socket_options([&fd](int sock) {
-    httplib::default_socket_options(sock);
-    fd = sock;
-  });
-  port_ = opt_.port == 0 ? http_->bind_to_any_port(opt_.host) : (http_->bind_to_port(opt_.host, opt_.port) ? opt_.port : -1);
+  port_ = http_->bind(opt_.host, opt_.port);
   if (port_ < 0) fail("cannot listen on {}:{}", opt_.host, opt_.port);
-  // httplib listens with a backlog of 5: a burst of clients would overflow it
-  // and lose connections. Linux lets listen() be called again to widen it.
-  if (fd >= 0) ::listen(fd, 1024);
   return port_;
 }
 
-void Server::run() { http_->listen_after_bind(); }
+void Server::run() { http_->run(); }
 
-void Server::stop() {
-  if (http_->is_running()) http_->stop();
-}
+void Server::stop() { http_->stop(); }
 
 std::vector<std::string> Server::model_ids() const {
   std::vector<std::string> ids;
@@ -83,9 +97,7 @@ void Server::route(const std::string& method, const std::string& path, Handler h
         e.retry_after_s = 2;
         throw e;
       }
-      if (path.starts_with("/v1/") && !keys_.allows(req.get_header_value("Authorization")))
-        throw ApiError(401, "authentication_error", "invalid or missing API key (Authorization: Bearer KEY)", "",
-                       "invalid_api_key");
+      if (needs_key(path) && !keys_.allows(req.get_header_value("Authorization"))) throw unauthorized();
       h(req, res);
       if (res.status == -1) res.status = 200;  // httplib fills it in only when writing
     } catch (const ApiError& e) {
@@ -96,9 +108,14 @@ void Server::route(const std::string& method, const std::string& path, Handler h
       send_error(res, a);
     } catch (const Error& e) {
       send_error(res, ApiError(400, "invalid_request_error", e.what()));
+    } catch (const json::type_error& e) {
+      // A field of the wrong JSON type that a handler read without checking.
+      send_error(res, ApiError(400, "invalid_request_error", fmt::format("a request field has the wrong JSON type ({})",
+                                                                         type_error_text(e))));
     } catch (const std::exception& e) {
+      // The details go to the log, not to the client.
       log(LogLevel::Error, "{} {}: {}", req.method, req.path, e.what());
-      send_error(res, ApiError(500, "server_error", e.what()));
+      send_error(res, ApiError(500, "server_error", "internal server error"));
     }
     --open_requests_;
     metrics_.count_request(path, res.status);
@@ -110,16 +127,11 @@ void Server::route(const std::string& method, const std::string& path, Handler h
 }
 
 void Server::setup() {
-  const int threads = opt_.http_threads;
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  http_->set_payload_max_length(opt_.max_body_bytes);
-  http_->set_read_timeout(opt_.io_timeout_s, 0);
-  http_->set_write_timeout(opt_.io_timeout_s, 0);
   // Errors httplib produces itself (404, 413 body too large, 400 bad request line).
   http_->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     std::string msg = res.status == 404   ? fmt::format("no route for {} {}", req.method, req.path)
-                      : res.status == 413 ? fmt::format("request body exceeds {} bytes", opt_.max_body_bytes)
+                      : res.status == 413 ? fmt::format("request body exceeds {} bytes", opt_.connections.framing.max_body_bytes)
                                           : fmt::format("HTTP {}", res.status);
     res.set_content(error_body(msg, "invalid_request_error").dump(), "application/json");
     metrics_.count_request("other", res.status);
@@ -152,6 +164,10 @@ void Server::setup() {
   metrics_.set_gauges([this] {
     std::vector<std::pair<std::string, std::pair<std::string, double>>> g;
     g.push_back({"open_requests", {"HTTP requests being served.", double(open_requests_.load())}});
+    const ConnectionStats c = http_->stats();
+    g.push_back({"open_connections", {"HTTP connections open (arriving, idle or served).", double(c.open)}});
+    g.push_back({"connections_refused", {"Connections refused at the caps (counter).", double(c.refused)}});
+    g.push_back({"requests_timed_out", {"Requests whose head or body did not arrive in time (counter).", double(c.timed_out)}});
     if (!models_.llm) return g;
     SchedulerStats s = models_.llm->scheduler().stats();
     g.push_back({"queue_depth", {"Requests waiting for admission.", double(s.queued)}});

@@ -1,9 +1,11 @@
 // The HTTP server of `edgerag serve`: OpenAI-compatible generation and
 // embeddings, Cohere/Jina-style rerank, RAG query and document endpoints,
-// /health and Prometheus /metrics. Every /v1 route checks the API key; bodies
-// are size-limited; errors are OpenAI-style JSON; overload answers 429 (queue
-// full) or 503 (too many open requests) with Retry-After. Every generation,
-// RAG answers included, runs on the LLM's one batching scheduler.
+// /health and Prometheus /metrics. Connections pass server/http_front first
+// (caps per client and in total, head and body deadlines, strict framing,
+// bounded bodies, the API key checked from the headers before any body is
+// read); errors are OpenAI-style JSON; overload answers 429 (queue full) or
+// 503 (too many open requests or connections) with Retry-After. Every
+// generation, RAG answers included, runs on the LLM's one batching scheduler.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -17,16 +19,11 @@
 
 #include "model/bert_encoder.h"
 #include "server/auth.h"
+#include "server/http_front.h"
 #include "server/llm_service.h"
 #include "server/metrics.h"
 #include "server/params.h"
 #include "util/timer.h"
-
-namespace httplib {
-class Server;
-struct Request;
-struct Response;
-}  // namespace httplib
 
 namespace edgerag::rag {
 class AnswerEngine;
@@ -39,11 +36,9 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0 = any free port (see Server::port())
   std::vector<std::string> api_keys{};
-  size_t max_body_bytes = 16u << 20;
   Limits limits{};
+  ConnectionLimits connections{};  // connection caps, deadlines, body size (server/http_front)
   int request_timeout_s = 300;  // a generation still running after this is cancelled (504)
-  int io_timeout_s = 30;        // socket read/write
-  int http_threads = 64;        // concurrent connections served
   int max_open_requests = 128;  // beyond this: 503
 };
 
@@ -104,7 +99,7 @@ class Server {
   ServerOptions opt_;
   ApiKeys keys_;
   Metrics metrics_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<HttpFront> http_;
   std::atomic<int> open_requests_{0};
   std::atomic<uint64_t> next_id_{1};
   int64_t created_ = 0;

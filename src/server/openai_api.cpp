@@ -141,6 +141,8 @@ void Server::handle_generation(const httplib::Request& req, httplib::Response& r
   GenerationRequest r = chat ? parse_chat_request(body, opt_.limits) : parse_completion_request(body, opt_.limits);
   check_model(r.model, models_.llm ? models_.llm->id() : "", "language");
   LlmService& llm = *models_.llm;
+  for (int32_t t : r.logit_bias_ids)
+    if (t >= llm.tokenizer().n_vocab()) bad_param("logit_bias", "token id {} is outside the vocabulary", t);
   std::vector<int32_t> ids;
   if (chat) ids = llm.tokenize(llm.render_chat(r.messages));
   else if (!r.prompt_ids.empty()) ids = r.prompt_ids;

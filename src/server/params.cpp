@@ -40,6 +40,28 @@ int64_t get_int(const json& j, const char* name, int64_t def, int64_t lo, int64_
   return i;
 }
 
+// A token id: a JSON integer in [0, 2^31) (a wider one is refused, never wrapped).
+int32_t token_id(const json& x, const std::string& param) {
+  if (x.is_number_unsigned()) {
+    const uint64_t v = x.get<uint64_t>();
+    if (v <= static_cast<uint64_t>(INT32_MAX)) return static_cast<int32_t>(v);
+    bad_param(param, "token id {} is out of range", v);
+  }
+  if (x.is_number_integer()) {
+    const int64_t v = x.get<int64_t>();
+    if (v >= 0 && v <= INT32_MAX) return static_cast<int32_t>(v);
+    bad_param(param, "token id {} is out of range", v);
+  }
+  bad_param(param, "token ids must be integers");
+}
+
+void check_text_bytes(size_t bytes, const Limits& limits, const char* param) {
+  if (bytes > limits.max_prompt_bytes)
+    throw ApiError(400, "invalid_request_error",
+                   fmt::format("'{}' has {} bytes; the limit is {}", param, bytes, limits.max_prompt_bytes), param,
+                   "context_length_exceeded");
+}
+
 bool get_bool(const json& j, const char* name, bool def) {
   const json* v = field(j, name);
   if (!v) return def;
@@ -80,6 +102,18 @@ GenerationRequest parse_common(const json& j, const Limits& limits) {
     }
     for (const auto& x : r.job.stop)
       if (x.empty()) bad_param("stop", "stop strings must not be empty");
+  }
+  // OpenAI's logit_bias: {"token id": bias in [-100, 100]}.
+  if (const json* lb = field(j, "logit_bias")) {
+    if (!lb->is_object()) bad_param("logit_bias", "'logit_bias' must be an object of token id -> bias");
+    for (const auto& [key, bias] : lb->items()) {
+      if (key.empty() || key.size() > 10 || !std::all_of(key.begin(), key.end(), ::isdigit) ||
+          std::stoll(key) > INT32_MAX)
+        bad_param("logit_bias", "logit_bias key '{}' is not a token id", key);
+      if (!bias.is_number() || !(bias.get<double>() >= -100 && bias.get<double>() <= 100))
+        bad_param("logit_bias", "logit_bias values must be numbers between -100 and 100");
+      r.logit_bias_ids.push_back(static_cast<int32_t>(std::stoll(key)));
+    }
   }
   return r;
 }
@@ -124,6 +158,26 @@ std::vector<std::string> string_list(const json& j, const char* name, const Limi
 }  // namespace
 
 json parse_json_body(const std::string& body) {
+  // Depth and value count first: a body of nested '[' would otherwise cost
+  // ~40 bytes of parsed value per byte of input before any check ran.
+  int depth = 0;
+  size_t values = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth)
+        throw ApiError(400, "invalid_request_error", fmt::format("request JSON nests deeper than {}", kMaxJsonDepth));
+    } else if (c == ']' || c == '}') --depth;
+    if ((c == '[' || c == '{' || c == ',' || c == ':') && ++values > kMaxJsonValues)
+      throw ApiError(400, "invalid_request_error", fmt::format("request JSON has more than {} values", kMaxJsonValues));
+  }
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded()) throw ApiError(400, "invalid_request_error", "request body is not valid JSON");
   if (!j.is_object()) throw ApiError(400, "invalid_request_error", "request body must be a JSON object");
@@ -134,6 +188,7 @@ GenerationRequest parse_chat_request(const json& j, const Limits& limits) {
   GenerationRequest r = parse_common(j, limits);
   const json* msgs = field(j, "messages");
   if (!msgs || !msgs->is_array() || msgs->empty()) bad_param("messages", "'messages' must be a non-empty array");
+  size_t bytes = 0;
   for (size_t i = 0; i < msgs->size(); ++i) {
     const json& m = (*msgs)[i];
     if (!m.is_object()) bad_param("messages", "messages[{}] must be an object", i);
@@ -142,6 +197,8 @@ GenerationRequest parse_chat_request(const json& j, const Limits& limits) {
     if (role != "system" && role != "user" && role != "assistant")
       bad_param(fmt::format("messages[{}].role", i), "unsupported role '{}'", role);
     r.messages.push_back({role, message_content(m, i)});
+    bytes += r.messages.back().content.size();
+    check_text_bytes(bytes, limits, "messages");
   }
   return r;
 }
@@ -154,10 +211,11 @@ GenerationRequest parse_completion_request(const json& j, const Limits& limits) 
   if (p->is_string()) {
     r.prompt = p->get<std::string>();
     if (r.prompt.empty()) bad_param("prompt", "'prompt' must not be empty");
+    check_text_bytes(r.prompt.size(), limits, "prompt");
   } else if (p->is_array() && !p->empty() && std::all_of(p->begin(), p->end(), [](const json& x) {
                return x.is_number_integer();
              })) {
-    for (const auto& x : *p) r.prompt_ids.push_back(x.get<int32_t>());
+    for (const auto& x : *p) r.prompt_ids.push_back(token_id(x, "prompt"));
   } else {
     bad_param("prompt", "'prompt' must be a string or an array of token ids (one prompt per request)");
   }
@@ -168,6 +226,9 @@ EmbeddingRequest parse_embedding_request(const json& j, const Limits& limits) {
   EmbeddingRequest r;
   r.model = get_string(j, "model", true);
   r.input = string_list(j, "input", limits, false);
+  size_t bytes = 0;
+  for (const auto& s : r.input) bytes += s.size();
+  check_text_bytes(bytes, limits, "input");
   std::string fmt = get_string(j, "encoding_format", false);
   if (!fmt.empty() && fmt != "float" && fmt != "base64")
     bad_param("encoding_format", "'encoding_format' must be 'float' or 'base64'");
@@ -181,6 +242,9 @@ RerankRequest parse_rerank_request(const json& j, const Limits& limits) {
   r.model = get_string(j, "model", false);
   r.query = get_string(j, "query", true);
   r.documents = string_list(j, "documents", limits, true);
+  size_t bytes = r.query.size();
+  for (const auto& s : r.documents) bytes += s.size();
+  check_text_bytes(bytes, limits, "documents");
   r.top_n = static_cast<size_t>(get_int(j, "top_n", 0, 0, 1 << 20));
   r.return_documents = get_bool(j, "return_documents", false);
   return r;

@@ -93,7 +93,7 @@ TEST(Server, GreedyCompletionMatchesLlamaCppAndStreamingMatches) {
 
 TEST(Server, ConcurrentStreamsEqualSequentialGreedyOutput) {
   Running r(llm_only({.max_running = 32, .max_queued = 64, .step_tokens = 256, .prefill_chunk = 64}),
-            {.http_threads = 48});
+            {.connections = {.workers = 48}});
   const char* starts[] = {"Once upon a time", "The little dog", "Lily wanted to", "Tom and", "The sun", "One day"};
   std::vector<json> bodies;
   for (int i = 0; i < 32; ++i)
@@ -109,7 +109,7 @@ TEST(Server, ConcurrentStreamsEqualSequentialGreedyOutput) {
 TEST(Server, KiviInt8KvCacheServesConcurrentClientsLikeSequential) {
   Running r(llm_only({.max_running = 8, .max_queued = 16, .step_tokens = 128, .prefill_chunk = 32}, {},
                      KvType::kivi(8)),
-            {.http_threads = 12});
+            {.connections = {.workers = 12}});
   auto c = r.client();
   json first = {{"model", "stories260K"}, {"prompt", "Once upon a time"}, {"max_tokens", 32}, {"temperature", 0}};
   EXPECT_EQ(post(c, "/v1/completions", first)["choices"][0]["text"], golden_greedy("Once upon a time"));
@@ -126,7 +126,7 @@ TEST(Server, KiviInt8KvCacheServesConcurrentClientsLikeSequential) {
 
 TEST(Server, BadRequestsGetOpenAiErrors) {
   ServerOptions opt;
-  opt.max_body_bytes = 4096;
+  opt.connections.framing.max_body_bytes = 4096;
   opt.limits.max_tokens = 64;
   Running r(llm_only(), opt);
   auto c = r.client();

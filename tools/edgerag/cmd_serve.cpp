@@ -38,7 +38,14 @@ void setup(CLI::App& app) {
   cmd->add_option("--prefill-chunk", f->llm_opt.scheduler.prefill_chunk, "Largest prompt slice per step")->capture_default_str();
   cmd->add_flag("--no-prefix-cache", f->no_prefix_cache, "Do not share computed prompt prefixes");
   cmd->add_option("--max-tokens", f->server.limits.max_tokens, "Largest max_tokens a request may ask")->capture_default_str();
-  cmd->add_option("--max-body", f->server.max_body_bytes, "Largest request body (bytes)")->capture_default_str();
+  auto& conn = f->server.connections;
+  cmd->add_option("--max-body", conn.framing.max_body_bytes, "Largest request body, any framing (bytes)")->capture_default_str();
+  cmd->add_option("--max-connections", conn.max_connections, "Open connections before 503")->capture_default_str();
+  cmd->add_option("--max-connections-per-client", conn.max_connections_per_client,
+                  "Open connections from one address before 503")->capture_default_str();
+  cmd->add_option("--header-timeout", conn.header_timeout_s, "Seconds for a request head to arrive (408)")->capture_default_str();
+  cmd->add_option("--body-timeout", conn.body_timeout_s, "Seconds for a request body to arrive (408)")->capture_default_str();
+  cmd->add_option("--http-workers", conn.workers, "Requests processed at once")->capture_default_str();
   cmd->add_option("--timeout", f->server.request_timeout_s, "Seconds before a generation is cancelled")->capture_default_str();
   cmd->add_option("--max-open", f->server.max_open_requests, "Open requests before 503")->capture_default_str();
   cmd->callback([f] {
