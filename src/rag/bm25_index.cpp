@@ -14,13 +14,16 @@ constexpr size_t kBlock = 128;  // postings per block
 // chunk whose exactly computed score would have entered the top-k.
 constexpr double kSlack = 1 + 1e-9;
 
+// A term's row holds its document frequency and its newest postings (the
+// tail, fewer than a block), so adding chunks touches one row per term; full
+// blocks are sealed into bm25_data with their bounds in bm25_blocks.
 const char* kSchema = R"(
 CREATE TABLE IF NOT EXISTS bm25_stats(id INTEGER PRIMARY KEY CHECK (id = 0), docs INTEGER NOT NULL,
   tokens INTEGER NOT NULL, generation INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS bm25_terms(id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE, df INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS bm25_blocks(term_id INTEGER NOT NULL, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS bm25_terms(term TEXT PRIMARY KEY, df INTEGER NOT NULL, tail BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bm25_blocks(term TEXT NOT NULL, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL,
   n INTEGER NOT NULL, max_tf INTEGER NOT NULL, min_dl INTEGER NOT NULL, data_id INTEGER NOT NULL,
-  PRIMARY KEY(term_id, first_id)) WITHOUT ROWID;
+  PRIMARY KEY(term, first_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bm25_data(id INTEGER PRIMARY KEY, postings BLOB NOT NULL);
 )";
 
@@ -76,7 +79,17 @@ struct BlockRef {
   int64_t first_id = 0, data_id = 0;
 };
 
-// Reads and writes the blocks of the postings tables.
+// What bounds a block's contributions: its largest tf and smallest length.
+std::pair<int64_t, int64_t> max_tf_min_dl(const std::vector<Posting>& ps) {
+  int64_t max_tf = 0, min_dl = std::numeric_limits<int64_t>::max();
+  for (const Posting& p : ps) {
+    max_tf = std::max(max_tf, p.tf);
+    min_dl = std::min(min_dl, p.dl);
+  }
+  return {max_tf, min_dl};
+}
+
+// Reads and writes the sealed blocks of the postings tables.
 class Blocks {
  public:
   Blocks(Bm25Index& index, Db& db) : index_(index), db_(db) {}
@@ -91,11 +104,11 @@ class Blocks {
     st.reset();
   }
 
-  // Stores a block's postings (ids rising, all >= first_id) under its key;
-  // an empty block is deleted.
-  void write(int64_t term_id, BlockRef ref, const std::vector<Posting>& ps) {
+  // Stores a block's postings (ids rising, all >= its key) under its key (a
+  // new block when ref.data_id is 0); an empty block is deleted.
+  void write(const std::string& term, BlockRef ref, const std::vector<Posting>& ps) {
     if (ps.empty()) {
-      index_.sql("DELETE FROM bm25_blocks WHERE term_id = ?1 AND first_id = ?2").bind(1, term_id).bind(2, ref.first_id).run();
+      index_.sql("DELETE FROM bm25_blocks WHERE term = ?1 AND first_id = ?2").bind(1, term).bind(2, ref.first_id).run();
       index_.sql("DELETE FROM bm25_data WHERE id = ?1").bind(1, ref.data_id).run();
       return;
     }
@@ -109,51 +122,31 @@ class Blocks {
       index_.sql("INSERT INTO bm25_data(postings) VALUES(?1)").bind_blob(1, data.data(), data.size()).run();
       ref.data_id = db_.last_insert_id();
     }
-    Summary sum;
-    for (const Posting& p : ps) sum.add(p);
-    put_meta(term_id, ref, sum);
-  }
-
-  // Appends postings (ids above the block's) to a block without reading it:
-  // the encoded gaps are concatenated to its bytes.
-  struct Tail {
-    BlockRef ref;
-    int64_t last_id = 0, n = 0, max_tf = 0, min_dl = 0;
-  };
-  void append(int64_t term_id, const Tail& tail, const std::vector<Posting>& ps) {
-    std::string data = encode(tail.last_id, ps);
-    index_.sql("UPDATE bm25_data SET postings = postings || ?2 WHERE id = ?1")
-        .bind(1, tail.ref.data_id)
-        .bind_blob(2, data.data(), data.size())
-        .run();
-    Summary sum{tail.n, tail.last_id, tail.max_tf, tail.min_dl};
-    for (const Posting& p : ps) sum.add(p);
-    put_meta(term_id, tail.ref, sum);
-  }
-
- private:
-  struct Summary {
-    int64_t n = 0, last_id = 0, max_tf = 0, min_dl = std::numeric_limits<int64_t>::max();
-    void add(const Posting& p) {
-      ++n;
-      last_id = p.id;
-      max_tf = std::max(max_tf, p.tf);
-      min_dl = std::min(min_dl, p.dl);
-    }
-  };
-  void put_meta(int64_t term_id, BlockRef ref, const Summary& s) {
-    index_.sql("INSERT OR REPLACE INTO bm25_blocks(term_id, first_id, last_id, n, max_tf, min_dl, data_id) "
+    auto [max_tf, min_dl] = max_tf_min_dl(ps);
+    index_.sql("INSERT OR REPLACE INTO bm25_blocks(term, first_id, last_id, n, max_tf, min_dl, data_id) "
                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-        .bind(1, term_id)
+        .bind(1, term)
         .bind(2, ref.first_id)
-        .bind(3, s.last_id)
-        .bind(4, s.n)
-        .bind(5, s.max_tf)
-        .bind(6, s.min_dl)
+        .bind(3, ps.back().id)
+        .bind(4, static_cast<int64_t>(ps.size()))
+        .bind(5, max_tf)
+        .bind(6, min_dl)
         .bind(7, ref.data_id)
         .run();
   }
 
+  // Seals the full blocks at the front of a tail, leaving fewer than a block.
+  void seal(const std::string& term, std::vector<Posting>& tail) {
+    size_t i = 0;
+    for (; tail.size() - i >= kBlock; i += kBlock) {
+      std::vector<Posting> block(tail.begin() + static_cast<ptrdiff_t>(i),
+                                 tail.begin() + static_cast<ptrdiff_t>(i + kBlock));
+      write(term, BlockRef{block.front().id, 0}, block);
+    }
+    tail.erase(tail.begin(), tail.begin() + static_cast<ptrdiff_t>(i));
+  }
+
+ private:
   Bm25Index& index_;
   Db& db_;
 };
@@ -164,7 +157,8 @@ class Cursor {
   struct Meta {
     int64_t first, last, max_tf, min_dl, data_id;
   };
-  std::vector<Meta> blocks;
+  std::vector<Meta> blocks;  // sealed blocks, then the tail (data_id 0) if any
+  std::vector<Posting> tail;
   double weight = 0;  // idf times the term's multiplicity in the query
   double ub = 0;      // bound of any contribution in any block
   size_t unique = 0;  // index of the term among the query's unique tokens
@@ -211,7 +205,8 @@ class Cursor {
 
  private:
   void load(Blocks& io) {
-    io.read(blocks[bi_].first, blocks[bi_].data_id, buf_);
+    if (blocks[bi_].data_id == 0) buf_ = tail;
+    else io.read(blocks[bi_].first, blocks[bi_].data_id, buf_);
     EDGERAG_CHECK(!buf_.empty(), "empty BM25 postings block");
     decoded_ = bi_;
     pi_ = 0;
@@ -225,7 +220,7 @@ class Cursor {
 Bm25Index::Bm25Index(Db& db, const std::string& tokenizer_spec, double k1, double b)
     : db_(db), tokenizer_(db.handle(), tokenizer_spec), k1_(k1), b_(b) {
   // Queries read postings block by block: mapped pages spare a read() copy each.
-  db_.exec("PRAGMA mmap_size = 1073741824");
+  db_.exec("PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536");
 }
 
 Stmt& Bm25Index::sql(std::string_view text) {
@@ -298,40 +293,31 @@ void Bm25Index::Batch::add(int64_t chunk_id, std::string_view text, std::string_
 void Bm25Index::Batch::write() {
   Bm25Index& ix = index_;
   Blocks io(ix, ix.db_);
-  Stmt& find_term = ix.sql("SELECT id FROM bm25_terms WHERE term = ?1");
-  Stmt& tail = ix.sql(
-      "SELECT first_id, data_id, last_id, n, max_tf, min_dl FROM bm25_blocks WHERE term_id = ?1 "
-      "ORDER BY first_id DESC LIMIT 1");
-  std::vector<Posting> ps;
+  Stmt& find = ix.sql("SELECT df, tail FROM bm25_terms WHERE term = ?1");
+  std::vector<Posting> tail;
   for (auto& [term, list] : postings_) {
-    find_term.bind(1, term);
-    int64_t term_id = 0;
-    if (find_term.step()) {
-      term_id = find_term.i64(0);
-      find_term.reset();
-      ix.sql("UPDATE bm25_terms SET df = df + ?2 WHERE id = ?1").bind(1, term_id).bind(2, static_cast<int64_t>(list.size())).run();
-    } else {
-      find_term.reset();
-      ix.sql("INSERT INTO bm25_terms(term, df) VALUES(?1, ?2)").bind(1, term).bind(2, static_cast<int64_t>(list.size())).run();
-      term_id = ix.db_.last_insert_id();
+    find.bind(1, term);
+    const bool known = find.step();
+    int64_t df = 0;
+    tail.clear();
+    if (known) {
+      df = find.i64(0);
+      size_t bytes = 0;
+      const void* data = find.blob(1, &bytes);
+      decode(0, data, bytes, tail);
     }
-    size_t i = 0;
-    tail.bind(1, term_id);
-    if (tail.step() && static_cast<size_t>(tail.i64(3)) < kBlock) {  // fill the open block first
-      Blocks::Tail t{{tail.i64(0), tail.i64(1)}, tail.i64(2), tail.i64(3), tail.i64(4), tail.i64(5)};
-      tail.reset();
-      EDGERAG_CHECK(t.last_id < list.front()[0], "BM25 postings appended out of order");
-      ps.clear();
-      for (; i < list.size() && t.n + static_cast<int64_t>(ps.size()) < static_cast<int64_t>(kBlock); ++i)
-        ps.push_back({list[i][0], list[i][1], list[i][2]});
-      io.append(term_id, t, ps);
-    }
-    tail.reset();
-    while (i < list.size()) {
-      ps.clear();
-      for (; i < list.size() && ps.size() < kBlock; ++i) ps.push_back({list[i][0], list[i][1], list[i][2]});
-      io.write(term_id, BlockRef{ps.front().id, 0}, ps);
-    }
+    find.reset();
+    EDGERAG_CHECK(tail.empty() || tail.back().id < list.front()[0], "BM25 postings appended out of order");
+    for (const auto& p : list) tail.push_back({p[0], p[1], p[2]});
+    io.seal(term, tail);
+    std::string data = encode(0, tail);
+    df += static_cast<int64_t>(list.size());
+    ix.sql(known ? "UPDATE bm25_terms SET df = ?2, tail = ?3 WHERE term = ?1"
+                 : "INSERT INTO bm25_terms(term, df, tail) VALUES(?1, ?2, ?3)")
+        .bind(1, term)
+        .bind(2, df)
+        .bind_blob(3, data.data(), data.size())
+        .run();
   }
   ix.add_stats(docs_, tokens_);
   postings_.clear();
@@ -353,37 +339,56 @@ void Bm25Index::remove_document(int64_t doc_id) {
   }
   if (docs == 0) return;
   Blocks io(*this, db_);
-  Stmt& find_term = sql("SELECT id, df FROM bm25_terms WHERE term = ?1");
+  Stmt& find = sql("SELECT df, tail FROM bm25_terms WHERE term = ?1");
   Stmt& block_of = sql(
-      "SELECT first_id, data_id FROM bm25_blocks WHERE term_id = ?1 AND first_id <= ?2 ORDER BY first_id DESC "
-      "LIMIT 1");
-  std::vector<Posting> ps;
+      "SELECT first_id, data_id FROM bm25_blocks WHERE term = ?1 AND first_id <= ?2 ORDER BY first_id DESC LIMIT 1");
+  std::vector<Posting> tail, ps;
+  // Removes the ids of gone[i, j) from ps; false unless all were there.
+  auto erase = [](std::vector<Posting>& ps, const std::vector<int64_t>& gone, size_t i, size_t j) {
+    size_t before = ps.size();
+    std::erase_if(ps, [&](const Posting& p) {
+      return std::binary_search(gone.begin() + static_cast<ptrdiff_t>(i), gone.begin() + static_cast<ptrdiff_t>(j), p.id);
+    });
+    return ps.size() + (j - i) == before;
+  };
   for (auto& [term, gone] : ids) {
-    find_term.bind(1, term);
-    if (!find_term.step()) fail("BM25 postings lack the term '{}' of document {}", term, doc_id);
-    int64_t term_id = find_term.i64(0), df = find_term.i64(1);
-    find_term.reset();
-    int64_t removed = 0;
-    for (size_t i = 0; i < gone.size();) {
-      block_of.bind(1, term_id).bind(2, gone[i]);
+    find.bind(1, term);
+    if (!find.step()) fail("BM25 postings lack the term '{}' of document {}", term, doc_id);
+    int64_t df = find.i64(0);
+    size_t bytes = 0;
+    const void* data = find.blob(1, &bytes);
+    decode(0, data, bytes, tail);
+    find.reset();
+    // Ids from the tail's first on are in the tail; earlier ones in sealed blocks.
+    size_t in_blocks = tail.empty() ? gone.size()
+                                    : static_cast<size_t>(std::lower_bound(gone.begin(), gone.end(), tail.front().id) -
+                                                          gone.begin());
+    if (!erase(tail, gone, in_blocks, gone.size())) fail("BM25 postings of '{}' lack a chunk of document {}", term, doc_id);
+    for (size_t i = 0; i < in_blocks;) {
+      block_of.bind(1, term).bind(2, gone[i]);
       if (!block_of.step()) fail("BM25 postings of '{}' lack chunk {}", term, gone[i]);
       BlockRef ref{block_of.i64(0), block_of.i64(1)};
       block_of.reset();
       io.read(ref.first_id, ref.data_id, ps);
       // Every id of this document that falls in this block goes in one rewrite.
       const int64_t last = ps.empty() ? ref.first_id : ps.back().id;
-      size_t before = ps.size(), j = i;
-      while (j < gone.size() && gone[j] <= last) ++j;
-      if (j == i) fail("BM25 postings of '{}' lack chunk {}", term, gone[i]);
-      std::erase_if(ps, [&](const Posting& p) { return std::binary_search(gone.begin() + static_cast<ptrdiff_t>(i),
-                                                                          gone.begin() + static_cast<ptrdiff_t>(j), p.id); });
-      if (ps.size() + (j - i) != before) fail("BM25 postings of '{}' lack a chunk of document {}", term, doc_id);
-      io.write(term_id, ref, ps);
-      removed += static_cast<int64_t>(j - i);
+      size_t j = i;
+      while (j < in_blocks && gone[j] <= last) ++j;
+      if (j == i || !erase(ps, gone, i, j)) fail("BM25 postings of '{}' lack a chunk of document {}", term, doc_id);
+      io.write(term, ref, ps);
       i = j;
     }
-    if (df == removed) sql("DELETE FROM bm25_terms WHERE id = ?1").bind(1, term_id).run();
-    else sql("UPDATE bm25_terms SET df = df - ?2 WHERE id = ?1").bind(1, term_id).bind(2, removed).run();
+    df -= static_cast<int64_t>(gone.size());
+    if (df == 0) {
+      sql("DELETE FROM bm25_terms WHERE term = ?1").bind(1, term).run();
+    } else {
+      std::string enc = encode(0, tail);
+      sql("UPDATE bm25_terms SET df = ?2, tail = ?3 WHERE term = ?1")
+          .bind(1, term)
+          .bind(2, df)
+          .bind_blob(3, enc.data(), enc.size())
+          .run();
+    }
   }
   add_stats(-docs, -tokens);
 }
@@ -417,26 +422,32 @@ std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const s
   std::vector<double> idf(tokens.size(), 0);
   std::vector<Cursor> cursors;
   {
-    Stmt& term = sql("SELECT id, df FROM bm25_terms WHERE term = ?1");
+    Stmt& term = sql("SELECT df, tail FROM bm25_terms WHERE term = ?1");
     Stmt& blocks =
-        sql("SELECT first_id, last_id, max_tf, min_dl, data_id FROM bm25_blocks WHERE term_id = ?1 ORDER BY first_id");
+        sql("SELECT first_id, last_id, max_tf, min_dl, data_id FROM bm25_blocks WHERE term = ?1 ORDER BY first_id");
     for (size_t u = 0; u < tokens.size(); ++u) {
       term.bind(1, tokens[u]);
       if (!term.step()) {
         term.reset();
         continue;
       }
-      int64_t term_id = term.i64(0);
-      double n = static_cast<double>(term.i64(1));
+      Cursor c;
+      double n = static_cast<double>(term.i64(0));
+      size_t bytes = 0;
+      const void* data = term.blob(1, &bytes);
+      decode(0, data, bytes, c.tail);
       term.reset();
       idf[u] = std::log(1.0 + (n_docs - n + 0.5) / (n + 0.5));
-      Cursor c;
       c.unique = u;
       c.weight = idf[u] * static_cast<double>(std::count(phrase_token.begin(), phrase_token.end(), u));
-      blocks.bind(1, term_id);
+      blocks.bind(1, tokens[u]);
       while (blocks.step())
         c.blocks.push_back({blocks.i64(0), blocks.i64(1), blocks.i64(2), blocks.i64(3), blocks.i64(4)});
       blocks.reset();
+      if (!c.tail.empty()) {
+        auto [max_tf, min_dl] = max_tf_min_dl(c.tail);
+        c.blocks.push_back({c.tail.front().id, c.tail.back().id, max_tf, min_dl, 0});
+      }
       for (const auto& m : c.blocks) c.ub = std::max(c.ub, c.bound(m, k1_, b_, avgdl));
       if (!c.blocks.empty()) cursors.push_back(std::move(c));
     }

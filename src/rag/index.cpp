@@ -459,7 +459,10 @@ IngestReport IndexImpl::ingest_texts(const std::vector<TextDocument>& docs, cons
       pending_chunks += d.chunks.size();
       pending.push_back(std::move(d));
     }
-    if (pending_chunks >= std::max<size_t>(options.embed_batch, 64) || pending.size() >= 256) {
+    // Without an embedder no model call sets the batch: larger transactions
+    // spread the BM25 postings' per-term row updates over more chunks.
+    const size_t batch = embedder_ ? std::max<size_t>(options.embed_batch, 64) : 4096;
+    if (pending_chunks >= batch || pending.size() >= std::max<size_t>(batch, 256)) {
       flush(pending, report);
       pending_chunks = 0;
       prog.files_done = report.added + report.updated + report.unchanged;
