@@ -1,13 +1,12 @@
 #include "rag/bm25.h"
 
-#include <utf8proc.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
 #include <unordered_set>
 
+#include "rag/text_fold.h"
 #include "util/error.h"
 
 namespace edgerag::rag {
@@ -43,7 +42,7 @@ struct StopCallback {
 
 int stop_create(void* api_ptr, const char** args, int n_args, Fts5Tokenizer** out) {
   auto* api = static_cast<fts5_api*>(api_ptr);
-  const char* parent_name = n_args > 0 ? args[0] : "unicode61";
+  const char* parent_name = n_args > 0 ? args[0] : "fold";
   auto t = std::make_unique<StopTokenizer>();
   void* parent_ctx = nullptr;
   int rc = api->xFindTokenizer(api, parent_name, &parent_ctx, &t->parent);
@@ -72,6 +71,27 @@ int stop_tokenize(Fts5Tokenizer* tok, void* ctx, int flags, const char* text, in
   auto* t = reinterpret_cast<StopTokenizer*>(tok);
   StopCallback cb{ctx, token};
   return t->parent.xTokenize(t->parent_instance, &cb, flags, text, n, stop_token);
+}
+
+// ---- "fold" tokenizer: the words of rag/text_fold, the base of every chain.
+int fold_create(void*, const char**, int n_args, Fts5Tokenizer** out) {
+  if (n_args != 0) return SQLITE_ERROR;
+  static int instance = 0;  // stateless
+  *out = reinterpret_cast<Fts5Tokenizer*>(&instance);
+  return SQLITE_OK;
+}
+
+void fold_delete(Fts5Tokenizer*) {}
+
+int fold_tokenize(Fts5Tokenizer*, void* ctx, int, const char* text, int n,
+                  int (*token)(void*, int, const char*, int, int, int)) {
+  if (!text || n <= 0) return SQLITE_OK;
+  int rc = SQLITE_OK;
+  fold_tokens(std::string_view(text, static_cast<size_t>(n)), [&](std::string_view t, size_t begin, size_t end) {
+    if (rc == SQLITE_OK)
+      rc = token(ctx, 0, t.data(), static_cast<int>(t.size()), static_cast<int>(begin), static_cast<int>(end));
+  });
+  return rc;
 }
 
 // ---- lucene_bm25(fts, k1, b): idf = ln(1 + (N - n + 0.5) / (n + 0.5)),
@@ -147,7 +167,9 @@ const std::vector<std::string>& english_stopwords() {
 void register_bm25(sqlite3* db) {
   fts5_api* api = get_fts5_api(db);
   static fts5_tokenizer stop_tok = {stop_create, stop_delete, stop_tokenize};
-  if (api->xCreateTokenizer(api, "stopwords", api, &stop_tok, nullptr) != SQLITE_OK ||
+  static fts5_tokenizer fold_tok = {fold_create, fold_delete, fold_tokenize};
+  if (api->xCreateTokenizer(api, "fold", nullptr, &fold_tok, nullptr) != SQLITE_OK ||
+      api->xCreateTokenizer(api, "stopwords", api, &stop_tok, nullptr) != SQLITE_OK ||
       api->xCreateFunction(api, "lucene_bm25", nullptr, lucene_bm25, nullptr) != SQLITE_OK)
     fail("cannot register BM25 extensions: {}", sqlite3_errmsg(db));
 }
@@ -156,42 +178,14 @@ std::string fts_tokenizer_spec(bool stemming, const std::string& stopwords) {
   std::string spec = stemming ? "porter " : "";
   if (stopwords == "english") spec += "stopwords ";
   else if (stopwords != "none") fail("unknown stop word list '{}' (english, none)", stopwords);
-  return spec + "unicode61 remove_diacritics 2";
+  return spec + "fold";
 }
 
 std::vector<std::string> query_terms(std::string_view query, const std::string& stopwords) {
   std::vector<std::string> terms;
-  std::string cur;
-  auto flush = [&] {
-    if (!cur.empty() && !(stopwords == "english" && stop_set().count(cur))) terms.push_back(cur);
-    cur.clear();
-  };
-  auto* p = reinterpret_cast<const utf8proc_uint8_t*>(query.data());
-  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(query.size());
-  while (left > 0) {
-    utf8proc_int32_t cp = 0;
-    utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
-    if (n <= 0) {  // invalid UTF-8 byte: treat as a separator
-      flush();
-      ++p;
-      --left;
-      continue;
-    }
-    auto cat = utf8proc_category(cp);
-    bool word = (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) ||
-                (cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO) || cat == UTF8PROC_CATEGORY_CO ||
-                cat == UTF8PROC_CATEGORY_MN;
-    if (word) {
-      utf8proc_uint8_t buf[4];
-      auto m = utf8proc_encode_char(utf8proc_tolower(cp), buf);
-      cur.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(m));
-    } else {
-      flush();
-    }
-    p += n;
-    left -= n;
-  }
-  flush();
+  fold_tokens(query, [&](std::string_view t, size_t, size_t) {
+    if (!(stopwords == "english" && stop_set().count(std::string(t)))) terms.emplace_back(t);
+  });
   return terms;
 }
 

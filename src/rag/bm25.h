@@ -11,18 +11,20 @@
 
 namespace edgerag::rag {
 
-// Registers the "stopwords" tokenizer and the lucene_bm25(fts, k1, b) rank
-// function on a connection (needed by every connection that reads or writes).
+// Registers the "fold" tokenizer (rag/text_fold.h: words, NFKC, case folding,
+// diacritics, CJK bigrams; the base of every chain), the "stopwords" tokenizer
+// and the lucene_bm25(fts, k1, b) rank function on a connection (needed by
+// every connection that reads or writes).
 void register_bm25(sqlite3* db);
 
-// The FTS5 `tokenize=` value for these settings, e.g. "porter stopwords unicode61 remove_diacritics 2".
+// The FTS5 `tokenize=` value for these settings, e.g. "porter stopwords fold".
 std::string fts_tokenizer_spec(bool stemming, const std::string& stopwords);
 
 // Lucene's English stop words (EnglishAnalyzer), plus "s" for possessives.
 const std::vector<std::string>& english_stopwords();
 
-// Query terms as FTS5 tokenizes them (letters and digits, lowercased), stop
-// words removed; duplicates are kept since they weigh a term more, as in Lucene.
+// Query terms as the "fold" tokenizer splits and folds them, stop words
+// removed; duplicates are kept since they weigh a term more, as in Lucene.
 std::vector<std::string> query_terms(std::string_view query, const std::string& stopwords);
 
 // The FTS5 tokenizer chain of a `tokenize=` spec, driven directly: the tokens

@@ -11,6 +11,7 @@
 
 #include "rag/bm25.h"
 #include "rag/index_impl.h"
+#include "rag/text_fold.h"
 #include "rag/reader.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -46,6 +47,16 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
   DELETE FROM vectors WHERE chunk_id = old.id;
 END;
 )";
+
+std::string create_fts_sql(const std::string& spec) {
+  return fmt::format("CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, headings, "
+                     "content='chunks', content_rowid='id', tokenize='{}')",
+                     spec);
+}
+
+// What the BM25 tokens of an index were made with: recorded at creation, so a
+// change of the normalization is never silently mixed with old tokens.
+std::string text_tokenizer_id(const std::string& spec) { return fmt::format("{} v{}", spec, kTextFoldVersion); }
 
 std::string sha256_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -144,8 +155,15 @@ IndexImpl::IndexImpl(std::string dir, const IndexOptions& opt) : dir_(std::move(
   opt_.hnsw_m = std::stoi(meta("hnsw_m"));
   opt_.hnsw_ef_construction = std::stoi(meta("hnsw_ef_construction"));
   opt_.exact_below = std::stoull(meta("exact_below"));
-  postings_ = std::make_unique<Bm25Index>(*db_, fts_tokenizer_spec(opt_.stemming, stopwords_), opt_.bm25_k1,
-                                          opt_.bm25_b);
+  const std::string spec = fts_tokenizer_spec(opt_.stemming, stopwords_);
+  if (meta("text_tokenizer") != text_tokenizer_id(spec)) {
+    if (!writable_)
+      fail("index {} was built with an older text normalization for BM25; run `edgerag ingest --index {}` once "
+           "(it rebuilds the BM25 index from the stored chunks) before searching it",
+           dir_, dir_);
+    rebuild_text_index(spec);
+  }
+  postings_ = std::make_unique<Bm25Index>(*db_, spec, opt_.bm25_k1, opt_.bm25_b);
   if (writable_) {
     Transaction tx(*db_);
     postings_->create_or_build();
@@ -163,11 +181,10 @@ IndexImpl::~IndexImpl() {
 void IndexImpl::create_or_load_schema(const IndexOptions& opt) {
   Transaction tx(*db_);
   db_->exec(kSchema);
-  db_->exec(fmt::format("CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, headings, "
-                        "content='chunks', content_rowid='id', tokenize='{}')",
-                        fts_tokenizer_spec(opt.stemming, opt.stopwords)));
+  db_->exec(create_fts_sql(fts_tokenizer_spec(opt.stemming, opt.stopwords)));
   if (meta("schema_version").empty()) {
     set_meta("schema_version", std::to_string(kSchemaVersion));
+    set_meta("text_tokenizer", text_tokenizer_id(fts_tokenizer_spec(opt.stemming, opt.stopwords)));
     set_meta("stemming", opt.stemming ? "1" : "0");
     set_meta("stopwords", opt.stopwords);
     set_meta("bm25_k1", fmt::format("{}", opt.bm25_k1));
@@ -177,6 +194,19 @@ void IndexImpl::create_or_load_schema(const IndexOptions& opt) {
     set_meta("exact_below", std::to_string(opt.exact_below));
     set_meta("vec_gen", "0");
   }
+  tx.commit();
+}
+
+void IndexImpl::rebuild_text_index(const std::string& spec) {
+  log(LogLevel::Info, "index {}: rebuilding the BM25 index for the current text normalization", dir_);
+  Transaction tx(*db_);
+  // The postings tables are re-created and filled by Bm25Index::create_or_build.
+  db_->exec(
+      "DROP TABLE IF EXISTS chunks_fts; DROP TABLE IF EXISTS bm25_stats; DROP TABLE IF EXISTS bm25_terms; "
+      "DROP TABLE IF EXISTS bm25_blocks; DROP TABLE IF EXISTS bm25_data;");
+  db_->exec(create_fts_sql(spec));
+  db_->exec("INSERT INTO chunks_fts(chunks_fts) VALUES('rebuild')");
+  set_meta("text_tokenizer", text_tokenizer_id(spec));
   tx.commit();
 }
 

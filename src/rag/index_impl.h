@@ -49,6 +49,9 @@ class IndexImpl final : public Index {
   std::string meta(const std::string& key, const std::string& fallback = "") const;
   void set_meta(const std::string& key, const std::string& value);
   void create_or_load_schema(const IndexOptions& opt);
+  // Re-tokenizes every chunk (FTS5 table and BM25 postings) after the text
+  // normalization changed (rag/text_fold.h); writable indexes only.
+  void rebuild_text_index(const std::string& spec);
   void require_writable() const;
   TokenCounter token_counter() const;
   std::optional<Existing> find_document(const std::string& collection, const std::string& path);
