@@ -62,6 +62,10 @@ class GgufFile {
   uint32_t version() const { return version_; }
   size_t alignment() const { return alignment_; }
   size_t file_size() const { return map_->size(); }
+  // True when the bytes are a private huge-page copy rather than the page cache's.
+  bool private_copy() const { return map_->huge_pages(); }
+  // See MappedFile::set_writable: for a model that holds this file alone.
+  void set_writable(bool on) { map_->set_writable(on); }
 
   const std::map<std::string, GgufValue>& metadata() const { return kv_; }
   const std::vector<std::string>& metadata_keys() const { return kv_order_; }

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string_view>
 #include <map>
 
 #include <fmt/format.h>
 
 #include "model/attention.h"
 #include "model/hf_checkpoint.h"
+#include "tensor/repack.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -48,17 +51,38 @@ void add_inplace(float* x, const float* y, size_t n) {
 
 }  // namespace
 
-std::unique_ptr<Model> Model::load(const std::string& path) {
-  return from_gguf(open_model_file(path));  // a GGUF file or a checkpoint directory
+std::unique_ptr<Model> Model::load(const std::string& path, WeightPacking packing) {
+  return from_gguf(open_model_file(path), packing);  // a GGUF file or a checkpoint directory
 }
 
-std::unique_ptr<Model> Model::from_gguf(std::shared_ptr<const GgufFile> file) {
+std::unique_ptr<Model> Model::from_gguf(std::shared_ptr<const GgufFile> file, WeightPacking packing) {
   EDGERAG_CHECK(file != nullptr, "Model::from_gguf: no file");
   std::unique_ptr<Model> m(new Model());
   m->file_ = std::move(file);
   m->hp_ = read_hparams(*m->file_);
   m->bind_weights();
+  m->pack_weights(packing);
   return m;
+}
+
+void Model::pack_weights(WeightPacking packing) {
+  if (packing == WeightPacking::kAuto) {
+    const char* env = std::getenv("EDGERAG_PACK");
+    if (env && std::string_view(env) == "0") packing = WeightPacking::kNever;
+    else if ((env && std::string_view(env) == "1") || file_->private_copy()) packing = WeightPacking::kAlways;
+    else packing = WeightPacking::kNever;
+  }
+  // Nobody else may see the bytes change; the file object was created mutable (GgufFile::open).
+  if (packing == WeightPacking::kNever || file_.use_count() != 1) return;
+  std::vector<Matrix*> todo;
+  for (LayerWeights& L : layers_)
+    for (Matrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) todo.push_back(w);
+  if (output_.data != tok_embd_.data) todo.push_back(&output_);  // the embedding table stays plain (get_row)
+  if (std::none_of(todo.begin(), todo.end(), [](const Matrix* w) { return packing_pays(w->type); })) return;
+  auto& file = const_cast<GgufFile&>(*file_);
+  file.set_writable(true);
+  for (Matrix* w : todo) pack_rows(*w, const_cast<uint8_t*>(w->data));
+  file.set_writable(false);
 }
 
 void Model::bind_weights() {

@@ -30,13 +30,23 @@ struct LayerWeights {
   Matrix w_gate, w_up, w_down;
 };
 
+// Whether load rearranges the linear layers' weights in place into the packed
+// GEMM layout (tensor/repack.h). Only a file the model holds alone is ever
+// changed (its bytes in gguf() then hold the packed layout). kAuto packs
+// private huge-page copies (weight files of 64 MiB or more) and leaves
+// memory-mapped files shared with the page cache; kAlways also packs mapped
+// files (their pages become private copies). EDGERAG_PACK=0|1 turns kAuto
+// into kNever|kAlways.
+enum class WeightPacking { kAuto, kAlways, kNever };
+
 class Model {
  public:
   // Opens the GGUF file (or converts a Hugging Face checkpoint directory, see
   // hf_checkpoint.h) and maps the weights. Throws edgerag::Error for an
   // unknown architecture, a missing tensor or a tensor of the wrong shape.
-  static std::unique_ptr<Model> load(const std::string& path);
-  static std::unique_ptr<Model> from_gguf(std::shared_ptr<const GgufFile> file);
+  static std::unique_ptr<Model> load(const std::string& path, WeightPacking packing = WeightPacking::kAuto);
+  static std::unique_ptr<Model> from_gguf(std::shared_ptr<const GgufFile> file,
+                                          WeightPacking packing = WeightPacking::kAuto);
 
   const HParams& hparams() const { return hp_; }
   const GgufFile& gguf() const { return *file_; }
@@ -58,6 +68,7 @@ class Model {
  private:
   Model() = default;
   void bind_weights();
+  void pack_weights(WeightPacking packing);
   void rope(float* x, int32_t n_heads, int64_t pos) const;
 
   std::shared_ptr<const GgufFile> file_;

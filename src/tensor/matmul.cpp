@@ -5,6 +5,7 @@
 
 #include "tensor/matmul_kernels.h"
 #include "tensor/ops.h"
+#include "tensor/repack.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -24,6 +25,19 @@ int64_t panel_rows(size_t row_bytes) {
 void for_rows(int64_t rows, ThreadPool* pool, const std::function<void(int, size_t, size_t)>& body) {
   if (pool) pool->parallel_for(static_cast<size_t>(rows), body, static_cast<size_t>(kRowGrain));
   else body(0, 0, static_cast<size_t>(rows));
+}
+
+// Packed groups when the ISA level has no kernel for them (tests forcing a
+// lower level, EDGERAG_ISA): each group back in plain rows, then the row kernel.
+void unpacked_groups(const MatmulKernel& k, const Matrix& w, int64_t r0, int64_t ng, const uint8_t* act, size_t xs,
+                     int64_t n_tokens, float* y) {
+  thread_local std::vector<uint8_t> plain;
+  plain.resize(static_cast<size_t>(kPackRows) * w.row_bytes);
+  for (int64_t g = r0 / kPackRows; g < r0 / kPackRows + ng; ++g) {
+    unpack_group(w, g, plain.data());
+    k.tile(w.cols, plain.data(), w.row_bytes, kPackRows, act, xs, n_tokens, y + g * kPackRows,
+           static_cast<size_t>(w.rows));
+  }
 }
 
 void run_matmul(Isa isa, const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
@@ -50,11 +64,18 @@ void run_matmul(Isa isa, const Matrix& w, const float* x, int64_t n_tokens, floa
   }
   // One token reads each weight once anyway: no panels, longest row streams.
   const int64_t panel = n_tokens == 1 ? w.rows : panel_rows(w.row_bytes);
+  // Ranges and panels are multiples of kRowGrain, a multiple of kPackRows: packed groups are never split.
+  static_assert(kRowGrain % kPackRows == 0);
+  const int64_t packed = w.packed_rows();
+  const PackedFn pk = packed > 0 ? packed_kernel_for(w.type, isa) : nullptr;
   for_rows(w.rows, pool, [&](int, size_t r0, size_t r1) {
-    for (size_t p = r0; p < r1; p += panel) {
-      const int64_t nr = std::min<int64_t>(panel, static_cast<int64_t>(r1 - p));
-      k->tile(w.cols, w.row(static_cast<int64_t>(p)), w.row_bytes, nr, act, xs, n_tokens, y + p,
-              static_cast<size_t>(w.rows));
+    for (int64_t p = static_cast<int64_t>(r0); p < static_cast<int64_t>(r1); p += panel) {
+      const int64_t nr = std::min<int64_t>(panel, static_cast<int64_t>(r1) - p);
+      const int64_t np = std::clamp<int64_t>(packed - p, 0, nr);
+      if (np > 0 && pk) pk(w.cols, w.row(p), np / kPackRows, act, xs, n_tokens, y + p, static_cast<size_t>(w.rows));
+      else if (np > 0) unpacked_groups(*k, w, p, np / kPackRows, act, xs, n_tokens, y);
+      if (nr > np)
+        k->tile(w.cols, w.row(p + np), w.row_bytes, nr - np, act, xs, n_tokens, y + p + np, static_cast<size_t>(w.rows));
     }
   });
 }

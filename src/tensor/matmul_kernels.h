@@ -29,11 +29,19 @@ struct MatmulKernel {
   ConvertFn convert = nullptr;  // nullptr: the scalar quantize_activations
 };
 
+// The same product over whole groups of the packed layout (tensor/repack.h):
+// y[t * y_stride + r] for r < ng * kPackRows, weights from w (group g at
+// w + g * kPackRows * row_bytes), activations as for TileFn.
+using PackedFn = void (*)(int64_t cols, const uint8_t* w, int64_t ng, const uint8_t* x, size_t x_stride, int64_t nt,
+                          float* y, size_t y_stride);
+
 // nullptr when that level has no kernel for the weight type.
 const MatmulKernel* scalar_kernel(DType w);
 const MatmulKernel* avx2_kernel(DType w);
 const MatmulKernel* avx512_kernel(DType w);
 const MatmulKernel* kernel_for(DType w, Isa isa);
+PackedFn avx512_packed_kernel(DType w);
+PackedFn packed_kernel_for(DType w, Isa isa);  // nullptr: matmul unpacks groups on the fly
 
 // The activation format for a weight type (F32 for types without a kernel).
 DType activation_type(DType w);

@@ -278,4 +278,6 @@ const MatmulKernel* kernel_for(DType w, Isa isa) {
   return k ? k : scalar_kernel(w);
 }
 
+PackedFn packed_kernel_for(DType w, Isa isa) { return isa == Isa::Avx512 ? avx512_packed_kernel(w) : nullptr; }
+
 }  // namespace edgerag

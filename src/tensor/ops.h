@@ -9,17 +9,24 @@
 
 namespace edgerag {
 
+// Rows per group of the packed layout (tensor/repack.h).
+constexpr int64_t kPackRows = 16;
+
 // A weight matrix as stored in GGUF: `rows` rows of `cols` elements of `type`
 // (ne = [cols, rows]); rows are row_bytes apart. Not owning (usually mmapped).
+// `packed`: the first packed_rows() rows are in the row-interleaved layout of
+// tensor/repack.h (set at load by pack_rows); row() is only valid past them.
 struct Matrix {
   DType type = DType::F32;
   int64_t cols = 0;
   int64_t rows = 0;
   const uint8_t* data = nullptr;
   size_t row_bytes = 0;
+  bool packed = false;
 
   static Matrix of(DType type, int64_t cols, int64_t rows, const void* data);
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
+  int64_t packed_rows() const { return packed ? rows / kPackRows * kPackRows : 0; }
   size_t nbytes() const { return row_bytes * static_cast<size_t>(rows); }
 };
 

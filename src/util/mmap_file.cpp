@@ -79,6 +79,12 @@ MappedFile::MappedFile(const std::string& path, FileAccess access) : path_(path)
   ::close(fd);
 }
 
+void MappedFile::set_writable(bool on) {
+  if (size_ == 0) return;
+  if (::mprotect(const_cast<uint8_t*>(data_), size_, on ? PROT_READ | PROT_WRITE : PROT_READ) != 0)
+    fail("{}: mprotect failed: {}", path_, std::strerror(errno));
+}
+
 MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }

@@ -27,6 +27,11 @@ class MappedFile {
   const std::string& path() const { return path_; }
   bool huge_pages() const { return huge_pages_; }  // true when the data is a huge-page copy
 
+  // Makes the bytes writable (pages stay private: the huge-page copy, or
+  // copy-on-write file pages; the file never changes) or read-only again, for
+  // in-place load-time transforms of the weights (tensor/repack.h).
+  void set_writable(bool on);
+
  private:
   std::string path_;
   const uint8_t* data_ = nullptr;

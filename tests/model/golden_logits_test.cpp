@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "decoder_golden.h"
 #include "model/model.h"
+#include "tensor/repack.h"
 
 namespace edgerag {
 namespace {
@@ -31,7 +33,9 @@ constexpr Tolerance kTolerances[] = {
     {"synth-qwen3-q4_0", 1e-3f, 1.0},
 };
 
-class GoldenLogits : public ::testing::TestWithParam<Tolerance> {};
+// Each model with its weights as in the file and packed for the GEMM kernels
+// (tensor/repack.h; on CPUs without those kernels both runs are the same).
+class GoldenLogits : public ::testing::TestWithParam<std::tuple<Tolerance, WeightPacking>> {};
 
 Logits eval_prompt(const Model& m, KvCache& cache, const std::vector<int32_t>& ids, ThreadPool* pool) {
   Batch b;
@@ -40,10 +44,12 @@ Logits eval_prompt(const Model& m, KvCache& cache, const std::vector<int32_t>& i
 }
 
 TEST_P(GoldenLogits, PromptLogitsAndGreedyMatchLlamaCpp) {
-  const Tolerance tol = GetParam();
+  const auto [tol, packing] = GetParam();
   const auto runs = test::golden_runs();
   const auto& run = test::golden_run(runs, tol.model);
-  auto model = Model::load(run.model_path);
+  auto model = Model::load(run.model_path, packing);
+  const Matrix& up = model->layers()[0].w_up;
+  ASSERT_EQ(up.packed, packing == WeightPacking::kAlways && packing_pays(up.type));
   const int32_t V = model->hparams().n_vocab;
   ThreadPool pool(2);
   int checked = 0;
@@ -86,9 +92,12 @@ TEST_P(GoldenLogits, PromptLogitsAndGreedyMatchLlamaCpp) {
   EXPECT_GT(checked, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, GoldenLogits, ::testing::ValuesIn(kTolerances),
+INSTANTIATE_TEST_SUITE_P(Models, GoldenLogits,
+                         ::testing::Combine(::testing::ValuesIn(kTolerances),
+                                            ::testing::Values(WeightPacking::kNever, WeightPacking::kAlways)),
                          [](const auto& info) {
-                           std::string n = info.param.model;
+                           std::string n = std::get<0>(info.param).model;
+                           n += std::get<1>(info.param) == WeightPacking::kNever ? "_file_layout" : "_packed";
                            std::replace_if(n.begin(), n.end(), [](char c) { return !std::isalnum(c); }, '_');
                            return n;
                          });

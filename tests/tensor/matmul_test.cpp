@@ -13,6 +13,7 @@
 #include "tensor/matmul_kernels.h"
 #include "tensor/ops.h"
 #include "util/error.h"
+#include "tensor_test_util.h"
 
 namespace edgerag {
 namespace {
@@ -29,13 +30,7 @@ std::vector<Isa> available_isas() {
   return out;
 }
 
-std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& f : v) f = dist(rng);
-  return v;
-}
+using test::random_floats;
 
 struct Quantized {
   std::vector<uint8_t> bytes;
@@ -72,18 +67,9 @@ TEST(Matmul, AllIsasMatchScalarReference) {
       const Quantized w = make_matrix(t, s.cols, s.rows, 11u + static_cast<uint32_t>(s.rows));
       for (int64_t nt : {1, 2, 3, 17, 64}) {
         const auto x = random_floats(static_cast<size_t>(nt * s.cols), 7u + static_cast<uint32_t>(nt));
-        std::vector<float> ref(static_cast<size_t>(nt * s.rows)), deq(s.cols);
+        std::vector<float> ref(static_cast<size_t>(nt * s.rows));
         matmul_ref(w.m, x.data(), nt, ref.data());
-        // Tolerance: float reordering over sum |w x|.
-        std::vector<double> mag(ref.size());
-        for (int64_t r = 0; r < s.rows; ++r) {
-          get_row(w.m, r, deq.data());
-          for (int64_t k = 0; k < nt; ++k) {
-            double a = 0;
-            for (int64_t c = 0; c < s.cols; ++c) a += std::fabs(deq[c] * x[k * s.cols + c]);
-            mag[k * s.rows + r] = a;
-          }
-        }
+        const auto mag = test::abs_product_sums(w.m, x, nt);  // tolerance: float reordering over sum |w x|
         for (Isa isa : available_isas()) {
           set_isa(isa);
           for (auto& pool : pools) {

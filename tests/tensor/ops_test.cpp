@@ -8,17 +8,12 @@
 #include "tensor/bandwidth.h"
 #include "tensor/cpu_features.h"
 #include "tensor/ops.h"
+#include "tensor_test_util.h"
 
 namespace edgerag {
 namespace {
 
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& f : v) f = d(rng);
-  return v;
-}
+using test::random_floats;
 
 // Runs fn at the scalar level and at the detected level; returns both outputs.
 template <typename Fn>
@@ -41,7 +36,7 @@ const int64_t kSizes[] = {1, 7, 8, 9, 33, 64, 896, 4864};
 
 TEST(Ops, DotAndAxpy) {
   for (int64_t n : kSizes) {
-    const auto a = randn(n, 1), b = randn(n, 2);
+    const auto a = random_floats(n, 1), b = random_floats(n, 2);
     double exact = 0;
     for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(a[i]) * b[i];
     auto [s, v] = both_levels([&] { return std::vector<float>{dot_f32(a.data(), b.data(), n)}; });
@@ -59,7 +54,7 @@ TEST(Ops, DotAndAxpy) {
 
 TEST(Ops, Norms) {
   for (int64_t n : kSizes) {
-    const auto x = randn(n, 3, 2.0f), w = randn(n, 4), b = randn(n, 5);
+    const auto x = random_floats(n, 3, 2.0f), w = random_floats(n, 4), b = random_floats(n, 5);
     auto [rs, rv] = both_levels([&] {
       std::vector<float> y(n);
       rmsnorm(x.data(), w.data(), y.data(), n, 1e-6f);
@@ -81,7 +76,7 @@ TEST(Ops, Norms) {
 
 TEST(Ops, SoftmaxSwigluGelu) {
   for (int64_t n : kSizes) {
-    auto x = randn(n, 6, 4.0f);
+    auto x = random_floats(n, 6, 4.0f);
     if (n > 2) x[1] = -INFINITY;  // masked score
     auto [ss, sv] = both_levels([&] {
       std::vector<float> y = x;
@@ -97,7 +92,7 @@ TEST(Ops, SoftmaxSwigluGelu) {
     }
     expect_close(ss, sv, 1e-5f, 1e-7f, "softmax");
 
-    const auto g = randn(n, 7, 3.0f), u = randn(n, 8);
+    const auto g = random_floats(n, 7, 3.0f), u = random_floats(n, 8);
     auto [ws, wv] = both_levels([&] {
       std::vector<float> y(n);
       swiglu(g.data(), u.data(), y.data(), n);
@@ -123,7 +118,7 @@ TEST(Ops, Rope) {
   for (bool neox : {false, true})
     for (int64_t head_dim : {8, 32, 64, 128}) {
       const int64_t n_heads = 3, n_rot = head_dim;
-      const auto x = randn(n_heads * head_dim, 9);
+      const auto x = random_floats(n_heads * head_dim, 9);
       auto [s, v] = both_levels([&] {
         std::vector<float> y = x;
         rope_inplace(y.data(), n_heads, head_dim, n_rot, 17, 10000.0f, 1.0f, neox);

@@ -1,0 +1,154 @@
+// AVX-512 VNNI kernels over the packed layout (tensor/repack.h): a 64-byte
+// chunk holds 4 quants of each of 16 rows, so one vpdpbusd against 4 broadcast
+// activation bytes (an embedded-broadcast memory operand) advances 16 rows at
+// once. The register tile is 16 rows x NT tokens: a block's 8 unpacked weight
+// vectors are reused by NT tokens, and each token pays per block only its 8
+// dot products plus one int->float conversion and one FMA for all 16 rows
+// (the row-major kernels pay a conversion and an FMA per row).
+// Numerics: per row and block, the exact integer dot times d_w * d_x,
+// accumulated over blocks in order: the scalar reference's summation.
+#include <immintrin.h>
+
+#include <cstring>
+#include <vector>
+
+#include "tensor/matmul_kernels.h"
+#include "tensor/ops.h"
+
+#define SIMD __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+#define UNROLL _Pragma("GCC unroll 16")
+
+namespace edgerag {
+namespace {
+
+constexpr int kNT = 8;  // tokens per register tile: 8 weight + 8 accumulator + 8 sum registers
+
+SIMD inline __m512i load(const uint8_t* p) { return _mm512_loadu_si512(p); }
+
+// A packed format: kVecs unsigned-quant vectors per block (quant q = u - kOffset),
+// kBlockBytes per block of 16 rows, and xoff(k): the activation bytes vector k pairs with.
+struct Q4_0P {
+  static constexpr int kVecs = 8, kOffset = 8;
+  static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ4_0);
+  // Chunk j holds bytes 4j..4j+3 of qs: elements 4j.. in the low nibbles, 16+4j.. in the high.
+  SIMD static void unpack(const uint8_t* q, __m512i* u) {
+    const __m512i m = _mm512_set1_epi8(15);
+    UNROLL
+    for (int j = 0; j < 4; ++j) {
+      const __m512i v = load(q + 64 * j);
+      u[2 * j] = _mm512_and_si512(v, m);
+      u[2 * j + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+    }
+  }
+  static constexpr int xoff(int k) { return k % 2 ? 16 + 4 * (k / 2) : 4 * (k / 2); }
+};
+struct Q8_0P {
+  static constexpr int kVecs = 8, kOffset = 128;  // stored biased by 128
+  static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ8_0);
+  SIMD static void unpack(const uint8_t* q, __m512i* u) {
+    UNROLL
+    for (int k = 0; k < 8; ++k) u[k] = load(q + 64 * k);
+  }
+  static constexpr int xoff(int k) { return 4 * k; }
+};
+
+SIMD inline __m512i bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// Per (token, block): d_x as float and -kOffset * sum(q_x), the start of the block's integer dot.
+template <class P>
+SIMD void token_terms(int64_t nb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* base) {
+  const __m256i ones = _mm256_set1_epi8(1);
+  for (int t = 0; t < nt; ++t) {
+    const auto* xb = reinterpret_cast<const BlockQ8_0*>(x + t * xs);
+    for (int64_t b = 0; b < nb; ++b) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[b].qs));
+      const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);
+      __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+      h = _mm_add_epi32(h, _mm_unpackhi_epi64(h, h));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 1));
+      dx[t * nb + b] = _cvtsh_ss(xb[b].d);
+      base[t * nb + b] = -P::kOffset * _mm_cvtsi128_si32(h);
+    }
+  }
+}
+
+// One group of 16 rows x NT tokens over all nb blocks.
+template <class P, int NT>
+SIMD void group_tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t* base,
+                     float* y, size_t ys) {
+  // Fewer tokens leave registers for two dot chains per token (shorter latency chains).
+  constexpr int kChains = NT >= 4 ? 1 : 2;
+  __m512 acc[NT];
+  UNROLL
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = g + b * P::kBlockBytes;
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+    __m512i u[P::kVecs];
+    P::unpack(blk + 2 * kPackRows, u);
+    UNROLL
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* xq = reinterpret_cast<const BlockQ8_0*>(x + t * xs)[b].qs;
+      __m512i s[kChains];
+      s[0] = _mm512_set1_epi32(base[t * nb + b]);
+      if constexpr (kChains == 2) s[1] = _mm512_setzero_si512();
+      UNROLL
+      for (int k = 0; k < P::kVecs; ++k) s[k % kChains] = _mm512_dpbusd_epi32(s[k % kChains], u[k], bcast4(xq + P::xoff(k)));
+      if constexpr (kChains == 2) s[0] = _mm512_add_epi32(s[0], s[1]);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[0]), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t * nb + b])), acc[t]);
+    }
+  }
+  UNROLL
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ys, acc[t]);
+}
+
+// All groups for NT tokens; the token terms are computed once for them.
+template <class P, int NT>
+SIMD void groups_pass(int64_t nb, const uint8_t* w, size_t group_bytes, int64_t ng, const uint8_t* x, size_t xs,
+                      float* y, size_t ys) {
+  thread_local std::vector<float> dx;
+  thread_local std::vector<int32_t> base;
+  dx.resize(static_cast<size_t>(NT * nb));
+  base.resize(dx.size());
+  token_terms<P>(nb, NT, x, xs, dx.data(), base.data());
+  for (int64_t g = 0; g < ng; ++g)
+    group_tile<P, NT>(nb, w + g * group_bytes, x, xs, dx.data(), base.data(), y + g * kPackRows, ys);
+}
+
+template <class P, int NT>
+SIMD void tail_tokens(int64_t rem, int64_t nb, const uint8_t* w, size_t gb, int64_t ng, const uint8_t* x, size_t xs,
+                      float* y, size_t ys) {
+  if constexpr (NT > 0) {
+    if (rem == NT) return groups_pass<P, NT>(nb, w, gb, ng, x, xs, y, ys);
+    tail_tokens<P, NT - 1>(rem, nb, w, gb, ng, x, xs, y, ys);
+  }
+}
+
+template <class P>
+SIMD void packed(int64_t cols, const uint8_t* w, int64_t ng, const uint8_t* x, size_t xs, int64_t nt, float* y,
+                 size_t ys) {
+  const int64_t nb = cols / 32;
+  const size_t gb = static_cast<size_t>(nb) * P::kBlockBytes;
+  int64_t t = 0;
+  for (; t + kNT <= nt; t += kNT) groups_pass<P, kNT>(nb, w, gb, ng, x + t * xs, xs, y + t * ys, ys);
+  if (t < nt) tail_tokens<P, kNT - 1>(nt - t, nb, w, gb, ng, x + t * xs, xs, y + t * ys, ys);
+}
+
+}  // namespace
+
+PackedFn avx512_packed_kernel(DType w) {
+  switch (w) {
+    case DType::Q4_0: return packed<Q4_0P>;
+    case DType::Q8_0: return packed<Q8_0P>;
+    default: return nullptr;
+  }
+}
+
+}  // namespace edgerag
+
+#undef SIMD
+#undef UNROLL

@@ -1,0 +1,115 @@
+// The packed weight layout (tensor/repack.h): packing round-trips exactly, and
+// matmul over packed weights (every ISA level: AVX-512 runs the packed kernels,
+// lower levels unpack groups on the fly) matches the scalar reference on the
+// plain matrix, which quantizes the activations the same way, to float
+// summation order. Odd shapes: rows not a multiple of the 16-row group (the
+// tail stays plain), token counts around the 8-token register tile, 1 token,
+// several threads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "tensor/cpu_features.h"
+#include "tensor/repack.h"
+#include "tensor_test_util.h"
+
+namespace edgerag {
+namespace {
+
+using test::random_floats;
+
+struct Weights {
+  std::vector<uint8_t> plain, packed;
+  Matrix m, p;  // plain and packed views
+};
+
+Weights make_weights(DType t, int64_t cols, int64_t rows, uint32_t seed) {
+  const auto src = random_floats(static_cast<size_t>(cols * rows), seed, 0.5f);
+  Weights w;
+  const size_t rb = row_size(t, cols);
+  w.plain.resize(rb * static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) quantize_row(t, src.data() + r * cols, w.plain.data() + r * rb, cols);
+  w.packed = w.plain;
+  w.m = Matrix::of(t, cols, rows, w.plain.data());
+  w.p = Matrix::of(t, cols, rows, w.packed.data());
+  return w;
+}
+
+bool packed_kernels_here() { return detected_isa() == Isa::Avx512; }
+
+const DType kPackedTypes[] = {DType::Q4_0, DType::Q8_0};
+
+TEST(PackedMatmul, PackingRoundTripsAndKeepsTheTailPlain) {
+  for (DType t : kPackedTypes) {
+    Weights w = make_weights(t, 96, 37, 3);
+    ASSERT_EQ(pack_rows(w.p, w.packed.data()), packed_kernels_here()) << dtype_name(t);
+    if (!w.p.packed) continue;
+    EXPECT_EQ(w.p.packed_rows(), 32);
+    EXPECT_NE(w.packed, w.plain);
+    // The 5 tail rows are untouched, every group unpacks to the original rows.
+    const size_t group = static_cast<size_t>(kPackRows) * w.m.row_bytes;
+    EXPECT_TRUE(std::equal(w.packed.begin() + 2 * group, w.packed.end(), w.plain.begin() + 2 * group));
+    std::vector<uint8_t> rows(group);
+    for (int64_t g = 0; g < 2; ++g) {
+      unpack_group(w.p, g, rows.data());
+      EXPECT_TRUE(std::equal(rows.begin(), rows.end(), w.plain.begin() + g * group)) << dtype_name(t) << " group " << g;
+    }
+    // get_row reads packed rows too.
+    std::vector<float> a(96), b(96);
+    for (int64_t r : {0, 15, 17, 31, 32, 36}) {
+      get_row(w.m, r, a.data());
+      get_row(w.p, r, b.data());
+      EXPECT_EQ(a, b) << dtype_name(t) << " row " << r;
+    }
+    EXPECT_FALSE(pack_rows(w.p, w.packed.data()));  // already packed
+  }
+}
+
+TEST(PackedMatmul, OnlyTypesWithALayoutAndFullGroupsArePacked) {
+  Weights k = make_weights(DType::Q4_K, 256, 32, 1);
+  EXPECT_FALSE(pack_rows(k.p, k.packed.data()));
+  Weights few = make_weights(DType::Q4_0, 64, 15, 1);
+  EXPECT_FALSE(pack_rows(few.p, few.packed.data()));
+  EXPECT_EQ(few.packed, few.plain);
+}
+
+TEST(PackedMatmul, MatchesScalarReferenceOnOddShapes) {
+  struct IsaGuard {
+    Isa saved = active_isa();
+    ~IsaGuard() { set_isa(saved); }
+  } guard;
+  ThreadPool pools[] = {ThreadPool(1), ThreadPool(2), ThreadPool(3), ThreadPool(8)};
+  struct Shape { int64_t cols, rows; };
+  for (DType t : kPackedTypes)
+    for (Shape s : {Shape{32, 16}, Shape{96, 17}, Shape{64, 37}, Shape{320, 100}, Shape{896, 64}}) {
+      Weights w = make_weights(t, s.cols, s.rows, 11u + static_cast<uint32_t>(s.rows));
+      pack_rows(w.p, w.packed.data());
+      for (int64_t nt : {1, 2, 3, 7, 8, 9, 17, 64}) {
+        const auto x = random_floats(static_cast<size_t>(nt * s.cols), 7u + static_cast<uint32_t>(nt));
+        std::vector<float> ref(static_cast<size_t>(nt * s.rows));
+        matmul_ref(w.m, x.data(), nt, ref.data());
+        // Relative to sum |w x|: the integer block dots are exact, only the float
+        // sum over blocks (and fma vs mul + add) may round differently.
+        const auto mag = test::abs_product_sums(w.m, x, nt);
+        for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+          if (static_cast<int>(isa) > static_cast<int>(detected_isa())) continue;
+          set_isa(isa);
+          for (auto& pool : pools) {
+            std::vector<float> y(ref.size(), NAN);
+            matmul(w.p, x.data(), nt, y.data(), &pool);
+            for (size_t i = 0; i < y.size(); ++i)
+              ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-6)
+                  << dtype_name(t) << " isa=" << isa_name(isa) << " threads=" << pool.size() << " cols=" << s.cols
+                  << " rows=" << s.rows << " nt=" << nt << " i=" << i;
+          }
+        }
+        std::vector<float> y(ref.size(), NAN);  // the reference itself reads packed weights
+        matmul_ref(w.p, x.data(), nt, y.data());
+        EXPECT_EQ(y, ref) << dtype_name(t);
+      }
+    }
+}
+
+}  // namespace
+}  // namespace edgerag
