@@ -116,7 +116,7 @@ std::vector<std::pair<int64_t, double>> IndexImpl::dense(const std::vector<float
   VectorIndex* v = vectors();
   if (!v) return out;
   std::vector<int64_t> only;
-  if (has_filter(f)) only = filtered_chunks(f);
+  if (has_filter(f)) only = allowed_chunks(f);
   for (auto [id, s] : v->search(q.data(), depth, ef, has_filter(f) ? &only : nullptr)) out.emplace_back(id, s);
   return out;
 }

@@ -144,15 +144,25 @@ std::vector<std::pair<int64_t, float>> VectorIndex::search(const float* query, s
   std::vector<std::pair<int64_t, float>> out;
   if (k == 0) return out;
   auto by_score = [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; };
-  if (only) {  // filtered: exact over the allowed chunks, read from the database
-    auto st = db_.prepare("SELECT v FROM vectors WHERE chunk_id = ?1");
-    for (int64_t id : *only) {
-      st.bind(1, id);
-      if (st.step()) out.emplace_back(id, dot_f32(query, blob_vector(st, 0, p_.dim), p_.dim));
-      st.reset();
+  sync(false);
+  if (only) {  // filtered: exact over the allowed chunks, from the in-memory copy
+    out.reserve(only->size());
+    if (exact_) {
+      for (int64_t id : *only) {
+        auto it = std::lower_bound(ids_.begin(), ids_.end(), id);  // ids_ ascend
+        if (it == ids_.end() || *it != id) continue;
+        auto row = static_cast<size_t>(it - ids_.begin());
+        out.emplace_back(id, dot_f32(query, matrix_.data() + row * static_cast<size_t>(p_.dim), p_.dim));
+      }
+    } else {
+      auto& g = *hnsw_->graph;
+      for (int64_t id : *only) {
+        auto it = g.label_lookup_.find(static_cast<hnswlib::labeltype>(id));
+        if (it == g.label_lookup_.end() || g.isMarkedDeleted(it->second)) continue;
+        out.emplace_back(id, dot_f32(query, reinterpret_cast<const float*>(g.getDataByInternalId(it->second)), p_.dim));
+      }
     }
   } else {
-    sync(false);
     if (exact_) {
       out.reserve(ids_.size());
       for (size_t i = 0; i < ids_.size(); ++i)

@@ -28,7 +28,8 @@ class VectorIndex {
   ~VectorIndex();
 
   // Top-k chunk ids by inner product (cosine for normalized vectors), best first.
-  // With `only` set, searches exactly among those chunk ids (filtered search).
+  // With `only` set, searches exactly among those chunk ids (filtered search),
+  // reading their vectors from the in-memory copy.
   std::vector<std::pair<int64_t, float>> search(const float* query, size_t k, size_t ef_search,
                                                 const std::vector<int64_t>* only = nullptr);
   // Brings the searchable copy up to the database's generation; with `save`,

@@ -63,6 +63,32 @@ TEST(Dense, ExactAndHnswAgree) {
   EXPECT_EQ(exact->search("warm sofa cat", mode(SearchMode::Dense)).hits[0].provenance.path, "cat");
 }
 
+TEST(Dense, FilteredSearchIsExactInBothModes) {
+  test::TempDir t;
+  auto emb = std::make_shared<test::HashEmbedder>();
+  IngestOptions birds;
+  birds.collection = "birds";
+  const std::vector<TextDocument> more = {{"crow", "", "A crow caws from the old oak tree."},
+                                          {"gull", "", "Gulls circle the fishing boats at the harbour."},
+                                          {"wren", "", "The tiny wren sings loudly in the hedge."}};
+  auto exact = build(t / "exact", emb, 1000);
+  auto hnsw = build(t / "hnsw", emb, 0);
+  exact->ingest_texts(more, birds);
+  hnsw->ingest_texts(more, birds);
+  auto o = mode(SearchMode::Dense, 8);
+  o.filter.collections = {"birds"};
+  for (const char* q : {"bird song in the hedge", "fish at sea", "night hunting"}) {
+    auto a = exact->search(q, o), b = hnsw->search(q, o);
+    ASSERT_EQ(a.hits.size(), 3u) << q;  // every allowed chunk, none other
+    ASSERT_EQ(b.hits.size(), 3u) << q;
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(a.hits[i].provenance.collection, "birds");
+      EXPECT_EQ(a.hits[i].chunk_id, b.hits[i].chunk_id) << q;
+      EXPECT_EQ(a.hits[i].score, b.hits[i].score) << q;  // the same stored floats, scored exactly
+    }
+  }
+}
+
 TEST(Dense, GraphFollowsUpdatesAndReopens) {
   test::TempDir t;
   auto emb = std::make_shared<test::HashEmbedder>();
