@@ -339,6 +339,8 @@ bool HttpFront::advance(Conn& c) {
       return true;
     }
     c.deadline = Clock::now() + std::chrono::seconds(limits_.body_timeout_s);
+    const RequestHead& h = c.framer.head();
+    if (!h.chunked) c.buf.reserve(h.bytes + h.content_length);  // one allocation, not a doubling series
     if (st == RequestFramer::Status::NeedMore && c.framer.head().expect_continue) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       if (!send_all(c.fd, kContinue.data(), kContinue.size(), 1000)) {
