@@ -108,14 +108,19 @@ void pack_section(const ParsedDocument& doc, const std::vector<Unit>& u, const C
 
 void chunk_table(const ParsedDocument& doc, const ChunkOptions& opt, const TokenCounter& count,
                  std::vector<Chunk>& out) {
-  size_t header_tokens = doc.table_header.empty() ? 0 : count(doc.table_header);
-  size_t budget = opt.max_tokens > header_tokens ? opt.max_tokens - header_tokens : 1;
   size_t i = 0, n = doc.blocks.size();
   while (i < n) {
+    // Chunks stay inside one table (sheet) and start with its header.
+    const std::string& headings = doc.blocks[i].headings;
+    auto own = doc.table_headers.find(headings);
+    const std::string& header = own != doc.table_headers.end() ? own->second : doc.table_header;
+    size_t header_tokens = header.empty() ? 0 : count(header);
+    size_t budget = opt.max_tokens > header_tokens ? opt.max_tokens - header_tokens : 1;
     Chunk c;
-    c.text = doc.table_header;
+    c.text = header;
+    c.headings = headings;
     size_t tokens = 0, j = i;
-    while (j < n) {
+    while (j < n && doc.blocks[j].headings == headings) {
       size_t t = count(doc.blocks[j].text);
       if (j > i && tokens + t > budget) break;
       if (!c.text.empty()) c.text += '\n';

@@ -3,6 +3,7 @@
 // byte range).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,11 @@ struct ParsedDocument {
   std::string title;
   std::vector<Block> blocks;
   std::string table_header;  // tables: repeated at the top of every chunk
+  // Tables of several sheets: the header of the blocks whose `headings` (the
+  // sheet name) is the key, used instead of table_header.
+  std::map<std::string, std::string> table_headers;
   bool tabular = false;      // blocks are rows: chunk by rows, not sentences
+  std::vector<std::string> notes;  // what the reader left out, e.g. hidden sheets
 };
 
 // Appends `text` as a block of the extracted text whose length is `*offset`

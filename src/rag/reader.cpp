@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "rag/reader_sheet.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace edgerag::rag {
 
@@ -17,6 +19,9 @@ std::string detect_file_type(const std::string& path) {
   if (ext == ".docx") return "docx";
   if (ext == ".pptx") return "pptx";
   if (ext == ".csv") return "csv";
+  if (ext == ".xlsx" || ext == ".xlsm") return "xlsx";
+  if (ext == ".ods") return "ods";
+  if (ext == ".xls") return "xls";
   if (ext == ".jsonl" || ext == ".ndjson") return "jsonl";
   if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".tif" || ext == ".tiff" || ext == ".bmp" ||
       ext == ".gif" || ext == ".webp" || ext == ".pnm")
@@ -35,12 +40,16 @@ ParsedDocument read_document(const std::string& path, std::string_view bytes, co
   else if (type == "pptx") doc = read_pptx(bytes);
   else if (type == "csv") doc = read_csv(bytes);
   else if (type == "jsonl") doc = read_jsonl(bytes);
+  else if (type == "xlsx") doc = read_xlsx(bytes);
+  else if (type == "ods") doc = read_ods(bytes);
+  else if (type == "xls") doc = read_xls(bytes);
   else if (type == "image") {
     if (!opt.ocr) fail("image file (enable OCR to index it)");
     doc = read_image(bytes, opt);
   } else {
     fail("unsupported file type");
   }
+  for (const std::string& note : doc.notes) log(LogLevel::Info, "{}: {}", path, note);
   doc.file_type = type;
   if (doc.title.empty()) doc.title = std::filesystem::path(path).stem().string();
   return doc;

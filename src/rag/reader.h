@@ -13,7 +13,8 @@ struct ReadOptions {
   std::string ocr_language = "eng";
 };
 
-// txt, md, html, pdf, docx, pptx, csv, jsonl, image — or "" when unsupported.
+// txt, md, html, pdf, docx, pptx, csv, jsonl, xlsx, ods, xls (refused: rag/reader_sheet.h),
+// image — or "" when unsupported.
 std::string detect_file_type(const std::string& path);
 
 ParsedDocument read_document(const std::string& path, std::string_view bytes, const ReadOptions& opt);
