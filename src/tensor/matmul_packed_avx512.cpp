@@ -7,6 +7,8 @@
 // (the row-major kernels pay a conversion and an FMA per row).
 // Numerics: per row and block, the exact integer dot times d_w * d_x,
 // accumulated over blocks in order: the scalar reference's summation.
+// Q4_0 / Q8_0 (32-element blocks, Q8_0 activations) and Q4_K (super-blocks of
+// 256 with 8 six-bit scales and mins, Q8_K activations).
 #include <immintrin.h>
 
 #include <cstring>
@@ -25,33 +27,6 @@ constexpr int kNT = 8;  // tokens per register tile: 8 weight + 8 accumulator + 
 
 SIMD inline __m512i load(const uint8_t* p) { return _mm512_loadu_si512(p); }
 
-// A packed format: kVecs unsigned-quant vectors per block (quant q = u - kOffset),
-// kBlockBytes per block of 16 rows, and xoff(k): the activation bytes vector k pairs with.
-struct Q4_0P {
-  static constexpr int kVecs = 8, kOffset = 8;
-  static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ4_0);
-  // Chunk j holds bytes 4j..4j+3 of qs: elements 4j.. in the low nibbles, 16+4j.. in the high.
-  SIMD static void unpack(const uint8_t* q, __m512i* u) {
-    const __m512i m = _mm512_set1_epi8(15);
-    UNROLL
-    for (int j = 0; j < 4; ++j) {
-      const __m512i v = load(q + 64 * j);
-      u[2 * j] = _mm512_and_si512(v, m);
-      u[2 * j + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
-    }
-  }
-  static constexpr int xoff(int k) { return k % 2 ? 16 + 4 * (k / 2) : 4 * (k / 2); }
-};
-struct Q8_0P {
-  static constexpr int kVecs = 8, kOffset = 128;  // stored biased by 128
-  static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ8_0);
-  SIMD static void unpack(const uint8_t* q, __m512i* u) {
-    UNROLL
-    for (int k = 0; k < 8; ++k) u[k] = load(q + 64 * k);
-  }
-  static constexpr int xoff(int k) { return 4 * k; }
-};
-
 SIMD inline __m512i bcast4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -60,7 +35,7 @@ SIMD inline __m512i bcast4(const int8_t* p) {
 
 // Per (token, block): d_x as float and -kOffset * sum(q_x), the start of the block's integer dot.
 template <class P>
-SIMD void token_terms(int64_t nb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* base) {
+SIMD void block_terms(int64_t nb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* base) {
   const __m256i ones = _mm256_set1_epi8(1);
   for (int t = 0; t < nt; ++t) {
     const auto* xb = reinterpret_cast<const BlockQ8_0*>(x + t * xs);
@@ -78,7 +53,7 @@ SIMD void token_terms(int64_t nb, int nt, const uint8_t* x, size_t xs, float* dx
 
 // One group of 16 rows x NT tokens over all nb blocks.
 template <class P, int NT>
-SIMD void group_tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t* base,
+SIMD void block_group_tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t* base,
                      float* y, size_t ys) {
   // Fewer tokens leave registers for two dot chains per token (shorter latency chains).
   constexpr int kChains = NT >= 4 ? 1 : 2;
@@ -106,17 +81,160 @@ SIMD void group_tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_t xs, 
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ys, acc[t]);
 }
 
+// A packed format P: kElems elements and kBlockBytes bytes per block of 16
+// rows, kInts integer terms per (token, block), terms() computing them with
+// d_x, and tile<NT>() for one group.
+// 32-element blocks against Q8_0 activations: kVecs unsigned-quant vectors per
+// block (q = u - kOffset), xoff(k) the activation bytes vector k pairs with.
+template <class Self>
+struct Blocks32P {
+  static constexpr int kElems = 32, kInts = 1;
+  SIMD static void terms(int64_t nb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* ints) {
+    block_terms<Self>(nb, nt, x, xs, dx, ints);
+  }
+  template <int NT>
+  SIMD static void tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t* ints,
+                        float* y, size_t ys) {
+    block_group_tile<Self, NT>(nb, g, x, xs, dx, ints, y, ys);
+  }
+};
+struct Q4_0P : Blocks32P<Q4_0P> {
+  static constexpr int kVecs = 8, kOffset = 8;
+  static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ4_0);
+  // Chunk j holds bytes 4j..4j+3 of qs: elements 4j.. in the low nibbles, 16+4j.. in the high.
+  SIMD static void unpack(const uint8_t* q, __m512i* u) {
+    const __m512i m = _mm512_set1_epi8(15);
+    UNROLL
+    for (int j = 0; j < 4; ++j) {
+      const __m512i v = load(q + 64 * j);
+      u[2 * j] = _mm512_and_si512(v, m);
+      u[2 * j + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+    }
+  }
+  static constexpr int xoff(int k) { return k % 2 ? 16 + 4 * (k / 2) : 4 * (k / 2); }
+};
+struct Q8_0P : Blocks32P<Q8_0P> {
+  static constexpr int kVecs = 8, kOffset = 128;  // stored biased by 128
+  static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ8_0);
+  SIMD static void unpack(const uint8_t* q, __m512i* u) {
+    UNROLL
+    for (int k = 0; k < 8; ++k) u[k] = load(q + 64 * k);
+  }
+  static constexpr int xoff(int k) { return 4 * k; }
+};
+
+// Q4_K against Q8_K: a packed super-block is d[16], dmin[16] (F16), the three
+// 32-bit words of each row's 12 scale bytes (word-major), then 32 quant chunks;
+// chunk 8j + k holds qs bytes 32j + 4k.. whose low nibbles are sub-block 2j's
+// elements 4k.. and high nibbles sub-block 2j+1's. Per row, as in ggml:
+// d d_x sum_s sc_s dot_s - dmin d_x sum_s m_s xsum_s, with the integer parts exact.
+struct Q4_KP {
+  static constexpr int kElems = QK_K, kInts = 4;
+  static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ4_K);
+  // ints: activation sums of the 8 sub-blocks as int16 pairs matching the mins
+  // pairs below: (0, 2), (1, 3), (4, 6), (5, 7).
+  SIMD static void terms(int64_t nsb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* ints) {
+    for (int t = 0; t < nt; ++t) {
+      const auto* xb = reinterpret_cast<const BlockQ8_K*>(x + t * xs);
+      for (int64_t b = 0; b < nsb; ++b) {
+        int32_t sum[8];
+        for (int j = 0; j < 8; ++j) sum[j] = xb[b].bsums[2 * j] + xb[b].bsums[2 * j + 1];
+        const size_t i = static_cast<size_t>(t * nsb + b);
+        dx[i] = xb[b].d;
+        for (int k = 0; k < 4; ++k) {
+          const int lo = (k / 2) * 4 + k % 2;
+          ints[4 * i + k] = static_cast<int32_t>(static_cast<uint16_t>(sum[lo]) | static_cast<uint32_t>(static_cast<uint16_t>(sum[lo + 2])) << 16);
+        }
+      }
+    }
+  }
+  template <int NT>
+  SIMD static void tile(int64_t nsb, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t* ints,
+                        float* y, size_t ys) {
+    constexpr int kChains = NT >= 4 ? 1 : 2;
+    const __m512i k6 = _mm512_set1_epi32(0x3f3f3f3f), k4 = _mm512_set1_epi32(0x0f0f0f0f),
+                  k2 = _mm512_set1_epi32(0x03030303), lo16 = _mm512_set1_epi32(0x00ff00ff),
+                  byte = _mm512_set1_epi32(0xff), nib = _mm512_set1_epi8(15);
+    __m512 acc[NT];
+    UNROLL
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nsb; ++b) {
+      const uint8_t* blk = g + b * kBlockBytes;
+      const __m512i w0 = load(blk + 64), w1 = load(blk + 128), w2 = load(blk + 192);
+      // Mins first (their registers are free again for the quants): 16 rows x 8 mins.
+      {
+        const __m512i m0 = _mm512_and_si512(w1, k6);
+        const __m512i m1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w2, 4), k4),
+                                           _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(w1, 6), k2), 4));
+        const __m512i mp[4] = {_mm512_and_si512(m0, lo16), _mm512_and_si512(_mm512_srli_epi32(m0, 8), lo16),
+                               _mm512_and_si512(m1, lo16), _mm512_and_si512(_mm512_srli_epi32(m1, 8), lo16)};
+        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32)));
+        UNROLL
+        for (int t = 0; t < NT; ++t) {
+          const int32_t* xi = ints + 4 * (t * nsb + b);
+          __m512i ms = _mm512_setzero_si512();
+          UNROLL
+          for (int k = 0; k < 4; ++k) ms = _mm512_dpwssd_epi32(ms, mp[k], _mm512_set1_epi32(xi[k]));
+          acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmin, _mm512_set1_ps(dx[t * nsb + b])), acc[t]);
+        }
+      }
+      // The 8 scales of 16 rows as int32 lanes, read back as memory operands of vpmulld.
+      alignas(64) int32_t sc[8][kPackRows];
+      {
+        const __m512i s0 = _mm512_and_si512(w0, k6);
+        const __m512i s1 = _mm512_or_si512(_mm512_and_si512(w2, k4),
+                                           _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(w0, 6), k2), 4));
+        UNROLL
+        for (int s = 0; s < 4; ++s) {
+          _mm512_store_si512(sc[s], _mm512_and_si512(_mm512_srli_epi32(s0, 8 * s), byte));
+          _mm512_store_si512(sc[s + 4], _mm512_and_si512(_mm512_srli_epi32(s1, 8 * s), byte));
+        }
+      }
+      __m512i tot[NT];
+      UNROLL
+      for (int t = 0; t < NT; ++t) tot[t] = _mm512_setzero_si512();
+      const uint8_t* q = blk + 256;
+      for (int s = 0; s < 8; ++s) {
+        __m512i u[8];
+        UNROLL
+        for (int k = 0; k < 8; ++k) {
+          const __m512i v = load(q + 64 * (8 * (s / 2) + k));
+          u[k] = _mm512_and_si512(s % 2 ? _mm512_srli_epi16(v, 4) : v, nib);
+        }
+        const __m512i scv = _mm512_load_si512(sc[s]);
+        UNROLL
+        for (int t = 0; t < NT; ++t) {
+          const int8_t* xq = reinterpret_cast<const BlockQ8_K*>(x + t * xs)[b].qs + 32 * s;
+          __m512i c[kChains];
+          UNROLL
+          for (int j = 0; j < kChains; ++j) c[j] = _mm512_setzero_si512();
+          UNROLL
+          for (int k = 0; k < 8; ++k) c[k % kChains] = _mm512_dpbusd_epi32(c[k % kChains], u[k], bcast4(xq + 4 * k));
+          if constexpr (kChains == 2) c[0] = _mm512_add_epi32(c[0], c[1]);
+          tot[t] = _mm512_add_epi32(tot[t], _mm512_mullo_epi32(c[0], scv));
+        }
+      }
+      const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+      UNROLL
+      for (int t = 0; t < NT; ++t)
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot[t]), _mm512_mul_ps(d, _mm512_set1_ps(dx[t * nsb + b])), acc[t]);
+    }
+    UNROLL
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ys, acc[t]);
+  }
+};
+
 // All groups for NT tokens; the token terms are computed once for them.
 template <class P, int NT>
 SIMD void groups_pass(int64_t nb, const uint8_t* w, size_t group_bytes, int64_t ng, const uint8_t* x, size_t xs,
                       float* y, size_t ys) {
   thread_local std::vector<float> dx;
-  thread_local std::vector<int32_t> base;
+  thread_local std::vector<int32_t> ints;
   dx.resize(static_cast<size_t>(NT * nb));
-  base.resize(dx.size());
-  token_terms<P>(nb, NT, x, xs, dx.data(), base.data());
+  ints.resize(dx.size() * P::kInts);
+  P::terms(nb, NT, x, xs, dx.data(), ints.data());
   for (int64_t g = 0; g < ng; ++g)
-    group_tile<P, NT>(nb, w + g * group_bytes, x, xs, dx.data(), base.data(), y + g * kPackRows, ys);
+    P::template tile<NT>(nb, w + g * group_bytes, x, xs, dx.data(), ints.data(), y + g * kPackRows, ys);
 }
 
 template <class P, int NT>
@@ -131,7 +249,7 @@ SIMD void tail_tokens(int64_t rem, int64_t nb, const uint8_t* w, size_t gb, int6
 template <class P>
 SIMD void packed(int64_t cols, const uint8_t* w, int64_t ng, const uint8_t* x, size_t xs, int64_t nt, float* y,
                  size_t ys) {
-  const int64_t nb = cols / 32;
+  const int64_t nb = cols / P::kElems;
   const size_t gb = static_cast<size_t>(nb) * P::kBlockBytes;
   int64_t t = 0;
   for (; t + kNT <= nt; t += kNT) groups_pass<P, kNT>(nb, w, gb, ng, x + t * xs, xs, y + t * ys, ys);
@@ -144,6 +262,7 @@ PackedFn avx512_packed_kernel(DType w) {
   switch (w) {
     case DType::Q4_0: return packed<Q4_0P>;
     case DType::Q8_0: return packed<Q8_0P>;
+    case DType::Q4_K: return packed<Q4_KP>;
     default: return nullptr;
   }
 }

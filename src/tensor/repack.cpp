@@ -11,17 +11,27 @@
 namespace edgerag {
 namespace {
 
-// The packed types are blocks of {F16 d; qs[type_size - 2]}; Q8_0's signed
-// quants are biased to unsigned (x ^ 0x80 is x + 128 for int8).
-uint32_t quant_bias(DType t) { return t == DType::Q8_0 ? 0x80808080u : 0; }
-
-bool has_layout(DType t) { return t == DType::Q4_0 || t == DType::Q8_0; }
+// A packed type's block is n16 16-bit fields (F16 scales) followed by 32-bit
+// fields (K-quant scale words, quants); each field becomes kPackRows
+// consecutive copies, one per row. Q8_0's signed quants are biased to unsigned
+// (x ^ 0x80 is x + 128 for int8).
+struct Fields {
+  size_t n16 = 0;  // 0: the type has no packed layout
+  uint32_t bias = 0;
+};
+Fields fields_of(DType t) {
+  switch (t) {
+    case DType::Q4_0: return {1, 0};
+    case DType::Q8_0: return {1, 0x80808080u};
+    case DType::Q4_K: return {2, 0};
+    default: return {};
+  }
+}
 
 // Copies row i's block between plain (`row`, type_size bytes) and its lanes in
-// the packed block of kPackRows rows, 4 quant bytes at a time (biased both ways:
-// the bias is its own inverse).
+// the packed block of kPackRows rows (biased both ways: the bias is its own inverse).
 template <bool kToPacked>
-void move_row_block(size_t ts, uint32_t bias, int64_t i, std::conditional_t<kToPacked, const uint8_t*, uint8_t*> row,
+void move_row_block(size_t ts, Fields f, int64_t i, std::conditional_t<kToPacked, const uint8_t*, uint8_t*> row,
                     std::conditional_t<kToPacked, uint8_t*, const uint8_t*> packed) {
   const size_t r = static_cast<size_t>(i);
   auto copy = [&](size_t plain_off, size_t packed_off, size_t n, uint32_t x) {
@@ -29,13 +39,16 @@ void move_row_block(size_t ts, uint32_t bias, int64_t i, std::conditional_t<kToP
     if constexpr (kToPacked) std::memcpy(&v, row + plain_off, n), v ^= x, std::memcpy(packed + packed_off, &v, n);
     else std::memcpy(&v, packed + packed_off, n), v ^= x, std::memcpy(row + plain_off, &v, n);
   };
-  copy(0, 2 * r, 2, 0);
-  for (size_t c = 0; c < (ts - 2) / 4; ++c) copy(2 + 4 * c, 2 * kPackRows + c * 4 * kPackRows + 4 * r, 4, bias);
+  for (size_t k = 0; k < f.n16; ++k) copy(2 * k, 2 * kPackRows * k + 2 * r, 2, 0);
+  const size_t head = 2 * f.n16;
+  for (size_t c = 0; c < (ts - head) / 4; ++c) copy(head + 4 * c, head * kPackRows + c * 4 * kPackRows + 4 * r, 4, f.bias);
 }
 
 }  // namespace
 
-bool packing_pays(DType t) { return has_layout(t) && packed_kernel_for(t, active_isa()) != nullptr; }
+bool packing_pays(DType t) {
+  return fields_of(t).n16 > 0 && packed_kernel_for(t, active_isa()) != nullptr;
+}
 
 bool pack_rows(Matrix& w, uint8_t* bytes) {
   EDGERAG_CHECK(bytes == w.data, "pack_rows: bytes must be the matrix data");
@@ -43,14 +56,14 @@ bool pack_rows(Matrix& w, uint8_t* bytes) {
   const size_t group_bytes = static_cast<size_t>(kPackRows) * w.row_bytes;
   const int64_t nb = w.cols / dtype_traits(w.type).block_size;
   const size_t ts = dtype_traits(w.type).type_size;
-  const uint32_t bias = quant_bias(w.type);
+  const Fields f = fields_of(w.type);
   std::vector<uint8_t> plain(group_bytes);  // one group at a time: the only extra memory
   for (int64_t g = 0; g < w.rows / kPackRows; ++g) {
     uint8_t* dst = bytes + static_cast<size_t>(g) * group_bytes;
     std::memcpy(plain.data(), dst, group_bytes);
     for (int64_t i = 0; i < kPackRows; ++i)
       for (int64_t b = 0; b < nb; ++b) {
-        move_row_block<true>(ts, bias, i, plain.data() + static_cast<size_t>(i) * w.row_bytes + static_cast<size_t>(b) * ts,
+        move_row_block<true>(ts, f, i, plain.data() + static_cast<size_t>(i) * w.row_bytes + static_cast<size_t>(b) * ts,
                              dst + static_cast<size_t>(b) * kPackRows * ts);
       }
   }
@@ -62,10 +75,10 @@ void unpack_group(const Matrix& w, int64_t g, uint8_t* out) {
   EDGERAG_CHECK(w.packed && g >= 0 && g < w.rows / kPackRows, "unpack_group: group {} is not packed", g);
   const size_t ts = dtype_traits(w.type).type_size;
   const uint8_t* src = w.data + static_cast<size_t>(g) * kPackRows * w.row_bytes;
-  const uint32_t bias = quant_bias(w.type);
+  const Fields f = fields_of(w.type);
   for (int64_t i = 0; i < kPackRows; ++i)
     for (int64_t b = 0; b < w.cols / dtype_traits(w.type).block_size; ++b) {
-      move_row_block<false>(ts, bias, i, out + static_cast<size_t>(i) * w.row_bytes + static_cast<size_t>(b) * ts,
+      move_row_block<false>(ts, f, i, out + static_cast<size_t>(i) * w.row_bytes + static_cast<size_t>(b) * ts,
                             src + static_cast<size_t>(b) * kPackRows * ts);
     }
 }
