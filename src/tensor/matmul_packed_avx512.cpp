@@ -7,7 +7,7 @@
 // (the row-major kernels pay a conversion and an FMA per row).
 // Numerics: per row and block, the exact integer dot times d_w * d_x,
 // accumulated over blocks in order: the scalar reference's summation.
-// Q4_0 / Q8_0 (32-element blocks, Q8_0 activations) and Q4_K (super-blocks of
+// Q4_0 / Q5_0 / Q8_0 (32-element blocks, Q8_0 activations) and Q4_K (super-blocks of
 // 256 with 8 six-bit scales and mins, Q8_K activations).
 #include <immintrin.h>
 
@@ -112,6 +112,27 @@ struct Q4_0P : Blocks32P<Q4_0P> {
     }
   }
   static constexpr int xoff(int k) { return k % 2 ? 16 + 4 * (k / 2) : 4 * (k / 2); }
+};
+// Q5_0: the qh words of the 16 rows (bit e: element e's 5th bit), then Q4_0's
+// chunks. A vector's 5th bits come from one qh byte per row: spread over the
+// lane's 4 bytes by pshufb, tested against 1, 2, 4, 8 (shifted to the nibble)
+// into a byte mask that adds 16.
+struct Q5_0P : Blocks32P<Q5_0P> {
+  static constexpr int kVecs = 8, kOffset = 16;
+  static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ5_0);
+  SIMD static void unpack(const uint8_t* q, __m512i* u) {
+    const __m512i h = load(q);
+    Q4_0P::unpack(q + 64, u);
+    const __m512i lane_base = _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0);
+    UNROLL
+    for (int k = 0; k < 8; ++k) {
+      const int e = Q4_0P::xoff(k);
+      const __m512i spread = _mm512_shuffle_epi8(h, _mm512_add_epi32(lane_base, _mm512_set1_epi32((e / 8) * 0x01010101)));
+      const __mmask64 bit = _mm512_test_epi8_mask(spread, _mm512_set1_epi32(0x08040201 << (e % 8)));
+      u[k] = _mm512_mask_add_epi8(u[k], bit, u[k], _mm512_set1_epi8(16));
+    }
+  }
+  static constexpr int xoff(int k) { return Q4_0P::xoff(k); }
 };
 struct Q8_0P : Blocks32P<Q8_0P> {
   static constexpr int kVecs = 8, kOffset = 128;  // stored biased by 128
@@ -261,6 +282,7 @@ SIMD void packed(int64_t cols, const uint8_t* w, int64_t ng, const uint8_t* x, s
 PackedFn avx512_packed_kernel(DType w) {
   switch (w) {
     case DType::Q4_0: return packed<Q4_0P>;
+    case DType::Q5_0: return packed<Q5_0P>;
     case DType::Q8_0: return packed<Q8_0P>;
     case DType::Q4_K: return packed<Q4_KP>;
     default: return nullptr;
