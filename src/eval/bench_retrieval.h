@@ -32,7 +32,9 @@ struct RetrievalBenchRow {
   double ingest_s = 0, ingest_chunks_per_s = 0;  // for the chunks added to reach this size
   uint64_t index_bytes = 0;
   size_t queries = 0;
-  LatencyStats bm25;                // pruned (the default path), BM25 stage only
+  LatencyStats bm25;                // pruned (the default path), BM25 stage only, wall time
+  LatencyStats bm25_cpu;            // the same queries' process CPU time (whole search call):
+                                    // what they cost on a core of their own when others compete
   LatencyStats exhaustive;          // FTS5 scoring every match
   size_t compared = 0, identical = 0;  // queries whose top-k ids and scores agree exactly
 };

@@ -16,14 +16,14 @@ constexpr double kSlack = 1 + 1e-9;
 
 // A term's row holds its document frequency and its newest postings (the
 // tail, fewer than a block), so adding chunks touches one row per term; full
-// blocks are sealed into bm25_data with their bounds in bm25_blocks.
+// blocks are sealed into bm25_data, and the term's list of sealed blocks (id
+// range, bounds, data row) is packed into one bm25_skips row: a query reads
+// it with one lookup however long the list.
 const char* kSchema = R"(
 CREATE TABLE IF NOT EXISTS bm25_stats(id INTEGER PRIMARY KEY CHECK (id = 0), docs INTEGER NOT NULL,
   tokens INTEGER NOT NULL, generation INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS bm25_terms(term TEXT PRIMARY KEY, df INTEGER NOT NULL, tail BLOB NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS bm25_blocks(term TEXT NOT NULL, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL,
-  n INTEGER NOT NULL, max_tf INTEGER NOT NULL, min_dl INTEGER NOT NULL, data_id INTEGER NOT NULL,
-  PRIMARY KEY(term, first_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bm25_skips(term TEXT PRIMARY KEY, blocks BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS bm25_data(id INTEGER PRIMARY KEY, postings BLOB NOT NULL);
 )";
 
@@ -75,73 +75,114 @@ void decode(int64_t first_id, const void* data, size_t bytes, std::vector<Postin
   }
 }
 
-struct BlockRef {
-  int64_t first_id = 0, data_id = 0;
+// A sealed block: its id range (first = the key its gaps start from), bounds
+// and data row; a tail in a query's list has data_id 0.
+struct BlockMeta {
+  int64_t first = 0, last = 0, max_tf = 0, min_dl = 0, data_id = 0;
 };
 
-// What bounds a block's contributions: its largest tf and smallest length.
-std::pair<int64_t, int64_t> max_tf_min_dl(const std::vector<Posting>& ps) {
-  int64_t max_tf = 0, min_dl = std::numeric_limits<int64_t>::max();
+// The block of `ps` (ids rising) stored under `first`.
+BlockMeta summarize(int64_t first, int64_t data_id, const std::vector<Posting>& ps) {
+  BlockMeta m{first, ps.back().id, 0, std::numeric_limits<int64_t>::max(), data_id};
   for (const Posting& p : ps) {
-    max_tf = std::max(max_tf, p.tf);
-    min_dl = std::min(min_dl, p.dl);
+    m.max_tf = std::max(m.max_tf, p.tf);
+    m.min_dl = std::min(m.min_dl, p.dl);
   }
-  return {max_tf, min_dl};
+  return m;
 }
 
-// Reads and writes the sealed blocks of the postings tables.
+std::string encode_skips(const std::vector<BlockMeta>& blocks) {
+  std::string out;
+  int64_t prev = 0;
+  for (const BlockMeta& m : blocks) {
+    for (int64_t v : {m.first - prev, m.last - m.first, m.max_tf, m.min_dl, m.data_id})
+      put_varint(out, static_cast<uint64_t>(v));
+    prev = m.last;
+  }
+  return out;
+}
+
+void decode_skips(const void* data, size_t bytes, std::vector<BlockMeta>& out) {
+  out.clear();
+  auto* p = static_cast<const unsigned char*>(data);
+  const unsigned char* end = p + bytes;
+  int64_t prev = 0;
+  while (p < end) {
+    BlockMeta m;
+    m.first = prev + static_cast<int64_t>(get_varint(p, end));
+    m.last = m.first + static_cast<int64_t>(get_varint(p, end));
+    m.max_tf = static_cast<int64_t>(get_varint(p, end));
+    m.min_dl = static_cast<int64_t>(get_varint(p, end));
+    m.data_id = static_cast<int64_t>(get_varint(p, end));
+    out.push_back(m);
+    prev = m.last;
+  }
+}
+
+// Reads and writes sealed blocks and the packed block lists.
 class Blocks {
  public:
   Blocks(Bm25Index& index, Db& db) : index_(index), db_(db) {}
 
-  void read(int64_t first_id, int64_t data_id, std::vector<Posting>& out) {
+  void read(const BlockMeta& m, std::vector<Posting>& out) {
     Stmt& st = index_.sql("SELECT postings FROM bm25_data WHERE id = ?1");
-    st.bind(1, data_id);
-    if (!st.step()) fail("BM25 postings block {} is missing", data_id);
+    st.bind(1, m.data_id);
+    if (!st.step()) fail("BM25 postings block {} is missing", m.data_id);
     size_t bytes = 0;
     const void* data = st.blob(0, &bytes);
-    decode(first_id, data, bytes, out);
+    decode(m.first, data, bytes, out);
     st.reset();
   }
 
-  // Stores a block's postings (ids rising, all >= its key) under its key (a
-  // new block when ref.data_id is 0); an empty block is deleted.
-  void write(const std::string& term, BlockRef ref, const std::vector<Posting>& ps) {
-    if (ps.empty()) {
-      index_.sql("DELETE FROM bm25_blocks WHERE term = ?1 AND first_id = ?2").bind(1, term).bind(2, ref.first_id).run();
-      index_.sql("DELETE FROM bm25_data WHERE id = ?1").bind(1, ref.data_id).run();
+  void read_list(const std::string& term, std::vector<BlockMeta>& out) {
+    Stmt& st = index_.sql("SELECT blocks FROM bm25_skips WHERE term = ?1");
+    st.bind(1, term);
+    out.clear();
+    if (st.step()) {
+      size_t bytes = 0;
+      const void* data = st.blob(0, &bytes);
+      decode_skips(data, bytes, out);
+    }
+    st.reset();
+  }
+
+  void write_list(const std::string& term, const std::vector<BlockMeta>& blocks) {
+    if (blocks.empty()) {
+      index_.sql("DELETE FROM bm25_skips WHERE term = ?1").bind(1, term).run();
       return;
     }
-    std::string data = encode(ref.first_id, ps);
-    if (ref.data_id) {
-      index_.sql("UPDATE bm25_data SET postings = ?2 WHERE id = ?1")
-          .bind(1, ref.data_id)
-          .bind_blob(2, data.data(), data.size())
-          .run();
-    } else {
-      index_.sql("INSERT INTO bm25_data(postings) VALUES(?1)").bind_blob(1, data.data(), data.size()).run();
-      ref.data_id = db_.last_insert_id();
-    }
-    auto [max_tf, min_dl] = max_tf_min_dl(ps);
-    index_.sql("INSERT OR REPLACE INTO bm25_blocks(term, first_id, last_id, n, max_tf, min_dl, data_id) "
-               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+    std::string data = encode_skips(blocks);
+    index_.sql("INSERT OR REPLACE INTO bm25_skips(term, blocks) VALUES(?1, ?2)")
         .bind(1, term)
-        .bind(2, ref.first_id)
-        .bind(3, ps.back().id)
-        .bind(4, static_cast<int64_t>(ps.size()))
-        .bind(5, max_tf)
-        .bind(6, min_dl)
-        .bind(7, ref.data_id)
+        .bind_blob(2, data.data(), data.size())
         .run();
   }
 
-  // Seals the full blocks at the front of a tail, leaving fewer than a block.
-  void seal(const std::string& term, std::vector<Posting>& tail) {
+  // Rewrites block `m` with the postings left in it (deleted when none);
+  // false when it is gone.
+  bool rewrite(BlockMeta& m, const std::vector<Posting>& ps) {
+    if (ps.empty()) {
+      index_.sql("DELETE FROM bm25_data WHERE id = ?1").bind(1, m.data_id).run();
+      return false;
+    }
+    std::string data = encode(m.first, ps);
+    index_.sql("UPDATE bm25_data SET postings = ?2 WHERE id = ?1")
+        .bind(1, m.data_id)
+        .bind_blob(2, data.data(), data.size())
+        .run();
+    m = summarize(m.first, m.data_id, ps);
+    return true;
+  }
+
+  // Seals the full blocks at the front of a tail into `list`, leaving fewer than a block.
+  void seal(std::vector<Posting>& tail, std::vector<BlockMeta>& list) {
     size_t i = 0;
     for (; tail.size() - i >= kBlock; i += kBlock) {
       std::vector<Posting> block(tail.begin() + static_cast<ptrdiff_t>(i),
                                  tail.begin() + static_cast<ptrdiff_t>(i + kBlock));
-      write(term, BlockRef{block.front().id, 0}, block);
+      std::string data = encode(block.front().id, block);
+      index_.sql("INSERT INTO bm25_data(postings) VALUES(?1)").bind_blob(1, data.data(), data.size()).run();
+      list.push_back(summarize(block.front().id, db_.last_insert_id(), block));
     }
     tail.erase(tail.begin(), tail.begin() + static_cast<ptrdiff_t>(i));
   }
@@ -154,9 +195,7 @@ class Blocks {
 // A term's postings walked in id order, blocks decoded only when entered.
 class Cursor {
  public:
-  struct Meta {
-    int64_t first, last, max_tf, min_dl, data_id;
-  };
+  using Meta = BlockMeta;
   std::vector<Meta> blocks;  // sealed blocks, then the tail (data_id 0) if any
   std::vector<Posting> tail;
   double weight = 0;  // idf times the term's multiplicity in the query
@@ -206,7 +245,7 @@ class Cursor {
  private:
   void load(Blocks& io) {
     if (blocks[bi_].data_id == 0) buf_ = tail;
-    else io.read(blocks[bi_].first, blocks[bi_].data_id, buf_);
+    else io.read(blocks[bi_], buf_);
     EDGERAG_CHECK(!buf_.empty(), "empty BM25 postings block");
     decoded_ = bi_;
     pi_ = 0;
@@ -283,6 +322,11 @@ void Bm25Index::create_or_build() {
   }
 }
 
+void Bm25Index::drop(Db& db) {
+  db.exec("DROP TABLE IF EXISTS bm25_stats; DROP TABLE IF EXISTS bm25_terms; DROP TABLE IF EXISTS bm25_skips; "
+          "DROP TABLE IF EXISTS bm25_data;");
+}
+
 void Bm25Index::Batch::add(int64_t chunk_id, std::string_view text, std::string_view headings) {
   Counts c = index_.count(text, headings);
   for (auto& [term, tf] : c.tf) postings_[term].push_back({chunk_id, tf, c.dl});
@@ -295,6 +339,7 @@ void Bm25Index::Batch::write() {
   Blocks io(ix, ix.db_);
   Stmt& find = ix.sql("SELECT df, tail FROM bm25_terms WHERE term = ?1");
   std::vector<Posting> tail;
+  std::vector<BlockMeta> sealed;
   for (auto& [term, list] : postings_) {
     find.bind(1, term);
     const bool known = find.step();
@@ -309,7 +354,11 @@ void Bm25Index::Batch::write() {
     find.reset();
     EDGERAG_CHECK(tail.empty() || tail.back().id < list.front()[0], "BM25 postings appended out of order");
     for (const auto& p : list) tail.push_back({p[0], p[1], p[2]});
-    io.seal(term, tail);
+    if (tail.size() >= kBlock) {
+      io.read_list(term, sealed);
+      io.seal(tail, sealed);
+      io.write_list(term, sealed);
+    }
     std::string data = encode(0, tail);
     df += static_cast<int64_t>(list.size());
     ix.sql(known ? "UPDATE bm25_terms SET df = ?2, tail = ?3 WHERE term = ?1"
@@ -340,9 +389,8 @@ void Bm25Index::remove_document(int64_t doc_id) {
   if (docs == 0) return;
   Blocks io(*this, db_);
   Stmt& find = sql("SELECT df, tail FROM bm25_terms WHERE term = ?1");
-  Stmt& block_of = sql(
-      "SELECT first_id, data_id FROM bm25_blocks WHERE term = ?1 AND first_id <= ?2 ORDER BY first_id DESC LIMIT 1");
   std::vector<Posting> tail, ps;
+  std::vector<BlockMeta> sealed;
   // Removes the ids of gone[i, j) from ps; false unless all were there.
   auto erase = [](std::vector<Posting>& ps, const std::vector<int64_t>& gone, size_t i, size_t j) {
     size_t before = ps.size();
@@ -364,19 +412,24 @@ void Bm25Index::remove_document(int64_t doc_id) {
                                     : static_cast<size_t>(std::lower_bound(gone.begin(), gone.end(), tail.front().id) -
                                                           gone.begin());
     if (!erase(tail, gone, in_blocks, gone.size())) fail("BM25 postings of '{}' lack a chunk of document {}", term, doc_id);
-    for (size_t i = 0; i < in_blocks;) {
-      block_of.bind(1, term).bind(2, gone[i]);
-      if (!block_of.step()) fail("BM25 postings of '{}' lack chunk {}", term, gone[i]);
-      BlockRef ref{block_of.i64(0), block_of.i64(1)};
-      block_of.reset();
-      io.read(ref.first_id, ref.data_id, ps);
-      // Every id of this document that falls in this block goes in one rewrite.
-      const int64_t last = ps.empty() ? ref.first_id : ps.back().id;
-      size_t j = i;
-      while (j < in_blocks && gone[j] <= last) ++j;
-      if (j == i || !erase(ps, gone, i, j)) fail("BM25 postings of '{}' lack a chunk of document {}", term, doc_id);
-      io.write(term, ref, ps);
-      i = j;
+    if (in_blocks > 0) {
+      io.read_list(term, sealed);
+      std::vector<BlockMeta> kept;
+      size_t i = 0;
+      for (BlockMeta& m : sealed) {
+        size_t j = i;
+        while (j < in_blocks && gone[j] <= m.last) ++j;
+        if (j > i) {  // every id of this document in this block goes in one rewrite
+          if (gone[i] < m.first) break;
+          io.read(m, ps);
+          if (!erase(ps, gone, i, j)) fail("BM25 postings of '{}' lack a chunk of document {}", term, doc_id);
+          i = j;
+          if (!io.rewrite(m, ps)) continue;
+        }
+        kept.push_back(m);
+      }
+      if (i != in_blocks) fail("BM25 postings of '{}' lack chunk {}", term, gone[i]);
+      io.write_list(term, kept);
     }
     df -= static_cast<int64_t>(gone.size());
     if (df == 0) {
@@ -423,8 +476,7 @@ std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const s
   std::vector<Cursor> cursors;
   {
     Stmt& term = sql("SELECT df, tail FROM bm25_terms WHERE term = ?1");
-    Stmt& blocks =
-        sql("SELECT first_id, last_id, max_tf, min_dl, data_id FROM bm25_blocks WHERE term = ?1 ORDER BY first_id");
+    Blocks io(*this, db_);
     for (size_t u = 0; u < tokens.size(); ++u) {
       term.bind(1, tokens[u]);
       if (!term.step()) {
@@ -440,14 +492,8 @@ std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const s
       idf[u] = std::log(1.0 + (n_docs - n + 0.5) / (n + 0.5));
       c.unique = u;
       c.weight = idf[u] * static_cast<double>(std::count(phrase_token.begin(), phrase_token.end(), u));
-      blocks.bind(1, tokens[u]);
-      while (blocks.step())
-        c.blocks.push_back({blocks.i64(0), blocks.i64(1), blocks.i64(2), blocks.i64(3), blocks.i64(4)});
-      blocks.reset();
-      if (!c.tail.empty()) {
-        auto [max_tf, min_dl] = max_tf_min_dl(c.tail);
-        c.blocks.push_back({c.tail.front().id, c.tail.back().id, max_tf, min_dl, 0});
-      }
+      io.read_list(tokens[u], c.blocks);
+      if (!c.tail.empty()) c.blocks.push_back(summarize(c.tail.front().id, 0, c.tail));
       for (const auto& m : c.blocks) c.ub = std::max(c.ub, c.bound(m, k1_, b_, avgdl));
       if (!c.blocks.empty()) cursors.push_back(std::move(c));
     }

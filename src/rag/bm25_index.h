@@ -33,6 +33,8 @@ class Bm25Index {
   // Creates the tables if missing and indexes every chunk when the postings are
   // new (an index made before them); call inside the schema transaction.
   void create_or_build();
+  // Drops the postings tables (the next create_or_build rebuilds them).
+  static void drop(Db& db);
 
   // Chunks added in one write transaction: postings are gathered in memory and
   // written by write(), before the commit. Dropping a batch unwritten (an

@@ -201,9 +201,8 @@ void IndexImpl::rebuild_text_index(const std::string& spec) {
   log(LogLevel::Info, "index {}: rebuilding the BM25 index for the current text normalization", dir_);
   Transaction tx(*db_);
   // The postings tables are re-created and filled by Bm25Index::create_or_build.
-  db_->exec(
-      "DROP TABLE IF EXISTS chunks_fts; DROP TABLE IF EXISTS bm25_stats; DROP TABLE IF EXISTS bm25_terms; "
-      "DROP TABLE IF EXISTS bm25_blocks; DROP TABLE IF EXISTS bm25_data;");
+  db_->exec("DROP TABLE IF EXISTS chunks_fts");
+  Bm25Index::drop(*db_);
   db_->exec(create_fts_sql(spec));
   db_->exec("INSERT INTO chunks_fts(chunks_fts) VALUES('rebuild')");
   set_meta("text_tokenizer", text_tokenizer_id(spec));

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "fixtures.h"
+#include "rag/bm25_index.h"
 #include "rag/index.h"
 #include "rag/sqlite_db.h"
 
@@ -122,7 +123,7 @@ TEST(Bm25Index, BuildsPostingsForAnIndexMadeWithoutThem) {
   open_rw(t / "idx")->ingest_texts(corpus(rng, 150, "doc"), small_chunks());
   {
     Db db(t / "idx/index.sqlite", true);
-    db.exec("DROP TABLE bm25_stats; DROP TABLE bm25_terms; DROP TABLE bm25_blocks; DROP TABLE bm25_data;");
+    Bm25Index::drop(db);
   }
   // Read-only, it answers through FTS5; the next writable open builds the postings.
   auto reader = Index::open(t / "idx");

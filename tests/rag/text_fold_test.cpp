@@ -127,7 +127,7 @@ TEST(TextFold, AnIndexWithTheOldTokenizerIsRebuiltOrRefused) {
         "DROP TABLE chunks_fts; CREATE VIRTUAL TABLE chunks_fts USING fts5(text, headings, content='chunks', "
         "content_rowid='id', tokenize='porter stopwords unicode61 remove_diacritics 2'); "
         "INSERT INTO chunks_fts(chunks_fts) VALUES('rebuild'); DELETE FROM meta WHERE key = 'text_tokenizer'; "
-        "DROP TABLE bm25_stats; DROP TABLE bm25_terms; DROP TABLE bm25_blocks; DROP TABLE bm25_data;");
+        "DROP TABLE bm25_stats; DROP TABLE bm25_terms; DROP TABLE bm25_skips; DROP TABLE bm25_data;");
   }
   try {
     Index::open(t / "idx");
