@@ -70,6 +70,11 @@ GenBenchResult bench_gen(const GenBenchOptions& opts) {
   EDGERAG_CHECK(opts.n_prompt > 0 && opts.n_gen > 1 && opts.reps > 0,
                 "bench gen: need prompt >= 1, generated >= 2 and reps >= 1 (got {}, {}, {})", opts.n_prompt,
                 opts.n_gen, opts.reps);
+  int max_prompt = opts.n_prompt;
+  for (int n : opts.ctx_sweep) {
+    EDGERAG_CHECK(n > 0, "bench gen: context lengths of the sweep must be positive (got {})", n);
+    max_prompt = std::max(max_prompt, n);
+  }
   GenBenchResult r;
   r.model = opts.model;
   r.n_threads = opts.n_threads > 0 ? opts.n_threads : default_thread_count();
@@ -82,14 +87,14 @@ GenBenchResult bench_gen(const GenBenchOptions& opts) {
   auto model = Model::load(opts.model);
   auto tok = Tokenizer::from_gguf(model->gguf());
   r.load_ms = load.ms();
-  Generator gen(*model, *tok, &pool, opts.n_prompt + opts.n_gen, opts.kv_type);
+  Generator gen(*model, *tok, &pool, max_prompt + opts.n_gen, opts.kv_type);
   r.kv_type = opts.kv_type.name();
   r.kv_bytes_per_token = KvCacheConfig::for_model(model->hparams(), 1, opts.kv_type).bytes_per_token();
 
   // Ordinary tokens only, so no control token changes the model's behaviour.
   std::vector<int32_t> prompt;
   uint64_t state = 42;
-  while (static_cast<int>(prompt.size()) < opts.n_prompt) {
+  while (static_cast<int>(prompt.size()) < max_prompt) {
     const auto id = static_cast<int32_t>(next_rand(state) % static_cast<uint64_t>(tok->n_vocab()));
     if (tok->token_type(id) == TokenType::Normal) prompt.push_back(id);
   }
@@ -102,21 +107,32 @@ GenBenchResult bench_gen(const GenBenchOptions& opts) {
   GenerationParams warm = params;
   warm.max_tokens = 2;
   gen.generate_ids({prompt.begin(), prompt.begin() + std::min(8, opts.n_prompt)}, warm);
-  std::vector<double> prefill, decode, ttft;
-  const double cpu0 = process_cpu_seconds();
-  Timer wall;
-  for (int i = 0; i < opts.reps; ++i) {
-    const GenerationResult res = gen.generate_ids(prompt, params);
-    prefill.push_back(res.timings.prefill_tok_s);
-    decode.push_back(res.timings.decode_tok_s);
-    ttft.push_back(res.timings.ttft_ms);
+  // Medians over the repetitions of a prompt of n tokens.
+  auto measure = [&](int n, double* prefill_tok_s, double* decode_tok_s, double* ttft_ms) {
+    std::vector<double> prefill, decode, ttft;
+    const double cpu0 = process_cpu_seconds();
+    Timer wall;
+    for (int i = 0; i < opts.reps; ++i) {
+      const GenerationResult res = gen.generate_ids({prompt.begin(), prompt.begin() + n}, params);
+      prefill.push_back(res.timings.prefill_tok_s);
+      decode.push_back(res.timings.decode_tok_s);
+      ttft.push_back(res.timings.ttft_ms);
+    }
+    *prefill_tok_s = median(prefill);
+    *decode_tok_s = median(decode);
+    if (ttft_ms) *ttft_ms = median(ttft);
+    return (process_cpu_seconds() - cpu0) / wall.seconds();
+  };
+  r.cpu_utilization = measure(opts.n_prompt, &r.prefill_tok_s, &r.decode_tok_s, &r.ttft_ms);
+  for (int n : opts.ctx_sweep) {
+    CtxSweepRow row;
+    row.n_ctx = n;
+    row.cpu_utilization = measure(n, &row.prefill_tok_s, &row.decode_tok_s, nullptr);
+    r.ctx_sweep.push_back(row);
   }
-  r.cpu_utilization = (process_cpu_seconds() - cpu0) / wall.seconds();
-  r.prefill_tok_s = median(prefill);
-  r.decode_tok_s = median(decode);
-  r.ttft_ms = median(ttft);
   r.peak_rss_mb = peak_rss_mb();  // before the bandwidth probe allocates its buffer
   r.bytes_per_token = decode_weight_bytes(*model);
+  if (!opts.bandwidth) return r;
   r.bandwidth_gb_s = measure_read_bandwidth_gbs(pool);
   r.decode_bound_fraction = r.decode_tok_s / (r.bandwidth_gb_s * 1e9 / r.bytes_per_token);
   return r;

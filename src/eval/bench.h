@@ -16,6 +16,16 @@ struct GenBenchOptions {
   int n_threads = 0;  // 0 = default_thread_count()
   int reps = 3;
   KvType kv_type;     // KV cache type (f32 default)
+  // Also measure prefill of this many prompt tokens and decode at that context,
+  // one row per length (how attention cost grows with the context).
+  std::vector<int> ctx_sweep;
+  bool bandwidth = true;  // measure the read-bandwidth bound (seconds: a buffer larger than the caches)
+};
+
+struct CtxSweepRow {
+  int n_ctx = 0;
+  double prefill_tok_s = 0, decode_tok_s = 0;  // medians over reps
+  double cpu_utilization = 0;                  // as in GenBenchResult
 };
 
 struct GenBenchResult {
@@ -24,7 +34,7 @@ struct GenBenchResult {
   double prefill_tok_s = 0, decode_tok_s = 0, ttft_ms = 0;  // medians
   double peak_rss_mb = 0;
   double bytes_per_token = 0;   // weight bytes read per decoded token
-  double bandwidth_gb_s = 0;    // measured read bandwidth on the same threads
+  double bandwidth_gb_s = 0;    // measured read bandwidth on the same threads (0: not measured)
   double decode_bound_fraction = 0;  // decode_tok_s / (bandwidth / bytes_per_token)
   double load_ms = 0;
   std::string kv_type;             // KvType::name()
@@ -32,6 +42,7 @@ struct GenBenchResult {
   // Process CPU seconds per wall second over the timed runs: ~n_threads when the
   // cores were free, less when other work competed for them.
   double cpu_utilization = 0;
+  std::vector<CtxSweepRow> ctx_sweep;  // in the order asked
 };
 
 // Prompt: n_prompt deterministic ordinary-token ids; greedy decode of n_gen

@@ -21,17 +21,25 @@ void setup_gen(CLI::App& app) {
   cmd->add_option("--threads", o->n_threads, "Worker threads (default: all)");
   cmd->add_option("--reps", o->reps, "Repetitions (medians are reported)");
   add_kv_type_option(cmd, &o->kv_type);
+  cmd->add_option("--ctx-sweep", o->ctx_sweep, "Also prefill and decode at these context lengths (e.g. 512,1024,2048,4096)")
+      ->delimiter(',');
+  auto no_bandwidth = std::make_shared<bool>(false);
+  cmd->add_flag("--no-bandwidth", *no_bandwidth, "Skip the read-bandwidth probe (no decode_bound_fraction)");
   cmd->add_flag("--json", *json, "Print one JSON object");
-  cmd->callback([o, json] {
+  cmd->callback([o, json, no_bandwidth] {
     o->model = resolve_model_flag(o->model);
+    o->bandwidth = !*no_bandwidth;
     const GenBenchResult r = bench_gen(*o);
-    const nlohmann::json j{{"model", r.model}, {"threads", r.n_threads}, {"n_prompt", r.n_prompt},
+    nlohmann::json j{{"model", r.model}, {"threads", r.n_threads}, {"n_prompt", r.n_prompt},
                            {"n_gen", r.n_gen}, {"reps", r.reps}, {"prefill_tok_s", r.prefill_tok_s},
                            {"decode_tok_s", r.decode_tok_s}, {"ttft_ms", r.ttft_ms}, {"peak_rss_mb", r.peak_rss_mb},
                            {"bytes_per_token", r.bytes_per_token}, {"bandwidth_gb_s", r.bandwidth_gb_s},
                            {"decode_bound_fraction", r.decode_bound_fraction}, {"load_ms", r.load_ms},
                            {"cpu_utilization", r.cpu_utilization}, {"kv_type", r.kv_type},
                            {"kv_bytes_per_token", r.kv_bytes_per_token}};
+    for (const CtxSweepRow& row : r.ctx_sweep)
+      j["ctx_sweep"].push_back({{"n_ctx", row.n_ctx}, {"prefill_tok_s", row.prefill_tok_s},
+                                {"decode_tok_s", row.decode_tok_s}, {"cpu_utilization", row.cpu_utilization}});
     if (*json) {
       std::printf("%s\n", j.dump().c_str());
       return;
@@ -39,6 +47,9 @@ void setup_gen(CLI::App& app) {
     std::printf("prefill %.1f tok/s, decode %.2f tok/s (%.0f%% of the %.1f GB/s bound), ttft %.0f ms, peak RSS %.0f MB\n",
                 r.prefill_tok_s, r.decode_tok_s, 100 * r.decode_bound_fraction, r.bandwidth_gb_s, r.ttft_ms,
                 r.peak_rss_mb);
+    for (const CtxSweepRow& row : r.ctx_sweep)
+      std::printf("context %6d: prefill %.1f tok/s, decode %.2f tok/s\n", row.n_ctx, row.prefill_tok_s,
+                  row.decode_tok_s);
   });
 }
 
