@@ -207,39 +207,56 @@ class Cursor {
     return weight * tf / (tf + k1 * (1.0 - b + b * static_cast<double>(m.min_dl) / avgdl));
   }
   bool done() const { return bi_ >= blocks.size(); }
-  int64_t doc() const { return done() ? std::numeric_limits<int64_t>::max() : buf_[pi_].id; }
+  // The current id; while a move is pending (block not decoded yet), a lower
+  // bound of it: the block's first id or the target, whichever is larger.
+  int64_t doc() const {
+    if (done()) return std::numeric_limits<int64_t>::max();
+    return pending_ ? std::max(target_, blocks[bi_].first) : buf_[pi_].id;
+  }
+  bool pending() const { return pending_; }
   const Posting& posting() const { return buf_[pi_]; }
   const Meta& block() const { return blocks[bi_]; }
 
-  // Moves to the first block that may hold `target` or later ids; no decoding.
-  void shallow(int64_t target) {
-    if (!done() && blocks[bi_].last < target)
+  // Moves to the first block that may hold `target` or later ids; the block
+  // is decoded only when resolve() needs its postings.
+  void advance(int64_t target) {
+    if (done()) return;
+    if (blocks[bi_].last < target) {
       bi_ = static_cast<size_t>(std::partition_point(blocks.begin() + static_cast<ptrdiff_t>(bi_), blocks.end(),
                                                      [&](const Meta& m) { return m.last < target; }) -
                                 blocks.begin());
+      pending_ = true;
+    } else if (!pending_ && buf_[pi_].id >= target) {
+      return;
+    }
+    target_ = pending_ ? std::max(target_, target) : target;
+    pending_ = true;
   }
   // The block holding `target`, or null when no block covers it.
   const Meta* covering(int64_t target) {
-    shallow(target);
+    advance(target);
     return !done() && blocks[bi_].first <= target ? &blocks[bi_] : nullptr;
   }
-  // Moves to the first posting with id >= target.
-  void seek(int64_t target, Blocks& io) {
-    shallow(target);
-    if (done()) return;
-    if (decoded_ != bi_) load(io);
-    pi_ = static_cast<size_t>(std::partition_point(buf_.begin() + static_cast<ptrdiff_t>(pi_), buf_.end(),
-                                                   [&](const Posting& p) { return p.id < target; }) -
-                              buf_.begin());
-    if (pi_ == buf_.size()) {  // only after deletes left the block's recorded range wider than its postings
-      ++bi_;
-      seek(target, io);
+  // Completes a pending move: the first posting with id >= the target.
+  void resolve(Blocks& io) {
+    while (pending_ && !done()) {
+      if (decoded_ != bi_) load(io);
+      pi_ = static_cast<size_t>(std::partition_point(buf_.begin() + static_cast<ptrdiff_t>(pi_), buf_.end(),
+                                                     [&](const Posting& p) { return p.id < target_; }) -
+                                buf_.begin());
+      if (pi_ < buf_.size()) pending_ = false;
+      else ++bi_;  // only after deletes left the block's recorded range wider than its postings
     }
   }
-  void next(Blocks& io) {
+  void seek(int64_t target, Blocks& io) {
+    advance(target);
+    resolve(io);
+  }
+  void next() {
     if (++pi_ < buf_.size()) return;
     ++bi_;
-    if (!done()) load(io);
+    pending_ = true;
+    target_ = 0;
   }
 
  private:
@@ -250,6 +267,8 @@ class Cursor {
     decoded_ = bi_;
     pi_ = 0;
   }
+  bool pending_ = true;
+  int64_t target_ = 0;
   size_t bi_ = 0, decoded_ = std::numeric_limits<size_t>::max(), pi_ = 0;
   std::vector<Posting> buf_;
 };
@@ -506,7 +525,7 @@ std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const s
   for (size_t i = 0; i < cursors.size(); ++i) prefix[i + 1] = prefix[i] + cursors[i].ub;
 
   Blocks io(*this, db_);
-  for (auto& c : cursors) c.seek(0, io);
+  // Cursors start pending at their first block: nothing is decoded before it is needed.
   // Top-k heap, worst on top: lower score, then higher id (ties go to the lower id).
   auto better = [](const std::pair<int64_t, double>& a, const std::pair<int64_t, double>& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
@@ -529,10 +548,18 @@ std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const s
         end = std::min(end, cursors[i].block().last);
       }
       if (window * kSlack <= theta) {
-        for (size_t i = first_essential; i < cursors.size(); ++i) cursors[i].seek(end + 1, io);
+        for (size_t i = first_essential; i < cursors.size(); ++i) cursors[i].advance(end + 1);
         continue;
       }
     }
+    // Decode the lists that may sit at d; if none does after all, look again.
+    bool moved = false;
+    for (size_t i = first_essential; i < cursors.size(); ++i)
+      if (cursors[i].pending() && cursors[i].doc() == d) {
+        cursors[i].resolve(io);
+        moved |= cursors[i].doc() != d;
+      }
+    if (moved) continue;
     bool allow = !allowed || std::binary_search(allowed->begin(), allowed->end(), d);
     int64_t dl = 0;
     double bound = 0;
@@ -580,7 +607,7 @@ std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const s
       }
     }
     for (size_t i = first_essential; i < cursors.size(); ++i)
-      if (cursors[i].doc() == d) cursors[i].next(io);
+      if (cursors[i].doc() == d) cursors[i].next();
   }
   std::sort(out.begin(), out.end(), better);
   return out;
