@@ -128,7 +128,7 @@ struct Q5_0P : Blocks32P<Q5_0P> {
     for (int k = 0; k < 8; ++k) {
       const int e = Q4_0P::xoff(k);
       const __m512i spread = _mm512_shuffle_epi8(h, _mm512_add_epi32(lane_base, _mm512_set1_epi32((e / 8) * 0x01010101)));
-      const __mmask64 bit = _mm512_test_epi8_mask(spread, _mm512_set1_epi32(0x08040201 << (e % 8)));
+      const __mmask64 bit = _mm512_test_epi8_mask(spread, _mm512_set1_epi32(static_cast<int>(0x08040201u << (e % 8))));
       u[k] = _mm512_mask_add_epi8(u[k], bit, u[k], _mm512_set1_epi8(16));
     }
   }

@@ -35,14 +35,16 @@ template <bool kToPacked>
 void move_row_block(size_t ts, Fields f, int64_t i, std::conditional_t<kToPacked, const uint8_t*, uint8_t*> row,
                     std::conditional_t<kToPacked, uint8_t*, const uint8_t*> packed) {
   const size_t r = static_cast<size_t>(i);
-  auto copy = [&](size_t plain_off, size_t packed_off, size_t n, uint32_t x) {
+  // Fixed sizes, so every copy is a register move rather than a memcpy call.
+  auto copy = [&]<size_t kN>(size_t plain_off, size_t packed_off, uint32_t x) {
     uint32_t v = 0;
-    if constexpr (kToPacked) std::memcpy(&v, row + plain_off, n), v ^= x, std::memcpy(packed + packed_off, &v, n);
-    else std::memcpy(&v, packed + packed_off, n), v ^= x, std::memcpy(row + plain_off, &v, n);
+    if constexpr (kToPacked) std::memcpy(&v, row + plain_off, kN), v ^= x, std::memcpy(packed + packed_off, &v, kN);
+    else std::memcpy(&v, packed + packed_off, kN), v ^= x, std::memcpy(row + plain_off, &v, kN);
   };
-  for (size_t k = 0; k < f.n16; ++k) copy(2 * k, 2 * kPackRows * k + 2 * r, 2, 0);
+  for (size_t k = 0; k < f.n16; ++k) copy.template operator()<2>(2 * k, 2 * kPackRows * k + 2 * r, 0);
   const size_t head = 2 * f.n16;
-  for (size_t c = 0; c < (ts - head) / 4; ++c) copy(head + 4 * c, head * kPackRows + c * 4 * kPackRows + 4 * r, 4, f.bias);
+  for (size_t c = 0; c < (ts - head) / 4; ++c)
+    copy.template operator()<4>(head + 4 * c, head * kPackRows + c * 4 * kPackRows + 4 * r, f.bias);
 }
 
 }  // namespace
