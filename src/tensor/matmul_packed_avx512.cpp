@@ -7,7 +7,7 @@
 // (the row-major kernels pay a conversion and an FMA per row).
 // Numerics: per row and block, the exact integer dot times d_w * d_x,
 // accumulated over blocks in order: the scalar reference's summation.
-// Q4_0 / Q5_0 / Q8_0 (32-element blocks, Q8_0 activations) and Q4_K (super-blocks of
+// Q4_0 / Q5_0 / Q8_0 (32-element blocks, Q8_0 activations), Q4_1 / Q5_1 (Q8_1) and Q4_K (super-blocks of
 // 256 with 8 six-bit scales and mins, Q8_K activations).
 #include <immintrin.h>
 
@@ -33,19 +33,21 @@ SIMD inline __m512i bcast4(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-// Per (token, block): d_x as float and -kOffset * sum(q_x), the start of the block's integer dot.
+// Per (token, block): d_x as float (then s_x for formats with a min) and
+// -kOffset * sum(q_x), the start of the block's integer dot.
 template <class P>
 SIMD void block_terms(int64_t nb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* base) {
   const __m256i ones = _mm256_set1_epi8(1);
   for (int t = 0; t < nt; ++t) {
-    const auto* xb = reinterpret_cast<const BlockQ8_0*>(x + t * xs);
+    const auto* xb = reinterpret_cast<const typename P::Act*>(x + t * xs);
     for (int64_t b = 0; b < nb; ++b) {
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[b].qs));
       const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);
       __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
       h = _mm_add_epi32(h, _mm_unpackhi_epi64(h, h));
       h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 1));
-      dx[t * nb + b] = _cvtsh_ss(xb[b].d);
+      dx[(t * nb + b) * P::kFloats] = _cvtsh_ss(xb[b].d);
+      if constexpr (P::kFloats == 2) dx[(t * nb + b) * 2 + 1] = _cvtsh_ss(xb[b].s);
       base[t * nb + b] = -P::kOffset * _mm_cvtsi128_si32(h);
     }
   }
@@ -64,17 +66,22 @@ SIMD void block_group_tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_
     const uint8_t* blk = g + b * P::kBlockBytes;
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
     __m512i u[P::kVecs];
-    P::unpack(blk + 2 * kPackRows, u);
+    P::unpack(blk + P::kHead, u);
     UNROLL
     for (int t = 0; t < NT; ++t) {
-      const int8_t* xq = reinterpret_cast<const BlockQ8_0*>(x + t * xs)[b].qs;
+      const int8_t* xq = reinterpret_cast<const typename P::Act*>(x + t * xs)[b].qs;
       __m512i s[kChains];
       s[0] = _mm512_set1_epi32(base[t * nb + b]);
       if constexpr (kChains == 2) s[1] = _mm512_setzero_si512();
       UNROLL
       for (int k = 0; k < P::kVecs; ++k) s[k % kChains] = _mm512_dpbusd_epi32(s[k % kChains], u[k], bcast4(xq + P::xoff(k)));
       if constexpr (kChains == 2) s[0] = _mm512_add_epi32(s[0], s[1]);
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[0]), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t * nb + b])), acc[t]);
+      const float* d = dx + (t * nb + b) * P::kFloats;
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[0]), _mm512_mul_ps(dw, _mm512_set1_ps(d[0])), acc[t]);
+      // The min: m_w * s_x per block (m after the 16 scales).
+      if constexpr (P::kFloats == 2)
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32))),
+                                 _mm512_set1_ps(d[1]), acc[t]);
     }
   }
   UNROLL
@@ -86,9 +93,12 @@ SIMD void block_group_tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_
 // d_x, and tile<NT>() for one group.
 // 32-element blocks against Q8_0 activations: kVecs unsigned-quant vectors per
 // block (q = u - kOffset), xoff(k) the activation bytes vector k pairs with.
-template <class Self>
+template <class Self, class A = BlockQ8_0>
 struct Blocks32P {
+  using Act = A;
   static constexpr int kElems = 32, kInts = 1;
+  static constexpr int kFloats = sizeof(A) == sizeof(BlockQ8_1) ? 2 : 1;  // d_x, and s_x against Q8_1
+  static constexpr size_t kHead = 2 * kPackRows * kFloats;                // F16 d (and m) of the 16 rows
   SIMD static void terms(int64_t nb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* ints) {
     block_terms<Self>(nb, nt, x, xs, dx, ints);
   }
@@ -134,6 +144,19 @@ struct Q5_0P : Blocks32P<Q5_0P> {
   }
   static constexpr int xoff(int k) { return Q4_0P::xoff(k); }
 };
+// Q4_1 / Q5_1: unsigned quants (no offset) with a min, against Q8_1.
+struct Q4_1P : Blocks32P<Q4_1P, BlockQ8_1> {
+  static constexpr int kVecs = 8, kOffset = 0;
+  static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ4_1);
+  SIMD static void unpack(const uint8_t* q, __m512i* u) { Q4_0P::unpack(q, u); }
+  static constexpr int xoff(int k) { return Q4_0P::xoff(k); }
+};
+struct Q5_1P : Blocks32P<Q5_1P, BlockQ8_1> {
+  static constexpr int kVecs = 8, kOffset = 0;
+  static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ5_1);
+  SIMD static void unpack(const uint8_t* q, __m512i* u) { Q5_0P::unpack(q, u); }
+  static constexpr int xoff(int k) { return Q4_0P::xoff(k); }
+};
 struct Q8_0P : Blocks32P<Q8_0P> {
   static constexpr int kVecs = 8, kOffset = 128;  // stored biased by 128
   static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ8_0);
@@ -150,7 +173,7 @@ struct Q8_0P : Blocks32P<Q8_0P> {
 // elements 4k.. and high nibbles sub-block 2j+1's. Per row, as in ggml:
 // d d_x sum_s sc_s dot_s - dmin d_x sum_s m_s xsum_s, with the integer parts exact.
 struct Q4_KP {
-  static constexpr int kElems = QK_K, kInts = 4;
+  static constexpr int kElems = QK_K, kInts = 4, kFloats = 1;
   static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ4_K);
   // ints: activation sums of the 8 sub-blocks as int16 pairs matching the mins
   // pairs below: (0, 2), (1, 3), (4, 6), (5, 7).
@@ -251,8 +274,8 @@ SIMD void groups_pass(int64_t nb, const uint8_t* w, size_t group_bytes, int64_t 
                       float* y, size_t ys) {
   thread_local std::vector<float> dx;
   thread_local std::vector<int32_t> ints;
-  dx.resize(static_cast<size_t>(NT * nb));
-  ints.resize(dx.size() * P::kInts);
+  dx.resize(static_cast<size_t>(NT * nb * P::kFloats));
+  ints.resize(static_cast<size_t>(NT * nb * P::kInts));
   P::terms(nb, NT, x, xs, dx.data(), ints.data());
   for (int64_t g = 0; g < ng; ++g)
     P::template tile<NT>(nb, w + g * group_bytes, x, xs, dx.data(), ints.data(), y + g * kPackRows, ys);
@@ -282,7 +305,9 @@ SIMD void packed(int64_t cols, const uint8_t* w, int64_t ng, const uint8_t* x, s
 PackedFn avx512_packed_kernel(DType w) {
   switch (w) {
     case DType::Q4_0: return packed<Q4_0P>;
+    case DType::Q4_1: return packed<Q4_1P>;
     case DType::Q5_0: return packed<Q5_0P>;
+    case DType::Q5_1: return packed<Q5_1P>;
     case DType::Q8_0: return packed<Q8_0P>;
     case DType::Q4_K: return packed<Q4_KP>;
     default: return nullptr;

@@ -23,6 +23,8 @@ Fields fields_of(DType t) {
   switch (t) {
     case DType::Q4_0: return {1, 0};
     case DType::Q5_0: return {1, 0};  // then the qh word and the qs words
+    case DType::Q4_1: return {2, 0};  // d, m
+    case DType::Q5_1: return {2, 0};
     case DType::Q8_0: return {1, 0x80808080u};
     case DType::Q4_K: return {2, 0};
     default: return {};

@@ -38,7 +38,7 @@ Weights make_weights(DType t, int64_t cols, int64_t rows, uint32_t seed) {
 
 bool packed_kernels_here() { return detected_isa() == Isa::Avx512; }
 
-const DType kPackedTypes[] = {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K};
+const DType kPackedTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q4_K};
 
 int64_t block_of(DType t) { return dtype_traits(t).block_size; }
 
