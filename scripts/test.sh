@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: install deps, configure, build, run every test with ctest,
-# then the same unit tests under ASan+UBSan and a bounded libFuzzer smoke run.
+# then the same unit tests under ASan+UBSan and bounded libFuzzer smoke runs.
 #   scripts/test.sh          full run (what CI does)
 #   scripts/test.sh --fast   release build + ctest only
 set -euo pipefail
@@ -28,8 +28,11 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   LSAN_OPTIONS=suppressions=$root/scripts/lsan.supp \
   ctest --test-dir build-asan --output-on-failure -j "$jobs" -L unit
 
-echo "== libFuzzer smoke run (GGUF parser)"
+echo "== libFuzzer smoke runs (GGUF parser, HTTP request framing, JSON request handlers)"
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
   -DEDGERAG_FUZZ=ON -DEDGERAG_TESTS=OFF -DEDGERAG_BENCH=OFF >/dev/null
-cmake --build build-fuzz -j "$jobs" --target fuzz_gguf
+cmake --build build-fuzz -j "$jobs" --target fuzz_gguf fuzz_http_request fuzz_json_request
 bash scripts/fuzz-smoke.sh build-fuzz/fuzz/fuzz_gguf "${EDGERAG_FUZZ_SECONDS:-60}"
+for t in fuzz_http_request fuzz_json_request; do
+  bash scripts/fuzz-smoke.sh build-fuzz/fuzz/$t "${EDGERAG_FUZZ_SECONDS_SMALL:-20}" fuzz/corpus/$t
+done

@@ -27,6 +27,7 @@
 
 namespace edgerag::rag {
 class AnswerEngine;
+class Embedder;
 struct PreparedAnswer;
 }
 
@@ -109,6 +110,7 @@ class Server {
   uint64_t last_scrape_tokens_ = 0;
   std::mutex rag_mu_;  // retrieval and prompt assembly (the engine and index) one request at a time
   std::unique_ptr<rag::AnswerEngine> answer_;
+  std::shared_ptr<rag::Embedder> doc_embedder_;  // for /v1/documents, loaded on first use (under rag_mu_)
 };
 
 }  // namespace edgerag::server

@@ -127,7 +127,8 @@ std::string message_content(const json& m, size_t i) {
   if (!c->is_array()) bad_param(param, "'{}' must be a string or an array of text parts", param);
   std::string text;
   for (const auto& part : *c) {
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+    if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+        !part["text"].is_string())
       bad_param(param, "only text content parts are supported");
     text += part["text"].get<std::string>();
   }

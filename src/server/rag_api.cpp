@@ -148,7 +148,10 @@ void Server::handle_documents(const httplib::Request& req, httplib::Response& re
   std::lock_guard lk(rag_mu_);
   answer_.reset();  // reopened on the next query, so it sees the change
   auto index = rag::Index::open(models_.index_dir, {.writable = true});
-  if (!models_.embed_path.empty()) index->set_embedder(rag::load_embedder(models_.embed_path));
+  if (!models_.embed_path.empty()) {
+    if (!doc_embedder_) doc_embedder_ = rag::load_embedder(models_.embed_path);  // once, not per upload
+    index->set_embedder(doc_embedder_);
+  }
   if (remove) {
     json body = req.body.empty() ? json::object() : parse_json_body(req.body);
     for (const auto& [k, v] : req.params) body[k] = v;  // ?collection=..&path=.. works too
