@@ -12,6 +12,14 @@ namespace edgerag {
 namespace attn {
 namespace {
 
+void scalar_transpose(const float* k, int32_t n, int32_t hd, float* kt) {
+  for (int32_t d = 0; d < hd; ++d) {
+    float* row = kt + d * kKeyTile;
+    for (int32_t j = 0; j < n; ++j) row[j] = k[static_cast<size_t>(j) * hd + d];
+    std::fill(row + n, row + kKeyTile, 0.0f);
+  }
+}
+
 void scalar_scores(const float* q, int32_t rows, int32_t hd, const float* kt, const int32_t* lim, float* m, float* l,
                    float* p, float* f) {
   for (int32_t r = 0; r < rows; ++r) {
@@ -48,7 +56,7 @@ void scalar_accumulate(const float* p, const float* f, int32_t rows, int32_t hd,
 }  // namespace
 
 const Kernels& scalar_kernels() {
-  static const Kernels k{scalar_scores, scalar_accumulate};
+  static const Kernels k{scalar_transpose, scalar_scores, scalar_accumulate};
   return k;
 }
 
@@ -133,11 +141,7 @@ void attend_tile(const KvCache& cache, const attn::Kernels& kern, const Tiling& 
     const float* v = cache.v_tile(blocks[b], layer, kv_head, nb, s.vbuf.data());
     for (int32_t j0 = 0; j0 < nb; j0 += kKeyTile) {
       const int32_t n = std::min(kKeyTile, nb - j0);
-      for (int32_t d = 0; d < hd; ++d) {
-        float* row = s.kt.data() + d * kKeyTile;
-        for (int32_t j = 0; j < n; ++j) row[j] = k[static_cast<size_t>(j0 + j) * hd + d];
-        std::fill(row + n, row + kKeyTile, 0.0f);
-      }
+      kern.transpose(k + static_cast<size_t>(j0) * hd, n, hd, s.kt.data());
       for (int32_t i = 0; i < tile.n_tok; ++i) {
         // Causal: in the query's own block, keys up to its own slot.
         const int32_t lim = b == qb ? std::clamp(tile.pos0 + i - b * bs + 1 - j0, 0, n) : n;

@@ -13,6 +13,8 @@ namespace edgerag::attn {
 constexpr int32_t kKeyTile = 16;
 
 struct Kernels {
+  // kt [hd][kKeyTile] = the transpose of keys k [n][hd] (n <= kKeyTile), zero past n.
+  void (*transpose)(const float* k, int32_t n, int32_t hd, float* kt);
   // Scores of the query rows q [rows][hd] against kt, keys j >= lim[r] masked
   // out (lim[r] may be 0); online-softmax update of the running maximum m[r]
   // and sum l[r]; writes p [rows][kKeyTile] (probabilities under the new
