@@ -158,8 +158,7 @@ Scratch& thread_scratch() {
   return s;
 }
 
-// Fewer (tile, KV head) items than threads: split each tile's key blocks into
-// ranges of at least this many blocks.
+// A split one-token tile's key ranges have at least this many blocks.
 constexpr int32_t kMinBlocksPerSplit = 8;
 
 }  // namespace
@@ -175,32 +174,40 @@ void attention(const KvCache& cache, const Batch& batch, int32_t layer, const fl
   const Tiling tiling = tile_batch(batch, bs);
   const int n_threads = pool ? pool->size() : 1;
   const size_t pairs = tiling.tiles.size() * nkv;
-  int32_t splits = 1;
-  if (static_cast<size_t>(n_threads) > pairs) {
-    int32_t max_blocks = 0;
-    for (const auto& t : tiling.tiles) max_blocks = std::max(max_blocks, t.pos0 / bs + 1);
-    splits = std::clamp(static_cast<int32_t>((n_threads + pairs - 1) / pairs), 1,
-                        std::max(1, max_blocks / kMinBlocksPerSplit));
-  }
-  // Split partial results: per item, o [rows][hd] then m, l [rows] (rows <= bs * group).
-  const size_t rows_max = static_cast<size_t>(bs) * group, part_floats = rows_max * (hd + 2);
-  std::vector<float> parts(splits > 1 ? pairs * splits * part_floats : 0);
+  // A one-token tile (a decode step) has too little work to keep threads busy
+  // with KV heads alone: its key blocks are split into up to `splits` ranges.
+  // The choice depends only on the tile and the thread count, so a sequence
+  // gets the same result whatever else shares its batch.
+  const int32_t splits = std::max(1, (n_threads + nkv - 1) / nkv);
+  auto splits_of = [&](const QueryTile& t) {
+    return t.n_tok == 1 ? std::clamp((t.pos0 / bs + 1) / kMinBlocksPerSplit, 1, splits) : 1;
+  };
+  // Partial results of split tiles: per (tile, KV head, range) o [group][hd], then m, l [group].
+  const size_t part_floats = static_cast<size_t>(group) * (hd + 2);
+  std::vector<size_t> part_of(tiling.tiles.size(), 0);  // first partial of the tile's ranges
+  size_t n_parts = 0;
+  for (size_t ti = 0; ti < tiling.tiles.size(); ++ti)
+    if (splits_of(tiling.tiles[ti]) > 1) part_of[ti] = n_parts, n_parts += static_cast<size_t>(nkv) * splits;
+  std::vector<float> parts(n_parts * part_floats);
 
   const size_t items = pairs * splits;
   std::atomic<size_t> next{0};
   auto work = [&](int) {
     Scratch& s = thread_scratch();
     for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < items;) {
-      const QueryTile& tile = tiling.tiles[i / (nkv * splits)];
+      const size_t ti = i / (nkv * splits);
+      const QueryTile& tile = tiling.tiles[ti];
       const int32_t kvh = static_cast<int32_t>(i / splits % nkv), split = static_cast<int32_t>(i % splits);
+      const int32_t n_split = splits_of(tile);
+      if (split >= n_split) continue;
       const int32_t nb = tile.pos0 / bs + 1, rows = tile.n_tok * group;
-      attend_tile(cache, kern, tiling, tile, q, stride, layer, kvh, group, scale, nb * split / splits,
-                  nb * (split + 1) / splits, s);
-      if (splits > 1) {
-        float* part = parts.data() + i * part_floats;
+      attend_tile(cache, kern, tiling, tile, q, stride, layer, kvh, group, scale, nb * split / n_split,
+                  nb * (split + 1) / n_split, s);
+      if (n_split > 1) {
+        float* part = parts.data() + (part_of[ti] + static_cast<size_t>(kvh) * splits + split) * part_floats;
         std::copy_n(s.o.data(), static_cast<size_t>(rows) * hd, part);
-        std::copy_n(s.m.data(), rows, part + rows_max * hd);
-        std::copy_n(s.l.data(), rows, part + rows_max * (hd + 1));
+        std::copy_n(s.m.data(), rows, part + static_cast<size_t>(group) * hd);
+        std::copy_n(s.l.data(), rows, part + static_cast<size_t>(group) * (hd + 1));
         continue;
       }
       for (int32_t r = 0; r < rows; ++r) {
@@ -213,26 +220,28 @@ void attention(const KvCache& cache, const Batch& batch, int32_t layer, const fl
   };
   if (pool && items > 1) pool->run_all(work);
   else work(0);
-  if (splits == 1) return;
   // Log-sum-exp merge of the key ranges: rescale each to the overall maximum.
-  for (size_t pi = 0; pi < pairs; ++pi) {
-    const QueryTile& tile = tiling.tiles[pi / nkv];
-    const int32_t kvh = static_cast<int32_t>(pi % nkv), rows = tile.n_tok * group;
-    const float* first = parts.data() + pi * splits * part_floats;
-    for (int32_t r = 0; r < rows; ++r) {
-      float mx = -INFINITY;
-      for (int32_t sp = 0; sp < splits; ++sp) mx = std::fmax(mx, first[sp * part_floats + rows_max * hd + r]);
-      const int32_t t = tiling.tokens[tile.first + r / group];
-      float* dst = out + t * stride + static_cast<int64_t>(kvh * group + r % group) * hd;
-      std::fill_n(dst, hd, 0.0f);
-      float sum = 0;
-      for (int32_t sp = 0; sp < splits; ++sp) {
-        const float* part = first + sp * part_floats;
-        const float w = std::exp(part[rows_max * hd + r] - mx);  // 0 for an empty range (m = -inf)
-        sum += w * part[rows_max * (hd + 1) + r];
-        for (int32_t d = 0; d < hd; ++d) dst[d] += w * part[static_cast<size_t>(r) * hd + d];
+  for (size_t ti = 0; ti < tiling.tiles.size(); ++ti) {
+    const int32_t n_split = splits_of(tiling.tiles[ti]);
+    if (n_split == 1) continue;
+    const int32_t t = tiling.tokens[tiling.tiles[ti].first];
+    for (int32_t kvh = 0; kvh < nkv; ++kvh) {
+      const float* first = parts.data() + (part_of[ti] + static_cast<size_t>(kvh) * splits) * part_floats;
+      for (int32_t r = 0; r < group; ++r) {
+        const size_t m_at = static_cast<size_t>(group) * hd + r, l_at = static_cast<size_t>(group) * (hd + 1) + r;
+        float mx = -INFINITY;
+        for (int32_t sp = 0; sp < n_split; ++sp) mx = std::fmax(mx, first[sp * part_floats + m_at]);
+        float* dst = out + t * stride + static_cast<int64_t>(kvh * group + r) * hd;
+        std::fill_n(dst, hd, 0.0f);
+        float sum = 0;
+        for (int32_t sp = 0; sp < n_split; ++sp) {
+          const float* part = first + sp * part_floats;
+          const float w = std::exp(part[m_at] - mx);
+          sum += w * part[l_at];
+          for (int32_t d = 0; d < hd; ++d) dst[d] += w * part[static_cast<size_t>(r) * hd + d];
+        }
+        for (int32_t d = 0; d < hd; ++d) dst[d] /= sum;
       }
-      for (int32_t d = 0; d < hd; ++d) dst[d] /= sum;
     }
   }
 }

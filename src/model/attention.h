@@ -19,8 +19,9 @@ namespace edgerag {
 // head_dim]): out = sum_j softmax_j(scale * q.k_j) v_j over positions 0..pos of
 // the token's sequence in `layer`, with KV head h / (n_head / n_head_kv). The
 // cache must already hold the batch's own keys and values (not yet committed).
-// Work items are (query tile, KV head) and, when they are fewer than the
-// threads, also ranges of key blocks merged by log-sum-exp.
+// Work items are (query tile, KV head) and, for one-token tiles (decode steps)
+// over long contexts, also ranges of key blocks merged by log-sum-exp. A
+// token's result does not depend on what else is in the batch.
 void attention(const KvCache& cache, const Batch& batch, int32_t layer, const float* q, int32_t n_head, float scale,
                float* out, ThreadPool* pool);
 

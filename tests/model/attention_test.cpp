@@ -170,6 +170,28 @@ TEST(Attention, LongDecodeSplitsKeysAcrossThreads) {
   }
 }
 
+TEST(Attention, ATokensResultDoesNotDependOnItsBatch) {
+  // A decode step alone (its keys split across 8 threads) and batched with a
+  // prefill chunk of another sequence: bit for bit the same.
+  Shape s;
+  s.n_head = 14;
+  s.n_layer = 1;
+  KvCache kv = make_cache(s, DType::F32, 64);
+  fill(kv, s, 0, 700);
+  const Batch both = interleaved(kv, {{1, 20}, {0, 1}});
+  const Batch alone = interleaved(kv, {{0, 1}});
+  write_batch(kv, s, both);
+  const size_t width = static_cast<size_t>(s.n_head) * s.head_dim;
+  const std::vector<float> q = random_rows(3, both.size() * width);
+  const size_t row = 1;  // the decode token's index in `both`
+  ASSERT_EQ(both.tokens[row].seq, 0);
+  ThreadPool pool(8);
+  std::vector<float> out_both(q.size()), out_alone(width);
+  attention(kv, both, 0, q.data(), s.n_head, 0.125f, out_both.data(), &pool);
+  attention(kv, alone, 0, q.data() + row * width, s.n_head, 0.125f, out_alone.data(), &pool);
+  EXPECT_TRUE(std::equal(out_alone.begin(), out_alone.end(), out_both.begin() + row * width));
+}
+
 TEST(Attention, SequencesSharingPrefixBlocks) {
   for (const KvType& type : all_kv_types()) {
     Shape s;
