@@ -14,8 +14,7 @@ function(edgerag_module name)
   add_library(edgerag::${name} ALIAS edgerag_${name})
 endfunction()
 
-# edgerag_test(NAME DEPS ...): one GoogleTest binary from every .cpp in tests/NAME,
-# labelled unit (and tsan when NAME is in EDGERAG_TSAN_TESTS).
+# edgerag_test(NAME DEPS ...): one GoogleTest binary from every .cpp in tests/NAME.
 function(edgerag_test name)
   file(GLOB _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${name}/*.cpp)
   if(NOT _srcs)
@@ -25,10 +24,6 @@ function(edgerag_test name)
   target_link_libraries(test_${name} PRIVATE ${ARGN} GTest::gtest_main)
   target_include_directories(test_${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   target_compile_definitions(test_${name} PRIVATE EDGERAG_SHARED_DIR="${EDGERAG_SHARED_DIR}")
-  set(_labels unit)
-  if(name IN_LIST EDGERAG_TSAN_TESTS)
-    list(APPEND _labels tsan)
-  endif()
   gtest_discover_tests(test_${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
-    PROPERTIES ENVIRONMENT "EDGERAG_SHARED=${EDGERAG_SHARED_DIR}" LABELS "${_labels}")
+    PROPERTIES ENVIRONMENT "EDGERAG_SHARED=${EDGERAG_SHARED_DIR}" LABELS unit)
 endfunction()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: install deps, configure, build, run every test with ctest,
-# then the same unit tests under ASan+UBSan and bounded libFuzzer smoke runs.
+# then the same unit tests under ASan+UBSan, the threaded ones under
+# ThreadSanitizer, and bounded libFuzzer smoke runs.
 #   scripts/test.sh          full run (what CI does)
 #   scripts/test.sh --fast   release build + ctest only
 set -euo pipefail
@@ -27,6 +28,15 @@ cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   LSAN_OPTIONS=suppressions=$root/scripts/lsan.supp \
   ctest --test-dir build-asan --output-on-failure -j "$jobs" -L unit
+
+echo "== ThreadSanitizer build + the threaded tests (util: thread pool; server: HTTP layer, scheduler, RAG)"
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
+  -DEDGERAG_TSAN=ON -DEDGERAG_BENCH=OFF >/dev/null
+cmake --build build-tsan -j "$jobs" --target test_util test_server
+for t in test_util test_server; do
+  EDGERAG_SHARED="$root/../shared" TSAN_OPTIONS="halt_on_error=1 suppressions=$root/scripts/tsan.supp" \
+    build-tsan/tests/$t --gtest_brief=1
+done
 
 echo "== libFuzzer smoke runs (GGUF parser, HTTP request framing, JSON request handlers)"
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "util/error.h"
@@ -31,12 +32,20 @@ struct FileServer {
   int port = 0;
   std::atomic<int> requests{0};
   std::atomic<bool> cut_first{true};
+  std::mutex mu;  // handlers run on httplib's threads, ordered only through the network
   std::string last_range;
+  std::string range() {
+    std::lock_guard lk(mu);
+    return last_range;
+  }
   const std::string body = file_bytes();
   FileServer() {
     http.Get("/model.gguf", [this](const httplib::Request& req, httplib::Response& res) {
       ++requests;
-      last_range = req.get_header_value("Range");
+      {
+        std::lock_guard lk(mu);
+        last_range = req.get_header_value("Range");
+      }
       if (cut_first.exchange(false)) {
         // Announce the whole file, send a third of it, then drop the connection.
         res.set_content_provider(body.size(), "application/octet-stream",
@@ -77,7 +86,7 @@ TEST(Pull, InterruptedDownloadResumesAndVerifies) {
   EXPECT_LT(partial, 300000u);
 
   DownloadResult r = download(srv.url(), dest, kSha);
-  EXPECT_EQ(srv.last_range, "bytes=" + std::to_string(partial) + "-");
+  EXPECT_EQ(srv.range(), "bytes=" + std::to_string(partial) + "-");
   EXPECT_EQ(r.resumed_from, partial);
   EXPECT_EQ(r.bytes, 300000u);
   EXPECT_EQ(r.sha256, kSha);
