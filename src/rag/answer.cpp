@@ -93,6 +93,7 @@ SearchResponse AnswerEngine::Impl::retrieve(const std::string& question, const A
   so.rrf_k = cfg.rrf_k;
   so.rerank = reranker && cfg.rerank != RerankMode::Off;
   so.rerank_top = static_cast<size_t>(cfg.rerank_top);
+  so.ef_search = static_cast<size_t>(cfg.ef_search);
   so.rerank_skip_agreement = cfg.rerank == RerankMode::On ? 2.0 : cfg.rerank_skip_agreement;  // > 1: never skip
   // BM25 alone ranks better on the content words; dense retrieval (hybrid)
   // wants the question as asked.

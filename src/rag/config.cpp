@@ -44,6 +44,7 @@ void AnswerConfig::validate() const {
   positive("retrieval.dense_depth", dense_depth, 10000);
   positive("retrieval.rrf_k", rrf_k, 100000);
   positive("retrieval.rerank_top", rerank_top, 1000);
+  positive("retrieval.ef_search", ef_search, 10000);
   positive("prompt.max_chunks", max_chunks, 256);
   positive("prompt.max_tokens", max_prompt_tokens, 1 << 20);
   positive("generation.max_tokens", max_answer_tokens, 1 << 20);
@@ -94,6 +95,7 @@ void set_value(AnswerConfig& c, std::string_view section, std::string_view key, 
   else if (is("retrieval", "hybrid")) c.hybrid = as_bool(v, name);
   else if (is("retrieval", "rerank")) c.rerank = parse_rerank_mode(as_string(v, name));
   else if (is("retrieval", "rerank_top")) c.rerank_top = as_int(v, name);
+  else if (is("retrieval", "ef_search")) c.ef_search = as_int(v, name);
   else if (is("retrieval", "rerank_skip_agreement")) c.rerank_skip_agreement = as_number(v, name);
   else if (is("prompt", "max_chunks")) c.max_chunks = as_int(v, name);
   else if (is("prompt", "max_tokens")) c.max_prompt_tokens = as_int(v, name);
@@ -197,7 +199,8 @@ nlohmann::json to_json(const AnswerConfig& c) {
         {"hybrid", c.hybrid},
         {"rerank", rerank_mode_name(c.rerank)},
         {"rerank_top", c.rerank_top},
-        {"rerank_skip_agreement", c.rerank_skip_agreement}}},
+        {"rerank_skip_agreement", c.rerank_skip_agreement},
+        {"ef_search", c.ef_search}}},
       {"prompt", {{"max_chunks", c.max_chunks}, {"max_tokens", c.max_prompt_tokens}, {"system", c.system_prompt}}},
       {"generation",
        {{"max_tokens", c.max_answer_tokens}, {"temperature", c.temperature}, {"top_p", c.top_p}, {"seed", c.seed}}},

@@ -4,7 +4,7 @@
 //
 // TOML layout (every key optional; unknown keys are errors so typos surface):
 //   [retrieval]  bm25_depth, dense_depth, rrf_k, hybrid (bool), rerank ("on"|"off"|"auto"),
-//                rerank_top, rerank_skip_agreement
+//                rerank_top, rerank_skip_agreement, ef_search
 //   [prompt]     max_chunks, max_tokens, system
 //   [generation] max_tokens, temperature, top_p, seed
 //   [extractive] sentences
@@ -34,6 +34,7 @@ struct AnswerConfig {
   RerankMode rerank = RerankMode::Auto;
   int rerank_top = 20;   // fused candidates the cross-encoder rescores
   double rerank_skip_agreement = 0.8;  // "auto" only
+  int ef_search = 64;    // HNSW search breadth (recall against speed of dense search)
   // Prompt.
   int max_chunks = 8;
   int max_prompt_tokens = 3000;

@@ -36,6 +36,7 @@ TEST(AnswerConfig, TomlOverridesOnlyTheKeysItNames) {
 [retrieval]
 bm25_depth = 30
 rrf_k = 10
+ef_search = 200
 rerank = "off"
 hybrid = false
 [prompt]
@@ -50,6 +51,7 @@ sentences = 2
 )");
   EXPECT_EQ(c.bm25_depth, 30);
   EXPECT_EQ(c.rrf_k, 10);
+  EXPECT_EQ(c.ef_search, 200);
   EXPECT_EQ(c.rerank, RerankMode::Off);
   EXPECT_FALSE(c.hybrid);
   EXPECT_EQ(c.max_chunks, 4);
