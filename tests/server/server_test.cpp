@@ -218,6 +218,26 @@ std::vector<float> unbase64(const std::string& s) {
   return v;
 }
 
+// A ModernBERT embedder serves unchanged: /v1/embeddings of the golden inputs
+// equals llama-embedding's vectors (golden/README.md §9) within 5e-4.
+TEST(Server, ModernBertEmbeddingsMatchLlamaCpp) {
+  Running r(load_models({.embed = test::model_path("synth-modernbert-embed.gguf")}, {}), {});
+  auto c = r.client();
+  const json task = json::parse(test::read_file(test::golden_path("embeddings-modernbert/index.json")))["tasks"][0];
+  std::vector<std::string> texts;
+  for (const auto& in : task["inputs"]) texts.push_back(in["text"]);
+  int status = 0;
+  json out = post(c, "/v1/embeddings", {{"model", "synth-modernbert-embed"}, {"input", texts}}, &status);
+  ASSERT_EQ(status, 200) << out.dump();
+  const auto& want = task["variants"]["default_batched"]["mean_l2norm"];
+  ASSERT_EQ(out["data"].size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const auto got = out["data"][i]["embedding"].get<std::vector<float>>();
+    ASSERT_EQ(got.size(), want[i].size());
+    for (size_t k = 0; k < got.size(); ++k) EXPECT_NEAR(got[k], want[i][k].get<float>(), 5e-4) << i << "," << k;
+  }
+}
+
 TEST(Server, EmbeddingsAndRerankMatchTheEncoder) {
   ModelPaths p{.embed = test::model_path("synth-bert-embed.gguf"), .rerank = test::model_path("synth-bert-rerank.gguf")};
   Running r(load_models(p, {}), {});
