@@ -68,12 +68,28 @@ std::string sha256_hex(std::string_view data) {
   return out;
 }
 
-std::string read_file(const std::string& path) {
+// The whole file, refused past `max_bytes` (checked again while reading: it may grow).
+std::string read_file(const std::string& path, uint64_t max_bytes) {
   std::ifstream f(path, std::ios::binary);
   if (!f) fail("cannot open: {}", std::strerror(errno));
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::string s;
+  char buf[1 << 16];
+  while (f.read(buf, sizeof buf) || f.gcount() > 0) {
+    if (s.size() + static_cast<uint64_t>(f.gcount()) > max_bytes)
+      fail("file is over the limit of {} bytes (limit file_bytes)", max_bytes);
+    s.append(buf, static_cast<size_t>(f.gcount()));
+  }
   if (f.bad()) fail("read error");
   return s;
+}
+
+// A symbolic link is followed only to a file inside the folder being ingested.
+bool link_inside(const fs::path& link, const fs::path& root) {
+  std::error_code ec;
+  fs::path target = fs::canonical(link, ec), top = fs::canonical(root, ec);
+  if (ec) return false;
+  auto [r, t] = std::mismatch(top.begin(), top.end(), target.begin(), target.end());
+  return r == top.end();
 }
 
 int64_t mtime_ns(const fs::path& p) {
@@ -82,7 +98,8 @@ int64_t mtime_ns(const fs::path& p) {
 
 int64_t now_seconds() { return static_cast<int64_t>(std::time(nullptr)); }
 
-// Files under the given paths (folders recursively, hidden entries skipped), sorted.
+// Files under the given paths (folders recursively, hidden entries skipped,
+// links to outside a folder refused), sorted.
 std::vector<std::string> list_files(const std::vector<std::string>& paths, const std::string& index_dir,
                                     IngestReport& report) {
   std::set<std::string> files;
@@ -98,6 +115,10 @@ std::vector<std::string> list_files(const std::vector<std::string>& paths, const
           if (it->is_directory(ec)) it.disable_recursion_pending();
           continue;
         }
+        if (it->is_symlink(ec) && !link_inside(e, root)) {
+          report.failures.emplace_back(e.string(), "symbolic link to outside the folder, not followed");
+          continue;
+        }
         if (it->is_regular_file(ec)) files.insert(e.string());
       }
       if (ec) report.failures.emplace_back(root.string(), ec.message());
@@ -105,6 +126,7 @@ std::vector<std::string> list_files(const std::vector<std::string>& paths, const
       files.insert(root.string());
     } else {
       report.failures.emplace_back(root.string(), "no such file or folder");
+      report.missing.push_back(root.string());
     }
   }
   return {files.begin(), files.end()};
@@ -127,12 +149,10 @@ IndexImpl::IndexImpl(std::string dir, const IndexOptions& opt) : dir_(std::move(
     fs::create_directories(dir_, ec);
     if (ec) fail("cannot create index folder {}: {}", dir_, ec.message());
     std::string lock = dir_ + "/write.lock";
-    lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (lock_fd_ < 0) fail("cannot open {}: {}", lock, std::strerror(errno));
-    if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-      ::close(lock_fd_);
+    lock_ = std::make_unique<LockFile>(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (lock_->fd() < 0) fail("cannot open {}: {}", lock, std::strerror(errno));
+    if (flock(lock_->fd(), LOCK_EX | LOCK_NB) != 0)
       fail("index {} is being written by another process (one writer at a time)", dir_);
-    }
   } else if (!fs::exists(db_path)) {
     fail("no index at {} (create one with `edgerag ingest --index {} PATH...`)", dir_, dir_);
   }
@@ -175,7 +195,10 @@ IndexImpl::~IndexImpl() {
   vectors_.reset();
   postings_.reset();  // its statements before the connection
   db_.reset();
-  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the writer lock
+}  // lock_ goes last: the writer lock outlives the connection
+
+LockFile::~LockFile() {
+  if (fd_ >= 0) ::close(fd_);  // releases the writer lock
 }
 
 void IndexImpl::create_or_load_schema(const IndexOptions& opt) {
@@ -392,10 +415,11 @@ IngestReport IndexImpl::ingest(const std::vector<std::string>& paths, const Inge
   auto files = list_files(paths, dir_, report);
   report.failed = report.failures.size();
   report.files_seen = files.size();
-  ReadOptions ropt{options.ocr, options.ocr_language};
+  ReadOptions ropt{options.ocr, options.ocr_language, options.limits};
   TokenCounter count = token_counter();
   std::vector<PendingDoc> pending;
   size_t pending_chunks = 0;
+  uint64_t pending_bytes = 0;
   IngestProgress prog;
   prog.files_total = files.size();
   for (const auto& path : files) {
@@ -410,7 +434,9 @@ IngestReport IndexImpl::ingest(const std::vector<std::string>& paths, const Inge
       } else if (detect_file_type(path).empty()) {
         throw Error("unsupported file type");
       } else {
-        std::string bytes = read_file(path);
+        if (static_cast<uint64_t>(size) > options.limits.file_bytes)
+          fail("file of {} bytes is over the limit of {} (limit file_bytes)", size, options.limits.file_bytes);
+        std::string bytes = read_file(path, options.limits.file_bytes);
         std::string hash = sha256_hex(bytes);
         if (existing && existing->hash == hash) {  // touched, not changed
           db_->prepare("UPDATE documents SET mtime = ?1 WHERE id = ?2").bind(1, mtime).bind(2, existing->id).run();
@@ -420,6 +446,7 @@ IngestReport IndexImpl::ingest(const std::vector<std::string>& paths, const Inge
           PendingDoc d{options.collection, path, parsed.file_type, parsed.title, hash, size, mtime, true,
                        existing ? existing->id : 0, chunk_document(parsed, options.chunk, count)};
           pending_chunks += d.chunks.size();
+          for (const auto& c : d.chunks) pending_bytes += c.text.size();
           pending.push_back(std::move(d));
         }
       }
@@ -427,9 +454,11 @@ IngestReport IndexImpl::ingest(const std::vector<std::string>& paths, const Inge
       ++report.failed;
       report.failures.emplace_back(path, e.what());
     }
-    if (pending_chunks >= std::max<size_t>(options.embed_batch, 64) || pending.size() >= 64) {
+    if (pending_chunks >= std::max<size_t>(options.embed_batch, 64) || pending.size() >= 64 ||
+        pending_bytes >= options.batch_bytes) {
       flush(pending, report);
       pending_chunks = 0;
+      pending_bytes = 0;
     }
     ++prog.files_done;
     prog.chunks = report.chunks_written;

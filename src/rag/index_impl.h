@@ -14,6 +14,21 @@
 
 namespace edgerag::rag {
 
+// The writer lock: an flock'ed file descriptor, closed (and the lock
+// released) however the index goes away, including a constructor that throws.
+class LockFile {
+ public:
+  LockFile() = default;
+  explicit LockFile(int fd) : fd_(fd) {}
+  LockFile(const LockFile&) = delete;
+  LockFile& operator=(const LockFile&) = delete;
+  ~LockFile();
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
 // A document waiting to be embedded and written.
 struct PendingDoc {
   std::string collection, path, file_type, title, hash;
@@ -77,7 +92,7 @@ class IndexImpl final : public Index {
 
   std::string dir_;
   bool writable_;
-  int lock_fd_ = -1;
+  std::unique_ptr<LockFile> lock_;  // declared before db_: released after it closes
   std::unique_ptr<Db> db_;
   IndexOptions opt_;  // as recorded in the index
   std::string stopwords_;

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "rag/read_limits.h"
+
 namespace edgerag::rag {
 
 struct ChunkOptions {
@@ -22,6 +24,10 @@ struct IngestOptions {
   std::string ocr_language = "eng";
   bool prune = false;          // remove documents of this collection whose file is gone
   size_t embed_batch = 16;     // chunks per embedder call
+  ReadLimits limits;           // per file: size, depth, counts, text, parse time
+  // Chunk text held before it is committed: with `limits` this bounds the
+  // memory of a run (and a crash loses at most one such batch).
+  uint64_t batch_bytes = 16ull << 20;
 };
 
 // A document given as text rather than as a file (BEIR corpora, API clients).
@@ -46,6 +52,10 @@ struct IngestReport {
   size_t chunks_written = 0;
   double seconds = 0;
   std::vector<std::pair<std::string, std::string>> failures;  // path, reason
+  std::vector<std::string> missing;  // paths given that do not exist (also in failures)
+
+  // Nothing could be ingested: a path given does not exist, or every file failed.
+  bool all_failed() const { return !missing.empty() || (failed > 0 && added + updated + unchanged == 0); }
 };
 
 }  // namespace edgerag::rag

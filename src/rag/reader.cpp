@@ -29,19 +29,31 @@ std::string detect_file_type(const std::string& path) {
   return "";
 }
 
+// Spreadsheets are streamed and keep their own bounds (rag/reader_sheet.h);
+// the rows and text limits are shared with the other table formats.
+SheetLimits sheet_limits(const ReadLimits& l) {
+  SheetLimits s;
+  s.rows = l.rows;
+  s.text_bytes = l.text_bytes;
+  return s;
+}
+
 ParsedDocument read_document(const std::string& path, std::string_view bytes, const ReadOptions& opt) {
   std::string type = detect_file_type(path);
+  const ReadLimits& lim = opt.limits;
+  if (bytes.size() > lim.file_bytes)
+    fail("file of {} bytes is over the limit of {} (limit file_bytes)", bytes.size(), lim.file_bytes);
   ParsedDocument doc;
-  if (type == "txt") doc = read_plain_text(bytes);
-  else if (type == "md") doc = read_markdown(bytes);
-  else if (type == "html") doc = read_html(bytes);
+  if (type == "txt") doc = read_plain_text(bytes, lim);
+  else if (type == "md") doc = read_markdown(bytes, lim);
+  else if (type == "html") doc = read_html(bytes, lim);
   else if (type == "pdf") doc = read_pdf(bytes, opt);
-  else if (type == "docx") doc = read_docx(bytes);
-  else if (type == "pptx") doc = read_pptx(bytes);
-  else if (type == "csv") doc = read_csv(bytes);
-  else if (type == "jsonl") doc = read_jsonl(bytes);
-  else if (type == "xlsx") doc = read_xlsx(bytes);
-  else if (type == "ods") doc = read_ods(bytes);
+  else if (type == "docx") doc = read_docx(bytes, lim);
+  else if (type == "pptx") doc = read_pptx(bytes, lim);
+  else if (type == "csv") doc = read_csv(bytes, lim);
+  else if (type == "jsonl") doc = read_jsonl(bytes, lim);
+  else if (type == "xlsx") doc = read_xlsx(bytes, sheet_limits(lim));
+  else if (type == "ods") doc = read_ods(bytes, sheet_limits(lim));
   else if (type == "xls") doc = read_xls(bytes);
   else if (type == "image") {
     if (!opt.ocr) fail("image file (enable OCR to index it)");

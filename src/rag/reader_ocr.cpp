@@ -23,6 +23,10 @@ tesseract::TessBaseAPI& engine(const std::string& language) {
   return *e;
 }
 
+struct PixFree {
+  void operator()(Pix* p) const { pixDestroy(&p); }
+};
+
 std::string recognize(tesseract::TessBaseAPI& api) {
   std::unique_ptr<char[]> text(api.GetUTF8Text());
   api.Clear();
@@ -36,19 +40,11 @@ std::string ocr_image_file(std::string_view bytes, const std::string& language) 
   // Leptonica prints decoding errors to stderr; ours names the file instead.
   static const bool quiet = (setMsgSeverity(L_SEVERITY_NONE), true);
   (void)quiet;
-  Pix* pix = pixReadMem(reinterpret_cast<const l_uint8*>(bytes.data()), bytes.size());
+  std::unique_ptr<Pix, PixFree> pix(pixReadMem(reinterpret_cast<const l_uint8*>(bytes.data()), bytes.size()));
   if (!pix) fail("not a readable image");
   auto& api = engine(language);
-  api.SetImage(pix);
-  std::string text;
-  try {
-    text = recognize(api);
-  } catch (...) {
-    pixDestroy(&pix);
-    throw;
-  }
-  pixDestroy(&pix);
-  return text;
+  api.SetImage(pix.get());
+  return recognize(api);
 }
 
 std::string ocr_pixels(const unsigned char* argb, int width, int height, int stride, const std::string& language) {

@@ -1,11 +1,17 @@
 // DOCX and PPTX: zip archives (libzip) of WordprocessingML / PresentationML
 // parts (libxml2). DOCX heading styles form the headings path; each PPTX
 // slide is a page whose title shape is its heading.
+// Zip bombs: the parts read may decompress to `unzipped_bytes` in all, checked
+// against the central directory first and counted while inflating (the
+// directory can lie). XML: libxml2 without XML_PARSE_HUGE refuses nesting past
+// 256 levels, which bounds the recursive walks below; DTDs are refused (OOXML
+// has none, and entity expansion is the classic XML bomb).
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <zip.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -15,8 +21,6 @@
 
 namespace edgerag::rag {
 namespace {
-
-constexpr zip_uint64_t kMaxPartBytes = 256u << 20;  // refuse zip bombs
 
 struct ZipCloser {
   void operator()(zip_t* z) const { zip_discard(z); }
@@ -38,27 +42,67 @@ Zip open_zip(std::string_view bytes) {
   return Zip(z);
 }
 
-std::string read_part(zip_t* z, const std::string& name) {
-  zip_stat_t st;
-  if (zip_stat(z, name.c_str(), 0, &st) != 0) fail("archive has no {}", name);
-  if (st.size > kMaxPartBytes) fail("{} is too large ({} bytes)", name, st.size);
-  zip_file_t* f = zip_fopen(z, name.c_str(), 0);
-  if (!f) fail("cannot open {} in the archive", name);
-  std::string data(st.size, '\0');
-  zip_int64_t n = zip_fread(f, data.data(), st.size);
-  zip_fclose(f);
-  if (n < 0 || static_cast<zip_uint64_t>(n) != st.size) fail("cannot read {} in the archive", name);
-  return data;
-}
+struct ZipFileCloser {
+  void operator()(zip_file_t* f) const { zip_fclose(f); }
+};
+
+// Reads parts of one archive while `budget->unzipped` bytes remain.
+class PartReader {
+ public:
+  PartReader(zip_t* z, ReadBudget& budget) : z_(z), budget_(budget), left_(budget.limits().unzipped_bytes) {}
+
+  std::string read(const std::string& name) {
+    zip_stat_t st;
+    if (zip_stat(z_, name.c_str(), 0, &st) != 0) fail("archive has no {}", name);
+    if ((st.valid & ZIP_STAT_SIZE) && st.size > left_) too_large(name);
+    std::unique_ptr<zip_file_t, ZipFileCloser> f(zip_fopen(z_, name.c_str(), 0));
+    if (!f) fail("cannot open {} in the archive", name);
+    std::string data;
+    char buf[1 << 16];
+    for (;;) {
+      zip_int64_t n = zip_fread(f.get(), buf, sizeof buf);
+      if (n < 0) fail("cannot read {} in the archive: {}", name, zip_strerror(z_));
+      if (n == 0) break;
+      if (static_cast<zip_uint64_t>(n) > left_) too_large(name);
+      left_ -= static_cast<zip_uint64_t>(n);
+      data.append(buf, static_cast<size_t>(n));
+      budget_.check_time();
+    }
+    return data;
+  }
+
+ private:
+  [[noreturn]] void too_large(const std::string& name) const {
+    fail("{}: the archive's parts decompress to more than {} bytes (limit unzipped_bytes)", name,
+         budget_.limits().unzipped_bytes);
+  }
+  zip_t* z_;
+  ReadBudget& budget_;
+  zip_uint64_t left_;
+};
 
 struct XmlDocFree {
   void operator()(xmlDoc* d) const { xmlFreeDoc(d); }
 };
+struct XmlCtxtFree {
+  void operator()(xmlParserCtxt* c) const { xmlFreeParserCtxt(c); }
+};
 std::unique_ptr<xmlDoc, XmlDocFree> parse_xml(const std::string& data, const std::string& name) {
-  xmlDoc* d = xmlReadMemory(data.data(), static_cast<int>(data.size()), name.c_str(), nullptr,
-                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-  if (!d) fail("{} is not well-formed XML", name);
-  return std::unique_ptr<xmlDoc, XmlDocFree>(d);
+  if (data.size() > static_cast<size_t>(INT32_MAX)) fail("{} is too large for the XML parser", name);
+  std::unique_ptr<xmlParserCtxt, XmlCtxtFree> ctxt(xmlNewParserCtxt());
+  if (!ctxt) fail("out of memory for the XML parser");
+  // No XML_PARSE_HUGE (depth and text-node limits stay on), no XML_PARSE_NOENT (entities not substituted).
+  std::unique_ptr<xmlDoc, XmlDocFree> d(xmlCtxtReadMemory(ctxt.get(), data.data(), static_cast<int>(data.size()),
+                                                          name.c_str(), nullptr,
+                                                          XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
+  if (!d) {
+    const xmlError* e = xmlCtxtGetLastError(ctxt.get());
+    std::string why = e && e->message ? e->message : "";
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    fail("{} is not well-formed XML{}{}", name, why.empty() ? "" : ": ", why);
+  }
+  if (d->intSubset || d->extSubset) fail("{} has a document type declaration (not allowed in OOXML parts)", name);
+  return d;
 }
 
 bool is(const xmlNode* n, const char* local) {
@@ -120,17 +164,27 @@ void for_each_paragraph(const xmlNode* n, const Fn& fn) {
   }
 }
 
+// Text of a paragraph, counted against the file's text budget.
+std::string paragraph_text(const xmlNode* p, ReadBudget& budget, uint64_t* total) {
+  std::string text;
+  run_text(p, text);
+  budget.text(*total += text.size());
+  budget.tick();
+  return text;
+}
+
 }  // namespace
 
-ParsedDocument read_docx(std::string_view bytes) {
+ParsedDocument read_docx(std::string_view bytes, const ReadLimits& limits) {
+  ReadBudget budget(limits);
   Zip z = open_zip(bytes);
-  auto xml = parse_xml(read_part(z.get(), "word/document.xml"), "word/document.xml");
+  auto xml = parse_xml(PartReader(z.get(), budget).read("word/document.xml"), "word/document.xml");
   ParsedDocument doc;
   std::vector<std::string> stack(10);
   int64_t offset = 0;
+  uint64_t total = 0;
   for_each_paragraph(xmlDocGetRootElement(xml.get()), [&](const xmlNode* p) {
-    std::string text;
-    run_text(p, text);
+    std::string text = paragraph_text(p, budget, &total);
     int level = docx_heading_level(p);
     if (level == -1) {
       doc.title = text;
@@ -147,12 +201,15 @@ ParsedDocument read_docx(std::string_view bytes) {
   return doc;
 }
 
-ParsedDocument read_pptx(std::string_view bytes) {
+ParsedDocument read_pptx(std::string_view bytes, const ReadLimits& limits) {
+  ReadBudget budget(limits);
   Zip z = open_zip(bytes);
+  PartReader parts(z.get(), budget);
   // Slides in presentation order: ppt/slides/slideN.xml by N.
   std::vector<std::pair<int, std::string>> slides;
   zip_int64_t n = zip_get_num_entries(z.get(), 0);
   for (zip_int64_t i = 0; i < n; ++i) {
+    budget.tick();
     const char* name = zip_get_name(z.get(), static_cast<zip_uint64_t>(i), 0);
     int num = 0;
     char tail[8] = {0};
@@ -163,8 +220,9 @@ ParsedDocument read_pptx(std::string_view bytes) {
   std::sort(slides.begin(), slides.end());
   ParsedDocument doc;
   int64_t offset = 0;
+  uint64_t total = 0;
   for (size_t s = 0; s < slides.size(); ++s) {
-    auto xml = parse_xml(read_part(z.get(), slides[s].second), slides[s].second);
+    auto xml = parse_xml(parts.read(slides[s].second), slides[s].second);
     std::string title;
     std::vector<std::string> body;
     // Shapes (<p:sp>) whose placeholder is a title give the slide's heading.
@@ -179,8 +237,7 @@ ParsedDocument read_pptx(std::string_view bytes) {
           if (const xmlNode* nvpr = child(nv, "nvPr"))
             if (const xmlNode* ph = child(nvpr, "ph")) is_title = attr(ph, "type") == "title" || attr(ph, "type") == "ctrTitle";
         for_each_paragraph(c->children, [&](const xmlNode* p) {
-          std::string text;
-          run_text(p, text);
+          std::string text = paragraph_text(p, budget, &total);
           if (text.find_first_not_of(" \t") == std::string::npos) return;
           if (is_title) title += (title.empty() ? "" : " ") + text;
           else body.push_back(text);

@@ -1,11 +1,13 @@
 // PDF (poppler): one block per page with its text layer; pages without text
-// are rendered and OCR'd when OCR is on (scanned documents).
+// are rendered and OCR'd when OCR is on (scanned documents). Text and time are
+// checked after every page (compressed content streams can expand a lot).
 #include <poppler-document.h>
 #include <poppler-image.h>
 #include <poppler-page-renderer.h>
 #include <poppler-global.h>
 #include <poppler-page.h>
 
+#include <cstdint>
 #include <memory>
 
 #include "rag/reader.h"
@@ -17,6 +19,8 @@ ParsedDocument read_pdf(std::string_view bytes, const ReadOptions& opt) {
   // Poppler prints parse problems to stderr; a broken file is reported once, by our error.
   static const bool quiet = (poppler::set_debug_error_function([](const std::string&, void*) {}, nullptr), true);
   (void)quiet;
+  ReadBudget budget(opt.limits);
+  if (bytes.size() > static_cast<size_t>(INT32_MAX)) fail("PDF too large for the parser");
   std::unique_ptr<poppler::document> pdf(
       poppler::document::load_from_raw_data(bytes.data(), static_cast<int>(bytes.size())));
   if (!pdf) fail("not a readable PDF");
@@ -42,6 +46,8 @@ ParsedDocument read_pdf(std::string_view bytes, const ReadOptions& opt) {
                           img.bytes_per_row(), opt.ocr_language);
     }
     append_block(doc, std::move(text), "", i + 1, &offset);
+    budget.text(static_cast<uint64_t>(offset));
+    budget.check_time();
   }
   if (doc.blocks.empty())
     fail("no extractable text in {} page(s){}", n_pages, opt.ocr ? "" : " (scanned? enable OCR)");

@@ -27,8 +27,10 @@ std::vector<Line> split_lines(std::string_view s) {
 
 bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\f\v") == std::string_view::npos; }
 
-void check_text(std::string_view s) {
+// Blocks are slices of the file, so the text is at most the file.
+void check_text(std::string_view s, const ReadLimits& limits) {
   if (s.find('\0') != std::string_view::npos) fail("binary content, not text");
+  ReadBudget(limits).text(s.size());
 }
 
 // The file slice [b, e) as a block, whitespace trimmed.
@@ -80,8 +82,8 @@ bool fence(std::string_view line) {
 
 }  // namespace
 
-ParsedDocument read_plain_text(std::string_view s) {
-  check_text(s);
+ParsedDocument read_plain_text(std::string_view s, const ReadLimits& limits) {
+  check_text(s, limits);
   ParsedDocument doc;
   auto lines = split_lines(s);
   size_t para = std::string_view::npos;
@@ -97,8 +99,8 @@ ParsedDocument read_plain_text(std::string_view s) {
   return doc;
 }
 
-ParsedDocument read_markdown(std::string_view s) {
-  check_text(s);
+ParsedDocument read_markdown(std::string_view s, const ReadLimits& limits) {
+  check_text(s, limits);
   ParsedDocument doc;
   std::array<std::string, 7> stack;  // heading text per level 1..6
   auto path = [&] {

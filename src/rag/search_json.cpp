@@ -44,7 +44,12 @@ nlohmann::json to_json(const IngestReport& r) {
   for (const auto& [path, why] : r.failures) failures.push_back({{"path", path}, {"error", why}});
   return {{"files", r.files_seen}, {"added", r.added},     {"updated", r.updated},
           {"unchanged", r.unchanged}, {"removed", r.removed}, {"failed", r.failed},
-          {"chunks", r.chunks_written}, {"seconds", r.seconds}, {"failures", failures}};
+          {"chunks", r.chunks_written}, {"seconds", r.seconds}, {"failures", failures},
+          {"missing", r.missing}};
+}
+
+std::string json_text(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace edgerag::rag

@@ -12,4 +12,8 @@ nlohmann::json to_json(const SearchHit& h);
 nlohmann::json to_json(const SearchResponse& r);
 nlohmann::json to_json(const IngestReport& r);
 
+// JSON text for output, indented by `indent` (-1: compact). Document text and
+// file names may hold invalid UTF-8; it is written as U+FFFD, not an exception.
+std::string json_text(const nlohmann::json& j, int indent = 1);
+
 }  // namespace edgerag::rag

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <utility>
 
 namespace edgerag {
 namespace {
@@ -64,11 +65,20 @@ void ThreadPool::worker(int index) {
     }
     if (stop_.load()) return;
     seen = generation_.load(std::memory_order_acquire);
-    (*job_)(index);
+    run_share(*job_, index);
     if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
       std::lock_guard<std::mutex> lock(mu_);
       cv_done_.notify_one();
     }
+  }
+}
+
+void ThreadPool::run_share(const std::function<void(int)>& fn, int index) noexcept {
+  try {
+    fn(index);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    if (!error_) error_ = std::current_exception();
   }
 }
 
@@ -84,7 +94,7 @@ void ThreadPool::run_all(const std::function<void(int)>& fn) {
     { std::lock_guard<std::mutex> lock(mu_); }
     cv_start_.notify_all();
   }
-  fn(0);
+  run_share(fn, 0);
   auto done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
   if (!spin_until(spin_, done)) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -93,6 +103,7 @@ void ThreadPool::run_all(const std::function<void(int)>& fn) {
     caller_sleeping_.store(false);
   }
   job_ = nullptr;
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));  // workers are done: no lock needed
 }
 
 void ThreadPool::parallel_for(size_t n, const std::function<void(int, size_t, size_t)>& fn, size_t grain) {

@@ -4,11 +4,15 @@
 // Hand-off is low latency: idle workers spin briefly on an atomic job counter
 // before sleeping on a condition variable, so the hundreds of small matmuls of
 // a decode step do not each pay a futex wake-up.
+// A job that throws on any thread does not terminate the process: the first
+// exception is rethrown to the caller of parallel_for / run_all once every
+// thread has finished the job.
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -34,6 +38,8 @@ class ThreadPool {
 
  private:
   void worker(int index);
+  // Runs a thread's share of the job, keeping the first exception of the job.
+  void run_share(const std::function<void(int)>& fn, int index) noexcept;
 
   int n_threads_;
   bool spin_;  // busy-wait between jobs (only when threads <= cores)
@@ -46,6 +52,8 @@ class ThreadPool {
   std::atomic<int> sleepers_{0};         // workers blocked on cv_start_
   std::atomic<bool> caller_sleeping_{false};
   std::atomic<bool> stop_{false};
+  std::mutex error_mu_;
+  std::exception_ptr error_;  // first exception of the current job
 };
 
 // Default thread count: hardware concurrency, overridable by EDGERAG_THREADS.

@@ -7,19 +7,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "fixtures.h"
 #include "util/error.h"
 
 namespace edgerag::rag {
 namespace {
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(AnswerConfig, DefaultsMatchTheDocumentedBudgets) {
   AnswerConfig c;

@@ -6,12 +6,15 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
+
+#include "util/error.h"
 
 namespace edgerag::test {
 
@@ -28,6 +31,16 @@ struct TempDir {
   }
   std::string operator/(const std::string& rel) const { return (path / rel).string(); }
 };
+
+// The message of the edgerag::Error `fn` throws ("" if it returns).
+inline std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 inline void write_file(const std::string& path, const std::string& data) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());

@@ -29,3 +29,22 @@ TEST(ThreadPool, RunAllUsesEveryThread) {
   for (int rep = 0; rep < 100; ++rep) pool.run_all([&](int t) { seen[t]++; });
   for (auto& s : seen) EXPECT_EQ(s.load(), 100);
 }
+
+// A throwing job reaches the caller (not std::terminate), every other share of
+// the job still runs, and the pool keeps working afterwards.
+TEST(ThreadPool, CarriesAWorkersExceptionToTheCaller) {
+  for (int threads : {1, 2, 4}) {
+    ThreadPool pool(threads);
+    for (int thrower = 0; thrower < threads; ++thrower) {
+      std::atomic<int> ran{0};
+      EXPECT_THROW(pool.run_all([&](int t) {
+        ran++;
+        if (t == thrower) throw std::runtime_error("job failed");
+      }), std::runtime_error);
+      EXPECT_EQ(ran.load(), threads);
+    }
+    std::atomic<size_t> sum{0};
+    pool.parallel_for(100, [&](int, size_t b, size_t e) { sum += e - b; });
+    EXPECT_EQ(sum.load(), 100u);
+  }
+}

@@ -10,6 +10,7 @@
 
 #include "command.h"
 #include "rag/answer.h"
+#include "rag/search_json.h"
 
 namespace edgerag::cli {
 namespace {
@@ -93,7 +94,7 @@ void run(AskArgs& a) {
   if (a.json) {
     auto j = rag::to_json(ans);
     j["question"] = q;
-    std::printf("%s\n", j.dump(1).c_str());
+    std::printf("%s\n", rag::json_text(j).c_str());
   } else {
     print_text(ans);
   }

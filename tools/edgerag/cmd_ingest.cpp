@@ -5,10 +5,12 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "command.h"
 #include "rag/index.h"
 #include "rag/search_json.h"
+#include "util/error.h"
 
 namespace edgerag::cli {
 namespace {
@@ -21,6 +23,7 @@ struct IngestArgs {
   size_t max_tokens = 512, overlap = 1, min_tokens = 32;
   int hnsw_m = 16, ef_construction = 200;
   size_t exact_below = 20000;
+  std::vector<std::string> limits;  // NAME=VALUE
 };
 
 void run(const IngestArgs& a) {
@@ -31,6 +34,8 @@ void run(const IngestArgs& a) {
   io.hnsw_m = a.hnsw_m;
   io.hnsw_ef_construction = a.ef_construction;
   io.exact_below = a.exact_below;
+  rag::ReadLimits limits;
+  for (const auto& l : a.limits) rag::set_read_limit(limits, l);  // flag errors before the index opens
   auto idx = rag::Index::open(a.index, io);
   // The model recorded in the index is reused unless another one is named.
   std::string embed = a.embed.empty() ? idx->recorded_embedder() : a.embed;
@@ -42,6 +47,7 @@ void run(const IngestArgs& a) {
   opt.ocr_language = a.ocr_lang;
   opt.prune = a.prune;
   opt.chunk = {a.max_tokens, a.overlap, a.min_tokens};
+  opt.limits = limits;
   const bool tty = isatty(STDERR_FILENO);
   double last = -1;
   auto progress = [&](const rag::IngestProgress& p) {
@@ -60,15 +66,17 @@ void run(const IngestArgs& a) {
     auto j = rag::to_json(r);
     auto s = idx->stats();
     j["index"] = {{"documents", s.documents}, {"chunks", s.chunks}, {"vectors", s.vectors}, {"bytes", s.bytes_on_disk}};
-    std::printf("%s\n", j.dump(1).c_str());
-    return;
+    std::printf("%s\n", rag::json_text(j).c_str());
+  } else {
+    auto s = idx->stats();
+    std::printf("%zu files: %zu added, %zu updated, %zu unchanged, %zu removed, %zu failed; %zu chunks in %.2f s (%.1f chunks/s)\n",
+                r.files_seen, r.added, r.updated, r.unchanged, r.removed, r.failed, r.chunks_written, r.seconds,
+                r.seconds > 0 ? static_cast<double>(r.chunks_written) / r.seconds : 0.0);
+    std::printf("index %s: %zu documents, %zu chunks, %zu vectors, %.1f MiB\n", a.index.c_str(), s.documents,
+                s.chunks, s.vectors, static_cast<double>(s.bytes_on_disk) / (1 << 20));
   }
-  auto s = idx->stats();
-  std::printf("%zu files: %zu added, %zu updated, %zu unchanged, %zu removed, %zu failed; %zu chunks in %.2f s (%.1f chunks/s)\n",
-              r.files_seen, r.added, r.updated, r.unchanged, r.removed, r.failed, r.chunks_written, r.seconds,
-              r.seconds > 0 ? static_cast<double>(r.chunks_written) / r.seconds : 0.0);
-  std::printf("index %s: %zu documents, %zu chunks, %zu vectors, %.1f MiB\n", a.index.c_str(), s.documents, s.chunks,
-              s.vectors, static_cast<double>(s.bytes_on_disk) / (1 << 20));
+  if (!r.missing.empty()) throw Error(fmt::format("no such file or folder: {}", fmt::join(r.missing, ", ")));
+  if (r.all_failed()) throw Error(fmt::format("nothing ingested: all {} file(s) failed", r.failed));
 }
 
 void setup(CLI::App& app) {
@@ -96,6 +104,9 @@ void setup(CLI::App& app) {
       ->check(CLI::Range(4, 4096));
   cmd->add_option("--exact-below", a->exact_below, "Exact dense search below this many vectors (at index creation)")
       ->capture_default_str();
+  cmd->add_option("--limit", a->limits,
+                  "Per-file reader limit NAME=VALUE, repeatable (docs/SECURITY.md): file_bytes, text_bytes, "
+                  "unzipped_bytes, depth, html_errors, rows, columns, keys, seconds");
   cmd->add_flag("--json", a->json, "Print the report as JSON");
   cmd->callback([a] { run(*a); });
 }

@@ -36,7 +36,7 @@ void run(SearchArgs& a) {
     auto j = rag::to_json(res);
     j["query"] = q;
     j["mode"] = rag::search_mode_name(a.opt.mode);
-    std::printf("%s\n", j.dump(1).c_str());
+    std::printf("%s\n", rag::json_text(j).c_str());
     return;
   }
   for (size_t i = 0; i < res.hits.size(); ++i) {
