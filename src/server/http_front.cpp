@@ -241,7 +241,10 @@ void HttpFront::run() {
   for (auto* list : {&waiting_, &done_})
     for (auto& c : *list)
       if (c) close_conn(*c);
-  for (auto& c : unstarted) close_conn(*c);
+  for (auto& c : unstarted) {
+    buffered_ += c->buf.size();  // taken off when it was handed on
+    close_conn(*c);
+  }
   waiting_.clear();
   done_.clear();
 }
@@ -404,6 +407,7 @@ void HttpFront::close_conn(Conn& c) {
 }
 
 void HttpFront::resume(std::unique_ptr<Conn> c) {
+  buffered_ += c->buf.size();  // pipelined bytes count again (close_conn takes them off)
   if (c->close_after || stopping_) {
     close_conn(*c);
     return;
@@ -412,7 +416,6 @@ void HttpFront::resume(std::unique_ptr<Conn> c) {
   c->head_checked = false;
   c->idle = c->buf.empty();
   c->deadline = Clock::now() + std::chrono::seconds(c->idle ? limits_.keep_alive_timeout_s : limits_.header_timeout_s);
-  buffered_ += c->buf.size();
   waiting_.push_back(std::move(c));
   Conn& conn = *waiting_.back();
   if (!conn.buf.empty()) advance(conn);  // a pipelined request may already be complete

@@ -210,6 +210,16 @@ TEST(HostileHttp, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(m.status, 200);
   EXPECT_EQ(json::parse(m.body)["object"], "list");
   EXPECT_EQ(d.status, 404);
+  // A request asking to close, with another pipelined behind it: answered,
+  // closed, and the dropped bytes leave no trace in the server's accounting.
+  for (int i = 0; i < 3; ++i) {
+    RawClient x(r.port);
+    ASSERT_TRUE(x.send("GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGET /health HTTP/1.1\r\nX-Pad: " +
+                       std::string(2000, 'p') + "\r\n\r\n"));
+    EXPECT_EQ(x.read_response().status, 200);
+    EXPECT_TRUE(x.closed_within(3000));
+  }
+  EXPECT_TRUE(health_within_1s(r));
   // Expect: 100-continue is answered once, before the body is sent.
   RawClient e(r.port);
   ASSERT_TRUE(e.send(post_head("/v1/completions", "Expect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) + "\r\n")));
