@@ -38,11 +38,15 @@ for t in test_util test_server; do
     build-tsan/tests/$t --gtest_brief=1
 done
 
-echo "== libFuzzer smoke runs (GGUF parser, HTTP request framing, JSON request handlers)"
+echo "== libFuzzer smoke runs (GGUF parser, HTTP request framing, JSON request handlers, safetensors, tokenizers)"
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
   -DEDGERAG_FUZZ=ON -DEDGERAG_TESTS=OFF -DEDGERAG_BENCH=OFF >/dev/null
-cmake --build build-fuzz -j "$jobs" --target fuzz_gguf fuzz_http_request fuzz_json_request
+cmake --build build-fuzz -j "$jobs" --target fuzz_gguf fuzz_http_request fuzz_json_request \
+  fuzz_safetensors fuzz_tokenizer_spm fuzz_tokenizer_bpe fuzz_tokenizer_wpm
 bash scripts/fuzz-smoke.sh build-fuzz/fuzz/fuzz_gguf "${EDGERAG_FUZZ_SECONDS:-60}"
 for t in fuzz_http_request fuzz_json_request; do
   bash scripts/fuzz-smoke.sh build-fuzz/fuzz/$t "${EDGERAG_FUZZ_SECONDS_SMALL:-20}" fuzz/corpus/$t
+done
+for t in fuzz_safetensors fuzz_tokenizer_spm fuzz_tokenizer_bpe fuzz_tokenizer_wpm; do
+  bash scripts/fuzz-smoke.sh build-fuzz/fuzz/$t "${EDGERAG_FUZZ_SECONDS_READERS:-10}" fuzz/corpus/$t
 done
