@@ -32,7 +32,7 @@ struct AnswerEngine::Impl {
   std::unique_ptr<Generator> gen;
   PromptTarget target;  // for `gen`
 
-  SearchResponse retrieve(const std::string& question, const AnswerConfig& cfg, Answer& a);
+  SearchResponse retrieve(const std::string& question, const AnswerConfig& cfg, const QueryBounds& bounds, Answer& a);
   void extract(const std::string& question, const AnswerConfig& cfg, const std::vector<SearchHit>& hits, Answer& a);
 };
 
@@ -41,6 +41,17 @@ AnswerEngine::~AnswerEngine() = default;
 bool AnswerEngine::has_llm() const { return impl_->gen != nullptr; }
 bool AnswerEngine::has_embedder() const { return impl_->embedder != nullptr; }
 bool AnswerEngine::has_reranker() const { return impl_->reranker != nullptr; }
+const Tokenizer* AnswerEngine::llm_tokenizer() const { return impl_->tok.get(); }
+
+PromptTarget PromptTarget::of(const Tokenizer& tok, ChatFormat chat, int n_ctx) {
+  return {chat, [&tok](const std::vector<PromptPart>& parts) { return tok.encode_parts(parts, true); }, n_ctx};
+}
+
+nlohmann::json prompt_tokens_json(const std::vector<int32_t>& ids, const Tokenizer& tok) {
+  nlohmann::json pieces = nlohmann::json::array();
+  for (int32_t id : ids) pieces.push_back(tok.token_to_piece(id));
+  return {{"prompt_ids", ids}, {"prompt_pieces", std::move(pieces)}};
+}
 
 std::unique_ptr<AnswerEngine> AnswerEngine::open(const AnswerModels& models) {
   EDGERAG_CHECK(!models.index_dir.empty(), "answer: no index folder given");
@@ -57,8 +68,8 @@ std::unique_ptr<AnswerEngine> AnswerEngine::open(const AnswerModels& models) {
       log(LogLevel::Warn, "index {} was embedded with {}, which is not here: BM25-only retrieval", models.index_dir,
           recorded);
   }
-  if (!embed.empty()) {
-    impl->embedder = load_embedder(embed);
+  if (models.embedder || !embed.empty()) {
+    impl->embedder = models.embedder ? models.embedder : load_embedder(embed);
     if (recorded.empty()) {
       // Still useful for scoring sentences in extractive answers.
       log(LogLevel::Warn, "index {} has no dense vectors: BM25-only retrieval", models.index_dir);
@@ -67,8 +78,8 @@ std::unique_ptr<AnswerEngine> AnswerEngine::open(const AnswerModels& models) {
       impl->dense = true;
     }
   }
-  if (!models.rerank.empty()) {
-    impl->reranker = load_reranker(models.rerank);
+  if (models.reranker || !models.rerank.empty()) {
+    impl->reranker = models.reranker ? models.reranker : load_reranker(models.rerank);
     impl->index->set_reranker(impl->reranker);
   }
   if (!models.llm.empty()) {
@@ -76,16 +87,16 @@ std::unique_ptr<AnswerEngine> AnswerEngine::open(const AnswerModels& models) {
     impl->tok = Tokenizer::from_gguf(impl->llm->gguf());
     impl->pool = std::make_unique<ThreadPool>(models.n_threads > 0 ? models.n_threads : default_thread_count());
     impl->gen = std::make_unique<Generator>(*impl->llm, *impl->tok, impl->pool.get(), models.n_ctx);
-    const Tokenizer* tok = impl->tok.get();
-    // Counted exactly as the generator will encode the prompt.
-    impl->target = {detect_chat_format(impl->llm->gguf()),
-                    [tok](std::string_view s) { return tok->encode(s, true, true).size(); }, impl->gen->n_ctx()};
+    impl->target = PromptTarget::of(*impl->tok, detect_chat_format(impl->llm->gguf()), impl->gen->n_ctx());
   }
   return std::unique_ptr<AnswerEngine>(new AnswerEngine(std::move(impl)));
 }
 
-SearchResponse AnswerEngine::Impl::retrieve(const std::string& question, const AnswerConfig& cfg, Answer& a) {
+SearchResponse AnswerEngine::Impl::retrieve(const std::string& question, const AnswerConfig& cfg,
+                                            const QueryBounds& bounds, Answer& a) {
   SearchOptions so;
+  so.deadline = bounds.deadline;
+  so.filter.collections = bounds.collections;
   so.mode = dense && cfg.hybrid ? SearchMode::Hybrid : SearchMode::Bm25;
   so.k = static_cast<size_t>(cfg.max_chunks);
   so.bm25_depth = static_cast<size_t>(cfg.bm25_depth);
@@ -126,15 +137,16 @@ void prepare_prompt(const std::string& question, const AnswerConfig& cfg, const 
     std::vector<ChatMessage> msgs;
     if (!system.empty()) msgs.push_back({"system", system});
     msgs.push_back({"user", user});
-    return apply_chat_template(llm.chat, msgs);
+    return render_chat(llm.chat, msgs);
   };
-  AssembledPrompt ap = assemble_prompt(hits, question, cfg.system_prompt, {cfg.max_chunks, budget}, render, llm.count_tokens);
+  AssembledPrompt ap = assemble_prompt(hits, question, cfg.system_prompt, {cfg.max_chunks, budget}, render, llm.encode);
   Answer& a = p.answer;
   a.mode = "generative";
   a.context = std::move(ap.chunks);
   a.tokens.context = ap.n_context_tokens;
   a.timings.prompt = t.ms();
   p.prompt = std::move(ap.text);
+  p.prompt_ids = std::move(ap.ids);
   GenerationParams& gp = p.generation;
   gp.max_tokens = cfg.max_answer_tokens;
   gp.sampling.temperature = cfg.temperature;
@@ -168,13 +180,22 @@ void AnswerEngine::Impl::extract(const std::string& question, const AnswerConfig
   a.timings.extract = t.ms();
 }
 
-PreparedAnswer AnswerEngine::prepare(const std::string& question, const AnswerConfig& cfg, const PromptTarget* llm) {
+PreparedAnswer AnswerEngine::prepare(const std::string& question, const AnswerConfig& cfg, const PromptTarget* llm,
+                                     const QueryBounds& bounds) {
   PreparedAnswer p;
+  EDGERAG_CHECK(question.size() <= bounds.max_question_bytes, "answer: the question has {} bytes, over the limit of {}",
+                question.size(), bounds.max_question_bytes);
   cfg.validate();
   EDGERAG_CHECK(question.find_first_not_of(" \t\r\n") != std::string::npos, "answer: the question is empty");
-  SearchResponse r = impl_->retrieve(question, cfg, p.answer);
+  const size_t n_tokens = llm              ? llm->encode({{question, false}}).size()
+                          : impl_->embedder ? impl_->embedder->count_tokens(question)
+                                            : 0;
+  EDGERAG_CHECK(n_tokens <= static_cast<size_t>(bounds.max_question_tokens),
+                "answer: the question has {} tokens, over the limit of {}", n_tokens, bounds.max_question_tokens);
+  SearchResponse r = impl_->retrieve(question, cfg, bounds, p.answer);
   if (llm) {
     prepare_prompt(question, cfg, r.hits, *llm, p);
+    if (std::chrono::steady_clock::now() > bounds.deadline) throw DeadlineExceeded("answer: timed out in prompt assembly");
   } else {
     impl_->extract(question, cfg, r.hits, p.answer);
     cite(p.answer);
@@ -193,6 +214,7 @@ Answer finish_answer(PreparedAnswer p, const GeneratedText& g) {
   a.timings.queue = g.queue_ms;
   a.timings.prefill = g.prefill_ms;
   a.timings.decode = g.decode_ms;
+  a.prompt_ids = std::move(p.prompt_ids);
   cite(a);
   a.timings.total = p.started.ms();
   return std::move(a);
@@ -203,7 +225,7 @@ Answer AnswerEngine::answer(const std::string& question, const AnswerConfig& cfg
   if (!p.generative()) return std::move(p.answer);
   edgerag::TokenCallback cb;
   if (on_token) cb = [&on_token](int32_t, std::string_view text) { return text.empty() || on_token(text); };
-  GenerationResult g = impl_->gen->generate(p.prompt, p.generation, cb);
+  GenerationResult g = impl_->gen->generate_ids(p.prompt_ids, p.generation, cb);
   return finish_answer(std::move(p), {.text = std::move(g.text),
                                       .stop_reason = std::move(g.stop_reason),
                                       .n_prompt = static_cast<int>(g.prompt_ids.size()),

@@ -14,6 +14,7 @@
 //   ... generate p.prompt with p.generation ...
 //   Answer a = finish_answer(std::move(p), generated);           // cite
 #pragma once
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -23,8 +24,10 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "rag/config.h"
+#include "rag/embedder.h"
 #include "rag/search_types.h"
 #include "runtime/chat_template.h"
+#include "rag/prompt.h"
 #include "runtime/generator.h"
 #include "util/timer.h"
 
@@ -59,6 +62,7 @@ struct Answer {
                                      // in the server); "" extractive
   AnswerTimings timings;
   AnswerTokens tokens;
+  std::vector<int32_t> prompt_ids;   // the prefilled prompt (generative mode; see prompt_tokens_json)
 };
 
 // {answer, citations:[{n, chunk_id, file, page, rows, headings, byte_start, byte_end, text}],
@@ -76,25 +80,47 @@ struct AnswerModels {  // resolved paths; empty = not used
   std::string rerank = {};     // cross-encoder GGUF; empty -> no reranking
   int n_threads = 0;           // 0 = default_thread_count()
   int n_ctx = 0;               // LLM context (prompt + answer); 0 = the generator's default
-
+  // Already loaded models to use instead of `embed` / `rerank` (shared by
+  // several engines; Encoder-backed ones are thread-safe).
+  std::shared_ptr<Embedder> embedder = {};
+  std::shared_ptr<Reranker> reranker = {};
 };
 
-// The LLM a prompt is assembled for: its chat format, its exact token count of
-// a prompt (as it will be encoded for generation) and its context length.
+// The LLM a prompt is assembled for: its chat format, its encoding of a
+// rendered prompt (exactly as it will be prefilled: Tokenizer::encode_parts
+// with add_special) and its context length.
 struct PromptTarget {
   ChatFormat chat = ChatFormat::Plain;
-  std::function<size_t(std::string_view)> count_tokens;
+  PromptEncoder encode;
   int n_ctx = 0;
+  static PromptTarget of(const Tokenizer& tok, ChatFormat chat, int n_ctx);
 };
+
+// Bounds and scope of one question. Its size in bytes is checked first
+// (nothing is tokenized past it), then in tokens of the LLM (or of the embedder
+// in extractive mode), both before retrieval: past either, edgerag::Error.
+// Retrieval, reranking and prompt assembly stop at the deadline with
+// edgerag::DeadlineExceeded.
+struct QueryBounds {
+  size_t max_question_bytes = 8192;
+  int max_question_tokens = 1024;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  std::vector<std::string> collections = {};  // the collections searched; empty = all
+};
+
+// {prompt_ids, prompt_pieces}: the token ids of a prompt and the text of each
+// (control tokens as their names), so anyone can check what the model saw.
+nlohmann::json prompt_tokens_json(const std::vector<int32_t>& ids, const Tokenizer& tok);
 
 // The first half of a generative answer: retrieved context and the prompt to
 // generate from. For an extractive answer `answer` is already complete.
 struct PreparedAnswer {
   Answer answer;                // context, retrieval and prompt timings, token counts of the prompt
-  std::string prompt;           // rendered prompt; "" = extractive, nothing to generate
+  std::string prompt;           // rendered prompt's text (for display)
+  std::vector<int32_t> prompt_ids;  // what to generate from; empty = extractive, nothing to generate
   GenerationParams generation;  // max tokens, sampling and stop strings from the config
   Timer started;                // the answer's total time runs from prepare()
-  bool generative() const { return !prompt.empty(); }
+  bool generative() const { return !prompt_ids.empty(); }
 };
 
 // What the generation of a prepared prompt produced, however it was run.
@@ -125,13 +151,15 @@ class AnswerEngine {
   Answer answer(const std::string& question, const AnswerConfig& cfg, const TokenCallback& on_token = {});
 
   // Retrieval and prompt assembly for `llm` (nullptr: the complete extractive
-  // answer). Throws edgerag::Error for an empty question, a bad config or a
-  // context too small for the answer budget.
-  PreparedAnswer prepare(const std::string& question, const AnswerConfig& cfg, const PromptTarget* llm);
+  // answer). Throws edgerag::Error for an empty or too long question, a bad
+  // config or a context too small for the answer budget.
+  PreparedAnswer prepare(const std::string& question, const AnswerConfig& cfg, const PromptTarget* llm,
+                         const QueryBounds& bounds = {});
 
   bool has_llm() const;
   bool has_embedder() const;
   bool has_reranker() const;
+  const Tokenizer* llm_tokenizer() const;  // null without an LLM
 
   struct Impl;
 

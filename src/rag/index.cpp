@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS chunks(
   byte_begin INTEGER NOT NULL, byte_end INTEGER NOT NULL, n_tokens INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id, seq);
 CREATE TABLE IF NOT EXISTS vectors(chunk_id INTEGER PRIMARY KEY, v BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS collections(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE);
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
   INSERT INTO chunks_fts(rowid, text, headings) VALUES (new.id, new.text, new.headings);
 END;
@@ -547,6 +548,18 @@ bool IndexImpl::remove(const std::string& collection, const std::string& path) {
   }
   finish_ingest();
   return true;
+}
+
+int64_t IndexImpl::collection_id(const std::string& name) {
+  std::lock_guard lock(mu_);
+  require_writable();
+  auto ins = db_->prepare("INSERT OR IGNORE INTO collections(name) VALUES (?1)");
+  ins.bind(1, name);
+  ins.step();
+  auto st = db_->prepare("SELECT id FROM collections WHERE name = ?1");
+  st.bind(1, name);
+  EDGERAG_CHECK(st.step(), "index: collection '{}' has no id", name);
+  return st.i64(0);
 }
 
 IndexStats IndexImpl::stats() {

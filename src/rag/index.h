@@ -64,6 +64,10 @@ class Index {
   // Remove one document (by path or key); false when it was not there.
   virtual bool remove(const std::string& collection, const std::string& path) = 0;
 
+  // The collection's id, given on first use and never reused: what names its
+  // files on disk (names are any text, so no sanitized form of them can).
+  virtual int64_t collection_id(const std::string& name) = 0;
+
   virtual SearchResponse search(const std::string& query, const SearchOptions& options) = 0;
 
   // One chunk with its provenance (for citations and neighbour context).

@@ -51,6 +51,7 @@ class IndexImpl final : public Index {
   IngestReport ingest_texts(const std::vector<TextDocument>& docs, const IngestOptions& options,
                             const ProgressFn& progress) override;
   bool remove(const std::string& collection, const std::string& path) override;
+  int64_t collection_id(const std::string& name) override;
   SearchResponse search(const std::string& query, const SearchOptions& options) override;
   std::optional<SearchHit> chunk(int64_t chunk_id) override;
   IndexStats stats() override;

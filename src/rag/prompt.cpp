@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "rag/chunker.h"  // split_sentences
+#include "runtime/chat_template.h"
 #include "util/error.h"
 
 namespace edgerag::rag {
@@ -41,12 +43,14 @@ std::string format_user_message(const std::vector<SearchHit>& chunks, const std:
 
 AssembledPrompt assemble_prompt(const std::vector<SearchHit>& ranked, const std::string& question,
                                 const std::string& system, const PromptBudget& budget, const ChatRenderer& render,
-                                const TokenCounter& count) {
+                                const PromptEncoder& encode) {
   AssembledPrompt out;
   auto build = [&](const std::vector<SearchHit>& chunks, AssembledPrompt& p) {
     p.user_message = format_user_message(chunks, question);
-    p.text = render(system, p.user_message);
-    p.n_tokens = static_cast<int>(count(p.text));
+    const std::vector<PromptPart> parts = render(system, p.user_message);
+    p.text = prompt_text(parts);
+    p.ids = encode(parts);
+    p.n_tokens = static_cast<int>(p.ids.size());
     return p.n_tokens <= budget.max_prompt_tokens;
   };
   if (!build({}, out))
@@ -60,6 +64,7 @@ AssembledPrompt assemble_prompt(const std::vector<SearchHit>& ranked, const std:
     if (build(out.chunks, trial)) {
       out.user_message = std::move(trial.user_message);
       out.text = std::move(trial.text);
+      out.ids = std::move(trial.ids);
       out.n_tokens = trial.n_tokens;
       continue;
     }

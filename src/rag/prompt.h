@@ -3,18 +3,22 @@
 // question. Chunks are added whole while they fit; the first one that does not
 // fit is cut at the last sentence boundary that fits, and assembly stops there.
 // Token counts are exact: the whole rendered prompt is tokenized at each step.
+// Chunk and question text are plain text parts of the prompt: only the chat
+// template's own markers can become control tokens (Tokenizer::encode_parts).
 #pragma once
 #include <functional>
 #include <string>
 #include <vector>
 
-#include "rag/chunker.h"  // TokenCounter
 #include "rag/search_types.h"
+#include "tokenizer/tokenizer.h"  // PromptPart
 
 namespace edgerag::rag {
 
-// Renders (system, user) into the model's chat prompt text.
-using ChatRenderer = std::function<std::string(const std::string& system, const std::string& user)>;
+// Renders (system, user) into the model's chat prompt.
+using ChatRenderer = std::function<std::vector<PromptPart>(const std::string& system, const std::string& user)>;
+// A rendered prompt's token ids, exactly as they will be prefilled.
+using PromptEncoder = std::function<std::vector<int32_t>(const std::vector<PromptPart>& parts)>;
 
 struct PromptBudget {
   int max_chunks = 8;
@@ -22,10 +26,11 @@ struct PromptBudget {
 };
 
 struct AssembledPrompt {
-  std::string text;                  // the rendered prompt, ready for the generator
+  std::string text;                  // the rendered prompt's text (for display)
+  std::vector<int32_t> ids;          // its token ids, ready for the generator
   std::string user_message;          // context blocks + question, before the chat template
   std::vector<SearchHit> chunks;     // what went in, numbered 1..n in this order (text as included)
-  int n_tokens = 0;                  // tokens of `text`
+  int n_tokens = 0;                  // ids.size()
   int n_context_tokens = 0;          // of which the context blocks (n_tokens minus the prompt without them)
   int n_truncated = 0;               // chunks cut at a sentence boundary (0 or 1)
   int n_dropped = 0;                 // candidates left out for the budget
@@ -44,6 +49,6 @@ std::string source_label(const Provenance& p);
 // question without context exceeds the budget.
 AssembledPrompt assemble_prompt(const std::vector<SearchHit>& ranked, const std::string& question,
                                 const std::string& system, const PromptBudget& budget,
-                                const ChatRenderer& render, const TokenCounter& count);
+                                const ChatRenderer& render, const PromptEncoder& encode);
 
 }  // namespace edgerag::rag

@@ -1,6 +1,7 @@
 // Search options and results: every hit carries its text, the score of each
 // stage it went through, and where it came from (provenance).
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -35,6 +36,9 @@ struct SearchOptions {
   // the reference ranking the pruned path equals (tests, benchmarks).
   bool bm25_exhaustive = false;
   SearchFilter filter;
+  // Past it the search stops between stages (and between rerank batches)
+  // with edgerag::DeadlineExceeded.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 struct Provenance {

@@ -9,51 +9,72 @@ namespace {
 
 bool contains(std::string_view s, std::string_view needle) { return s.find(needle) != std::string_view::npos; }
 
-std::string chatml(const std::vector<ChatMessage>& msgs, bool gen) {
-  std::string out;
-  for (const auto& m : msgs) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
-  if (gen) out += "<|im_start|>assistant\n";
-  return out;
+// Builds a prompt: ctl() for what the template inserts as control tokens,
+// text() for role names, separators and message content.
+struct Parts {
+  std::vector<PromptPart> out;
+  Parts& ctl(std::string_view t) {
+    out.push_back({std::string(t), true});
+    return *this;
+  }
+  Parts& text(std::string_view t) {
+    if (!out.empty() && !out.back().special)
+      out.back().text += t;
+    else
+      out.push_back({std::string(t), false});
+    return *this;
+  }
+};
+
+std::vector<PromptPart> chatml(const std::vector<ChatMessage>& msgs, bool gen) {
+  Parts p;
+  for (const auto& m : msgs) p.ctl("<|im_start|>").text(m.role + "\n" + m.content).ctl("<|im_end|>").text("\n");
+  if (gen) p.ctl("<|im_start|>").text("assistant\n");
+  return std::move(p.out);
 }
 
-std::string llama3(const std::vector<ChatMessage>& msgs, bool gen) {
-  std::string out;
-  for (const auto& m : msgs) out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + m.content + "<|eot_id|>";
-  if (gen) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
-  return out;
+std::vector<PromptPart> llama3(const std::vector<ChatMessage>& msgs, bool gen) {
+  Parts p;
+  for (const auto& m : msgs)
+    p.ctl("<|start_header_id|>").text(m.role).ctl("<|end_header_id|>").text("\n\n" + m.content).ctl("<|eot_id|>");
+  if (gen) p.ctl("<|start_header_id|>").text("assistant").ctl("<|end_header_id|>").text("\n\n");
+  return std::move(p.out);
 }
 
 // [INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {assistant} </s><s>[INST] ...
-// The first <s> comes from the tokenizer; later turns spell it out.
-std::string llama2(const std::vector<ChatMessage>& msgs) {
-  std::string out, system;
+// The first <s> comes from the tokenizer; later turns spell it out. In Llama-2
+// vocabularies only <s> and </s> are control tokens: the [INST] and <<SYS>>
+// markers are ordinary text.
+std::vector<PromptPart> llama2(const std::vector<ChatMessage>& msgs) {
+  Parts p;
+  std::string system;
   bool first = true;
   for (const auto& m : msgs) {
     if (m.role == "system") {
       system = m.content;
     } else if (m.role == "user") {
-      if (!first) out += "<s>";
-      out += "[INST] ";
-      if (!system.empty()) out += "<<SYS>>\n" + system + "\n<</SYS>>\n\n";
+      if (!first) p.ctl("<s>");
+      p.ctl("[INST]").text(" ");
+      if (!system.empty()) p.ctl("<<SYS>>").text("\n" + system + "\n").ctl("<</SYS>>").text("\n\n");
       system.clear();
-      out += m.content + " [/INST]";
+      p.text(m.content + " ").ctl("[/INST]");
       first = false;
     } else {
-      out += " " + m.content + " </s>";
+      p.text(" " + m.content + " ").ctl("</s>");
     }
   }
-  return out;
+  return std::move(p.out);
 }
 
-std::string plain(const std::vector<ChatMessage>& msgs, bool gen) {
-  std::string out;
+std::vector<PromptPart> plain(const std::vector<ChatMessage>& msgs, bool gen) {
+  Parts p;
   for (const auto& m : msgs) {
     std::string role = m.role;
     if (!role.empty()) role[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(role[0])));
-    out += role + ": " + m.content + "\n";
+    p.text(role + ": " + m.content + "\n");
   }
-  if (gen) out += "Assistant:";
-  return out;
+  if (gen) p.text("Assistant:");
+  return std::move(p.out);
 }
 
 }  // namespace
@@ -87,7 +108,8 @@ ChatFormat detect_chat_format(const GgufFile& f) {
   return ChatFormat::Plain;
 }
 
-std::string apply_chat_template(ChatFormat f, const std::vector<ChatMessage>& messages, bool add_generation_prompt) {
+std::vector<PromptPart> render_chat(ChatFormat f, const std::vector<ChatMessage>& messages,
+                                    bool add_generation_prompt) {
   for (const auto& m : messages)
     EDGERAG_CHECK(m.role == "system" || m.role == "user" || m.role == "assistant",
                   "chat template: unknown role '{}' (system, user, assistant)", m.role);
@@ -98,6 +120,16 @@ std::string apply_chat_template(ChatFormat f, const std::vector<ChatMessage>& me
     case ChatFormat::Plain: return plain(messages, add_generation_prompt);
   }
   return plain(messages, add_generation_prompt);
+}
+
+std::string prompt_text(const std::vector<PromptPart>& parts) {
+  std::string out;
+  for (const auto& p : parts) out += p.text;
+  return out;
+}
+
+std::string apply_chat_template(ChatFormat f, const std::vector<ChatMessage>& messages, bool add_generation_prompt) {
+  return prompt_text(render_chat(f, messages, add_generation_prompt));
 }
 
 }  // namespace edgerag

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "format/gguf.h"
+#include "tokenizer/tokenizer.h"
 
 namespace edgerag {
 
@@ -24,7 +25,14 @@ const char* chat_format_name(ChatFormat f);
 ChatFormat chat_format_from_template(std::string_view tmpl);
 ChatFormat detect_chat_format(const GgufFile& f);
 
-// Messages -> prompt text; with add_generation_prompt the assistant turn is opened.
+// Messages -> prompt parts: the template's control tokens apart from the text
+// (role names, message content), so that content is never parsed for special
+// tokens (Tokenizer::encode_parts). With add_generation_prompt the assistant
+// turn is opened.
+std::vector<PromptPart> render_chat(ChatFormat f, const std::vector<ChatMessage>& messages,
+                                    bool add_generation_prompt = true);
+std::string prompt_text(const std::vector<PromptPart>& parts);  // the parts' texts joined
+// prompt_text(render_chat(..)): for display and text-level comparisons.
 std::string apply_chat_template(ChatFormat f, const std::vector<ChatMessage>& messages,
                                 bool add_generation_prompt = true);
 

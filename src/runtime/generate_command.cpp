@@ -7,12 +7,14 @@ namespace edgerag {
 GenerationResult run_generate(const GenerateOptions& opts, const std::function<void(std::string_view)>& on_text) {
   auto model = Model::load(opts.model_path);
   auto tok = Tokenizer::from_gguf(model->gguf());
-  std::string prompt = opts.prompt;
+  std::vector<int32_t> ids;
   if (opts.chat) {
     std::vector<ChatMessage> msgs;
     if (!opts.system.empty()) msgs.push_back({"system", opts.system});
     msgs.push_back({"user", opts.prompt});
-    prompt = apply_chat_template(detect_chat_format(model->gguf()), msgs);
+    ids = tok->encode_parts(render_chat(detect_chat_format(model->gguf()), msgs), true);
+  } else {
+    ids = tok->encode(opts.prompt, true, false);
   }
   ThreadPool pool(opts.threads > 0 ? opts.threads : default_thread_count());
   Generator gen(*model, *tok, &pool, opts.n_ctx, opts.kv_type);
@@ -21,7 +23,7 @@ GenerationResult run_generate(const GenerateOptions& opts, const std::function<v
       if (!text.empty()) on_text(text);
       return true;
     };
-  return gen.generate(prompt, opts.gen, cb);
+  return gen.generate_ids(ids, opts.gen, cb);
 }
 
 nlohmann::json generation_to_json(const GenerationResult& r) {

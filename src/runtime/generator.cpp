@@ -21,7 +21,7 @@ Generator::Generator(const Model& model, const Tokenizer& tokenizer, ThreadPool*
 
 GenerationResult Generator::generate(std::string_view prompt, const GenerationParams& params,
                                      const TokenCallback& on_token) {
-  return generate_ids(tok_.encode(prompt, true, true), params, on_token);
+  return generate_ids(tok_.encode(prompt, true, false), params, on_token);
 }
 
 GenerationResult Generator::generate_ids(const std::vector<int32_t>& prompt_ids, const GenerationParams& params,

@@ -57,7 +57,9 @@ class Generator {
 
   int32_t n_ctx() const { return n_ctx_; }
 
-  // Encodes with add_special=true, parse_special=true (like llama.cpp's CLI).
+  // Encodes with add_special=true, parse_special=false: the prompt is plain
+  // text ("<|im_end|>" in it stays text); chat prompts with control tokens go
+  // through Tokenizer::encode_parts and generate_ids.
   GenerationResult generate(std::string_view prompt, const GenerationParams& params,
                             const TokenCallback& on_token = {});
   // Throws edgerag::Error when prompt + max_tokens exceed n_ctx or the prompt is empty.

@@ -1,6 +1,9 @@
 #include "runtime/text_stream.h"
 
 #include <algorithm>
+#include <deque>
+
+#include "util/error.h"
 
 namespace edgerag {
 namespace {
@@ -17,39 +20,76 @@ size_t incomplete_utf8_tail(const std::string& s) {
   return 0;
 }
 
-// Longest suffix of s that is a proper prefix of some stop string.
-size_t stop_prefix_tail(const std::string& s, const std::vector<std::string>& stops) {
-  size_t best = 0;
-  for (const auto& stop : stops)
-    for (size_t len = std::min(s.size(), stop.size() - 1); len > best; --len)
-      if (s.compare(s.size() - len, len, stop, 0, len) == 0) {
-        best = len;
-        break;
-      }
-  return best;
-}
-
 }  // namespace
 
-TextStream::TextStream(std::vector<std::string> stop) : stop_(std::move(stop)) {
-  std::erase_if(stop_, [](const std::string& s) { return s.empty(); });
+TextStream::TextStream(std::vector<std::string> stop) : nodes_(1) {
+  std::erase_if(stop, [](const std::string& s) { return s.empty(); });
+  EDGERAG_CHECK(stop.size() <= kMaxStopStrings, "{} stop strings, at most {} are allowed", stop.size(),
+                kMaxStopStrings);
+  for (const auto& s : stop) {
+    EDGERAG_CHECK(s.size() <= kMaxStopBytes, "a stop string of {} bytes, at most {} are allowed", s.size(),
+                  kMaxStopBytes);
+    int32_t n = 0;
+    for (char ch : s) {
+      const auto c = static_cast<unsigned char>(ch);
+      int32_t next = child(n, c);
+      if (next < 0) {
+        next = static_cast<int32_t>(nodes_.size());
+        Node node;
+        node.depth = nodes_[n].depth + 1;
+        nodes_.push_back(std::move(node));
+        nodes_[n].next.emplace_back(c, next);
+      }
+      n = next;
+    }
+    nodes_[n].out = nodes_[n].depth;
+  }
+  // Failure links breadth first: a node's fail is found from its parent's.
+  std::deque<int32_t> queue;
+  for (const auto& [c, n] : nodes_[0].next) queue.push_back(n);
+  while (!queue.empty()) {
+    const int32_t n = queue.front();
+    queue.pop_front();
+    nodes_[n].out = std::max(nodes_[n].out, nodes_[nodes_[n].fail].out);
+    for (const auto& [c, m] : nodes_[n].next) {
+      nodes_[m].fail = step(nodes_[n].fail, c);
+      queue.push_back(m);
+    }
+  }
+}
+
+int32_t TextStream::child(int32_t node, unsigned char c) const {
+  for (const auto& [ch, n] : nodes_[node].next)
+    if (ch == c) return n;
+  return -1;
+}
+
+int32_t TextStream::step(int32_t node, unsigned char c) const {
+  for (;;) {
+    if (const int32_t n = child(node, c); n >= 0) return n;
+    if (node == 0) return 0;
+    node = nodes_[node].fail;
+  }
 }
 
 std::string TextStream::push(std::string_view piece) {
   if (stopped_) return {};
-  pending_ += piece;
-  size_t hit = std::string::npos;
-  for (const auto& stop : stop_) hit = std::min(hit, pending_.find(stop));
   std::string out;
-  if (hit != std::string::npos) {
-    out = pending_.substr(0, hit);
-    pending_.clear();
-    stopped_ = true;
-  } else {
-    const size_t hold = std::max(stop_prefix_tail(pending_, stop_), incomplete_utf8_tail(pending_));
-    out = pending_.substr(0, pending_.size() - hold);
-    pending_.erase(0, out.size());
+  for (char ch : piece) {
+    pending_ += ch;
+    state_ = step(state_, static_cast<unsigned char>(ch));
+    if (const int32_t len = nodes_[state_].out; len > 0) {
+      out = pending_.substr(0, pending_.size() - static_cast<size_t>(len));
+      pending_.clear();
+      stopped_ = true;
+      released_ += out;
+      return out;
+    }
   }
+  // Held back: the longest suffix that starts a stop string, or a partial character.
+  const size_t hold = std::max(static_cast<size_t>(nodes_[state_].depth), incomplete_utf8_tail(pending_));
+  out = pending_.substr(0, pending_.size() - hold);
+  pending_.erase(0, out.size());
   released_ += out;
   return out;
 }

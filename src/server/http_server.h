@@ -23,6 +23,7 @@
 #include "server/llm_service.h"
 #include "server/metrics.h"
 #include "server/params.h"
+#include "server/rag_engines.h"
 #include "util/timer.h"
 
 namespace edgerag::rag {
@@ -36,11 +37,12 @@ namespace edgerag::server {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0 = any free port (see Server::port())
-  std::vector<std::string> api_keys{};
+  std::vector<std::string> api_keys{};  // KEY[:COLLECTION,...[:read|write]] (server/auth.h); none = no auth
   Limits limits{};
   ConnectionLimits connections{};  // connection caps, deadlines, body size (server/http_front)
   int request_timeout_s = 300;  // a generation still running after this is cancelled (504)
   int max_open_requests = 128;  // beyond this: 503
+  RagOptions rag{};
 };
 
 // What the server serves; any part may be missing (its endpoints answer 404).
@@ -79,8 +81,8 @@ class Server {
   void handle_rerank(const httplib::Request& req, httplib::Response& res);
   void handle_rag_query(const httplib::Request& req, httplib::Response& res);
   void handle_documents(const httplib::Request& req, httplib::Response& res, bool remove);
-  rag::AnswerEngine& answer_engine();
-  rag::PreparedAnswer prepare_answer(const httplib::Request& req, bool& stream);
+  RagEngines& rag_engines();
+  rag::PreparedAnswer prepare_answer(const httplib::Request& req, bool& stream, bool& debug);
 
   // Generation shared by the OpenAI and RAG endpoints: prompt ids checked
   // against the vocabulary and context (`param` names the request field).
@@ -108,9 +110,8 @@ class Server {
   Timer uptime_;
   double last_scrape_s_ = 0;  // for tokens/s between scrapes (gauge callback only)
   uint64_t last_scrape_tokens_ = 0;
-  std::mutex rag_mu_;  // retrieval and prompt assembly (the engine and index) one request at a time
-  std::unique_ptr<rag::AnswerEngine> answer_;
-  std::shared_ptr<rag::Embedder> doc_embedder_;  // for /v1/documents, loaded on first use (under rag_mu_)
+  std::once_flag rag_once_;
+  std::unique_ptr<RagEngines> rag_;  // query engines and the index writer
 };
 
 }  // namespace edgerag::server

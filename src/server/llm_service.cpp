@@ -68,11 +68,15 @@ std::unique_ptr<LlmService> LlmService::load(const std::string& path, const LlmO
 
 LlmService::~LlmService() { sched_.reset(); }  // stop the engine before the model goes
 
-std::string LlmService::render_chat(const std::vector<ChatMessage>& messages) const {
-  return apply_chat_template(format_, messages, true);
+std::vector<PromptPart> LlmService::render_chat(const std::vector<ChatMessage>& messages) const {
+  return edgerag::render_chat(format_, messages, true);
 }
 
-std::vector<int32_t> LlmService::tokenize(const std::string& prompt) const { return tok_->encode(prompt, true, true); }
+std::vector<int32_t> LlmService::tokenize(const std::string& prompt) const { return tok_->encode(prompt, true, false); }
+
+std::vector<int32_t> LlmService::tokenize(const std::vector<PromptPart>& chat_prompt) const {
+  return tok_->encode_parts(chat_prompt, true);
+}
 
 std::unique_ptr<Job> LlmService::start(std::vector<int32_t> prompt, const JobParams& params) {
   auto st = std::make_shared<Job::State>(params.stop, params.sampling);
@@ -89,7 +93,8 @@ std::unique_ptr<Job> LlmService::start(std::vector<int32_t> prompt, const JobPar
   const Tokenizer* tok = tok_.get();
   r.is_end = [tok](int32_t t) { return tok->is_eog(t); };
   r.on_token = [st, tok](int32_t t) {
-    st->push(st->stream.push(tok->token_to_piece(t)));
+    // A generated control token is no text (as in Generator).
+    if (!tok->is_control(t)) st->push(st->stream.push(tok->token_to_piece(t)));
     return !st->stream.stopped();
   };
   r.on_done = [st](const GenResult& g) {

@@ -72,8 +72,12 @@ class LlmService {
   Scheduler& scheduler() { return *sched_; }
   ChatFormat chat_format() const { return format_; }
 
-  std::string render_chat(const std::vector<ChatMessage>& messages) const;
-  std::vector<int32_t> tokenize(const std::string& prompt) const;  // BOS as the model asks, special tokens parsed
+  // The chat template's control tokens apart from the messages' text.
+  std::vector<PromptPart> render_chat(const std::vector<ChatMessage>& messages) const;
+  // BOS as the model asks. Text is plain text: "<|im_end|>" in a prompt or a
+  // message stays text; only the chat template's markers become control tokens.
+  std::vector<int32_t> tokenize(const std::string& prompt) const;
+  std::vector<int32_t> tokenize(const std::vector<PromptPart>& chat_prompt) const;
   // Throws Overloaded when the queue is full, Error for an impossible request.
   std::unique_ptr<Job> start(std::vector<int32_t> prompt, const JobParams& params);
 

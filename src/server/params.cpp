@@ -1,5 +1,6 @@
 #include "server/params.h"
 
+#include "runtime/text_stream.h"
 #include "server/api_error.h"
 
 namespace edgerag::server {
@@ -101,7 +102,8 @@ GenerationRequest parse_common(const json& j, const Limits& limits) {
       bad_param("stop", "'stop' must be a string or an array of up to 4 strings");
     }
     for (const auto& x : r.job.stop)
-      if (x.empty()) bad_param("stop", "stop strings must not be empty");
+      if (x.empty() || x.size() > TextStream::kMaxStopBytes)
+        bad_param("stop", "stop strings must have 1..{} bytes", TextStream::kMaxStopBytes);
   }
   // OpenAI's logit_bias: {"token id": bias in [-100, 100]}.
   if (const json* lb = field(j, "logit_bias")) {

@@ -1,4 +1,6 @@
 // RAG endpoints: grounded answers with citations, and document ingestion.
+// Every request is checked against its API key's scope: queries read only the
+// collections the key covers, uploads and deletions need write rights there.
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -12,6 +14,7 @@
 #include "rag/index.h"
 #include "server/api_error.h"
 #include "server/http_server.h"
+#include "server/rag_engines.h"
 
 namespace edgerag::server {
 
@@ -24,19 +27,48 @@ void require_index(const std::string& dir) {
   if (dir.empty()) throw ApiError(404, "invalid_request_error", "this server was started without --index");
 }
 
-std::string collection_of(const json& j) {
-  auto c = j.value("collection", std::string("default"));
+std::string collection_name(const json& v) {
+  if (!v.is_string()) bad_param("collection", "'collection' must be a string");
+  const std::string c = v.get<std::string>();
   if (c.empty() || c.size() > 128) bad_param("collection", "'collection' must be 1..128 characters");
   return c;
 }
 
-// An uploaded file name reduced to a safe single path component.
-std::string safe_name(const std::string& name) {
-  std::string out = fs::path(name).filename().string();
-  for (char& c : out)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')) c = '_';
-  if (out.empty() || out[0] == '.') bad_param("file", "invalid file name '{}'", name);
+std::string collection_of(const json& j) {
+  const auto it = j.find("collection");
+  return it == j.end() ? std::string("default") : collection_name(*it);
+}
+
+KeyScope key_scope(const ApiKeys& keys, const httplib::Request& req) {
+  std::optional<KeyScope> s = keys.scope(req.get_header_value("Authorization"));
+  if (!s) throw ApiError(401, "authentication_error", "invalid or missing API key", "", "invalid_api_key");
+  return *s;
+}
+
+void forbidden(const std::string& what, const std::string& collection) {
+  throw ApiError(403, "permission_error", fmt::format("this API key may not {} collection '{}'", what, collection),
+                 "collection", "forbidden");
+}
+
+// An uploaded file's name as one path component, injectively: characters
+// other than [A-Za-z0-9._-] are %XX-escaped, so "a b" and "a_b" stay apart.
+std::string upload_name(const std::string& name) {
+  std::string out;
+  for (unsigned char c : fs::path(name).filename().string()) {
+    if (std::isalnum(c) || c == '-' || c == '_' || (c == '.' && !out.empty()))
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("%{:02X}", c);
+  }
+  if (out.empty() || out.size() > 200) bad_param("file", "file names must have 1..200 bytes once escaped");
   return out;
+}
+
+// Whether `path` is a file this server stored under `uploads`.
+bool is_upload(const fs::path& uploads, const std::string& path) {
+  const fs::path p = fs::path(path).lexically_normal();
+  const auto rel = p.lexically_relative(uploads);
+  return p.is_absolute() && !rel.empty() && *rel.begin() != "..";
 }
 
 json report_json(const rag::IngestReport& r) {
@@ -49,26 +81,42 @@ json report_json(const rag::IngestReport& r) {
 
 }  // namespace
 
-rag::AnswerEngine& Server::answer_engine() {
-  // No LLM here: generation runs on the served LLM's scheduler.
-  if (!answer_)
-    answer_ = rag::AnswerEngine::open(
-        {.index_dir = models_.index_dir, .embed = models_.embed_path, .rerank = models_.rerank_path});
-  return *answer_;
+RagEngines& Server::rag_engines() {
+  std::call_once(rag_once_, [this] {
+    rag_ = std::make_unique<RagEngines>(models_.index_dir, models_.embed_path, models_.rerank_path, opt_.rag.readers);
+  });
+  return *rag_;
 }
 
 // Parses a query and runs retrieval and prompt assembly (the whole answer in
 // extractive mode, without an LLM).
-rag::PreparedAnswer Server::prepare_answer(const httplib::Request& req, bool& stream) {
+rag::PreparedAnswer Server::prepare_answer(const httplib::Request& req, bool& stream, bool& debug) {
   require_index(models_.index_dir);
+  const KeyScope scope = key_scope(keys_, req);
   const json body = parse_json_body(req.body);
   const auto q = body.contains("question") ? body.find("question") : body.find("query");
-  if (q == body.end() || !q->is_string() || q->get<std::string>().empty())
+  if (q == body.end() || !q->is_string() || q->get_ref<const std::string&>().empty())
     bad_param("question", "'question' must be a non-empty string");
-  const std::string question = q->get<std::string>();
+  const std::string& question = q->get_ref<const std::string&>();
+  if (question.size() > opt_.rag.max_question_bytes)
+    bad_param("question", "the question has {} bytes; the limit is {}", question.size(), opt_.rag.max_question_bytes);
   const auto st = body.find("stream");
   if (st != body.end() && !st->is_null() && !st->is_boolean()) bad_param("stream", "'stream' must be a boolean");
   stream = st != body.end() && st->is_boolean() && st->get<bool>();
+  const auto dbg = body.find("debug");
+  if (dbg != body.end() && !dbg->is_boolean()) bad_param("debug", "'debug' must be a boolean");
+  debug = dbg != body.end() && dbg->get<bool>();
+  if (debug && !opt_.rag.debug_prompt) bad_param("debug", "this server was started without --debug-prompt");
+  rag::QueryBounds bounds{.max_question_bytes = opt_.rag.max_question_bytes,
+                          .max_question_tokens = opt_.rag.max_question_tokens,
+                          .deadline = deadline()};
+  // The collections read: the one asked for (within the key's scope), else all the key covers.
+  if (auto c = body.find("collection"); c != body.end()) {
+    bounds.collections = {collection_name(*c)};
+    if (!scope.covers(bounds.collections[0])) forbidden("read", bounds.collections[0]);
+  } else if (!scope.all_collections) {
+    bounds.collections.assign(scope.collections.begin(), scope.collections.end());
+  }
   rag::AnswerConfig cfg;
   if (auto it = body.find("config"); it != body.end()) {
     if (!it->is_object()) bad_param("config", "'config' must be an object");
@@ -81,20 +129,25 @@ rag::PreparedAnswer Server::prepare_answer(const httplib::Request& req, bool& st
   }
   if (cfg.max_answer_tokens > opt_.limits.max_tokens)
     bad_param("config", "max_answer_tokens is limited to {}", opt_.limits.max_tokens);
+  if (cfg.rerank_top > opt_.rag.max_rerank_top)
+    bad_param("config", "retrieval.rerank_top is limited to {} on this server", opt_.rag.max_rerank_top);
   std::optional<rag::PromptTarget> target;
   if (models_.llm) {
     const LlmService* llm = models_.llm.get();
-    target = rag::PromptTarget{llm->chat_format(), [llm](std::string_view s) { return llm->tokenize(std::string(s)).size(); },
-                               llm->n_ctx()};
+    target = rag::PromptTarget::of(llm->tokenizer(), llm->chat_format(), llm->n_ctx());
   }
-  std::lock_guard lk(rag_mu_);
-  return answer_engine().prepare(question, cfg, target ? &*target : nullptr);
+  auto engine = rag_engines().acquire();
+  try {
+    return engine->prepare(question, cfg, target ? &*target : nullptr, bounds);
+  } catch (const DeadlineExceeded& e) {
+    throw ApiError(504, "server_error", e.what(), "", "timeout");
+  }
 }
 
 void Server::handle_rag_query(const httplib::Request& req, httplib::Response& res) {
-  bool stream = false;
-  rag::PreparedAnswer p = prepare_answer(req, stream);
-  auto respond = [this](const rag::Answer& a) {
+  bool stream = false, debug = false;
+  rag::PreparedAnswer p = prepare_answer(req, stream, debug);
+  auto respond = [this, debug](const rag::Answer& a) {
     const auto& t = a.timings;
     for (const auto& [stage, ms] : {std::pair{"embed", t.embed}, {"search", t.search}, {"rerank", t.rerank},
                                     {"prompt", t.prompt}, {"rag_prefill", t.prefill}, {"rag_decode", t.decode}})
@@ -102,6 +155,7 @@ void Server::handle_rag_query(const httplib::Request& req, httplib::Response& re
     metrics_.observe_seconds("rag_query", t.total / 1000);
     json j = rag::to_json(a);
     j["object"] = "rag.answer";
+    if (debug && models_.llm) j["debug"] = rag::prompt_tokens_json(a.prompt_ids, models_.llm->tokenizer());
     return j;
   };
   if (!p.generative()) {
@@ -111,8 +165,7 @@ void Server::handle_rag_query(const httplib::Request& req, httplib::Response& re
   }
   const GenerationParams& g = p.generation;
   std::shared_ptr<Job> job =
-      start_job(models_.llm->tokenize(p.prompt), {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop},
-                "question");
+      start_job(p.prompt_ids, {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop}, "question");
   // The second half of the answer, from the job's text and counts.
   auto finish = [](rag::PreparedAnswer prepared, std::string text, const JobResult& jr) {
     return rag::finish_answer(std::move(prepared), {.text = std::move(text),
@@ -145,56 +198,77 @@ void Server::handle_rag_query(const httplib::Request& req, httplib::Response& re
 
 void Server::handle_documents(const httplib::Request& req, httplib::Response& res, bool remove) {
   require_index(models_.index_dir);
-  std::lock_guard lk(rag_mu_);
-  answer_.reset();  // reopened on the next query, so it sees the change
-  auto index = rag::Index::open(models_.index_dir, {.writable = true});
-  if (!models_.embed_path.empty()) {
-    if (!doc_embedder_) doc_embedder_ = rag::load_embedder(models_.embed_path);  // once, not per upload
-    index->set_embedder(doc_embedder_);
-  }
+  const KeyScope scope = key_scope(keys_, req);
+  auto require_write = [&scope](const std::string& collection) {
+    if (!scope.write || !scope.covers(collection)) forbidden("write to", collection);
+  };
+  const fs::path uploads = fs::absolute(fs::path(models_.index_dir) / "uploads").lexically_normal();
   if (remove) {
     json body = req.body.empty() ? json::object() : parse_json_body(req.body);
     for (const auto& [k, v] : req.params) body[k] = v;  // ?collection=..&path=.. works too
     const std::string collection = collection_of(body);
-    const std::string path = body.value("path", body.value("key", std::string()));
-    if (path.empty()) bad_param("path", "missing required parameter 'path'");
-    bool removed = index->remove(collection, path);
+    require_write(collection);
+    const auto pit = body.contains("path") ? body.find("path") : body.find("key");
+    if (pit == body.end() || !pit->is_string() || pit->get_ref<const std::string&>().empty())
+      bad_param("path", "missing required parameter 'path'");
+    const std::string path = pit->get<std::string>();
+    bool removed = false;
+    rag_engines().write([&](rag::Index& index) { removed = index.remove(collection, path); });
     if (!removed) throw ApiError(404, "invalid_request_error", fmt::format("no document '{}' in '{}'", path, collection), "path");
+    std::error_code ec;
+    if (is_upload(uploads, path)) fs::remove(path, ec);  // the server's copy goes with the document
     res.set_content(json{{"deleted", true}, {"collection", collection}, {"path", path}}.dump(), "application/json");
     return;
   }
   rag::IngestReport report;
+  json stored = json::array();
   if (req.is_multipart_form_data()) {
     rag::IngestOptions io;
     io.collection = req.has_file("collection") ? req.get_file_value("collection").content : "default";
-    collection_of(json{{"collection", io.collection}});
-    const fs::path dir = fs::path(models_.index_dir) / "uploads" / safe_name(io.collection);
-    fs::create_directories(dir);
-    std::vector<std::string> paths;
+    collection_name(io.collection);
+    require_write(io.collection);
+    std::vector<std::pair<std::string, const httplib::MultipartFormData*>> files;  // stored path, upload
     for (const auto& [field, f] : req.files) {
       if (f.filename.empty()) continue;  // a plain form field
-      const fs::path p = dir / safe_name(f.filename);
-      std::ofstream(p, std::ios::binary).write(f.content.data(), static_cast<std::streamsize>(f.content.size()));
-      paths.push_back(p.string());
+      files.emplace_back(upload_name(f.filename), &f);
     }
-    if (paths.empty()) bad_param("file", "no files uploaded (multipart field 'file')");
-    report = index->ingest(paths, io);
+    if (files.empty()) bad_param("file", "no files uploaded (multipart field 'file')");
+    rag_engines().write([&](rag::Index& index) {
+      // Uploads are filed under the collection's id: names of any text never collide.
+      const fs::path dir = uploads / fmt::format("c{}", index.collection_id(io.collection));
+      fs::create_directories(dir);
+      std::vector<std::string> paths;
+      for (auto& [name, f] : files) {
+        name = (dir / name).string();
+        std::ofstream(name, std::ios::binary).write(f->content.data(), static_cast<std::streamsize>(f->content.size()));
+        paths.push_back(name);
+        stored.push_back({{"file", f->filename}, {"path", name}});
+      }
+      report = index.ingest(paths, io);
+    });
+    std::error_code ec;
+    for (const auto& [path, why] : report.failures)
+      if (is_upload(uploads, path)) fs::remove(path, ec);  // nothing indexed refers to it
   } else {
     const json body = parse_json_body(req.body);
     rag::IngestOptions io;
     io.collection = collection_of(body);
+    require_write(io.collection);
     auto docs = body.find("documents");
     if (docs == body.end() || !docs->is_array() || docs->empty())
       bad_param("documents", "'documents' must be a non-empty array of {{key, text, title?}}");
     std::vector<rag::TextDocument> texts;
     for (const auto& d : *docs) {
-      if (!d.is_object() || !d.contains("key") || !d["key"].is_string() || !d.contains("text") || !d["text"].is_string())
-        bad_param("documents", "each document needs string 'key' and 'text'");
+      if (!d.is_object() || !d.contains("key") || !d["key"].is_string() || !d.contains("text") || !d["text"].is_string() ||
+          (d.contains("title") && !d["title"].is_string()))
+        bad_param("documents", "each document needs string 'key' and 'text' (and a string 'title', if any)");
       texts.push_back({d["key"], d.value("title", std::string()), d["text"]});
     }
-    report = index->ingest_texts(texts, io);
+    rag_engines().write([&](rag::Index& index) { report = index.ingest_texts(texts, io); });
   }
-  res.set_content(report_json(report).dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  json out = report_json(report);
+  if (!stored.empty()) out["stored"] = std::move(stored);
+  res.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 }  // namespace edgerag::server

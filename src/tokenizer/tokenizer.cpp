@@ -118,6 +118,10 @@ struct Tokenizer::Impl {
     return frags;
   }
 
+  // Token ids of `text` split into `frags` (BOS/EOS as the vocabulary asks when add_special).
+  std::vector<int32_t> encode_fragments(std::string_view text, const std::vector<Fragment>& frags,
+                                        bool add_special) const;
+
   void check_id(int32_t id) const {
     EDGERAG_CHECK(vocab->valid(id), "token id {} out of range (vocabulary has {} tokens)", id, vocab->n_tokens());
   }
@@ -139,10 +143,40 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
+  return impl_->encode_fragments(text, impl_->partition(text, parse_special), add_special);
+}
+
+std::vector<int32_t> Tokenizer::encode_parts(const std::vector<PromptPart>& parts, bool add_special) const {
   const Vocab& v = *impl_->vocab;
+  std::string text;
+  std::vector<Fragment> frags;
+  size_t run_start = 0;  // start of the text run not yet partitioned
+  auto close_run = [&] {
+    for (Fragment f : impl_->partition(std::string_view(text).substr(run_start), false)) {
+      f.off += run_start;
+      frags.push_back(f);
+    }
+  };
+  for (const PromptPart& p : parts) {
+    const int32_t id = p.special ? v.find(p.text) : -1;
+    if (id >= 0 && (v.attr[id] & (kAttrControl | kAttrUserDefined))) {
+      close_run();
+      frags.push_back({id, text.size(), p.text.size()});
+      text += p.text;
+      run_start = text.size();
+    } else {
+      text += p.text;
+    }
+  }
+  close_run();
+  return impl_->encode_fragments(text, frags, add_special);
+}
+
+std::vector<int32_t> Tokenizer::Impl::encode_fragments(std::string_view text, const std::vector<Fragment>& frags,
+                                                       bool add_special) const {
+  const Vocab& v = *vocab;
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 4);
-  const std::vector<Fragment> frags = impl_->partition(text, parse_special);
   switch (v.kind) {
     case VocabKind::Spm: {
       if (add_special && v.add_bos) out.push_back(v.bos);

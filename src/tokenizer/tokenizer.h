@@ -26,6 +26,14 @@ enum class TokenType : int32_t {
   Byte = 6,
 };
 
+// One piece of a prompt built by a chat template: plain text (never parsed
+// for special tokens), or the text of a control token the template itself
+// inserts ("<|im_start|>"), encoded as that token's id.
+struct PromptPart {
+  std::string text;
+  bool special = false;
+};
+
 // Immutable after loading; encode/decode may run concurrently from several threads.
 class Tokenizer {
  public:
@@ -38,6 +46,12 @@ class Tokenizer {
   // parse_special: control token texts in `text` (e.g. "<|im_start|>") become those tokens;
   // user-defined tokens are always recognised. Malformed UTF-8 never throws.
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special = false) const;
+  // A chat prompt: special parts become their token when the vocabulary has
+  // it as a control or user-defined token (else they are text); text parts
+  // are encoded as by encode(.., parse_special = false). Adjacent text parts
+  // are encoded as one run, so a prompt without control tokens encodes
+  // exactly like its concatenated text.
+  std::vector<int32_t> encode_parts(const std::vector<PromptPart>& parts, bool add_special) const;
   // BERT-style pair as llama.cpp builds rerank input: a + (EOS text if add_eos) + (SEP text if
   // add_sep) + b with special tokens parsed, i.e. [CLS] a [SEP] b [SEP]. type_ids (optional):
   // 0 through the separator after a, 1 after it.

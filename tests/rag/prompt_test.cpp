@@ -4,6 +4,7 @@
 
 #include "format/gguf.h"
 #include "rag/chunker.h"
+#include "runtime/chat_template.h"
 #include "test_paths.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
@@ -22,12 +23,13 @@ class PromptTest : public ::testing::Test {
     delete tok_;
     delete gguf_;
   }
-  static size_t count(std::string_view s) { return tok_->encode(s, true, true).size(); }
+  static size_t count(std::string_view s) { return tok_->encode(s, true, false).size(); }
 
-  TokenCounter counter = [](std::string_view s) { return count(s); };
+  PromptEncoder counter = [](const std::vector<PromptPart>& parts) { return tok_->encode_parts(parts, true); };
   ChatRenderer render = [](const std::string& sys, const std::string& user) {
-    return "System: " + sys + "\nUser: " + user + "\nAssistant:";
+    return std::vector<PromptPart>{{"System: " + sys + "\nUser: " + user + "\nAssistant:"}};
   };
+  std::string rendered(const std::string& sys, const std::string& user) const { return prompt_text(render(sys, user)); }
 
   static SearchHit hit(int64_t id, const std::string& text, const std::string& path = "doc.txt") {
     SearchHit h;
@@ -60,9 +62,9 @@ TEST_F(PromptTest, EverythingFitsInRankOrder) {
   EXPECT_EQ(p.user_message,
             "Context:\n\n[1] doc.txt\nLily has a red ball.\n\n[2] b.md\nTim likes the park.\n\n"
             "[3] doc.txt\nThe sun is warm.\n\nQuestion: Who has a ball?");
-  EXPECT_EQ(p.text, render("Answer.", p.user_message));
+  EXPECT_EQ(p.text, rendered("Answer.", p.user_message));
   EXPECT_EQ(p.n_tokens, static_cast<int>(count(p.text)));
-  const int bare = static_cast<int>(count(render("Answer.", format_user_message({}, "Who has a ball?"))));
+  const int bare = static_cast<int>(count(rendered("Answer.", format_user_message({}, "Who has a ball?"))));
   EXPECT_EQ(p.n_context_tokens, p.n_tokens - bare);
   EXPECT_GT(p.n_context_tokens, 0);
 }
@@ -85,7 +87,7 @@ TEST_F(PromptTest, CutsTheFirstChunkThatDoesNotFitAtASentenceBoundary) {
   ASSERT_EQ(sentences.size(), 6u);
   std::vector<SearchHit> expect = {hits[0], hits[1]};
   expect[1].text = kLong.substr(0, sentences[2].second);
-  const int budget = static_cast<int>(count(render("s", format_user_message(expect, q))));
+  const int budget = static_cast<int>(count(rendered("s", format_user_message(expect, q))));
 
   auto p = assemble_prompt(hits, q, "s", {8, budget}, render, counter);
   ASSERT_EQ(p.chunks.size(), 2u);
@@ -102,7 +104,7 @@ TEST_F(PromptTest, CutsTheFirstChunkThatDoesNotFitAtASentenceBoundary) {
 
 TEST_F(PromptTest, ChunkWhoseFirstSentenceDoesNotFitIsDropped) {
   std::vector<SearchHit> hits = {hit(1, "Lily has a red ball."), hit(2, kLong)};
-  const int budget = static_cast<int>(count(render("s", format_user_message({hits[0]}, "q?")))) + 3;
+  const int budget = static_cast<int>(count(rendered("s", format_user_message({hits[0]}, "q?")))) + 3;
   auto p = assemble_prompt(hits, "q?", "s", {8, budget}, render, counter);
   ASSERT_EQ(p.chunks.size(), 1u);
   EXPECT_EQ(p.n_truncated, 0);

@@ -160,8 +160,7 @@ TEST(RagQuery, CitationsOfGeneratedTextResolveToProvenance) {
   auto engine = rag::AnswerEngine::open({.index_dir = s.dir.path.string()});
   auto gguf = GgufFile::open(test::model_path("stories260K.gguf"));
   auto tok = Tokenizer::from_gguf(*gguf);
-  rag::PromptTarget target{ChatFormat::Plain, [&](std::string_view t) { return tok->encode(t, true, true).size(); },
-                           2048};
+  rag::PromptTarget target = rag::PromptTarget::of(*tok, ChatFormat::Plain, 2048);
   rag::AnswerConfig cfg;
   cfg.max_chunks = 2;
   rag::PreparedAnswer p = engine->prepare("What do a checkpoint and cats do?", cfg, &target);

@@ -118,6 +118,21 @@ TEST(Spm, SpecialTokens) {
   EXPECT_EQ(tok->decode({1, kSpA, 2, kUser}, false), "<s> a</s><|user|>");
 }
 
+TEST(Spm, PromptPartsOnlyTheTemplateInsertsControlTokens) {
+  auto tok = load(tiny_spm());
+  // Special parts become their token (the text after it gets a prefix space
+  // again, as after any special token); "</s>" in a text part stays text.
+  EXPECT_EQ(tok->encode_parts({{"a", false}, {"</s>", true}, {"b", false}}, false),
+            (std::vector<int32_t>{kSpA, 2, kSpace, kB}));
+  EXPECT_EQ(tok->encode_parts({{"a</s>", false}}, false), tok->encode("a</s>", false, false));
+  // Adjacent text parts are one run: the same ids as their joined text.
+  EXPECT_EQ(tok->encode_parts({{"a", false}, {"b", false}, {"a", false}}, true), tok->encode("aba", true, false));
+  // A special part the vocabulary lacks is text; user-defined tokens are recognised in text as always.
+  EXPECT_EQ(tok->encode_parts({{"a", false}, {"<|none|>", true}}, false), tok->encode("a<|none|>", false, false));
+  EXPECT_EQ(tok->encode_parts({{"a<|user|>b", false}}, false), (std::vector<int32_t>{kSpA, kUser, kSpace, kB}));
+  EXPECT_EQ(tok->encode_parts({}, true), tok->encode("", true, false));
+}
+
 TEST(Gpt2, SpecialTokensAndEndOfGeneration) {
   auto tok = Tokenizer::from_gguf(*GgufFile::open(test::golden_path("tokenizer/ggml-vocab-gpt-2.gguf")));
   EXPECT_EQ(tok->model_kind(), "gpt2");

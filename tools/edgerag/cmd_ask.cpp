@@ -11,6 +11,7 @@
 #include "command.h"
 #include "rag/answer.h"
 #include "rag/search_json.h"
+#include "tokenizer/tokenizer.h"
 
 namespace edgerag::cli {
 namespace {
@@ -20,6 +21,7 @@ struct AskArgs {
   std::string llm, embed, rerank, config;
   std::vector<std::string> question;
   bool json = false;
+  bool dump_prompt = false;
   // Overrides of the config file; unset ones keep the file's (or default) value.
   std::optional<int> bm25_depth, dense_depth, rrf_k, rerank_top, max_chunks, max_prompt_tokens, max_answer_tokens,
       sentences;
@@ -91,11 +93,19 @@ void run(AskArgs& a) {
   std::string q;
   for (const auto& w : a.question) q += (q.empty() ? "" : " ") + w;
   rag::Answer ans = engine->answer(q, cfg);
+  const Tokenizer* tok = engine->llm_tokenizer();
   if (a.json) {
     auto j = rag::to_json(ans);
     j["question"] = q;
+    if (a.dump_prompt && tok) j.update(rag::prompt_tokens_json(ans.prompt_ids, *tok));
     std::printf("%s\n", rag::json_text(j).c_str());
   } else {
+    if (a.dump_prompt && tok) {
+      std::printf("Prompt (%zu tokens, control tokens in [[ ]]):\n", ans.prompt_ids.size());
+      for (int32_t id : ans.prompt_ids)
+        std::printf(tok->is_control(id) ? "[[%s]]" : "%s", tok->token_to_piece(id).c_str());
+      std::printf("\n\n");
+    }
     print_text(ans);
   }
 }
@@ -110,6 +120,9 @@ void setup(CLI::App& app) {
   cmd->add_option("--rerank", a->rerank, "Cross-encoder reranker model");
   cmd->add_option("--config", a->config, "TOML file with retrieval / prompt / generation settings");
   cmd->add_flag("--json", a->json, "Print one JSON object");
+  cmd->add_flag("--dump-prompt", a->dump_prompt,
+                "Show the prompt's tokens (JSON: prompt_ids, prompt_pieces): only the chat template's control tokens "
+                "are control tokens");
   cmd->add_option("-t,--threads", a->models.n_threads, "Threads for the LLM (0 = all cores)")
       ->check(CLI::Range(0, 1024));
   cmd->add_option("-c,--ctx", a->models.n_ctx, "LLM context size in tokens (0 = model's, at most 4096)")

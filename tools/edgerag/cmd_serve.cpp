@@ -5,6 +5,7 @@
 
 #include "command.h"
 #include "kv_type_flag.h"
+#include "server/auth.h"
 #include "server/load_models.h"
 
 namespace edgerag::cli {
@@ -15,6 +16,7 @@ struct ServeFlags {
   server::ServerOptions server;
   server::LlmOptions llm_opt;
   bool no_prefix_cache = false;
+  std::string keys_file;
 };
 
 void setup(CLI::App& app) {
@@ -27,7 +29,18 @@ void setup(CLI::App& app) {
   add_models_dir_flag(cmd);
   cmd->add_option("--host", f->server.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", f->server.port, "Port (0 = any free port)")->capture_default_str();
-  cmd->add_option("--api-key", f->server.api_keys, "Accepted API key (repeatable); none = no auth");
+  cmd->add_option("--api-key", f->server.api_keys,
+                  "Accepted API key (repeatable; none = no auth): KEY, or KEY:COLL1,COLL2 for those collections "
+                  "only, with :read appended for read-only (docs/SECURITY.md)");
+  cmd->add_option("--api-keys-file", f->keys_file, "File of API keys, one KEY[:COLLS[:read|write]] per line");
+  cmd->add_option("--max-question-bytes", f->server.rag.max_question_bytes, "Longest RAG question (bytes)")
+      ->capture_default_str();
+  cmd->add_option("--max-question-tokens", f->server.rag.max_question_tokens, "Longest RAG question (tokens)")
+      ->capture_default_str();
+  cmd->add_option("--max-rerank-top", f->server.rag.max_rerank_top, "Most rerank candidates a RAG query may ask")
+      ->capture_default_str();
+  cmd->add_flag("--debug-prompt", f->server.rag.debug_prompt,
+                "Let /v1/rag/query return the prompt's token ids and pieces (\"debug\": true)");
   cmd->add_option("--kv-tokens", f->llm_opt.kv_tokens, "KV cache size shared by all requests (tokens)")->capture_default_str();
   add_kv_type_option(cmd, &f->llm_opt.kv_type);
   cmd->add_option("--ctx", f->llm_opt.n_ctx, "Context per request (0 = the model's)")->capture_default_str();
@@ -57,6 +70,8 @@ void setup(CLI::App& app) {
     if (paths.llm.empty() && paths.embed.empty() && paths.rerank.empty() && paths.index_dir.empty())
       throw Error("serve: nothing to serve (give -m, --embed, --rerank or --index)");
     f->llm_opt.scheduler.prefix_cache = !f->no_prefix_cache;
+    if (!f->keys_file.empty())
+      for (auto& k : server::read_api_keys_file(f->keys_file)) f->server.api_keys.push_back(std::move(k));
     f->server.limits.default_max_tokens = std::min(f->server.limits.default_max_tokens, f->server.limits.max_tokens);
     // SIGINT/SIGTERM are taken by a waiting thread so shutdown runs outside a signal handler.
     sigset_t set;

@@ -1,0 +1,69 @@
+// The RAG endpoints' access to the index: a pool of answer engines for
+// queries, each with its own read connection, so retrieval and reranking run
+// in parallel and never wait for an upload (SQLite WAL readers see the last
+// commit); and one writer at a time for uploads and deletions. Embedder and
+// reranker are loaded once and shared (the Encoder serializes its passes).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "rag/answer.h"
+#include "rag/index.h"
+
+namespace edgerag::server {
+
+// Bounds and switches of the RAG endpoints (documented in docs/SECURITY.md).
+struct RagOptions {
+  size_t max_question_bytes = 8192;  // 400 past it, before anything else
+  int max_question_tokens = 1024;    // 400 past it, before retrieval
+  int max_rerank_top = 64;           // a config asking more rerank candidates: 400
+  size_t readers = 4;                // idle query engines kept open
+  bool debug_prompt = false;         // a query's "debug": true adds prompt_ids and prompt_pieces
+};
+
+class RagEngines {
+ public:
+  // `embed` / `rerank`: resolved paths or "" (the index's recorded embedder then).
+  RagEngines(std::string index_dir, std::string embed, std::string rerank, size_t readers);
+
+  // An engine for one query; it goes back to the pool when the lease ends.
+  class Lease {
+   public:
+    Lease(RagEngines& pool, std::unique_ptr<rag::AnswerEngine> e, uint64_t generation)
+        : pool_(pool), engine_(std::move(e)), generation_(generation) {}
+    ~Lease() { pool_.release(std::move(engine_), generation_); }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    rag::AnswerEngine& operator*() { return *engine_; }
+    rag::AnswerEngine* operator->() { return engine_.get(); }
+
+   private:
+    RagEngines& pool_;
+    std::unique_ptr<rag::AnswerEngine> engine_;
+    uint64_t generation_;
+  };
+  Lease acquire();
+
+  // Runs `fn` on the writable index, one writer at a time; queries started
+  // afterwards open fresh engines that see the change.
+  void write(const std::function<void(rag::Index&)>& fn);
+
+ private:
+  void release(std::unique_ptr<rag::AnswerEngine> e, uint64_t generation);
+  rag::AnswerModels models();  // with the shared embedder / reranker, loaded on first use
+
+  const std::string dir_, embed_path_, rerank_path_;
+  const size_t max_idle_;
+  std::mutex mu_;  // guards what follows (never held while searching or writing)
+  std::shared_ptr<rag::Embedder> embedder_;
+  std::shared_ptr<rag::Reranker> reranker_;
+  std::vector<std::unique_ptr<rag::AnswerEngine>> idle_;
+  uint64_t generation_ = 0;  // bumped by every write; idle engines are all of this one
+  std::mutex write_mu_;
+};
+
+}  // namespace edgerag::server
