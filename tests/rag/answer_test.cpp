@@ -13,6 +13,7 @@
 #include "rag/citation.h"
 #include "rag/index.h"
 #include "test_paths.h"
+#include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
 namespace edgerag::rag {
@@ -199,6 +200,23 @@ TEST_F(AnswerTest, PromptBudgetIsRespected) {
   auto f = GgufFile::open(llm);
   cfg.max_answer_tokens = read_hparams(*f).n_ctx_train;
   EXPECT_THROW(engine->answer("What did Lily and Tim play with?", cfg), Error);
+}
+
+TEST_F(AnswerTest, QueryBoundsAndDeadline) {
+  auto engine = AnswerEngine::open({.index_dir = index_dir()});
+  auto gguf = GgufFile::open(test::model_path("stories260K.gguf"));
+  auto tok = Tokenizer::from_gguf(*gguf);
+  const PromptTarget target = PromptTarget::of(*tok, ChatFormat::Plain, 2048);
+  const std::string q = "How often do checkpoints run?";
+  const size_t q_tokens = tok->encode(q, true, false).size();
+  // Bytes, then tokens (with BOS), both before retrieval.
+  EXPECT_THROW(engine->prepare(q, {}, &target, {.max_question_bytes = q.size() - 1}), Error);
+  EXPECT_THROW(engine->prepare(q, {}, &target, {.max_question_tokens = static_cast<int>(q_tokens) - 1}), Error);
+  EXPECT_TRUE(engine->prepare(q, {}, &target, {.max_question_tokens = static_cast<int>(q_tokens)}).generative());
+  // A deadline already past stops the search.
+  const auto past = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  EXPECT_THROW(engine->prepare(q, {}, &target, {.deadline = past}), DeadlineExceeded);
+  EXPECT_THROW(engine->prepare(q, {}, nullptr, {.deadline = past}), DeadlineExceeded);
 }
 
 TEST_F(AnswerTest, BadInputsAreErrors) {

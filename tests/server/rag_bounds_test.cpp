@@ -1,0 +1,122 @@
+// Bounds of a RAG request: the question's size in bytes (before anything) and
+// in tokens (before retrieval), the rerank candidate cap; and queries on their
+// own reader engines, so a slow query does not hold up a concurrent one. (The
+// deadline through retrieval: AnswerTest.QueryBoundsAndDeadline in tests/rag.)
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "loopback.h"
+
+namespace edgerag::server {
+namespace {
+
+using nlohmann::json;
+using namespace test_support;
+namespace fs = std::filesystem;
+
+struct TempIndex {
+  fs::path path = fs::temp_directory_path() / ("edgerag_rag_bounds_" + std::to_string(::getpid()));
+  TempIndex() { fs::remove_all(path); }
+  ~TempIndex() { fs::remove_all(path); }
+};
+
+// n documents that all match "llama", ~60 words each.
+json llama_docs(int n) {
+  json docs = json::array();
+  for (int i = 0; i < n; ++i) {
+    std::string text = fmt::format("Document {} about the llama herd. ", i);
+    for (int w = 0; w < 8; ++w) text += fmt::format("The llama number {} grazes on hill {} near the river. ", i, w);
+    docs.push_back({{"key", fmt::format("doc{}", i)}, {"text", text}});
+  }
+  return docs;
+}
+
+void ingest(const Running& r, const json& docs) {
+  int status = 0;
+  json rep = post(r.client(), "/v1/documents", {{"collection", "herd"}, {"documents", docs}}, &status);
+  ASSERT_EQ(status, 200) << rep.dump();
+}
+
+TEST(RagBounds, QuestionSizeTokensAndRerankTop) {
+  TempIndex dir;
+  ServerOptions opt;
+  opt.rag.max_question_tokens = 12;
+  ServedModels m = llm_only();
+  m.index_dir = dir.path.string();
+  Running r(std::move(m), opt);
+  ingest(r, llama_docs(4));
+  int status = 0;
+  // 1 MB: refused on its size before it is tokenized or anything is retrieved.
+  const auto t0 = std::chrono::steady_clock::now();
+  json e = post(r.client(), "/v1/rag/query", {{"question", std::string(1 << 20, 'a')}}, &status);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(status, 400) << e.dump();
+  EXPECT_EQ(e["error"]["param"], "question");
+  EXPECT_LT(s, 5.0);  // a sanity bound (it used to take 14.5 s), not a speed target
+  e = post(r.client(), "/v1/rag/query", {{"question", std::string(opt.rag.max_question_bytes + 1, 'a')}}, &status);
+  EXPECT_EQ(status, 400);
+  // Within the bytes, over the tokens.
+  e = post(r.client(), "/v1/rag/query",
+           {{"question", "Where does the llama number three graze on the hill near the river every day?"}}, &status);
+  EXPECT_EQ(status, 400) << e.dump();
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("tokens"), std::string::npos) << e.dump();
+  e = post(r.client(), "/v1/rag/query",
+           {{"question", "llama?"}, {"config", {{"generation", {{"max_tokens", 4}}}}}}, &status);
+  EXPECT_EQ(status, 200) << e.dump();
+  // rerank_top above the server's cap.
+  e = post(r.client(), "/v1/rag/query",
+           {{"question", "llama?"}, {"config", {{"retrieval", {{"rerank_top", opt.rag.max_rerank_top + 1}}}}}}, &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(e["error"]["param"], "config");
+}
+
+// A server whose reranker rescores up to 1000 candidates: a query that asks
+// for all of them is slow, one without reranking is not.
+struct RerankServer {
+  TempIndex dir;
+  Running r;
+  RerankServer() : r(models(dir.path.string()), with_cap({})) { ingest(r, llama_docs(1000)); }
+  static ServedModels models(const std::string& index_dir) {
+    ServedModels m;
+    m.index_dir = index_dir;
+    m.rerank_path = test::model_path("synth-bert-rerank.gguf");
+    return m;
+  }
+  static ServerOptions with_cap(ServerOptions o) {
+    o.rag.max_rerank_top = 1000;
+    return o;
+  }
+  json ask(bool rerank, int* status) const {
+    const json cfg = {{"retrieval", {{"rerank", rerank ? "on" : "off"}, {"rerank_top", 1000}, {"bm25_depth", 1000}}}};
+    return post(r.client(), "/v1/rag/query", {{"question", "Which llama grazes near the river?"}, {"config", cfg}},
+                status);
+  }
+};
+
+TEST(RagBounds, SlowQueryDoesNotBlockAnother) {
+  RerankServer s;
+  std::atomic<bool> slow_done{false};
+  int slow_status = 0;
+  std::thread slow([&] {
+    json a = s.ask(true, &slow_status);  // 1000 cross-encoder passes
+    EXPECT_TRUE(a["reranked"].get<bool>()) << a.dump().substr(0, 300);
+    slow_done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the slow query is reranking
+  int status = 0;
+  json fast = s.ask(false, &status);
+  EXPECT_EQ(status, 200) << fast.dump().substr(0, 300);
+  EXPECT_FALSE(fast["reranked"].get<bool>());
+  EXPECT_FALSE(slow_done.load()) << "the fast query waited for the slow one";
+  slow.join();
+  EXPECT_EQ(slow_status, 200);
+}
+
+}  // namespace
+}  // namespace edgerag::server
