@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -124,5 +127,15 @@ inline std::vector<json> sse_events(const std::string& body, bool* done = nullpt
   }
   return out;
 }
+
+// A fresh folder named for the test and the process, removed afterwards.
+struct TempFolder {
+  std::filesystem::path path;
+  explicit TempFolder(const std::string& name)
+      : path(std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(path);
+  }
+  ~TempFolder() { std::filesystem::remove_all(path); }
+};
 
 }  // namespace edgerag::server::test_support

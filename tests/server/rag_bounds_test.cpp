@@ -18,13 +18,6 @@ namespace {
 
 using nlohmann::json;
 using namespace test_support;
-namespace fs = std::filesystem;
-
-struct TempIndex {
-  fs::path path = fs::temp_directory_path() / ("edgerag_rag_bounds_" + std::to_string(::getpid()));
-  TempIndex() { fs::remove_all(path); }
-  ~TempIndex() { fs::remove_all(path); }
-};
 
 // n documents that all match "llama", ~60 words each.
 json llama_docs(int n) {
@@ -44,7 +37,7 @@ void ingest(const Running& r, const json& docs) {
 }
 
 TEST(RagBounds, QuestionSizeTokensAndRerankTop) {
-  TempIndex dir;
+  TempFolder dir("edgerag_rag_bounds");
   ServerOptions opt;
   opt.rag.max_question_tokens = 12;
   ServedModels m = llm_only();
@@ -79,7 +72,7 @@ TEST(RagBounds, QuestionSizeTokensAndRerankTop) {
 // A server whose reranker rescores up to 1000 candidates: a query that asks
 // for all of them is slow, one without reranking is not.
 struct RerankServer {
-  TempIndex dir;
+  TempFolder dir{"edgerag_rag_bounds_rerank"};
   Running r;
   RerankServer() : r(models(dir.path.string()), with_cap({})) { ingest(r, llama_docs(1000)); }
   static ServedModels models(const std::string& index_dir) {

@@ -19,12 +19,6 @@ using nlohmann::json;
 using namespace test_support;
 namespace fs = std::filesystem;
 
-struct TempIndex {
-  fs::path path = fs::temp_directory_path() / ("edgerag_tenancy_" + std::to_string(::getpid()));
-  TempIndex() { fs::remove_all(path); }
-  ~TempIndex() { fs::remove_all(path); }
-};
-
 ServedModels index_only(const std::string& dir) {
   ServedModels m;
   m.index_dir = dir;
@@ -62,7 +56,7 @@ std::string cited_text(const json& a) {
 }
 
 TEST(Tenancy, ScopedKeysCollectionsByIdAndUploadFiles) {
-  TempIndex dir;
+  TempFolder dir("edgerag_tenancy");
   ServerOptions opt;
   opt.api_keys = {"admin", "alice-key:alice", "bob-key:x/alice,a b", "reader:alice:read", "all-reader:*:read"};
   Running r(index_only(dir.path.string()), opt);
