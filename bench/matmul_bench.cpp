@@ -120,7 +120,7 @@ void BM_Model(benchmark::State& state) {
   state.counters["tok/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GB/s"] = benchmark::Counter(static_cast<double>(model->bytes()) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   if (n == 1) {  // decode is bounded by reading every weight once per token
-    const double bw = measure_read_bandwidth_gbs(pool);
+    const double bw = measure_read_bandwidth(pool).median_gbs;
     state.counters["bound_tok/s"] = bw * 1e9 / static_cast<double>(model->bytes());
     state.counters["read_GB/s"] = bw;
   }

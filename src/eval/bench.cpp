@@ -133,7 +133,11 @@ GenBenchResult bench_gen(const GenBenchOptions& opts) {
   r.peak_rss_mb = peak_rss_mb();  // before the bandwidth probe allocates its buffer
   r.bytes_per_token = decode_weight_bytes(*model);
   if (!opts.bandwidth) return r;
-  r.bandwidth_gb_s = measure_read_bandwidth_gbs(pool);
+  const ReadBandwidth bw = measure_read_bandwidth(pool);
+  r.bandwidth_gb_s = bw.median_gbs;
+  r.bandwidth_min_gb_s = bw.min_gbs;
+  r.bandwidth_max_gb_s = bw.max_gbs;
+  r.bandwidth_passes = static_cast<int>(bw.pass_seconds.size());
   r.decode_bound_fraction = r.decode_tok_s / (r.bandwidth_gb_s * 1e9 / r.bytes_per_token);
   return r;
 }

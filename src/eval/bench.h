@@ -34,8 +34,12 @@ struct GenBenchResult {
   double prefill_tok_s = 0, decode_tok_s = 0, ttft_ms = 0;  // medians
   double peak_rss_mb = 0;
   double bytes_per_token = 0;   // weight bytes read per decoded token
-  double bandwidth_gb_s = 0;    // measured read bandwidth on the same threads (0: not measured)
-  double decode_bound_fraction = 0;  // decode_tok_s / (bandwidth / bytes_per_token)
+  // Read bandwidth measured on the same threads (tensor/bandwidth.h; 0: not measured): median and
+  // spread of the probe's passes. The probe reads very different values on hosts
+  // of the same kind, so compare hosts by bytes_per_token and decode_tok_s.
+  double bandwidth_gb_s = 0, bandwidth_min_gb_s = 0, bandwidth_max_gb_s = 0;
+  int bandwidth_passes = 0;
+  double decode_bound_fraction = 0;  // decode_tok_s / (median bandwidth / bytes_per_token)
   double load_ms = 0;
   std::string kv_type;             // KvType::name()
   double kv_bytes_per_token = 0;   // KV pool bytes per cached token (KvCacheConfig::bytes_per_token)

@@ -34,6 +34,8 @@ void setup_gen(CLI::App& app) {
                            {"n_gen", r.n_gen}, {"reps", r.reps}, {"prefill_tok_s", r.prefill_tok_s},
                            {"decode_tok_s", r.decode_tok_s}, {"ttft_ms", r.ttft_ms}, {"peak_rss_mb", r.peak_rss_mb},
                            {"bytes_per_token", r.bytes_per_token}, {"bandwidth_gb_s", r.bandwidth_gb_s},
+                           {"bandwidth_min_gb_s", r.bandwidth_min_gb_s}, {"bandwidth_max_gb_s", r.bandwidth_max_gb_s},
+                           {"bandwidth_passes", r.bandwidth_passes},
                            {"decode_bound_fraction", r.decode_bound_fraction}, {"load_ms", r.load_ms},
                            {"cpu_utilization", r.cpu_utilization}, {"kv_type", r.kv_type},
                            {"kv_bytes_per_token", r.kv_bytes_per_token}};
@@ -44,9 +46,13 @@ void setup_gen(CLI::App& app) {
       std::printf("%s\n", j.dump().c_str());
       return;
     }
-    std::printf("prefill %.1f tok/s, decode %.2f tok/s (%.0f%% of the %.1f GB/s bound), ttft %.0f ms, peak RSS %.0f MB\n",
-                r.prefill_tok_s, r.decode_tok_s, 100 * r.decode_bound_fraction, r.bandwidth_gb_s, r.ttft_ms,
-                r.peak_rss_mb);
+    std::printf("prefill %.1f tok/s, decode %.2f tok/s x %.1f MB/token = %.1f GB/s, ttft %.0f ms, peak RSS %.0f MB\n",
+                r.prefill_tok_s, r.decode_tok_s, r.bytes_per_token / 1e6, r.decode_tok_s * r.bytes_per_token / 1e9,
+                r.ttft_ms, r.peak_rss_mb);
+    if (r.bandwidth_passes > 0)
+      std::printf("%.0f%% of the probe's median %.1f GB/s (%d passes: min %.1f, max %.1f)\n",
+                  100 * r.decode_bound_fraction, r.bandwidth_gb_s, r.bandwidth_passes, r.bandwidth_min_gb_s,
+                  r.bandwidth_max_gb_s);
     for (const CtxSweepRow& row : r.ctx_sweep)
       std::printf("context %6d: prefill %.1f tok/s, decode %.2f tok/s\n", row.n_ctx, row.prefill_tok_s,
                   row.decode_tok_s);
