@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "tensor/cpu_features.h"
@@ -53,6 +54,17 @@ const DType kTypes[] = {DType::F32,       DType::F16,       DType::BF16,      DT
                         DType::ER_Q3_G64, DType::ER_Q3_G128, DType::ER_Q2_G32, DType::ER_Q2_G64, DType::ER_Q2_G128,
                         DType::ER_NF4_DQ};
 
+// Float64 dot product of dequantized weights and activations, and sum |w x| (the
+// scale of float32 rounding error).
+std::pair<double, double> exact_dot(const float* w, const float* x, int64_t n) {
+  double dot = 0, mag = 0;
+  for (int64_t c = 0; c < n; ++c) {
+    dot += static_cast<double>(w[c]) * x[c];
+    mag += std::fabs(static_cast<double>(w[c]) * x[c]);
+  }
+  return {dot, mag};
+}
+
 int64_t block_of(DType t) { return std::max(32, dtype_traits(t).block_size); }
 
 TEST(Matmul, AllIsasMatchScalarReference) {
@@ -98,12 +110,39 @@ TEST(Matmul, CloseToExactMath) {
     for (int64_t r = 0; r < rows; ++r) {
       get_row(w.m, r, deq.data());
       for (int64_t k = 0; k < nt; ++k) {
-        double exact = 0, mag = 0;
-        for (int64_t c = 0; c < cols; ++c) {
-          exact += static_cast<double>(deq[c]) * x[k * cols + c];
-          mag += std::fabs(static_cast<double>(deq[c]) * x[k * cols + c]);
-        }
+        const auto [exact, mag] = exact_dot(deq.data(), x.data() + k * cols, cols);
         EXPECT_NEAR(y[k * rows + r], exact, rel * mag) << dtype_name(t);
+      }
+    }
+  }
+}
+
+// Activations every converter represents exactly (each 32-block: one +-127 * 2^-6,
+// the rest multiples of 2^-6 within +-60, so Q8_0/Q8_1/Q8_K scales are 2^-6 and
+// the Q8_1 block sums fit F16), so a kernel must equal float64 math on the
+// dequantized weights up to float32 rounding. A 1% error in a weight or
+// activation scale, in the kernels and their scalar references alike, is ~100x
+// this bound. ER_NF4 / ER_NF4_DQ are left out: their kernels multiply an int8
+// codebook (127 x the NF4 levels, rounded), not the float levels get_row returns.
+TEST(Matmul, ExactActivationsMatchFloat64Tightly) {
+  std::mt19937 rng(17);
+  std::uniform_int_distribution<int> small(-60, 60);
+  for (DType t : kTypes) {
+    if (t == DType::ER_NF4 || t == DType::ER_NF4_DQ) continue;
+    const int64_t cols = block_of(t) * 4, rows = 9, nt = 3;
+    const Quantized w = make_matrix(t, cols, rows, 5);
+    std::vector<float> x(static_cast<size_t>(nt * cols));
+    for (size_t i = 0; i < x.size(); ++i)
+      x[i] = std::ldexp(static_cast<float>(i % 32 == 0 ? (i % 64 ? 127 : -127) : small(rng)), -6);
+    std::vector<float> y(static_cast<size_t>(nt * rows)), ref(y.size()), deq(cols);
+    matmul(w.m, x.data(), nt, y.data(), nullptr);
+    matmul_ref(w.m, x.data(), nt, ref.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      get_row(w.m, r, deq.data());
+      for (int64_t k = 0; k < nt; ++k) {
+        const auto [exact, mag] = exact_dot(deq.data(), x.data() + k * cols, cols);
+        EXPECT_NEAR(y[k * rows + r], exact, 1e-5 * mag) << dtype_name(t) << " row " << r << " token " << k;
+        EXPECT_NEAR(ref[k * rows + r], exact, 1e-5 * mag) << dtype_name(t) << " scalar reference";
       }
     }
   }
