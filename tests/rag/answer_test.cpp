@@ -10,7 +10,7 @@
 #include "fixtures.h"
 #include "format/gguf.h"
 #include "model/hparams.h"
-#include "rag/citation.h"
+#include "tokenizer/tokenizer.h"
 #include "rag/index.h"
 #include "test_paths.h"
 #include "tokenizer/tokenizer.h"
@@ -50,22 +50,6 @@ class AnswerTest : public ::testing::Test {
 };
 test::TempDir* AnswerTest::dir_ = nullptr;
 
-// Every citation names a supplied chunk under its own number, and the text
-// carries exactly those markers and no invalid one.
-void expect_consistent_citations(const Answer& a) {
-  CitationCheck again = check_citations(a.text, static_cast<int>(a.context.size()));
-  EXPECT_EQ(again.removed, 0);
-  EXPECT_EQ(again.text, a.text);
-  ASSERT_EQ(again.cited.size(), a.citations.size());
-  for (size_t i = 0; i < a.citations.size(); ++i) {
-    const Citation& c = a.citations[i];
-    EXPECT_EQ(c.n, again.cited[i]);
-    ASSERT_GE(c.n, 1);
-    ASSERT_LE(c.n, static_cast<int>(a.context.size()));
-    EXPECT_EQ(c.chunk.chunk_id, a.context[static_cast<size_t>(c.n - 1)].chunk_id);
-  }
-}
-
 TEST_F(AnswerTest, ExtractiveAnswerCitesTheRightChunk) {
   auto engine = AnswerEngine::open({.index_dir = index_dir()});
   EXPECT_FALSE(engine->has_llm());
@@ -74,13 +58,15 @@ TEST_F(AnswerTest, ExtractiveAnswerCitesTheRightChunk) {
   cfg.extract_sentences = 1;
   Answer a = engine->answer("How often do checkpoints run?", cfg);
   EXPECT_EQ(a.mode, "extractive");
+  // The best-ranked chunk is supplied as [1] and holds the answer sentence.
   ASSERT_EQ(a.citations.size(), 1u);
   const Citation& c = a.citations[0];
-  EXPECT_EQ(a.text, "Checkpoints run every 30 seconds. [" + std::to_string(c.n) + "]");
+  EXPECT_EQ(a.text, "Checkpoints run every 30 seconds. [1]");
+  EXPECT_EQ(c.n, 1);
+  EXPECT_EQ(c.chunk.chunk_id, a.context.at(0).chunk_id);
   EXPECT_EQ(c.chunk.provenance.path, "ops.txt");
   EXPECT_NE(c.chunk.text.find("Checkpoints run every 30 seconds."), std::string::npos);
   EXPECT_EQ(a.removed_citations, 0);
-  expect_consistent_citations(a);
   EXPECT_GT(a.timings.search, 0.0);
   EXPECT_GT(a.timings.extract, 0.0);
   EXPECT_EQ(a.timings.prefill, 0.0);
@@ -99,8 +85,20 @@ TEST_F(AnswerTest, EmbedderOnAnIndexWithoutVectorsFallsBackToBm25) {
   EXPECT_EQ(a.mode, "extractive");
   EXPECT_EQ(a.timings.embed, 0.0);  // no query embedding for retrieval
   EXPECT_GT(a.timings.extract, 0.0);
-  EXPECT_FALSE(a.citations.empty());
-  expect_consistent_citations(a);
+  // BM25 ranks the two checkpoint chunks of ops.txt first; three extracted
+  // sentences, each marked with the number of the chunk it came from.
+  EXPECT_EQ(a.text,
+            "Checkpoints run every 30 seconds. [1] Readers never block writers during a checkpoint. [2] "
+            "A checkpoint copies dirty pages back to the main file. [1]");
+  ASSERT_EQ(a.context.size(), 2u);
+  ASSERT_EQ(a.citations.size(), 2u);
+  EXPECT_EQ(a.citations[0].n, 1);
+  EXPECT_EQ(a.citations[0].chunk.chunk_id, a.context[0].chunk_id);
+  EXPECT_NE(a.citations[0].chunk.text.find("Checkpoints run every 30 seconds."), std::string::npos);
+  EXPECT_EQ(a.citations[1].n, 2);
+  EXPECT_EQ(a.citations[1].chunk.chunk_id, a.context[1].chunk_id);
+  EXPECT_NE(a.citations[1].chunk.text.find("Readers never block writers"), std::string::npos);
+  EXPECT_EQ(a.removed_citations, 0);
 }
 
 TEST(AnswerHybrid, IndexWithVectorsIsSearchedDenseAndLexicalWithReranking) {
@@ -124,8 +122,16 @@ TEST(AnswerHybrid, IndexWithVectorsIsSearchedDenseAndLexicalWithReranking) {
   EXPECT_GT(a.timings.embed, 0.0);
   EXPECT_TRUE(a.reranked);
   EXPECT_GT(a.timings.rerank, 0.0);
-  EXPECT_EQ(a.context.size(), 2u);
-  expect_consistent_citations(a);
+  ASSERT_EQ(a.context.size(), 2u);
+  // The reranked context: a.txt (the answer) as [1], b.txt as [2].
+  EXPECT_EQ(a.text, "Checkpoints run every 30 seconds. [1] The journal is kept in write-ahead mode. [2] "
+                    "Pages hold 4096 bytes. [1]");
+  ASSERT_EQ(a.citations.size(), 2u);
+  EXPECT_EQ(a.citations[0].n, 1);
+  EXPECT_EQ(a.citations[0].chunk.provenance.path, "a.txt");
+  EXPECT_EQ(a.citations[1].n, 2);
+  EXPECT_EQ(a.citations[1].chunk.provenance.path, "b.txt");
+  EXPECT_EQ(a.removed_citations, 0);
   cfg.rerank = RerankMode::Off;
   cfg.hybrid = false;
   a = engine->answer("How often do checkpoints run?", cfg);
@@ -170,15 +176,47 @@ TEST_F(AnswerTest, GenerativeWithStories260K) {
   EXPECT_GT(a.tokens.context, 0);
   EXPECT_GE(a.tokens.answer, 1);
   EXPECT_LE(a.tokens.answer, cfg.max_answer_tokens);
-  EXPECT_TRUE(a.stop_reason == "length" || a.stop_reason == "eog" || a.stop_reason == "stop") << a.stop_reason;
+  // Greedy stories260K does not end a story within 24 tokens.
+  EXPECT_EQ(a.stop_reason, "length");
   EXPECT_GT(a.timings.prompt, 0.0);
   EXPECT_GT(a.timings.prefill, 0.0);
   EXPECT_GT(a.timings.decode, 0.0);
   EXPECT_GE(a.timings.total, a.timings.search + a.timings.prompt + a.timings.prefill + a.timings.decode);
-  // What was streamed is the raw answer; the final text is it with invalid markers removed.
-  CitationCheck raw = check_citations(streamed, static_cast<int>(a.context.size()));
-  EXPECT_EQ(raw.removed, a.removed_citations);
-  expect_consistent_citations(a);
+  // A story model writes no [n] markers: nothing cited, nothing removed, and the
+  // final text is the streamed text (leading space trimmed).
+  EXPECT_TRUE(a.citations.empty());
+  EXPECT_EQ(a.removed_citations, 0);
+  EXPECT_EQ(streamed.substr(streamed.find_first_not_of(' ')), a.text);
+}
+
+// Citation bookkeeping of a generated answer, with a hand-written generation:
+// markers are kept as written when they name supplied chunks, removed otherwise,
+// and each cited number maps to the chunk supplied under it, in order of first mention.
+TEST_F(AnswerTest, GeneratedMarkersMapToTheSuppliedChunks) {
+  const std::string llm = test::model_path("stories260K.gguf");
+  auto engine = AnswerEngine::open({.index_dir = index_dir(), .llm = llm, .n_threads = 1});
+  auto tok = Tokenizer::from_gguf(*GgufFile::open(llm));
+  const PromptTarget target = PromptTarget::of(*tok, ChatFormat::Plain, 512);
+  AnswerConfig cfg;
+  cfg.max_answer_tokens = 16;  // leaves room in stories260K's 512-token context for two chunks
+  PreparedAnswer p = engine->prepare("How often do checkpoints run?", cfg, &target);
+  ASSERT_TRUE(p.generative());
+  ASSERT_GE(p.answer.context.size(), 2u);
+  const int64_t first = p.answer.context[0].chunk_id, second = p.answer.context[1].chunk_id;
+  GeneratedText g;
+  g.text = "Every 30 seconds [2]. Readers never block [1, 2]. Pages [9] hold 4096 bytes [2-1].";
+  g.stop_reason = "eog";
+  g.n_answer = 20;
+  const Answer a = finish_answer(std::move(p), g);
+  EXPECT_EQ(a.stop_reason, "eog");
+  ASSERT_EQ(a.citations.size(), 2u);
+  EXPECT_EQ(a.citations[0].n, 2);
+  EXPECT_EQ(a.citations[0].chunk.chunk_id, second);
+  EXPECT_EQ(a.citations[1].n, 1);
+  EXPECT_EQ(a.citations[1].chunk.chunk_id, first);
+  // [9] names no supplied chunk and [2-1] is a reversed range: both go, with the space before them.
+  EXPECT_EQ(a.removed_citations, 2);
+  EXPECT_EQ(a.text, "Every 30 seconds [2]. Readers never block [1, 2]. Pages hold 4096 bytes.");
 }
 
 TEST_F(AnswerTest, PromptBudgetIsRespected) {
