@@ -202,7 +202,27 @@ TEST(Scheduler, EvictsCachedPrefixesUnderPressure) {
     EXPECT_EQ(c.result.reason, FinishReason::Length);
     EXPECT_EQ(c.tokens, model.reference(prompts[i++], 20));
   }
-  EXPECT_LE(sched.stats().prefix_entries, 24u);
+  for (int k = 0; k < 1000 && sched.stats().running != 0; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Each request needed 20 of the 24 blocks, so admitting it evicted most of the
+  // previous prompt's 15 cached blocks: now every block is either free or held by
+  // exactly one cache entry, and the last prompt's 15 blocks are among them.
+  const size_t entries = sched.stats().prefix_entries;
+  EXPECT_EQ(static_cast<size_t>(model.n_blocks_free()) + entries, 24u);
+  EXPECT_GE(entries, 15u);
+  EXPECT_LT(entries, 24u);
+  // The most recently used prefix survived: resubmitted, the last prompt reuses
+  // all 14 blocks a match may return ((60 - 1) / 4) and prefills 4 tokens.
+  Collector last;
+  sched.submit(last.request(prompts[7], 20));
+  last.wait();
+  EXPECT_EQ(last.result.n_cached, 56);
+  EXPECT_EQ(last.tokens, model.reference(prompts[7], 20));
+  // The least recently used one was evicted: the first prompt is computed afresh.
+  Collector first;
+  sched.submit(first.request(prompts[0], 20));
+  first.wait();
+  EXPECT_EQ(first.result.n_cached, 0);
+  EXPECT_EQ(first.tokens, model.reference(prompts[0], 20));
 }
 
 }  // namespace
