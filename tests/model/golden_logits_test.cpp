@@ -53,6 +53,7 @@ TEST_P(GoldenLogits, PromptLogitsAndGreedyMatchLlamaCpp) {
   const int32_t V = model->hparams().n_vocab;
   ThreadPool pool(2);
   int checked = 0;
+  size_t total_steps = 0, total_compared = 0;
   for (size_t pi = 0; pi < run.prompts.size(); ++pi) {
     const auto& p = run.prompts[pi];
     if (p.logits_file.empty()) continue;
@@ -77,19 +78,31 @@ TEST_P(GoldenLogits, PromptLogitsAndGreedyMatchLlamaCpp) {
     EXPECT_LE(max_diff, tol.max_abs) << tol.model << " prompt " << pi;
     EXPECT_GE(share, tol.argmax_share) << tol.model << " prompt " << pi;
 
-    // Greedy: decode token by token after the prompt; must equal llama.cpp up to
-    // the first step whose top-1 margin is within the logit tolerance.
+    // Greedy: decode token by token after the prompt, feeding llama.cpp's token
+    // each step. Our top-1 must equal it at every step whose recorded top-1 margin
+    // is wider than the logit tolerance allows to flip; near ties are skipped
+    // (and counted), not the end of the check.
     int32_t next = test::argmax_row(got.row(got.n_rows() - 1), V);
     int32_t pos = static_cast<int32_t>(p.ids.size());
+    size_t compared = 0;
     for (size_t s = 0; s < p.greedy.size(); ++s) {
-      if (p.greedy_margin[s] < 2 * tol.max_abs) break;
-      ASSERT_EQ(next, p.greedy[s]) << tol.model << " prompt " << pi << " greedy step " << s;
+      if (p.greedy_margin[s] >= 2 * tol.max_abs) {
+        EXPECT_EQ(next, p.greedy[s]) << tol.model << " prompt " << pi << " greedy step " << s;
+        ++compared;
+      }
       Batch b;
-      b.add(next, pos++, 0, true);
+      b.add(p.greedy[s], pos++, 0, true);
       next = test::argmax_row(model->forward(b, *cache, &pool).row(0), V);
     }
+    std::printf("%s prompt %zu: greedy %zu of %zu steps compared\n", tol.model, pi, compared, p.greedy.size());
+    total_steps += p.greedy.size();
+    total_compared += compared;
   }
   EXPECT_GT(checked, 0);
+  // Most steps are compared: the widest tolerance (0.35, so margins under 0.7
+  // skipped) leaves 92 of stories260K-q4_0's 128 steps.
+  EXPECT_GE(total_compared * 3, total_steps * 2) << total_compared << " of " << total_steps;
+  EXPECT_GT(total_steps, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, GoldenLogits,
