@@ -101,54 +101,81 @@ RefQuant quantize(const std::vector<float>& w, int64_t in, int64_t out, const Qu
   return r;
 }
 
-// AutoAWQ GEMM packing: qweight int32 [in, out/8], qzeros int32 [groups, out/8];
-// nibble k of word c holds output 8c + order[k], order = 0 2 4 6 1 3 5 7.
+// The packers below are written from the published format descriptions, not
+// from the loader: PackersFollowThePublishedLayouts pins them to words worked
+// out by hand, so a wrong constant in the loader fails the checkpoint tests.
+
+// AutoAWQ GEMM (WQLinear_GEMM.from_linear): qweight int32 [in, out/8] and
+// qzeros int32 [groups, out/8]; each word holds eight 4-bit values of outputs
+// 8c..8c+7, the even outputs in nibbles 0-3 and the odd ones in nibbles 4-7
+// (AutoAWQ's order_map [0, 2, 4, 6, 1, 3, 5, 7]).
+int awq_nibble_output(int nibble) { return nibble < 4 ? 2 * nibble : 2 * (nibble - 4) + 1; }
+
+template <typename F>
+uint32_t awq_word(F value, int64_t c) {  // value(output) -> code
+  uint32_t word = 0;
+  for (int k = 0; k < 8; ++k) word |= (value(8 * c + awq_nibble_output(k)) & 15u) << (4 * k);
+  return word;
+}
+
 void pack_awq(const RefQuant& r, const std::string& p, std::vector<test::StEntry>& out) {
-  const int order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
   std::vector<int32_t> qw(r.in * r.out / 8), qz(r.groups * r.out / 8);
   for (int64_t i = 0; i < r.in; ++i)
-    for (int64_t c = 0; c < r.out / 8; ++c) {
-      uint32_t word = 0;
-      for (int k = 0; k < 8; ++k) word |= static_cast<uint32_t>(r.q[(c * 8 + order[k]) * r.in + i]) << (4 * k);
-      qw[i * (r.out / 8) + c] = static_cast<int32_t>(word);
-    }
+    for (int64_t c = 0; c < r.out / 8; ++c)
+      qw[i * (r.out / 8) + c] =
+          static_cast<int32_t>(awq_word([&](int64_t o) -> uint32_t { return r.q[o * r.in + i]; }, c));
   for (int64_t g = 0; g < r.groups; ++g)
-    for (int64_t c = 0; c < r.out / 8; ++c) {
-      uint32_t word = 0;
-      for (int k = 0; k < 8; ++k) word |= static_cast<uint32_t>(r.z[g * r.out + c * 8 + order[k]]) << (4 * k);
-      qz[g * (r.out / 8) + c] = static_cast<int32_t>(word);
-    }
+    for (int64_t c = 0; c < r.out / 8; ++c)
+      qz[g * (r.out / 8) + c] =
+          static_cast<int32_t>(awq_word([&](int64_t o) -> uint32_t { return r.z[g * r.out + o]; }, c));
   out.push_back(test::st_entry(p + ".qweight", "I32", {r.in, r.out / 8}, qw));
   out.push_back(test::st_entry(p + ".qzeros", "I32", {r.groups, r.out / 8}, qz));
   out.push_back(test::st_entry(p + ".scales", "F16", {r.groups, r.out}, r.s));
 }
 
-// AutoGPTQ packing: qweight int32 [in*bits/32, out] with 32/bits consecutive
-// inputs per word (input 0 in the low bits); qzeros int32 [groups, out*bits/32]
-// packing outputs the same way and storing zero - 1 (v1) or zero (v2).
+// AutoGPTQ (QuantLinear.pack): sequential packing, value j of a word in bits
+// [bits*j, bits*(j+1)). qweight int32 [in*bits/32, out]: word (row, o) holds
+// inputs row*per .. row*per+per-1 of output o. qzeros int32 [groups,
+// out*bits/32]: outputs packed the same way; checkpoint format v1 (gptq) stores
+// zero - 1, v2 (gptq_v2) the zero itself.
+template <typename F>
+uint32_t gptq_word(int bits, F value) {  // value(j) -> code
+  uint32_t word = 0;
+  for (int j = 0; j < 32 / bits; ++j) word |= (value(j) & ((1u << bits) - 1)) << (bits * j);
+  return word;
+}
+
 void pack_gptq(const RefQuant& r, const QuantSpec& spec, const std::string& p, std::vector<test::StEntry>& out) {
   const int per = 32 / r.bits;
-  const uint32_t mask = (1u << r.bits) - 1;
   std::vector<int32_t> qw(r.in / per * r.out), qz(r.groups * r.out / per);
   for (int64_t row = 0; row < r.in / per; ++row)
-    for (int64_t o = 0; o < r.out; ++o) {
-      uint32_t word = 0;
-      for (int k = 0; k < per; ++k) word |= static_cast<uint32_t>(r.q[o * r.in + row * per + k]) << (r.bits * k);
-      qw[row * r.out + o] = static_cast<int32_t>(word);
-    }
+    for (int64_t o = 0; o < r.out; ++o)
+      qw[row * r.out + o] = static_cast<int32_t>(gptq_word(r.bits, [&](int j) -> uint32_t {
+        return r.q[o * r.in + row * per + j];
+      }));
   for (int64_t g = 0; g < r.groups; ++g)
-    for (int64_t c = 0; c < r.out / per; ++c) {
-      uint32_t word = 0;
-      for (int k = 0; k < per; ++k) {
-        const uint32_t z = r.z[g * r.out + c * per + k];
-        word |= ((spec.v2 ? z : z - 1) & mask) << (r.bits * k);
-      }
-      qz[g * (r.out / per) + c] = static_cast<int32_t>(word);
-    }
+    for (int64_t c = 0; c < r.out / per; ++c)
+      qz[g * (r.out / per) + c] = static_cast<int32_t>(gptq_word(r.bits, [&](int j) -> uint32_t {
+        const uint32_t z = r.z[g * r.out + c * per + j];
+        return spec.v2 ? z : z - 1;
+      }));
   out.push_back(test::st_entry(p + ".qweight", "I32", {r.in / per, r.out}, qw));
   out.push_back(test::st_entry(p + ".qzeros", "I32", {r.groups, r.out / per}, qz));
   out.push_back(test::st_entry(p + ".scales", "F16", {r.groups, r.out}, r.s));
   out.push_back(test::st_entry(p + ".g_idx", "I32", {r.in}, r.g_idx));
+}
+
+TEST(HfCheckpointPackers, PackersFollowThePublishedLayouts) {
+  // AWQ: outputs 0..7 with codes 0..7 give nibbles 0,2,4,6,1,3,5,7 from the low end.
+  EXPECT_EQ(awq_word([](int64_t o) { return static_cast<uint32_t>(o); }, 0), 0x75316420u);
+  EXPECT_EQ(awq_word([](int64_t o) { return static_cast<uint32_t>(o - 8); }, 1), 0x75316420u);
+  EXPECT_EQ(awq_word([](int64_t o) { return o == 1 ? 15u : 0u; }, 0), 0x000F0000u);
+  // GPTQ 4-bit: inputs 0..7 with codes 0..7 in order; v1 zeros of 8 are stored as 7.
+  EXPECT_EQ(gptq_word(4, [](int j) { return static_cast<uint32_t>(j); }), 0x76543210u);
+  EXPECT_EQ(gptq_word(4, [](int) { return 8u - 1u; }), 0x77777777u);
+  // GPTQ 8-bit: four bytes, first input lowest; a v1 zero of 0 wraps to 0xFF.
+  EXPECT_EQ(gptq_word(8, [](int j) { return static_cast<uint32_t>(j + 1); }), 0x04030201u);
+  EXPECT_EQ(gptq_word(8, [](int j) { return j == 3 ? 0u - 1u : 0x80u; }), 0xFF808080u);
 }
 
 std::vector<float> rows_f32(const GgufTensor& t) {
