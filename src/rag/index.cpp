@@ -1,5 +1,4 @@
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 #include "rag/reader.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/sha256.h"
 #include "util/timer.h"
 
 namespace fs = std::filesystem;
@@ -58,16 +58,6 @@ std::string create_fts_sql(const std::string& spec) {
 // What the BM25 tokens of an index were made with: recorded at creation, so a
 // change of the normalization is never silently mixed with old tokens.
 std::string text_tokenizer_id(const std::string& spec) { return fmt::format("{} v{}", spec, kTextFoldVersion); }
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (!EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr)) fail("SHA-256 failed");
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) out += {hex[md[i] >> 4], hex[md[i] & 15]};
-  return out;
-}
 
 // The whole file, refused past `max_bytes` (checked again while reading: it may grow).
 std::string read_file(const std::string& path, uint64_t max_bytes) {

@@ -6,9 +6,9 @@
 #include <memory>
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 
 #include "util/error.h"
+#include "util/sha256.h"
 
 namespace edgerag::server {
 namespace fs = std::filesystem;
@@ -40,24 +40,6 @@ const CatalogEntry* find_catalog_entry(const std::string& name) {
   for (const auto& e : model_catalog())
     if (e.name == name) return &e;
   return nullptr;
-}
-
-std::string sha256_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot read '{}'", path);
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(in.gcount()));
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(ctx.get(), md, &n);
-  std::string hex;
-  for (unsigned int i = 0; i < n; ++i) hex += fmt::format("{:02x}", md[i]);
-  return hex;
 }
 
 namespace {
@@ -128,7 +110,7 @@ DownloadResult download(const std::string& url, const std::string& dest, const s
     fail("download of {} failed after {} bytes: {} (run the same command again to resume)", url,
          fs::exists(part, ec) ? fs::file_size(part, ec) : 0, err);
   r.bytes = fs::file_size(part);
-  r.sha256 = sha256_file(part);
+  r.sha256 = sha256_file_hex(part);
   if (!sha256.empty() && r.sha256 != sha256) {
     fs::remove(part, ec);
     fail("checksum mismatch for {}: expected sha256 {}, got {} (partial file deleted)", url, sha256, r.sha256);

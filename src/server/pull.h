@@ -37,6 +37,4 @@ struct DownloadResult {
 DownloadResult download(const std::string& url, const std::string& dest, const std::string& sha256,
                         const DownloadOptions& opt = {});
 
-std::string sha256_file(const std::string& path);  // lowercase hex
-
 }  // namespace edgerag::server

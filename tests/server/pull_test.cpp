@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "util/error.h"
+#include "util/sha256.h"
 
 namespace edgerag::server {
 namespace {
@@ -92,7 +93,7 @@ TEST(Pull, InterruptedDownloadResumesAndVerifies) {
   EXPECT_EQ(r.sha256, kSha);
   EXPECT_EQ(read_all(dest), srv.body);
   EXPECT_FALSE(fs::exists(dest + ".part"));
-  EXPECT_EQ(sha256_file(dest), kSha);
+  EXPECT_EQ(sha256_file_hex(dest), kSha);
 
   // A wrong checksum is refused and leaves nothing behind.
   const std::string other = (dir / "other.gguf").string();

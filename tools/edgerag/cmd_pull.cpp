@@ -12,6 +12,7 @@
 #include "server/pull.h"
 #include "util/error.h"
 #include "util/paths.h"
+#include "util/sha256.h"
 
 namespace edgerag::cli {
 namespace {
@@ -56,7 +57,7 @@ void setup(CLI::App& app) {
     // What a match is checked against: a published (or --sha256) sum, or only the first download's.
     const char* against = recorded ? "the sum recorded at its first download (no published sum)" : "the expected sum";
     const std::string dest = (fs::path(dir) / e.file).string();
-    if (fs::exists(dest) && !e.sha256.empty() && server::sha256_file(dest) == e.sha256) {
+    if (fs::exists(dest) && !e.sha256.empty() && sha256_file_hex(dest) == e.sha256) {
       std::printf("%s: already present, sha256 matches %s\n", dest.c_str(), against);
       return;
     }
