@@ -102,13 +102,6 @@ const std::vector<int32_t>& KvCache::block_table(SeqId seq) const {
   return it == seqs_.end() ? empty : it->second.blocks;
 }
 
-std::vector<SeqId> KvCache::sequences() const {
-  std::vector<SeqId> out;
-  for (const auto& [id, s] : seqs_) out.push_back(id);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 void KvCache::free_sequence(SeqId seq) {
   auto it = seqs_.find(seq);
   if (it == seqs_.end()) return;

@@ -82,7 +82,6 @@ class KvCache {
   bool has_sequence(SeqId seq) const { return seqs_.count(seq) != 0; }
   int32_t seq_len(SeqId seq) const;  // cached tokens (0 for an unknown sequence)
   const std::vector<int32_t>& block_table(SeqId seq) const;  // empty for an unknown sequence
-  std::vector<SeqId> sequences() const;
   // Drops the sequence and releases its blocks (no-op if unknown).
   void free_sequence(SeqId seq);
   // Keeps the first n_tokens of the sequence (releases blocks past them).

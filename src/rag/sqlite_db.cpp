@@ -32,10 +32,6 @@ Stmt& Stmt::bind_blob(int i, const void* data, size_t bytes) {
   check_bind(db_, sqlite3_bind_blob64(st_, i, data, bytes, SQLITE_TRANSIENT));
   return *this;
 }
-Stmt& Stmt::bind_null(int i) {
-  check_bind(db_, sqlite3_bind_null(st_, i));
-  return *this;
-}
 
 bool Stmt::step() {
   int rc = sqlite3_step(st_);

@@ -24,7 +24,6 @@ class Stmt {
   Stmt& bind(int i, double v);
   Stmt& bind(int i, std::string_view v);  // text
   Stmt& bind_blob(int i, const void* data, size_t bytes);
-  Stmt& bind_null(int i);
   bool step();  // true while a row is available
   void run();   // step to completion
   void reset();

@@ -40,8 +40,6 @@ class PrefixCache {
   void clear();
 
   size_t size() const { return entries_.size(); }
-  uint64_t tokens_looked_up() const { return tokens_looked_up_; }
-  uint64_t tokens_matched() const { return tokens_matched_; }
   double hit_rate() const;  // matched / looked-up prompt tokens
 
  private:
