@@ -1,27 +1,79 @@
-# Checks the files of `edgerag report quant ... --qa FILE -o REPORT_DIR`: every
-# row of the JSON has perplexity and QA scores with their change vs base, and the
-# Markdown and CSV carry the QA columns. Run: cmake -DREPORT_DIR=DIR -P this file.
+# Checks the files of `edgerag report quant ... --qa tests/eval/data/qa_tiny_squad.json
+# --qa-limit 3 -o REPORT_DIR`: every row of the JSON has perplexity and QA scores,
+# the base row's scores equal the ones worked out by hand below, every row's
+# change is its score minus the base's, and the Markdown and CSV carry the QA
+# columns. Run: cmake -DREPORT_DIR=DIR -P this file.
+#
+# The base model (stories260K F32, greedy, as llama.cpp) answers the three
+# questions with the first lines ' "It's a small ball!"', ' "Hello, Max! What are'
+# and ' Can you help me?"'. SQuAD normalization (lower case, no punctuation, no
+# articles) gives the token lists below; F1 = 2PR / (P + R) over shared tokens:
+#   q1 [its small ball] vs "a big red ball" [big red ball]: 1 shared, P 1/3, R 1/3, F1 1/3, EM 0
+#   q2 [hello max what are] vs "Max" [max]: 1 shared, P 1/4, R 1, F1 0.4, EM 0
+#   q3 [can you help me] vs "Can you help me?": EM 1, F1 1
+# Means: EM 1/3 = 0.333333, F1 (1/3 + 0.4 + 1) / 3 = 0.577778.
+set(expected_em 333333)
+set(expected_f1 577778)
+
+# A JSON number in [-2, 2] as an integer number of millionths (truncated), since
+# CMake's math() has no floating point.
+function(to_micro value out)
+  if(value MATCHES "e-")
+    set(${out} 0 PARENT_SCOPE)  # |x| < 1e-4: float rounding of a zero difference
+    return()
+  endif()
+  if(NOT value MATCHES "^(-?)([0-9]+)(\\.([0-9]*))?$")
+    message(FATAL_ERROR "not a plain number: ${value}")
+  endif()
+  set(sign "${CMAKE_MATCH_1}")
+  set(int "${CMAKE_MATCH_2}")
+  string(SUBSTRING "${CMAKE_MATCH_4}000000" 0 6 frac)
+  string(REGEX REPLACE "^0+([0-9])" "\\1" frac "${frac}")
+  math(EXPR micro "${int} * 1000000 + ${frac}")
+  if(sign STREQUAL "-")
+    math(EXPR micro "-${micro}")
+  endif()
+  set(${out} ${micro} PARENT_SCOPE)
+endfunction()
+
+function(expect_micro name got want)
+  math(EXPR diff "${got} - (${want})")
+  if(diff GREATER 2 OR diff LESS -2)
+    message(FATAL_ERROR "${name}: ${got} millionths, expected ${want}")
+  endif()
+endfunction()
+
 file(READ "${REPORT_DIR}/quant_report.json" json)
 string(JSON n_rows LENGTH "${json}" rows)
 if(n_rows LESS 6)
   message(FATAL_ERROR "expected base + 5 methods, got ${n_rows} rows")
 endif()
 string(JSON qa_limit GET "${json}" qa limit)
+string(JSON base_em GET "${json}" rows 0 qa em)
+string(JSON base_f1 GET "${json}" rows 0 qa f1)
+to_micro(${base_em} base_em)
+to_micro(${base_f1} base_f1)
+expect_micro("base qa.em" ${base_em} ${expected_em})
+expect_micro("base qa.f1" ${base_f1} ${expected_f1})
 math(EXPR last "${n_rows} - 1")
 foreach(i RANGE ${last})
   string(JSON name GET "${json}" rows ${i} model)
   string(JSON ppl GET "${json}" rows ${i} ppl)
-  foreach(field em f1 em_change f1_change)
+  foreach(field em f1)
     string(JSON value GET "${json}" rows ${i} qa ${field})
-    if(value LESS 0 AND NOT field MATCHES "change")
-      message(FATAL_ERROR "${name}: qa.${field} = ${value}")
+    string(JSON change GET "${json}" rows ${i} qa ${field}_change)
+    to_micro(${value} value)
+    to_micro(${change} change)
+    if(value LESS 0 OR value GREATER 1000000)
+      message(FATAL_ERROR "${name}: qa.${field} = ${value} millionths")
     endif()
+    expect_micro("${name}: qa.${field}_change" ${change} "${value} - ${base_${field}}")
   endforeach()
   string(JSON n GET "${json}" rows ${i} qa n)
   string(JSON skipped GET "${json}" rows ${i} qa skipped)
   math(EXPR total "${n} + ${skipped}")
-  if(NOT total EQUAL qa_limit OR n EQUAL 0)
-    message(FATAL_ERROR "${name}: ${n} answered + ${skipped} too long != ${qa_limit} questions")
+  if(NOT total EQUAL qa_limit OR NOT n EQUAL 3)
+    message(FATAL_ERROR "${name}: ${n} answered + ${skipped} too long, expected all ${qa_limit} answered")
   endif()
   if(ppl LESS_EQUAL 1)
     message(FATAL_ERROR "${name}: perplexity ${ppl}")
@@ -36,4 +88,4 @@ file(STRINGS "${REPORT_DIR}/quant_report.csv" header LIMIT_COUNT 1)
 if(NOT header MATCHES ",qa_em,qa_f1,qa_em_change,qa_f1_change,qa_n,qa_skipped$")
   message(FATAL_ERROR "quant_report.csv header lacks the QA columns: ${header}")
 endif()
-message(STATUS "${n_rows} rows with perplexity and QA (${qa_limit} questions)")
+message(STATUS "${n_rows} rows with perplexity and QA; base EM ${base_em}, F1 ${base_f1} millionths as worked out")
