@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "model/attention.h"
-#include "model/hf_checkpoint.h"
+#include "convert/hf_checkpoint.h"
 #include "tensor/repack.h"
 #include "util/error.h"
 

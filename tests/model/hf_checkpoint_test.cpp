@@ -4,7 +4,7 @@
 // independently of the loader). Loading the checkpoint must give exactly the
 // GGUF tensors a direct construction from the same codes, scales and zeros
 // gives, hence the same logits and greedy tokens.
-#include "model/hf_checkpoint.h"
+#include "convert/hf_checkpoint.h"
 
 #include <gtest/gtest.h>
 

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "model/hf_checkpoint.h"
+#include "convert/hf_checkpoint.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 #include "util/timer.h"

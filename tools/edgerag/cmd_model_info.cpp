@@ -8,7 +8,7 @@
 
 #include "command.h"
 #include "format/gguf.h"
-#include "model/hf_checkpoint.h"
+#include "convert/hf_checkpoint.h"
 
 namespace edgerag::cli {
 namespace {

@@ -1,4 +1,4 @@
-#include "model/hf_checkpoint.h"
+#include "convert/hf_checkpoint.h"
 
 #include <unistd.h>
 
