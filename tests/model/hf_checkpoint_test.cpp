@@ -18,7 +18,7 @@
 
 #include "hf_tokenizer_export.h"
 #include "model/model.h"
-#include "model/synth_vocab.h"
+#include "synth/synth_vocab.h"
 #include "safetensors_writer.h"
 #include "tensor/fp16.h"
 #include "test_paths.h"

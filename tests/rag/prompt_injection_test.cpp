@@ -8,7 +8,7 @@
 
 #include "fixtures.h"
 #include "format/gguf.h"
-#include "model/synth_vocab.h"
+#include "synth/synth_vocab.h"
 #include "rag/answer.h"
 #include "rag/index.h"
 #include "test_paths.h"

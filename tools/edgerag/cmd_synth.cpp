@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "model/synth.h"
+#include "synth/synth.h"
 #include "util/error.h"
 #include "util/timer.h"
 

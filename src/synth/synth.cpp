@@ -1,10 +1,10 @@
-#include "model/synth.h"
+#include "synth/synth.h"
 
 #include <cmath>
 #include <map>
 
 #include "format/gguf.h"
-#include "model/synth_vocab.h"
+#include "synth/synth_vocab.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 

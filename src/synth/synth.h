@@ -20,7 +20,7 @@ struct SynthPreset {
   float norm_eps = 1e-5f;
   bool tied = true;       // decoders: output projection shares token_embd
   int32_t pooling = 1;    // bert: bert.pooling_type (4 = rank, with a classifier head)
-  std::string vocab;      // tokenizer style, see model/synth_vocab.h
+  std::string vocab;      // tokenizer style, see synth/synth_vocab.h
   int64_t n_swa = 0;      // modern-bert: sliding window of the local layers (every 3rd layer is global)
 };
 
