@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "server/pull.h"
+#include "pull/pull.h"
 #include "util/error.h"
 #include "util/paths.h"
 #include "util/sha256.h"
@@ -34,15 +34,15 @@ void setup(CLI::App& app) {
   cmd->add_flag("--list", f->list, "List the catalog");
   cmd->callback([f] {
     if (f->list) {
-      for (const auto& e : server::model_catalog())
+      for (const auto& e : model_catalog())
         std::printf("%-30s %s\n  %s\n  sha256: %s\n", e.name.c_str(), e.description.c_str(), e.url.c_str(),
                     e.sha256.empty() ? "NOT PUBLISHED - the first download is trusted and its sum recorded"
                                      : (e.sha256 + " (published)").c_str());
       return;
     }
     if (f->name.empty()) throw Error("pull: name a model (edgerag pull --list shows the catalog)");
-    server::CatalogEntry e;
-    if (const auto* c = server::find_catalog_entry(f->name)) e = *c;
+    CatalogEntry e;
+    if (const auto* c = find_catalog_entry(f->name)) e = *c;
     else if (f->url.empty()) throw Error(fmt::format("pull: '{}' is not in the catalog (give --url)", f->name));
     else e = {f->name, f->name.ends_with(".gguf") ? f->name : f->name + ".gguf", f->url, "", ""};
     if (!f->url.empty()) e.url = f->url;
@@ -61,7 +61,7 @@ void setup(CLI::App& app) {
       std::printf("%s: already present, sha256 matches %s\n", dest.c_str(), against);
       return;
     }
-    auto r = server::download(e.url, dest, e.sha256, {.progress = true});
+    auto r = download(e.url, dest, e.sha256, {.progress = true});
     if (e.sha256.empty()) {
       sums[e.file] = r.sha256;
       std::ofstream(sums_path) << sums.dump(1) << "\n";

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace edgerag::server {
+namespace edgerag {
 
 struct CatalogEntry {
   std::string name;         // what `edgerag pull NAME` takes
@@ -37,4 +37,4 @@ struct DownloadResult {
 DownloadResult download(const std::string& url, const std::string& dest, const std::string& sha256,
                         const DownloadOptions& opt = {});
 
-}  // namespace edgerag::server
+}  // namespace edgerag

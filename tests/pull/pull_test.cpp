@@ -1,5 +1,5 @@
 // edgerag pull's download against a local HTTP server on loopback.
-#include "server/pull.h"
+#include "pull/pull.h"
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -13,7 +13,7 @@
 #include "util/error.h"
 #include "util/sha256.h"
 
-namespace edgerag::server {
+namespace edgerag {
 namespace {
 
 namespace fs = std::filesystem;
@@ -117,4 +117,4 @@ TEST(Pull, CatalogHasTheDocumentedModels) {
 }
 
 }  // namespace
-}  // namespace edgerag::server
+}  // namespace edgerag

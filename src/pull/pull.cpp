@@ -1,4 +1,4 @@
-#include "server/pull.h"
+#include "pull/pull.h"
 
 #include <cstdio>
 #include <filesystem>
@@ -10,7 +10,7 @@
 #include "util/error.h"
 #include "util/sha256.h"
 
-namespace edgerag::server {
+namespace edgerag {
 namespace fs = std::filesystem;
 
 const std::vector<CatalogEntry>& model_catalog() {
@@ -119,4 +119,4 @@ DownloadResult download(const std::string& url, const std::string& dest, const s
   return r;
 }
 
-}  // namespace edgerag::server
+}  // namespace edgerag
