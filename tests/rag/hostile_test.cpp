@@ -11,6 +11,7 @@
 #include <functional>
 
 #include "fixtures.h"
+#include "sanitizer_scale.h"
 #include "rag/index.h"
 #include "rag/reader.h"
 #include "rag/search_json.h"
@@ -84,7 +85,7 @@ TEST(Hostile, UnclosedSpansAndParseErrorsStayBounded) {
   std::string spans = "<html><body><p>" + repeat("<span>word ", 100000) + "</p></body></html>";
   auto run = run_in_child([&] { return error_of([&] { read_html(spans); }).find("(limit depth)") != std::string::npos; });
   EXPECT_TRUE(run.ok);
-  EXPECT_LT(run.peak_rss_growth_mib, 256) << "MiB (limit 256 MiB; it was > 5 GB)";
+  EXPECT_LT(run.peak_rss_growth_mib, 256 * test::kSanitizerMemory) << "MiB (limit 256 MiB; it was > 5 GB)";
   // 200,000 stray end tags and bad tokens: 200,000+ parse errors, depth 3.
   std::string errors = "<p>" + repeat("</span></b>x&#0; ", 100000) + "</p>";
   run = run_in_child([&] {
@@ -92,7 +93,7 @@ TEST(Hostile, UnclosedSpansAndParseErrorsStayBounded) {
     return d.blocks.size() == 1 && d.blocks[0].text.size() > 100000;
   });
   EXPECT_TRUE(run.ok);
-  EXPECT_LT(run.peak_rss_growth_mib, 512) << "MiB (limit 512 MiB)";
+  EXPECT_LT(run.peak_rss_growth_mib, 512 * test::kSanitizerMemory) << "MiB (limit 512 MiB)";
 }
 
 // Tricks that would hide nesting from a naive tag count: quotes outside
@@ -130,7 +131,7 @@ TEST(Hostile, JsonObjectsWithTooManyKeysAreRefused) {
            std::string::npos;
   });
   EXPECT_TRUE(run.ok);
-  EXPECT_LT(run.peak_rss_growth_mib, 256) << "MiB (limit 256 MiB; unbounded it was > 5 GB)";
+  EXPECT_LT(run.peak_rss_growth_mib, 256 * test::kSanitizerMemory) << "MiB (limit 256 MiB; unbounded it was > 5 GB)";
   ReadLimits few;
   few.keys = 2;
   EXPECT_NO_THROW(read_jsonl("{\"a\": {\"x\": 1, \"y\": 2}, \"b\": 2}\n", few));  // per object, not per line
@@ -175,7 +176,7 @@ TEST(Hostile, ZipBombsAreRefusedByDecompressedSize) {
   std::string pptx = test::make_zip(parts);
   auto run = run_in_child([&] { return error_of([&] { read_pptx(pptx); }).find("limit unzipped_bytes") != std::string::npos; });
   EXPECT_TRUE(run.ok);
-  EXPECT_LT(run.peak_rss_growth_mib, 512) << "MiB (limit 512 MiB; unbounded it was 4.7 GB)";
+  EXPECT_LT(run.peak_rss_growth_mib, 512 * test::kSanitizerMemory) << "MiB (limit 512 MiB; unbounded it was 4.7 GB)";
 }
 
 // A zip whose directory claims a tiny part: reading stops at the claim, not at the real size.
@@ -258,7 +259,7 @@ TEST(Hostile, IngestKeepsGoodFilesAndReportsHostileOnes) {
     return ok;
   });
   EXPECT_TRUE(run.ok);
-  EXPECT_LT(run.peak_rss_growth_mib, 768) << "MiB for the whole run (limit 768 MiB)";
+  EXPECT_LT(run.peak_rss_growth_mib, 768 * test::kSanitizerMemory) << "MiB for the whole run (limit 768 MiB)";
   auto idx = Index::open(t / "idx");
   SearchOptions o;
   o.mode = SearchMode::Bm25;

@@ -11,6 +11,7 @@
 
 #include "loopback.h"
 #include "raw_client.h"
+#include "sanitizer_scale.h"
 
 namespace edgerag::server {
 namespace {
@@ -20,15 +21,8 @@ using namespace test_support;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// Sanitizer builds keep shadow memory (and ASan a quarantine of freed blocks)
-// and run up to ~10x slower: memory and time bounds are scaled by these.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr long kSanitizerMemory = 4;
-constexpr double kSanitizerTime = 10;
-#else
-constexpr long kSanitizerMemory = 1;
-constexpr double kSanitizerTime = 1;
-#endif
+using test::kSanitizerMemory;
+using test::kSanitizerTime;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
