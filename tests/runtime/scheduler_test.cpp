@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <future>
 #include <list>
 #include <mutex>
 
@@ -60,12 +61,19 @@ TEST(Scheduler, ConcurrentRequestsMatchTheSequentialReference) {
   const std::vector<int32_t> system = prompt_of(40, 1);  // shared by half the requests
   std::list<Collector> cs;
   std::vector<std::vector<int32_t>> prompts;
+  // The first request holds the engine at its first token until every request is
+  // queued, so the batches below do not depend on how fast this thread submits.
+  std::promise<void> submitted;
+  std::shared_future<void> all_queued = submitted.get_future().share();
   for (int i = 0; i < 24; ++i) {
     auto p = prompt_of(3 + (i * 13) % 70, i + 2);
     if (i % 2 == 0) p.insert(p.begin(), system.begin(), system.end());
     prompts.push_back(p);
-    sched.submit(cs.emplace_back().request(p, 5 + i % 9));
+    Collector& c = cs.emplace_back();
+    if (i == 0) c.gate = [all_queued](int32_t) { return all_queued.wait(), true; };
+    sched.submit(c.request(p, 5 + i % 9));
   }
+  submitted.set_value();
   int i = 0;
   for (auto& c : cs) {
     c.wait();
