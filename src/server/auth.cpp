@@ -1,20 +1,14 @@
 #include "server/auth.h"
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include <fstream>
 
 #include "util/error.h"
+#include "util/sha256.h"
 
 namespace edgerag::server {
 namespace {
-
-std::string sha256(std::string_view s) {
-  std::string d(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), reinterpret_cast<unsigned char*>(d.data()));
-  return d;
-}
 
 std::vector<std::string> split(std::string_view s, char sep) {
   std::vector<std::string> out;
@@ -33,7 +27,7 @@ ApiKeys::ApiKeys(const std::vector<std::string>& specs) {
     const std::vector<std::string> f = split(spec, ':');
     EDGERAG_CHECK(!f[0].empty() && f.size() <= 3, "API key: expected KEY[:COLLECTION,...[:read|write]], got '{}...'",
                   spec.substr(0, 4));
-    Key k{sha256(f[0]), {}};
+    Key k{sha256_hex(f[0]), {}};
     if (f.size() >= 2 && f[1] != "*") {
       k.scope.all_collections = false;
       for (const auto& c : split(f[1], ',')) {
@@ -54,7 +48,7 @@ std::optional<KeyScope> ApiKeys::scope(std::string_view header) const {
   if (!enabled()) return KeyScope{};
   constexpr std::string_view bearer = "Bearer ";
   if (header.substr(0, bearer.size()) != bearer) return std::nullopt;
-  const std::string d = sha256(header.substr(bearer.size()));
+  const std::string d = sha256_hex(header.substr(bearer.size()));
   const Key* match = nullptr;
   for (const auto& k : keys_)  // every key compared: no early exit
     if (CRYPTO_memcmp(d.data(), k.digest.data(), d.size()) == 0) match = &k;
