@@ -6,6 +6,7 @@
 
 #include <unordered_set>
 
+#include "format/json_file.h"
 #include "rag/reader.h"
 #include "util/error.h"
 
@@ -23,27 +24,16 @@ void add_row(ParsedDocument& doc, std::string text, int64_t row, size_t b, size_
 
 std::string value_text(const nlohmann::ordered_json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
-// Nesting depth and keys per object of one JSON text, found without recursion
-// so the (recursive) JSON parser and dump never see an over-deep value.
-void check_json_shape(std::string_view s, size_t line_no, const ReadBudget& budget) {
-  std::vector<size_t> keys;  // per open container: keys so far (one ':' per key)
-  bool in_string = false, escaped = false;
-  for (char c : s) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      keys.push_back(0);
-      if (keys.size() > budget.limits().depth)
-        fail("line {}: JSON values nested deeper than {} levels (limit depth)", line_no, budget.limits().depth);
-    } else if (c == ']' || c == '}') {
-      if (!keys.empty()) keys.pop_back();
-    } else if (c == ':' && !keys.empty() && ++keys.back() > budget.limits().keys) {
+// Nesting depth and keys per object of one JSON line, checked before the
+// (recursive) JSON parser and dump see it.
+void check_json_line(std::string_view s, size_t line_no, const ReadBudget& budget) {
+  switch (check_json_shape(s, {.depth = budget.limits().depth, .keys_per_object = budget.limits().keys})) {
+    case JsonShapeExcess::kDepth:
+      fail("line {}: JSON values nested deeper than {} levels (limit depth)", line_no, budget.limits().depth);
+    case JsonShapeExcess::kKeys:
       fail("line {}: a JSON object with more than {} keys (limit keys)", line_no, budget.limits().keys);
-    }
+    default:
+      break;
   }
 }
 
@@ -105,7 +95,7 @@ ParsedDocument read_jsonl(std::string_view s, const ReadLimits& limits) {
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     budget.rows(static_cast<size_t>(row));
     budget.check_time();
-    check_json_shape(line, line_no, budget);
+    check_json_line(line, line_no, budget);
     nlohmann::ordered_json obj = nlohmann::ordered_json::parse(line, nullptr, false);
     if (obj.is_discarded()) fail("line {}: not valid JSON", line_no);
     if (!obj.is_object()) {

@@ -1,5 +1,6 @@
 #include "server/params.h"
 
+#include "format/json_file.h"
 #include "runtime/text_stream.h"
 #include "server/api_error.h"
 
@@ -163,23 +164,13 @@ std::vector<std::string> string_list(const json& j, const char* name, const Limi
 json parse_json_body(const std::string& body) {
   // Depth and value count first: a body of nested '[' would otherwise cost
   // ~40 bytes of parsed value per byte of input before any check ran.
-  int depth = 0;
-  size_t values = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < body.size(); ++i) {
-    const char c = body[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth)
-        throw ApiError(400, "invalid_request_error", fmt::format("request JSON nests deeper than {}", kMaxJsonDepth));
-    } else if (c == ']' || c == '}') --depth;
-    if ((c == '[' || c == '{' || c == ',' || c == ':') && ++values > kMaxJsonValues)
+  switch (check_json_shape(body, {.depth = kMaxJsonDepth, .values = kMaxJsonValues})) {
+    case JsonShapeExcess::kDepth:
+      throw ApiError(400, "invalid_request_error", fmt::format("request JSON nests deeper than {}", kMaxJsonDepth));
+    case JsonShapeExcess::kValues:
       throw ApiError(400, "invalid_request_error", fmt::format("request JSON has more than {} values", kMaxJsonValues));
+    default:
+      break;
   }
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded()) throw ApiError(400, "invalid_request_error", "request body is not valid JSON");
