@@ -62,6 +62,13 @@ void run_matmul(Isa isa, const Matrix& w, const float* x, int64_t n_tokens, floa
     else convert(0, 0, static_cast<size_t>(n_tokens));
     act = buf;
   }
+  // Batch invariance (tests/tensor/packed_matmul_test.cpp, TokenResultsDoNotDependOnTheBatch):
+  // token t's row is bit-identical for any n_tokens, thread count or panel split,
+  // decode GEMV included. Activations are converted per token; every kernel, packed
+  // or row-major, sums a (row, token) in one fixed order whatever its tile height
+  // (the packed float kernels keep two chains at every NT, the 1-token block-pair
+  // GEMV keeps the per-block float FMAs of the multi-token tile; integer block sums
+  // are exact in any order). A row is packed or not by its matrix, never by the batch.
   // One token reads each weight once anyway: no panels, longest row streams.
   const int64_t panel = n_tokens == 1 ? w.rows : panel_rows(w.row_bytes);
   // Ranges and panels are multiples of kRowGrain, a multiple of kPackRows: packed groups are never split.

@@ -33,6 +33,22 @@ SIMD inline __m512i bcast4(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
+template <int NT>
+SIMD inline void store(const __m512* acc, float* y, size_t ys) {
+  UNROLL
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ys, acc[t]);
+}
+
+// A K-quant super-block's exact integer sums of 16 rows x NT tokens, times
+// d_w (the 16 F16 at blk) * d_x (token t's at dx[t * stride]), into acc.
+template <int NT>
+SIMD inline void add_scaled(const uint8_t* blk, const __m512i* tot, const float* dx, int64_t stride, __m512* acc) {
+  const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+  UNROLL
+  for (int t = 0; t < NT; ++t)
+    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot[t]), _mm512_mul_ps(d, _mm512_set1_ps(dx[t * stride])), acc[t]);
+}
+
 // Per (token, block): d_x as float (then s_x for formats with a min) and
 // -kOffset * sum(q_x), the start of the block's integer dot.
 template <class P>
@@ -84,8 +100,7 @@ SIMD void block_group_tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_
                                  _mm512_set1_ps(d[1]), acc[t]);
     }
   }
-  UNROLL
-  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ys, acc[t]);
+  store<NT>(acc, y, ys);
 }
 
 // A packed format P: kElems elements and kBlockBytes bytes per block of 16
@@ -167,14 +182,18 @@ struct Q8_0P : Blocks32P<Q8_0P> {
   static constexpr int xoff(int k) { return 4 * k; }
 };
 
-// Q4_K against Q8_K: a packed super-block is d[16], dmin[16] (F16), the three
-// 32-bit words of each row's 12 scale bytes (word-major), then 32 quant chunks;
-// chunk 8j + k holds qs bytes 32j + 4k.. whose low nibbles are sub-block 2j's
-// elements 4k.. and high nibbles sub-block 2j+1's. Per row, as in ggml:
+// Q4_K / Q5_K against Q8_K: a packed super-block is d[16], dmin[16] (F16), the
+// three 32-bit words of each row's 12 scale bytes (word-major), for Q5_K the 8
+// chunks of qh (chunk k: bytes 4k.. of every row; bit s of a byte is sub-block
+// s's 5th bit), then 32 quant chunks; chunk 8j + k holds qs bytes 32j + 4k..
+// whose low nibbles are sub-block 2j's elements 4k.. and high nibbles sub-block
+// 2j+1's. Per row, as in ggml:
 // d d_x sum_s sc_s dot_s - dmin d_x sum_s m_s xsum_s, with the integer parts exact.
-struct Q4_KP {
+template <bool kFifthBit>
+struct Q45_KP {
   static constexpr int kElems = QK_K, kInts = 4, kFloats = 1;
-  static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ4_K);
+  static constexpr size_t kBlockBytes = kPackRows * (kFifthBit ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K));
+  static constexpr size_t kQhBytes = kFifthBit ? kPackRows * QK_K / 8 : 0;
   // ints: activation sums of the 8 sub-blocks as int16 pairs matching the mins
   // pairs below: (0, 2), (1, 3), (4, 6), (5, 7).
   SIMD static void terms(int64_t nsb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* ints) {
@@ -237,13 +256,17 @@ struct Q4_KP {
       __m512i tot[NT];
       UNROLL
       for (int t = 0; t < NT; ++t) tot[t] = _mm512_setzero_si512();
-      const uint8_t* q = blk + 256;
+      const uint8_t* qh = blk + 256;
+      const uint8_t* q = qh + kQhBytes;
       for (int s = 0; s < 8; ++s) {
         __m512i u[8];
         UNROLL
         for (int k = 0; k < 8; ++k) {
           const __m512i v = load(q + 64 * (8 * (s / 2) + k));
           u[k] = _mm512_and_si512(s % 2 ? _mm512_srli_epi16(v, 4) : v, nib);
+          if constexpr (kFifthBit)  // + 16 where bit s of the row's qh byte is set
+            u[k] = _mm512_mask_add_epi8(u[k], _mm512_test_epi8_mask(load(qh + 64 * k), _mm512_set1_epi8(static_cast<char>(1 << s))),
+                                        u[k], _mm512_set1_epi8(16));
         }
         const __m512i scv = _mm512_load_si512(sc[s]);
         UNROLL
@@ -258,15 +281,154 @@ struct Q4_KP {
           tot[t] = _mm512_add_epi32(tot[t], _mm512_mullo_epi32(c[0], scv));
         }
       }
-      const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
-      UNROLL
-      for (int t = 0; t < NT; ++t)
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot[t]), _mm512_mul_ps(d, _mm512_set1_ps(dx[t * nsb + b])), acc[t]);
+      add_scaled<NT>(blk, tot, dx + b, nsb, acc);
     }
-    UNROLL
-    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ys, acc[t]);
+    store<NT>(acc, y, ys);
   }
 };
+
+// Q6_K against Q8_K: a packed super-block is d[16] (F16), then in struct order
+// the 32 ql chunks, the 16 qh chunks and the four 32-bit words of each row's 16
+// int8 scales. Half h, group gg (elements 128h + 32gg + l) takes ql bytes
+// 64h + 32(gg & 1) + l (low nibble for gg < 2, else high) and bits 2gg, 2gg+1
+// of qh byte 32h + l; scale 8h + 2gg + l / 16. Per row and super-block, the
+// exact integer sum_j sc_j (dot(u_j, x_j) - 32 sum(x_j)) over the 16 sub-blocks
+// of 16 elements, then one multiply by d d_x (ggml's summation, integer exact).
+struct Q6_KP {
+  static constexpr int kElems = QK_K, kInts = 16, kFloats = 1;
+  static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ6_K);
+  static constexpr size_t kQl = 2 * kPackRows, kQh = kQl + 32 * 64, kScales = kQh + 16 * 64;
+  // ints: -32 * (the sums of the 16 activation sub-blocks), the start of each sub-block dot.
+  SIMD static void terms(int64_t nsb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* ints) {
+    for (int t = 0; t < nt; ++t) {
+      const auto* xb = reinterpret_cast<const BlockQ8_K*>(x + t * xs);
+      for (int64_t b = 0; b < nsb; ++b) {
+        const size_t i = static_cast<size_t>(t * nsb + b);
+        dx[i] = xb[b].d;
+        for (int j = 0; j < 16; ++j) ints[16 * i + j] = -32 * xb[b].bsums[j];
+      }
+    }
+  }
+  template <int NT>
+  SIMD static void tile(int64_t nsb, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t* ints,
+                        float* y, size_t ys) {
+    const __m512i lo4 = _mm512_set1_epi8(0x0f), six = _mm512_set1_epi8(0x3f);
+    __m512 acc[NT];
+    UNROLL
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nsb; ++b) {
+      const uint8_t* blk = g + b * kBlockBytes;
+      // The 16 scales of 16 rows as sign-extended int32 lanes, memory operands of vpmulld.
+      alignas(64) int32_t sc[16][kPackRows];
+      UNROLL
+      for (int w = 0; w < 4; ++w) {
+        const __m512i v = load(blk + kScales + 64 * w);
+        UNROLL
+        for (int k = 0; k < 4; ++k) _mm512_store_si512(sc[4 * w + k], _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * k), 24));
+      }
+      __m512i tot[NT];
+      UNROLL
+      for (int t = 0; t < NT; ++t) tot[t] = _mm512_setzero_si512();
+      for (int grp = 0; grp < 8; ++grp) {
+        const int h = grp / 4, gg = grp % 4;
+        __m512i u[8];
+        UNROLL
+        for (int k = 0; k < 8; ++k) {
+          __m512i lo = load(blk + kQl + 64 * (16 * h + 8 * (gg & 1) + k));
+          if (gg >= 2) lo = _mm512_srli_epi16(lo, 4);
+          __m512i hi = load(blk + kQh + 64 * (8 * h + k));  // bits 2gg, 2gg + 1 to bits 4, 5
+          hi = gg < 2 ? _mm512_slli_epi16(hi, 4 - 2 * gg) : gg == 2 ? hi : _mm512_srli_epi16(hi, 2);
+          // Bitwise select (lo where the mask has 0x0f, hi elsewhere), then the 6 bits.
+          u[k] = _mm512_and_si512(_mm512_ternarylogic_epi32(lo4, lo, hi, 0xca), six);
+        }
+        const int j = 8 * h + 2 * gg;  // scales j (elements l < 16) and j + 1
+        const __m512i sc0 = _mm512_load_si512(sc[j]), sc1 = _mm512_load_si512(sc[j + 1]);
+        UNROLL
+        for (int t = 0; t < NT; ++t) {
+          const int8_t* xq = reinterpret_cast<const BlockQ8_K*>(x + t * xs)[b].qs + 32 * grp;
+          const int32_t* xi = ints + 16 * (t * nsb + b) + j;
+          __m512i c0 = _mm512_set1_epi32(xi[0]), c1 = _mm512_set1_epi32(xi[1]);
+          UNROLL
+          for (int k = 0; k < 4; ++k) {
+            c0 = _mm512_dpbusd_epi32(c0, u[k], bcast4(xq + 4 * k));
+            c1 = _mm512_dpbusd_epi32(c1, u[k + 4], bcast4(xq + 16 + 4 * k));
+          }
+          tot[t] = _mm512_add_epi32(tot[t], _mm512_add_epi32(_mm512_mullo_epi32(c0, sc0), _mm512_mullo_epi32(c1, sc1)));
+        }
+      }
+      add_scaled<NT>(blk, tot, dx + b, nsb, acc);
+    }
+    store<NT>(acc, y, ys);
+  }
+};
+
+// Float weights: the tile is 16 rows x NT tokens of FMAs, the weights of one
+// element (F16) or element pair (BF16) of 16 rows one register. Two fixed
+// accumulator chains per token (even and odd steps, added at the end): the
+// same order for any NT, so a token's result never depends on the batch.
+template <class Self>
+struct FloatP {
+  static constexpr int kInts = 0;
+  template <int NT>
+  SIMD static void tile(int64_t n, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t*,
+                        float* y, size_t ys) {
+    __m512 acc[2][NT];
+    UNROLL
+    for (int t = 0; t < NT; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+    int64_t e = 0;
+    for (; e + 2 <= n; e += 2)
+      UNROLL
+      for (int c = 0; c < 2; ++c) Self::template step<NT>(g, e + c, x, xs, dx, n, acc[c]);
+    if (e < n) Self::template step<NT>(g, e, x, xs, dx, n, acc[0]);
+    UNROLL
+    for (int t = 0; t < NT; ++t) acc[0][t] = _mm512_add_ps(acc[0][t], acc[1][t]);
+    store<NT>(acc[0], y, ys);
+  }
+};
+// F16 weights (one element of 16 rows per 32 bytes) against F16 activations,
+// both widened exactly to F32 (F16C): products and sums in F32 FMA, as the
+// row-major kernel; the activations are widened once per token group (dx).
+struct F16P : FloatP<F16P> {
+  static constexpr int kElems = 1, kFloats = 1;
+  static constexpr size_t kBlockBytes = 2 * kPackRows;
+  SIMD static void terms(int64_t n, int nt, const uint8_t* x, size_t xs, float* dx, int32_t*) {
+    for (int t = 0; t < nt; ++t) {
+      const auto* h = reinterpret_cast<const uint16_t*>(x + t * xs);
+      int64_t i = 0;
+      for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dx + t * n + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i))));
+      for (; i < n; ++i) dx[t * n + i] = _cvtsh_ss(h[i]);
+    }
+  }
+  template <int NT>
+  SIMD static void step(const uint8_t* g, int64_t e, const uint8_t*, size_t, const float* dx, int64_t n, __m512* acc) {
+    const __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + e * kBlockBytes)));
+    UNROLL
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_fmadd_ps(wv, _mm512_set1_ps(dx[t * n + e]), acc[t]);
+  }
+};
+
+// BF16 weights (an element pair of 16 rows per 64 bytes) against BF16
+// activations: one vdpbf16ps per pair and token, the pair broadcast from the
+// activation row (as the row-major vdpbf16ps kernel, which the CPU must have).
+#define SIMD_BF16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16")))
+struct BF16P : FloatP<BF16P> {
+  static constexpr int kElems = 2, kFloats = 0;
+  static constexpr size_t kBlockBytes = 4 * kPackRows;
+  SIMD static void terms(int64_t, int, const uint8_t*, size_t, float*, int32_t*) {}
+  template <int NT>
+  SIMD_BF16 static void step(const uint8_t* g, int64_t e, const uint8_t* x, size_t xs, const float*, int64_t,
+                             __m512* acc) {
+    const __m512bh wv = (__m512bh)load(g + e * kBlockBytes);
+    UNROLL
+    for (int t = 0; t < NT; ++t) {
+      int32_t pair;
+      std::memcpy(&pair, x + t * xs + 4 * e, 4);
+      acc[t] = _mm512_dpbf16_ps(acc[t], wv, (__m512bh)_mm512_set1_epi32(pair));
+    }
+  }
+};
+#undef SIMD_BF16
 
 // All groups for NT tokens; the token terms are computed once for them.
 template <class P, int NT>
@@ -309,7 +471,11 @@ PackedFn avx512_packed_kernel(DType w) {
     case DType::Q5_0: return packed<Q5_0P>;
     case DType::Q5_1: return packed<Q5_1P>;
     case DType::Q8_0: return packed<Q8_0P>;
-    case DType::Q4_K: return packed<Q4_KP>;
+    case DType::Q4_K: return packed<Q45_KP<false>>;
+    case DType::Q5_K: return packed<Q45_KP<true>>;
+    case DType::Q6_K: return packed<Q6_KP>;
+    case DType::F16: return packed<F16P>;
+    case DType::BF16: return cpu_has_avx512_bf16() ? packed<BF16P> : nullptr;
     default: return nullptr;
   }
 }

@@ -13,9 +13,12 @@
 // products with no shuffle (the layout of llama.cpp's repacked Q4_0/Q8_0 and
 // ik_llama.cpp's _R4/_R8 types, 16 rows wide). Q8_0 quants are stored biased
 // by 128 (unsigned), as vpdpbusd wants them. Q4_1 / Q5_1 have d[16] then
-// m[16]; Q5_0 / Q5_1 put the qh words before the quants (struct order). Q4_K blocks (256 elements) are
-// laid out the same way field by field: d[16], dmin[16], the three 32-bit words
-// of the 12 scale bytes of each row, then the quants.
+// m[16]; Q5_0 / Q5_1 put the qh words before the quants (struct order). K-quant
+// super-blocks (256 elements) are laid out the same way field by field, F16
+// fields first: Q4_K / Q5_K d[16], dmin[16], the three 32-bit words of each
+// row's 12 scale bytes, (Q5_K: the qh words,) the quants; Q6_K d[16], then its
+// ql, qh and scale words. Float weights: F16 one element of the 16 rows per 32
+// bytes, BF16 an element pair per 32-bit lane (the pairs vdpbf16ps multiplies).
 #pragma once
 #include <cstdint>
 

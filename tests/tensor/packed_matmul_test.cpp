@@ -7,6 +7,7 @@
 // several threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -36,17 +37,21 @@ Weights make_weights(DType t, int64_t cols, int64_t rows, uint32_t seed) {
   return w;
 }
 
-bool packed_kernels_here() { return detected_isa() == Isa::Avx512; }
+bool packed_kernels_here(DType t) {
+  return detected_isa() == Isa::Avx512 && (t != DType::BF16 || cpu_has_avx512_bf16());
+}
 
-const DType kPackedTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q4_K};
+const DType kPackedTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
+                               DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::F16, DType::BF16};
 
-int64_t block_of(DType t) { return dtype_traits(t).block_size; }
+// Columns come in units of a block (32 elements for the float types).
+int64_t block_of(DType t) { return std::max<int64_t>(32, dtype_traits(t).block_size); }
 
 TEST(PackedMatmul, PackingRoundTripsAndKeepsTheTailPlain) {
   for (DType t : kPackedTypes) {
     const int64_t cols = 3 * block_of(t);
     Weights w = make_weights(t, cols, 37, 3);
-    ASSERT_EQ(pack_rows(w.p, w.packed.data()), packed_kernels_here()) << dtype_name(t);
+    ASSERT_EQ(pack_rows(w.p, w.packed.data()), packed_kernels_here(t)) << dtype_name(t);
     if (!w.p.packed) continue;
     EXPECT_EQ(w.p.packed_rows(), 32);
     EXPECT_NE(w.packed, w.plain);
@@ -70,7 +75,7 @@ TEST(PackedMatmul, PackingRoundTripsAndKeepsTheTailPlain) {
 }
 
 TEST(PackedMatmul, OnlyTypesWithALayoutAndFullGroupsArePacked) {
-  Weights k = make_weights(DType::Q6_K, 256, 32, 1);
+  Weights k = make_weights(DType::ER_NF4, 64, 32, 1);
   EXPECT_FALSE(pack_rows(k.p, k.packed.data()));
   Weights few = make_weights(DType::Q4_0, 64, 15, 1);
   EXPECT_FALSE(pack_rows(few.p, few.packed.data()));
@@ -86,7 +91,7 @@ TEST(PackedMatmul, MatchesScalarReferenceOnOddShapes) {
   struct Shape { int64_t cols, rows; };
   for (DType t : kPackedTypes)
     for (Shape sh : {Shape{1, 16}, Shape{3, 17}, Shape{2, 37}, Shape{10, 100}, Shape{28, 64}}) {
-      if (t == DType::Q4_K && sh.cols > 3) continue;  // 256-element blocks: long rows already
+      if (block_of(t) == QK_K && sh.cols > 3) continue;  // 256-element blocks: long rows already
       const Shape s{sh.cols * block_of(t), sh.rows};  // cols counted in blocks above
       Weights w = make_weights(t, s.cols, s.rows, 11u + static_cast<uint32_t>(s.rows));
       pack_rows(w.p, w.packed.data());
@@ -114,6 +119,46 @@ TEST(PackedMatmul, MatchesScalarReferenceOnOddShapes) {
         EXPECT_EQ(y, ref) << dtype_name(t);
       }
     }
+}
+
+// Batch invariance: a token's output row is bit-identical whether it is
+// multiplied alone (the decode GEMV) or inside a batch of any size, at any
+// thread count, in packed groups and in the plain tail rows alike (what
+// speculative decoding's exact verification relies on), at every ISA level
+// (lower levels unpack the groups), also for types without a packed layout.
+TEST(PackedMatmul, TokenResultsDoNotDependOnTheBatch) {
+  struct IsaGuard {
+    Isa saved = active_isa();
+    ~IsaGuard() { set_isa(saved); }
+  } guard;
+  ThreadPool pool1(1), pool3(3);
+  std::vector<DType> types(std::begin(kPackedTypes), std::end(kPackedTypes));
+  types.insert(types.end(), {DType::F32, DType::ER_NF4, DType::ER_Q4_G64, DType::ER_Q3_G32});
+  for (DType t : types) {
+    const int64_t cols = (block_of(t) == QK_K ? 2 : 8) * block_of(t), rows = 53;
+    Weights w = make_weights(t, cols, rows, 5);
+    pack_rows(w.p, w.packed.data());
+    const int64_t nt = 13;
+    const auto x = random_floats(static_cast<size_t>(nt * cols), 9);
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+      if (static_cast<int>(isa) > static_cast<int>(detected_isa())) continue;
+      set_isa(isa);
+      std::vector<float> batch(static_cast<size_t>(nt * rows)), one(static_cast<size_t>(rows));
+      matmul(w.p, x.data(), nt, batch.data(), &pool3);
+      for (int64_t k = 0; k < nt; ++k) {
+        matmul(w.p, x.data() + k * cols, 1, one.data(), &pool1);
+        EXPECT_TRUE(std::equal(one.begin(), one.end(), batch.begin() + k * rows))
+            << dtype_name(t) << " isa=" << isa_name(isa) << " token " << k;
+        // The same token second in a batch of 2 (another tile height).
+        std::vector<float> two(static_cast<size_t>(2 * rows)), xx(static_cast<size_t>(2 * cols));
+        std::copy_n(x.data() + ((k + 1) % nt) * cols, cols, xx.begin());
+        std::copy_n(x.data() + k * cols, cols, xx.begin() + cols);
+        matmul(w.p, xx.data(), 2, two.data(), &pool3);
+        EXPECT_TRUE(std::equal(one.begin(), one.end(), two.begin() + rows))
+            << dtype_name(t) << " isa=" << isa_name(isa) << " token " << k;
+      }
+    }
+  }
 }
 
 }  // namespace
