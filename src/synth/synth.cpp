@@ -50,11 +50,15 @@ DType synth_tensor_type(DType type, const std::string& name, int n_dims, int64_t
   if (n_dims < 2 || type == DType::F32 || name == "position_embd.weight" || name == "token_types.weight" ||
       name.find("_norm.weight") != std::string::npos)
     return DType::F32;
-  if (type == DType::F16) return DType::F16;
+  if (type == DType::F16 || type == DType::BF16) return type;
   // The output projection (or the tied embedding) gets Q6_K for 4-bit files in
   // llama-quantize; edgerag writes Q8_0 there (its fallback for 6-bit rows).
-  DType t = (is_output && type != DType::Q8_0) ? DType::Q8_0 : type;
-  if (t == DType::Q4_K && cols % QK_K != 0) t = DType::Q5_0;  // llama-quantize's K-quant fallback
+  DType t = (is_output && type != DType::Q8_0 && type != DType::Q6_K) ? DType::Q8_0 : type;
+  if (cols % QK_K != 0) {  // llama-quantize's K-quant fallbacks
+    if (t == DType::Q4_K) t = DType::Q5_0;
+    if (t == DType::Q5_K) t = DType::Q5_1;
+    if (t == DType::Q6_K) t = DType::Q8_0;
+  }
   if (cols % dtype_traits(t).block_size != 0) t = DType::F16;
   return t;
 }
@@ -219,7 +223,10 @@ uint32_t file_type(DType type) {
     case DType::Q4_0: return 2;
     case DType::Q8_0: return 7;
     case DType::Q4_K: return 14;  // MOSTLY_Q4_K_S: one K-quant type throughout
-    default: fail("synth: type {} is not one of f32, f16, q8_0, q4_0, q4_k", dtype_name(type));
+    case DType::Q5_K: return 16;  // MOSTLY_Q5_K_S
+    case DType::Q6_K: return 18;
+    case DType::BF16: return 32;
+    default: fail("synth: type {} is not one of f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k", dtype_name(type));
   }
 }
 

@@ -30,7 +30,7 @@ const SynthPreset& synth_preset(const std::string& name);  // throws, listing th
 struct SynthOptions {
   std::string preset;
   std::string arch;        // empty = the preset's; a decoder shape may take another decoder arch
-  DType type = DType::F32;  // F32, F16, Q8_0, Q4_0 or Q4_K (llama-quantize's choices per tensor)
+  DType type = DType::F32;  // F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K (llama-quantize's choices per tensor)
   uint64_t seed = 1;
   int n_threads = 0;        // 0 = default_thread_count()
   // Folder with the ggml-vocab-*.gguf fixtures whose vocabularies are copied

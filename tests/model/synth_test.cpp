@@ -51,6 +51,11 @@ TEST(Synth, TensorTypesFollowLlamaQuantize) {
   EXPECT_EQ(synth_tensor_type(DType::Q4_K, "blk.0.ffn_down.weight", 2, 4864, false), DType::Q4_K);
   EXPECT_EQ(synth_tensor_type(DType::Q4_K, "output.weight", 2, 2048, true), DType::Q8_0);
   EXPECT_EQ(synth_tensor_type(DType::F16, "token_embd.weight", 2, 64, true), DType::F16);
+  EXPECT_EQ(synth_tensor_type(DType::BF16, "blk.0.attn_q.weight", 2, 64, false), DType::BF16);
+  EXPECT_EQ(synth_tensor_type(DType::Q5_K, "blk.0.attn_q.weight", 2, 896, false), DType::Q5_1);
+  EXPECT_EQ(synth_tensor_type(DType::Q6_K, "blk.0.attn_q.weight", 2, 896, false), DType::Q8_0);
+  EXPECT_EQ(synth_tensor_type(DType::Q6_K, "output.weight", 2, 2048, true), DType::Q6_K);
+  EXPECT_EQ(synth_tensor_type(DType::Q5_K, "output.weight", 2, 2048, true), DType::Q8_0);
   EXPECT_EQ(synth_tensor_type(DType::Q8_0, "position_embd.weight", 2, 384, false), DType::F32);
   EXPECT_EQ(synth_tensor_type(DType::Q8_0, "token_types.weight", 2, 384, false), DType::F32);
 }
