@@ -1,13 +1,31 @@
 #include "server/rag_engines.h"
 
+#include <filesystem>
+
 namespace edgerag::server {
 
 RagEngines::RagEngines(std::string index_dir, std::string embed, std::string rerank, size_t readers)
     : dir_(std::move(index_dir)), embed_path_(std::move(embed)), rerank_path_(std::move(rerank)), max_idle_(readers) {}
 
+std::string RagEngines::embedder_path() const {
+  if (!embed_path_.empty()) return embed_path_;
+  std::error_code ec;
+  if (!std::filesystem::exists(dir_ + "/index.sqlite", ec)) return {};
+  const std::string recorded = rag::Index::open(dir_)->recorded_embedder();  // a read connection: cheap
+  return std::filesystem::is_regular_file(recorded, ec) ? recorded : std::string();
+}
+
+std::shared_ptr<rag::Embedder> RagEngines::embedder() { return models().embedder; }
+
 rag::AnswerModels RagEngines::models() {
   std::lock_guard lk(mu_);
-  if (!embedder_ && !embed_path_.empty()) embedder_ = rag::load_embedder(embed_path_);
+  // Loaded once per model: every write reopens the engines, which would
+  // otherwise each load the index's recorded embedder again.
+  const std::string embed = embedder_path();
+  if (embed != embedder_path_) {
+    embedder_ = embed.empty() ? nullptr : rag::load_embedder(embed);
+    embedder_path_ = embed;
+  }
   if (!reranker_ && !rerank_path_.empty()) reranker_ = rag::load_reranker(rerank_path_);
   // No LLM here: generation runs on the served LLM's scheduler.
   return {.index_dir = dir_, .embedder = embedder_, .reranker = reranker_};

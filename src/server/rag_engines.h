@@ -2,7 +2,8 @@
 // queries, each with its own read connection, so retrieval and reranking run
 // in parallel and never wait for an upload (SQLite WAL readers see the last
 // commit); and one writer at a time for uploads and deletions. Embedder and
-// reranker are loaded once and shared (the Encoder serializes its passes).
+// reranker are loaded once and shared (the Encoder serializes its passes);
+// without an embedder given, the index's recorded one is (for queries and uploads).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -52,14 +53,20 @@ class RagEngines {
   // afterwards open fresh engines that see the change.
   void write(const std::function<void(rag::Index&)>& fn);
 
+  // The embedder engines and the writer share: `embed`, else the index's
+  // recorded one when that file exists; null when neither.
+  std::shared_ptr<rag::Embedder> embedder();
+
  private:
   void release(std::unique_ptr<rag::AnswerEngine> e, uint64_t generation);
   rag::AnswerModels models();  // with the shared embedder / reranker, loaded on first use
+  std::string embedder_path() const;  // `embed`, else the recorded one if that file exists, else ""
 
   const std::string dir_, embed_path_, rerank_path_;
   const size_t max_idle_;
   std::mutex mu_;  // guards what follows (never held while searching or writing)
   std::shared_ptr<rag::Embedder> embedder_;
+  std::string embedder_path_;  // what embedder_ was loaded from
   std::shared_ptr<rag::Reranker> reranker_;
   std::vector<std::unique_ptr<rag::AnswerEngine>> idle_;
   uint64_t generation_ = 0;  // bumped by every write; idle engines are all of this one

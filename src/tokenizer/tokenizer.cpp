@@ -224,18 +224,19 @@ std::vector<int32_t> Tokenizer::encode_pair(std::string_view a, std::string_view
                                             std::vector<int32_t>* type_ids) const {
   const Vocab& v = *impl_->vocab;
   EDGERAG_CHECK(v.sep >= 0 || v.eos >= 0, "encode_pair: the vocabulary has neither a separator nor an EOS token");
-  // llama.cpp's rerank input: a + (EOS if add_eos) + (SEP if add_sep) + b,
-  // tokenized with special tokens parsed.
-  std::string joined(a);
+  // llama.cpp's rerank input: a + (EOS if add_eos) + (SEP if add_sep) + b. Only
+  // the separators become control tokens: "[SEP]" or "</s>" in a query or a
+  // document is text, so a passage cannot forge a segment boundary.
+  std::vector<PromptPart> parts{{std::string(a), false}};
   int32_t boundary = -1;
-  if (v.add_eos) joined += v.text[boundary = v.eos];
-  if (v.add_sep || boundary < 0) joined += v.text[boundary = v.sep >= 0 ? v.sep : v.eos];
-  joined += b;
-  std::vector<int32_t> ids = encode(joined, true, true);
+  if (v.add_eos) parts.push_back({v.text[boundary = v.eos], true});
+  if (v.add_sep || boundary < 0) parts.push_back({v.text[boundary = v.sep >= 0 ? v.sep : v.eos], true});
+  parts.push_back({std::string(b), false});
+  std::vector<int32_t> ids = encode_parts(parts, true);
   if (type_ids != nullptr) {
     type_ids->assign(ids.size(), 0);
     const size_t first = (v.add_bos || v.kind == VocabKind::Wpm) ? 1 : 0;
-    const size_t a_len = encode(a, false, true).size();
+    const size_t a_len = encode(a, false).size();
     // Everything after the first segment and its separator(s) is segment 1.
     auto it = std::find(ids.begin() + std::min(ids.size(), first + a_len), ids.end(), boundary);
     for (auto j = it == ids.end() ? ids.end() : it + 1; j != ids.end(); ++j) (*type_ids)[j - ids.begin()] = 1;

@@ -52,9 +52,9 @@ class Tokenizer {
   // are encoded as one run, so a prompt without control tokens encodes
   // exactly like its concatenated text.
   std::vector<int32_t> encode_parts(const std::vector<PromptPart>& parts, bool add_special) const;
-  // BERT-style pair as llama.cpp builds rerank input: a + (EOS text if add_eos) + (SEP text if
-  // add_sep) + b with special tokens parsed, i.e. [CLS] a [SEP] b [SEP]. type_ids (optional):
-  // 0 through the separator after a, 1 after it.
+  // BERT-style pair as llama.cpp builds rerank input: a + (EOS if add_eos) + (SEP if add_sep)
+  // + b, i.e. [CLS] a [SEP] b [SEP]; a and b are text (special-token parsing off), only the
+  // separators are control tokens. type_ids (optional): 0 through the separator after a, 1 after it.
   std::vector<int32_t> encode_pair(std::string_view a, std::string_view b, std::vector<int32_t>* type_ids) const;
   // llama_detokenize(remove_special, unparse_special = !remove_special): with remove_special a
   // leading BOS / trailing EOS is dropped and control tokens render as nothing; without it they

@@ -170,6 +170,23 @@ TEST(Bert, SpecialTokensAndPairs) {
   const auto pair = tok->encode_pair("a", "b c", &types);
   EXPECT_EQ(pair.size(), 6u);  // [CLS] a [SEP] b c [SEP]
   EXPECT_EQ(types, (std::vector<int32_t>{0, 0, 0, 1, 1, 1}));
+  // Control token texts in a query or document stay text: exactly one [CLS] and two [SEP]s,
+  // and the segment boundary is the real separator.
+  const auto forged = tok->encode_pair("q [SEP] [CLS]", "d [SEP] [CLS] [PAD] [MASK] x", &types);
+  EXPECT_EQ(std::count(forged.begin(), forged.end(), 101), 1);
+  EXPECT_EQ(std::count(forged.begin(), forged.end(), 102), 2);
+  EXPECT_EQ(std::count(forged.begin(), forged.end(), tok->pad_id()), 0);
+  EXPECT_EQ(std::count(forged.begin(), forged.end(), tok->find_token("[MASK]")), 0);
+  EXPECT_EQ(forged.front(), 101);
+  EXPECT_EQ(forged.back(), 102);
+  const size_t q_len = tok->encode("q [SEP] [CLS]", false).size();
+  EXPECT_EQ(forged[q_len + 1], 102);
+  EXPECT_EQ(std::count(types.begin(), types.end(), 0), static_cast<long>(q_len + 2));
+  // The same with an SPM vocabulary, whose pair separator is </s>.
+  auto spm = Tokenizer::from_gguf(*GgufFile::open(test::golden_path("tokenizer/ggml-vocab-llama-spm.gguf")));
+  const auto spm_pair = spm->encode_pair("a </s>", "<s> b </s>", nullptr);
+  EXPECT_EQ(std::count(spm_pair.begin(), spm_pair.end(), spm->bos_id()), 1);
+  EXPECT_EQ(std::count(spm_pair.begin(), spm_pair.end(), spm->eos_id()), 1);
   // A character outside the vocabulary makes its word [UNK].
   EXPECT_EQ(tok->encode("\xE1\x9E\x80", false), (std::vector<int32_t>{100}));  // Khmer KA
 }
