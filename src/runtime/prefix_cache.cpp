@@ -35,7 +35,6 @@ PrefixCache::Entry* PrefixCache::find(uint64_t key, uint64_t parent, std::span<c
 }
 
 std::vector<PrefixCache::BlockId> PrefixCache::match(std::span<const int32_t> tokens, size_t max_blocks) {
-  tokens_looked_up_ += tokens.size();
   std::vector<BlockId> out;
   std::vector<Lru::iterator> hit;
   uint64_t parent = 0;
@@ -51,7 +50,17 @@ std::vector<PrefixCache::BlockId> PrefixCache::match(std::span<const int32_t> to
   // Deepest first, so parents end up more recent than their children and a
   // chain is evicted from its tail (a child without its parent is unreachable).
   for (auto it = hit.rbegin(); it != hit.rend(); ++it) lru_.splice(lru_.begin(), lru_, *it);
-  tokens_matched_ += out.size() * block_size_;
+  return out;
+}
+
+void PrefixCache::count_lookup(size_t looked_up, size_t matched) {
+  tokens_looked_up_ += looked_up;
+  tokens_matched_ += matched;
+}
+
+std::vector<PrefixCache::BlockId> PrefixCache::blocks() const {
+  std::vector<BlockId> out;
+  for (const auto& e : lru_) out.push_back(e.block);
   return out;
 }
 

@@ -28,8 +28,12 @@ class PrefixCache {
   int block_size() const { return block_size_; }
 
   // Blocks holding the longest cached prefix of `tokens`, at most `max_blocks`
-  // full blocks; they become the most recently used. Counts toward hit_rate().
+  // full blocks; they become the most recently used.
   std::vector<BlockId> match(std::span<const int32_t> tokens, size_t max_blocks);
+  // One lookup toward hit_rate(): a prompt of `looked_up` tokens of which
+  // `matched` came from the cache (counted once per admitted request).
+  void count_lookup(size_t looked_up, size_t matched);
+  std::vector<BlockId> blocks() const;  // one per entry
 
   // Records that the i-th full block of `tokens` lives in blocks[i]. Prefixes
   // already cached keep their existing block.

@@ -118,8 +118,9 @@ void Sampler::reset() {
   rng_ = Rng(params_.seed);
 }
 
-int32_t Sampler::sample(const float* logits, int32_t n_vocab) {
+int32_t Sampler::sample(const float* logits, int32_t n_vocab, int32_t draft) {
   EDGERAG_CHECK(n_vocab > 0, "sampler: empty logits");
+  EDGERAG_CHECK(draft < n_vocab, "sampler: draft token {} outside the vocabulary of {}", draft, n_vocab);
   cand_.resize(n_vocab);
   for (int32_t i = 0; i < n_vocab; ++i) cand_[i] = {i, logits[i], 0.0f};
   apply_repetition_penalty(cand_, history_, params_.repeat_penalty);
@@ -131,7 +132,17 @@ int32_t Sampler::sample(const float* logits, int32_t n_vocab) {
   apply_min_p(cand_, params_.min_p);
   for (auto& c : cand_) c.logit /= params_.temperature;
   softmax_candidates(cand_);
-  const double u = rng_.uniform();
+  double total = 1;
+  if (draft >= 0) {
+    auto it = std::find_if(cand_.begin(), cand_.end(), [&](const Candidate& c) { return c.id == draft; });
+    if (it != cand_.end()) {  // a draft cut by top-k/top-p/min-p has p = 0: always rejected
+      if (rng_.uniform() < it->p) return draft;
+      total -= it->p;
+      cand_.erase(it);
+      if (cand_.empty() || total <= 0) return draft;  // p(draft) = 1 up to rounding
+    }
+  }
+  const double u = rng_.uniform() * total;
   double cum = 0;
   for (const auto& c : cand_) {
     cum += c.p;

@@ -50,11 +50,28 @@ class Sampler {
   explicit Sampler(const SamplerParams& params);
   const SamplerParams& params() const { return params_; }
 
-  // Picks the next token from a logits row; does not record it.
-  int32_t sample(const float* logits, int32_t n_vocab);
+  // Picks the next token from a logits row; does not record it. `draft` >= 0
+  // is a token proposed for this position by a deterministic source (prompt
+  // lookup, a greedy draft model): a point-mass draft distribution, so the
+  // speculative-sampling rule keeps it with probability p(draft) and otherwise
+  // draws from p with the draft removed and renormalised; the result is
+  // distributed exactly as without a draft. Greedy returns the argmax either way.
+  int32_t sample(const float* logits, int32_t n_vocab, int32_t draft = -1);
   // Records a token (prompt or generated) for the repetition penalty.
   void accept(int32_t token);
   void reset();  // clears history and reseeds
+
+  // Everything sampling depends on besides the logits: the RNG and the
+  // repetition history (to undo what a discarded speculative branch recorded).
+  struct State {
+    Rng rng;
+    std::deque<int32_t> history;
+  };
+  State snapshot() const { return {rng_, history_}; }
+  void restore(const State& s) {
+    rng_ = s.rng;
+    history_ = s.history;
+  }
 
  private:
   SamplerParams params_;

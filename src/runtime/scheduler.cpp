@@ -1,6 +1,7 @@
 #include "runtime/scheduler.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "util/log.h"
 #include "util/timer.h"
@@ -24,8 +25,12 @@ struct Scheduler::Seq {
   size_t n_past = 0;  // tokens in this sequence's KV
   int n_cached = 0;
   int n_generated = 0;
+  int n_drafted = 0, n_accepted = 0;
   int32_t last_token = -1;  // sampled, not yet fed back
   int cap_blocks = 0;       // blocks the sequence may grow to (prompt + max_tokens)
+  std::vector<int32_t> feed;     // this step's decode entry: last_token, then drafts
+  std::vector<int32_t> history;  // prompt + generated tokens, what lookup drafts match (lookup only)
+  std::unique_ptr<LookupDrafter> lookup;
   Timer timer;
   double queue_ms = 0, ttft_ms = 0;
   bool prefilling() const { return n_past < req.prompt.size(); }
@@ -71,6 +76,12 @@ uint64_t Scheduler::submit(GenRequest req) {
                 "prompt + max_tokens ({} tokens) exceed the KV cache ({} tokens)", n_prompt + req.max_tokens,
                 int64_t{model_.n_blocks_total()} * bs);
   s->req = std::move(req);
+  s->req.spec.mode = resolve_auto(s->req.spec, s->req.prompt.size());
+  EDGERAG_CHECK(s->req.spec.mode != SpecMode::Draft, "this scheduler has no draft model");
+  if (s->req.spec.mode == SpecMode::Lookup) {
+    s->lookup = std::make_unique<LookupDrafter>(s->req.spec.draft_max);
+    s->history = s->req.prompt;
+  }
   uint64_t id;
   {
     std::lock_guard lk(mu_);
@@ -115,6 +126,8 @@ void Scheduler::finish(Seq& s, FinishReason reason, std::string error) {
   r.n_prompt = static_cast<int>(s.req.prompt.size());
   r.n_cached = s.n_cached;
   r.n_generated = s.n_generated;
+  r.n_drafted = s.n_drafted;
+  r.n_accepted = s.n_accepted;
   r.queue_ms = s.queue_ms;
   r.ttft_ms = s.ttft_ms;
   r.total_ms = s.timer.ms();
@@ -123,23 +136,35 @@ void Scheduler::finish(Seq& s, FinishReason reason, std::string error) {
   if (done) done(r);
 }
 
-// Admits the queue head if its KV blocks can be reserved; mu_ is held.
+// Admits the queue head if its KV blocks can be reserved; mu_ is held. Cached
+// prefixes are evicted only when that makes the head fit: a head that cannot
+// fit yet leaves the cache alone and is looked up again later without counting
+// toward the hit rate twice.
 bool Scheduler::admit_locked() {
   Seq& s = *queue_.front();
   const int bs = model_.block_size();
   std::vector<int32_t> shared;
   if (opt_.prefix_cache) shared = cache_.match(s.req.prompt, (s.req.prompt.size() - 1) / bs);
   int reserved = 0;  // blocks running sequences may still allocate
-  for (const auto& r : running_) reserved += r->cap_blocks - static_cast<int>(model_.seq_blocks(r->seq).size());
-  s.seq = model_.new_seq(shared);  // takes its own references, so eviction below cannot free them
+  std::unordered_set<int32_t> in_use(shared.begin(), shared.end());
+  for (const auto& r : running_) {
+    const auto blocks = model_.seq_blocks(r->seq);
+    reserved += r->cap_blocks - static_cast<int>(blocks.size());
+    in_use.insert(blocks.begin(), blocks.end());
+  }
   const int need = s.cap_blocks - static_cast<int>(shared.size());
+  // Cached blocks no sequence holds: what evicting the whole cache would free.
+  const int evictable = static_cast<int>(std::ranges::count_if(cache_.blocks(), [&](int32_t b) { return !in_use.count(b); }));
+  if (model_.n_blocks_free() - reserved + evictable < need) return false;
+  s.seq = model_.new_seq(shared);  // takes its own references, so eviction below cannot free them
   while (model_.n_blocks_free() - reserved < need && cache_.evict_one()) {
   }
-  if (model_.n_blocks_free() - reserved < need) {
+  if (model_.n_blocks_free() - reserved < need) {  // not expected: evictable counted every candidate
     model_.free_seq(s.seq);
     s.seq = -1;
     return false;
   }
+  if (opt_.prefix_cache) cache_.count_lookup(s.req.prompt.size(), shared.size() * bs);
   s.n_past = shared.size() * bs;
   s.n_cached = static_cast<int>(s.n_past);
   s.queue_ms = s.timer.ms();
@@ -201,12 +226,25 @@ void Scheduler::step() {
   std::vector<StepModel::Entry> entries;
   std::vector<Seq*> owners;
   int budget = opt_.step_tokens;
-  // Decoding sequences first: one token each, so a long prompt never delays them.
+  // Decoding sequences first, so a long prompt never delays them: one token
+  // each, plus draft tokens from the budget left beyond one token per decoder.
+  int spare = budget;
+  for (auto& s : running_) spare -= !s->prefilling();
   for (auto& s : running_) {
     if (s->prefilling()) continue;
-    entries.push_back({s->seq, std::span<const int32_t>(&s->last_token, 1), static_cast<int32_t>(s->n_past)});
+    s->feed.assign(1, s->last_token);
+    if (s->lookup) {
+      // Tokens emitted this step are at most drafts + 1 and at most what max_tokens
+      // leaves, so the KV written stays within the blocks reserved at admission.
+      const int limit = std::min({s->req.spec.draft_max, s->req.max_tokens - s->n_generated - 1, spare});
+      const auto drafts = s->lookup->propose(s->history, limit);
+      s->feed.insert(s->feed.end(), drafts.begin(), drafts.end());
+      spare -= static_cast<int>(drafts.size());
+    }
+    const auto n = static_cast<int32_t>(s->feed.size());
+    entries.push_back({s->seq, s->feed, static_cast<int32_t>(s->n_past), n});
     owners.push_back(s.get());
-    --budget;
+    budget -= n;
   }
   // Then prompt chunks in admission order with what is left of the budget.
   for (auto& s : running_) {
@@ -221,35 +259,73 @@ void Scheduler::step() {
   std::vector<float> logits;
   model_.forward(entries, logits);
   const size_t nv = model_.n_vocab();
-  EDGERAG_CHECK(logits.size() == entries.size() * nv, "scheduler: model returned {} logits for {} entries",
-                logits.size(), entries.size());
+  size_t rows = 0;
+  for (const auto& e : entries) rows += e.n_logits;
+  EDGERAG_CHECK(logits.size() == rows * nv, "scheduler: model returned {} logits for {} rows", logits.size(), rows);
 
   std::vector<Seq*> done;
-  for (size_t i = 0; i < entries.size(); ++i) {
+  const float* row = logits.data();
+  for (size_t i = 0; i < entries.size(); ++i, row += entries[i - 1].n_logits * nv) {
     Seq& s = *owners[i];
-    const bool was_prefill = s.prefilling();
-    s.n_past += entries[i].tokens.size();
-    if (s.prefilling()) continue;  // more prompt chunks to go
-    if (was_prefill && opt_.prefix_cache) cache_.insert(s.req.prompt, model_.seq_blocks(s.seq));
-    const int32_t tok = s.req.sample(std::span<const float>(logits.data() + i * nv, nv));
-    if (s.n_generated == 0) s.ttft_ms = s.timer.ms();
-    bool end = s.req.is_end(tok);
-    if (!end) {
-      ++s.n_generated;
+    if (s.prefilling()) {
+      s.n_past += entries[i].tokens.size();
+      if (s.prefilling()) continue;  // more prompt chunks to go
+      if (opt_.prefix_cache) cache_.insert(s.req.prompt, model_.seq_blocks(s.seq));
+      if (!emit(s, s.req.sample(std::span<const float>(row, nv), -1))) done.push_back(&s);
+      continue;
+    }
+    // Verify: position j's logits pick the token after feed[j]; drafts are kept
+    // while they equal what was picked, and the first other pick ends the step.
+    const int n_drafts = static_cast<int>(s.feed.size()) - 1;
+    int accepted = 0;
+    bool finished = false;
+    for (int j = 0; j <= n_drafts; ++j) {
+      const int32_t draft = j < n_drafts ? s.feed[j + 1] : -1;
+      const int32_t tok = s.req.sample(std::span<const float>(row + j * nv, nv), draft);
+      accepted += tok == draft;
+      if (!emit(s, tok)) {
+        finished = true;
+        break;
+      }
+      if (tok != draft) break;
+    }
+    if (n_drafts > 0) {
+      s.n_drafted += n_drafts;
+      s.n_accepted += accepted;
+      s.lookup->feedback(n_drafts, accepted);
       std::lock_guard lk(mu_);
-      stats_.generated_tokens++;
+      stats_.drafted_tokens += n_drafts;
+      stats_.accepted_tokens += accepted;
     }
-    if (end || !s.req.on_token(tok)) {
-      finish(s, FinishReason::Stop);
+    if (finished) {
       done.push_back(&s);
-    } else if (s.n_generated >= s.req.max_tokens) {
-      finish(s, FinishReason::Length);
-      done.push_back(&s);
-    } else {
-      s.last_token = tok;
+      continue;
     }
+    s.n_past += 1 + accepted;  // last_token and the accepted drafts stay in the KV
+    if (accepted < n_drafts) model_.truncate(s.seq, static_cast<int32_t>(s.n_past));
   }
   std::erase_if(running_, [&](const auto& s) { return std::find(done.begin(), done.end(), s.get()) != done.end(); });
+}
+
+bool Scheduler::emit(Seq& s, int32_t tok) {
+  if (s.n_generated == 0) s.ttft_ms = s.timer.ms();
+  const bool end = s.req.is_end(tok);
+  if (!end) {
+    ++s.n_generated;
+    if (s.lookup) s.history.push_back(tok);
+    std::lock_guard lk(mu_);
+    stats_.generated_tokens++;
+  }
+  if (end || !s.req.on_token(tok)) {
+    finish(s, FinishReason::Stop);
+    return false;
+  }
+  if (s.n_generated >= s.req.max_tokens) {
+    finish(s, FinishReason::Length);
+    return false;
+  }
+  s.last_token = tok;
+  return true;
 }
 
 }  // namespace edgerag

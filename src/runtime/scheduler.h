@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "runtime/prefix_cache.h"
+#include "runtime/speculative.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -32,6 +33,9 @@ class StepModel {
     int32_t seq;
     std::span<const int32_t> tokens;  // appended at positions pos, pos+1, ...
     int32_t pos;
+    // Logits rows wanted for the entry's last n_logits tokens (1: a decode step
+    // or a prompt chunk; every token: an entry carrying draft tokens to verify).
+    int32_t n_logits = 1;
   };
   virtual int32_t n_vocab() const = 0;
   virtual int32_t n_ctx() const = 0;
@@ -45,8 +49,11 @@ class StepModel {
   virtual std::vector<int32_t> seq_blocks(int32_t seq) const = 0;
   virtual void retain_block(int32_t block) = 0;
   virtual void release_block(int32_t block) = 0;
+  // Keeps the first n_tokens of a sequence and returns blocks past them to the
+  // pool (rejected draft tokens); a kept shared block is copied before the next write.
+  virtual void truncate(int32_t seq, int32_t n_tokens) = 0;
   // One batched forward over all entries; `logits` gets n_vocab floats per
-  // entry (after the entry's last token), entry-major.
+  // requested row, entry-major and in position order within an entry.
   virtual void forward(std::span<const Entry> entries, std::vector<float>& logits) = 0;
 };
 
@@ -65,14 +72,19 @@ struct GenResult {
   int n_prompt = 0;
   int n_cached = 0;  // prompt tokens reused from the prefix cache
   int n_generated = 0;
+  int n_drafted = 0, n_accepted = 0;  // speculative decoding: draft tokens verified / kept
   double queue_ms = 0, ttft_ms = 0, total_ms = 0;  // from submit()
 };
 
 struct GenRequest {
   std::vector<int32_t> prompt;
   int max_tokens = 128;
-  // Picks the next token from the logits of the last position.
-  std::function<int32_t(std::span<const float> logits)> sample;
+  // Picks the token for a position from its logits. `draft` is the token a
+  // draft source proposed there (-1: none); returning it accepts the draft,
+  // anything else replaces it and ends this step's verification (Sampler::sample
+  // with a draft keeps the output distribution). Called once per emitted token.
+  std::function<int32_t(std::span<const float> logits, int32_t draft)> sample;
+  SpecOptions spec;  // draft source (Auto is resolved at submit)
   std::function<bool(int32_t token)> is_end;  // end-of-generation tokens
   // Each generated token (end tokens excluded), on the engine thread; return
   // false to stop the request (finish reason Stop).
@@ -94,6 +106,7 @@ struct SchedulerStats {
   size_t prefix_entries = 0;
   double prefix_hit_rate = 0;
   uint64_t prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0, steps = 0;
+  uint64_t drafted_tokens = 0, accepted_tokens = 0;  // speculative decoding
 };
 
 class Scheduler {
@@ -116,6 +129,8 @@ class Scheduler {
   bool admit_locked();
   int blocks_needed(const Seq& s) const;
   void step();
+  // Hands a sampled token to the request; false when the request is finished.
+  bool emit(Seq& s, int32_t tok);
   void finish(Seq& s, FinishReason reason, std::string error = "");
   void update_stats_locked();  // running, KV and prefix-cache figures; engine thread with mu_ held
 

@@ -1,7 +1,8 @@
 #include "runtime/scheduler_decoder.h"
 
 #include <algorithm>
-#include <cstring>
+
+#include "util/error.h"
 
 namespace edgerag {
 
@@ -22,16 +23,16 @@ int32_t DecoderStepModel::new_seq(std::span<const int32_t> prefix) {
 
 void DecoderStepModel::forward(std::span<const Entry> entries, std::vector<float>& logits) {
   Batch batch;
-  std::vector<size_t> last;  // batch index of each entry's last token
   for (const Entry& e : entries) {
-    for (size_t j = 0; j < e.tokens.size(); ++j)
-      batch.add(e.tokens[j], e.pos + static_cast<int32_t>(j), e.seq, j + 1 == e.tokens.size());
-    last.push_back(batch.size() - 1);
+    const size_t n = e.tokens.size();
+    EDGERAG_CHECK(e.n_logits >= 1 && static_cast<size_t>(e.n_logits) <= n,
+                  "step: entry of {} tokens asks for {} logits rows", n, e.n_logits);
+    for (size_t j = 0; j < n; ++j)
+      batch.add(e.tokens[j], e.pos + static_cast<int32_t>(j), e.seq, j + e.n_logits >= n);
   }
+  // Requested rows come back in batch order, which is entry-major, position order.
   Logits out = model_.forward(batch, *cache_, pool_);
-  const size_t nv = n_vocab();
-  logits.resize(entries.size() * nv);
-  for (size_t i = 0; i < entries.size(); ++i) std::memcpy(logits.data() + i * nv, out.for_token(last[i]), nv * sizeof(float));
+  logits = std::move(out.data);
 }
 
 }  // namespace edgerag

@@ -27,6 +27,7 @@ class DecoderStepModel : public StepModel {
   std::vector<int32_t> seq_blocks(int32_t seq) const override { return cache_->block_table(seq); }
   void retain_block(int32_t block) override { cache_->retain(block); }
   void release_block(int32_t block) override { cache_->release(block); }
+  void truncate(int32_t seq, int32_t n_tokens) override { cache_->truncate(seq, n_tokens); }
   void forward(std::span<const Entry> entries, std::vector<float>& logits) override;
 
  private:

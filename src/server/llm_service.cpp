@@ -85,8 +85,8 @@ std::unique_ptr<Job> LlmService::start(std::vector<int32_t> prompt, const JobPar
   r.prompt = std::move(prompt);
   r.max_tokens = params.max_tokens;
   const int32_t nv = step_->n_vocab();
-  r.sample = [st, nv](std::span<const float> logits) {
-    int32_t t = st->sampler.sample(logits.data(), nv);
+  r.sample = [st, nv](std::span<const float> logits, int32_t draft) {
+    int32_t t = st->sampler.sample(logits.data(), nv, draft);
     st->sampler.accept(t);
     return t;
   };

@@ -138,5 +138,82 @@ TEST(Sampler, RngIsReproducible) {
   }
 }
 
+// Speculative sampling with deterministic drafts leaves the output distribution
+// unchanged: two tokens drawn position by position as the scheduler verifies
+// them (a draft at each position, the second only while the first was accepted)
+// follow p(t1) p(t2 | t1) computed here by hand from the same filters. One
+// draft is a token top-k removes, which must never come out.
+TEST(Sampler, DraftVerificationKeepsTheJointDistribution) {
+  SamplerParams sp;
+  sp.temperature = 0.7f;
+  sp.top_k = 3;
+  sp.top_p = 1.0f;
+  sp.min_p = 0.0f;
+  sp.seed = 11;
+  const float first[4] = {1.0f, 0.2f, 0.9f, -0.5f};
+  const float second[4][4] = {{0.3f, 1.1f, 0.0f, -2.0f},
+                              {2.0f, 0.1f, 0.5f, 0.4f},
+                              {0.0f, 0.2f, 0.1f, 3.0f},
+                              {1.0f, 1.0f, 1.0f, 1.0f}};
+  // Top-3 at temperature 0.7, lowest id on ties; an id outside the top 3 has p = 0.
+  auto probs = [&](const float* l) {
+    std::vector<int> order{0, 1, 2, 3};
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return l[a] > l[b]; });
+    std::vector<double> p(4, 0.0);
+    double z = 0;
+    for (int i = 0; i < 3; ++i) z += std::exp(l[order[i]] / 0.7);
+    for (int i = 0; i < 3; ++i) p[order[i]] = std::exp(l[order[i]] / 0.7) / z;
+    return p;
+  };
+  const int32_t d1 = 2, d2 = 3;  // d2 is cut by top-k after t1 = 1
+  Sampler s(sp);
+  const int n = 100000;
+  std::vector<int> count(16, 0);
+  int accepted = 0;
+  for (int i = 0; i < n; ++i) {
+    const int32_t t1 = s.sample(first, 4, d1);
+    const int32_t t2 = s.sample(second[t1], 4, t1 == d1 ? d2 : -1);
+    accepted += t1 == d1;
+    ++count[t1 * 4 + t2];
+  }
+  const auto p1 = probs(first);
+  double chi2 = 0;
+  for (int a = 0; a < 4; ++a) {
+    const auto p2 = probs(second[a]);
+    for (int b = 0; b < 4; ++b) {
+      const double want = n * p1[a] * p2[b];
+      if (want == 0) {
+        EXPECT_EQ(count[a * 4 + b], 0) << a << "," << b;
+      } else {
+        chi2 += (count[a * 4 + b] - want) * (count[a * 4 + b] - want) / want;
+      }
+    }
+  }
+  // 9 non-empty cells: 8 degrees of freedom, 26.1 is the 0.001 critical value.
+  EXPECT_LT(chi2, 26.1);
+  EXPECT_NEAR(static_cast<double>(accepted) / n, p1[d1], 0.01);  // a draft is kept with probability p(draft)
+}
+
+TEST(Sampler, SnapshotRestoreRepeatsTheDraws) {
+  SamplerParams sp;
+  sp.seed = 5;
+  sp.repeat_penalty = 1.5f;
+  Sampler s(sp);
+  const float logits[5] = {0.5f, 0.4f, 0.3f, 0.2f, 0.1f};
+  s.accept(0);
+  const auto state = s.snapshot();
+  std::vector<int32_t> a, b;
+  for (int i = 0; i < 20; ++i) {
+    a.push_back(s.sample(logits, 5));
+    s.accept(a.back());
+  }
+  s.restore(state);
+  for (int i = 0; i < 20; ++i) {
+    b.push_back(s.sample(logits, 5));
+    s.accept(b.back());
+  }
+  EXPECT_EQ(a, b);
+}
+
 }  // namespace
 }  // namespace edgerag

@@ -4,8 +4,12 @@
 // block table. Any scheduling bug (wrong position, wrong shared block, a lost
 // chunk, a write into a shared block) changes the output or throws.
 #pragma once
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -19,13 +23,16 @@ namespace edgerag::test {
 
 class FakeStepModel : public StepModel {
  public:
-  FakeStepModel(int n_blocks, int block_size, int n_vocab = 97, int n_ctx = 4096)
-      : bs_(block_size), nv_(n_vocab), ctx_(n_ctx), blocks_(n_blocks), refs_(n_blocks, 0) {}
+  // window > 0: the prediction depends on the last `window` tokens only, so
+  // generated text soon repeats itself and prompt-lookup drafts get accepted.
+  FakeStepModel(int n_blocks, int block_size, int n_vocab = 97, int n_ctx = 4096, int window = 0)
+      : bs_(block_size), nv_(n_vocab), ctx_(n_ctx), window_(window), blocks_(n_blocks), refs_(n_blocks, 0) {}
 
   // The token the fake model predicts after `history` (the reference).
   int32_t next_token(const std::vector<int32_t>& history) const {
     uint64_t h = 1469598103934665603ull;
-    for (int32_t t : history) h = (h ^ static_cast<uint32_t>(t)) * 1099511628211ull;
+    const size_t from = window_ > 0 && history.size() > static_cast<size_t>(window_) ? history.size() - window_ : 0;
+    for (size_t i = from; i < history.size(); ++i) h = (h ^ static_cast<uint32_t>(history[i])) * 1099511628211ull;
     return static_cast<int32_t>((h >> 17) % nv_);
   }
   std::vector<int32_t> reference(std::vector<int32_t> prompt, int n) const {
@@ -74,12 +81,30 @@ class FakeStepModel : public StepModel {
     std::lock_guard lk(mu_);
     unref(b);
   }
+  void truncate(int32_t seq, int32_t n_tokens) override {
+    std::lock_guard lk(mu_);
+    Seq& s = seqs_.at(seq);
+    EDGERAG_CHECK(n_tokens >= 0 && static_cast<size_t>(n_tokens) <= s.len, "truncate of seq {} to {}", seq, n_tokens);
+    while (s.blocks.size() * bs_ > static_cast<size_t>(n_tokens) + (bs_ - 1)) {
+      unref(s.blocks.back());
+      s.blocks.pop_back();
+    }
+    if (n_tokens % bs_ != 0) {
+      EDGERAG_CHECK(refs_[s.blocks.back()] == 1, "seq {} truncates into shared block {}", seq, s.blocks.back());
+      blocks_[s.blocks.back()].resize(n_tokens % bs_);
+    }
+    s.len = n_tokens;
+  }
   void forward(std::span<const Entry> entries, std::vector<float>& logits) override {
     std::lock_guard lk(mu_);
-    logits.assign(entries.size() * nv_, 0.0f);
+    size_t rows = 0;
+    for (const Entry& e : entries) rows += e.n_logits;
+    logits.assign(rows * nv_, 0.0f);
     std::vector<size_t> sizes;
+    size_t row = 0;
     for (size_t i = 0; i < entries.size(); ++i) {
       const Entry& e = entries[i];
+      EDGERAG_CHECK(e.n_logits >= 1 && static_cast<size_t>(e.n_logits) <= e.tokens.size(), "bad n_logits {}", e.n_logits);
       Seq& s = seqs_.at(e.seq);
       EDGERAG_CHECK(static_cast<size_t>(e.pos) == s.len, "seq {}: pos {} but {} tokens cached", e.seq, e.pos, s.len);
       for (int32_t t : e.tokens) {
@@ -91,7 +116,11 @@ class FakeStepModel : public StepModel {
       }
       std::vector<int32_t> history;
       for (int32_t b : s.blocks) history.insert(history.end(), blocks_[b].begin(), blocks_[b].end());
-      logits[i * nv_ + next_token(history)] = 1.0f;
+      history.resize(history.size() - e.n_logits);
+      for (int32_t j = e.tokens.size() - e.n_logits; j < static_cast<int32_t>(e.tokens.size()); ++j) {
+        history.push_back(e.tokens[j]);
+        logits[row++ * nv_ + next_token(history)] = 1.0f;
+      }
       sizes.push_back(e.tokens.size());
     }
     steps_.push_back(std::move(sizes));
@@ -120,7 +149,7 @@ class FakeStepModel : public StepModel {
     refs_[b]--;
   }
 
-  int bs_, nv_, ctx_;
+  int bs_, nv_, ctx_, window_;
   mutable std::mutex mu_;
   std::vector<std::vector<int32_t>> blocks_;
   std::vector<int> refs_;
@@ -131,5 +160,41 @@ class FakeStepModel : public StepModel {
 inline int32_t argmax(std::span<const float> v) {
   return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
 }
+
+// Collects one greedy request's tokens and result from the engine thread.
+struct Collector {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int32_t> tokens;
+  GenResult result;
+  bool done = false;
+  std::function<bool(int32_t)> gate;  // optional: runs before accepting each token
+
+  GenRequest request(std::vector<int32_t> prompt, int max_tokens, int32_t end_token = -1, SpecOptions spec = {}) {
+    GenRequest r;
+    r.prompt = std::move(prompt);
+    r.max_tokens = max_tokens;
+    r.spec = spec;
+    r.sample = [](std::span<const float> l, int32_t) { return argmax(l); };
+    r.is_end = [end_token](int32_t t) { return t == end_token; };
+    r.on_token = [this](int32_t t) {
+      if (gate && !gate(t)) return false;
+      std::lock_guard lk(mu);
+      tokens.push_back(t);
+      return true;
+    };
+    r.on_done = [this](const GenResult& res) {
+      std::lock_guard lk(mu);
+      result = res;
+      done = true;
+      cv.notify_all();
+    };
+    return r;
+  }
+  void wait() {
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(20), [&] { return done; }));
+  }
+};
 
 }  // namespace edgerag::test

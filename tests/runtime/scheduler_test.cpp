@@ -6,6 +6,7 @@
 #include <future>
 #include <list>
 #include <mutex>
+#include <thread>
 
 #include "runtime/scheduler_fake_model.h"
 
@@ -14,40 +15,7 @@ namespace {
 
 using test::FakeStepModel;
 
-// Collects one request's tokens and result from the engine thread.
-struct Collector {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<int32_t> tokens;
-  GenResult result;
-  bool done = false;
-  std::function<bool(int32_t)> gate;  // optional: runs before accepting each token
-
-  GenRequest request(std::vector<int32_t> prompt, int max_tokens, int32_t end_token = -1) {
-    GenRequest r;
-    r.prompt = std::move(prompt);
-    r.max_tokens = max_tokens;
-    r.sample = [](std::span<const float> l) { return test::argmax(l); };
-    r.is_end = [end_token](int32_t t) { return t == end_token; };
-    r.on_token = [this](int32_t t) {
-      if (gate && !gate(t)) return false;
-      std::lock_guard lk(mu);
-      tokens.push_back(t);
-      return true;
-    };
-    r.on_done = [this](const GenResult& res) {
-      std::lock_guard lk(mu);
-      result = res;
-      done = true;
-      cv.notify_all();
-    };
-    return r;
-  }
-  void wait() {
-    std::unique_lock lk(mu);
-    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(20), [&] { return done; }));
-  }
-};
+using test::Collector;
 
 std::vector<int32_t> prompt_of(int n, int seed) {
   std::vector<int32_t> p(n);
@@ -231,6 +199,98 @@ TEST(Scheduler, EvictsCachedPrefixesUnderPressure) {
   first.wait();
   EXPECT_EQ(first.result.n_cached, 0);
   EXPECT_EQ(first.tokens, model.reference(prompts[0], 20));
+}
+
+
+SpecOptions lookup(int draft_max = 8) { return parse_speculative("lookup", draft_max); }
+
+// Speculating and plain requests in one batch: every output equals the
+// sequential reference, drafts were accepted (the model's text repeats, so
+// lookup hits) and rejected ones were truncated away (positions are checked by
+// the fake model on every write), and no block leaks.
+TEST(Scheduler, LookupDraftsInAMixedBatchMatchTheSequentialReference) {
+  // An 11-token vocabulary and a prediction from the last token only: text soon
+  // cycles (drafts accepted) while prompts hold other continuations (drafts rejected).
+  FakeStepModel model(256, 4, 11, 4096, /*window=*/1);
+  auto prompt_of = [](int n, int seed) {
+    auto p = edgerag::prompt_of(n, seed);
+    for (auto& t : p) t %= 11;
+    return p;
+  };
+  Scheduler sched(model, {.max_running = 8, .max_queued = 64, .step_tokens = 48, .prefill_chunk = 16,
+                          .prefix_cache = false});
+  std::list<Collector> cs;
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<int> max_tokens;
+  const int32_t end_token = model.reference(prompt_of(10, 5), 30).back();  // ends some requests early
+  for (int i = 0; i < 10; ++i) {
+    prompts.push_back(prompt_of(5 + (i * 17) % 50, i + 3));
+    max_tokens.push_back(20 + 7 * i);
+    sched.submit(cs.emplace_back().request(prompts.back(), max_tokens.back(), i == 4 ? end_token : -1,
+                                           i % 2 ? SpecOptions{} : lookup(1 + i)));
+  }
+  int i = 0;
+  for (auto& c : cs) {
+    c.wait();
+    auto want = model.reference(prompts[i], max_tokens[i]);
+    if (i == 4) {
+      auto end = std::find(want.begin(), want.end(), end_token);
+      if (end != want.end()) want.erase(end, want.end());
+    }
+    EXPECT_EQ(c.tokens, want) << "request " << i;
+    if (i % 2) {
+      EXPECT_EQ(c.result.n_drafted, 0);
+    } else {
+      EXPECT_GT(c.result.n_accepted, 0) << "request " << i;
+      EXPECT_LE(c.result.n_accepted, c.result.n_drafted);
+    }
+    ++i;
+  }
+  const auto st = sched.stats();
+  EXPECT_GT(st.accepted_tokens, 0u);
+  EXPECT_LT(st.accepted_tokens, st.drafted_tokens);  // some drafts were rejected and truncated
+  for (int k = 0; k < 1000 && sched.stats().running != 0; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(model.n_blocks_free(), 256);
+}
+
+// A model whose text never repeats: lookup drafts (from a prompt that repeats
+// itself) are nearly always rejected, each rejection truncates the KV, and the
+// drafter backs off to a few drafts per hundred tokens.
+TEST(Scheduler, RejectedLookupDraftsAreTruncatedAndBackedOff) {
+  FakeStepModel model(128, 4);
+  Scheduler sched(model, {.max_running = 4, .max_queued = 8, .step_tokens = 64, .prefill_chunk = 64});
+  auto prompt = prompt_of(24, 7);
+  prompt.insert(prompt.end(), prompt.begin(), prompt.end());
+  Collector c;
+  sched.submit(c.request(prompt, 300, -1, lookup()));
+  c.wait();
+  EXPECT_EQ(c.tokens, model.reference(prompt, 300));
+  EXPECT_GT(c.result.n_drafted, 0);
+  EXPECT_LT(c.result.n_drafted, 60);
+  for (int k = 0; k < 1000 && sched.stats().running != 0; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(model.n_blocks_free() + static_cast<int>(sched.stats().prefix_entries), 128);
+}
+
+// A queue head that cannot fit even with every unused cached prefix evicted
+// waits without emptying the prefix cache.
+TEST(Scheduler, HeadThatCannotFitLeavesThePrefixCacheAlone) {
+  FakeStepModel model(24, 4);
+  Scheduler sched(model, {.max_running = 4, .max_queued = 8, .step_tokens = 64, .prefill_chunk = 64});
+  Collector p;
+  sched.submit(p.request(prompt_of(28, 1), 4));  // leaves 7 cached blocks
+  p.wait();
+  model.delay_ms_ = 5;
+  Collector r, h;
+  sched.submit(r.request(prompt_of(40, 2), 20));  // 15 blocks; its 10 prompt blocks get cached too
+  for (int k = 0; k < 2000 && sched.stats().running == 0; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  sched.submit(h.request(prompt_of(30, 3), 10));  // 10 blocks: 2 free + 7 evictable are not enough
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  const auto st = sched.stats();
+  EXPECT_EQ(st.queued, 1);
+  EXPECT_EQ(st.prefix_entries, 17u);
+  r.wait();
+  h.wait();
+  EXPECT_EQ(h.tokens, model.reference(prompt_of(30, 3), 10));
 }
 
 }  // namespace

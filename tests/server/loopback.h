@@ -78,6 +78,7 @@ class SlowStep : public StepModel {
   std::vector<int32_t> seq_blocks(int32_t seq) const override { return inner_->seq_blocks(seq); }
   void retain_block(int32_t block) override { inner_->retain_block(block); }
   void release_block(int32_t block) override { inner_->release_block(block); }
+  void truncate(int32_t seq, int32_t n_tokens) override { inner_->truncate(seq, n_tokens); }
   void forward(std::span<const Entry> entries, std::vector<float>& logits) override {
     std::this_thread::sleep_for(pause_);
     inner_->forward(entries, logits);
