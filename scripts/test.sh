@@ -38,15 +38,17 @@ for t in test_util test_server; do
     build-tsan/tests/$t --gtest_brief=1
 done
 
-echo "== libFuzzer smoke runs (GGUF parser, HTTP request framing, JSON request handlers, safetensors, tokenizers)"
+echo "== libFuzzer smoke runs (GGUF parser, HTTP request framing, JSON request handlers, safetensors, tokenizers, document readers)"
+readers="fuzz_reader_html fuzz_reader_pdf fuzz_reader_docx fuzz_reader_pptx fuzz_reader_xlsx fuzz_reader_ods
+  fuzz_reader_csv fuzz_reader_jsonl fuzz_reader_md fuzz_reader_txt"
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
   -DEDGERAG_FUZZ=ON -DEDGERAG_TESTS=OFF -DEDGERAG_BENCH=OFF >/dev/null
 cmake --build build-fuzz -j "$jobs" --target fuzz_gguf fuzz_http_request fuzz_json_request \
-  fuzz_safetensors fuzz_tokenizer_spm fuzz_tokenizer_bpe fuzz_tokenizer_wpm
+  fuzz_safetensors fuzz_tokenizer_spm fuzz_tokenizer_bpe fuzz_tokenizer_wpm $readers
 bash scripts/fuzz-smoke.sh build-fuzz/fuzz/fuzz_gguf "${EDGERAG_FUZZ_SECONDS:-60}"
 for t in fuzz_http_request fuzz_json_request; do
   bash scripts/fuzz-smoke.sh build-fuzz/fuzz/$t "${EDGERAG_FUZZ_SECONDS_SMALL:-20}" fuzz/corpus/$t
 done
-for t in fuzz_safetensors fuzz_tokenizer_spm fuzz_tokenizer_bpe fuzz_tokenizer_wpm; do
+for t in fuzz_safetensors fuzz_tokenizer_spm fuzz_tokenizer_bpe fuzz_tokenizer_wpm $readers; do
   bash scripts/fuzz-smoke.sh build-fuzz/fuzz/$t "${EDGERAG_FUZZ_SECONDS_READERS:-10}" fuzz/corpus/$t
 done

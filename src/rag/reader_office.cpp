@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -152,7 +153,8 @@ int docx_heading_level(const xmlNode* p) {
     if (lower.rfind("heading", 0) == 0 && lower.size() > 7 && std::isdigit(static_cast<unsigned char>(lower[7])))
       return std::clamp(lower[7] - '0', 1, 9);
   }
-  if (const xmlNode* ol = child(ppr, "outlineLvl")) return std::clamp(std::atoi(attr(ol, "val").c_str()) + 1, 1, 9);
+  if (const xmlNode* ol = child(ppr, "outlineLvl"))  // strtol: atoi of a huge value is undefined
+    return static_cast<int>(std::clamp(std::strtol(attr(ol, "val").c_str(), nullptr, 10), 0L, 8L)) + 1;
   return 0;
 }
 

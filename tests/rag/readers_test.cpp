@@ -112,6 +112,13 @@ TEST(Readers, DocxHeadingStyles) {
   EXPECT_EQ(d.blocks[0].headings, "Scope");
   EXPECT_EQ(d.blocks[1].text, "In a table cell.");
   EXPECT_EQ(d.blocks[1].headings, "Scope > Method");
+  // Outline levels out of range (int overflow once) clamp to heading levels 1..9.
+  auto outline = [](const std::string& v, const std::string& text) {
+    return "<w:p><w:pPr><w:outlineLvl w:val=\"" + v + "\"/></w:pPr><w:r><w:t>" + text + "</w:t></w:r></w:p>";
+  };
+  d = read_docx(test::make_docx(outline("-99999999999", "Top") + outline("2147483647", "Deep") + test::docx_para("Body")));
+  ASSERT_EQ(d.blocks.size(), 1u);
+  EXPECT_EQ(d.blocks[0].headings, "Top > Deep");
   EXPECT_THROW(read_docx("not a zip"), Error);
   EXPECT_THROW(read_docx(test::make_zip({{"other.xml", "<a/>"}})), Error);
   EXPECT_THROW(read_docx(test::make_zip({{"word/document.xml", "<w:document><unclosed>"}})), Error);
