@@ -10,6 +10,7 @@
 
 #include "tensor/bandwidth.h"
 #include "tensor/ops.h"
+#include "tensor/repack.h"
 
 namespace edgerag {
 namespace {
@@ -44,13 +45,16 @@ const DType kTypes[] = {DType::F32,        DType::F16,       DType::BF16,      D
                         DType::ER_Q3_G32,  DType::ER_Q3_G64, DType::ER_Q3_G128, DType::ER_Q2_G32, DType::ER_Q2_G64,
                         DType::ER_Q2_G128};
 
-// args: type index, n_tokens, threads. 1024 -> 4864 (a multiple of every block size).
+// args: type index, n_tokens, threads, packed (1: the load-time layout of
+// tensor/repack.h where the ISA level has kernels for it). 1024 -> 4864 (a
+// multiple of every block size).
 void BM_Matmul(benchmark::State& state) {
   const DType t = kTypes[state.range(0)];
   const int64_t nt = state.range(1), cols = 1024, rows = 4864;
   ThreadPool pool(static_cast<int>(state.range(2)));
-  const auto wbytes = make_weights(t, cols, rows);
-  const Matrix w = Matrix::of(t, cols, rows, wbytes.data());
+  auto wbytes = make_weights(t, cols, rows);
+  Matrix w = Matrix::of(t, cols, rows, wbytes.data());
+  if (state.range(3)) pack_rows(w, wbytes.data());
   const auto x = make_acts(static_cast<size_t>(nt * cols));
   std::vector<float> y(static_cast<size_t>(nt * rows));
   for (auto _ : state) {
@@ -65,7 +69,8 @@ void BM_Matmul(benchmark::State& state) {
 void matmul_args(benchmark::internal::Benchmark* b) {
   for (int i = 0; i < static_cast<int>(std::size(kTypes)); ++i)
     for (int nt : {1, 64})
-      for (int th : {1, 2}) b->Args({i, nt, th});
+      for (int th : {1, 2})
+        for (int packed : {0, 1}) b->Args({i, nt, th, packed});
 }
 BENCHMARK(BM_Matmul)->Apply(matmul_args)->UseRealTime()->MeasureProcessCPUTime()->MinTime(0.3);
 

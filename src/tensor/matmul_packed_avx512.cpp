@@ -11,10 +11,12 @@
 // 256 with 8 six-bit scales and mins, Q8_K activations).
 #include <immintrin.h>
 
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "tensor/matmul_kernels.h"
+#include "tensor/matmul_packed.h"
 #include "tensor/ops.h"
 
 #define SIMD __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
@@ -23,7 +25,6 @@
 namespace edgerag {
 namespace {
 
-constexpr int kNT = 8;  // tokens per register tile: 8 weight + 8 accumulator + 8 sum registers
 
 SIMD inline __m512i load(const uint8_t* p) { return _mm512_loadu_si512(p); }
 
@@ -111,7 +112,7 @@ SIMD void block_group_tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_
 template <class Self, class A = BlockQ8_0>
 struct Blocks32P {
   using Act = A;
-  static constexpr int kElems = 32, kInts = 1;
+  static constexpr int kElems = 32, kInts = 1, kNT = 8;  // 8 weight + 8 accumulator + 8 sum registers
   static constexpr int kFloats = sizeof(A) == sizeof(BlockQ8_1) ? 2 : 1;  // d_x, and s_x against Q8_1
   static constexpr size_t kHead = 2 * kPackRows * kFloats;                // F16 d (and m) of the 16 rows
   SIMD static void terms(int64_t nb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* ints) {
@@ -191,7 +192,7 @@ struct Q8_0P : Blocks32P<Q8_0P> {
 // d d_x sum_s sc_s dot_s - dmin d_x sum_s m_s xsum_s, with the integer parts exact.
 template <bool kFifthBit>
 struct Q45_KP {
-  static constexpr int kElems = QK_K, kInts = 4, kFloats = 1;
+  static constexpr int kElems = QK_K, kInts = 4, kFloats = 1, kNT = 8;
   static constexpr size_t kBlockBytes = kPackRows * (kFifthBit ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K));
   static constexpr size_t kQhBytes = kFifthBit ? kPackRows * QK_K / 8 : 0;
   // ints: activation sums of the 8 sub-blocks as int16 pairs matching the mins
@@ -295,7 +296,7 @@ struct Q45_KP {
 // exact integer sum_j sc_j (dot(u_j, x_j) - 32 sum(x_j)) over the 16 sub-blocks
 // of 16 elements, then one multiply by d d_x (ggml's summation, integer exact).
 struct Q6_KP {
-  static constexpr int kElems = QK_K, kInts = 16, kFloats = 1;
+  static constexpr int kElems = QK_K, kInts = 16, kFloats = 1, kNT = 8;
   static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ6_K);
   static constexpr size_t kQl = 2 * kPackRows, kQh = kQl + 32 * 64, kScales = kQh + 16 * 64;
   // ints: -32 * (the sums of the 16 activation sub-blocks), the start of each sub-block dot.
@@ -365,31 +366,38 @@ struct Q6_KP {
 // Float weights: the tile is 16 rows x NT tokens of FMAs, the weights of one
 // element (F16) or element pair (BF16) of 16 rows one register. Two fixed
 // accumulator chains per token (even and odd steps, added at the end): the
-// same order for any NT, so a token's result never depends on the batch.
-template <class Self>
-struct FloatP {
-  static constexpr int kInts = 0;
-  template <int NT>
-  SIMD static void tile(int64_t n, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t*,
-                        float* y, size_t ys) {
-    __m512 acc[2][NT];
-    UNROLL
-    for (int t = 0; t < NT; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
-    int64_t e = 0;
-    for (; e + 2 <= n; e += 2)
-      UNROLL
-      for (int c = 0; c < 2; ++c) Self::template step<NT>(g, e + c, x, xs, dx, n, acc[c]);
-    if (e < n) Self::template step<NT>(g, e, x, xs, dx, n, acc[0]);
-    UNROLL
-    for (int t = 0; t < NT; ++t) acc[0][t] = _mm512_add_ps(acc[0][t], acc[1][t]);
-    store<NT>(acc[0], y, ys);
+// same order for any NT, so a token's result never depends on the batch. One
+// token (decode) prefetches the group's stream kAhead bytes ahead, as the
+// row-major GEMV does. A macro because BF16's tile needs its own target (a step
+// must inline into it).
+constexpr size_t kAhead = 16384;
+inline void prefetch(const uint8_t* p) {  // GCC 12 drops _mm_prefetch once inlined, hence asm
+  asm volatile("prefetcht0 %0" : : "m"(*reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p))));
+}
+#define EDGERAG_FLOAT_TILE(TARGET)                                                                                     \
+  template <int NT>                                                                                                    \
+  TARGET static void tile(int64_t n, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t*,   \
+                          float* y, size_t ys) {                                                                       \
+    __m512 acc[2][NT];                                                                                                 \
+    UNROLL                                                                                                             \
+    for (int t = 0; t < NT; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();                                          \
+    int64_t e = 0;                                                                                                     \
+    for (; e + 2 <= n; e += 2) {                                                                                       \
+      if constexpr (NT == 1)                                                                                           \
+        for (size_t off = 0; off < 2 * kBlockBytes; off += 64) prefetch(g + e * kBlockBytes + off + kAhead);          \
+      UNROLL                                                                                                           \
+      for (int c = 0; c < 2; ++c) step<NT>(g, e + c, x, xs, dx, n, acc[c]);                                           \
+    }                                                                                                                  \
+    if (e < n) step<NT>(g, e, x, xs, dx, n, acc[0]);                                                                   \
+    UNROLL                                                                                                             \
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ys, _mm512_add_ps(acc[0][t], acc[1][t]));                   \
   }
-};
+
 // F16 weights (one element of 16 rows per 32 bytes) against F16 activations,
 // both widened exactly to F32 (F16C): products and sums in F32 FMA, as the
 // row-major kernel; the activations are widened once per token group (dx).
-struct F16P : FloatP<F16P> {
-  static constexpr int kElems = 1, kFloats = 1;
+struct F16P {
+  static constexpr int kElems = 1, kFloats = 1, kInts = 0, kNT = 8;
   static constexpr size_t kBlockBytes = 2 * kPackRows;
   SIMD static void terms(int64_t n, int nt, const uint8_t* x, size_t xs, float* dx, int32_t*) {
     for (int t = 0; t < nt; ++t) {
@@ -406,14 +414,15 @@ struct F16P : FloatP<F16P> {
     UNROLL
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_fmadd_ps(wv, _mm512_set1_ps(dx[t * n + e]), acc[t]);
   }
+  EDGERAG_FLOAT_TILE(SIMD)
 };
 
 // BF16 weights (an element pair of 16 rows per 64 bytes) against BF16
 // activations: one vdpbf16ps per pair and token, the pair broadcast from the
 // activation row (as the row-major vdpbf16ps kernel, which the CPU must have).
 #define SIMD_BF16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16")))
-struct BF16P : FloatP<BF16P> {
-  static constexpr int kElems = 2, kFloats = 0;
+struct BF16P {
+  static constexpr int kElems = 2, kFloats = 0, kInts = 0, kNT = 8;
   static constexpr size_t kBlockBytes = 4 * kPackRows;
   SIMD static void terms(int64_t, int, const uint8_t*, size_t, float*, int32_t*) {}
   template <int NT>
@@ -422,60 +431,30 @@ struct BF16P : FloatP<BF16P> {
     const __m512bh wv = (__m512bh)load(g + e * kBlockBytes);
     UNROLL
     for (int t = 0; t < NT; ++t) {
-      int32_t pair;
+      float pair;  // broadcast as a float: a memory operand, not a move through a general register
       std::memcpy(&pair, x + t * xs + 4 * e, 4);
-      acc[t] = _mm512_dpbf16_ps(acc[t], wv, (__m512bh)_mm512_set1_epi32(pair));
+      acc[t] = _mm512_dpbf16_ps(acc[t], wv, (__m512bh)_mm512_set1_ps(pair));
     }
   }
+  EDGERAG_FLOAT_TILE(SIMD_BF16)
 };
 #undef SIMD_BF16
-
-// All groups for NT tokens; the token terms are computed once for them.
-template <class P, int NT>
-SIMD void groups_pass(int64_t nb, const uint8_t* w, size_t group_bytes, int64_t ng, const uint8_t* x, size_t xs,
-                      float* y, size_t ys) {
-  thread_local std::vector<float> dx;
-  thread_local std::vector<int32_t> ints;
-  dx.resize(static_cast<size_t>(NT * nb * P::kFloats));
-  ints.resize(static_cast<size_t>(NT * nb * P::kInts));
-  P::terms(nb, NT, x, xs, dx.data(), ints.data());
-  for (int64_t g = 0; g < ng; ++g)
-    P::template tile<NT>(nb, w + g * group_bytes, x, xs, dx.data(), ints.data(), y + g * kPackRows, ys);
-}
-
-template <class P, int NT>
-SIMD void tail_tokens(int64_t rem, int64_t nb, const uint8_t* w, size_t gb, int64_t ng, const uint8_t* x, size_t xs,
-                      float* y, size_t ys) {
-  if constexpr (NT > 0) {
-    if (rem == NT) return groups_pass<P, NT>(nb, w, gb, ng, x, xs, y, ys);
-    tail_tokens<P, NT - 1>(rem, nb, w, gb, ng, x, xs, y, ys);
-  }
-}
-
-template <class P>
-SIMD void packed(int64_t cols, const uint8_t* w, int64_t ng, const uint8_t* x, size_t xs, int64_t nt, float* y,
-                 size_t ys) {
-  const int64_t nb = cols / P::kElems;
-  const size_t gb = static_cast<size_t>(nb) * P::kBlockBytes;
-  int64_t t = 0;
-  for (; t + kNT <= nt; t += kNT) groups_pass<P, kNT>(nb, w, gb, ng, x + t * xs, xs, y + t * ys, ys);
-  if (t < nt) tail_tokens<P, kNT - 1>(nt - t, nb, w, gb, ng, x + t * xs, xs, y + t * ys, ys);
-}
+#undef EDGERAG_FLOAT_TILE
 
 }  // namespace
 
 PackedFn avx512_packed_kernel(DType w) {
   switch (w) {
-    case DType::Q4_0: return packed<Q4_0P>;
-    case DType::Q4_1: return packed<Q4_1P>;
-    case DType::Q5_0: return packed<Q5_0P>;
-    case DType::Q5_1: return packed<Q5_1P>;
-    case DType::Q8_0: return packed<Q8_0P>;
-    case DType::Q4_K: return packed<Q45_KP<false>>;
-    case DType::Q5_K: return packed<Q45_KP<true>>;
-    case DType::Q6_K: return packed<Q6_KP>;
-    case DType::F16: return packed<F16P>;
-    case DType::BF16: return cpu_has_avx512_bf16() ? packed<BF16P> : nullptr;
+    case DType::Q4_0: return packed_matmul<Q4_0P>;
+    case DType::Q4_1: return packed_matmul<Q4_1P>;
+    case DType::Q5_0: return packed_matmul<Q5_0P>;
+    case DType::Q5_1: return packed_matmul<Q5_1P>;
+    case DType::Q8_0: return packed_matmul<Q8_0P>;
+    case DType::Q4_K: return packed_matmul<Q45_KP<false>>;
+    case DType::Q5_K: return packed_matmul<Q45_KP<true>>;
+    case DType::Q6_K: return packed_matmul<Q6_KP>;
+    case DType::F16: return packed_matmul<F16P>;
+    case DType::BF16: return cpu_has_avx512_bf16() ? packed_matmul<BF16P> : nullptr;
     default: return nullptr;
   }
 }

@@ -278,6 +278,12 @@ const MatmulKernel* kernel_for(DType w, Isa isa) {
   return k ? k : scalar_kernel(w);
 }
 
-PackedFn packed_kernel_for(DType w, Isa isa) { return isa == Isa::Avx512 ? avx512_packed_kernel(w) : nullptr; }
+PackedFn packed_kernel_for(DType w, Isa isa) {
+  switch (isa) {
+    case Isa::Avx512: return avx512_packed_kernel(w);
+    case Isa::Avx2: return avx2_packed_kernel(w);
+    default: return nullptr;
+  }
+}
 
 }  // namespace edgerag

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tensor/cpu_features.h"
+#include "tensor/matmul_kernels.h"
 #include "tensor/repack.h"
 #include "tensor_test_util.h"
 
@@ -37,9 +38,7 @@ Weights make_weights(DType t, int64_t cols, int64_t rows, uint32_t seed) {
   return w;
 }
 
-bool packed_kernels_here(DType t) {
-  return detected_isa() == Isa::Avx512 && (t != DType::BF16 || cpu_has_avx512_bf16());
-}
+bool packed_kernels_here(DType t) { return packed_kernel_for(t, detected_isa()) != nullptr; }
 
 const DType kPackedTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
                                DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::F16, DType::BF16};
@@ -72,6 +71,17 @@ TEST(PackedMatmul, PackingRoundTripsAndKeepsTheTailPlain) {
     }
     EXPECT_FALSE(pack_rows(w.p, w.packed.data()));  // already packed
   }
+}
+
+TEST(PackedMatmul, EachIsaLevelPacksTheTypesItHasKernelsFor) {
+  struct IsaGuard {
+    Isa saved = active_isa();
+    ~IsaGuard() { set_isa(saved); }
+  } guard;
+  const bool avx2 = set_isa(Isa::Avx2) == Isa::Avx2;  // AVX2: the 32-element block types only
+  for (DType t : kPackedTypes) EXPECT_EQ(packing_pays(t), avx2 && dtype_traits(t).block_size == 32) << dtype_name(t);
+  set_isa(Isa::Scalar);
+  for (DType t : kPackedTypes) EXPECT_FALSE(packing_pays(t)) << dtype_name(t);
 }
 
 TEST(PackedMatmul, OnlyTypesWithALayoutAndFullGroupsArePacked) {
@@ -119,6 +129,31 @@ TEST(PackedMatmul, MatchesScalarReferenceOnOddShapes) {
         EXPECT_EQ(y, ref) << dtype_name(t);
       }
     }
+}
+
+// The AVX2 packed kernels do the AVX-512 ones' float operations in the same
+// order: the same bits at both levels (odd rows and tokens, several threads).
+TEST(PackedMatmul, Avx2AndAvx512PackedKernelsAgreeBitForBit) {
+  struct IsaGuard {
+    Isa saved = active_isa();
+    ~IsaGuard() { set_isa(saved); }
+  } guard;
+  ThreadPool pool(3);
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0}) {
+    const int64_t cols = 9 * 32, rows = 37, nt = 11;
+    Weights w = make_weights(t, cols, rows, 21);
+    pack_rows(w.p, w.packed.data());
+    const auto x = random_floats(static_cast<size_t>(nt * cols), 23);
+    std::vector<float> y[2];
+    for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+      set_isa(isa);
+      y[isa == Isa::Avx512].assign(static_cast<size_t>(nt * rows), NAN);
+      matmul(w.p, x.data(), nt, y[isa == Isa::Avx512].data(), &pool);
+    }
+    if (detected_isa() == Isa::Avx512) {
+      EXPECT_EQ(y[0], y[1]) << dtype_name(t);
+    }
+  }
 }
 
 // Batch invariance: a token's output row is bit-identical whether it is

@@ -1,0 +1,51 @@
+// Internal to the tensor module: the driver shared by the packed-layout kernels
+// of every ISA level (matmul_packed_avx512.cpp, matmul_packed_avx2.cpp). A
+// packed format P gives kElems elements and kBlockBytes bytes per block of
+// kPackRows rows, kFloats / kInts terms per (token, block) computed by
+// terms(), tile<NT>() for one group of rows and NT tokens, and kNT, the widest
+// token tile. No target attribute here: the kernels carry their own.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "tensor/ops.h"
+
+namespace edgerag {
+namespace {
+
+// All groups for NT tokens; the token terms are computed once for them.
+template <class P, int NT>
+void groups_pass(int64_t nb, const uint8_t* w, size_t group_bytes, int64_t ng, const uint8_t* x, size_t xs, float* y,
+                 size_t ys) {
+  thread_local std::vector<float> dx;
+  thread_local std::vector<int32_t> ints;
+  dx.resize(static_cast<size_t>(NT * nb * P::kFloats));
+  ints.resize(static_cast<size_t>(NT * nb * P::kInts));
+  P::terms(nb, NT, x, xs, dx.data(), ints.data());
+  for (int64_t g = 0; g < ng; ++g)
+    P::template tile<NT>(nb, w + g * group_bytes, x, xs, dx.data(), ints.data(), y + g * kPackRows, ys);
+}
+
+template <class P, int NT>
+void tail_tokens(int64_t rem, int64_t nb, const uint8_t* w, size_t gb, int64_t ng, const uint8_t* x, size_t xs,
+                 float* y, size_t ys) {
+  if constexpr (NT > 0) {
+    if (rem == NT) return groups_pass<P, NT>(nb, w, gb, ng, x, xs, y, ys);
+    tail_tokens<P, NT - 1>(rem, nb, w, gb, ng, x, xs, y, ys);
+  }
+}
+
+// A PackedFn over format P.
+template <class P>
+void packed_matmul(int64_t cols, const uint8_t* w, int64_t ng, const uint8_t* x, size_t xs, int64_t nt, float* y,
+                   size_t ys) {
+  const int64_t nb = cols / P::kElems;
+  const size_t gb = static_cast<size_t>(nb) * P::kBlockBytes;
+  int64_t t = 0;
+  for (; t + P::kNT <= nt; t += P::kNT) groups_pass<P, P::kNT>(nb, w, gb, ng, x + t * xs, xs, y + t * ys, ys);
+  if (t < nt) tail_tokens<P, P::kNT - 1>(nt - t, nb, w, gb, ng, x + t * xs, xs, y + t * ys, ys);
+}
+
+}  // namespace
+}  // namespace edgerag

@@ -1,0 +1,159 @@
+// AVX2 kernels over the packed layout (tensor/repack.h) for the 32-element
+// block types, for CPUs without AVX-512. A 64-byte chunk of a group is two
+// 256-bit halves of 8 rows each; a half is one register with row i in 32-bit
+// lane i, so maddubs against 4 broadcast activation bytes gives 8 rows'
+// partial dots with no shuffle. Without VNNI, maddubs' int16 pair sums are
+// added in int16 while they cannot overflow (Q4: 8 vectors, |pair| <= 2*15*127;
+// Q5: 4 vectors) and widened by one madd; Q8_0 uses the sign trick (unsigned
+// |w|, activation signs flipped by w), one madd per vector. The register tile
+// is 8 rows x kNT tokens: the block's 8 unpacked weight registers are reused by
+// every token. Numerics: per row and block the exact integer dot times
+// d_w * d_x, then the min, accumulated over blocks in order: the same float
+// operations as the AVX-512 packed kernels, so both levels give the same bits.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "tensor/matmul_kernels.h"
+#include "tensor/matmul_packed.h"
+
+#define SIMD __attribute__((target("avx2,fma,f16c")))
+#define UNROLL _Pragma("GCC unroll 16")
+
+namespace edgerag {
+namespace {
+
+SIMD inline __m256i load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+SIMD inline __m256i bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+enum class Quants { kNibbles, kFiveBits, kBiasedBytes };
+
+// A 32-element block format: Act the activation block (Q8_0 or Q8_1), Q the
+// quant encoding, W the weight block (for the packed block size), kOffset the
+// offset subtracted from the unsigned quants (none for Q8_0, made signed again).
+template <class W, class A, Quants Q, int kOffset>
+struct Avx2P {
+  using Act = A;
+  static constexpr int kElems = 32, kInts = 1, kNT = 4;  // 8 weight + 4 accumulator registers
+  static constexpr int kFloats = sizeof(A) == sizeof(BlockQ8_1) ? 2 : 1;  // d_x, and s_x against Q8_1
+  static constexpr size_t kBlockBytes = kPackRows * sizeof(W);
+  static constexpr size_t kHead = 2 * kPackRows * kFloats;  // F16 d (and m) of the 16 rows
+  static constexpr size_t kQuants = kHead + (Q == Quants::kFiveBits ? 4 * kPackRows : 0);
+  // int16 pair sums that may be added before widening.
+  static constexpr int kGroup = Q == Quants::kNibbles ? 8 : Q == Quants::kFiveBits ? 4 : 1;
+  // Vector k holds elements xoff(k).. of the block (4 per lane).
+  static constexpr int xoff(int k) { return Q == Quants::kBiasedBytes ? 4 * k : k % 2 ? 16 + 4 * (k / 2) : 4 * (k / 2); }
+
+  // Per (token, block): d_x (and s_x) and -kOffset * sum(q_x).
+  SIMD static void terms(int64_t nb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* base) {
+    for (int t = 0; t < nt; ++t) {
+      const auto* xb = reinterpret_cast<const Act*>(x + t * xs);
+      for (int64_t b = 0; b < nb; ++b) {
+        int32_t sum = 0;
+        for (int i = 0; i < 32; ++i) sum += xb[b].qs[i];
+        dx[(t * nb + b) * kFloats] = _cvtsh_ss(xb[b].d);
+        if constexpr (kFloats == 2) dx[(t * nb + b) * 2 + 1] = _cvtsh_ss(xb[b].s);
+        base[t * nb + b] = -kOffset * sum;
+      }
+    }
+  }
+
+  // The 8 quant vectors of rows 8h..8h+7 of a block (q: the packed quants).
+  // Q8_0: the signed quants (bias removed).
+  SIMD static void unpack(const uint8_t* blk, int h, __m256i* u) {
+    const uint8_t* q = blk + kQuants + 32 * h;
+    const __m256i m = _mm256_set1_epi8(15);
+    if constexpr (Q == Quants::kBiasedBytes) {
+      UNROLL
+      for (int k = 0; k < 8; ++k) u[k] = _mm256_xor_si256(load(q + 64 * k), _mm256_set1_epi8(static_cast<char>(0x80)));
+      return;
+    }
+    UNROLL
+    for (int j = 0; j < 4; ++j) {
+      const __m256i v = load(q + 64 * j);
+      u[2 * j] = _mm256_and_si256(v, m);
+      u[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+    }
+    if constexpr (Q == Quants::kFiveBits) {
+      // Each lane's qh word spread over its 4 bytes by pshufb, tested against
+      // the 4 element bits of vector k: 16 where set.
+      const __m256i h5 = load(blk + kHead + 32 * h);
+      const __m256i lane_base = _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c, 0, 0x04040404, 0x08080808, 0x0c0c0c0c);
+      UNROLL
+      for (int k = 0; k < 8; ++k) {
+        const int e = xoff(k);
+        const __m256i spread = _mm256_shuffle_epi8(h5, _mm256_add_epi32(lane_base, _mm256_set1_epi32((e / 8) * 0x01010101)));
+        const __m256i bits = _mm256_set1_epi32(static_cast<int>(0x08040201u << (e % 8)));
+        const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bits), bits);
+        u[k] = _mm256_or_si256(u[k], _mm256_and_si256(set, _mm256_set1_epi8(16)));
+      }
+    }
+  }
+
+  // Rows 8h..8h+7 x NT tokens over all blocks, into y[t * ys + i].
+  template <int NT>
+  SIMD static void half(int64_t nb, const uint8_t* g, int h, const uint8_t* x, size_t xs, const float* dx,
+                        const int32_t* base, float* y, size_t ys) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[NT];
+    UNROLL
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = g + b * kBlockBytes;
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16 * h)));
+      __m256i u[8];
+      unpack(blk, h, u);
+      UNROLL
+      for (int t = 0; t < NT; ++t) {
+        const int8_t* xq = reinterpret_cast<const Act*>(x + t * xs)[b].qs;
+        __m256i s = _mm256_set1_epi32(base[t * nb + b]), p = _mm256_setzero_si256();
+        UNROLL
+        for (int k = 0; k < 8; ++k) {
+          const __m256i xv = bcast4(xq + xoff(k));
+          const __m256i pk = Q == Quants::kBiasedBytes
+                                 ? _mm256_maddubs_epi16(_mm256_abs_epi8(u[k]), _mm256_sign_epi8(xv, u[k]))
+                                 : _mm256_maddubs_epi16(u[k], xv);
+          p = k % kGroup == 0 ? pk : _mm256_add_epi16(p, pk);
+          if (k % kGroup == kGroup - 1) s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
+        }
+        const float* d = dx + (t * nb + b) * kFloats;
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(d[0])), acc[t]);
+        if constexpr (kFloats == 2)  // the min: m_w * s_x (m after the 16 scales)
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 32 + 16 * h))),
+                                   _mm256_set1_ps(d[1]), acc[t]);
+      }
+    }
+    UNROLL
+    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + t * ys + 8 * h, acc[t]);
+  }
+
+  template <int NT>
+  SIMD static void tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t* base,
+                        float* y, size_t ys) {
+    half<NT>(nb, g, 0, x, xs, dx, base, y, ys);
+    half<NT>(nb, g, 1, x, xs, dx, base, y, ys);
+  }
+};
+
+}  // namespace
+
+PackedFn avx2_packed_kernel(DType w) {
+  switch (w) {
+    case DType::Q4_0: return packed_matmul<Avx2P<BlockQ4_0, BlockQ8_0, Quants::kNibbles, 8>>;
+    case DType::Q4_1: return packed_matmul<Avx2P<BlockQ4_1, BlockQ8_1, Quants::kNibbles, 0>>;
+    case DType::Q5_0: return packed_matmul<Avx2P<BlockQ5_0, BlockQ8_0, Quants::kFiveBits, 16>>;
+    case DType::Q5_1: return packed_matmul<Avx2P<BlockQ5_1, BlockQ8_1, Quants::kFiveBits, 0>>;
+    case DType::Q8_0: return packed_matmul<Avx2P<BlockQ8_0, BlockQ8_0, Quants::kBiasedBytes, 0>>;
+    default: return nullptr;
+  }
+}
+
+}  // namespace edgerag
+
+#undef SIMD
+#undef UNROLL
