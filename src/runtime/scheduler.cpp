@@ -1,8 +1,10 @@
 #include "runtime/scheduler.h"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_set>
 
+#include "runtime/sampler.h"
 #include "util/log.h"
 #include "util/timer.h"
 
@@ -29,15 +31,20 @@ struct Scheduler::Seq {
   int32_t last_token = -1;  // sampled, not yet fed back
   int cap_blocks = 0;       // blocks the sequence may grow to (prompt + max_tokens)
   std::vector<int32_t> feed;     // this step's decode entry: last_token, then drafts
-  std::vector<int32_t> history;  // prompt + generated tokens, what lookup drafts match (lookup only)
-  std::unique_ptr<LookupDrafter> lookup;
+  // Speculating requests: prompt + generated tokens (what lookup matches, what
+  // the draft model has read), and how many tokens to draft.
+  std::vector<int32_t> history;
+  std::optional<DraftPacer> pacer;
+  int32_t draft_seq = -1;  // SpecMode::Draft: the sequence in the draft model
+  size_t draft_len = 0;    // tokens of `history` in the draft model's KV
   Timer timer;
   double queue_ms = 0, ttft_ms = 0;
   bool prefilling() const { return n_past < req.prompt.size(); }
 };
 
-Scheduler::Scheduler(StepModel& model, SchedulerOptions opt)
+Scheduler::Scheduler(StepModel& model, SchedulerOptions opt, StepModel* draft)
     : model_(model),
+      draft_(draft),
       opt_(opt),
       cache_(model.block_size(), [&m = model](int32_t b) { m.retain_block(b); },
              [&m = model](int32_t b) { m.release_block(b); }) {
@@ -45,6 +52,9 @@ Scheduler::Scheduler(StepModel& model, SchedulerOptions opt)
                     opt_.prefill_chunk > 0,
                 "scheduler: invalid options (max_running {}, max_queued {}, step_tokens {}, prefill_chunk {})",
                 opt_.max_running, opt_.max_queued, opt_.step_tokens, opt_.prefill_chunk);
+  EDGERAG_CHECK(!draft_ || draft_->n_vocab() == model_.n_vocab(),
+                "draft model has a vocabulary of {} tokens, the model {}", draft_ ? draft_->n_vocab() : 0,
+                model_.n_vocab());
   stats_.kv_blocks_total = model_.n_blocks_total();
   thread_ = std::thread([this] { loop(); });
 }
@@ -77,9 +87,10 @@ uint64_t Scheduler::submit(GenRequest req) {
                 int64_t{model_.n_blocks_total()} * bs);
   s->req = std::move(req);
   s->req.spec.mode = resolve_auto(s->req.spec, s->req.prompt.size());
-  EDGERAG_CHECK(s->req.spec.mode != SpecMode::Draft, "this scheduler has no draft model");
-  if (s->req.spec.mode == SpecMode::Lookup) {
-    s->lookup = std::make_unique<LookupDrafter>(s->req.spec.draft_max);
+  EDGERAG_CHECK(s->req.spec.mode != SpecMode::Draft || draft_, "speculative decoding with a draft model needs "
+                "the draft loaded at start-up (--speculative draft:MODEL)");
+  if (s->req.spec.mode != SpecMode::Off) {
+    s->pacer.emplace(s->req.spec.draft_max);
     s->history = s->req.prompt;
   }
   uint64_t id;
@@ -119,7 +130,8 @@ SchedulerStats Scheduler::stats() const {
 
 void Scheduler::finish(Seq& s, FinishReason reason, std::string error) {
   if (s.seq >= 0) model_.free_seq(s.seq);
-  s.seq = -1;
+  if (s.draft_seq >= 0) draft_->free_seq(s.draft_seq);
+  s.seq = s.draft_seq = -1;
   GenResult r;
   r.reason = reason;
   r.error = std::move(error);
@@ -230,17 +242,27 @@ void Scheduler::step() {
   // each, plus draft tokens from the budget left beyond one token per decoder.
   int spare = budget;
   for (auto& s : running_) spare -= !s->prefilling();
+  std::vector<std::pair<Seq*, int>> want_model_drafts;
   for (auto& s : running_) {
     if (s->prefilling()) continue;
     s->feed.assign(1, s->last_token);
-    if (s->lookup) {
-      // Tokens emitted this step are at most drafts + 1 and at most what max_tokens
-      // leaves, so the KV written stays within the blocks reserved at admission.
-      const int limit = std::min({s->req.spec.draft_max, s->req.max_tokens - s->n_generated - 1, spare});
-      const auto drafts = s->lookup->propose(s->history, limit);
+    if (!s->pacer) continue;
+    // Tokens emitted this step are at most drafts + 1 and at most what max_tokens
+    // leaves, so the KV written stays within the blocks reserved at admission.
+    const int k = s->pacer->next(std::min({s->req.spec.draft_max, s->req.max_tokens - s->n_generated - 1, spare}));
+    if (k <= 0) continue;
+    if (s->req.spec.mode == SpecMode::Draft) {
+      want_model_drafts.emplace_back(s.get(), k);
+      spare -= k;
+    } else {
+      const auto drafts = lookup_draft(s->history, k);
       s->feed.insert(s->feed.end(), drafts.begin(), drafts.end());
       spare -= static_cast<int>(drafts.size());
     }
+  }
+  if (!want_model_drafts.empty()) draft_with_model(want_model_drafts);
+  for (auto& s : running_) {
+    if (s->prefilling()) continue;
     const auto n = static_cast<int32_t>(s->feed.size());
     entries.push_back({s->seq, s->feed, static_cast<int32_t>(s->n_past), n});
     owners.push_back(s.get());
@@ -292,7 +314,12 @@ void Scheduler::step() {
     if (n_drafts > 0) {
       s.n_drafted += n_drafts;
       s.n_accepted += accepted;
-      s.lookup->feedback(n_drafts, accepted);
+      s.pacer->feedback(n_drafts, accepted);
+      if (s.draft_seq >= 0 && !finished) {
+        // The draft model read every draft but the last; keep what was accepted.
+        s.draft_len = std::min(s.draft_len, s.history.size() - 1);
+        draft_->truncate(s.draft_seq, static_cast<int32_t>(s.draft_len));
+      }
       std::lock_guard lk(mu_);
       stats_.drafted_tokens += n_drafts;
       stats_.accepted_tokens += accepted;
@@ -307,12 +334,49 @@ void Scheduler::step() {
   std::erase_if(running_, [&](const auto& s) { return std::find(done.begin(), done.end(), s.get()) != done.end(); });
 }
 
+void Scheduler::draft_with_model(std::vector<std::pair<Seq*, int>>& want) {
+  const int bs = draft_->block_size();
+  int free = draft_->n_blocks_free();
+  std::vector<StepModel::Entry> entries;
+  std::vector<std::pair<Seq*, int>> owners;
+  // First forward: what the draft model has not read yet (at least last_token).
+  for (auto [s, k] : want) {
+    const size_t unread = s->history.size() - s->draft_len;
+    const auto blocks = static_cast<int>((s->draft_len + unread + k + bs - 1) / bs);
+    const int have = s->draft_seq >= 0 ? static_cast<int>(draft_->seq_blocks(s->draft_seq).size()) : 0;
+    if (blocks - have + 1 > free) continue;  // the draft pool is full: no drafts this step (+1: copy-on-write)
+    free -= blocks - have + 1;
+    if (s->draft_seq < 0) s->draft_seq = draft_->new_seq({});
+    s->feed.reserve(1 + k);
+    entries.push_back({s->draft_seq, std::span<const int32_t>(s->history).subspan(s->draft_len),
+                       static_cast<int32_t>(s->draft_len)});
+    owners.emplace_back(s, k);
+  }
+  std::vector<float> logits;
+  const auto nv = static_cast<size_t>(draft_->n_vocab());
+  while (!entries.empty()) {
+    draft_->forward(entries, logits);
+    std::vector<StepModel::Entry> next;
+    std::vector<std::pair<Seq*, int>> next_owners;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      auto [s, k] = owners[i];
+      s->draft_len += entries[i].tokens.size();
+      s->feed.push_back(argmax(logits.data() + i * nv, static_cast<int32_t>(nv)));
+      if (static_cast<int>(s->feed.size()) > k) continue;  // k drafts: the last is never read
+      next.push_back({s->draft_seq, std::span<const int32_t>(&s->feed.back(), 1), static_cast<int32_t>(s->draft_len)});
+      next_owners.emplace_back(s, k);
+    }
+    entries.swap(next);
+    owners.swap(next_owners);
+  }
+}
+
 bool Scheduler::emit(Seq& s, int32_t tok) {
   if (s.n_generated == 0) s.ttft_ms = s.timer.ms();
   const bool end = s.req.is_end(tok);
   if (!end) {
     ++s.n_generated;
-    if (s.lookup) s.history.push_back(tok);
+    if (s.pacer) s.history.push_back(tok);
     std::lock_guard lk(mu_);
     stats_.generated_tokens++;
   }

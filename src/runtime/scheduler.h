@@ -111,7 +111,10 @@ struct SchedulerStats {
 
 class Scheduler {
  public:
-  Scheduler(StepModel& model, SchedulerOptions opt);
+  // draft: a smaller model with the same vocabulary (its own KV pool) for
+  // requests with SpecMode::Draft; the caller checks the vocabularies match
+  // (check_same_vocabulary in scheduler_decoder.h), the scheduler their sizes.
+  Scheduler(StepModel& model, SchedulerOptions opt, StepModel* draft = nullptr);
   ~Scheduler();  // finishes waiting and running requests as Cancelled
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -129,12 +132,16 @@ class Scheduler {
   bool admit_locked();
   int blocks_needed(const Seq& s) const;
   void step();
+  // Appends up to `k` greedy draft-model tokens to each sequence's feed (one
+  // draft forward per draft position, all sequences batched).
+  void draft_with_model(std::vector<std::pair<Seq*, int>>& want);
   // Hands a sampled token to the request; false when the request is finished.
   bool emit(Seq& s, int32_t tok);
   void finish(Seq& s, FinishReason reason, std::string error = "");
   void update_stats_locked();  // running, KV and prefix-cache figures; engine thread with mu_ held
 
   StepModel& model_;
+  StepModel* draft_;
   SchedulerOptions opt_;
   PrefixCache cache_;
   mutable std::mutex mu_;

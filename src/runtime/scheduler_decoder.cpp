@@ -35,4 +35,21 @@ void DecoderStepModel::forward(std::span<const Entry> entries, std::vector<float
   logits = std::move(out.data);
 }
 
+std::unique_ptr<DraftModel> DraftModel::load(const std::string& path, const Tokenizer& target_vocab,
+                                             const std::string& target_name, ThreadPool* pool, int64_t kv_tokens,
+                                             int32_t n_ctx) {
+  auto d = std::make_unique<DraftModel>();
+  d->model = Model::load(path);
+  const auto vocab = Tokenizer::from_gguf(d->model->gguf());
+  EDGERAG_CHECK(vocab->n_vocab() == target_vocab.n_vocab() && d->model->hparams().n_vocab == target_vocab.n_vocab(),
+                "draft model {} has a vocabulary of {} tokens, {} has {}: speculative decoding needs the same vocabulary",
+                path, vocab->n_vocab(), target_name, target_vocab.n_vocab());
+  for (int32_t id = 0; id < vocab->n_vocab(); ++id)
+    EDGERAG_CHECK(vocab->token_text(id) == target_vocab.token_text(id),
+                  "draft model {} and {} differ at token {} ('{}' vs '{}'): speculative decoding needs the same "
+                  "vocabulary", path, target_name, id, vocab->token_text(id), target_vocab.token_text(id));
+  d->step = std::make_unique<DecoderStepModel>(*d->model, pool, kv_tokens, n_ctx);
+  return d;
+}
+
 }  // namespace edgerag

@@ -3,9 +3,11 @@
 // sequences, and block references go straight to the KvCache.
 #pragma once
 #include <memory>
+#include <string>
 
 #include "model/model.h"
 #include "runtime/scheduler.h"
+#include "tokenizer/tokenizer.h"
 #include "util/thread_pool.h"
 
 namespace edgerag {
@@ -36,6 +38,17 @@ class DecoderStepModel : public StepModel {
   std::unique_ptr<KvCache> cache_;
   int32_t n_ctx_;
   int32_t next_seq_ = 0;
+};
+
+// A draft model for speculative decoding (--speculative draft:MODEL) with its
+// own KV pool. load() checks that its vocabulary is the target's (same size and
+// token texts): drafts are token ids, so any difference is an Error naming both.
+struct DraftModel {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<DecoderStepModel> step;
+  static std::unique_ptr<DraftModel> load(const std::string& path, const Tokenizer& target_vocab,
+                                          const std::string& target_name, ThreadPool* pool, int64_t kv_tokens,
+                                          int32_t n_ctx);
 };
 
 }  // namespace edgerag

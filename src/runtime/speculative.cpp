@@ -40,17 +40,10 @@ SpecMode resolve_auto(const SpecOptions& o, size_t n_prompt) {
   return n_prompt >= SpecOptions::kAutoMinPrompt ? SpecMode::Lookup : SpecMode::Off;
 }
 
-LookupDrafter::LookupDrafter(int draft_max) : max_(std::max(1, draft_max)), len_(std::min(max_, 4)) {}
-
-std::vector<int32_t> LookupDrafter::propose(std::span<const int32_t> h, int limit) {
-  const int k = std::min(len_, limit);
-  if (k <= 0) return {};
-  if (pause_ > 0) {
-    --pause_;
-    return {};
-  }
+std::vector<int32_t> lookup_draft(std::span<const int32_t> h, int k) {
   const size_t n_h = h.size();
-  for (size_t n = std::min<size_t>(kMaxNgram, n_h > 0 ? n_h - 1 : 0); n >= kMinNgram; --n) {
+  if (k <= 0 || n_h <= static_cast<size_t>(kLookupMinNgram)) return {};
+  for (size_t n = std::min<size_t>(kLookupMaxNgram, n_h - 1); n >= kLookupMinNgram; --n) {
     const auto tail = h.subspan(n_h - n);
     // Latest earlier occurrence: recent text predicts the continuation best.
     for (size_t i = n_h - n; i-- > 0;) {
@@ -62,13 +55,20 @@ std::vector<int32_t> LookupDrafter::propose(std::span<const int32_t> h, int limi
   return {};
 }
 
-void LookupDrafter::feedback(int drafted, int accepted) {
-  if (drafted <= 0) return;
-  if (accepted == drafted) {
-    len_ = std::min(max_, len_ + 1);
-  } else {
-    len_ = std::max(1, len_ / 2);
+DraftPacer::DraftPacer(int draft_max) : max_(std::max(1, draft_max)), len_(std::min(max_, 4)) {}
+
+int DraftPacer::next(int limit) {
+  if (limit <= 0) return 0;
+  if (pause_ > 0) {
+    --pause_;
+    return 0;
   }
+  return std::min(len_, limit);
+}
+
+void DraftPacer::feedback(int drafted, int accepted) {
+  if (drafted <= 0) return;
+  len_ = accepted == drafted ? std::min(max_, len_ + 1) : std::max(1, len_ / 2);
   if (accepted > 0) {
     misses_ = pause_len_ = 0;
   } else if (++misses_ >= kMisses) {

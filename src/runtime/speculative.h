@@ -29,27 +29,30 @@ std::string speculative_name(const SpecOptions& o);  // the flag again
 // Auto resolved for a prompt of n_prompt tokens: Lookup or Off.
 SpecMode resolve_auto(const SpecOptions& o, size_t n_prompt);
 
-// Prompt lookup: drafts are the tokens that followed the latest earlier
-// occurrence of the history's last n-gram (longest n first), so answers that
-// copy phrases of the retrieved context are drafted for free. The draft length
-// adapts: one longer after a fully accepted draft, halved after a rejection;
-// after kMisses drafts in a row with nothing accepted the drafter pauses for a
-// doubling number of steps, so a workload where lookup never helps pays
-// almost nothing.
-class LookupDrafter {
+// Prompt lookup: the tokens that followed the latest earlier occurrence of the
+// history's last n-gram (n = kMaxNgram down to kMinNgram), at most k of them;
+// answers that copy phrases of the retrieved context are drafted for free.
+constexpr int kLookupMaxNgram = 3, kLookupMinNgram = 2;
+std::vector<int32_t> lookup_draft(std::span<const int32_t> history, int k);
+
+// How many tokens to draft next, for any source: one more after a fully
+// accepted draft, half after a rejection; after kMisses drafts in a row with
+// nothing accepted, no drafts for a doubling number of steps (up to kMaxPause),
+// so a workload where drafts never help pays almost nothing.
+class DraftPacer {
  public:
-  static constexpr int kMaxNgram = 3, kMinNgram = 2, kMisses = 3, kMaxPause = 64;
-  explicit LookupDrafter(int draft_max);
-  // At most min(current length, limit) tokens continuing `history`; may be empty.
-  std::vector<int32_t> propose(std::span<const int32_t> history, int limit);
+  static constexpr int kMisses = 3, kMaxPause = 64;
+  explicit DraftPacer(int draft_max);
+  // Draft length for this step, at most `limit`; 0 while pausing (counts a step).
+  int next(int limit);
   void feedback(int drafted, int accepted);
   int draft_len() const { return len_; }
 
  private:
   int max_, len_;
-  int misses_ = 0;      // drafts in a row with nothing accepted
-  int pause_ = 0;       // steps left without drafting
-  int pause_len_ = 0;   // length of the last pause
+  int misses_ = 0;     // drafts in a row with nothing accepted
+  int pause_ = 0;      // steps left without drafting
+  int pause_len_ = 0;  // length of the last pause
 };
 
 }  // namespace edgerag

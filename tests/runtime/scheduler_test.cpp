@@ -293,5 +293,37 @@ TEST(Scheduler, HeadThatCannotFitLeavesThePrefixCacheAlone) {
   EXPECT_EQ(h.tokens, model.reference(prompt_of(30, 3), 10));
 }
 
+// A draft model identical to the target: every draft is accepted only if the
+// draft model's own KV (read incrementally, truncated after each step) always
+// holds exactly the accepted text. Draft, lookup and plain requests share the batch.
+TEST(Scheduler, DraftModelKvFollowsTheAcceptedText) {
+  FakeStepModel model(256, 4), draft(256, 4);
+  Scheduler sched(model, {.max_running = 6, .max_queued = 16, .step_tokens = 64, .prefill_chunk = 16}, &draft);
+  std::list<Collector> cs;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 6; ++i) {
+    prompts.push_back(prompt_of(7 + 11 * i, 40 + i));
+    const SpecOptions spec = i % 3 == 0 ? parse_speculative("draft:fake", 2 + i) : i % 3 == 1 ? lookup() : SpecOptions{};
+    sched.submit(cs.emplace_back().request(prompts.back(), 30 + i, -1, spec));
+  }
+  int i = 0;
+  for (auto& c : cs) {
+    c.wait();
+    EXPECT_EQ(c.tokens, model.reference(prompts[i], 30 + i)) << "request " << i;
+    if (i % 3 == 0) {
+      EXPECT_GT(c.result.n_drafted, 0);
+      EXPECT_EQ(c.result.n_accepted, c.result.n_drafted) << "request " << i;
+    }
+    ++i;
+  }
+  for (int k = 0; k < 1000 && sched.stats().running != 0; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(draft.n_blocks_free(), 256);
+  // Without a draft model such a request is refused; a draft of another vocabulary is too.
+  Scheduler plain(model, {});
+  EXPECT_THROW(plain.submit(Collector().request(prompts[0], 4, -1, parse_speculative("draft:x", 4))), Error);
+  FakeStepModel other(16, 4, 50);
+  EXPECT_THROW(Scheduler(model, {}, &other), Error);
+}
+
 }  // namespace
 }  // namespace edgerag
