@@ -4,8 +4,10 @@
 // lane i, so maddubs against 4 broadcast activation bytes gives 8 rows'
 // partial dots with no shuffle. Without VNNI, maddubs' int16 pair sums are
 // added in int16 while they cannot overflow (Q4: 8 vectors, |pair| <= 2*15*127;
-// Q5: 4 vectors) and widened by one madd; Q8_0 uses the sign trick (unsigned
-// |w|, activation signs flipped by w), one madd per vector. The register tile
+// Q5: 4 vectors) and widened by one madd. Q8_0 has no AVX2 packed kernel: its
+// quants need the sign trick (|w|, activation signs flipped by w) and one madd
+// per vector, and the GEMV measured 20% slower than the row-major one (the
+// 64-token GEMM 1.5x faster; docs/PERFORMANCE.md), so it stays row-major. The register tile
 // is 8 rows x kNT tokens: the block's 8 unpacked weight registers are reused by
 // every token. Numerics: per row and block the exact integer dot times
 // d_w * d_x, then the min, accumulated over blocks in order: the same float
@@ -31,11 +33,11 @@ SIMD inline __m256i bcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-enum class Quants { kNibbles, kFiveBits, kBiasedBytes };
+enum class Quants { kNibbles, kFiveBits };
 
-// A 32-element block format: Act the activation block (Q8_0 or Q8_1), Q the
-// quant encoding, W the weight block (for the packed block size), kOffset the
-// offset subtracted from the unsigned quants (none for Q8_0, made signed again).
+// A 4- or 5-bit 32-element block format: Act the activation block (Q8_0 or
+// Q8_1), Q the quant encoding, W the weight block (for the packed block size),
+// kOffset the offset subtracted from the unsigned quants.
 template <class W, class A, Quants Q, int kOffset>
 struct Avx2P {
   using Act = A;
@@ -45,9 +47,9 @@ struct Avx2P {
   static constexpr size_t kHead = 2 * kPackRows * kFloats;  // F16 d (and m) of the 16 rows
   static constexpr size_t kQuants = kHead + (Q == Quants::kFiveBits ? 4 * kPackRows : 0);
   // int16 pair sums that may be added before widening.
-  static constexpr int kGroup = Q == Quants::kNibbles ? 8 : Q == Quants::kFiveBits ? 4 : 1;
+  static constexpr int kGroup = Q == Quants::kNibbles ? 8 : 4;
   // Vector k holds elements xoff(k).. of the block (4 per lane).
-  static constexpr int xoff(int k) { return Q == Quants::kBiasedBytes ? 4 * k : k % 2 ? 16 + 4 * (k / 2) : 4 * (k / 2); }
+  static constexpr int xoff(int k) { return k % 2 ? 16 + 4 * (k / 2) : 4 * (k / 2); }
 
   // Per (token, block): d_x (and s_x) and -kOffset * sum(q_x).
   SIMD static void terms(int64_t nb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* base) {
@@ -63,16 +65,10 @@ struct Avx2P {
     }
   }
 
-  // The 8 quant vectors of rows 8h..8h+7 of a block (q: the packed quants).
-  // Q8_0: the signed quants (bias removed).
+  // The 8 unsigned quant vectors of rows 8h..8h+7 of a block.
   SIMD static void unpack(const uint8_t* blk, int h, __m256i* u) {
     const uint8_t* q = blk + kQuants + 32 * h;
     const __m256i m = _mm256_set1_epi8(15);
-    if constexpr (Q == Quants::kBiasedBytes) {
-      UNROLL
-      for (int k = 0; k < 8; ++k) u[k] = _mm256_xor_si256(load(q + 64 * k), _mm256_set1_epi8(static_cast<char>(0x80)));
-      return;
-    }
     UNROLL
     for (int j = 0; j < 4; ++j) {
       const __m256i v = load(q + 64 * j);
@@ -114,10 +110,7 @@ struct Avx2P {
         __m256i s = _mm256_set1_epi32(base[t * nb + b]), p = _mm256_setzero_si256();
         UNROLL
         for (int k = 0; k < 8; ++k) {
-          const __m256i xv = bcast4(xq + xoff(k));
-          const __m256i pk = Q == Quants::kBiasedBytes
-                                 ? _mm256_maddubs_epi16(_mm256_abs_epi8(u[k]), _mm256_sign_epi8(xv, u[k]))
-                                 : _mm256_maddubs_epi16(u[k], xv);
+          const __m256i pk = _mm256_maddubs_epi16(u[k], bcast4(xq + xoff(k)));
           p = k % kGroup == 0 ? pk : _mm256_add_epi16(p, pk);
           if (k % kGroup == kGroup - 1) s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
         }
@@ -148,7 +141,6 @@ PackedFn avx2_packed_kernel(DType w) {
     case DType::Q4_1: return packed_matmul<Avx2P<BlockQ4_1, BlockQ8_1, Quants::kNibbles, 0>>;
     case DType::Q5_0: return packed_matmul<Avx2P<BlockQ5_0, BlockQ8_0, Quants::kFiveBits, 16>>;
     case DType::Q5_1: return packed_matmul<Avx2P<BlockQ5_1, BlockQ8_1, Quants::kFiveBits, 0>>;
-    case DType::Q8_0: return packed_matmul<Avx2P<BlockQ8_0, BlockQ8_0, Quants::kBiasedBytes, 0>>;
     default: return nullptr;
   }
 }
