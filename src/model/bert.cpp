@@ -5,6 +5,7 @@
 
 #include "model/bert_internal.h"
 #include "model/encoder_attention.h"
+#include "util/deadline.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -192,6 +193,7 @@ std::vector<float> BertModel::forward_bert(const std::vector<BertInput>& batch, 
 
   std::vector<float> q(T * E), k(T * E), v(T * E), att(T * E), up(T * hp_.n_ff);
   for (const Layer& L : layers_) {
+    check_deadline("an encoder layer");  // a long input's pass can take seconds
     linear(L.q, L.q_b, x.data(), T, q.data(), pool);
     linear(L.k, L.k_b, x.data(), T, k.data(), pool);
     linear(L.v, L.v_b, x.data(), T, v.data(), pool);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "util/deadline.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -81,7 +82,6 @@ BertInput Encoder::pair_input(const std::string& query, const std::string& doc) 
 std::vector<std::vector<float>> Encoder::run(const std::vector<BertInput>& inputs) const {
   std::vector<std::vector<float>> out;
   out.reserve(inputs.size());
-  std::lock_guard<std::mutex> lock(mu_);
   // A pass holds at most batch_size inputs and, past the first input, at most
   // kMaxPassTokens tokens: activations grow with the packed length, and
   // long-context models (ModernBERT, 8,192 tokens) would otherwise pack
@@ -93,6 +93,11 @@ std::vector<std::vector<float>> Encoder::run(const std::vector<BertInput>& input
            (e == b || tokens + inputs[e].ids.size() <= kMaxPassTokens))
       tokens += inputs[e++].ids.size();
     const std::vector<BertInput> batch(inputs.begin() + b, inputs.begin() + e);
+    // One pass at a time (they share the thread pool), but the lock is taken
+    // per pass, so concurrent callers interleave instead of waiting for each
+    // other's whole call; each pass and layer checks the caller's deadline.
+    std::lock_guard<std::mutex> lock(mu_);
+    check_deadline("an encoder pass");
     for (auto& v : model_->encode(batch, pool_.get())) out.push_back(std::move(v));
     b = e;
   }

@@ -5,6 +5,7 @@
 
 #include "model/bert_internal.h"
 #include "model/encoder_attention.h"
+#include "util/deadline.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -91,6 +92,7 @@ std::vector<float> BertModel::forward_modern_bert(const std::vector<BertInput>& 
   constexpr int64_t kFfnChunk = 256;
   std::vector<float> up(std::min(T, kFfnChunk) * 2 * F), y(std::min(T, kFfnChunk) * F);
   for (const Layer& L : layers_) {
+    check_deadline("an encoder layer");  // a long input's pass can take seconds
     std::copy(x.begin(), x.end(), h.begin());
     if (L.attn_norm_w) layernorm_rows(h.data(), L.attn_norm_w, L.attn_norm_b, T, E, hp_.eps);
     linear(L.qkv, L.qkv_b, h.data(), T, qkv.data(), pool);

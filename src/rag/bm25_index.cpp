@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "util/deadline.h"
 #include "util/error.h"
 
 namespace edgerag::rag {
@@ -533,7 +534,8 @@ std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const s
   double theta = -1;  // k-th best score once the heap is full
   size_t first_essential = 0;
   std::vector<int64_t> tf(tokens.size(), 0);
-  while (true) {
+  for (uint64_t step = 1;; ++step) {
+    if (step % 4096 == 0) check_deadline("bm25");  // a many-term query over a large index
     int64_t d = std::numeric_limits<int64_t>::max();
     for (size_t i = first_essential; i < cursors.size(); ++i) d = std::min(d, cursors[i].doc());
     if (d == std::numeric_limits<int64_t>::max()) break;

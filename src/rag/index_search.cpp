@@ -7,6 +7,7 @@
 #include "rag/bm25.h"
 #include "rag/fusion.h"
 #include "rag/index_impl.h"
+#include "util/deadline.h"
 #include "util/error.h"
 #include "util/timer.h"
 
@@ -186,9 +187,9 @@ SearchResponse IndexImpl::search(const std::string& query, const SearchOptions& 
   if (use_dense && !vectors() && meta("embedder").empty())
     fail("index {} has no dense vectors: ingest with an embedding model first", dir_);
 
-  auto check_deadline = [&o](const char* stage) {
-    if (std::chrono::steady_clock::now() > o.deadline) throw DeadlineExceeded(fmt::format("search: timed out in {}", stage));
-  };
+  // Seen between the stages below and inside the long ones: every encoder
+  // pass and layer of the query embedding and of the rerank.
+  DeadlineScope scope(o.deadline);
   std::vector<std::pair<int64_t, double>> lexical, semantic;
   if (use_bm25) {
     Timer t;
@@ -197,7 +198,7 @@ SearchResponse IndexImpl::search(const std::string& query, const SearchOptions& 
     res.timings.bm25_ms = t.ms();
   }
   if (use_dense) {
-    check_deadline("bm25");
+    check_deadline("search (bm25)");
     Timer t;
     auto q = embedder_->embed({query}, true);
     EDGERAG_CHECK(q.size() == 1, "embedder returned no query vector");
@@ -231,7 +232,7 @@ SearchResponse IndexImpl::search(const std::string& query, const SearchOptions& 
   }
   res.timings.fuse_ms = t.ms();
 
-  check_deadline("retrieval");
+  check_deadline("search (retrieval)");
   // Cross-encoder rerank of the head, unless both retrievers already agree.
   if (reranker_ && o.rerank && o.rerank_top > 0 && !ranked.empty()) {
     double agreement = o.mode == SearchMode::Hybrid ? top_overlap(lex_ids, sem_ids, std::min<size_t>(o.k, 10)) : 0;
@@ -246,17 +247,8 @@ SearchResponse IndexImpl::search(const std::string& query, const SearchOptions& 
         auto c = chunk(ranked[i].first);
         passages.push_back(c ? passage_text(c->provenance.headings, c->text) : std::string());
       }
-      // In batches, so the deadline is seen between them.
-      constexpr size_t kBatch = 32;  // the encoder's default batch: the same passes as one call
-      std::vector<float> scores;
-      for (size_t b = 0; b < n; b += kBatch) {
-        check_deadline("rerank");
-        const std::vector<std::string> part(passages.begin() + static_cast<ptrdiff_t>(b),
-                                            passages.begin() + static_cast<ptrdiff_t>(std::min(n, b + kBatch)));
-        const std::vector<float> s = reranker_->score(query, part);
-        EDGERAG_CHECK(s.size() == part.size(), "reranker returned {} scores for {} passages", s.size(), part.size());
-        scores.insert(scores.end(), s.begin(), s.end());
-      }
+      const std::vector<float> scores = reranker_->score(query, passages);
+      EDGERAG_CHECK(scores.size() == n, "reranker returned {} scores for {} passages", scores.size(), n);
       for (size_t i = 0; i < n; ++i) {
         ranked[i].second = scores[i];
         stage[ranked[i].first].rerank = scores[i];

@@ -1,4 +1,5 @@
 // BERT encoder against the llama.cpp goldens (golden/README.md §4, §7.4).
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <thread>
@@ -9,6 +10,7 @@
 #include "model/bert.h"
 #include "model/bert_encoder.h"
 #include "test_paths.h"
+#include "util/deadline.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -144,6 +146,21 @@ TEST(Encoder, EmbedTokenizesLikeLlamaCppAndMatchesGoldens) {
   const auto emb = enc->embed(texts);  // batches of 4 + 2
   EXPECT_LE(max_abs_diff(emb, read_f32("embeddings/synth-bert-embed.default_batched.l2norm.f32.bin")), 2e-4);
   EXPECT_THROW(enc->rerank("q", {"d"}), Error);
+}
+
+// A request's deadline stops the encoder inside its work: before each pass
+// and each layer (BertModel::encode has no check of its own around the forward).
+TEST(Encoder, StopsAtTheCallersDeadline) {
+  auto enc = Encoder::load(test::model_path("synth-bert-rerank.gguf"));
+  auto model = BertModel::load(test::model_path("synth-bert-rerank.gguf"));
+  const BertInput in{enc->pair_input("q", "d").ids, {}};
+  {
+    DeadlineScope past(DeadlineScope::Clock::now() - std::chrono::milliseconds(1));
+    EXPECT_THROW(enc->rerank("q", {"d", "e"}), DeadlineExceeded);
+    EXPECT_THROW(model->encode({in}, nullptr), DeadlineExceeded);
+  }
+  EXPECT_EQ(enc->rerank("q", {"d", "e"}).size(), 2u);  // the scope is over
+  EXPECT_EQ(model->encode({in}, nullptr).size(), 1u);
 }
 
 TEST(Encoder, RerankPairsMatchGoldensWithTypeZeroOption) {

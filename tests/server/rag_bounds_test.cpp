@@ -1,7 +1,8 @@
 // Bounds of a RAG request: the question's size in bytes (before anything) and
 // in tokens (before retrieval), the rerank candidate cap; and queries on their
-// own reader engines, so a slow query does not hold up a concurrent one. (The
-// deadline through retrieval: AnswerTest.QueryBoundsAndDeadline in tests/rag.)
+// own reader engines, so a slow query does not hold up a concurrent one; a
+// slow rerank stopped at the request timeout with a 504 while another query is
+// served. (The deadline through retrieval: AnswerTest.QueryBoundsAndDeadline in tests/rag.)
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <unistd.h>
@@ -78,7 +79,9 @@ constexpr int kCandidates = static_cast<int>(1000 / test::kSanitizerTime);
 struct RerankServer {
   TempFolder dir{"edgerag_rag_bounds_rerank"};
   Running r;
-  RerankServer() : r(models(dir.path.string()), with_cap({})) { ingest(r, llama_docs(1000)); }
+  explicit RerankServer(ServerOptions o = {}) : r(models(dir.path.string()), with_cap(o)) {
+    ingest(r, llama_docs(1000));
+  }
   static ServedModels models(const std::string& index_dir) {
     ServedModels m;
     m.index_dir = index_dir;
@@ -113,6 +116,32 @@ TEST(RagBounds, SlowQueryDoesNotBlockAnother) {
   EXPECT_FALSE(slow_done.load()) << "the fast query waited for the slow one";
   slow.join();
   EXPECT_EQ(slow_status, 200);
+}
+
+// The request timeout reaches inside the rerank: the slow query is stopped
+// within one encoder layer of it (504), and a query started meanwhile is served.
+TEST(RagBounds, SlowRerankGets504AtTheTimeout) {
+  ServerOptions o;
+  o.request_timeout_s = 1;
+  RerankServer s(o);
+  int slow_status = 0;
+  double slow_s = 0;
+  json slow_answer;
+  std::thread slow([&] {
+    const auto t0 = std::chrono::steady_clock::now();
+    slow_answer = s.ask(true, &slow_status);
+    slow_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the slow query is reranking
+  int status = 0;
+  json fast = s.ask(false, &status);
+  EXPECT_EQ(status, 200) << fast.dump().substr(0, 300);
+  slow.join();
+  EXPECT_EQ(slow_status, 504) << slow_answer.dump().substr(0, 300);
+  EXPECT_EQ(slow_answer["error"]["code"], "timeout") << slow_answer.dump().substr(0, 300);
+  // The timeout plus one encoder layer and the answer's way back; it used to run to the end.
+  EXPECT_LT(slow_s, o.request_timeout_s + 0.5 * test::kSanitizerTime) << "seconds";
+  std::printf("slow rerank answered %d after %.2f s (timeout %d s)\n", slow_status, slow_s, o.request_timeout_s);
 }
 
 }  // namespace

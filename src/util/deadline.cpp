@@ -1,0 +1,21 @@
+#include "util/deadline.h"
+
+#include <algorithm>
+
+#include "util/error.h"
+
+namespace edgerag {
+namespace {
+thread_local DeadlineScope::Clock::time_point current = DeadlineScope::Clock::time_point::max();
+}
+
+DeadlineScope::DeadlineScope(Clock::time_point deadline) : saved_(current) { current = std::min(current, deadline); }
+
+DeadlineScope::~DeadlineScope() { current = saved_; }
+
+void check_deadline(const char* stage) {
+  if (current != DeadlineScope::Clock::time_point::max() && DeadlineScope::Clock::now() > current)
+    throw DeadlineExceeded(fmt::format("timed out in {}", stage));
+}
+
+}  // namespace edgerag
