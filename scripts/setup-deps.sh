@@ -14,7 +14,8 @@ packages=(
   libpoppler-cpp-dev libxml2-dev libgumbo-dev libzip-dev
   libtesseract-dev tesseract-ocr-eng
   gnuplot-nox
-  nodejs                               # OpenAI npm client test (tests/js)
+  nodejs                               # OpenAI npm client and web page tests (tests/js)
+  chromium                             # the web page test's headless browser (driven by puppeteer-core)
   sqlite3-doc                          # the demo corpus (SQLite HTML documentation)
 )
 
@@ -34,11 +35,12 @@ else
   echo "setup-deps: all dependencies present"
 fi
 
-# Node packages of the OpenAI-client server test (tests/js), pinned by package-lock.json.
+# Node packages of the OpenAI-client and web page tests (tests/js), pinned by package-lock.json
+# (puppeteer-core drives the system chromium; it downloads no browser).
 # Debian ships npm separately from nodejs (a NodeSource nodejs bundles it instead).
 if ! command -v npm >/dev/null; then
   $SUDO apt-get install -y -qq --no-install-recommends npm
 fi
-if [ ! -d "$(dirname "$0")/../tests/js/node_modules/openai" ]; then
+if [ ! -d "$(dirname "$0")/../tests/js/node_modules/openai" ] || [ ! -d "$(dirname "$0")/../tests/js/node_modules/puppeteer-core" ]; then
   (cd "$(dirname "$0")/../tests/js" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -97,7 +97,14 @@ SearchResponse AnswerEngine::Impl::retrieve(const std::string& question, const A
   SearchOptions so;
   so.deadline = bounds.deadline;
   so.filter.collections = bounds.collections;
+  so.filter.file_types = bounds.file_types;
+  so.filter.path_prefix = bounds.path_prefix;
   so.mode = dense && cfg.hybrid ? SearchMode::Hybrid : SearchMode::Bm25;
+  if (bounds.mode) {
+    EDGERAG_CHECK(*bounds.mode == SearchMode::Bm25 || dense, "{} retrieval needs an index with dense vectors",
+                  search_mode_name(*bounds.mode));
+    so.mode = *bounds.mode;
+  }
   so.k = static_cast<size_t>(cfg.max_chunks);
   so.bm25_depth = static_cast<size_t>(cfg.bm25_depth);
   so.dense_depth = static_cast<size_t>(cfg.dense_depth);

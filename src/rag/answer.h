@@ -17,6 +17,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -106,6 +107,10 @@ struct QueryBounds {
   int max_question_tokens = 1024;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   std::vector<std::string> collections = {};  // the collections searched; empty = all
+  std::vector<std::string> file_types = {};   // documents of these types only; empty = any
+  std::string path_prefix = {};               // documents whose path starts with this
+  // The retriever asked for; unset: hybrid when the index has vectors and the config allows, else BM25.
+  std::optional<SearchMode> mode = {};
 };
 
 // {prompt_ids, prompt_pieces}: the token ids of a prompt and the text of each

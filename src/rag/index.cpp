@@ -413,6 +413,17 @@ IngestReport IndexImpl::ingest(const std::vector<std::string>& paths, const Inge
   uint64_t pending_bytes = 0;
   IngestProgress prog;
   prog.files_total = files.size();
+  auto stage = [&](IngestStage st) {
+    prog.stage = st;
+    prog.chunks = report.chunks_written;
+    prog.seconds = timer.seconds();
+    if (progress) progress(prog);
+  };
+  // Embedding and writing happen per batch of files, announced as the "embed" stage.
+  auto flush_pending = [&] {
+    if (!pending.empty()) stage(IngestStage::Embed);
+    flush(pending, report);
+  };
   for (const auto& path : files) {
     prog.current = path;
     try {
@@ -433,7 +444,9 @@ IngestReport IndexImpl::ingest(const std::vector<std::string>& paths, const Inge
           db_->prepare("UPDATE documents SET mtime = ?1 WHERE id = ?2").bind(1, mtime).bind(2, existing->id).run();
           ++report.unchanged;
         } else {
+          stage(IngestStage::Parse);
           ParsedDocument parsed = read_document(path, bytes, ropt);
+          stage(IngestStage::Chunk);
           PendingDoc d{options.collection, path, parsed.file_type, parsed.title, hash, size, mtime, true,
                        existing ? existing->id : 0, chunk_document(parsed, options.chunk, count)};
           pending_chunks += d.chunks.size();
@@ -447,16 +460,14 @@ IngestReport IndexImpl::ingest(const std::vector<std::string>& paths, const Inge
     }
     if (pending_chunks >= std::max<size_t>(options.embed_batch, 64) || pending.size() >= 64 ||
         pending_bytes >= options.batch_bytes) {
-      flush(pending, report);
+      flush_pending();
       pending_chunks = 0;
       pending_bytes = 0;
     }
     ++prog.files_done;
-    prog.chunks = report.chunks_written;
-    prog.seconds = timer.seconds();
-    if (progress) progress(prog);
+    stage(IngestStage::Done);
   }
-  flush(pending, report);
+  flush_pending();
   if (options.prune) {
     std::vector<int64_t> gone;
     auto st = db_->prepare("SELECT id, path FROM documents WHERE collection = ?1 AND is_file = 1");
@@ -550,6 +561,47 @@ int64_t IndexImpl::collection_id(const std::string& name) {
   st.bind(1, name);
   EDGERAG_CHECK(st.step(), "index: collection '{}' has no id", name);
   return st.i64(0);
+}
+
+std::vector<CollectionInfo> IndexImpl::collections() {
+  std::lock_guard lock(mu_);
+  auto st = db_->prepare(
+      "SELECT n.name, count(d.id), coalesce(sum(d.n_chunks), 0) FROM "
+      "(SELECT name FROM collections UNION SELECT DISTINCT collection FROM documents) n "
+      "LEFT JOIN documents d ON d.collection = n.name GROUP BY n.name ORDER BY n.name");
+  std::vector<CollectionInfo> out;
+  while (st.step())
+    out.push_back({st.text(0), static_cast<size_t>(st.i64(1)), static_cast<size_t>(st.i64(2))});
+  return out;
+}
+
+std::vector<DocumentInfo> IndexImpl::documents(const std::string& collection, size_t limit) {
+  std::lock_guard lock(mu_);
+  auto st = db_->prepare(
+      "SELECT path, file_type, title, size, n_chunks, ingested_at FROM documents WHERE collection = ?1 "
+      "ORDER BY path LIMIT ?2");
+  st.bind(1, collection).bind(2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  std::vector<DocumentInfo> out;
+  while (st.step())
+    out.push_back({st.text(0), st.text(1), st.text(2), st.i64(3), static_cast<size_t>(st.i64(4)), st.i64(5)});
+  return out;
+}
+
+size_t IndexImpl::remove_collection(const std::string& name) {
+  std::lock_guard lock(mu_);
+  require_writable();
+  std::vector<int64_t> ids;
+  auto st = db_->prepare("SELECT id FROM documents WHERE collection = ?1");
+  st.bind(1, name);
+  while (st.step()) ids.push_back(st.i64(0));
+  {
+    Transaction tx(*db_);
+    for (int64_t id : ids) delete_document(id);
+    db_->prepare("DELETE FROM collections WHERE name = ?1").bind(1, name).run();
+    tx.commit();
+  }
+  finish_ingest();
+  return ids.size();
 }
 
 IndexStats IndexImpl::stats() {

@@ -42,6 +42,20 @@ struct IndexStats {
   std::vector<std::string> collections;
 };
 
+// One document as listed (GET /v1/documents, the page's document table).
+struct DocumentInfo {
+  std::string path;        // file path, or the key of a text document
+  std::string file_type, title;
+  int64_t size = 0;        // bytes of the file (or of the text)
+  size_t chunks = 0;
+  int64_t ingested_at = 0; // Unix seconds of the last (re)ingest
+};
+
+struct CollectionInfo {
+  std::string name;
+  size_t documents = 0, chunks = 0;
+};
+
 class Index {
  public:
   static std::unique_ptr<Index> open(const std::string& dir, const IndexOptions& options = {});
@@ -67,6 +81,12 @@ class Index {
   // The collection's id, given on first use and never reused: what names its
   // files on disk (names are any text, so no sanitized form of them can).
   virtual int64_t collection_id(const std::string& name) = 0;
+  // Every collection: those given an id (created empty) and those holding documents.
+  virtual std::vector<CollectionInfo> collections() = 0;
+  // The collection's documents by path, at most `limit`.
+  virtual std::vector<DocumentInfo> documents(const std::string& collection, size_t limit) = 0;
+  // Removes the collection's documents and its id; the number of documents removed.
+  virtual size_t remove_collection(const std::string& name) = 0;
 
   virtual SearchResponse search(const std::string& query, const SearchOptions& options) = 0;
 

@@ -52,6 +52,9 @@ class IndexImpl final : public Index {
                             const ProgressFn& progress) override;
   bool remove(const std::string& collection, const std::string& path) override;
   int64_t collection_id(const std::string& name) override;
+  std::vector<CollectionInfo> collections() override;
+  std::vector<DocumentInfo> documents(const std::string& collection, size_t limit) override;
+  size_t remove_collection(const std::string& name) override;
   SearchResponse search(const std::string& query, const SearchOptions& options) override;
   std::optional<SearchHit> chunk(int64_t chunk_id) override;
   IndexStats stats() override;

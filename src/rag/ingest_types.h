@@ -38,7 +38,21 @@ struct TextDocument {
   std::string file_type = "text";
 };
 
+// What the file being processed goes through; Done once it is finished (indexed,
+// unchanged or failed) and counted in files_done.
+enum class IngestStage { Parse, Chunk, Embed, Done };
+constexpr const char* ingest_stage_name(IngestStage s) {
+  switch (s) {
+    case IngestStage::Parse: return "parse";
+    case IngestStage::Chunk: return "chunk";
+    case IngestStage::Embed: return "embed";
+    case IngestStage::Done: return "done";
+  }
+  return "?";
+}
+
 struct IngestProgress {
+  IngestStage stage = IngestStage::Done;
   size_t files_done = 0, files_total = 0;
   size_t chunks = 0;           // chunks written so far in this run
   double seconds = 0;

@@ -8,7 +8,9 @@
 
 #include "rag/answer.h"
 #include "server/api_error.h"
+#include "tensor/cpu_features.h"
 #include "util/log.h"
+#include "webui/assets.h"
 #include "util/timer.h"
 
 namespace edgerag::server {
@@ -32,6 +34,19 @@ std::string type_error_text(const json::type_error& e) {
 }
 
 }  // namespace
+
+void Server::handle_page(const httplib::Request& req, httplib::Response& res) {
+  const webui::Asset* a = webui::find_asset(req.path);
+  if (!a) throw ApiError(404, "invalid_request_error", fmt::format("no page {}", req.path));
+  // Everything the page loads or calls is on this server (no inline script, nothing elsewhere).
+  res.set_header("Content-Security-Policy",
+                 "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                 "form-action 'none'; frame-ancestors 'none'");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Cache-Control", "no-cache");
+  res.set_content(std::string(a->bytes), std::string(a->content_type));
+}
 
 Server::Server(ServedModels models, ServerOptions opt)
     : models_(std::move(models)), opt_(std::move(opt)), keys_(opt_.api_keys) {
@@ -160,6 +175,24 @@ void Server::setup() {
         [this](const httplib::Request& q, httplib::Response& r) { handle_documents(q, r, false); });
   route("DELETE", "/v1/documents",
         [this](const httplib::Request& q, httplib::Response& r) { handle_documents(q, r, true); });
+  route("GET", "/v1/documents", [this](const httplib::Request& q, httplib::Response& r) { handle_document_list(q, r); });
+  for (const char* method : {"GET", "POST", "DELETE"})
+    route(method, "/v1/collections", [this](const httplib::Request& q, httplib::Response& r) { handle_collections(q, r); });
+  // What is served, for the page: which model does what, and whether there is an index.
+  route("GET", "/v1/server", [this](const httplib::Request&, httplib::Response& res) {
+    auto id = [](bool loaded, const std::string& s) { return loaded ? json(s) : json(nullptr); };
+    json j = {{"llm", id(models_.llm != nullptr, models_.llm ? models_.llm->id() : "")},
+              {"embed", id(models_.embed != nullptr, models_.embed_id)},
+              {"rerank", id(models_.rerank != nullptr, models_.rerank_id)},
+              {"index", !models_.index_dir.empty()},
+              {"device", fmt::format("CPU ({})", isa_name(active_isa()))},
+              {"max_tokens", opt_.limits.max_tokens}};
+    if (models_.llm) j["n_ctx"] = models_.llm->n_ctx();
+    res.set_content(j.dump(), "application/json");
+  });
+  for (const auto& a : webui::assets())
+    route("GET", std::string(a.path), [this](const httplib::Request& q, httplib::Response& r) { handle_page(q, r); });
+  route("GET", "/", [this](const httplib::Request& q, httplib::Response& r) { handle_page(q, r); });
 
   metrics_.set_gauges([this] {
     std::vector<std::pair<std::string, std::pair<std::string, double>>> g;

@@ -9,6 +9,7 @@
 #pragma once
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -18,6 +19,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "model/bert_encoder.h"
+#include "rag/ingest_types.h"
 #include "server/auth.h"
 #include "server/http_front.h"
 #include "server/llm_service.h"
@@ -81,6 +83,20 @@ class Server {
   void handle_rerank(const httplib::Request& req, httplib::Response& res);
   void handle_rag_query(const httplib::Request& req, httplib::Response& res);
   void handle_documents(const httplib::Request& req, httplib::Response& res, bool remove);
+  void handle_document_list(const httplib::Request& req, httplib::Response& res);
+  void handle_collections(const httplib::Request& req, httplib::Response& res);  // GET, POST, DELETE
+  void handle_page(const httplib::Request& req, httplib::Response& res);       // the web page's files
+  // Files of one multipart upload: stored under `uploads`, then ingested with
+  // `progress`; the report as JSON (failures also carry the uploaded name).
+  struct Upload {
+    struct File {
+      std::string path, name, content;  // stored path (the escaped name until stored), uploaded name, bytes
+    };
+    std::string collection;
+    std::vector<File> files;
+    std::string original_name(const std::string& path) const;
+  };
+  nlohmann::json ingest_upload(Upload& upload, const std::filesystem::path& uploads, const rag::ProgressFn& progress);
   RagEngines& rag_engines();
   rag::PreparedAnswer prepare_answer(const httplib::Request& req, bool& stream, bool& debug);
 

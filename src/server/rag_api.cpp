@@ -1,6 +1,7 @@
 // RAG endpoints: grounded answers with citations, and document ingestion.
 // Every request is checked against its API key's scope: queries read only the
 // collections the key covers, uploads and deletions need write rights there.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -71,12 +72,42 @@ bool is_upload(const fs::path& uploads, const std::string& path) {
   return p.is_absolute() && !rel.empty() && *rel.begin() != "..";
 }
 
+std::string dump_json(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 json report_json(const rag::IngestReport& r) {
   json failures = json::array();
   for (const auto& [path, why] : r.failures) failures.push_back({{"file", path}, {"error", why}});
   return {{"added", r.added},     {"updated", r.updated},         {"unchanged", r.unchanged},
           {"failed", r.failed},   {"chunks", r.chunks_written},   {"seconds", r.seconds},
           {"failures", failures}};
+}
+
+// "mode" (hybrid | bm25 | dense) and "filter": {"file_types": [...], "path_prefix": "..."} of a query.
+void read_filter(const json& body, rag::QueryBounds& bounds) {
+  if (auto m = body.find("mode"); m != body.end()) {
+    if (!m->is_string()) bad_param("mode", "'mode' must be \"hybrid\", \"bm25\" or \"dense\"");
+    try {
+      bounds.mode = rag::parse_search_mode(m->get<std::string>());
+    } catch (const Error& e) {
+      bad_param("mode", "{}", e.what());
+    }
+  }
+  const auto f = body.find("filter");
+  if (f == body.end()) return;
+  if (!f->is_object()) bad_param("filter", "'filter' must be an object {{file_types, path_prefix}}");
+  if (auto t = f->find("file_types"); t != f->end()) {
+    if (!t->is_array() || t->size() > 64) bad_param("filter", "'filter.file_types' must be an array of at most 64 strings");
+    for (const auto& v : *t) {
+      if (!v.is_string() || v.get_ref<const std::string&>().empty() || v.get_ref<const std::string&>().size() > 16)
+        bad_param("filter", "'filter.file_types' holds strings of 1..16 characters");
+      bounds.file_types.push_back(v.get<std::string>());
+    }
+  }
+  if (auto pfx = f->find("path_prefix"); pfx != f->end()) {
+    if (!pfx->is_string() || pfx->get_ref<const std::string&>().size() > 4096)
+      bad_param("filter", "'filter.path_prefix' must be a string of at most 4096 bytes");
+    bounds.path_prefix = pfx->get<std::string>();
+  }
 }
 
 }  // namespace
@@ -117,6 +148,7 @@ rag::PreparedAnswer Server::prepare_answer(const httplib::Request& req, bool& st
   } else if (!scope.all_collections) {
     bounds.collections.assign(scope.collections.begin(), scope.collections.end());
   }
+  read_filter(body, bounds);
   rag::AnswerConfig cfg;
   if (auto it = body.find("config"); it != body.end()) {
     if (!it->is_object()) bad_param("config", "'config' must be an object");
@@ -220,35 +252,40 @@ void Server::handle_documents(const httplib::Request& req, httplib::Response& re
     res.set_content(json{{"deleted", true}, {"collection", collection}, {"path", path}}.dump(), "application/json");
     return;
   }
-  rag::IngestReport report;
-  json stored = json::array();
   if (req.is_multipart_form_data()) {
-    rag::IngestOptions io;
-    io.collection = req.has_file("collection") ? req.get_file_value("collection").content : "default";
-    collection_name(io.collection);
-    require_write(io.collection);
-    std::vector<std::pair<std::string, const httplib::MultipartFormData*>> files;  // stored path, upload
-    for (const auto& [field, f] : req.files) {
-      if (f.filename.empty()) continue;  // a plain form field
-      files.emplace_back(upload_name(f.filename), &f);
+    auto upload = std::make_shared<Upload>();
+    upload->collection = req.has_file("collection") ? req.get_file_value("collection").content : "default";
+    collection_name(upload->collection);
+    require_write(upload->collection);
+    for (const auto& [field, f] : req.files)
+      if (!f.filename.empty()) upload->files.push_back({upload_name(f.filename), f.filename, f.content});  // not a plain field
+    if (upload->files.empty()) bad_param("file", "no files uploaded (multipart field 'file')");
+    const bool stream = (req.has_file("stream") && req.get_file_value("stream").content == "true") ||
+                        req.get_param_value("stream") == "true";
+    if (!stream) {
+      res.set_content(dump_json(ingest_upload(*upload, uploads, {})), "application/json");
+      return;
     }
-    if (files.empty()) bad_param("file", "no files uploaded (multipart field 'file')");
-    rag_engines().write([&](rag::Index& index) {
-      // Uploads are filed under the collection's id: names of any text never collide.
-      const fs::path dir = uploads / fmt::format("c{}", index.collection_id(io.collection));
-      fs::create_directories(dir);
-      std::vector<std::string> paths;
-      for (auto& [name, f] : files) {
-        name = (dir / name).string();
-        std::ofstream(name, std::ios::binary).write(f->content.data(), static_cast<std::streamsize>(f->content.size()));
-        paths.push_back(name);
-        stored.push_back({{"file", f->filename}, {"path", name}});
-      }
-      report = index.ingest(paths, io);
+    // Progress as server-sent events while the files are ingested, then the report.
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider("text/event-stream", [this, upload, uploads](size_t, httplib::DataSink& sink) {
+      bool ok = true;  // a client that went away stops getting events; the ingest still completes
+      auto send = [&](const json& j) {
+        const std::string s = "data: " + dump_json(j) + "\n\n";
+        ok = ok && sink.write(s.data(), s.size());
+      };
+      json report = ingest_upload(*upload, uploads, [&](const rag::IngestProgress& p) {
+        send({{"object", "ingest.progress"}, {"stage", rag::ingest_stage_name(p.stage)},
+              {"file", upload->original_name(p.current)}, {"files_done", p.files_done},
+              {"files_total", p.files_total}, {"chunks", p.chunks}});
+      });
+      report["object"] = "ingest.report";
+      send(report);
+      static const std::string done = "data: [DONE]\n\n";
+      if (ok && sink.write(done.data(), done.size())) sink.done();
+      return ok;
     });
-    std::error_code ec;
-    for (const auto& [path, why] : report.failures)
-      if (is_upload(uploads, path)) fs::remove(path, ec);  // nothing indexed refers to it
+    return;
   } else {
     const json body = parse_json_body(req.body);
     rag::IngestOptions io;
@@ -264,11 +301,110 @@ void Server::handle_documents(const httplib::Request& req, httplib::Response& re
         bad_param("documents", "each document needs string 'key' and 'text' (and a string 'title', if any)");
       texts.push_back({d["key"], d.value("title", std::string()), d["text"]});
     }
+    rag::IngestReport report;
     rag_engines().write([&](rag::Index& index) { report = index.ingest_texts(texts, io); });
+    res.set_content(dump_json(report_json(report)), "application/json");
   }
+}
+
+json Server::ingest_upload(Upload& upload, const fs::path& uploads, const rag::ProgressFn& progress) {
+  rag::IngestReport report;
+  rag::IngestOptions io;
+  io.collection = upload.collection;
+  rag_engines().write([&](rag::Index& index) {
+    // Uploads are filed under the collection's id: names of any text never collide.
+    const fs::path dir = uploads / fmt::format("c{}", index.collection_id(io.collection));
+    fs::create_directories(dir);
+    std::vector<std::string> paths;
+    for (auto& f : upload.files) {
+      f.path = (dir / f.path).string();
+      std::ofstream(f.path, std::ios::binary).write(f.content.data(), static_cast<std::streamsize>(f.content.size()));
+      f.content = {};
+      paths.push_back(f.path);
+    }
+    report = index.ingest(paths, io, progress);
+  });
+  std::error_code ec;
+  for (const auto& [path, why] : report.failures)
+    if (is_upload(uploads, path)) fs::remove(path, ec);  // nothing indexed refers to it
   json out = report_json(report);
-  if (!stored.empty()) out["stored"] = std::move(stored);
-  res.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  json stored = json::array();
+  for (const auto& f : upload.files) stored.push_back({{"file", f.name}, {"path", f.path}});
+  for (auto& failure : out["failures"]) failure["name"] = upload.original_name(failure["file"].get<std::string>());
+  out["stored"] = std::move(stored);
+  return out;
+}
+
+std::string Server::Upload::original_name(const std::string& path) const {
+  for (const auto& f : files)
+    if (f.path == path) return f.name;
+  return path;
+}
+
+// Collections and their documents, for the page and API clients; each only
+// within the key's scope.
+void Server::handle_collections(const httplib::Request& req, httplib::Response& res) {
+  require_index(models_.index_dir);
+  const KeyScope scope = key_scope(keys_, req);
+  std::vector<rag::CollectionInfo> all;
+  rag_engines().write([&](rag::Index& index) { all = index.collections(); });
+  auto exists = [&](const std::string& name) {
+    return std::any_of(all.begin(), all.end(), [&](const auto& c) { return c.name == name; });
+  };
+  if (req.method == "GET") {
+    json data = json::array();
+    for (const auto& c : all)
+      if (scope.covers(c.name))
+        data.push_back({{"name", c.name}, {"documents", c.documents}, {"chunks", c.chunks}});
+    res.set_content(dump_json({{"object", "list"}, {"data", data}}), "application/json");
+    return;
+  }
+  json body = req.body.empty() ? json::object() : parse_json_body(req.body);
+  if (!body.is_object()) bad_param("name", "expected a JSON object {{\"name\": ...}}");
+  for (const auto& [k, v] : req.params) body[k] = v;  // ?name=.. works too
+  const auto it = body.find("name");
+  if (it == body.end()) bad_param("name", "missing required parameter 'name'");
+  const std::string name = collection_name(*it);
+  if (!scope.write || !scope.covers(name)) forbidden("write to", name);
+  const fs::path uploads = fs::absolute(fs::path(models_.index_dir) / "uploads").lexically_normal();
+  if (req.method == "POST") {
+    const bool created = !exists(name);
+    rag_engines().write([&](rag::Index& index) { index.collection_id(name); });
+    res.status = created ? 201 : 200;
+    res.set_content(dump_json({{"name", name}, {"created", created}}), "application/json");
+    return;
+  }
+  if (!exists(name)) throw ApiError(404, "invalid_request_error", fmt::format("no collection '{}'", name), "name");
+  size_t removed = 0;
+  rag_engines().write([&](rag::Index& index) {
+    const fs::path dir = uploads / fmt::format("c{}", index.collection_id(name));
+    removed = index.remove_collection(name);
+    std::error_code ec;
+    fs::remove_all(dir, ec);  // the server's copies of its uploads
+  });
+  res.set_content(dump_json({{"deleted", true}, {"name", name}, {"documents", removed}}), "application/json");
+}
+
+void Server::handle_document_list(const httplib::Request& req, httplib::Response& res) {
+  require_index(models_.index_dir);
+  const KeyScope scope = key_scope(keys_, req);
+  const std::string collection = req.has_param("collection") ? req.get_param_value("collection") : "default";
+  collection_name(collection);
+  if (!scope.covers(collection)) forbidden("read", collection);
+  size_t limit = 1000;
+  if (req.has_param("limit")) {
+    const std::string v = req.get_param_value("limit");
+    if (v.empty() || v.size() > 5 || !std::all_of(v.begin(), v.end(), ::isdigit) || std::stoul(v) == 0)
+      bad_param("limit", "'limit' must be 1..10000");
+    limit = std::min<size_t>(std::stoul(v), 10000);
+  }
+  std::vector<rag::DocumentInfo> docs;
+  rag_engines().write([&](rag::Index& index) { docs = index.documents(collection, limit); });
+  json data = json::array();
+  for (const auto& d : docs)
+    data.push_back({{"path", d.path}, {"name", fs::path(d.path).filename().string()}, {"file_type", d.file_type},
+                    {"title", d.title}, {"size", d.size}, {"chunks", d.chunks}, {"ingested_at", d.ingested_at}});
+  res.set_content(dump_json({{"object", "list"}, {"collection", collection}, {"data", data}}), "application/json");
 }
 
 }  // namespace edgerag::server

@@ -90,6 +90,13 @@ class SlowStep : public StepModel {
 };
 
 // stories260K.gguf on one thread; `pause` > 0 slows every step down (SlowStep).
+// An index and no models: BM25 retrieval, extractive answers.
+inline ServedModels index_only(const std::string& dir) {
+  ServedModels m;
+  m.index_dir = dir;
+  return m;
+}
+
 inline ServedModels llm_only(SchedulerOptions sched = {}, std::chrono::milliseconds pause = {},
                              KvType kv_type = DType::F32) {
   LlmOptions o;

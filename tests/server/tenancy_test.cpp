@@ -19,12 +19,6 @@ using nlohmann::json;
 using namespace test_support;
 namespace fs = std::filesystem;
 
-ServedModels index_only(const std::string& dir) {
-  ServedModels m;
-  m.index_dir = dir;
-  return m;
-}
-
 // Multipart upload of one file; the response (status in *status).
 json upload(const Running& r, const std::string& key, const std::string& collection, const std::string& name,
             const std::string& content, int* status) {

@@ -1,4 +1,5 @@
 // edgerag ingest: add files and folders to an index (incremental, idempotent).
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,16 +10,22 @@
 
 #include "command.h"
 #include "rag/index.h"
+#include "rag/ingest_progress.h"
 #include "rag/search_json.h"
 #include "util/error.h"
 
 namespace edgerag::cli {
 namespace {
 
+size_t terminal_columns() {
+  winsize ws{};
+  return ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col - 1 : 79;
+}
+
 struct IngestArgs {
   std::string index, collection = "default", embed;
   std::vector<std::string> paths;
-  bool ocr = false, prune = false, json = false, no_stemming = false;
+  bool ocr = false, prune = false, json = false, no_stemming = false, quiet = false;
   std::string ocr_lang = "eng", stopwords = "english";
   size_t max_tokens = 512, overlap = 1, min_tokens = 32;
   int hnsw_m = 16, ef_construction = 200;
@@ -48,15 +55,16 @@ void run(const IngestArgs& a) {
   opt.prune = a.prune;
   opt.chunk = {a.max_tokens, a.overlap, a.min_tokens};
   opt.limits = limits;
-  const bool tty = isatty(STDERR_FILENO);
+  // Progress on stderr: a bar redrawn on a terminal, a plain line every few seconds otherwise.
+  const bool tty = !a.quiet && isatty(STDERR_FILENO);
   double last = -1;
   auto progress = [&](const rag::IngestProgress& p) {
-    if (!tty || (p.seconds - last < 0.2 && p.files_done < p.files_total)) return;
+    if (a.quiet || p.stage != rag::IngestStage::Done) return;
+    const bool last_file = p.files_done == p.files_total;
+    if (p.seconds - last < (tty ? 0.2 : 5.0) && !last_file) return;
     last = p.seconds;
-    std::string name = p.current.size() > 40 ? "..." + p.current.substr(p.current.size() - 37) : p.current;
-    std::fprintf(stderr, "\r\033[K[ingest] %zu/%zu files, %zu chunks, %.1f chunks/s  %s", p.files_done,
-                 p.files_total, p.chunks, p.seconds > 0 ? static_cast<double>(p.chunks) / p.seconds : 0.0,
-                 name.c_str());
+    if (tty) std::fprintf(stderr, "\r\033[K%s", rag::ingest_progress_text(p, true, terminal_columns()).c_str());
+    else std::fprintf(stderr, "%s\n", rag::ingest_progress_text(p, false).c_str());
     std::fflush(stderr);
   };
   auto r = idx->ingest(a.paths, opt, progress);
@@ -108,6 +116,7 @@ void setup(CLI::App& app) {
                   "Per-file reader limit NAME=VALUE, repeatable (docs/SECURITY.md): file_bytes, text_bytes, "
                   "unzipped_bytes, depth, html_errors, rows, columns, keys, seconds");
   cmd->add_flag("--json", a->json, "Print the report as JSON");
+  cmd->add_flag("-q,--quiet", a->quiet, "No progress output");
   cmd->callback([a] { run(*a); });
 }
 
