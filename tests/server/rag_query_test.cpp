@@ -222,5 +222,41 @@ TEST(RagQuery, BadRequests) {
   EXPECT_EQ(status, 400);  // over the request limit before anything runs
 }
 
+// "debug": true (only with --debug-prompt) returns the prompt the model was
+// given as token ids and pieces; they decode to a prompt holding the question
+// and the retrieved text, with the vocabulary's control tokens only where the
+// prompt format puts them (stories260K's plain format: the BOS).
+TEST(RagQuery, DebugReturnsThePromptTokens) {
+  ServerOptions opt;
+  opt.rag.debug_prompt = true;
+  RagServer s(opt);
+  int status = 0;
+  json a = post(s.r.client(), "/v1/rag/query", {{"question", kQuestions[1]}, {"config", kConfig}, {"debug", true}}, &status);
+  ASSERT_EQ(status, 200) << a.dump();
+  const auto ids = a["debug"]["prompt_ids"].get<std::vector<int32_t>>();
+  const json& pieces = a["debug"]["prompt_pieces"];
+  ASSERT_EQ(pieces.size(), ids.size());
+  EXPECT_EQ(ids.size(), a["tokens"]["prompt"].get<size_t>()) << a["tokens"].dump();
+  auto tok = Tokenizer::from_gguf(*GgufFile::open(test::model_path("stories260K.gguf")));
+  std::string joined;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(pieces[i], tok->token_to_piece(ids[i])) << i;
+    joined += pieces[i].get<std::string>();
+  }
+  EXPECT_NE(joined.find(kQuestions[1]), std::string::npos) << joined;
+  EXPECT_NE(joined.find("hunt at dawn"), std::string::npos) << joined;
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), tok->bos_id()), 1);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), tok->eos_id()), 0);
+}
+
+// Without --debug-prompt the debug field is refused, not ignored.
+TEST(RagQuery, DebugNeedsTheServerFlag) {
+  RagServer plain;
+  int status = 0;
+  json e = post(plain.r.client(), "/v1/rag/query", {{"question", kQuestions[1]}, {"debug", true}}, &status);
+  EXPECT_EQ(status, 400) << e.dump();
+  EXPECT_EQ(e["error"]["param"], "debug");
+}
+
 }  // namespace
 }  // namespace edgerag::server
