@@ -40,6 +40,16 @@ SIMD inline void store(const __m512* acc, float* y, size_t ys) {
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ys, acc[t]);
 }
 
+// One token (decode) streams each weight once from memory: the packed stream
+// is prefetched kAhead bytes in front of the reads (`bytes` from p on, once per
+// cache line), as the row-major GEMV does; without it the K-quant GEMVs, with
+// long computations per block, ran slower than row-major in a model.
+constexpr size_t kAhead = 16384;
+inline void prefetch_ahead(const uint8_t* p, size_t bytes) {
+  for (size_t off = 0; off < bytes; off += 64)  // GCC 12 drops _mm_prefetch once inlined, hence asm
+    asm volatile("prefetcht0 %0" : : "m"(*reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + off + kAhead)));
+}
+
 // A K-quant super-block's exact integer sums of 16 rows x NT tokens, times
 // d_w (the 16 F16 at blk) * d_x (token t's at dx[t * stride]), into acc.
 template <int NT>
@@ -81,6 +91,7 @@ SIMD void block_group_tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = g + b * P::kBlockBytes;
+    if constexpr (NT == 1) prefetch_ahead(blk, P::kBlockBytes);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
     __m512i u[P::kVecs];
     P::unpack(blk + P::kHead, u);
@@ -224,6 +235,7 @@ struct Q45_KP {
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nsb; ++b) {
       const uint8_t* blk = g + b * kBlockBytes;
+      if constexpr (NT == 1) prefetch_ahead(blk, kBlockBytes);
       const __m512i w0 = load(blk + 64), w1 = load(blk + 128), w2 = load(blk + 192);
       // Mins first (their registers are free again for the quants): 16 rows x 8 mins.
       {
@@ -319,6 +331,7 @@ struct Q6_KP {
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nsb; ++b) {
       const uint8_t* blk = g + b * kBlockBytes;
+      if constexpr (NT == 1) prefetch_ahead(blk, kBlockBytes);
       // The 16 scales of 16 rows as sign-extended int32 lanes, memory operands of vpmulld.
       alignas(64) int32_t sc[16][kPackRows];
       UNROLL
@@ -370,10 +383,6 @@ struct Q6_KP {
 // token (decode) prefetches the group's stream kAhead bytes ahead, as the
 // row-major GEMV does. A macro because BF16's tile needs its own target (a step
 // must inline into it).
-constexpr size_t kAhead = 16384;
-inline void prefetch(const uint8_t* p) {  // GCC 12 drops _mm_prefetch once inlined, hence asm
-  asm volatile("prefetcht0 %0" : : "m"(*reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p))));
-}
 #define EDGERAG_FLOAT_TILE(TARGET)                                                                                     \
   template <int NT>                                                                                                    \
   TARGET static void tile(int64_t n, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t*,   \
@@ -384,7 +393,7 @@ inline void prefetch(const uint8_t* p) {  // GCC 12 drops _mm_prefetch once inli
     int64_t e = 0;                                                                                                     \
     for (; e + 2 <= n; e += 2) {                                                                                       \
       if constexpr (NT == 1)                                                                                           \
-        for (size_t off = 0; off < 2 * kBlockBytes; off += 64) prefetch(g + e * kBlockBytes + off + kAhead);          \
+        prefetch_ahead(g + e * kBlockBytes, 2 * kBlockBytes);                                                          \
       UNROLL                                                                                                           \
       for (int c = 0; c < 2; ++c) step<NT>(g, e + c, x, xs, dx, n, acc[c]);                                           \
     }                                                                                                                  \
