@@ -27,7 +27,7 @@ struct Scheduler::Seq {
   size_t n_past = 0;  // tokens in this sequence's KV
   int n_cached = 0;
   int n_generated = 0;
-  int n_drafted = 0, n_accepted = 0;
+  int n_drafted = 0, n_accepted = 0, n_verify = 0;
   int32_t last_token = -1;  // sampled, not yet fed back
   int cap_blocks = 0;       // blocks the sequence may grow to (prompt + max_tokens)
   std::vector<int32_t> feed;     // this step's decode entry: last_token, then drafts
@@ -140,6 +140,7 @@ void Scheduler::finish(Seq& s, FinishReason reason, std::string error) {
   r.n_generated = s.n_generated;
   r.n_drafted = s.n_drafted;
   r.n_accepted = s.n_accepted;
+  r.n_verify = s.n_verify;
   r.queue_ms = s.queue_ms;
   r.ttft_ms = s.ttft_ms;
   r.total_ms = s.timer.ms();
@@ -314,6 +315,7 @@ void Scheduler::step() {
     if (n_drafts > 0) {
       s.n_drafted += n_drafts;
       s.n_accepted += accepted;
+      ++s.n_verify;
       s.pacer->feedback(n_drafts, accepted);
       if (s.draft_seq >= 0 && !finished) {
         // The draft model read every draft but the last; keep what was accepted.

@@ -73,6 +73,7 @@ struct GenResult {
   int n_cached = 0;  // prompt tokens reused from the prefix cache
   int n_generated = 0;
   int n_drafted = 0, n_accepted = 0;  // speculative decoding: draft tokens verified / kept
+  int n_verify = 0;                   // steps that verified drafts
   double queue_ms = 0, ttft_ms = 0, total_ms = 0;  // from submit()
 };
 
