@@ -78,7 +78,13 @@ function el(tag, props = {}, ...children) {
   return e;
 }
 
-function notice(text) { $('notice').textContent = text || ''; }
+// A message above the views; one that is not `sticky` goes away after a while.
+let noticeTimer = 0;
+function notice(text, sticky = false) {
+  clearTimeout(noticeTimer);
+  $('notice').textContent = text || '';
+  if (!sticky) noticeTimer = setTimeout(() => { $('notice').textContent = ''; }, 8000);
+}
 
 function fmtBytes(n) {
   if (n < 1024) return `${n} B`;
@@ -136,7 +142,7 @@ function tabKeys(e) {
 async function loadServer() {
   state.server = await (await api('/v1/server')).json();
   const s = state.server;
-  if (!s.index) notice('This server was started without --index: start it with `edgerag serve --index DIR` to upload and ask.');
+  if (!s.index) notice('This server was started without --index: start it with `edgerag serve --index DIR` to upload and ask.', true);
   $('chat-model').textContent = s.llm ? `Model: ${s.llm}` : 'No language model is loaded (start the server with -m MODEL to chat).';
   $('chat-send').disabled = !s.llm;
   $('answer-mode').textContent = s.llm ? '' :
@@ -310,7 +316,8 @@ function askConfig() {
 }
 
 function askBody(question, stream) {
-  const body = { question, stream, mode: $('set-mode').value, config: askConfig() };
+  const body = { question, stream, config: askConfig() };
+  if ($('set-mode').value) body.mode = $('set-mode').value;
   if ($('set-collection').value) body.collection = $('set-collection').value;
   const types = $('set-types').value.split(/[\s,]+/).map((t) => t.replace(/^\./, '').toLowerCase()).filter(Boolean);
   const prefix = $('set-prefix').value.trim();

@@ -228,11 +228,23 @@ try {
   page = await openPage(origin);
   await page.goto(`${origin}/`, { waitUntil: 'networkidle0' });
   assert.match(await text(page, '#answer-mode'), /No language model is loaded/);
+  // Settings go with the question: BM25, one passage, markdown files only.
+  let sent = null;
+  page.on('request', (r) => { if (r.url().endsWith('/v1/rag/query')) sent = JSON.parse(r.postData()); });
+  await page.click('#settings summary');
+  await page.select('#set-mode', 'bm25');
+  await page.$eval('#set-topk', (e) => { e.value = '1'; });
+  await page.type('#set-types', 'md');
   await page.type('#question', QUESTION);
   await page.click('#ask-button');
   await page.waitForSelector('#answer a.cite', { timeout: 30000 });
   assert.match(await text(page, '#answer-mode'), /^Extractive answer/);
   assert.match(await text(page, '#meta-generation'), /^extract /);
+  assert.equal(sent.mode, 'bm25');
+  assert.equal(sent.stream, false);
+  assert.equal(sent.config.prompt.max_chunks, 1);
+  assert.deepEqual(sent.filter, { file_types: ['md'], path_prefix: '' });
+  assert.match(await text(page, '#meta-total'), / · 1 passages$/);
   await page.click('#answer a.cite');
   await page.waitForSelector('#source-body:not([hidden])');
   const prov = await text(page, '#source-prov');
