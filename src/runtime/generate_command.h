@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/generator.h"
+#include "runtime/speculative.h"
 
 namespace edgerag {
 
@@ -20,12 +21,16 @@ struct GenerateOptions {
   int32_t threads = 0;  // 0 = default_thread_count()
   bool chat = false;    // wrap the prompt in the model's chat template
   std::string system;   // system message (chat mode)
+  // Speculative decoding (not off): generation runs through the scheduler's
+  // verification path (runtime/spec_generate.h); the result reports drafts.
+  SpecOptions spec;
 };
 
 // on_text receives the generated text as it is released.
 GenerationResult run_generate(const GenerateOptions& opts, const std::function<void(std::string_view)>& on_text = {});
 
-// {tokens, text, prompt_tokens, prompt_ids, stop_reason, timings{prompt_ms, ttft_ms, decode_ms, prefill_tok_s, decode_tok_s}}
+// {tokens, text, prompt_tokens, prompt_ids, stop_reason, timings{prompt_ms, ttft_ms, decode_ms, prefill_tok_s,
+// decode_tok_s}, drafted, accepted, acceptance_rate}
 nlohmann::json generation_to_json(const GenerationResult& r);
 
 }  // namespace edgerag

@@ -39,6 +39,7 @@ struct GenerationResult {
   std::string text;             // generated text, stop string removed
   std::string stop_reason;      // "length" | "eog" | "stop" | "cancelled"
   GenerationTimings timings;
+  int32_t n_drafted = 0, n_accepted = 0;  // speculative decoding (generate --speculative)
 };
 
 // Called after each generated token with the text it released (may be empty

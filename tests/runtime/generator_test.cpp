@@ -69,6 +69,26 @@ TEST(Generate, StopStringEndsAndIsRemoved) {
   EXPECT_LT(res.tokens.size(), 32u);
 }
 
+// `generate --speculative lookup|draft:MODEL` reproduces llama.cpp's greedy ids
+// too, streams the same text, and honours stop strings.
+TEST(Generate, SpeculativePathsReproduceLlamaCppGreedyIds) {
+  const Golden g = stories_prompt0();
+  for (const std::string& flag : {std::string("lookup"), "draft:" + test::model_path("stories260K-q4_0-ffndown_f16.gguf")}) {
+    auto o = greedy_options(32);
+    o.spec = parse_speculative(flag, 4);
+    std::string streamed;
+    const auto res = run_generate(o, [&](std::string_view t) { streamed += t; });
+    EXPECT_EQ(res.tokens, g.greedy) << flag;
+    EXPECT_EQ(res.text, g.text) << flag;
+    EXPECT_EQ(streamed, g.text) << flag;
+    EXPECT_EQ(res.stop_reason, "length");
+    if (flag != "lookup") EXPECT_GT(res.n_drafted, 0);  // 32 tokens may hold no repeated bigram to look up
+    EXPECT_EQ(generation_to_json(res)["drafted"], res.n_drafted);
+    o.gen.stop = {" Lily"};
+    EXPECT_EQ(run_generate(o).text, ", there was a little girl named") << flag;
+  }
+}
+
 TEST(Generate, CallbackCancelsAndContextIsChecked) {
   auto model = Model::load(test::model_path("stories260K.gguf"));
   auto tok = Tokenizer::from_gguf(model->gguf());

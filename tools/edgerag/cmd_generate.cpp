@@ -5,6 +5,7 @@
 #include "command.h"
 #include "kv_type_flag.h"
 #include "runtime/generate_command.h"
+#include "spec_flag.h"
 #include "util/error.h"
 
 namespace edgerag::cli {
@@ -38,9 +39,11 @@ void setup(CLI::App& app) {
   cmd->add_flag("--chat", o->chat, "Wrap the prompt in the model's chat template");
   cmd->add_option("--system", o->system, "System message (with --chat)");
   cmd->add_option("--stop", o->gen.stop, "Stop string (repeatable); removed from the output");
+  auto spec = add_speculative_options(cmd);
   cmd->add_flag("--json", *json, "Print one JSON object instead of streaming text");
-  cmd->callback([o, model, json] {
+  cmd->callback([o, model, json, spec] {
     EDGERAG_CHECK(o->gen.sampling.top_p > 0.0f, "--top-p must be > 0");
+    o->spec = spec->options();
     o->model_path = resolve_model_flag(*model);
     if (*json) {
       std::printf("%s\n", generation_to_json(run_generate(*o)).dump().c_str());
