@@ -26,16 +26,6 @@ using test::kSanitizerTime;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// /health through a fresh client; true when it answered 200 within 1 s.
-bool health_within_1s(const Running& r) {
-  const auto t0 = Clock::now();
-  httplib::Client c("127.0.0.1", r.port);
-  c.set_connection_timeout(1, 0);
-  c.set_read_timeout(1, 0);
-  auto res = c.Get("/health");
-  return res && res->status == 200 && seconds_since(t0) < 1.0;
-}
-
 // Peak resident memory of this process (kB), and its reset (Linux 4.0+).
 long peak_rss_kb() {
   std::ifstream f("/proc/self/status");
@@ -63,7 +53,7 @@ TEST(HostileHttp, SlowAndIdleClientsDoNotStarveHealth) {
     slow_body.push_back(std::make_unique<RawClient>(r.port));
     ASSERT_TRUE(slow_body.back()->send(post_head("/v1/completions", "Content-Length: 1000\r\n") + "{\"model\":"));
   }
-  for (int i = 0; i < 5; ++i) EXPECT_TRUE(health_within_1s(r)) << "try " << i;
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(r.health_within_1s()) << "try " << i;
   EXPECT_GE(r.metric("edgerag_open_connections"), 120);
   // The deadlines end them: 408 for a started request, a plain close for an idle one.
   EXPECT_EQ(slow_head[0]->read_response(4000).status, 408);
@@ -75,7 +65,7 @@ TEST(HostileHttp, SlowAndIdleClientsDoNotStarveHealth) {
     if (!all_timed_out) std::this_thread::sleep_for(20ms);
   }
   EXPECT_TRUE(all_timed_out);
-  EXPECT_TRUE(health_within_1s(r));
+  EXPECT_TRUE(r.health_within_1s());
 }
 
 // With `n` connections open (the cap), the next one gets 503 + Retry-After;
@@ -94,7 +84,7 @@ void expect_cap_refuses(ConnectionLimits limits, int n) {
   held.clear();
   bool recovered = false;
   for (int i = 0; i < 100 && !recovered; ++i) {
-    recovered = health_within_1s(r);
+    recovered = r.health_within_1s();
     if (!recovered) std::this_thread::sleep_for(20ms);
   }
   EXPECT_TRUE(recovered);
@@ -141,7 +131,7 @@ TEST(HostileHttp, StrictFramingRejectsAmbiguousRequests) {
     }
     EXPECT_TRUE(c.closed_within(3000));
   }
-  EXPECT_TRUE(health_within_1s(r));
+  EXPECT_TRUE(r.health_within_1s());
 }
 
 TEST(HostileHttp, ChunkedBodiesAreBoundedAndAuthComesBeforeAnyBody) {
@@ -186,7 +176,7 @@ TEST(HostileHttp, ChunkedBodiesAreBoundedAndAuthComesBeforeAnyBody) {
     EXPECT_EQ(res.status, 401) << head;
     EXPECT_EQ(json::parse(res.body)["error"]["code"], "invalid_api_key");
   }
-  EXPECT_TRUE(health_within_1s(r));
+  EXPECT_TRUE(r.health_within_1s());
 }
 
 TEST(HostileHttp, PipelinedRequestsAreAnsweredInOrder) {
@@ -213,7 +203,7 @@ TEST(HostileHttp, PipelinedRequestsAreAnsweredInOrder) {
     EXPECT_EQ(x.read_response().status, 200);
     EXPECT_TRUE(x.closed_within(3000));
   }
-  EXPECT_TRUE(health_within_1s(r));
+  EXPECT_TRUE(r.health_within_1s());
   // Expect: 100-continue is answered once, before the body is sent.
   RawClient e(r.port);
   ASSERT_TRUE(e.send(post_head("/v1/completions", "Expect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) + "\r\n")));
@@ -258,7 +248,7 @@ TEST(HostileHttp, DeepJsonAndHugePromptsAreFastCheap400s) {
   EXPECT_EQ(res->status, 400);
   EXPECT_EQ(json::parse(res->body)["error"]["code"], "context_length_exceeded");
   EXPECT_LT(took, 2.0 * kSanitizerTime);  // tokenizing it took 10.7 s (x10 under sanitizers)
-  EXPECT_TRUE(health_within_1s(r));
+  EXPECT_TRUE(r.health_within_1s());
 }
 
 TEST(HostileHttp, TokenIdsAreRangeCheckedNeverWrapped) {

@@ -44,6 +44,15 @@ struct Running {
     if (!key.empty()) c.set_bearer_token_auth(key.c_str());
     return c;
   }
+  // /health through a fresh client; true when it answered 200 within 1 s.
+  bool health_within_1s() const {
+    const auto t0 = std::chrono::steady_clock::now();
+    httplib::Client c("127.0.0.1", port);
+    c.set_connection_timeout(1, 0);
+    c.set_read_timeout(1, 0);
+    auto res = c.Get("/health");
+    return res && res->status == 200 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1);
+  }
   // The value of an unlabelled metric in /metrics (-1 when absent).
   double metric(const std::string& name) const {
     auto res = client().Get("/metrics");
