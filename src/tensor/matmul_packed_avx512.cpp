@@ -208,20 +208,8 @@ struct Q45_KP {
   static constexpr size_t kQhBytes = kFifthBit ? kPackRows * QK_K / 8 : 0;
   // ints: activation sums of the 8 sub-blocks as int16 pairs matching the mins
   // pairs below: (0, 2), (1, 3), (4, 6), (5, 7).
-  SIMD static void terms(int64_t nsb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* ints) {
-    for (int t = 0; t < nt; ++t) {
-      const auto* xb = reinterpret_cast<const BlockQ8_K*>(x + t * xs);
-      for (int64_t b = 0; b < nsb; ++b) {
-        int32_t sum[8];
-        for (int j = 0; j < 8; ++j) sum[j] = xb[b].bsums[2 * j] + xb[b].bsums[2 * j + 1];
-        const size_t i = static_cast<size_t>(t * nsb + b);
-        dx[i] = xb[b].d;
-        for (int k = 0; k < 4; ++k) {
-          const int lo = (k / 2) * 4 + k % 2;
-          ints[4 * i + k] = static_cast<int32_t>(static_cast<uint16_t>(sum[lo]) | static_cast<uint32_t>(static_cast<uint16_t>(sum[lo + 2])) << 16);
-        }
-      }
-    }
+  static void terms(int64_t nsb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* ints) {
+    q45k_terms(nsb, nt, x, xs, dx, ints);
   }
   template <int NT>
   SIMD static void tile(int64_t nsb, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t* ints,

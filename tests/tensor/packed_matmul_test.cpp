@@ -78,9 +78,10 @@ TEST(PackedMatmul, EachIsaLevelPacksTheTypesItHasKernelsFor) {
     Isa saved = active_isa();
     ~IsaGuard() { set_isa(saved); }
   } guard;
-  const bool avx2 = set_isa(Isa::Avx2) == Isa::Avx2;  // AVX2: the 4- and 5-bit 32-element block types only
+  const bool avx2 = set_isa(Isa::Avx2) == Isa::Avx2;  // AVX2: Q4_0, Q4_1, Q5_0, Q5_1 and Q4_K
   for (DType t : kPackedTypes)
-    EXPECT_EQ(packing_pays(t), avx2 && dtype_traits(t).block_size == 32 && t != DType::Q8_0) << dtype_name(t);
+    EXPECT_EQ(packing_pays(t), avx2 && (dtype_traits(t).block_size == 32 ? t != DType::Q8_0 : t == DType::Q4_K))
+        << dtype_name(t);
   set_isa(Isa::Scalar);
   for (DType t : kPackedTypes) EXPECT_FALSE(packing_pays(t)) << dtype_name(t);
 }
@@ -140,8 +141,8 @@ TEST(PackedMatmul, Avx2AndAvx512PackedKernelsAgreeBitForBit) {
     ~IsaGuard() { set_isa(saved); }
   } guard;
   ThreadPool pool(3);
-  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1}) {
-    const int64_t cols = 9 * 32, rows = 37, nt = 11;
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K}) {
+    const int64_t cols = (block_of(t) == QK_K ? 3 : 9) * block_of(t), rows = 37, nt = 11;
     Weights w = make_weights(t, cols, rows, 21);
     pack_rows(w.p, w.packed.data());
     const auto x = random_floats(static_cast<size_t>(nt * cols), 23);
