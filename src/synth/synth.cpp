@@ -1,6 +1,7 @@
 #include "synth/synth.h"
 
 #include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "format/gguf.h"
@@ -45,7 +46,13 @@ const SynthPreset& synth_preset(const std::string& name) {
   fail("synth: unknown preset '{}' (known: {})", name, names);
 }
 
-DType synth_tensor_type(DType type, const std::string& name, int n_dims, int64_t cols, bool is_output) {
+namespace {
+// llama-quantize's use_more_bits: the first and last eighth of the layers and every third between.
+bool use_more_bits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+}  // namespace
+
+DType synth_tensor_type(DType type, const std::string& name, int n_dims, int64_t cols, bool is_output,
+                        int64_t q4_k_m_layers) {
   // llama-quantize leaves 1-D tensors, norms and BERT position / token-type tables alone.
   if (n_dims < 2 || type == DType::F32 || name == "position_embd.weight" || name == "token_types.weight" ||
       name.find("_norm.weight") != std::string::npos)
@@ -54,6 +61,12 @@ DType synth_tensor_type(DType type, const std::string& name, int n_dims, int64_t
   // The output projection (or the tied embedding) gets Q6_K for 4-bit files in
   // llama-quantize; edgerag writes Q8_0 there (its fallback for 6-bit rows).
   DType t = (is_output && type != DType::Q8_0 && type != DType::Q6_K) ? DType::Q8_0 : type;
+  if (q4_k_m_layers > 0 && type == DType::Q4_K) {  // Q4_K_M: 6 bits where llama-quantize spends them
+    long long layer = -1;
+    const bool more = name.ends_with("attn_v.weight") || name.ends_with("ffn_down.weight");
+    if (is_output || (more && std::sscanf(name.c_str(), "blk.%lld.", &layer) == 1 && use_more_bits(layer, q4_k_m_layers)))
+      t = DType::Q6_K;
+  }
   if (cols % QK_K != 0) {  // llama-quantize's K-quant fallbacks
     if (t == DType::Q4_K) t = DType::Q5_0;
     if (t == DType::Q5_K) t = DType::Q5_1;
@@ -216,7 +229,8 @@ void write_hparams(GgufWriter& w, const SynthPreset& p, const std::string& arch)
 }
 
 // general.file_type (llama_ftype) of a file quantized to `type`.
-uint32_t file_type(DType type) {
+uint32_t file_type(DType type, bool q4_k_m) {
+  if (q4_k_m) return 15;  // MOSTLY_Q4_K_M
   switch (type) {
     case DType::F32: return 0;
     case DType::F16: return 1;
@@ -240,7 +254,8 @@ SynthReport synth_model(const SynthOptions& opts, const std::string& out_path) {
                 "synth: unknown architecture '{}' (llama, qwen2, qwen3, bert, modern-bert)", arch);
   EDGERAG_CHECK(is_encoder(arch) ? arch == p.arch : !is_encoder(p.arch),
                 "synth: preset {} is a {} shape, not usable as {}", p.name, p.arch, arch);
-  const uint32_t ftype = file_type(opts.type);
+  EDGERAG_CHECK(!opts.q4_k_m || opts.type == DType::Q4_K, "synth: the Q4_K_M mix needs type q4_k");
+  const uint32_t ftype = file_type(opts.type, opts.q4_k_m);
 
   GgufWriter w;
   w.set_string("general.architecture", arch);
@@ -261,7 +276,7 @@ SynthReport synth_model(const SynthOptions& opts, const std::string& out_path) {
     const int64_t cols = s.ne[0], rows = s.ne.size() > 1 ? s.ne[1] : 1;
     const bool is_output = s.name == "output.weight" || (s.name == "token_embd.weight" && !has_output);
     const int n_dims = rows > 1 ? 2 : 1;  // ggml_n_dims: [E, 1] counts as 1-D
-    const DType t = synth_tensor_type(opts.type, s.name, n_dims, cols, is_output);
+    const DType t = synth_tensor_type(opts.type, s.name, n_dims, cols, is_output, opts.q4_k_m ? p.n_layer : 0);
     const size_t rb = row_size(t, cols);
     std::vector<uint8_t> data(rb * static_cast<size_t>(rows));
     const uint64_t seed = hash_name(opts.seed, s.name);

@@ -31,6 +31,9 @@ struct SynthOptions {
   std::string preset;
   std::string arch;        // empty = the preset's; a decoder shape may take another decoder arch
   DType type = DType::F32;  // F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K (llama-quantize's choices per tensor)
+  // With Q4_K: llama-quantize's Q4_K_M mix instead of uniform Q4_K (Q6_K output
+  // and attn_v / ffn_down of the layers use_more_bits picks; file type MOSTLY_Q4_K_M).
+  bool q4_k_m = false;
   uint64_t seed = 1;
   int n_threads = 0;        // 0 = default_thread_count()
   // Folder with the ggml-vocab-*.gguf fixtures whose vocabularies are copied
@@ -49,6 +52,8 @@ SynthReport synth_model(const SynthOptions& opts, const std::string& out_path);
 
 // The storage type llama-quantize picks for tensor `name` ([cols, rows], n_dims)
 // when asked for `type`; `is_output` marks output.weight or a tied token_embd.
-DType synth_tensor_type(DType type, const std::string& name, int n_dims, int64_t cols, bool is_output);
+// q4_k_m_layers > 0 (with Q4_K): the Q4_K_M mix of a model with that many layers.
+DType synth_tensor_type(DType type, const std::string& name, int n_dims, int64_t cols, bool is_output,
+                        int64_t q4_k_m_layers = 0);
 
 }  // namespace edgerag

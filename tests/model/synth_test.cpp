@@ -56,6 +56,15 @@ TEST(Synth, TensorTypesFollowLlamaQuantize) {
   EXPECT_EQ(synth_tensor_type(DType::Q6_K, "blk.0.attn_q.weight", 2, 896, false), DType::Q8_0);
   EXPECT_EQ(synth_tensor_type(DType::Q6_K, "output.weight", 2, 2048, true), DType::Q6_K);
   EXPECT_EQ(synth_tensor_type(DType::Q5_K, "output.weight", 2, 2048, true), DType::Q8_0);
+  // Q4_K_M of 16 layers: Q6_K output, attn_v / ffn_down of layers 0-1, 4, 7, 10, 13, 14-15 (use_more_bits).
+  EXPECT_EQ(synth_tensor_type(DType::Q4_K, "output.weight", 2, 2048, true, 16), DType::Q6_K);
+  EXPECT_EQ(synth_tensor_type(DType::Q4_K, "blk.1.attn_v.weight", 2, 2048, false, 16), DType::Q6_K);
+  EXPECT_EQ(synth_tensor_type(DType::Q4_K, "blk.2.ffn_down.weight", 2, 8192, false, 16), DType::Q4_K);
+  EXPECT_EQ(synth_tensor_type(DType::Q4_K, "blk.4.ffn_down.weight", 2, 8192, false, 16), DType::Q6_K);
+  EXPECT_EQ(synth_tensor_type(DType::Q4_K, "blk.5.attn_v.weight", 2, 2048, false, 16), DType::Q4_K);
+  EXPECT_EQ(synth_tensor_type(DType::Q4_K, "blk.14.attn_v.weight", 2, 2048, false, 16), DType::Q6_K);
+  EXPECT_EQ(synth_tensor_type(DType::Q4_K, "blk.0.attn_q.weight", 2, 2048, false, 16), DType::Q4_K);
+  EXPECT_EQ(synth_tensor_type(DType::Q4_K, "blk.0.attn_v.weight", 2, 896, false, 24), DType::Q8_0);  // 896 % 256
   EXPECT_EQ(synth_tensor_type(DType::Q8_0, "position_embd.weight", 2, 384, false), DType::F32);
   EXPECT_EQ(synth_tensor_type(DType::Q8_0, "token_types.weight", 2, 384, false), DType::F32);
 }

@@ -22,7 +22,7 @@ void setup(CLI::App& app) {
   auto a = std::make_shared<Args>();
   cmd->add_option("--arch", a->arch, "llama | qwen2 | qwen3 | bert (default: the preset's)");
   cmd->add_option("--preset", a->preset, "Shape preset (--list shows them)");
-  cmd->add_option("--type", a->type, "f32 | f16 | bf16 | q8_0 | q4_0 | q4_k | q5_k | q6_k");
+  cmd->add_option("--type", a->type, "f32 | f16 | bf16 | q8_0 | q4_0 | q4_k | q4_k_m | q5_k | q6_k");
   cmd->add_option("-o,--output", a->out, "Output GGUF file");
   cmd->add_option("--seed", a->seed, "Random seed");
   cmd->add_option("--threads", a->threads, "Worker threads (default: all)");
@@ -42,7 +42,8 @@ void setup(CLI::App& app) {
     SynthOptions o;
     o.preset = a->preset;
     o.arch = a->arch;
-    EDGERAG_CHECK(dtype_from_name(a->type, &o.type), "synth: unknown type '{}'", a->type);
+    o.q4_k_m = a->type == "q4_k_m" || a->type == "Q4_K_M";
+    EDGERAG_CHECK(dtype_from_name(o.q4_k_m ? "q4_k" : a->type, &o.type), "synth: unknown type '{}'", a->type);
     o.seed = a->seed;
     o.n_threads = a->threads;
     o.vocab_dir = a->vocab_dir;
