@@ -212,6 +212,8 @@ void Server::setup() {
     g.push_back({"prompt_tokens", {"Prompt tokens admitted (counter).", double(s.prompt_tokens)}});
     g.push_back({"generated_tokens", {"Tokens generated (counter).", double(s.generated_tokens)}});
     g.push_back({"decode_steps", {"Batched forward steps (counter).", double(s.steps)}});
+    g.push_back({"draft_tokens", {"Speculative draft tokens verified (counter).", double(s.drafted_tokens)}});
+    g.push_back({"draft_tokens_accepted", {"Speculative draft tokens accepted (counter).", double(s.accepted_tokens)}});
     const double now = uptime_.seconds();
     g.push_back({"tokens_per_second", {"Tokens generated per second since the previous scrape.",
                                        (s.generated_tokens - last_scrape_tokens_) / std::max(now - last_scrape_s_, 1e-3)}});

@@ -62,7 +62,10 @@ std::unique_ptr<LlmService> LlmService::load(const std::string& path, const LlmO
   s->pool_ = std::make_unique<ThreadPool>(opt.n_threads > 0 ? opt.n_threads : default_thread_count());
   s->step_ = std::make_unique<DecoderStepModel>(*s->model_, s->pool_.get(), opt.kv_tokens, opt.n_ctx, opt.kv_type);
   if (opt.wrap_step) s->step_ = opt.wrap_step(std::move(s->step_));
-  s->sched_ = std::make_unique<Scheduler>(*s->step_, opt.scheduler);
+  if (opt.spec.mode == SpecMode::Draft)
+    s->draft_ = DraftModel::load(opt.spec.draft_model, *s->tok_, path, s->pool_.get(), opt.kv_tokens, s->step_->n_ctx());
+  s->spec_ = opt.spec;
+  s->sched_ = std::make_unique<Scheduler>(*s->step_, opt.scheduler, s->draft_ ? s->draft_->step.get() : nullptr);
   return s;
 }
 
@@ -84,6 +87,7 @@ std::unique_ptr<Job> LlmService::start(std::vector<int32_t> prompt, const JobPar
   GenRequest r;
   r.prompt = std::move(prompt);
   r.max_tokens = params.max_tokens;
+  r.spec = params.spec.value_or(spec_);
   const int32_t nv = step_->n_vocab();
   r.sample = [st, nv](std::span<const float> logits, int32_t draft) {
     int32_t t = st->sampler.sample(logits.data(), nv, draft);
@@ -107,6 +111,8 @@ std::unique_ptr<Job> LlmService::start(std::vector<int32_t> prompt, const JobPar
     j.n_prompt = g.n_prompt;
     j.n_cached = g.n_cached;
     j.n_generated = g.n_generated;
+    j.n_drafted = g.n_drafted;
+    j.n_accepted = g.n_accepted;
     j.queue_ms = g.queue_ms;
     j.ttft_ms = g.ttft_ms;
     j.total_ms = g.total_ms;

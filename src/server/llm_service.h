@@ -5,6 +5,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "runtime/chat_template.h"
 #include "runtime/sampler.h"
 #include "runtime/scheduler.h"
+#include "runtime/scheduler_decoder.h"
 #include "tokenizer/tokenizer.h"
 #include "util/thread_pool.h"
 
@@ -23,6 +25,9 @@ struct LlmOptions {
   KvType kv_type = DType::F32;  // how the pool stores K/V (f16, q8_0, KIVI int8/int4, ...)
   int n_threads = 0;          // 0 = default_thread_count()
   SchedulerOptions scheduler;
+  // Speculative decoding for requests that do not choose; SpecMode::Draft loads
+  // the draft model (same vocabulary) next to the model.
+  SpecOptions spec;
   // Wraps the decoder's step model before the scheduler gets it (tests slow
   // it down to exercise timeouts and overload deterministically).
   std::function<std::unique_ptr<StepModel>(std::unique_ptr<StepModel>)> wrap_step = {};
@@ -32,12 +37,14 @@ struct JobParams {
   int max_tokens = 256;
   SamplerParams sampling;
   std::vector<std::string> stop;
+  std::optional<SpecOptions> spec;  // none: the service's LlmOptions::spec
 };
 
 struct JobResult {
   std::string finish_reason;  // "stop" | "length" | "cancelled" | "error"
   std::string error;
   int n_prompt = 0, n_cached = 0, n_generated = 0;
+  int n_drafted = 0, n_accepted = 0;  // speculative decoding
   double queue_ms = 0, ttft_ms = 0, total_ms = 0;
 };
 
@@ -70,6 +77,7 @@ class LlmService {
   const Tokenizer& tokenizer() const { return *tok_; }
   int32_t n_ctx() const { return step_->n_ctx(); }
   Scheduler& scheduler() { return *sched_; }
+  bool has_draft_model() const { return draft_ != nullptr; }
   ChatFormat chat_format() const { return format_; }
 
   // The chat template's control tokens apart from the messages' text.
@@ -89,6 +97,8 @@ class LlmService {
   ChatFormat format_ = ChatFormat::Plain;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<StepModel> step_;
+  std::unique_ptr<DraftModel> draft_;
+  SpecOptions spec_;
   std::unique_ptr<Scheduler> sched_;
 };
 

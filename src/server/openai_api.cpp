@@ -36,13 +36,18 @@ json usage(const JobResult& r) {
   return {{"prompt_tokens", r.n_prompt},
           {"completion_tokens", r.n_generated},
           {"total_tokens", r.n_prompt + r.n_generated},
-          {"prompt_tokens_details", {{"cached_tokens", r.n_cached}}}};
+          {"prompt_tokens_details", {{"cached_tokens", r.n_cached}}},
+          {"edgerag", {{"drafted", r.n_drafted},
+                       {"accepted", r.n_accepted},
+                       {"acceptance_rate", r.n_drafted ? static_cast<double>(r.n_accepted) / r.n_drafted : 0.0}}}};
 }
 
 }  // namespace
 
 std::shared_ptr<Job> Server::start_job(std::vector<int32_t> ids, const JobParams& params, const char* param) {
   LlmService& llm = *models_.llm;
+  if (params.spec && params.spec->mode == SpecMode::Draft && !llm.has_draft_model())
+    bad_param("edgerag.speculative", "this server has no draft model (start it with --speculative draft:MODEL)");
   for (int32_t t : ids)
     if (t < 0 || t >= llm.tokenizer().n_vocab()) bad_param(param, "token id {} is outside the vocabulary", t);
   if (static_cast<int64_t>(ids.size()) >= llm.n_ctx())

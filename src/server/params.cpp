@@ -106,6 +106,16 @@ GenerationRequest parse_common(const json& j, const Limits& limits) {
       if (x.empty() || x.size() > TextStream::kMaxStopBytes)
         bad_param("stop", "stop strings must have 1..{} bytes", TextStream::kMaxStopBytes);
   }
+  // Extension: "edgerag": {"speculative": "off"|"lookup"|"auto"|"draft", "draft_max": N};
+  // "draft" uses the draft model the server was started with.
+  if (const json* ext = field(j, "edgerag")) {
+    if (!ext->is_object()) bad_param("edgerag", "'edgerag' must be an object");
+    const std::string mode = get_string(*ext, "speculative", false);
+    if (!mode.empty() && mode != "off" && mode != "lookup" && mode != "auto" && mode != "draft")
+      bad_param("edgerag.speculative", "'speculative' must be off, lookup, auto or draft");
+    const int draft_max = static_cast<int>(get_int(*ext, "draft_max", 8, 1, 32));
+    if (!mode.empty()) r.job.spec = parse_speculative(mode == "draft" ? "draft:server" : mode, draft_max);
+  }
   // OpenAI's logit_bias: {"token id": bias in [-100, 100]}.
   if (const json* lb = field(j, "logit_bias")) {
     if (!lb->is_object()) bad_param("logit_bias", "'logit_bias' must be an object of token id -> bias");

@@ -104,6 +104,36 @@ TEST(Server, ConcurrentStreamsEqualSequentialGreedyOutput) {
   expect_streams_equal_sequential(r, bodies);
 }
 
+// The "edgerag" extension field turns speculation on per request: lookup
+// drafts give the same greedy text, usage reports the drafts, /metrics counts
+// them, and asking for a draft model the server does not have is a 400.
+TEST(Server, SpeculativeRequestsGiveTheSameTextAndReportDrafts) {
+  Running r(llm_only(), {});
+  auto c = r.client();
+  const std::string story = "Lily had a red ball. She liked to play with the red ball in the park. ";
+  json body = {{"model", "stories260K"}, {"prompt", story + story + "Lily had"}, {"max_tokens", 48}, {"temperature", 0}};
+  const json plain = post(c, "/v1/completions", body);
+  EXPECT_EQ(plain["usage"]["edgerag"]["drafted"], 0);
+  body["edgerag"] = {{"speculative", "lookup"}, {"draft_max", 4}};
+  int status = 0;
+  const json spec = post(c, "/v1/completions", body, &status);
+  ASSERT_EQ(status, 200) << spec.dump();
+  EXPECT_EQ(spec["choices"][0]["text"], plain["choices"][0]["text"]);
+  const json& u = spec["usage"]["edgerag"];
+  EXPECT_GT(u["drafted"].get<int>(), 0);
+  EXPECT_GT(u["accepted"].get<int>(), 0);
+  EXPECT_NEAR(u["acceptance_rate"].get<double>(), u["accepted"].get<double>() / u["drafted"].get<double>(), 1e-9);
+  EXPECT_TRUE(r.metric_reaches("edgerag_draft_tokens", u["drafted"].get<double>()));
+  EXPECT_EQ(r.metric("edgerag_draft_tokens_accepted"), u["accepted"].get<double>());
+  body["edgerag"] = {{"speculative", "draft"}};
+  json err = post(c, "/v1/completions", body, &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(err["error"]["param"], "edgerag.speculative");
+  body["edgerag"] = {{"speculative", "ngram"}};
+  post(c, "/v1/completions", body, &status);
+  EXPECT_EQ(status, 400);
+}
+
 // KIVI int8 KV through the scheduler: prefix sharing, partial blocks and batching
 // give every client what it gets alone, and greedy text stays llama.cpp's.
 TEST(Server, KiviInt8KvCacheServesConcurrentClientsLikeSequential) {

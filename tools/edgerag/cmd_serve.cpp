@@ -5,6 +5,7 @@
 
 #include "command.h"
 #include "kv_type_flag.h"
+#include "spec_flag.h"
 #include "server/auth.h"
 #include "server/load_models.h"
 
@@ -50,6 +51,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--step-tokens", f->llm_opt.scheduler.step_tokens, "Token budget of one batched step")->capture_default_str();
   cmd->add_option("--prefill-chunk", f->llm_opt.scheduler.prefill_chunk, "Largest prompt slice per step")->capture_default_str();
   cmd->add_flag("--no-prefix-cache", f->no_prefix_cache, "Do not share computed prompt prefixes");
+  auto spec = add_speculative_options(cmd);  // the default of requests without an "edgerag" field
   cmd->add_option("--max-tokens", f->server.limits.max_tokens, "Largest max_tokens a request may ask")->capture_default_str();
   auto& conn = f->server.connections;
   cmd->add_option("--max-body", conn.framing.max_body_bytes, "Largest request body, any framing (bytes)")->capture_default_str();
@@ -61,7 +63,8 @@ void setup(CLI::App& app) {
   cmd->add_option("--http-workers", conn.workers, "Requests processed at once")->capture_default_str();
   cmd->add_option("--timeout", f->server.request_timeout_s, "Seconds before a generation is cancelled")->capture_default_str();
   cmd->add_option("--max-open", f->server.max_open_requests, "Open requests before 503")->capture_default_str();
-  cmd->callback([f] {
+  cmd->callback([f, spec] {
+    f->llm_opt.spec = spec->options();
     server::ModelPaths paths;
     paths.index_dir = f->index;
     if (!f->llm.empty()) paths.llm = resolve_model_flag(f->llm);
