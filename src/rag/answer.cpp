@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/model.h"
+#include "rag/answer_cache.h"
 #include "rag/citation.h"
 #include "rag/extract.h"
 #include "rag/index.h"
@@ -20,28 +21,67 @@
 
 namespace edgerag::rag {
 
+namespace {
+
+GeneratedText generated_text(GenerationResult g) {
+  return {.text = std::move(g.text),
+          .stop_reason = std::move(g.stop_reason),
+          .n_prompt = static_cast<int>(g.prompt_ids.size()),
+          .n_answer = static_cast<int>(g.tokens.size()),
+          .prefill_ms = g.timings.prompt_ms,
+          .decode_ms = g.timings.decode_ms,
+          .token_p = std::nullopt};
+}
+
+// A decoder loaded with its tokenizer and a generator for one sequence.
+struct LocalLlm {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Tokenizer> tok;
+  std::unique_ptr<Generator> gen;
+  PromptTarget target;  // for `gen`
+
+  static std::unique_ptr<LocalLlm> load(const std::string& path, ThreadPool* pool, int n_ctx) {
+    auto l = std::make_unique<LocalLlm>();
+    l->model = Model::load(path);
+    l->tok = Tokenizer::from_gguf(l->model->gguf());
+    l->gen = std::make_unique<Generator>(*l->model, *l->tok, pool, n_ctx);
+    l->target = PromptTarget::of(*l->tok, detect_chat_format(l->model->gguf()), l->gen->n_ctx());
+    l->target.generate = [gen = l->gen.get()](const std::vector<int32_t>& ids, const GenerationParams& gp) {
+      return generated_text(gen->generate_ids(ids, gp, {}));
+    };
+    return l;
+  }
+};
+
+}  // namespace
+
 struct AnswerEngine::Impl {
   std::unique_ptr<Index> index;
   std::shared_ptr<Embedder> embedder;
   bool dense = false;  // the index has vectors from `embedder`: hybrid retrieval
   std::shared_ptr<Reranker> reranker;
-  // The LLM (all null in extractive mode).
-  std::unique_ptr<Model> llm;
-  std::unique_ptr<Tokenizer> tok;
-  std::unique_ptr<ThreadPool> pool;
-  std::unique_ptr<Generator> gen;
-  PromptTarget target;  // for `gen`
+  std::unique_ptr<ThreadPool> pool;  // the LLMs' (null in extractive mode)
+  std::unique_ptr<LocalLlm> llm;     // null in extractive mode
+  std::unique_ptr<LocalLlm> small;   // the routing target for easy questions; may be null
+  std::shared_ptr<AnswerCache> cache;
 
-  SearchResponse retrieve(const std::string& question, const AnswerConfig& cfg, const QueryBounds& bounds, Answer& a);
+  // Accumulates its timings into `a`. `query_vector`: the question's embedding
+  // from an earlier search; `hyde_vector`: HyDE's passage embedding.
+  SearchResponse retrieve(const std::string& question, const AnswerConfig& cfg, const QueryBounds& bounds, Answer& a,
+                          bool rerank, std::vector<float> query_vector = {}, std::vector<float> hyde_vector = {});
+  // Writes HyDE's passage with `llm`, embeds it and searches again with it.
+  SearchResponse hyde_search(const std::string& question, const AnswerConfig& cfg, const QueryBounds& bounds,
+                             const PromptTarget& llm, const SearchResponse& first, Answer& a);
   void extract(const std::string& question, const AnswerConfig& cfg, const std::vector<SearchHit>& hits, Answer& a);
+  std::string cache_scope(const AnswerConfig& cfg, const QueryBounds& bounds, bool generative);
 };
 
 AnswerEngine::AnswerEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AnswerEngine::~AnswerEngine() = default;
-bool AnswerEngine::has_llm() const { return impl_->gen != nullptr; }
+bool AnswerEngine::has_llm() const { return impl_->llm != nullptr; }
 bool AnswerEngine::has_embedder() const { return impl_->embedder != nullptr; }
 bool AnswerEngine::has_reranker() const { return impl_->reranker != nullptr; }
-const Tokenizer* AnswerEngine::llm_tokenizer() const { return impl_->tok.get(); }
+const Tokenizer* AnswerEngine::llm_tokenizer() const { return impl_->llm ? impl_->llm->tok.get() : nullptr; }
 
 PromptTarget PromptTarget::of(const Tokenizer& tok, ChatFormat chat, int n_ctx) {
   return {chat, [&tok](const std::vector<PromptPart>& parts) { return tok.encode_parts(parts, true); }, n_ctx};
@@ -82,18 +122,19 @@ std::unique_ptr<AnswerEngine> AnswerEngine::open(const AnswerModels& models) {
     impl->reranker = models.reranker ? models.reranker : load_reranker(models.rerank);
     impl->index->set_reranker(impl->reranker);
   }
+  EDGERAG_CHECK(models.llm_small.empty() || !models.llm.empty(), "answer: a small model for routing needs an LLM");
   if (!models.llm.empty()) {
-    impl->llm = Model::load(models.llm);
-    impl->tok = Tokenizer::from_gguf(impl->llm->gguf());
     impl->pool = std::make_unique<ThreadPool>(models.n_threads > 0 ? models.n_threads : default_thread_count());
-    impl->gen = std::make_unique<Generator>(*impl->llm, *impl->tok, impl->pool.get(), models.n_ctx);
-    impl->target = PromptTarget::of(*impl->tok, detect_chat_format(impl->llm->gguf()), impl->gen->n_ctx());
+    impl->llm = LocalLlm::load(models.llm, impl->pool.get(), models.n_ctx);
+    if (!models.llm_small.empty()) impl->small = LocalLlm::load(models.llm_small, impl->pool.get(), models.n_ctx);
   }
+  impl->cache = models.cache;
   return std::unique_ptr<AnswerEngine>(new AnswerEngine(std::move(impl)));
 }
 
 SearchResponse AnswerEngine::Impl::retrieve(const std::string& question, const AnswerConfig& cfg,
-                                            const QueryBounds& bounds, Answer& a) {
+                                            const QueryBounds& bounds, Answer& a, bool rerank,
+                                            std::vector<float> query_vector, std::vector<float> hyde_vector) {
   SearchOptions so;
   so.deadline = bounds.deadline;
   so.filter.collections = bounds.collections;
@@ -109,10 +150,15 @@ SearchResponse AnswerEngine::Impl::retrieve(const std::string& question, const A
   so.bm25_depth = static_cast<size_t>(cfg.bm25_depth);
   so.dense_depth = static_cast<size_t>(cfg.dense_depth);
   so.rrf_k = cfg.rrf_k;
-  so.rerank = reranker && cfg.rerank != RerankMode::Off;
+  so.rerank = rerank && reranker && cfg.rerank != RerankMode::Off;
   so.rerank_top = static_cast<size_t>(cfg.rerank_top);
   so.ef_search = static_cast<size_t>(cfg.ef_search);
   so.rerank_skip_agreement = cfg.rerank == RerankMode::On ? 2.0 : cfg.rerank_skip_agreement;  // > 1: never skip
+  if (so.mode != SearchMode::Bm25) {
+    so.query_vector = std::move(query_vector);
+    so.hyde_vector = std::move(hyde_vector);
+    so.hyde_question_weight = cfg.adaptive.hyde_question_weight;
+  }
   // BM25 alone ranks better on the content words; dense retrieval (hybrid)
   // wants the question as asked.
   std::string query = question;
@@ -123,11 +169,43 @@ SearchResponse AnswerEngine::Impl::retrieve(const std::string& question, const A
   }
   SearchResponse r = index->search(query, so);
   const auto& t = r.timings;
-  a.timings.embed = t.embed_ms;
-  a.timings.rerank = t.rerank_ms;
-  a.timings.search = std::max(0.0, t.total_ms - t.embed_ms - t.rerank_ms);
+  a.timings.embed += t.embed_ms;
+  a.timings.rerank += t.rerank_ms;
+  a.timings.search += std::max(0.0, t.total_ms - t.embed_ms - t.rerank_ms);
   a.reranked = r.reranked;
   return r;
+}
+
+SearchResponse AnswerEngine::Impl::hyde_search(const std::string& question, const AnswerConfig& cfg,
+                                               const QueryBounds& bounds, const PromptTarget& llm,
+                                               const SearchResponse& first, Answer& a) {
+  Timer t;
+  const std::vector<int32_t> ids =
+      llm.encode(render_chat(llm.chat, {{"system", hyde_system_prompt()}, {"user", hyde_user_message(question)}}));
+  EDGERAG_CHECK(static_cast<int>(ids.size()) < llm.n_ctx, "answer: the HyDE prompt ({} tokens) does not fit the LLM context of {}",
+                ids.size(), llm.n_ctx);
+  GenerationParams gp;
+  gp.max_tokens = std::min(cfg.adaptive.hyde_max_tokens, llm.n_ctx - static_cast<int>(ids.size()));
+  gp.sampling.temperature = 0;
+  gp.stop = {"\nQuestion:", "\n\n"};
+  const GeneratedText g = llm.generate(ids, gp);
+  const size_t b = g.text.find_first_not_of(" \t\r\n"), e = g.text.find_last_not_of(" \t\r\n");
+  a.hyde_passage = b == std::string::npos ? "" : g.text.substr(b, e - b + 1);
+  // An empty passage has nothing to search with; the passage embedder sees what a document would be.
+  std::vector<std::vector<float>> v = embedder->embed({a.hyde_passage.empty() ? question : a.hyde_passage}, false);
+  EDGERAG_CHECK(v.size() == 1, "embedder returned no vector for the HyDE passage");
+  a.timings.hyde = t.ms();
+  if (std::chrono::steady_clock::now() > bounds.deadline) throw DeadlineExceeded("answer: timed out in HyDE");
+  return retrieve(question, cfg, bounds, a, true, first.query_vector, std::move(v[0]));
+}
+
+std::string AnswerEngine::Impl::cache_scope(const AnswerConfig& cfg, const QueryBounds& bounds, bool generative) {
+  std::vector<std::string> colls = bounds.collections;
+  std::sort(colls.begin(), colls.end());
+  std::string scope = fmt::format("{}:", colls.size());
+  for (const auto& c : colls) scope += fmt::format("{}:{}", c.size(), c);
+  return scope + fmt::format("|v{}|{}|{}", index->data_version(colls), generative ? "generative" : "extractive",
+                             to_json(cfg).dump());
 }
 
 namespace {
@@ -187,26 +265,103 @@ void AnswerEngine::Impl::extract(const std::string& question, const AnswerConfig
   a.timings.extract = t.ms();
 }
 
+namespace {
+
+// Confidence, abstention below min_confidence, then the answer cache.
+void conclude(PreparedAnswer& p, std::optional<double> token_p) {
+  Answer& a = p.answer;
+  a.confidence = answer_confidence(a.text, a.context, a.signals, token_p);
+  const double min = p.adaptive.min_confidence;
+  if (min > 0) {
+    a.abstained = a.confidence.confidence < min;
+    a.adaptive.push_back(adaptive_step(p.adaptive, "confidence", a.abstained ? "abstained" : "answered",
+                                       fmt::format("confidence {:.3f} {} min_confidence {:.3f}", a.confidence.confidence,
+                                                   a.abstained ? "<" : ">=", min)));
+    if (a.abstained) {
+      a.text = kAbstainText;
+      a.citations.clear();
+    }
+  }
+  a.timings.total = p.started.ms();
+  if (p.cache) p.cache->put(p.cache_scope, p.cache_question, std::move(p.cache_vector), a);
+}
+
+}  // namespace
+
 PreparedAnswer AnswerEngine::prepare(const std::string& question, const AnswerConfig& cfg, const PromptTarget* llm,
+                                     const QueryBounds& bounds) {
+  return prepare(question, cfg, LlmTargets{.large = llm}, bounds);
+}
+
+PreparedAnswer AnswerEngine::prepare(const std::string& question, const AnswerConfig& cfg, const LlmTargets& llms,
                                      const QueryBounds& bounds) {
   PreparedAnswer p;
   EDGERAG_CHECK(question.size() <= bounds.max_question_bytes, "answer: the question has {} bytes, over the limit of {}",
                 question.size(), bounds.max_question_bytes);
   cfg.validate();
   EDGERAG_CHECK(question.find_first_not_of(" \t\r\n") != std::string::npos, "answer: the question is empty");
-  const size_t n_tokens = llm              ? llm->encode({{question, false}}).size()
+  const size_t n_tokens = llms.large      ? llms.large->encode({{question, false}}).size()
                           : impl_->embedder ? impl_->embedder->count_tokens(question)
                                             : 0;
   EDGERAG_CHECK(n_tokens <= static_cast<size_t>(bounds.max_question_tokens),
                 "answer: the question has {} tokens, over the limit of {}", n_tokens, bounds.max_question_tokens);
-  SearchResponse r = impl_->retrieve(question, cfg, bounds, p.answer);
+  const AdaptiveConfig& ad = cfg.adaptive;
+  p.adaptive = ad;
+  Answer& a = p.answer;
+  const bool dense = impl_->dense && cfg.hybrid;
+
+  if (ad.cache && impl_->cache) {
+    Timer t;
+    p.cache_scope = impl_->cache_scope(cfg, bounds, llms.large != nullptr);
+    p.cache_question = AnswerCache::normalize(question);
+    if (ad.cache_similarity > 0 && dense) p.cache_vector = impl_->embedder->embed({question}, true).at(0);
+    if (std::optional<Answer> hit = impl_->cache->find(p.cache_scope, p.cache_question, p.cache_vector, ad.cache_similarity)) {
+      a = std::move(*hit);
+      a.cached = true;
+      a.timings = {};
+      a.adaptive = {adaptive_step(ad, "cache", "hit", "same collections, index version and settings", t.ms())};
+      a.timings.total = p.started.ms();
+      return p;
+    }
+    p.cache = impl_->cache;
+    a.adaptive.push_back(adaptive_step(ad, "cache", "miss", "no cached answer for this question", t.ms()));
+  }
+
+  // First stage. With HyDE possible, reranking waits until it is known which list set to rerank.
+  const bool may_hyde = ad.hyde != StageMode::Off;
+  SearchResponse r = impl_->retrieve(question, cfg, bounds, a, !may_hyde, p.cache_vector);
+  a.signals = query_signals(question, r);
+
+  const StageDecision route = decide_route(ad, a.signals, llms.large && llms.small);
+  const PromptTarget* llm = route.on ? llms.small : llms.large;
   if (llm) {
-    prepare_prompt(question, cfg, r.hits, *llm, p);
+    a.model = route.on ? "small" : "large";
+    a.adaptive.push_back(adaptive_step(ad, "route", a.model, route.reason));
+  }
+
+  const StageDecision hyde = decide_hyde(ad, a.signals, llm && llm->generate && dense);
+  if (hyde.on) {
+    r = impl_->hyde_search(question, cfg, bounds, *llm, r, a);
+    a.adaptive.push_back(adaptive_step(ad, "hyde", "on", hyde.reason, a.timings.hyde));
+  } else {
+    a.adaptive.push_back(adaptive_step(ad, "hyde", "off", hyde.reason));
+    if (may_hyde && impl_->reranker && cfg.rerank != RerankMode::Off)
+      r = impl_->retrieve(question, cfg, bounds, a, true, r.query_vector);
+  }
+
+  const StageDecision context = decide_context(ad, a.signals);
+  AnswerConfig used = cfg;
+  if (context.on) used.max_chunks = easy_context_chunks(ad, cfg.max_chunks);
+  a.adaptive.push_back(adaptive_step(ad, "context", context.on ? "trimmed" : "full",
+                                     fmt::format("{}: {} of {} chunks", context.reason, used.max_chunks, cfg.max_chunks)));
+
+  if (llm) {
+    prepare_prompt(question, used, r.hits, *llm, p);
     if (std::chrono::steady_clock::now() > bounds.deadline) throw DeadlineExceeded("answer: timed out in prompt assembly");
   } else {
-    impl_->extract(question, cfg, r.hits, p.answer);
-    cite(p.answer);
-    p.answer.timings.total = p.started.ms();
+    impl_->extract(question, used, r.hits, a);
+    cite(a);
+    conclude(p, std::nullopt);
   }
   return p;
 }
@@ -223,22 +378,19 @@ Answer finish_answer(PreparedAnswer p, const GeneratedText& g) {
   a.timings.decode = g.decode_ms;
   a.prompt_ids = std::move(p.prompt_ids);
   cite(a);
-  a.timings.total = p.started.ms();
+  conclude(p, g.token_p);
   return std::move(a);
 }
 
 Answer AnswerEngine::answer(const std::string& question, const AnswerConfig& cfg, const TokenCallback& on_token) {
-  PreparedAnswer p = prepare(question, cfg, impl_->gen ? &impl_->target : nullptr);
+  const LlmTargets llms{impl_->llm ? &impl_->llm->target : nullptr, impl_->small ? &impl_->small->target : nullptr};
+  PreparedAnswer p = prepare(question, cfg, llms);
   if (!p.generative()) return std::move(p.answer);
   edgerag::TokenCallback cb;
   if (on_token) cb = [&on_token](int32_t, std::string_view text) { return text.empty() || on_token(text); };
-  GenerationResult g = impl_->gen->generate_ids(p.prompt_ids, p.generation, cb);
-  return finish_answer(std::move(p), {.text = std::move(g.text),
-                                      .stop_reason = std::move(g.stop_reason),
-                                      .n_prompt = static_cast<int>(g.prompt_ids.size()),
-                                      .n_answer = static_cast<int>(g.tokens.size()),
-                                      .prefill_ms = g.timings.prompt_ms,
-                                      .decode_ms = g.timings.decode_ms});
+  Generator& gen = p.answer.model == "small" ? *impl_->small->gen : *impl_->llm->gen;
+  GeneratedText g = generated_text(gen.generate_ids(p.prompt_ids, p.generation, cb));
+  return finish_answer(std::move(p), g);
 }
 
 nlohmann::json to_json(const Answer& a) {
@@ -258,7 +410,7 @@ nlohmann::json to_json(const Answer& a) {
     });
   }
   const auto& t = a.timings;
-  return {
+  nlohmann::json j = {
       {"answer", a.text},
       {"mode", a.mode},
       {"citations", std::move(cites)},
@@ -275,9 +427,18 @@ nlohmann::json to_json(const Answer& a) {
         {"prefill", t.prefill},
         {"decode", t.decode},
         {"extract", t.extract},
+        {"hyde", t.hyde},
         {"total", t.total}}},
       {"tokens", {{"prompt", a.tokens.prompt}, {"context", a.tokens.context}, {"answer", a.tokens.answer}}},
+      {"model", a.model},
+      {"cached", a.cached},
+      {"abstained", a.abstained},
+      {"confidence", to_json(a.confidence)},
+      {"signals", to_json(a.signals)},
+      {"adaptive", to_json(a.adaptive)},
   };
+  if (!a.hyde_passage.empty()) j["hyde_passage"] = a.hyde_passage;
+  return j;
 }
 
 }  // namespace edgerag::rag

@@ -13,6 +13,11 @@
 //   PreparedAnswer p = engine->prepare(question, cfg, &target);  // retrieve + prompt
 //   ... generate p.prompt with p.generation ...
 //   Answer a = finish_answer(std::move(p), generated);           // cite
+// The query-adaptive stages (AnswerConfig::adaptive; rag/adaptive.h) run inside
+// prepare(): an answer-cache lookup, HyDE (a generation through
+// PromptTarget::generate), model routing (LlmTargets) and context trimming;
+// finish_answer() adds the confidence (rag/confidence.h), abstains below
+// min_confidence and fills the cache. Answer::adaptive lists every decision.
 #pragma once
 #include <chrono>
 #include <functional>
@@ -24,15 +29,20 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "rag/adaptive.h"
 #include "rag/config.h"
+#include "rag/confidence.h"
 #include "rag/embedder.h"
 #include "rag/search_types.h"
 #include "runtime/chat_template.h"
 #include "rag/prompt.h"
+#include "rag/query_signals.h"
 #include "runtime/generator.h"
 #include "util/timer.h"
 
 namespace edgerag::rag {
+
+class AnswerCache;
 
 struct Citation {
   int n = 0;      // the number used in the answer text
@@ -43,6 +53,7 @@ struct AnswerTimings {  // milliseconds per stage
   double embed = 0, search = 0, rerank = 0, prompt = 0, prefill = 0, decode = 0;
   double queue = 0;    // waiting for a generation slot (server only)
   double extract = 0;  // extractive mode: sentence scoring (embedding sentences included)
+  double hyde = 0;     // HyDE: hypothetical passage generated, embedded and searched
   double total = 0;
 };
 
@@ -64,11 +75,21 @@ struct Answer {
   AnswerTimings timings;
   AnswerTokens tokens;
   std::vector<int32_t> prompt_ids;   // the prefilled prompt (generative mode; see prompt_tokens_json)
+  // Query-adaptive pipeline.
+  std::string model;                 // "large" | "small" (routing); "" extractive
+  bool cached = false;               // served from the answer cache
+  bool abstained = false;            // confidence below min_confidence: kAbstainText instead
+  QuerySignals signals;              // of the first-stage retrieval
+  ConfidenceParts confidence;
+  std::string hyde_passage;          // HyDE's hypothetical passage, when it ran
+  std::vector<AdaptiveStep> adaptive;  // every adaptive decision, in order, with its cost
 };
 
 // {answer, citations:[{n, chunk_id, file, page, rows, headings, byte_start, byte_end, text}],
-//  removed_citations, timings_ms:{embed, search, rerank, queue, prompt, prefill, decode, extract, total},
-//  tokens:{prompt, context, answer}, mode, reranked, stop_reason}
+//  removed_citations, timings_ms:{embed, search, rerank, hyde, queue, prompt, prefill, decode, extract, total},
+//  tokens:{prompt, context, answer}, mode, reranked, stop_reason, model, cached, abstained,
+//  confidence:{confidence, evidence, margin, agreement, coverage, token_p}, signals:{form, terms, agreement,
+//  margin, specificity, difficulty}, adaptive:[{stage, decision, reason, ms, joules}], hyde_passage?}
 nlohmann::json to_json(const Answer& a);
 
 struct AnswerModels {  // resolved paths; empty = not used
@@ -79,13 +100,25 @@ struct AnswerModels {  // resolved paths; empty = not used
                                // without, retrieval is BM25 and the embedder only scores
                                // sentences of extractive answers
   std::string rerank = {};     // cross-encoder GGUF; empty -> no reranking
+  std::string llm_small = {};  // a second, smaller decoder for easy questions (routing); needs `llm`
   int n_threads = 0;           // 0 = default_thread_count()
   int n_ctx = 0;               // LLM context (prompt + answer); 0 = the generator's default
   // Already loaded models to use instead of `embed` / `rerank` (shared by
   // several engines; Encoder-backed ones are thread-safe).
   std::shared_ptr<Embedder> embedder = {};
   std::shared_ptr<Reranker> reranker = {};
+  std::shared_ptr<AnswerCache> cache = {};  // answers of requests with adaptive.cache; null = none
 };
+
+// What the generation of a prepared prompt produced, however it was run.
+struct GeneratedText {
+  std::string text;  // stop string removed
+  std::string stop_reason;
+  int n_prompt = 0, n_answer = 0;  // tokens prefilled / generated
+  double queue_ms = 0, prefill_ms = 0, decode_ms = 0;
+  std::optional<double> token_p;   // geometric mean probability of the generated tokens, when known
+};
+using TextGenerator = std::function<GeneratedText(const std::vector<int32_t>& prompt_ids, const GenerationParams& p)>;
 
 // The LLM a prompt is assembled for: its chat format, its encoding of a
 // rendered prompt (exactly as it will be prefilled: Tokenizer::encode_parts
@@ -94,7 +127,14 @@ struct PromptTarget {
   ChatFormat chat = ChatFormat::Plain;
   PromptEncoder encode;
   int n_ctx = 0;
+  TextGenerator generate = {};  // runs this LLM (HyDE's passage); empty: no HyDE
   static PromptTarget of(const Tokenizer& tok, ChatFormat chat, int n_ctx);
+};
+
+// The LLMs a question may be routed to (adaptive.route); `small` may be null.
+struct LlmTargets {
+  const PromptTarget* large = nullptr;
+  const PromptTarget* small = nullptr;
 };
 
 // Bounds and scope of one question. Its size in bytes is checked first
@@ -125,15 +165,11 @@ struct PreparedAnswer {
   std::vector<int32_t> prompt_ids;  // what to generate from; empty = extractive, nothing to generate
   GenerationParams generation;  // max tokens, sampling and stop strings from the config
   Timer started;                // the answer's total time runs from prepare()
+  AdaptiveConfig adaptive;      // what finish_answer needs: min_confidence, watts
+  std::shared_ptr<AnswerCache> cache;  // where finish_answer stores the answer (null: not cached)
+  std::string cache_scope, cache_question;
+  std::vector<float> cache_vector;
   bool generative() const { return !prompt_ids.empty(); }
-};
-
-// What the generation of a prepared prompt produced, however it was run.
-struct GeneratedText {
-  std::string text;  // stop string removed
-  std::string stop_reason;
-  int n_prompt = 0, n_answer = 0;  // tokens prefilled / generated
-  double queue_ms = 0, prefill_ms = 0, decode_ms = 0;
 };
 
 // The second half: the generated text trimmed, its [n] markers checked against
@@ -159,6 +195,10 @@ class AnswerEngine {
   // answer). Throws edgerag::Error for an empty or too long question, a bad
   // config or a context too small for the answer budget.
   PreparedAnswer prepare(const std::string& question, const AnswerConfig& cfg, const PromptTarget* llm,
+                         const QueryBounds& bounds = {});
+  // The same with model routing: the prompt is assembled for the LLM chosen
+  // (PreparedAnswer::answer.model says which: generate with that one).
+  PreparedAnswer prepare(const std::string& question, const AnswerConfig& cfg, const LlmTargets& llms,
                          const QueryBounds& bounds = {});
 
   bool has_llm() const;

@@ -30,6 +30,22 @@ const char* rerank_mode_name(RerankMode m) {
   return "?";
 }
 
+StageMode parse_stage_mode(std::string_view s, std::string_view setting) {
+  if (s == "on") return StageMode::On;
+  if (s == "off" || s == "fixed") return StageMode::Off;
+  if (s == "auto") return StageMode::Auto;
+  fail("{}: expected \"off\", \"on\" or \"auto\", got \"{}\"", setting, s);
+}
+
+const char* stage_mode_name(StageMode m) {
+  switch (m) {
+    case StageMode::On: return "on";
+    case StageMode::Off: return "off";
+    case StageMode::Auto: return "auto";
+  }
+  return "?";
+}
+
 std::string AnswerConfig::default_system_prompt() {
   return "You answer questions using only the numbered context passages. "
          "Cite the passages that support each statement with their numbers in brackets, like [1] or [2]. "
@@ -51,6 +67,23 @@ void AnswerConfig::validate() const {
   positive("extractive.sentences", extract_sentences, 100);
   EDGERAG_CHECK(std::isfinite(rerank_skip_agreement) && rerank_skip_agreement >= 0 && rerank_skip_agreement <= 1,
                 "retrieval.rerank_skip_agreement: expected 0..1, got {}", rerank_skip_agreement);
+  const AdaptiveConfig& ad = adaptive;
+  auto unit = [](const char* name, double v) {
+    EDGERAG_CHECK(std::isfinite(v) && v >= 0 && v <= 1, "{}: expected 0..1, got {}", name, v);
+  };
+  unit("adaptive.hyde_threshold", ad.hyde_threshold);
+  unit("adaptive.hyde_question_weight", ad.hyde_question_weight);
+  unit("adaptive.route_threshold", ad.route_threshold);
+  unit("adaptive.context_threshold", ad.context_threshold);
+  unit("adaptive.min_confidence", ad.min_confidence);
+  unit("adaptive.cache_similarity", ad.cache_similarity);
+  positive("adaptive.hyde_max_tokens", ad.hyde_max_tokens, 4096);
+  EDGERAG_CHECK(ad.easy_chunks >= 0 && ad.easy_chunks <= 256, "adaptive.easy_chunks: expected 0..256, got {}",
+                ad.easy_chunks);
+  EDGERAG_CHECK(ad.route == "off" || ad.route == "auto" || ad.route == "small" || ad.route == "large",
+                "adaptive.route: expected \"off\", \"auto\", \"small\" or \"large\", got \"{}\"", ad.route);
+  EDGERAG_CHECK(std::isfinite(ad.watts) && ad.watts >= 0 && ad.watts <= 10000, "adaptive.watts: expected 0..10000, got {}",
+                ad.watts);
   EDGERAG_CHECK(std::isfinite(temperature) && temperature >= 0 && temperature <= 10,
                 "generation.temperature: expected 0..10, got {}", temperature);
   EDGERAG_CHECK(std::isfinite(top_p) && top_p > 0 && top_p <= 1, "generation.top_p: expected (0, 1], got {}", top_p);
@@ -86,6 +119,23 @@ const std::string& as_string(const Value& v, const std::string& name) {
   return *s;
 }
 
+void set_adaptive(AdaptiveConfig& c, std::string_view key, const Value& v, const std::string& name) {
+  if (key == "hyde") c.hyde = parse_stage_mode(as_string(v, name), name);
+  else if (key == "hyde_threshold") c.hyde_threshold = as_number(v, name);
+  else if (key == "hyde_max_tokens") c.hyde_max_tokens = as_int(v, name);
+  else if (key == "hyde_question_weight") c.hyde_question_weight = as_number(v, name);
+  else if (key == "route") c.route = as_string(v, name);
+  else if (key == "route_threshold") c.route_threshold = as_number(v, name);
+  else if (key == "context") c.context = parse_stage_mode(as_string(v, name), name);
+  else if (key == "easy_chunks") c.easy_chunks = as_int(v, name);
+  else if (key == "context_threshold") c.context_threshold = as_number(v, name);
+  else if (key == "min_confidence") c.min_confidence = as_number(v, name);
+  else if (key == "cache") c.cache = as_bool(v, name);
+  else if (key == "cache_similarity") c.cache_similarity = as_number(v, name);
+  else if (key == "watts") c.watts = as_number(v, name);
+  else fail("unknown setting {}", name);
+}
+
 void set_value(AnswerConfig& c, std::string_view section, std::string_view key, const Value& v) {
   const std::string name = fmt::format("{}.{}", section, key);
   auto is = [&](const char* s, const char* k) { return section == s && key == k; };
@@ -108,6 +158,7 @@ void set_value(AnswerConfig& c, std::string_view section, std::string_view key, 
     EDGERAG_CHECK(s >= 0, "{} must be a non-negative integer", name);
     c.seed = static_cast<uint64_t>(s);
   } else if (is("extractive", "sentences")) c.extract_sentences = as_int(v, name);
+  else if (section == "adaptive") set_adaptive(c.adaptive, key, v, name);
   else fail("unknown setting {}", name);
 }
 
@@ -142,7 +193,7 @@ void apply_toml(AnswerConfig& cfg, std::string_view toml_text, const std::string
   }
   for (const auto& [section, node] : root) {
     const toml::table* t = node.as_table();
-    EDGERAG_CHECK(t, "{}: {} must be a [section] (retrieval, prompt, generation, extractive)",
+    EDGERAG_CHECK(t, "{}: {} must be a [section] (retrieval, prompt, generation, extractive, adaptive)",
                   where(node.source(), source), section.str());
     for (const auto& [key, value] : *t) {
       std::string at = where(value.source(), source);
@@ -175,7 +226,7 @@ AnswerConfig load_answer_config(const std::string& path) {
 void apply_json(AnswerConfig& cfg, const nlohmann::json& j) {
   EDGERAG_CHECK(j.is_object(), "config: expected an object of sections");
   for (const auto& [section, body] : j.items()) {
-    EDGERAG_CHECK(body.is_object(), "config: \"{}\" must be an object (retrieval, prompt, generation, extractive)",
+    EDGERAG_CHECK(body.is_object(), "config: \"{}\" must be an object (retrieval, prompt, generation, extractive, adaptive)",
                   section);
     for (const auto& [key, value] : body.items()) {
       auto v = json_value(value);
@@ -205,6 +256,20 @@ nlohmann::json to_json(const AnswerConfig& c) {
       {"generation",
        {{"max_tokens", c.max_answer_tokens}, {"temperature", c.temperature}, {"top_p", c.top_p}, {"seed", c.seed}}},
       {"extractive", {{"sentences", c.extract_sentences}}},
+      {"adaptive",
+       {{"hyde", stage_mode_name(c.adaptive.hyde)},
+        {"hyde_threshold", c.adaptive.hyde_threshold},
+        {"hyde_max_tokens", c.adaptive.hyde_max_tokens},
+        {"hyde_question_weight", c.adaptive.hyde_question_weight},
+        {"route", c.adaptive.route},
+        {"route_threshold", c.adaptive.route_threshold},
+        {"context", c.adaptive.context == StageMode::Off ? "fixed" : stage_mode_name(c.adaptive.context)},
+        {"easy_chunks", c.adaptive.easy_chunks},
+        {"context_threshold", c.adaptive.context_threshold},
+        {"min_confidence", c.adaptive.min_confidence},
+        {"cache", c.adaptive.cache},
+        {"cache_similarity", c.adaptive.cache_similarity},
+        {"watts", c.adaptive.watts}}},
   };
 }
 

@@ -8,6 +8,9 @@
 //   [prompt]     max_chunks, max_tokens, system
 //   [generation] max_tokens, temperature, top_p, seed
 //   [extractive] sentences
+//   [adaptive]   hyde ("off"|"on"|"auto"), hyde_threshold, hyde_max_tokens, hyde_question_weight,
+//                route ("off"|"auto"|"small"|"large"), route_threshold, context ("fixed"|"auto"),
+//                easy_chunks, context_threshold, min_confidence, cache (bool), cache_similarity, watts
 // The JSON form uses the same sections and keys.
 #pragma once
 #include <cstdint>
@@ -24,6 +27,40 @@ namespace edgerag::rag {
 enum class RerankMode { Off, On, Auto };
 RerankMode parse_rerank_mode(std::string_view s);  // "on" | "off" | "auto" (also "conditional")
 const char* rerank_mode_name(RerankMode m);
+
+// The query-adaptive stages (rag/adaptive.h): each runs, or is skipped, per
+// question from the difficulty estimate of rag/query_signals.h.
+enum class StageMode { Off, On, Auto };
+StageMode parse_stage_mode(std::string_view s, std::string_view setting);  // "off" | "on" | "auto"
+const char* stage_mode_name(StageMode m);
+
+struct AdaptiveConfig {
+  // HyDE: the LLM writes a short hypothetical answer passage, whose embedding
+  // is searched as a third fused list. "auto": when difficulty >= hyde_threshold.
+  StageMode hyde = StageMode::Off;
+  double hyde_threshold = 0.5;
+  int hyde_max_tokens = 64;
+  double hyde_question_weight = 0;  // 0: the passage's embedding alone; up to 1: mixed with the question's
+  // Model routing between a small and a large LLM: "auto" sends questions with
+  // difficulty < route_threshold to the small one; "small"/"large" force one.
+  std::string route = "auto";
+  double route_threshold = 0.35;
+  // "auto": easy questions (difficulty < context_threshold) get easy_chunks
+  // chunks (0: two thirds of prompt.max_chunks) instead of prompt.max_chunks.
+  StageMode context = StageMode::Off;  // Off = "fixed"
+  int easy_chunks = 0;
+  double context_threshold = 0.35;
+  // Below this answer confidence (rag/confidence.h), abstain: "the context does
+  // not contain the answer". 0: never.
+  double min_confidence = 0;
+  // Answer cache (rag/answer_cache.h), opt-in per request; near-duplicates by
+  // embedding cosine >= cache_similarity (0: exact normalized text only).
+  bool cache = false;
+  double cache_similarity = 0;
+  // Package power for the energy figure of each decision (E = 0.7 * watts * t,
+  // the TDP estimate of eval/energy.h; `eval adaptive` reads RAPL when it can).
+  double watts = 15;
+};
 
 struct AnswerConfig {
   // Retrieval.
@@ -46,6 +83,7 @@ struct AnswerConfig {
   uint64_t seed = 42;
   // Extractive mode (no LLM): supporting sentences in the answer.
   int extract_sentences = 3;
+  AdaptiveConfig adaptive;
 
   static std::string default_system_prompt();
   // Throws edgerag::Error naming the offending setting.

@@ -47,6 +47,14 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
   INSERT INTO chunks_fts(chunks_fts, rowid, text, headings) VALUES ('delete', old.id, old.text, old.headings);
   DELETE FROM vectors WHERE chunk_id = old.id;
 END;
+CREATE TRIGGER IF NOT EXISTS documents_version_ai AFTER INSERT ON documents BEGIN
+  INSERT INTO meta(key, value) VALUES ('version:' || new.collection, '1')
+    ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS documents_version_ad AFTER DELETE ON documents BEGIN
+  INSERT INTO meta(key, value) VALUES ('version:' || old.collection, '1')
+    ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+END;
 )";
 
 std::string create_fts_sql(const std::string& spec) {
@@ -227,6 +235,23 @@ std::string IndexImpl::meta(const std::string& key, const std::string& fallback)
   auto st = db_->prepare("SELECT value FROM meta WHERE key = ?1");
   st.bind(1, key);
   return st.step() ? st.text(0) : fallback;
+}
+
+int64_t IndexImpl::data_version(const std::vector<std::string>& collections) {
+  std::lock_guard lock(mu_);
+  int64_t v = 0;
+  if (collections.empty()) {
+    auto st = db_->prepare("SELECT COALESCE(SUM(CAST(value AS INTEGER)), 0) FROM meta WHERE key LIKE 'version:%'");
+    if (st.step()) v = st.i64(0);
+    return v;
+  }
+  auto st = db_->prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1");
+  for (const auto& c : collections) {
+    st.bind(1, "version:" + c);
+    if (st.step()) v += st.i64(0);
+    st.reset();
+  }
+  return v;
 }
 
 void IndexImpl::set_meta(const std::string& key, const std::string& value) {

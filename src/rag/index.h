@@ -88,6 +88,10 @@ class Index {
   // Removes the collection's documents and its id; the number of documents removed.
   virtual size_t remove_collection(const std::string& name) = 0;
 
+  // Grows with every document added, replaced or removed in any of
+  // `collections` (empty = all): what answer caches are keyed on.
+  virtual int64_t data_version(const std::vector<std::string>& collections) = 0;
+
   virtual SearchResponse search(const std::string& query, const SearchOptions& options) = 0;
 
   // One chunk with its provenance (for citations and neighbour context).

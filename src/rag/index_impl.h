@@ -55,6 +55,7 @@ class IndexImpl final : public Index {
   std::vector<CollectionInfo> collections() override;
   std::vector<DocumentInfo> documents(const std::string& collection, size_t limit) override;
   size_t remove_collection(const std::string& name) override;
+  int64_t data_version(const std::vector<std::string>& collections) override;
   SearchResponse search(const std::string& query, const SearchOptions& options) override;
   std::optional<SearchHit> chunk(int64_t chunk_id) override;
   IndexStats stats() override;

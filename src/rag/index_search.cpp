@@ -1,6 +1,7 @@
 // Index::search: BM25 and dense retrieval, fusion, neighbour expansion and
 // cross-encoder reranking, each stage timed.
 #include <algorithm>
+#include <cmath>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -39,6 +40,19 @@ std::string filter_sql(const SearchFilter& f, int first, std::vector<std::string
   in_list("d.file_type", f.file_types);
   in_list("d.collection", f.collections);
   return sql;
+}
+
+// (1 - w) * a + w * b, L2-normalized (HyDE's passage and question embeddings).
+std::vector<float> mix_vectors(const std::vector<float>& a, const std::vector<float>& b, double w) {
+  std::vector<float> v(a.size());
+  double n = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    v[i] = static_cast<float>((1 - w) * a[i] + w * b[i]);
+    n += static_cast<double>(v[i]) * v[i];
+  }
+  if (n > 0)
+    for (float& x : v) x = static_cast<float>(x / std::sqrt(n));
+  return v;
 }
 
 }  // namespace
@@ -190,7 +204,7 @@ SearchResponse IndexImpl::search(const std::string& query, const SearchOptions& 
   // Seen between the stages below and inside the long ones: every encoder
   // pass and layer of the query embedding and of the rerank.
   DeadlineScope scope(o.deadline);
-  std::vector<std::pair<int64_t, double>> lexical, semantic;
+  std::vector<std::pair<int64_t, double>> lexical, semantic, hyde;
   if (use_bm25) {
     Timer t;
     lexical = bm25(query, o.mode == SearchMode::Bm25 ? std::max(o.k, o.bm25_depth) : o.bm25_depth, o.filter,
@@ -200,12 +214,25 @@ SearchResponse IndexImpl::search(const std::string& query, const SearchOptions& 
   if (use_dense) {
     check_deadline("search (bm25)");
     Timer t;
-    auto q = embedder_->embed({query}, true);
-    EDGERAG_CHECK(q.size() == 1, "embedder returned no query vector");
+    if (o.query_vector.empty()) {
+      auto q = embedder_->embed({query}, true);
+      EDGERAG_CHECK(q.size() == 1, "embedder returned no query vector");
+      res.query_vector = std::move(q[0]);
+    } else {
+      EDGERAG_CHECK(o.query_vector.size() == static_cast<size_t>(embedder_->dim()),
+                    "search: the query vector has {} dimensions, the embedder {}", o.query_vector.size(),
+                    embedder_->dim());
+      res.query_vector = o.query_vector;
+    }
     res.timings.embed_ms = t.ms();
     t.reset();
-    semantic = dense(q[0], o.mode == SearchMode::Dense ? std::max(o.k, o.dense_depth) : o.dense_depth, o.ef_search,
-                     o.filter);
+    const size_t depth = o.mode == SearchMode::Dense ? std::max(o.k, o.dense_depth) : o.dense_depth;
+    if (!o.hyde_vector.empty()) {
+      EDGERAG_CHECK(o.hyde_vector.size() == res.query_vector.size(), "search: the HyDE vector has {} dimensions, not {}",
+                    o.hyde_vector.size(), res.query_vector.size());
+      hyde = dense(mix_vectors(o.hyde_vector, res.query_vector, o.hyde_question_weight), depth, o.ef_search, o.filter);
+    }
+    if (o.mode == SearchMode::Hybrid || o.hyde_vector.empty()) semantic = dense(res.query_vector, depth, o.ef_search, o.filter);
     res.timings.dense_ms = t.ms();
   }
 
@@ -223,19 +250,27 @@ SearchResponse IndexImpl::search(const std::string& query, const SearchOptions& 
     stage[semantic[i].first].dense_rank = i + 1;
     sem_ids.push_back(semantic[i].first);
   }
+  std::vector<int64_t> hyde_ids;
+  for (size_t i = 0; i < hyde.size(); ++i) {
+    stage[hyde[i].first].hyde = hyde[i].second;
+    stage[hyde[i].first].hyde_rank = i + 1;
+    hyde_ids.push_back(hyde[i].first);
+  }
   std::vector<std::pair<int64_t, double>> ranked;
   if (o.mode == SearchMode::Hybrid) {
-    ranked = reciprocal_rank_fusion({lex_ids, sem_ids}, o.rrf_k);
+    ranked = hyde.empty() ? reciprocal_rank_fusion({lex_ids, sem_ids}, o.rrf_k)
+                          : reciprocal_rank_fusion({lex_ids, sem_ids, hyde_ids}, o.rrf_k);
     for (auto& [id, s] : ranked) stage[id].fused = s;
+    res.agreement = top_overlap(lex_ids, sem_ids, std::min<size_t>(o.k, 10));
   } else {
-    ranked = use_bm25 ? lexical : semantic;
+    ranked = use_bm25 ? lexical : hyde.empty() ? semantic : hyde;
   }
   res.timings.fuse_ms = t.ms();
 
   check_deadline("search (retrieval)");
   // Cross-encoder rerank of the head, unless both retrievers already agree.
   if (reranker_ && o.rerank && o.rerank_top > 0 && !ranked.empty()) {
-    double agreement = o.mode == SearchMode::Hybrid ? top_overlap(lex_ids, sem_ids, std::min<size_t>(o.k, 10)) : 0;
+    const double agreement = std::max(0.0, res.agreement);
     if (agreement >= o.rerank_skip_agreement) {
       res.rerank_note = fmt::format("skipped: BM25 and dense top results agree ({:.2f} >= {:.2f})", agreement,
                                     o.rerank_skip_agreement);

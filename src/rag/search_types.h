@@ -35,6 +35,15 @@ struct SearchOptions {
   // Score every BM25 match through FTS5 instead of the pruned inverted index:
   // the reference ranking the pruned path equals (tests, benchmarks).
   bool bm25_exhaustive = false;
+  // The question's embedding from an earlier search (SearchResponse::query_vector):
+  // reused instead of embedding the query again.
+  std::vector<float> query_vector;
+  // HyDE (rag/adaptive.h): the embedding of a hypothetical answer passage. Its
+  // dense ranking enters fusion as a third list (hybrid) or replaces the
+  // question's (dense). Mixed with the question's embedding by
+  // `hyde_question_weight` (0: the passage alone) and renormalized.
+  std::vector<float> hyde_vector;
+  double hyde_question_weight = 0;
   SearchFilter filter;
   // Past it the search stops between stages (and between rerank batches)
   // with edgerag::DeadlineExceeded.
@@ -56,7 +65,8 @@ struct Provenance {
 
 struct StageScores {
   std::optional<double> bm25, dense, fused, rerank;
-  std::optional<size_t> bm25_rank, dense_rank;  // 1-based rank in each retriever
+  std::optional<double> hyde;  // dense score against the HyDE vector
+  std::optional<size_t> bm25_rank, dense_rank, hyde_rank;  // 1-based rank in each retriever
 };
 
 struct SearchHit {
@@ -77,6 +87,8 @@ struct SearchResponse {
   StageTimings timings;
   bool reranked = false;
   std::string rerank_note;  // why reranking was skipped, if it was
+  double agreement = -1;    // top-10 overlap of the BM25 and dense lists (hybrid only)
+  std::vector<float> query_vector;  // the query's embedding (dense / hybrid)
 };
 
 }  // namespace edgerag::rag

@@ -74,6 +74,16 @@ bool is_upload(const fs::path& uploads, const std::string& path) {
 
 std::string dump_json(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+rag::GeneratedText generated_text(std::string text, const JobResult& jr) {
+  return {.text = std::move(text),
+          .stop_reason = jr.finish_reason,
+          .n_prompt = jr.n_prompt,
+          .n_answer = jr.n_generated,
+          .queue_ms = jr.queue_ms,
+          .prefill_ms = jr.ttft_ms - jr.queue_ms,
+          .decode_ms = jr.total_ms - jr.ttft_ms};
+}
+
 json report_json(const rag::IngestReport& r) {
   json failures = json::array();
   for (const auto& [path, why] : r.failures) failures.push_back({{"file", path}, {"error", why}});
@@ -167,6 +177,13 @@ rag::PreparedAnswer Server::prepare_answer(const httplib::Request& req, bool& st
   if (models_.llm) {
     const LlmService* llm = models_.llm.get();
     target = rag::PromptTarget::of(llm->tokenizer(), llm->chat_format(), llm->n_ctx());
+    // HyDE's passage is generated on the scheduler like any answer.
+    target->generate = [this, d = bounds.deadline](const std::vector<int32_t>& ids, const GenerationParams& g) {
+      std::shared_ptr<Job> job =
+          start_job(ids, {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop}, "question");
+      std::string text = wait_text(*job, d);
+      return generated_text(std::move(text), job->result());
+    };
   }
   auto engine = rag_engines().acquire();
   try {
@@ -200,13 +217,7 @@ void Server::handle_rag_query(const httplib::Request& req, httplib::Response& re
       start_job(p.prompt_ids, {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop}, "question");
   // The second half of the answer, from the job's text and counts.
   auto finish = [](rag::PreparedAnswer prepared, std::string text, const JobResult& jr) {
-    return rag::finish_answer(std::move(prepared), {.text = std::move(text),
-                                                    .stop_reason = jr.finish_reason,
-                                                    .n_prompt = jr.n_prompt,
-                                                    .n_answer = jr.n_generated,
-                                                    .queue_ms = jr.queue_ms,
-                                                    .prefill_ms = jr.ttft_ms - jr.queue_ms,
-                                                    .decode_ms = jr.total_ms - jr.ttft_ms});
+    return rag::finish_answer(std::move(prepared), generated_text(std::move(text), jr));
   };
   if (!stream) {
     std::string text = wait_text(*job, deadline());

@@ -2,10 +2,13 @@
 
 #include <filesystem>
 
+#include "rag/answer_cache.h"
+
 namespace edgerag::server {
 
 RagEngines::RagEngines(std::string index_dir, std::string embed, std::string rerank, size_t readers)
-    : dir_(std::move(index_dir)), embed_path_(std::move(embed)), rerank_path_(std::move(rerank)), max_idle_(readers) {}
+    : dir_(std::move(index_dir)), embed_path_(std::move(embed)), rerank_path_(std::move(rerank)), max_idle_(readers),
+      cache_(std::make_shared<rag::AnswerCache>()) {}
 
 std::string RagEngines::embedder_path() const {
   if (!embed_path_.empty()) return embed_path_;
@@ -28,7 +31,7 @@ rag::AnswerModels RagEngines::models() {
   }
   if (!reranker_ && !rerank_path_.empty()) reranker_ = rag::load_reranker(rerank_path_);
   // No LLM here: generation runs on the served LLM's scheduler.
-  return {.index_dir = dir_, .embedder = embedder_, .reranker = reranker_};
+  return {.index_dir = dir_, .embedder = embedder_, .reranker = reranker_, .cache = cache_};
 }
 
 RagEngines::Lease RagEngines::acquire() {

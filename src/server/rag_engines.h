@@ -68,6 +68,8 @@ class RagEngines {
   std::shared_ptr<rag::Embedder> embedder_;
   std::string embedder_path_;  // what embedder_ was loaded from
   std::shared_ptr<rag::Reranker> reranker_;
+  // Answers of queries asking for the cache (adaptive.cache), shared by every engine.
+  const std::shared_ptr<rag::AnswerCache> cache_;
   std::vector<std::unique_ptr<rag::AnswerEngine>> idle_;
   uint64_t generation_ = 0;  // bumped by every write; idle engines are all of this one
   std::mutex write_mu_;

@@ -25,7 +25,9 @@ struct AskArgs {
   // Overrides of the config file; unset ones keep the file's (or default) value.
   std::optional<int> bm25_depth, dense_depth, rrf_k, rerank_top, max_chunks, max_prompt_tokens, max_answer_tokens,
       sentences;
-  std::optional<std::string> rerank_mode, system;
+  std::optional<std::string> rerank_mode, system, hyde, context, route_mode;
+  std::optional<double> min_confidence;
+  std::string route;  // small=MODEL,large=MODEL
   std::optional<float> temperature, top_p;
   std::optional<uint64_t> seed;
   bool bm25_only = false;
@@ -50,6 +52,10 @@ rag::AnswerConfig make_config(const AskArgs& a) {
   set(c.seed, a.seed);
   if (a.rerank_mode) c.rerank = rag::parse_rerank_mode(*a.rerank_mode);
   if (a.bm25_only) c.hybrid = false;
+  if (a.hyde) c.adaptive.hyde = rag::parse_stage_mode(*a.hyde, "--hyde");
+  if (a.context) c.adaptive.context = rag::parse_stage_mode(*a.context, "--context");
+  set(c.adaptive.route, a.route_mode);
+  set(c.adaptive.min_confidence, a.min_confidence);
   c.validate();
   return c;
 }
@@ -77,16 +83,23 @@ void print_text(const rag::Answer& ans) {
     std::printf("(%d citation%s to no supplied passage removed)\n", ans.removed_citations,
                 ans.removed_citations == 1 ? "" : "s");
   const auto& t = ans.timings;
-  std::printf("\n%s answer from %zu chunks%s | ms: embed %.1f, search %.1f, rerank %.1f, prompt %.1f, prefill %.1f, "
-              "decode %.1f, extract %.1f, total %.1f | tokens: prompt %d, context %d, answer %d\n",
+  std::printf("\n%s answer from %zu chunks%s | ms: embed %.1f, search %.1f, rerank %.1f, hyde %.1f, prompt %.1f, "
+              "prefill %.1f, decode %.1f, extract %.1f, total %.1f | tokens: prompt %d, context %d, answer %d | "
+              "confidence %.2f\n",
               ans.mode.c_str(), ans.context.size(), ans.reranked ? " (reranked)" : "", t.embed, t.search, t.rerank,
-              t.prompt, t.prefill, t.decode, t.extract, t.total, ans.tokens.prompt, ans.tokens.context,
-              ans.tokens.answer);
+              t.hyde, t.prompt, t.prefill, t.decode, t.extract, t.total, ans.tokens.prompt, ans.tokens.context,
+              ans.tokens.answer, ans.confidence.confidence);
+  for (const auto& s : ans.adaptive)
+    std::printf("  %s: %s (%s) %.1f ms, %.3f J\n", s.stage.c_str(), s.decision.c_str(), s.reason.c_str(), s.ms,
+                s.joules);
 }
 
 void run(AskArgs& a) {
   rag::AnswerConfig cfg = make_config(a);  // config errors before any model loads
+  const rag::RouteModels route = a.route.empty() ? rag::RouteModels{} : rag::parse_route_models(a.route);
+  if (!route.large.empty()) a.llm = route.large;
   a.models.llm = a.llm.empty() ? "" : resolve_model_flag(a.llm);
+  a.models.llm_small = route.small.empty() ? "" : resolve_model_flag(route.small);
   a.models.embed = a.embed.empty() ? "" : resolve_model_flag(a.embed);
   a.models.rerank = a.rerank.empty() ? "" : resolve_model_flag(a.rerank);
   auto engine = rag::AnswerEngine::open(a.models);
@@ -143,6 +156,17 @@ void setup(CLI::App& app) {
   cmd->add_option("--top-p", a->top_p, "Top-p (1 = off)")->group(g);
   cmd->add_option("--seed", a->seed, "Sampling seed")->group(g);
   cmd->add_option("--sentences", a->sentences, "Sentences in an extractive answer")->group(g);
+  const auto* ad = "Query-adaptive stages (docs/QUALITY.md)";
+  cmd->add_option("--hyde", a->hyde, "HyDE: search also with a hypothetical answer passage: off, on or auto")
+      ->check(CLI::IsMember({"off", "on", "auto"}))->group(ad);
+  cmd->add_option("--route", a->route, "small=MODEL,large=MODEL: easy questions to the small LLM (large replaces -m)")
+      ->group(ad);
+  cmd->add_option("--route-mode", a->route_mode, "auto (by difficulty), small, large or off")
+      ->check(CLI::IsMember({"off", "auto", "small", "large"}))->group(ad);
+  cmd->add_option("--context", a->context, "fixed, or auto: fewer chunks for easy questions")
+      ->check(CLI::IsMember({"fixed", "auto", "on"}))->group(ad);
+  cmd->add_option("--min-confidence", a->min_confidence, "Abstain below this answer confidence (0..1)")
+      ->check(CLI::Range(0.0, 1.0))->group(ad);
   cmd->callback([a] { run(*a); });
 }
 
