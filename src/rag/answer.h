@@ -116,7 +116,7 @@ struct GeneratedText {
   std::string stop_reason;
   int n_prompt = 0, n_answer = 0;  // tokens prefilled / generated
   double queue_ms = 0, prefill_ms = 0, decode_ms = 0;
-  std::optional<double> token_p;   // geometric mean probability of the generated tokens, when known
+  std::optional<double> token_p = std::nullopt;  // geometric mean probability of the generated tokens, when known
 };
 using TextGenerator = std::function<GeneratedText(const std::vector<int32_t>& prompt_ids, const GenerationParams& p)>;
 

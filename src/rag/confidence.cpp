@@ -10,7 +10,11 @@ namespace edgerag::rag {
 
 double citation_coverage(const std::string& answer, int n_context) {
   int sentences = 0, cited = 0;
-  bool has_text = false, has_cite = false;
+  bool has_text = false, has_cite = false, ended = false;  // ended: markers after its full stop may follow
+  auto next_is_marker = [&answer](size_t j) {
+    while (j < answer.size() && answer[j] == ' ') ++j;
+    return j < answer.size() && answer[j] == '[';
+  };
   auto end_sentence = [&] {
     if (has_text) {
       ++sentences;
@@ -28,16 +32,17 @@ double citation_coverage(const std::string& answer, int n_context) {
       if (j > i + 1 && j < answer.size() && answer[j] == ']') {
         has_cite |= n >= 1 && n <= n_context;
         i = j;
+        if (ended && !next_is_marker(i + 1)) end_sentence(), ended = false;
         continue;
       }
     }
     if (std::isalnum(static_cast<unsigned char>(c))) has_text = true;
     if (c == '.' || c == '!' || c == '?' || c == '\n') {
-      // A marker right after the full stop ("... seconds. [1]") belongs to this sentence.
-      size_t j = i + 1;
-      while (j < answer.size() && answer[j] == ' ') ++j;
-      if (j < answer.size() && answer[j] == '[') continue;
-      end_sentence();
+      // Markers right after the full stop ("... seconds. [1]") belong to this sentence.
+      if (next_is_marker(i + 1))
+        ended = true;
+      else
+        end_sentence(), ended = false;
     }
   }
   end_sentence();

@@ -258,5 +258,43 @@ TEST(RagQuery, DebugNeedsTheServerFlag) {
   EXPECT_EQ(e["error"]["param"], "debug");
 }
 
+// Each answer lists its adaptive decisions with their cost; a query that asks
+// for the cache gets the identical answer again, marked cached, until an
+// upload changes the collection.
+TEST(RagQuery, AdaptiveDecisionsAndTheAnswerCache) {
+  RagServer s;
+  const json cfg = {{"generation", {{"max_tokens", 8}}},
+                    {"adaptive", {{"cache", true}, {"hyde", "auto"}, {"context", "auto"}}}};
+  auto ask = [&s, &cfg](int* status) {
+    return post(s.r.client(), "/v1/rag/query", {{"question", "When do cats hunt?"}, {"config", cfg}}, status);
+  };
+  int status = 0;
+  const json first = ask(&status);
+  ASSERT_EQ(status, 200) << first.dump();
+  EXPECT_FALSE(first["cached"].get<bool>());
+  EXPECT_EQ(first["model"], "large");
+  std::vector<std::string> stages;
+  for (const json& st : first["adaptive"]) {
+    stages.push_back(st["stage"]);
+    for (const char* k : {"decision", "reason", "ms", "joules"}) EXPECT_TRUE(st.contains(k)) << st.dump();
+  }
+  EXPECT_EQ(stages, (std::vector<std::string>{"cache", "route", "hyde", "context"}));
+  EXPECT_EQ(first["adaptive"][2]["decision"], "off");  // no dense vectors in this index
+  EXPECT_TRUE(first["confidence"]["confidence"].is_number());
+  EXPECT_TRUE(first["signals"]["difficulty"].is_number());
+
+  const json again = ask(&status);
+  ASSERT_EQ(status, 200);
+  EXPECT_TRUE(again["cached"].get<bool>());
+  EXPECT_EQ(again["answer"], first["answer"]);
+  EXPECT_EQ(again["citations"], first["citations"]);
+  EXPECT_EQ(again["adaptive"][0]["decision"], "hit");
+
+  post(s.r.client(), "/v1/documents",
+       {{"collection", "notes"}, {"documents", {{{"key", "owls"}, {"text", "Owls hunt at night."}}}}}, &status);
+  ASSERT_EQ(status, 200);
+  EXPECT_FALSE(ask(&status)["cached"].get<bool>());
+}
+
 }  // namespace
 }  // namespace edgerag::server
