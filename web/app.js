@@ -242,7 +242,7 @@ function uploadRow(file) {
 }
 
 // One file per request: its own upload progress, stages and result.
-function uploadOne(file, row, collection) {
+function uploadOne(file, row, collection, retried = false) {
   return new Promise((resolve) => {
     const form = new FormData();
     form.append('collection', collection);
@@ -275,8 +275,8 @@ function uploadOne(file, row, collection) {
       }
     };
     xhr.onload = () => {
-      if (xhr.status === 401) {
-        askForKey('This server needs an API key.').then(() => uploadOne(file, row, collection).then(resolve));
+      if (xhr.status === 401 && !retried) {
+        askForKey('This server needs an API key.').then(() => uploadOne(file, row, collection, true).then(resolve));
         return;
       }
       if (xhr.status !== 200) {
