@@ -214,7 +214,7 @@ void Server::handle_rag_query(const httplib::Request& req, httplib::Response& re
   }
   const GenerationParams& g = p.generation;
   std::shared_ptr<Job> job =
-      start_job(p.prompt_ids, {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop}, "question");
+      start_job(p.prompt_ids, {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop, .spec = {}}, "question");
   // The second half of the answer, from the job's text and counts.
   auto finish = [](rag::PreparedAnswer prepared, std::string text, const JobResult& jr) {
     return rag::finish_answer(std::move(prepared), generated_text(std::move(text), jr));

@@ -82,7 +82,9 @@ TEST(Generate, SpeculativePathsReproduceLlamaCppGreedyIds) {
     EXPECT_EQ(res.text, g.text) << flag;
     EXPECT_EQ(streamed, g.text) << flag;
     EXPECT_EQ(res.stop_reason, "length");
-    if (flag != "lookup") EXPECT_GT(res.n_drafted, 0);  // 32 tokens may hold no repeated bigram to look up
+    if (flag != "lookup") {  // 32 tokens may hold no repeated bigram to look up
+      EXPECT_GT(res.n_drafted, 0);
+    }
     EXPECT_EQ(generation_to_json(res)["drafted"], res.n_drafted);
     o.gen.stop = {" Lily"};
     EXPECT_EQ(run_generate(o).text, ", there was a little girl named") << flag;

@@ -112,7 +112,9 @@ TEST_P(Speculative, GreedyLookupInAMixedBatchEqualsPlainGeneration) {
   for (auto& c : cs) {
     c.wait();
     EXPECT_EQ(c.tokens, want[i]) << "request " << i;
-    if (i % 2 == 0) EXPECT_GT(c.result.n_accepted, 0) << "request " << i;
+    if (i % 2 == 0) {
+      EXPECT_GT(c.result.n_accepted, 0) << "request " << i;
+    }
     ++i;
   }
   for (int k = 0; k < 1000 && sched.stats().running != 0; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(1));
