@@ -23,7 +23,8 @@ function(edgerag_test name)
   add_executable(test_${name} ${_srcs})
   target_link_libraries(test_${name} PRIVATE ${ARGN} GTest::gtest_main)
   target_include_directories(test_${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-  target_compile_definitions(test_${name} PRIVATE EDGERAG_SHARED_DIR="${EDGERAG_SHARED_DIR}")
+  target_compile_definitions(test_${name} PRIVATE EDGERAG_SHARED_DIR="${EDGERAG_SHARED_DIR}"
+    EDGERAG_TESTS_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
   gtest_discover_tests(test_${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
     PROPERTIES ENVIRONMENT "EDGERAG_SHARED=${EDGERAG_SHARED_DIR}" LABELS unit)
 endfunction()

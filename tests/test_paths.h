@@ -15,6 +15,8 @@ inline std::string shared_dir() {
 inline std::string model_path(const std::string& file) { return shared_dir() + "/models/" + file; }
 inline std::string golden_path(const std::string& rel) { return shared_dir() + "/golden/" + rel; }
 inline std::string data_path(const std::string& rel) { return shared_dir() + "/data/" + rel; }
+// Hand-written test files kept in the repository's tests/ folder.
+inline std::string tests_path(const std::string& rel) { return std::string(EDGERAG_TESTS_DIR) + "/" + rel; }
 
 // Whole file as bytes; throws when it cannot be opened so the test fails loudly.
 inline std::string read_file(const std::string& path) {

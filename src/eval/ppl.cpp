@@ -8,15 +8,15 @@
 #include "util/timer.h"
 
 namespace edgerag {
-namespace {
 
-// -log softmax(logits)[target], with max subtraction and a double sum as llama.cpp does.
 double nll_of(const float* logits, int32_t n_vocab, int32_t target) {
   const float mx = *std::max_element(logits, logits + n_vocab);
   double sum = 0;
   for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - mx));
   return std::log(sum) - (logits[target] - mx);
 }
+
+namespace {
 
 // One window: tokens [begin, end) at positions 0.., first token optionally
 // replaced; adds the NLL of predicting tokens[j + 1] for j in [score_from, end - 1).

@@ -22,7 +22,7 @@ bool add_command(const std::string& name, CommandSetup setup) {
 const std::vector<std::pair<std::string, CommandSetup>>& commands() { return registry(); }
 
 std::string group_description(const std::string& parent) {
-  if (parent == "eval") return "Measure quality: retrieval, perplexity, QA";
+  if (parent == "eval") return "Measure quality: retrieval, perplexity, QA, multiple choice";
   if (parent == "bench") return "Measure speed and memory (JSON figures)";
   if (parent == "report") return "Run a whole study and write its tables";
   return parent + " commands";
