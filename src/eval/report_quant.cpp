@@ -218,8 +218,7 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
   const std::string text_arg = opt.text_lines > 0 ? "TEXT_HEAD" : opt.text;
   if (opt.text_lines > 0) commands.push_back(fmt::format("head -n {} {} > TEXT_HEAD", opt.text_lines, opt.text));
   quant::QuantizeOptions qopt = opt.quant;
-  const bool calibrated = std::any_of(opt.methods.begin(), opt.methods.end(),
-                                      [](const std::string& m) { return m == "gptq" || m == "awq"; });
+  const bool calibrated = std::any_of(opt.methods.begin(), opt.methods.end(), quant::calibrated_method);
   if (calibrated && qopt.calib_file.empty()) {
     // Calibrating on the scored text would flatter gptq/awq: use the rest of the file.
     EDGERAG_CHECK(opt.text_lines > 0, "report: gptq/awq need --calib FILE, or --text-lines N to calibrate on the "
@@ -281,6 +280,7 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
     quant::QuantizeOptions q = qopt;
     q.method = m;
     q.threads = pool.size();
+    q.autoround.nsamples = 0;  // every calibrated method sees the same calibration tokens
     QuantReportRow row;
     row.name = fmt::format("{}-{}b", m, q.bits);
     row.method = m;
@@ -289,7 +289,9 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
     row.quant_seconds = sum.seconds;
     std::string cmd = fmt::format("edgerag quantize -m {} -o {} --method {} --bits {} --group {}", opt.base, row.path, m,
                                   q.bits, q.group);
-    if (m == "gptq" || m == "awq") cmd += fmt::format(" --calib {} --calib-tokens {}", q.calib_file, q.calib_tokens);
+    if (quant::calibrated_method(m))
+      cmd += fmt::format(" --calib {} --calib-tokens {}{}", q.calib_file, q.calib_tokens,
+                         m == "autoround" ? " --nsamples 0" : "");
     commands.push_back(cmd);
     measure(row);
     row.compression = static_cast<double>(base.file_bytes) / row.file_bytes;

@@ -13,8 +13,8 @@ namespace edgerag {
 
 struct QuantReportOptions {
   std::string base;                 // F32/F16 GGUF
-  std::vector<std::string> methods = {"rtn", "nf4", "hqq", "gptq", "awq"};
-  // bits, group, calibration (method is set per variant). gptq/awq calibrate on
+  std::vector<std::string> methods = {"rtn", "nf4", "hqq", "gptq", "awq", "autoround"};
+  // bits, group, calibration (method is set per variant). gptq/awq/autoround calibrate on
   // quant.calib_file or, when empty, on the lines of `text` after the first
   // text_lines: held out from the perplexity text.
   quant::QuantizeOptions quant;

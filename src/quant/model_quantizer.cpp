@@ -205,8 +205,12 @@ std::set<std::string> run_awq(const GgufFile& file, const HParams& hp, const Cal
 
 }  // namespace
 
+bool calibrated_method(const std::string& method) {
+  return method == "gptq" || method == "awq" || method == "autoround";
+}
+
 const std::vector<std::string>& quant_methods() {
-  static const std::vector<std::string> m{"rtn", "nf4", "hqq", "gptq", "awq"};
+  static const std::vector<std::string> m{"rtn", "nf4", "hqq", "gptq", "awq", "autoround"};
   return m;
 }
 
@@ -214,10 +218,10 @@ QuantizeSummary quantize_model(const std::string& in_path, const std::string& ou
   Timer timer;
   const auto& methods = quant_methods();
   EDGERAG_CHECK(std::find(methods.begin(), methods.end(), opt.method) != methods.end(),
-                "unknown quantization method '{}' (rtn, nf4, hqq, gptq, awq)", opt.method);
+                "unknown quantization method '{}' (rtn, nf4, hqq, gptq, awq, autoround)", opt.method);
   EDGERAG_CHECK(opt.bits >= 2 && opt.bits <= 8, "--bits must be 2..8 (got {})", opt.bits);
   EDGERAG_CHECK(opt.group >= 32 && opt.group <= 256, "--group must be 32..256 (got {})", opt.group);
-  const bool calibrated = opt.method == "gptq" || opt.method == "awq";
+  const bool calibrated = calibrated_method(opt.method);
   EDGERAG_CHECK(!calibrated || !opt.calib_file.empty(), "--method {} needs calibration text (--calib FILE)",
                 opt.method);
   const bool asym = opt.asymmetric >= 0 ? opt.asymmetric != 0 : (opt.method == "hqq" || opt.method == "awq");
@@ -234,7 +238,9 @@ QuantizeSummary quantize_model(const std::string& in_path, const std::string& ou
   std::unique_ptr<Model> model;
   if (calibrated) {
     model = Model::from_gguf(file);
-    calib = Calibration::run(*model, read_text(opt.calib_file), opt.calib_tokens, opt.calib_ctx, &pool);
+    const int64_t calib_tokens =
+        opt.method == "autoround" && opt.autoround.nsamples > 0 ? opt.autoround.nsamples * opt.calib_ctx : opt.calib_tokens;
+    calib = Calibration::run(*model, read_text(opt.calib_file), calib_tokens, opt.calib_ctx, &pool);
     sum.calib_tokens = calib.tokens();
     log(LogLevel::Info, "calibration: {} tokens", calib.tokens());
   }
@@ -283,6 +289,8 @@ QuantizeSummary quantize_model(const std::string& in_path, const std::string& ou
           q = quantize_hqq(p.scheme, x, rows, cols, opt.hqq, &pool);
         } else if (opt.method == "gptq" && st) {
           q = quantize_gptq(p.scheme, x, rows, cols, st->gram, opt.gptq, &pool);
+        } else if (opt.method == "autoround" && st && !p.scheme.nf4) {
+          q = quantize_autoround(p.scheme, x, rows, cols, st->gram, opt.autoround, &pool);
         } else if (p.type == DType::ER_NF4_DQ) {
           q = quantize_reference(p.type, x, rows, cols);
         } else {

@@ -1,5 +1,5 @@
 // Quantizes a whole GGUF decoder: picks a storage type per tensor by rule,
-// runs the chosen method (rtn, nf4, hqq, gptq, awq) and writes a GGUF file with
+// runs the chosen method (rtn, nf4, hqq, gptq, awq, autoround) and writes a GGUF file with
 // the source's metadata and tokenizer.
 //
 // Rules: 1-D tensors (norms, biases) stay F32; token_embd / output keep 8 bits
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "quant/autoround.h"
 #include "quant/awq.h"
 #include "quant/gptq.h"
 #include "quant/hqq.h"
@@ -18,7 +19,7 @@
 namespace edgerag::quant {
 
 struct QuantizeOptions {
-  std::string method = "rtn";  // rtn | nf4 | hqq | gptq | awq
+  std::string method = "rtn";  // rtn | nf4 | hqq | gptq | awq | autoround
   int bits = 4;
   int group = 32;
   int asymmetric = -1;         // -1: the method's default (rtn, gptq: symmetric; hqq, awq: asymmetric)
@@ -26,7 +27,8 @@ struct QuantizeOptions {
   GptqOptions gptq;
   HqqOptions hqq;
   AwqOptions awq;
-  std::string calib_file;      // text for gptq / awq
+  AutoRoundOptions autoround;  // its nsamples, when > 0, sets the calibration tokens (nsamples * calib_ctx)
+  std::string calib_file;      // text for gptq / awq / autoround
   int64_t calib_tokens = 4096;
   int64_t calib_ctx = 256;
   int threads = 0;             // 0: default_thread_count()
@@ -52,6 +54,9 @@ struct QuantizeSummary {
 };
 
 QuantizeSummary quantize_model(const std::string& in_path, const std::string& out_path, const QuantizeOptions& opt);
+
+// Whether the method needs calibration text (gptq, awq, autoround).
+bool calibrated_method(const std::string& method);
 
 // Methods accepted by quantize_model, in the study's order.
 const std::vector<std::string>& quant_methods();

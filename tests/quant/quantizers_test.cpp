@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "quant/autoround.h"
 #include "quant/awq.h"
 #include "quant/awq_block.h"
 #include "quant/gptq.h"
@@ -104,6 +105,28 @@ TEST_P(MethodsAtBits, GptqAndAwqBeatRtnOnOutputError) {
   EXPECT_LT(gptq_ao, 0.8 * rtn) << s.describe();
   EXPECT_LT(awq_err, 0.95 * rtn) << s.describe() << " alpha " << awq.alpha;
   EXPECT_GT(awq.alpha, 0.0f) << "some activation-aware scaling should beat plain RTN";
+}
+
+TEST_P(MethodsAtBits, AutoRoundBeatsRtnAndNeverLosesOnItsObjective) {
+  Fixture f;
+  ThreadPool pool(2);
+  const Scheme s = Scheme::of(GetParam(), true);
+  if (s.nf4) {  // non-uniform levels: no rounding offset to learn
+    EXPECT_THROW(quantize_autoround(s, f.w.data(), kRows, kCols, f.calib, {}, &pool), Error);
+    return;
+  }
+  const QuantizedTensor rtn = quantize_rtn(s, f.w.data(), kRows, kCols, &pool);
+  const QuantizedTensor ar = quantize_autoround(s, f.w.data(), kRows, kCols, f.calib, {}, &pool);
+  EXPECT_EQ(ar.type, s.type);
+  // Iteration 0 is RTN and the best iterate is kept: on the calibration objective it cannot lose.
+  auto calib_err = [&](const QuantizedTensor& q) {
+    return output_error(f.w.data(), q.dequantize().data(), kRows, kCols, f.calib);
+  };
+  EXPECT_LE(calib_err(ar), calib_err(rtn)) << s.describe();
+  EXPECT_LT(f.err(ar), 0.9 * f.err(rtn)) << s.describe();  // held-out activations
+  AutoRoundOptions none;
+  none.iters = 0;
+  EXPECT_EQ(quantize_autoround(s, f.w.data(), kRows, kCols, f.calib, none, &pool).data, rtn.data);
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, MethodsAtBits,

@@ -33,17 +33,17 @@ nlohmann::json summary_json(const quant::QuantizeSummary& s) {
 }
 
 void setup(CLI::App& app) {
-  auto* cmd = app.add_subcommand("quantize", "Quantize a GGUF model (rtn, nf4, hqq, gptq, awq)");
+  auto* cmd = app.add_subcommand("quantize", "Quantize a GGUF model (rtn, nf4, hqq, gptq, awq, autoround)");
   auto f = std::make_shared<Flags>();
   cmd->add_option("-m,--model", f->in, "Input model (file or name)")->required();
   cmd->add_option("-o,--output", f->out, "Output GGUF file")->required();
-  cmd->add_option("--method", f->opt.method, "rtn | nf4 | hqq | gptq | awq")->default_val("rtn");
+  cmd->add_option("--method", f->opt.method, "rtn | nf4 | hqq | gptq | awq | autoround")->default_val("rtn");
   cmd->add_option("--bits", f->opt.bits, "Bits per weight code: 2, 3, 4, 5 or 8")->default_val(4);
   cmd->add_option("--group", f->opt.group, "Weights per scale (32, 64, 128)")->default_val(32);
   cmd->add_flag("--sym", f->sym, "Symmetric codes (offset tied to the scale)");
   cmd->add_flag("--asym", f->asym, "Asymmetric codes (free per-group offset)");
   cmd->add_flag("--no-double-quant", f->no_dq, "nf4: keep one fp16 scale per group");
-  cmd->add_option("--calib", f->opt.calib_file, "Calibration text (gptq, awq)");
+  cmd->add_option("--calib", f->opt.calib_file, "Calibration text (gptq, awq, autoround)");
   cmd->add_option("--calib-tokens", f->opt.calib_tokens, "Calibration tokens")->default_val(4096);
   cmd->add_option("--calib-ctx", f->opt.calib_ctx, "Tokens per calibration sequence")->default_val(256);
   cmd->add_option("--damp", f->opt.gptq.damp, "gptq: Hessian damping (fraction of mean diagonal)")->default_val(0.01);
@@ -51,6 +51,11 @@ void setup(CLI::App& app) {
   cmd->add_option("--awq-grid", f->opt.awq.grid, "awq: grid points of the scale exponent")->default_val(20);
   cmd->add_flag("!--no-awq-verify", f->opt.awq.verify,
                 "awq: keep every kind of scaling, even where it raises the calibration loss");
+  cmd->add_option("--iters", f->opt.autoround.iters, "autoround: signed-gradient steps per row")->default_val(50);
+  cmd->add_option("--lr", f->opt.autoround.lr, "autoround: learning rate (linear decay to 0)")->default_val(5e-3);
+  cmd->add_option("--nsamples", f->opt.autoround.nsamples,
+                  "autoround: calibration sequences of --calib-ctx tokens (0: --calib-tokens)")
+      ->default_val(64);
   cmd->add_option("-t,--threads", f->opt.threads, "Threads (default: all cores)");
   cmd->add_flag("--json", f->json, "Print one JSON object");
   cmd->callback([f] {

@@ -21,7 +21,7 @@ std::vector<std::string> split(const std::string& s) {
 
 struct Flags {
   QuantReportOptions opt;
-  std::string methods = "rtn,nf4,hqq,gptq,awq", batches = "1,2,4,8";
+  std::string methods = "rtn,nf4,hqq,gptq,awq,autoround", batches = "1,2,4,8";
 };
 
 void setup(CLI::App& app) {
@@ -38,7 +38,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--bits", o.quant.bits, "Bits per weight code")->default_val(4);
   cmd->add_option("--group", o.quant.group, "Weights per scale")->default_val(32);
   cmd->add_option("--calib", o.quant.calib_file,
-                  "Calibration text for gptq/awq (default: the lines of --text after --text-lines, held out)");
+                  "Calibration text for gptq/awq/autoround (default: the lines of --text after --text-lines, held out)");
   cmd->add_option("--calib-tokens", o.quant.calib_tokens, "Calibration tokens")->default_val(2048);
   cmd->add_option("--qa", o.qa_file, "QA file (SQuAD JSON, NQ-open / RGB JSONL): adds EM/F1 per variant");
   cmd->add_option("--qa-limit", o.qa_limit, "QA questions")->default_val(50);
