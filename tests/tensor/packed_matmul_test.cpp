@@ -158,6 +158,34 @@ TEST(PackedMatmul, Avx2AndAvx512PackedKernelsAgreeBitForBit) {
   }
 }
 
+// Activations at the quantizers' extremes (every block's quants at +-127) push
+// the kernels' integer intermediates (int16 pair sums, scaled offsets) to their
+// largest values: still the reference's result, at every level.
+TEST(PackedMatmul, ExtremeActivationsStayExact) {
+  struct IsaGuard {
+    Isa saved = active_isa();
+    ~IsaGuard() { set_isa(saved); }
+  } guard;
+  for (DType t : kPackedTypes) {
+    const int64_t cols = 2 * std::max<int64_t>(block_of(t), QK_K), rows = 32, nt = 3;
+    Weights w = make_weights(t, cols, rows, 31);
+    pack_rows(w.p, w.packed.data());
+    std::vector<float> x(static_cast<size_t>(nt * cols));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = i < static_cast<size_t>(cols) ? 1.0f : (i / 7) % 2 ? 3.0f : -3.0f;
+    std::vector<float> ref(static_cast<size_t>(nt * rows));
+    matmul_ref(w.m, x.data(), nt, ref.data());
+    const auto mag = test::abs_product_sums(w.m, x, nt);
+    for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+      if (static_cast<int>(isa) > static_cast<int>(detected_isa())) continue;
+      set_isa(isa);
+      std::vector<float> y(ref.size(), NAN);
+      matmul(w.p, x.data(), nt, y.data(), nullptr);
+      for (size_t i = 0; i < y.size(); ++i)
+        ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-6) << dtype_name(t) << " isa=" << isa_name(isa) << " i=" << i;
+    }
+  }
+}
+
 // Batch invariance: a token's output row is bit-identical whether it is
 // multiplied alone (the decode GEMV) or inside a batch of any size, at any
 // thread count, in packed groups and in the plain tail rows alike (what
