@@ -1,6 +1,7 @@
 #include "eval/report_quant.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eval/calib_index.h"
 #include "eval/ppl.h"
 #include "eval/qa.h"
 #include "eval/report_speed.h"
@@ -151,7 +153,7 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
   for (const auto& r : rows) {
     nlohmann::json bj = nlohmann::json::object();
     for (const auto& [b, v] : r.batch_tok_s) bj[std::to_string(b)] = v;
-    j["rows"].push_back({{"model", r.name}, {"method", r.method}, {"path", r.path}, {"main_type", r.main_type},
+    j["rows"].push_back({{"model", r.name}, {"method", r.method}, {"calib_set", r.calib_set}, {"path", r.path}, {"main_type", r.main_type},
                          {"file_bytes", r.file_bytes}, {"n_params", r.n_params}, {"bits_per_param", r.bits_per_param},
                          {"compression", r.compression}, {"ppl", r.ppl}, {"ppl_stderr", r.ppl_stderr},
                          {"ppl_change_pct", r.ppl_change_pct}, {"tokens_scored", r.tokens_scored},
@@ -219,7 +221,7 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
   if (opt.text_lines > 0) commands.push_back(fmt::format("head -n {} {} > TEXT_HEAD", opt.text_lines, opt.text));
   quant::QuantizeOptions qopt = opt.quant;
   const bool calibrated = std::any_of(opt.methods.begin(), opt.methods.end(), quant::calibrated_method);
-  if (calibrated && qopt.calib_file.empty()) {
+  if (calibrated && qopt.calib_file.empty() && opt.calib_sets.empty() && opt.calib_from_index.empty()) {
     // Calibrating on the scored text would flatter gptq/awq: use the rest of the file.
     EDGERAG_CHECK(opt.text_lines > 0, "report: gptq/awq need --calib FILE, or --text-lines N to calibrate on the "
                                       "lines after the first N (held out from perplexity)");
@@ -276,13 +278,36 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
     rep.golden_checked = true;
     rep.golden_ok = std::fabs(base.ppl / opt.golden_ppl - 1) <= 0.01;
   }
+  auto calib_sets = opt.calib_sets;
+  if (!opt.calib_from_index.empty()) {
+    const std::string path = (fs::path(opt.out_dir) / "calib_index.txt").string();
+    std::ofstream(path, std::ios::binary) << calibration_text_from_index(opt.calib_from_index);
+    calib_sets.emplace_back("rag", path);
+  }
+  for (const auto& [name, file] : calib_sets) {
+    // The name goes into file names and table rows.
+    EDGERAG_CHECK(!name.empty() && name.size() <= 32 && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+                    return std::isalnum(c) || c == '_' || c == '-';
+                  }),
+                  "report: calibration set name '{}' must be 1-32 letters, digits, '_' or '-'", name);
+    EDGERAG_CHECK(fs::is_regular_file(file), "report: calibration set '{}': no file '{}'", name, file);
+  }
+  // (method, calibration set): calibrated methods once per set, the others once.
+  std::vector<std::pair<std::string, std::pair<std::string, std::string>>> variants;
   for (const auto& m : opt.methods) {
+    if (!quant::calibrated_method(m) || calib_sets.empty()) variants.push_back({m, {"", qopt.calib_file}});
+    else
+      for (const auto& set : calib_sets) variants.push_back({m, set});
+  }
+  for (const auto& [m, set] : variants) {
     quant::QuantizeOptions q = qopt;
     q.method = m;
+    q.calib_file = set.second;
     q.threads = pool.size();
     q.autoround.nsamples = 0;  // every calibrated method sees the same calibration tokens
     QuantReportRow row;
-    row.name = fmt::format("{}-{}b", m, q.bits);
+    row.name = fmt::format("{}-{}b{}", m, q.bits, set.first.empty() ? "" : "@" + set.first);
+    row.calib_set = set.first;
     row.method = m;
     row.path = (fs::path(opt.out_dir) / (row.name + ".gguf")).string();
     const auto sum = quant::quantize_model(opt.base, row.path, q);

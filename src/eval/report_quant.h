@@ -18,6 +18,11 @@ struct QuantReportOptions {
   // quant.calib_file or, when empty, on the lines of `text` after the first
   // text_lines: held out from the perplexity text.
   quant::QuantizeOptions quant;
+  // Calibration sets (name, text file): each calibrated method runs once per set,
+  // rows named METHOD-Nb@NAME, the comparison the study makes (e.g. wikitext vs rag).
+  // Empty = one run on quant.calib_file / the held-out lines.
+  std::vector<std::pair<std::string, std::string>> calib_sets;
+  std::string calib_from_index;     // edgerag index: its sampled chunk texts become the set "rag"
   std::string text;                 // perplexity text
   int text_lines = 0;               // use only the first N lines (0 = all)
   int64_t ctx = 128;
@@ -37,6 +42,7 @@ struct QuantReportOptions {
 
 struct QuantReportRow {
   std::string name, method, path, main_type;
+  std::string calib_set;            // calibrated methods with calib_sets: the set's name
   double quant_seconds = 0;
   size_t file_bytes = 0;
   int64_t n_params = 0;

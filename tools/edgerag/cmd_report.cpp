@@ -22,6 +22,7 @@ std::vector<std::string> split(const std::string& s) {
 struct Flags {
   QuantReportOptions opt;
   std::string methods = "rtn,nf4,hqq,gptq,awq,autoround", batches = "1,2,4,8";
+  std::vector<std::string> calib_sets;
 };
 
 void setup(CLI::App& app) {
@@ -39,6 +40,10 @@ void setup(CLI::App& app) {
   cmd->add_option("--group", o.quant.group, "Weights per scale")->default_val(32);
   cmd->add_option("--calib", o.quant.calib_file,
                   "Calibration text for gptq/awq/autoround (default: the lines of --text after --text-lines, held out)");
+  cmd->add_option("--calib-set", f->calib_sets,
+                  "NAME=FILE, repeatable: run gptq/awq/autoround once per calibration set (rows METHOD-Nb@NAME)");
+  cmd->add_option("--calib-from-index", o.calib_from_index,
+                  "edgerag index directory: its sampled chunk texts become the calibration set 'rag'");
   cmd->add_option("--calib-tokens", o.quant.calib_tokens, "Calibration tokens")->default_val(2048);
   cmd->add_option("--qa", o.qa_file, "QA file (SQuAD JSON, NQ-open / RGB JSONL): adds EM/F1 per variant");
   cmd->add_option("--qa-limit", o.qa_limit, "QA questions")->default_val(50);
@@ -54,6 +59,11 @@ void setup(CLI::App& app) {
     auto& o = f->opt;
     o.base = resolve_model_flag(o.base);
     o.methods = split(f->methods);
+    for (const auto& s : f->calib_sets) {
+      const size_t eq = s.find('=');
+      if (eq == std::string::npos || eq == 0) fail("--calib-set wants NAME=FILE (got '{}')", s);
+      o.calib_sets.emplace_back(s.substr(0, eq), s.substr(eq + 1));
+    }
     o.batches.clear();
     for (const auto& b : split(f->batches)) o.batches.push_back(std::stoi(b));
     o.command_line = "edgerag report quant";
