@@ -204,6 +204,12 @@ std::string AnswerEngine::Impl::cache_scope(const AnswerConfig& cfg, const Query
   std::sort(colls.begin(), colls.end());
   std::string scope = fmt::format("{}:", colls.size());
   for (const auto& c : colls) scope += fmt::format("{}:{}", c.size(), c);
+  // The retriever and the filter asked for change the answer as the collections do.
+  std::vector<std::string> types = bounds.file_types;
+  std::sort(types.begin(), types.end());
+  scope += fmt::format("|m{}|{}:", bounds.mode ? search_mode_name(*bounds.mode) : "", types.size());
+  for (const auto& t : types) scope += fmt::format("{}:{}", t.size(), t);
+  scope += fmt::format("|p{}:{}", bounds.path_prefix.size(), bounds.path_prefix);
   return scope + fmt::format("|v{}|{}|{}", index->data_version(colls), generative ? "generative" : "extractive",
                              to_json(cfg).dump());
 }

@@ -145,6 +145,16 @@ TEST(Library, ScopesModeAndFilters) {
   ASSERT_EQ(status, 200) << a.dump();
   ASSERT_FALSE(a["citations"].empty());
   for (const auto& c : a["citations"]) EXPECT_TRUE(c["file"].get<std::string>().ends_with("tides.md")) << c.dump();
+  // With the answer cache on, a filter still changes the answer: no md file, no tides.md.
+  const json cached = {{"adaptive", {{"cache", true}}}};
+  json all = post(r.client("admin"), "/v1/rag/query", {{"question", "When does the tide rise?"}, {"config", cached}}, &status);
+  ASSERT_EQ(status, 200) << all.dump();
+  json txt = post(r.client("admin"), "/v1/rag/query",
+                  {{"question", "When does the tide rise?"}, {"config", cached}, {"filter", {{"file_types", {"txt"}}}}},
+                  &status);
+  ASSERT_EQ(status, 200) << txt.dump();
+  ASSERT_FALSE(txt["citations"].empty());
+  for (const auto& c : txt["citations"]) EXPECT_TRUE(c["file"].get<std::string>().ends_with("tides.txt")) << c.dump();
   post(r.client("admin"), "/v1/rag/query", {{"question", "tide?"}, {"mode", "dense"}}, &status);
   EXPECT_EQ(status, 400);
   post(r.client("admin"), "/v1/rag/query", {{"question", "tide?"}, {"mode", "fast"}}, &status);
