@@ -40,4 +40,9 @@ class EnergyMeter {
 // The estimate alone: (1 - 0.3) * tdp * seconds.
 double tdp_energy_joules(double tdp_watts, double seconds);
 
+// Electricity cost of a million tokens: J/token x 10^6 / (3.6 x 10^6 J/kWh) x price per kWh.
+inline double cost_per_million(double joules_per_token, double price_per_kwh) {
+  return joules_per_token * 1e6 / 3.6e6 * price_per_kwh;
+}
+
 }  // namespace edgerag

@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/calib_index.h"
+#include "eval/energy.h"
+#include "eval/mc.h"
 #include "eval/ppl.h"
 #include "eval/qa.h"
 #include "eval/report_speed.h"
@@ -108,14 +110,37 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
       md += fmt::format("| {} | {:.3f} | {:+.3f} | {:.3f} | {:+.3f} | {} | {} |\n", r.name, r.qa_em, r.qa_em_change,
                         r.qa_f1, r.qa_f1_change, r.qa_n, r.qa_skipped);
   }
+  const bool mc = !opt.mc_file.empty();
+  if (mc) {
+    md += fmt::format("\n## Reasoning / knowledge\n\n`{}`, {}-shot, scored as lm-evaluation-harness: multiple-choice acc "
+                      "(summed log-likelihood) and acc_norm (per character); generation items: exact match of the "
+                      "final number (strict `####`, flexible last number).\n\n"
+                      "| model | acc | acc_norm | MC items | EM strict | EM flexible | generation items | too long |\n"
+                      "|---|---:|---:|---:|---:|---:|---:|---:|\n",
+                      opt.mc_file, opt.mc_fewshot);
+    // A score over no items is not a zero: say so in the cell.
+    auto score = [](double v, int n) { return n ? fmt::format("{:.4f}", v) : std::string("n/a (no items)"); };
+    for (const auto& r : rows)
+      md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", r.name, score(r.mc_acc, r.mc_n),
+                        score(r.mc_acc_norm, r.mc_n), r.mc_n, score(r.mc_em_strict, r.mc_gen_n),
+                        score(r.mc_em_flexible, r.mc_gen_n), r.mc_gen_n, r.mc_skipped);
+  }
   md += fmt::format("\n## Speed, memory, energy\n\nPrompt {} tokens, {} generated (greedy), batch sizes {}.\n\n"
-                    "| model | TTFT ms | prefill tok/s | decode tok/s | decode tok/s at B={} | peak RSS MB | J/token |\n"
-                    "|---|---:|---:|---:|---:|---:|---:|\n",
+                    "| model | TTFT ms | prefill tok/s | decode tok/s | decode tok/s at B={} | peak RSS MB | J/token | "
+                    "$/1M tokens |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
                     opt.n_prompt, opt.n_gen, batches_hdr, batches_hdr);
-  for (const auto& r : rows)
-    md += fmt::format("| {} | {:.2f} | {:.0f} | {:.0f} | {} | {:.1f} | {} |\n", r.name, r.ttft_ms, r.prefill_tok_s,
+  for (const auto& r : rows) {
+    const bool energy = r.energy_method != "unavailable";
+    md += fmt::format("| {} | {:.2f} | {:.0f} | {:.0f} | {} | {:.1f} | {} | {} |\n", r.name, r.ttft_ms, r.prefill_tok_s,
                       r.decode_tok_s, fmt_batches(r.batch_tok_s), r.peak_rss_mb,
-                      r.energy_method == "unavailable" ? std::string("n/a") : fmt::format("{:.4f}", r.energy_j_per_token));
+                      energy ? fmt::format("{:.4f}", r.energy_j_per_token) : std::string("n/a (no energy reading)"),
+                      !energy            ? std::string("n/a (no energy reading)")
+                      : opt.price_kwh > 0 ? fmt::format("{:.6f}", cost_per_million(r.energy_j_per_token, opt.price_kwh))
+                                          : std::string("n/a (no --price-kwh)"));
+  }
+  if (opt.price_kwh > 0)
+    md += fmt::format("\n$/1M tokens = J/token x 10^6 / 3.6 x 10^6 J/kWh x {} $/kWh (electricity only).\n",
+                      opt.price_kwh);
   md += "\n## Commands\n\n```\n" + opt.command_line + "\n# equivalent steps:\n";
   for (const auto& c : commands) md += c + "\n";
   md += fmt::format("```\n\nPlots: `ppl_vs_bits.png`, {}`batch_scaling.png`.\n", qa ? "`qa_f1_vs_bits.png`, " : "");
@@ -127,6 +152,8 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
                     "energy_method";
   for (int b : opt.batches) csv += fmt::format(",tok_s_b{}", b);
   if (qa) csv += ",qa_em,qa_f1,qa_em_change,qa_f1_change,qa_n,qa_skipped";
+  if (mc) csv += ",mc_acc,mc_acc_norm,mc_n,mc_em_strict,mc_em_flexible,mc_gen_n,mc_skipped";
+  if (opt.price_kwh > 0) csv += ",usd_per_1m_tokens";
   csv += "\n";
   for (const auto& r : rows) {
     csv += fmt::format("{},{},{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.3f},{},{:.3f},{:.3f},{:.1f},{:.1f},{:.2f},{:.6f},\"{}\"",
@@ -137,6 +164,10 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
     if (qa)
       csv += fmt::format(",{:.4f},{:.4f},{:.4f},{:.4f},{},{}", r.qa_em, r.qa_f1, r.qa_em_change, r.qa_f1_change, r.qa_n,
                          r.qa_skipped);
+    if (mc)
+      csv += fmt::format(",{:.4f},{:.4f},{},{:.4f},{:.4f},{},{}", r.mc_acc, r.mc_acc_norm, r.mc_n, r.mc_em_strict,
+                         r.mc_em_flexible, r.mc_gen_n, r.mc_skipped);
+    if (opt.price_kwh > 0) csv += fmt::format(",{:.6f}", cost_per_million(r.energy_j_per_token, opt.price_kwh));
     csv += "\n";
   }
   std::ofstream(dir / "quant_report.csv") << csv;
@@ -164,6 +195,13 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
     if (qa)
       j["rows"].back()["qa"] = {{"em", r.qa_em}, {"f1", r.qa_f1}, {"em_change", r.qa_em_change},
                                 {"f1_change", r.qa_f1_change}, {"n", r.qa_n}, {"skipped", r.qa_skipped}};
+    if (mc)
+      j["rows"].back()["mc"] = {{"acc", r.mc_acc},           {"acc_norm", r.mc_acc_norm},
+                                {"n", r.mc_n},               {"em_strict", r.mc_em_strict},
+                                {"em_flexible", r.mc_em_flexible}, {"gen_n", r.mc_gen_n},
+                                {"skipped", r.mc_skipped}};
+    if (opt.price_kwh > 0)
+      j["rows"].back()["usd_per_1m_tokens"] = cost_per_million(r.energy_j_per_token, opt.price_kwh);
   }
   std::ofstream(dir / "quant_report.json") << j.dump(1) << "\n";
 
@@ -238,6 +276,17 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
   EDGERAG_CHECK(opt.qa_file.empty() || !qa_items.empty(), "report: no answerable questions in {}", opt.qa_file);
   QaOptions qa;
   qa.mode = opt.qa_mode;
+  std::vector<McItem> mc_items, mc_shots;
+  if (!opt.mc_file.empty()) {
+    mc_items = load_mc(opt.mc_file);
+    EDGERAG_CHECK(opt.mc_fewshot >= 0 && static_cast<size_t>(opt.mc_fewshot) < mc_items.size(),
+                  "report: {} has {} items, fewer than --mc-fewshot {} + 1", opt.mc_file, mc_items.size(), opt.mc_fewshot);
+    mc_shots.assign(mc_items.begin(), mc_items.begin() + opt.mc_fewshot);
+    mc_items.erase(mc_items.begin(), mc_items.begin() + opt.mc_fewshot);
+    if (opt.mc_limit && mc_items.size() > opt.mc_limit) mc_items.resize(opt.mc_limit);
+  }
+  McOptions mco;
+  mco.num_fewshot = opt.mc_fewshot;
   auto measure = [&](QuantReportRow& row) {
     auto model = Model::load(row.path);
     const PplResult p = perplexity(*model, text, po, &pool);
@@ -249,6 +298,13 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
       row.qa_em = s.em, row.qa_f1 = s.f1, row.qa_n = s.n, row.qa_skipped = s.skipped;
       commands.push_back(fmt::format("edgerag eval qa -m {} --data {} --mode {} -n {} --json", row.path, opt.qa_file,
                                      opt.qa_mode, opt.qa_limit));
+    }
+    if (!mc_items.empty()) {
+      const McResult m = eval_mc(*model, mc_items, mc_shots, mco, &pool);
+      row.mc_acc = m.acc, row.mc_acc_norm = m.acc_norm, row.mc_em_strict = m.em_strict;
+      row.mc_em_flexible = m.em_flexible, row.mc_n = m.n_mc, row.mc_gen_n = m.n_gen, row.mc_skipped = m.skipped;
+      commands.push_back(fmt::format("edgerag eval mc -m {} --data {} --num-fewshot {}{} --json", row.path, opt.mc_file,
+                                     opt.mc_fewshot, opt.mc_limit ? fmt::format(" -n {}", opt.mc_limit) : ""));
     }
     model.reset();
     const SpeedResult s = measure_speed(row.path, so, &pool);

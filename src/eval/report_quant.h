@@ -1,6 +1,6 @@
 // The quantization study behind `edgerag report quant`: quantizes a base model
 // with each method, measures every variant (size, bits per parameter,
-// perplexity, optional QA EM/F1, latency, batch scaling, memory, energy) and writes the tables as
+// perplexity, optional QA EM/F1 and multiple-choice / GSM8K scores, latency, batch scaling, memory, energy) and writes the tables as
 // Markdown, CSV and JSON plus gnuplot plots, recording the machine and the
 // equivalent CLI commands.
 #pragma once
@@ -36,6 +36,10 @@ struct QuantReportOptions {
   std::string qa_file;              // SQuAD / NQ-open / RGB file for eval_qa; empty = no QA columns
   size_t qa_limit = 50;             // questions
   std::string qa_mode = "gold";     // closed | gold (the gold passage alone)
+  std::string mc_file;              // eval_mc JSONL (reasoning / knowledge); empty = no such columns
+  size_t mc_limit = 0;              // items (0 = all)
+  int mc_fewshot = 0;               // the first N items become the examples and are not scored
+  double price_kwh = 0;             // > 0: cost per million generated tokens from J/token
   std::string out_dir;
   std::string command_line;         // as typed, for the record
 };
@@ -54,6 +58,8 @@ struct QuantReportRow {
   std::vector<std::pair<int, double>> batch_tok_s;
   double qa_em = 0, qa_f1 = 0, qa_em_change = 0, qa_f1_change = 0;  // changes: absolute, vs base
   int qa_n = 0, qa_skipped = 0;
+  double mc_acc = 0, mc_acc_norm = 0, mc_em_strict = 0, mc_em_flexible = 0;
+  int mc_n = 0, mc_gen_n = 0, mc_skipped = 0;
 };
 
 struct QuantReport {

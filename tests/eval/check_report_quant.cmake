@@ -1,8 +1,9 @@
 # Checks the files of `edgerag report quant ... --qa tests/eval/data/qa_tiny_squad.json
 # --qa-limit 3 -o REPORT_DIR`: every row of the JSON has perplexity and QA scores,
 # the base row's scores equal the ones worked out by hand below, every row's
-# change is its score minus the base's, and the Markdown and CSV carry the QA
-# columns. Run: cmake -DREPORT_DIR=DIR -P this file.
+# change is its score minus the base's, every row has the --mc scores of
+# tests/eval/data/mc_tiny.jsonl (1-shot) and $/1M tokens = J/token / 3.6 x 0.30
+# (--price-kwh 0.30), and the Markdown and CSV carry those columns. Run: cmake -DREPORT_DIR=DIR -P this file.
 #
 # The base model (stories260K F32, greedy, as llama.cpp) answers the three
 # questions with the first lines ' "It's a small ball!"', ' "Hello, Max! What are'
@@ -28,7 +29,10 @@ function(to_micro value out)
   set(sign "${CMAKE_MATCH_1}")
   set(int "${CMAKE_MATCH_2}")
   string(SUBSTRING "${CMAKE_MATCH_4}000000" 0 6 frac)
-  string(REGEX REPLACE "^0+([0-9])" "\\1" frac "${frac}")
+  # Leading zeros off one at a time (REGEX REPLACE re-anchors ^ after each match: 020817 -> 2817).
+  while(frac MATCHES "^0[0-9]")
+    string(SUBSTRING "${frac}" 1 -1 frac)
+  endwhile()
   math(EXPR micro "${int} * 1000000 + ${frac}")
   if(sign STREQUAL "-")
     math(EXPR micro "-${micro}")
@@ -78,6 +82,19 @@ foreach(i RANGE ${last})
   if(ppl LESS_EQUAL 1)
     message(FATAL_ERROR "${name}: perplexity ${ppl}")
   endif()
+  # --mc tests/eval/data/mc_tiny.jsonl --mc-fewshot 1: 3 multiple-choice items and 1 GSM8K item scored.
+  string(JSON mc_n GET "${json}" rows ${i} mc n)
+  string(JSON mc_gen_n GET "${json}" rows ${i} mc gen_n)
+  string(JSON mc_acc GET "${json}" rows ${i} mc acc)
+  if(NOT mc_n EQUAL 3 OR NOT mc_gen_n EQUAL 1 OR mc_acc LESS 0 OR mc_acc GREATER 1)
+    message(FATAL_ERROR "${name}: mc n ${mc_n}, gen_n ${mc_gen_n}, acc ${mc_acc}")
+  endif()
+  # --price-kwh 0.30: $/1M tokens = J/token / 3.6 x 0.30.
+  string(JSON jpt GET "${json}" rows ${i} energy_j_per_token)
+  string(JSON usd GET "${json}" rows ${i} usd_per_1m_tokens)
+  to_micro(${jpt} jpt)
+  to_micro(${usd} usd)
+  expect_micro("${name}: usd_per_1m_tokens" ${usd} "${jpt} * 3 / 36")
 endforeach()
 file(READ "${REPORT_DIR}/quant_report.md" md)
 string(FIND "${md}" "| model | EM | ΔEM | F1 | ΔF1 |" at)
@@ -85,7 +102,11 @@ if(at LESS 0)
   message(FATAL_ERROR "quant_report.md has no QA table")
 endif()
 file(STRINGS "${REPORT_DIR}/quant_report.csv" header LIMIT_COUNT 1)
-if(NOT header MATCHES ",qa_em,qa_f1,qa_em_change,qa_f1_change,qa_n,qa_skipped$")
-  message(FATAL_ERROR "quant_report.csv header lacks the QA columns: ${header}")
+if(NOT header MATCHES ",qa_em,qa_f1,qa_em_change,qa_f1_change,qa_n,qa_skipped,mc_acc,mc_acc_norm,mc_n,mc_em_strict,mc_em_flexible,mc_gen_n,mc_skipped,usd_per_1m_tokens$")
+  message(FATAL_ERROR "quant_report.csv header lacks the QA / MC / cost columns: ${header}")
 endif()
-message(STATUS "${n_rows} rows with perplexity and QA; base EM ${base_em}, F1 ${base_f1} millionths as worked out")
+string(FIND "${md}" "| model | acc | acc_norm | MC items |" at)
+if(at LESS 0)
+  message(FATAL_ERROR "quant_report.md has no reasoning / knowledge table")
+endif()
+message(STATUS "${n_rows} rows with perplexity, QA, MC and cost; base EM ${base_em}, F1 ${base_f1} millionths as worked out")

@@ -20,6 +20,12 @@ TEST(Energy, TdpEstimate) {
   EXPECT_FALSE(none.stop().valid());
 }
 
+TEST(Energy, CostPerMillionTokens) {
+  // 3.6 J/token is 1 kWh per million tokens.
+  EXPECT_DOUBLE_EQ(cost_per_million(3.6, 0.5), 0.5);
+  EXPECT_DOUBLE_EQ(cost_per_million(0.18, 0.30), 0.015);
+}
+
 TEST(Energy, ReadsRaplCountersAndWraparound) {
   namespace fs = std::filesystem;
   const fs::path root = fs::path(::testing::TempDir()) / "powercap";

@@ -48,6 +48,10 @@ void setup(CLI::App& app) {
   cmd->add_option("--qa", o.qa_file, "QA file (SQuAD JSON, NQ-open / RGB JSONL): adds EM/F1 per variant");
   cmd->add_option("--qa-limit", o.qa_limit, "QA questions")->default_val(50);
   cmd->add_option("--qa-mode", o.qa_mode, "QA mode: gold (gold passage) | closed (no passage)")->default_val("gold");
+  cmd->add_option("--mc", o.mc_file, "eval mc JSONL (multiple choice / GSM8K): adds reasoning / knowledge scores");
+  cmd->add_option("--mc-limit", o.mc_limit, "Multiple-choice items (0 = all)")->default_val(0);
+  cmd->add_option("--mc-fewshot", o.mc_fewshot, "The first N --mc items become few-shot examples")->default_val(0);
+  cmd->add_option("--price-kwh", o.price_kwh, "Electricity price per kWh: adds $/1M tokens");
   cmd->add_option("--n-prompt", o.n_prompt, "Prompt tokens for latency")->default_val(128);
   cmd->add_option("--n-gen", o.n_gen, "Generated tokens for latency")->default_val(32);
   cmd->add_option("--batches", f->batches, "Batch sizes for throughput scaling")->default_val(f->batches);
