@@ -94,8 +94,9 @@ struct RerankServer {
   }
   json ask(bool rerank, int* status) const {
     const json cfg = {{"retrieval", {{"rerank", rerank ? "on" : "off"}, {"rerank_top", kCandidates}, {"bm25_depth", kCandidates}}}};
-    return post(r.client(), "/v1/rag/query", {{"question", "Which llama grazes near the river?"}, {"config", cfg}},
-                status);
+    httplib::Client c = r.client();
+    c.set_read_timeout(300, 0);  // the slow query under a sanitizer on a busy machine
+    return post(c, "/v1/rag/query", {{"question", "Which llama grazes near the river?"}, {"config", cfg}}, status);
   }
 };
 
@@ -105,7 +106,7 @@ TEST(RagBounds, SlowQueryDoesNotBlockAnother) {
   int slow_status = 0;
   std::thread slow([&] {
     json a = s.ask(true, &slow_status);  // kCandidates cross-encoder passes
-    EXPECT_TRUE(a.value("reranked", false)) << a.dump().substr(0, 300);
+    EXPECT_TRUE(a.is_object() && a.value("reranked", false)) << a.dump().substr(0, 300);
     slow_done = true;
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the slow query is reranking
@@ -146,7 +147,7 @@ TEST(RagBounds, SlowRerankGets504AtTheTimeout) {
   EXPECT_EQ(slow_status, 504) << slow_answer.dump().substr(0, 300);
   EXPECT_EQ(slow_answer["error"]["code"], "timeout") << slow_answer.dump().substr(0, 300);
   // The timeout plus one encoder layer and the answer's way back; it used to run to the end.
-  EXPECT_LT(slow_s, o.request_timeout_s + 0.5 * test::kSanitizerTime) << "seconds";
+  EXPECT_LT(slow_s, o.request_timeout_s + 1.0 * test::kSanitizerTime) << "seconds";
   std::printf("slow rerank answered %d after %.2f s (timeout %d s)\n", slow_status, slow_s, o.request_timeout_s);
 }
 
