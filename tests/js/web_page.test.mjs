@@ -51,6 +51,7 @@ async function stopServer() {
   const s = server;
   server = null;
   s.removeAllListeners('exit');
+  if (s.exitCode !== null || s.signalCode !== null) return;  // it already ended (failed to start)
   await new Promise((resolve) => { s.on('exit', resolve); s.kill('SIGTERM'); });
 }
 
