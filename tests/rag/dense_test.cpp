@@ -2,11 +2,18 @@
 // reranking (and skipping it on agreement), and the real GGUF encoder
 // adapters end to end with the synthetic models.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <set>
+#include <thread>
 
 #include "fixtures.h"
 #include "rag/index.h"
+#include "rag/sqlite_db.h"
 #include "test_embedder.h"
 #include "test_paths.h"
 #include "util/error.h"
@@ -121,6 +128,87 @@ TEST(Dense, MissingOrStaleGraphIsRebuiltFromTheDatabase) {
   auto r = reader->search("coral reef fish", mode(SearchMode::Dense, 5));
   ASSERT_EQ(r.hits.size(), 5u);
   EXPECT_EQ(r.hits[0].provenance.path, "fish");
+}
+
+// A writer killed (SIGKILL) while it adds to and deletes from the graph, maybe
+// mid-save: the next open finds every committed vector and none of the removed.
+TEST(Dense, SurvivesKillDuringGraphUpdate) {
+  test::TempDir t;
+  auto emb = std::make_shared<test::HashEmbedder>();
+  const std::string dir = t / "idx";
+  auto doc = [](int i) {
+    return TextDocument{fmt::format("d{}", i), "", fmt::format("Note {} on topic{} and theme{} for the graph.", i, i % 37, i % 11)};
+  };
+  {
+    IndexOptions o;
+    o.writable = true;
+    o.exact_below = 0;  // always the HNSW graph
+    auto idx = Index::open(dir, o);
+    idx->set_embedder(emb);
+    std::vector<TextDocument> docs;
+    for (int i = 0; i < 150; ++i) docs.push_back(doc(i));
+    idx->ingest_texts(docs, IngestOptions{});
+  }
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // one insert and one delete per commit, each followed by a graph save
+    try {
+      IndexOptions o;
+      o.writable = true;
+      auto idx = Index::open(dir, o);
+      idx->set_embedder(emb);
+      for (int i = 150; i < 100000; ++i) {
+        idx->ingest_texts({doc(i)}, IngestOptions{});
+        idx->remove("default", fmt::format("d{}", i - 150));
+      }
+    } catch (...) {
+    }
+    _exit(0);
+  }
+  auto generation = [&]() -> int64_t {
+    try {
+      Db db(dir + "/index.sqlite", false);
+      auto st = db.prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'vec_gen'");
+      return st.step() ? st.i64(0) : 0;
+    } catch (const Error&) {
+      return 0;
+    }
+  };
+  const int64_t start = generation();
+  for (int i = 0; i < 20000 && generation() < start + 20; ++i) std::this_thread::sleep_for(std::chrono::microseconds(500));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status));
+  EXPECT_GE(generation(), start + 20);
+
+  std::set<int64_t> committed;
+  {
+    Db db(dir + "/index.sqlite", false);
+    auto st = db.prepare("SELECT chunk_id FROM vectors");
+    while (st.step()) committed.insert(st.i64(0));
+  }
+  auto reader = Index::open(dir);
+  reader->set_embedder(emb);
+  ASSERT_EQ(reader->stats().vectors, committed.size());
+  auto o = mode(SearchMode::Dense, committed.size() + 20);
+  o.ef_search = 1000;
+  std::set<int64_t> found;
+  for (const auto& h : reader->search("note on topic and theme", o).hits) found.insert(h.chunk_id);
+  EXPECT_EQ(found, committed);
+  reader.reset();
+  // The next writer continues from there and leaves one complete graph file.
+  IndexOptions rw;
+  rw.writable = true;
+  auto idx = Index::open(dir, rw);
+  idx->set_embedder(emb);
+  idx->ingest_texts({doc(-1)}, IngestOptions{});
+  EXPECT_EQ(idx->search("note on topic and theme", o).hits.size(), committed.size() + 1);
+  std::vector<std::string> graphs;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().filename().string().rfind("vectors-", 0) == 0) graphs.push_back(e.path().filename().string());
+  ASSERT_EQ(graphs.size(), 1u);
+  EXPECT_EQ(graphs[0], fmt::format("vectors-{}.hnsw", generation()));
 }
 
 TEST(Dense, EmbedderAddedToAnExistingIndexBackfillsVectors) {
