@@ -8,6 +8,7 @@
 #include "model/bert_encoder.h"
 #include "model/model.h"
 #include "runtime/generator.h"
+#include "runtime/spec_generate.h"
 #include "tensor/bandwidth.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
@@ -88,6 +89,12 @@ GenBenchResult bench_gen(const GenBenchOptions& opts) {
   auto tok = Tokenizer::from_gguf(model->gguf());
   r.load_ms = load.ms();
   Generator gen(*model, *tok, &pool, max_prompt + opts.n_gen, opts.kv_type);
+  std::unique_ptr<SpecEngine> spec;
+  if (opts.spec.mode != SpecMode::Off)
+    spec = std::make_unique<SpecEngine>(*model, *tok, &pool, max_prompt + opts.n_gen, opts.spec, opts.kv_type);
+  auto generate = [&](const std::vector<int32_t>& ids, const GenerationParams& p) {
+    return spec ? spec->generate_text(ids, p, opts.spec) : gen.generate_ids(ids, p);
+  };
   r.kv_type = opts.kv_type.name();
   r.kv_bytes_per_token = KvCacheConfig::for_model(model->hparams(), 1, opts.kv_type).bytes_per_token();
 
@@ -106,14 +113,14 @@ GenBenchResult bench_gen(const GenBenchOptions& opts) {
   // Warm-up: fault in the mapped weights so the first repetition is not an outlier.
   GenerationParams warm = params;
   warm.max_tokens = 2;
-  gen.generate_ids({prompt.begin(), prompt.begin() + std::min(8, opts.n_prompt)}, warm);
+  generate({prompt.begin(), prompt.begin() + std::min(8, opts.n_prompt)}, warm);
   // Medians over the repetitions of a prompt of n tokens.
   auto measure = [&](int n, double* prefill_tok_s, double* decode_tok_s, double* ttft_ms) {
     std::vector<double> prefill, decode, ttft;
     const double cpu0 = process_cpu_seconds();
     Timer wall;
     for (int i = 0; i < opts.reps; ++i) {
-      const GenerationResult res = gen.generate_ids({prompt.begin(), prompt.begin() + n}, params);
+      const GenerationResult res = generate({prompt.begin(), prompt.begin() + n}, params);
       prefill.push_back(res.timings.prefill_tok_s);
       decode.push_back(res.timings.decode_tok_s);
       ttft.push_back(res.timings.ttft_ms);

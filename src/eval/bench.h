@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "model/kv_cache.h"
+#include "runtime/speculative.h"
 
 namespace edgerag {
 
@@ -20,6 +21,7 @@ struct GenBenchOptions {
   // one row per length (how attention cost grows with the context).
   std::vector<int> ctx_sweep;
   bool bandwidth = true;  // measure the read-bandwidth bound (seconds: a buffer larger than the caches)
+  SpecOptions spec;       // not off: decode through the scheduler with this draft source
 };
 
 struct CtxSweepRow {

@@ -96,6 +96,7 @@ json with_server(const std::string& model, const ServeBenchOptions& f, int max_r
   server::LlmOptions lo;
   lo.kv_tokens = f.kv_tokens;
   lo.kv_type = f.kv_type;
+  lo.spec = f.spec;
   lo.n_threads = f.threads;
   lo.scheduler.max_running = max_running;
   lo.scheduler.max_queued = 256;
@@ -211,6 +212,7 @@ json run_serve_bench(const ServeBenchOptions& f) {
   json report;
   report["model"] = f.model;
   report["max_tokens"] = f.max_tokens;
+  report["speculative"] = speculative_name(f.spec);
   report["concurrency"] = with_server(f.model, f, max_clients, true, "", [&](int port) {
     json rows = json::array();
     for (int n : f.clients)

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/kv_cache.h"
+#include "runtime/speculative.h"
 
 namespace edgerag {
 
@@ -23,6 +24,7 @@ struct ServeBenchOptions {
   int64_t kv_tokens = 32768;
   KvType kv_type = DType::F32;
   int rag_queries = 0;                // > 0: also the RAG run with this many questions
+  SpecOptions spec;                   // the server's speculative decoding default
 };
 
 // One JSON report: "model", "max_tokens", "concurrency" (a row per level),

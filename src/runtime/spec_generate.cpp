@@ -1,5 +1,8 @@
 #include "runtime/spec_generate.h"
 
+#include "runtime/text_stream.h"
+
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 
@@ -53,6 +56,34 @@ SpecEngine::Run SpecEngine::generate(const std::vector<int32_t>& prompt, int max
   cv.wait(lk, [&] { return done; });
   EDGERAG_CHECK(run.result.reason != FinishReason::Error, "generation failed: {}", run.result.error);
   return run;
+}
+
+GenerationResult SpecEngine::generate_text(const std::vector<int32_t>& prompt, const GenerationParams& params,
+                                           const SpecOptions& spec,
+                                           const std::function<void(std::string_view)>& on_text) {
+  TextStream stream(params.stop);
+  auto run = generate(prompt, params.max_tokens, params.sampling, spec, params.stop_at_eog, [&](int32_t t) {
+    const std::string text = tok_.is_control(t) ? std::string() : stream.push(tok_.token_to_piece(t));
+    if (on_text && !text.empty()) on_text(text);
+    return !stream.stopped();
+  });
+  if (const std::string tail = stream.flush(); on_text && !tail.empty()) on_text(tail);
+  GenerationResult res;
+  res.prompt_ids = prompt;
+  res.tokens = std::move(run.tokens);
+  res.text = stream.text();
+  const GenResult& g = run.result;
+  res.stop_reason = stream.stopped() ? "stop" : g.reason == FinishReason::Length ? "length" : "eog";
+  res.n_drafted = g.n_drafted;
+  res.n_accepted = g.n_accepted;
+  auto& t = res.timings;
+  t.n_prompt = static_cast<int32_t>(prompt.size());
+  t.prompt_ms = t.ttft_ms = g.ttft_ms;  // prefill and the first sample are one scheduler step
+  t.decode_ms = g.total_ms - g.ttft_ms;
+  t.n_decode = std::max(0, g.n_generated - 1);  // tokens decoded after the first (fewer forwards)
+  t.prefill_tok_s = t.prompt_ms > 0 ? t.n_prompt * 1000.0 / t.prompt_ms : 0;
+  t.decode_tok_s = t.decode_ms > 0 ? t.n_decode * 1000.0 / t.decode_ms : 0;
+  return res;
 }
 
 }  // namespace edgerag

@@ -4,8 +4,10 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <vector>
 
+#include "runtime/generator.h"
 #include "runtime/sampler.h"
 #include "runtime/scheduler_decoder.h"
 
@@ -28,6 +30,10 @@ class SpecEngine {
   Run generate(const std::vector<int32_t>& prompt, int max_tokens, const SamplerParams& sampling,
                const SpecOptions& spec, bool stop_at_eog = true,
                const std::function<bool(int32_t)>& on_token = {});
+  // The same run shaped like Generator's result (stop strings, streamed text,
+  // timings; `tokens` without the end-of-generation token), plus the drafts.
+  GenerationResult generate_text(const std::vector<int32_t>& prompt, const GenerationParams& params,
+                                 const SpecOptions& spec, const std::function<void(std::string_view)>& on_text = {});
 
  private:
   const Tokenizer& tok_;

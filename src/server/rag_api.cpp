@@ -180,7 +180,7 @@ rag::PreparedAnswer Server::prepare_answer(const httplib::Request& req, bool& st
     // HyDE's passage is generated on the scheduler like any answer.
     target->generate = [this, d = bounds.deadline](const std::vector<int32_t>& ids, const GenerationParams& g) {
       std::shared_ptr<Job> job =
-          start_job(ids, {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop}, "question");
+          start_job(ids, {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop, .spec = {}}, "question");
       std::string text = wait_text(*job, d);
       return generated_text(std::move(text), job->result());
     };

@@ -7,6 +7,7 @@
 #include "eval/bench.h"
 #include "eval/bench_retrieval.h"
 #include "kv_type_flag.h"
+#include "spec_flag.h"
 
 namespace edgerag::cli {
 namespace {
@@ -25,9 +26,11 @@ void setup_gen(CLI::App& app) {
       ->delimiter(',');
   auto no_bandwidth = std::make_shared<bool>(false);
   cmd->add_flag("--no-bandwidth", *no_bandwidth, "Skip the read-bandwidth probe (no decode_bound_fraction)");
+  auto spec = add_speculative_options(cmd);
   cmd->add_flag("--json", *json, "Print one JSON object");
-  cmd->callback([o, json, no_bandwidth] {
+  cmd->callback([o, json, no_bandwidth, spec] {
     o->model = resolve_model_flag(o->model);
+    o->spec = spec->options();
     o->bandwidth = !*no_bandwidth;
     const GenBenchResult r = bench_gen(*o);
     nlohmann::json j{{"model", r.model}, {"threads", r.n_threads}, {"n_prompt", r.n_prompt},
@@ -38,7 +41,7 @@ void setup_gen(CLI::App& app) {
                            {"bandwidth_passes", r.bandwidth_passes},
                            {"decode_bound_fraction", r.decode_bound_fraction}, {"load_ms", r.load_ms},
                            {"cpu_utilization", r.cpu_utilization}, {"kv_type", r.kv_type},
-                           {"kv_bytes_per_token", r.kv_bytes_per_token}};
+                           {"kv_bytes_per_token", r.kv_bytes_per_token}, {"speculative", speculative_name(o->spec)}};
     for (const CtxSweepRow& row : r.ctx_sweep)
       j["ctx_sweep"].push_back({{"n_ctx", row.n_ctx}, {"prefill_tok_s", row.prefill_tok_s},
                                 {"decode_tok_s", row.decode_tok_s}, {"cpu_utilization", row.cpu_utilization}});

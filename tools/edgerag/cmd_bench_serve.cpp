@@ -7,6 +7,7 @@
 #include "command.h"
 #include "kv_type_flag.h"
 #include "loadgen/loadgen.h"
+#include "spec_flag.h"
 
 namespace edgerag::cli {
 namespace {
@@ -26,9 +27,11 @@ void setup(CLI::App& app) {
   add_kv_type_option(cmd, &f->kv_type);
   cmd->add_option("--rag", f->rag_queries, "Also time this many RAG queries, sequential vs concurrent (0 = skip)")
       ->capture_default_str();
+  auto spec = add_speculative_options(cmd);
   cmd->add_flag("--json", *json_out, "Print one JSON object");
-  cmd->callback([f, json_out] {
+  cmd->callback([f, json_out, spec] {
     f->model = resolve_model_flag(f->model);
+    f->spec = spec->options();
     const nlohmann::json report = run_serve_bench(*f);
     if (*json_out) {
       std::printf("%s\n", report.dump(1).c_str());
