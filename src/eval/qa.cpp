@@ -30,15 +30,12 @@ void add_answers(const nlohmann::json& a, std::vector<std::string>& out) {
     for (const auto& x : a) add_answers(x, out);
 }
 
-double slope(const std::vector<QaScore>& s, double QaScore::*field) {
-  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
-  for (const auto& x : s) {
-    if (x.context_tokens <= 0 || x.n == 0) continue;
-    const double k = x.context_tokens / 1000.0, y = x.*field;
-    n += 1, sx += k, sy += y, sxx += k * k, sxy += k * y;
-  }
-  const double den = n * sxx - sx * sx;
-  return n >= 2 && den != 0 ? (n * sxy - sx * sy) / den : 0;
+// Over the padded lengths that answered something.
+Degradation degradation(const std::vector<QaScore>& s, double QaScore::*field) {
+  std::vector<std::pair<int, double>> points;
+  for (const auto& x : s)
+    if (x.n > 0) points.emplace_back(x.context_tokens, x.*field);
+  return context_degradation(points);
 }
 
 }  // namespace
@@ -205,8 +202,10 @@ QaResult eval_qa(const Model& model, const std::vector<QaItem>& items, const QaO
     }
     res.scores.push_back(sc);
   }
-  res.em_slope_per_1k = slope(res.scores, &QaScore::em);
-  res.f1_slope_per_1k = slope(res.scores, &QaScore::f1);
+  res.em_degradation = degradation(res.scores, &QaScore::em);
+  res.f1_degradation = degradation(res.scores, &QaScore::f1);
+  res.em_slope_per_1k = res.em_degradation.slope_per_1k;
+  res.f1_slope_per_1k = res.f1_degradation.slope_per_1k;
   res.seconds = timer.seconds();
   return res;
 }

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "eval/degradation.h"
 #include "model/model.h"
 #include "util/thread_pool.h"
 
@@ -51,6 +52,7 @@ struct QaResult {
   std::string mode;
   std::vector<QaScore> scores;  // one per context length
   double em_slope_per_1k = 0, f1_slope_per_1k = 0;  // least squares over the padded lengths
+  Degradation em_degradation, f1_degradation;        // the same fits with R^2, significance, cliff
   double seconds = 0;
 };
 

@@ -47,6 +47,9 @@ void setup(CLI::App& app) {
     const QaResult r = eval_qa(*model, load_qa(f->data, f->n), f->opt, &pool);
     nlohmann::json j{{"model", path}, {"data", f->data}, {"mode", r.mode}, {"kv_type", f->opt.kv_type.name()}, {"em_slope_per_1k", r.em_slope_per_1k},
                      {"f1_slope_per_1k", r.f1_slope_per_1k}, {"seconds", r.seconds}};
+    for (const auto& [name, d] : {std::pair{"em_degradation", &r.em_degradation}, {"f1_degradation", &r.f1_degradation}})
+      j[name] = {{"n", d->n},   {"slope_per_1k", d->slope_per_1k}, {"intercept", d->intercept}, {"r2", d->r2},
+                 {"t", d->t},   {"p_value", d->p_value},           {"cliff_tokens", d->cliff_tokens}};
     for (const auto& s : r.scores)
       j["scores"].push_back({{"context_tokens", s.context_tokens}, {"n", s.n}, {"skipped", s.skipped}, {"em", s.em},
                              {"f1", s.f1}, {"gold_attention_share", s.gold_attention_share},
@@ -60,7 +63,12 @@ void setup(CLI::App& app) {
         fmt::print("context {:>6}: gold attention share {:.4f}, rank {:.2f}, drift {:+.4f}\n",
                    s.context_tokens ? std::to_string(s.context_tokens) : "gold", s.gold_attention_share, s.gold_rank,
                    s.attention_drift);
-    if (r.scores.size() > 1) fmt::print("slope per 1K tokens: EM {:+.4f}, F1 {:+.4f}\n", r.em_slope_per_1k, r.f1_slope_per_1k);
+    if (r.scores.size() > 1) {
+      const Degradation& d = r.f1_degradation;
+      fmt::print("slope per 1K tokens: EM {:+.4f}, F1 {:+.4f} (F1: R^2 {:.3f}, p {:.3g} over {} lengths, cliff {})\n",
+                 r.em_slope_per_1k, r.f1_slope_per_1k, d.r2, d.p_value, d.n,
+                 d.cliff_tokens ? std::to_string(d.cliff_tokens) + " tokens" : "none");
+    }
   });
 }
 
