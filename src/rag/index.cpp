@@ -216,6 +216,7 @@ void IndexImpl::create_or_load_schema(const IndexOptions& opt) {
     set_meta("exact_below", std::to_string(opt.exact_below));
     set_meta("vec_gen", "0");
   }
+  VectorIndex::create_schema(*db_);
   tx.commit();
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <unordered_set>
 
 #include "tensor/ops.h"
@@ -36,9 +37,30 @@ std::string VectorIndex::graph_path(const std::string& dir, int64_t generation) 
   return dir + "/vectors-" + std::to_string(generation) + ".hnsw";
 }
 
-int64_t VectorIndex::db_generation() {
-  auto st = db_.prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'vec_gen'");
-  return st.step() ? st.i64(0) : 0;
+int64_t VectorIndex::meta_int(const char* key, int64_t fallback) {
+  auto st = db_.prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1");
+  st.bind(1, std::string(key));
+  return st.step() ? st.i64(0) : fallback;
+}
+
+void VectorIndex::create_schema(Db& db) {
+  // A vector written in a transaction enters the generation after the current one
+  // (bump_vector_generation runs later in that transaction, once or more).
+  db.exec(R"(
+CREATE TABLE IF NOT EXISTS vector_log(gen INTEGER NOT NULL, chunk_id INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS vector_log_by_gen ON vector_log(gen);
+CREATE TRIGGER IF NOT EXISTS vectors_log_ai AFTER INSERT ON vectors BEGIN
+  INSERT INTO vector_log(gen, chunk_id)
+    VALUES (COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'vec_gen'), 0) + 1, new.chunk_id);
+END;
+CREATE TRIGGER IF NOT EXISTS vectors_log_ad AFTER DELETE ON vectors BEGIN
+  INSERT INTO vector_log(gen, chunk_id)
+    VALUES (COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'vec_gen'), 0) + 1, old.chunk_id);
+END;
+-- Graphs older than this generation predate the log (an index made by an older version).
+INSERT OR IGNORE INTO meta(key, value)
+  VALUES ('vec_log_from', COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'vec_gen'), 0));
+)");
 }
 
 static const float* blob_vector(const Stmt& st, int col, int dim) {
@@ -62,51 +84,63 @@ void VectorIndex::load_exact(int64_t gen) {
   loaded_gen_ = gen;
 }
 
-void VectorIndex::sync(bool save) {
-  int64_t gen = db_generation();
-  if (gen == loaded_gen_ && !save) return;
-  size_t count = 0;
-  {
-    auto st = db_.prepare("SELECT count(*) FROM vectors");
-    if (st.step()) count = static_cast<size_t>(st.i64(0));
+// Adds (or replaces) one vector, growing the graph's capacity by doubling.
+static void add_point(hnswlib::HierarchicalNSW<float>& g, int64_t id, const float* v) {
+  if (g.cur_element_count >= g.max_elements_) g.resizeIndex(std::max<size_t>(1024, g.max_elements_ * 2));
+  g.addPoint(v, static_cast<hnswlib::labeltype>(id));  // unmarks and updates a deleted or present label
+}
+
+static bool is_live(hnswlib::HierarchicalNSW<float>& g, int64_t id) {
+  auto it = g.label_lookup_.find(static_cast<hnswlib::labeltype>(id));
+  return it != g.label_lookup_.end() && !g.isMarkedDeleted(it->second);
+}
+
+// The newest readable graph file of at most generation `gen` (its generation), or -1.
+int64_t VectorIndex::load_newest_graph(int64_t gen) {
+  hnsw_ = std::make_unique<Hnsw>(p_.dim);
+  exact_ = false;
+  std::string best;
+  int64_t best_gen = -1;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir_, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("vectors-", 0) != 0 || e.path().extension() != ".hnsw") continue;
+    int64_t g = std::atoll(name.c_str() + 8);
+    if (g > best_gen && g <= gen) best_gen = g, best = e.path().string();
   }
-  if (count < p_.exact_below) {
-    if (gen != loaded_gen_) load_exact(gen);
-    return;
+  if (best.empty()) return -1;
+  try {
+    hnsw_->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(&hnsw_->space, best);
+    return best_gen;
+  } catch (const std::exception& ex) {
+    log(LogLevel::Warn, "ignoring unreadable vector graph {}: {}", best, ex.what());
+    hnsw_->graph.reset();
+    return -1;
   }
-  std::string path = graph_path(dir_, gen);
-  if (gen == loaded_gen_ && !exact_ && fs::exists(path)) return;
-  // Start from the newest graph on disk (any generation) and apply the difference.
-  if (!hnsw_ || exact_) {
-    hnsw_ = std::make_unique<Hnsw>(p_.dim);
-    exact_ = false;
-    std::string best;
-    int64_t best_gen = -1;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir_, ec)) {
-      std::string name = e.path().filename().string();
-      if (name.rfind("vectors-", 0) != 0 || e.path().extension() != ".hnsw") continue;
-      int64_t g = std::atoll(name.c_str() + 8);
-      if (g > best_gen && g <= gen) best_gen = g, best = e.path().string();
+}
+
+void VectorIndex::apply_log(int64_t since) {
+  auto& g = *hnsw_->graph;
+  auto st = db_.prepare(
+      "SELECT l.chunk_id, v.v FROM (SELECT DISTINCT chunk_id FROM vector_log WHERE gen > ?1) l "
+      "LEFT JOIN vectors v ON v.chunk_id = l.chunk_id");
+  st.bind(1, since);
+  while (st.step()) {
+    int64_t id = st.i64(0);
+    size_t bytes = 0;
+    if (!st.blob(1, &bytes)) {  // deleted since
+      if (is_live(g, id)) g.markDelete(static_cast<hnswlib::labeltype>(id));
+      continue;
     }
-    if (!best.empty()) {
-      try {
-        hnsw_->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(&hnsw_->space, best);
-      } catch (const std::exception& ex) {
-        log(LogLevel::Warn, "ignoring unreadable vector graph {}: {}", best, ex.what());
-        hnsw_->graph.reset();
-      }
-    }
-    if (hnsw_->graph && best_gen == gen) {  // the saved graph is current: nothing to apply
-      loaded_gen_ = gen;
-      ids_.clear();
-      matrix_.clear();
-      return;
-    }
-    if (!hnsw_->graph)
-      hnsw_->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(
-          &hnsw_->space, count + 1024, static_cast<size_t>(p_.m), static_cast<size_t>(p_.ef_construction));
+    const float* v = blob_vector(st, 1, p_.dim);
+    if (is_live(g, id) &&
+        std::memcmp(g.getDataByLabel<float>(static_cast<hnswlib::labeltype>(id)).data(), v, bytes) == 0)
+      continue;  // already there (a log entry of the graph's own generation)
+    add_point(g, id, v);
   }
+}
+
+void VectorIndex::apply_full_diff(size_t count) {
   auto& g = *hnsw_->graph;
   std::unordered_set<int64_t> in_db;
   in_db.reserve(count);
@@ -116,27 +150,69 @@ void VectorIndex::sync(bool save) {
   }
   for (const auto& [label, internal] : g.label_lookup_)
     if (!in_db.count(static_cast<int64_t>(label)) && !g.isMarkedDeleted(internal)) g.markDelete(label);
-  size_t live = g.cur_element_count;
-  if (live + count > g.max_elements_) g.resizeIndex(std::max(live + count, g.max_elements_ * 2));
   auto st = db_.prepare("SELECT chunk_id, v FROM vectors");
   while (st.step()) {
-    auto id = static_cast<hnswlib::labeltype>(st.i64(0));
-    auto it = g.label_lookup_.find(id);
-    if (it != g.label_lookup_.end() && !g.isMarkedDeleted(it->second)) continue;
-    g.addPoint(blob_vector(st, 1, p_.dim), id);
+    int64_t id = st.i64(0);
+    if (!is_live(g, id)) add_point(g, id, blob_vector(st, 1, p_.dim));
   }
-  loaded_gen_ = gen;
-  ids_.clear();
-  matrix_.clear();
+}
+
+void VectorIndex::prune_log(int64_t gen) {
+  Transaction tx(db_);
+  db_.prepare("DELETE FROM vector_log WHERE gen <= ?1").bind(1, gen).run();
+  db_.prepare("INSERT INTO meta(key, value) VALUES('vec_log_pruned', ?1) "
+              "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+      .bind(1, std::to_string(gen))
+      .run();
+  tx.commit();
+}
+
+void VectorIndex::sync(bool save) {
+  std::string path;
+  int64_t gen = 0;
+  {
+    ReadSnapshot snap(db_);  // the generation, the log and the vectors of one commit
+    gen = meta_int("vec_gen", 0);
+    if (gen == loaded_gen_ && !save) return;
+    size_t count = 0;
+    {
+      auto st = db_.prepare("SELECT count(*) FROM vectors");
+      if (st.step()) count = static_cast<size_t>(st.i64(0));
+    }
+    if (count < p_.exact_below) {
+      if (gen != loaded_gen_) load_exact(gen);
+      return;
+    }
+    path = graph_path(dir_, gen);
+    if (gen == loaded_gen_ && !exact_ && fs::exists(path)) return;
+    // The log holds the changes after generation `pruned` made since `log_from`;
+    // a graph older than either is brought up to date by comparing with the table.
+    const int64_t log_from = meta_int("vec_log_from", std::numeric_limits<int64_t>::max());
+    const int64_t pruned = meta_int("vec_log_pruned", 0);
+    int64_t base = exact_ || !hnsw_ ? -1 : loaded_gen_;
+    if (base < pruned) base = load_newest_graph(gen);  // start from the newest graph on disk
+    if (!hnsw_->graph)
+      hnsw_->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+          &hnsw_->space, count + 1024, static_cast<size_t>(p_.m), static_cast<size_t>(p_.ef_construction));
+    if (base >= 0 && base >= log_from && base >= pruned) {
+      if (base < gen) apply_log(base);
+    } else {
+      apply_full_diff(count);
+    }
+    loaded_gen_ = gen;
+    ids_.clear();
+    matrix_.clear();
+  }
   if (!save) return;
   std::string tmp = path + ".tmp";
-  g.saveIndex(tmp);
+  hnsw_->graph->saveIndex(tmp);
   fs::rename(tmp, path);  // atomic: readers see the old graph or the new one
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir_, ec)) {
     std::string name = e.path().filename().string();
     if (name.rfind("vectors-", 0) == 0 && e.path() != fs::path(path)) fs::remove(e.path(), ec);
   }
+  prune_log(gen);
 }
 
 std::vector<std::pair<int64_t, float>> VectorIndex::search(const float* query, size_t k, size_t ef_search,

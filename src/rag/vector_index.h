@@ -4,6 +4,9 @@
 // The graph file is named after the database's vector generation, which
 // every commit that changes vectors bumps, so a stale or half-written graph
 // is never used: it is brought up to date (or rebuilt) from the database.
+// Triggers log each inserted or deleted vector with the generation it enters
+// (table `vector_log`), so bringing a graph up to date reads only the vectors
+// changed since its generation (hnswlib addPoint / markDelete), not the table.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -37,11 +40,17 @@ class VectorIndex {
   void sync(bool save);
 
   static std::string graph_path(const std::string& dir, int64_t generation);
+  // The change log and its triggers (idempotent; writers, inside their schema transaction).
+  static void create_schema(Db& db);
 
  private:
   struct Hnsw;
-  int64_t db_generation();
+  int64_t meta_int(const char* key, int64_t fallback);
   void load_exact(int64_t gen);
+  int64_t load_newest_graph(int64_t gen);
+  void apply_log(int64_t since);
+  void apply_full_diff(size_t count);
+  void prune_log(int64_t gen);
 
   Db& db_;
   std::string dir_;

@@ -130,6 +130,34 @@ TEST(Dense, MissingOrStaleGraphIsRebuiltFromTheDatabase) {
   EXPECT_EQ(r.hits[0].provenance.path, "fish");
 }
 
+// Bringing the graph up to date reads only the vectors changed since its
+// generation: an old vector made unreadable behind the index's back is never
+// read by later inserts and deletes, while a full table scan would fail on it.
+TEST(Dense, GraphUpdatesReadOnlyChangedVectors) {
+  test::TempDir t;
+  auto emb = std::make_shared<test::HashEmbedder>();
+  build(t / "idx", emb, 0).reset();
+  {
+    Db db(t / "idx/index.sqlite", true);
+    db.exec("UPDATE vectors SET v = x'00' WHERE chunk_id = (SELECT min(chunk_id) FROM vectors)");
+  }
+  IndexOptions o;
+  o.writable = true;
+  auto idx = Index::open(t / "idx", o);
+  idx->set_embedder(emb);
+  idx->ingest_texts({{"lark", "", "A lark sings above the summer meadow."}}, IngestOptions{});
+  EXPECT_TRUE(idx->remove("default", "owl"));
+  auto r = idx->search("lark sings above the meadow", mode(SearchMode::Dense, 10));
+  ASSERT_EQ(r.hits.size(), 5u);  // four animals and the lark; the owl is gone
+  EXPECT_EQ(r.hits[0].provenance.path, "lark");
+  for (const auto& h : r.hits) EXPECT_NE(h.provenance.path, "owl");
+  // The log keeps only what the saved graph does not hold.
+  Db db(t / "idx/index.sqlite", false);
+  auto st = db.prepare("SELECT count(*) FROM vector_log");
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.i64(0), 0);
+}
+
 // A writer killed (SIGKILL) while it adds to and deletes from the graph, maybe
 // mid-save: the next open finds every committed vector and none of the removed.
 TEST(Dense, SurvivesKillDuringGraphUpdate) {
