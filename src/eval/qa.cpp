@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/attention_metrics.h"
+#include "eval/correlation.h"
 #include "runtime/generator.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
@@ -150,6 +151,7 @@ QaResult eval_qa(const Model& model, const std::vector<QaItem>& items, const QaO
   for (int target : lengths) {
     QaScore sc;
     sc.context_tokens = target;
+    std::vector<double> shares, drifts, f1s;  // per answered item, with attention
     for (size_t i = 0; i < items.size(); ++i) {
       const QaItem& it = items[i];
       std::vector<std::string> passages;
@@ -186,19 +188,35 @@ QaResult eval_qa(const Model& model, const std::vector<QaItem>& items, const QaO
         ++sc.skipped;
         continue;
       }
-      if (opt.attention && !spans.empty()) {
+      const bool traced = opt.attention && !spans.empty();
+      if (traced) {
         const AttentionTrace t = trace_attention(model, ids, spans, gold, std::min(opt.max_new_tokens, 8), pool);
         sc.gold_attention_share += t.at_prompt_end.gold_share;
         sc.gold_rank += t.at_prompt_end.gold_rank;
         sc.attention_drift += t.drift;
+        shares.push_back(t.at_prompt_end.gold_share);
+        drifts.push_back(t.drift);
       }
       const auto out = gen.generate_ids(ids, gp);
-      sc.em += exact_match(out.text, it.answers);
-      sc.f1 += f1_score(out.text, it.answers);
+      const double em = exact_match(out.text, it.answers), f1 = f1_score(out.text, it.answers);
+      sc.em += em;
+      sc.f1 += f1;
       ++sc.n;
+      if (traced) {
+        f1s.push_back(f1);
+        (em > 0 ? sc.drift_correct : sc.drift_wrong) += drifts.back();
+        sc.n_correct += em > 0;
+      }
     }
     if (sc.n) {
       for (double* v : {&sc.em, &sc.f1, &sc.gold_attention_share, &sc.gold_rank, &sc.attention_drift}) *v /= sc.n;
+    }
+    if (!f1s.empty()) {
+      sc.share_f1_pearson = pearson(shares, f1s), sc.share_f1_spearman = spearman(shares, f1s);
+      sc.drift_f1_pearson = pearson(drifts, f1s), sc.drift_f1_spearman = spearman(drifts, f1s);
+      const int n_wrong = static_cast<int>(f1s.size()) - sc.n_correct;
+      if (sc.n_correct) sc.drift_correct /= sc.n_correct;
+      if (n_wrong) sc.drift_wrong /= n_wrong;
     }
     res.scores.push_back(sc);
   }

@@ -47,6 +47,9 @@ TEST(Qa, EvaluatesWithPaddingAndSkipsWhatDoesNotFit) {
   EXPECT_GT(r.scores[0].gold_attention_share, 0.0);
   EXPECT_LT(r.scores[0].gold_attention_share, 1.0);
   EXPECT_GE(r.scores[0].gold_rank, 1.0);
+  // stories260K answers nothing: every answer is wrong, so the wrong-answer drift is the mean drift.
+  EXPECT_EQ(r.scores[0].n_correct, 0);
+  EXPECT_NEAR(r.scores[0].drift_wrong, r.scores[0].attention_drift, 1e-12);
   opt.mode = "closed";
   EXPECT_EQ(eval_qa(*model, items, opt, nullptr).scores.at(0).n, 3);
 }

@@ -53,7 +53,11 @@ void setup(CLI::App& app) {
     for (const auto& s : r.scores)
       j["scores"].push_back({{"context_tokens", s.context_tokens}, {"n", s.n}, {"skipped", s.skipped}, {"em", s.em},
                              {"f1", s.f1}, {"gold_attention_share", s.gold_attention_share},
-                             {"gold_rank", s.gold_rank}, {"attention_drift", s.attention_drift}});
+                             {"gold_rank", s.gold_rank}, {"attention_drift", s.attention_drift},
+                             {"share_f1_pearson", s.share_f1_pearson}, {"share_f1_spearman", s.share_f1_spearman},
+                             {"drift_f1_pearson", s.drift_f1_pearson}, {"drift_f1_spearman", s.drift_f1_spearman},
+                             {"drift_correct", s.drift_correct}, {"drift_wrong", s.drift_wrong},
+                             {"n_correct", s.n_correct}});
     if (f->json) return (void)std::printf("%s\n", j.dump(1).c_str());
     for (const auto& s : r.scores)
       fmt::print("context {:>6}: EM {:.3f} F1 {:.3f} ({} answered, {} too long)\n",
