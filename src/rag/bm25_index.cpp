@@ -349,7 +349,11 @@ void Bm25Index::drop(Db& db) {
 
 void Bm25Index::Batch::add(int64_t chunk_id, std::string_view text, std::string_view headings) {
   Counts c = index_.count(text, headings);
-  for (auto& [term, tf] : c.tf) postings_[term].push_back({chunk_id, tf, c.dl});
+  for (auto& [term, tf] : c.tf) {
+    auto it = postings_.find(term);
+    if (it == postings_.end()) it = postings_.emplace(term, std::vector<std::array<int64_t, 3>>{}).first;
+    it->second.push_back({chunk_id, tf, c.dl});
+  }
   ++docs_;
   tokens_ += c.dl;
 }
@@ -360,7 +364,14 @@ void Bm25Index::Batch::write() {
   Stmt& find = ix.sql("SELECT df, tail FROM bm25_terms WHERE term = ?1");
   std::vector<Posting> tail;
   std::vector<BlockMeta> sealed;
-  for (auto& [term, list] : postings_) {
+  // Terms in key order: the B-tree pages of bm25_terms are visited once, in sequence.
+  std::vector<const std::pair<const std::string, std::vector<std::array<int64_t, 3>>>*> terms;
+  terms.reserve(postings_.size());
+  for (const auto& e : postings_) terms.push_back(&e);
+  std::sort(terms.begin(), terms.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* e : terms) {
+    const std::string& term = e->first;
+    const auto& list = e->second;
     find.bind(1, term);
     const bool known = find.step();
     int64_t df = 0;

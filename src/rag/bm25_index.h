@@ -25,6 +25,12 @@
 
 namespace edgerag::rag {
 
+// Transparent hash: string_view lookups into string-keyed maps without a copy.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
 class Bm25Index {
  public:
   // `tokenizer_spec` is the FTS5 table's tokenize= value (fts_tokenizer_spec).
@@ -47,7 +53,8 @@ class Bm25Index {
 
    private:
     Bm25Index& index_;
-    std::map<std::string, std::vector<std::array<int64_t, 3>>> postings_;  // term -> (id, tf, dl), ids rising
+    // term -> (id, tf, dl), ids rising; hashed: ingest looks up every token of every chunk here
+    std::unordered_map<std::string, std::vector<std::array<int64_t, 3>>, StringHash, std::equal_to<>> postings_;
     int64_t docs_ = 0, tokens_ = 0;
   };
 
@@ -72,7 +79,7 @@ class Bm25Index {
 
  private:
   struct Counts {
-    std::map<std::string, int64_t, std::less<>> tf;
+    std::unordered_map<std::string, int64_t, StringHash, std::equal_to<>> tf;
     int64_t dl = 0;
   };
   Counts count(std::string_view text, std::string_view headings) const;
