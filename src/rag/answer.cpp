@@ -79,6 +79,9 @@ struct AnswerEngine::Impl {
 AnswerEngine::AnswerEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AnswerEngine::~AnswerEngine() = default;
 bool AnswerEngine::has_llm() const { return impl_->llm != nullptr; }
+LlmTargets AnswerEngine::llms() const {
+  return {impl_->llm ? &impl_->llm->target : nullptr, impl_->small ? &impl_->small->target : nullptr};
+}
 bool AnswerEngine::has_embedder() const { return impl_->embedder != nullptr; }
 bool AnswerEngine::has_reranker() const { return impl_->reranker != nullptr; }
 const Tokenizer* AnswerEngine::llm_tokenizer() const { return impl_->llm ? impl_->llm->tok.get() : nullptr; }
@@ -294,6 +297,38 @@ void conclude(PreparedAnswer& p, std::optional<double> token_p) {
 
 }  // namespace
 
+AdaptiveRetrieval AnswerEngine::retrieve(const std::string& question, const AnswerConfig& cfg, const LlmTargets& llms,
+                                         const QueryBounds& bounds, Answer& a, std::vector<float> query_vector) {
+  const AdaptiveConfig& ad = cfg.adaptive;
+  // First stage. With HyDE possible, reranking waits until it is known which list set to rerank.
+  const bool may_hyde = ad.hyde != StageMode::Off;
+  SearchResponse r = impl_->retrieve(question, cfg, bounds, a, !may_hyde, std::move(query_vector));
+  a.signals = query_signals(question, r);
+
+  const StageDecision route = decide_route(ad, a.signals, llms.large && llms.small);
+  const PromptTarget* llm = route.on ? llms.small : llms.large;
+  if (llm) {
+    a.model = route.on ? "small" : "large";
+    a.adaptive.push_back(adaptive_step(ad, "route", a.model, route.reason));
+  }
+
+  const StageDecision hyde = decide_hyde(ad, a.signals, llm && llm->generate && impl_->dense && cfg.hybrid);
+  if (hyde.on) {
+    r = impl_->hyde_search(question, cfg, bounds, *llm, r, a);
+    a.adaptive.push_back(adaptive_step(ad, "hyde", "on", hyde.reason, a.timings.hyde));
+  } else {
+    a.adaptive.push_back(adaptive_step(ad, "hyde", "off", hyde.reason));
+    if (may_hyde && impl_->reranker && cfg.rerank != RerankMode::Off)
+      r = impl_->retrieve(question, cfg, bounds, a, true, r.query_vector);
+  }
+
+  const StageDecision context = decide_context(ad, a.signals);
+  const int n = context.on ? easy_context_chunks(ad, cfg.max_chunks) : cfg.max_chunks;
+  a.adaptive.push_back(adaptive_step(ad, "context", context.on ? "trimmed" : "full",
+                                     fmt::format("{}: {} of {} chunks", context.reason, n, cfg.max_chunks)));
+  return {std::move(r.hits), n};
+}
+
 PreparedAnswer AnswerEngine::prepare(const std::string& question, const AnswerConfig& cfg, const PromptTarget* llm,
                                      const QueryBounds& bounds) {
   return prepare(question, cfg, LlmTargets{.large = llm}, bounds);
@@ -314,13 +349,12 @@ PreparedAnswer AnswerEngine::prepare(const std::string& question, const AnswerCo
   const AdaptiveConfig& ad = cfg.adaptive;
   p.adaptive = ad;
   Answer& a = p.answer;
-  const bool dense = impl_->dense && cfg.hybrid;
 
   if (ad.cache && impl_->cache) {
     Timer t;
     p.cache_scope = impl_->cache_scope(cfg, bounds, llms.large != nullptr);
     p.cache_question = AnswerCache::normalize(question);
-    if (ad.cache_similarity > 0 && dense) p.cache_vector = impl_->embedder->embed({question}, true).at(0);
+    if (ad.cache_similarity > 0 && impl_->dense && cfg.hybrid) p.cache_vector = impl_->embedder->embed({question}, true).at(0);
     if (std::optional<Answer> hit = impl_->cache->find(p.cache_scope, p.cache_question, p.cache_vector, ad.cache_similarity)) {
       a = std::move(*hit);
       a.cached = true;
@@ -333,34 +367,10 @@ PreparedAnswer AnswerEngine::prepare(const std::string& question, const AnswerCo
     a.adaptive.push_back(adaptive_step(ad, "cache", "miss", "no cached answer for this question", t.ms()));
   }
 
-  // First stage. With HyDE possible, reranking waits until it is known which list set to rerank.
-  const bool may_hyde = ad.hyde != StageMode::Off;
-  SearchResponse r = impl_->retrieve(question, cfg, bounds, a, !may_hyde, p.cache_vector);
-  a.signals = query_signals(question, r);
-
-  const StageDecision route = decide_route(ad, a.signals, llms.large && llms.small);
-  const PromptTarget* llm = route.on ? llms.small : llms.large;
-  if (llm) {
-    a.model = route.on ? "small" : "large";
-    a.adaptive.push_back(adaptive_step(ad, "route", a.model, route.reason));
-  }
-
-  const StageDecision hyde = decide_hyde(ad, a.signals, llm && llm->generate && dense);
-  if (hyde.on) {
-    r = impl_->hyde_search(question, cfg, bounds, *llm, r, a);
-    a.adaptive.push_back(adaptive_step(ad, "hyde", "on", hyde.reason, a.timings.hyde));
-  } else {
-    a.adaptive.push_back(adaptive_step(ad, "hyde", "off", hyde.reason));
-    if (may_hyde && impl_->reranker && cfg.rerank != RerankMode::Off)
-      r = impl_->retrieve(question, cfg, bounds, a, true, r.query_vector);
-  }
-
-  const StageDecision context = decide_context(ad, a.signals);
+  AdaptiveRetrieval r = retrieve(question, cfg, llms, bounds, a, p.cache_vector);
   AnswerConfig used = cfg;
-  if (context.on) used.max_chunks = easy_context_chunks(ad, cfg.max_chunks);
-  a.adaptive.push_back(adaptive_step(ad, "context", context.on ? "trimmed" : "full",
-                                     fmt::format("{}: {} of {} chunks", context.reason, used.max_chunks, cfg.max_chunks)));
-
+  used.max_chunks = r.max_chunks;
+  const PromptTarget* llm = a.model == "small" ? llms.small : llms.large;
   if (llm) {
     prepare_prompt(question, used, r.hits, *llm, p);
     if (std::chrono::steady_clock::now() > bounds.deadline) throw DeadlineExceeded("answer: timed out in prompt assembly");
@@ -389,8 +399,7 @@ Answer finish_answer(PreparedAnswer p, const GeneratedText& g) {
 }
 
 Answer AnswerEngine::answer(const std::string& question, const AnswerConfig& cfg, const TokenCallback& on_token) {
-  const LlmTargets llms{impl_->llm ? &impl_->llm->target : nullptr, impl_->small ? &impl_->small->target : nullptr};
-  PreparedAnswer p = prepare(question, cfg, llms);
+  PreparedAnswer p = prepare(question, cfg, llms());
   if (!p.generative()) return std::move(p.answer);
   edgerag::TokenCallback cb;
   if (on_token) cb = [&on_token](int32_t, std::string_view text) { return text.empty() || on_token(text); };

@@ -176,6 +176,11 @@ struct PreparedAnswer {
 // the supplied chunks (invalid ones removed), citations resolved to provenance.
 Answer finish_answer(PreparedAnswer prepared, const GeneratedText& generated);
 
+struct AdaptiveRetrieval {
+  std::vector<SearchHit> hits;  // ranked, at most AnswerConfig::max_chunks
+  int max_chunks = 0;           // of which the answer uses this many (context trimming)
+};
+
 // Owns the opened index and loaded models. Not thread-safe: one answer at a
 // time per engine (callers serialize, e.g. with a mutex).
 class AnswerEngine {
@@ -201,7 +206,14 @@ class AnswerEngine {
   PreparedAnswer prepare(const std::string& question, const AnswerConfig& cfg, const LlmTargets& llms,
                          const QueryBounds& bounds = {});
 
+  // The retrieval half of prepare(), for evaluators: first stage, then the
+  // routing, HyDE and context decisions (recorded in `a` with the signals and
+  // timings). `query_vector`: the question's embedding if already computed.
+  AdaptiveRetrieval retrieve(const std::string& question, const AnswerConfig& cfg, const LlmTargets& llms,
+                             const QueryBounds& bounds, Answer& a, std::vector<float> query_vector = {});
+
   bool has_llm() const;
+  LlmTargets llms() const;  // the engine's own LLMs (HyDE generates with them); null without
   bool has_embedder() const;
   bool has_reranker() const;
   const Tokenizer* llm_tokenizer() const;  // null without an LLM
