@@ -171,6 +171,8 @@ rag::PreparedAnswer Server::prepare_answer(const httplib::Request& req, bool& st
   }
   if (cfg.max_answer_tokens > opt_.limits.max_tokens)
     bad_param("config", "max_answer_tokens is limited to {}", opt_.limits.max_tokens);
+  if (cfg.adaptive.hyde_max_tokens > opt_.limits.max_tokens)
+    bad_param("config", "adaptive.hyde_max_tokens is limited to {}", opt_.limits.max_tokens);
   if (cfg.rerank_top > opt_.rag.max_rerank_top)
     bad_param("config", "retrieval.rerank_top is limited to {} on this server", opt_.rag.max_rerank_top);
   std::optional<rag::PromptTarget> target;

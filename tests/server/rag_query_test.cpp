@@ -220,6 +220,10 @@ TEST(RagQuery, BadRequests) {
   post(s.r.client(), "/v1/rag/query", {{"question", "cats"}, {"config", {{"generation", {{"max_tokens", 2048}}}}}},
        &status);
   EXPECT_EQ(status, 400);  // over the request limit before anything runs
+  e = post(s.r.client(), "/v1/rag/query",
+           {{"question", "cats"}, {"config", {{"adaptive", {{"hyde", "on"}, {"hyde_max_tokens", 65}}}}}}, &status);
+  EXPECT_EQ(status, 400);  // HyDE's passage has the same limit
+  EXPECT_EQ(e["error"]["param"], "config");
 }
 
 // "debug": true (only with --debug-prompt) returns the prompt the model was
