@@ -19,6 +19,7 @@
 #include "eval/energy.h"
 #include "eval/mc.h"
 #include "eval/ppl.h"
+#include "eval/roofline.h"
 #include "eval/qa.h"
 #include "eval/report_speed.h"
 #include "format/gguf.h"
@@ -141,6 +142,16 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
   if (opt.price_kwh > 0)
     md += fmt::format("\n$/1M tokens = J/token x 10^6 / 3.6 x 10^6 J/kWh x {} $/kWh (electricity only).\n",
                       opt.price_kwh);
+  if (rep.peak_gflops > 0) {
+    md += fmt::format("\n## Model FLOPs utilization\n\nPeak: {:.1f} GFLOP/s, the best F32 GEMM of `edgerag bench roofline` "
+                      "with the report's threads on this CPU; MFU = 2 x parameters (all tensors) x tokens/s / peak.\n\n"
+                      "| model | prefill MFU % | decode MFU % |\n|---|---:|---:|\n",
+                      rep.peak_gflops);
+    for (const auto& r : rows)
+      md += fmt::format("| {} | {:.3f} | {:.3f} |\n", r.name, 100 * r.mfu_prefill, 100 * r.mfu_decode);
+  } else {
+    md += "\n## Model FLOPs utilization\n\nn/a (no --roofline: no measured peak to divide by).\n";
+  }
   md += "\n## Commands\n\n```\n" + opt.command_line + "\n# equivalent steps:\n";
   for (const auto& c : commands) md += c + "\n";
   md += fmt::format("```\n\nPlots: `ppl_vs_bits.png`, {}`batch_scaling.png`.\n", qa ? "`qa_f1_vs_bits.png`, " : "");
@@ -154,6 +165,7 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
   if (qa) csv += ",qa_em,qa_f1,qa_em_change,qa_f1_change,qa_n,qa_skipped";
   if (mc) csv += ",mc_acc,mc_acc_norm,mc_n,mc_em_strict,mc_em_flexible,mc_gen_n,mc_skipped";
   if (opt.price_kwh > 0) csv += ",usd_per_1m_tokens";
+  if (rep.peak_gflops > 0) csv += ",mfu_prefill,mfu_decode";
   csv += "\n";
   for (const auto& r : rows) {
     csv += fmt::format("{},{},{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.3f},{},{:.3f},{:.3f},{:.1f},{:.1f},{:.2f},{:.6f},\"{}\"",
@@ -168,6 +180,7 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
       csv += fmt::format(",{:.4f},{:.4f},{},{:.4f},{:.4f},{},{}", r.mc_acc, r.mc_acc_norm, r.mc_n, r.mc_em_strict,
                          r.mc_em_flexible, r.mc_gen_n, r.mc_skipped);
     if (opt.price_kwh > 0) csv += fmt::format(",{:.6f}", cost_per_million(r.energy_j_per_token, opt.price_kwh));
+    if (rep.peak_gflops > 0) csv += fmt::format(",{:.6f},{:.6f}", r.mfu_prefill, r.mfu_decode);
     csv += "\n";
   }
   std::ofstream(dir / "quant_report.csv") << csv;
@@ -200,6 +213,10 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
                                 {"n", r.mc_n},               {"em_strict", r.mc_em_strict},
                                 {"em_flexible", r.mc_em_flexible}, {"gen_n", r.mc_gen_n},
                                 {"skipped", r.mc_skipped}};
+    if (rep.peak_gflops > 0) {
+      j["rows"].back()["mfu_prefill"] = r.mfu_prefill;
+      j["rows"].back()["mfu_decode"] = r.mfu_decode;
+    }
     if (opt.price_kwh > 0)
       j["rows"].back()["usd_per_1m_tokens"] = cost_per_million(r.energy_j_per_token, opt.price_kwh);
   }
@@ -318,12 +335,18 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
     int64_t tensor_bytes = 0;
     for (const auto& t : f->tensors()) tensor_bytes += static_cast<int64_t>(t.nbytes);
     row.bits_per_param = 8.0 * tensor_bytes / row.n_params;
+    row.mfu_prefill = model_flops_utilization(row.n_params, row.prefill_tok_s, rep.peak_gflops);
+    row.mfu_decode = model_flops_utilization(row.n_params, row.decode_tok_s, rep.peak_gflops);
     commands.push_back(fmt::format("edgerag eval ppl -m {} --text {} --ctx {} --protocol {}{} --json", row.path,
                                    text_arg, opt.ctx, opt.protocol,
                                    opt.ppl_tokens ? fmt::format(" --max-tokens {}", opt.ppl_tokens) : ""));
     log(LogLevel::Info, "report: {}: ppl {:.4f}, {:.3f} bits/param", row.name, row.ppl, row.bits_per_param);
   };
 
+  if (opt.roofline) {
+    rep.peak_gflops = gemm_roofline({.threads = static_cast<int>(pool.size())}).gflops;
+    commands.push_back(fmt::format("edgerag bench roofline -t {} --json", pool.size()));
+  }
   QuantReportRow base;
   base.name = "base";
   base.method = "none";

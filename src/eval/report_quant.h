@@ -40,6 +40,7 @@ struct QuantReportOptions {
   size_t mc_limit = 0;              // items (0 = all)
   int mc_fewshot = 0;               // the first N items become the examples and are not scored
   double price_kwh = 0;             // > 0: cost per million generated tokens from J/token
+  bool roofline = false;            // measure the F32 GEMM peak (roofline.h): adds MFU columns
   std::string out_dir;
   std::string command_line;         // as typed, for the record
 };
@@ -60,11 +61,13 @@ struct QuantReportRow {
   int qa_n = 0, qa_skipped = 0;
   double mc_acc = 0, mc_acc_norm = 0, mc_em_strict = 0, mc_em_flexible = 0;
   int mc_n = 0, mc_gen_n = 0, mc_skipped = 0;
+  double mfu_prefill = 0, mfu_decode = 0;  // shares of QuantReport::peak_gflops (2 x n_params FLOPs per token)
 };
 
 struct QuantReport {
   std::vector<QuantReportRow> rows;
   bool golden_checked = false, golden_ok = false;
+  double peak_gflops = 0;          // with QuantReportOptions::roofline
   std::vector<std::string> files;  // written
 };
 

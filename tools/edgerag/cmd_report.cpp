@@ -51,6 +51,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--mc", o.mc_file, "eval mc JSONL (multiple choice / GSM8K): adds reasoning / knowledge scores");
   cmd->add_option("--mc-limit", o.mc_limit, "Multiple-choice items (0 = all)")->default_val(0);
   cmd->add_option("--mc-fewshot", o.mc_fewshot, "The first N --mc items become few-shot examples")->default_val(0);
+  cmd->add_flag("--roofline", o.roofline, "Measure the F32 GEMM peak (bench roofline): adds MFU per variant");
   cmd->add_option("--price-kwh", o.price_kwh, "Electricity price per kWh: adds $/1M tokens");
   cmd->add_option("--n-prompt", o.n_prompt, "Prompt tokens for latency")->default_val(128);
   cmd->add_option("--n-gen", o.n_gen, "Generated tokens for latency")->default_val(32);
