@@ -139,6 +139,17 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
                       : opt.price_kwh > 0 ? fmt::format("{:.6f}", cost_per_million(r.energy_j_per_token, opt.price_kwh))
                                           : std::string("n/a (no --price-kwh)"));
   }
+  const bool has_b1 = std::find(opt.batches.begin(), opt.batches.end(), 1) != opt.batches.end();
+  md += "\n## Batch scaling\n\nOptimal batch: the highest total decode tok/s of the batch sizes measured; scaling "
+        "efficiency there = tok/s(B) / (B x tok/s(1)).\n\n| model | optimal batch | tok/s at optimal | scaling efficiency |\n"
+        "|---|---:|---:|---:|\n";
+  for (const auto& r : rows) {
+    double at = 0;
+    for (const auto& [b, v] : r.batch_tok_s)
+      if (b == r.optimal_batch) at = v;
+    md += fmt::format("| {} | {} | {:.0f} | {} |\n", r.name, r.optimal_batch, at,
+                      has_b1 ? fmt::format("{:.3f}", r.scaling_efficiency) : std::string("n/a (batch 1 not measured)"));
+  }
   if (opt.price_kwh > 0)
     md += fmt::format("\n$/1M tokens = J/token x 10^6 / 3.6 x 10^6 J/kWh x {} $/kWh (electricity only).\n",
                       opt.price_kwh);
@@ -204,7 +215,8 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
                          {"quant_seconds", r.quant_seconds}, {"ttft_ms", r.ttft_ms},
                          {"prefill_tok_s", r.prefill_tok_s}, {"decode_tok_s", r.decode_tok_s},
                          {"peak_rss_mb", r.peak_rss_mb}, {"energy_j_per_token", r.energy_j_per_token},
-                         {"energy_method", r.energy_method}, {"batch_tok_s", bj}});
+                         {"energy_method", r.energy_method}, {"batch_tok_s", bj},
+                         {"optimal_batch", r.optimal_batch}, {"scaling_efficiency", r.scaling_efficiency}});
     if (qa)
       j["rows"].back()["qa"] = {{"em", r.qa_em}, {"f1", r.qa_f1}, {"em_change", r.qa_em_change},
                                 {"f1_change", r.qa_f1_change}, {"n", r.qa_n}, {"skipped", r.qa_skipped}};
@@ -328,6 +340,12 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
     row.ttft_ms = s.ttft_ms, row.prefill_tok_s = s.prefill_tok_s, row.decode_tok_s = s.decode_tok_s;
     row.peak_rss_mb = s.peak_rss_mb, row.energy_j_per_token = s.energy_j_per_token, row.energy_method = s.energy_method;
     row.batch_tok_s = s.batch_tok_s;
+    double best = -1, single = 0;
+    for (const auto& [b, v] : row.batch_tok_s) {
+      if (b == 1) single = v;
+      if (v > best) best = v, row.optimal_batch = b;
+    }
+    row.scaling_efficiency = single > 0 && row.optimal_batch > 0 ? best / (row.optimal_batch * single) : 0;
     auto f = GgufFile::open(row.path);
     row.file_bytes = f->file_size();
     row.main_type = dominant_type(*f);

@@ -61,6 +61,10 @@ struct QuantReportRow {
   int qa_n = 0, qa_skipped = 0;
   double mc_acc = 0, mc_acc_norm = 0, mc_em_strict = 0, mc_em_flexible = 0;
   int mc_n = 0, mc_gen_n = 0, mc_skipped = 0;
+  // Batch scaling: the batch size with the highest total decode tok/s, and there
+  // tok/s(B) / (B x tok/s(1)) (0 when batch 1 was not measured).
+  int optimal_batch = 0;
+  double scaling_efficiency = 0;
   double mfu_prefill = 0, mfu_decode = 0;  // shares of QuantReport::peak_gflops (2 x n_params FLOPs per token)
 };
 
