@@ -111,6 +111,46 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
       md += fmt::format("| {} | {:.3f} | {:+.3f} | {:.3f} | {:+.3f} | {} | {} |\n", r.name, r.qa_em, r.qa_em_change,
                         r.qa_f1, r.qa_f1_change, r.qa_n, r.qa_skipped);
   }
+  if (qa && !opt.qa_context_tokens.empty()) {
+    std::string hdr, sep;
+    for (int t : opt.qa_context_tokens) hdr += fmt::format(" F1 @{} |", t), sep += "---:|";
+    md += fmt::format("\n## Context length\n\nThe gold passage padded with distractors to each length (middle "
+                      "position); F1 per length, then the degradation fit over the lengths answered (slope per 1K "
+                      "tokens, R^2, two-sided p of the slope, cliff: first length below half the shortest's F1).\n\n"
+                      "| model |{} slope/1K | R^2 | p | cliff |\n|---|{}---:|---:|---:|---:|\n",
+                      hdr, sep);
+    for (const auto& r : rows) {
+      md += "| " + r.name + " |";
+      for (const auto& s : r.qa_context.scores)
+        md += s.n ? fmt::format(" {:.3f} |", s.f1) : fmt::format(" n/a (all {} longer than the model's context) |", s.skipped);
+      const Degradation& d = r.qa_context.f1_degradation;
+      md += d.n >= 2 ? fmt::format(" {:+.4f} | {:.3f} |", d.slope_per_1k, d.r2) : " n/a (< 2 lengths answered) | n/a |";
+      md += d.n >= 3 ? fmt::format(" {:.3g} |", d.p_value) : " n/a (< 3 lengths) |";
+      md += d.cliff_tokens ? fmt::format(" {} |\n", d.cliff_tokens) : " none |\n";
+    }
+    if (opt.qa_attention) {
+      md += fmt::format("\n## Attention\n\nPer length: the answer position's attention share on the gold passage (mean "
+                        "over layers and heads), its rank among the passages, the drift of the share over the first "
+                        "generated tokens, its correlation with F1 across questions (Pearson / Spearman) and the mean "
+                        "drift at correct and wrong answers.\n\n| model | length | gold share | rank | drift | "
+                        "share-F1 r | share-F1 rho | drift-F1 r | drift-F1 rho | drift correct | drift wrong |\n"
+                        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+      for (const auto& r : rows)
+        for (const auto& s : r.qa_context.scores) {
+          if (!s.n) {
+            md += fmt::format("| {} | {} | n/a (too long) | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |\n", r.name,
+                              s.context_tokens);
+            continue;
+          }
+          const int wrong = s.n - s.n_correct;
+          md += fmt::format("| {} | {} | {:.4f} | {:.2f} | {:+.4f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {} | {} |\n",
+                            r.name, s.context_tokens, s.gold_attention_share, s.gold_rank, s.attention_drift,
+                            s.share_f1_pearson, s.share_f1_spearman, s.drift_f1_pearson, s.drift_f1_spearman,
+                            s.n_correct ? fmt::format("{:+.4f}", s.drift_correct) : std::string("n/a (none correct)"),
+                            wrong ? fmt::format("{:+.4f}", s.drift_wrong) : std::string("n/a (none wrong)"));
+        }
+    }
+  }
   const bool mc = !opt.mc_file.empty();
   if (mc) {
     md += fmt::format("\n## Reasoning / knowledge\n\n`{}`, {}-shot, scored as lm-evaluation-harness: multiple-choice acc "
@@ -225,6 +265,17 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
                                 {"n", r.mc_n},               {"em_strict", r.mc_em_strict},
                                 {"em_flexible", r.mc_em_flexible}, {"gen_n", r.mc_gen_n},
                                 {"skipped", r.mc_skipped}};
+    if (!r.qa_context.scores.empty()) {
+      auto& c = j["rows"].back()["qa_context"];
+      for (const auto& s : r.qa_context.scores)
+        c["lengths"].push_back({{"context_tokens", s.context_tokens}, {"n", s.n}, {"skipped", s.skipped},
+                                {"em", s.em}, {"f1", s.f1}, {"gold_attention_share", s.gold_attention_share},
+                                {"gold_rank", s.gold_rank}, {"attention_drift", s.attention_drift},
+                                {"share_f1_pearson", s.share_f1_pearson}, {"drift_f1_pearson", s.drift_f1_pearson}});
+      const Degradation& d = r.qa_context.f1_degradation;
+      c["f1_degradation"] = {{"n", d.n}, {"slope_per_1k", d.slope_per_1k}, {"r2", d.r2}, {"p_value", d.p_value},
+                             {"cliff_tokens", d.cliff_tokens}};
+    }
     if (rep.peak_gflops > 0) {
       j["rows"].back()["mfu_prefill"] = r.mfu_prefill;
       j["rows"].back()["mfu_decode"] = r.mfu_decode;
@@ -327,6 +378,13 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
       row.qa_em = s.em, row.qa_f1 = s.f1, row.qa_n = s.n, row.qa_skipped = s.skipped;
       commands.push_back(fmt::format("edgerag eval qa -m {} --data {} --mode {} -n {} --json", row.path, opt.qa_file,
                                      opt.qa_mode, opt.qa_limit));
+    }
+    if (!qa_items.empty() && !opt.qa_context_tokens.empty()) {
+      QaOptions qc = qa;
+      qc.mode = "gold";
+      qc.context_tokens = opt.qa_context_tokens;
+      qc.attention = opt.qa_attention;
+      row.qa_context = eval_qa(*model, qa_items, qc, &pool);
     }
     if (!mc_items.empty()) {
       const McResult m = eval_mc(*model, mc_items, mc_shots, mco, &pool);

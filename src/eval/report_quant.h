@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "eval/qa.h"
 #include "quant/model_quantizer.h"
 
 namespace edgerag {
@@ -36,6 +37,10 @@ struct QuantReportOptions {
   std::string qa_file;              // SQuAD / NQ-open / RGB file for eval_qa; empty = no QA columns
   size_t qa_limit = 50;             // questions
   std::string qa_mode = "gold";     // closed | gold (the gold passage alone)
+  // Gold passage padded to these lengths (context-length breakdown and degradation
+  // statistics); qa_attention adds the attention tables. Needs qa_file.
+  std::vector<int> qa_context_tokens;
+  bool qa_attention = false;
   std::string mc_file;              // eval_mc JSONL (reasoning / knowledge); empty = no such columns
   size_t mc_limit = 0;              // items (0 = all)
   int mc_fewshot = 0;               // the first N items become the examples and are not scored
@@ -59,6 +64,7 @@ struct QuantReportRow {
   std::vector<std::pair<int, double>> batch_tok_s;
   double qa_em = 0, qa_f1 = 0, qa_em_change = 0, qa_f1_change = 0;  // changes: absolute, vs base
   int qa_n = 0, qa_skipped = 0;
+  QaResult qa_context;              // with qa_context_tokens: one score per length
   double mc_acc = 0, mc_acc_norm = 0, mc_em_strict = 0, mc_em_flexible = 0;
   int mc_n = 0, mc_gen_n = 0, mc_skipped = 0;
   // Batch scaling: the batch size with the highest total decode tok/s, and there

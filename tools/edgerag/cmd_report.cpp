@@ -48,6 +48,10 @@ void setup(CLI::App& app) {
   cmd->add_option("--qa", o.qa_file, "QA file (SQuAD JSON, NQ-open / RGB JSONL): adds EM/F1 per variant");
   cmd->add_option("--qa-limit", o.qa_limit, "QA questions")->default_val(50);
   cmd->add_option("--qa-mode", o.qa_mode, "QA mode: gold (gold passage) | closed (no passage)")->default_val("gold");
+  cmd->add_option("--qa-context-tokens", o.qa_context_tokens,
+                  "Pad the gold passage to these lengths, e.g. 512,1024,2048,4096 (context-length table)")
+      ->delimiter(',');
+  cmd->add_flag("--qa-attention", o.qa_attention, "With --qa-context-tokens: the attention tables");
   cmd->add_option("--mc", o.mc_file, "eval mc JSONL (multiple choice / GSM8K): adds reasoning / knowledge scores");
   cmd->add_option("--mc-limit", o.mc_limit, "Multiple-choice items (0 = all)")->default_val(0);
   cmd->add_option("--mc-fewshot", o.mc_fewshot, "The first N --mc items become few-shot examples")->default_val(0);
