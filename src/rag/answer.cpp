@@ -13,6 +13,7 @@
 #include "rag/prompt.h"
 #include "runtime/chat_template.h"
 #include "runtime/generator.h"
+#include "runtime/spec_generate.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -28,28 +29,43 @@ GeneratedText generated_text(GenerationResult g) {
           .stop_reason = std::move(g.stop_reason),
           .n_prompt = static_cast<int>(g.prompt_ids.size()),
           .n_answer = static_cast<int>(g.tokens.size()),
+          .n_drafted = g.n_drafted,
+          .n_accepted = g.n_accepted,
           .prefill_ms = g.timings.prompt_ms,
           .decode_ms = g.timings.decode_ms,
           .token_p = std::nullopt};
 }
 
-// A decoder loaded with its tokenizer and a generator for one sequence.
+// A decoder loaded with its tokenizer and a generator for one sequence; with
+// speculation on, generations run through a SpecEngine of the same context.
 struct LocalLlm {
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tok;
   std::unique_ptr<Generator> gen;
+  std::unique_ptr<SpecEngine> spec_engine;  // null with speculation off
+  SpecOptions spec;
   PromptTarget target;  // for `gen`
 
-  static std::unique_ptr<LocalLlm> load(const std::string& path, ThreadPool* pool, int n_ctx) {
+  static std::unique_ptr<LocalLlm> load(const std::string& path, ThreadPool* pool, int n_ctx, const SpecOptions& spec) {
     auto l = std::make_unique<LocalLlm>();
     l->model = Model::load(path);
     l->tok = Tokenizer::from_gguf(l->model->gguf());
     l->gen = std::make_unique<Generator>(*l->model, *l->tok, pool, n_ctx);
+    l->spec = spec;
+    if (spec.mode != SpecMode::Off)
+      l->spec_engine = std::make_unique<SpecEngine>(*l->model, *l->tok, pool, l->gen->n_ctx(), spec);
     l->target = PromptTarget::of(*l->tok, detect_chat_format(l->model->gguf()), l->gen->n_ctx());
-    l->target.generate = [gen = l->gen.get()](const std::vector<int32_t>& ids, const GenerationParams& gp) {
-      return generated_text(gen->generate_ids(ids, gp, {}));
+    l->target.generate = [l = l.get()](const std::vector<int32_t>& ids, const GenerationParams& gp) {
+      return generated_text(l->run(ids, gp, {}));
     };
     return l;
+  }
+
+  GenerationResult run(const std::vector<int32_t>& ids, const GenerationParams& gp, const TokenCallback& cb) {
+    if (!spec_engine) return gen->generate_ids(ids, gp, cb);
+    std::function<void(std::string_view)> on_text;
+    if (cb) on_text = [&cb](std::string_view text) { cb(-1, text); };
+    return spec_engine->generate_text(ids, gp, spec, on_text);
   }
 };
 
@@ -128,8 +144,8 @@ std::unique_ptr<AnswerEngine> AnswerEngine::open(const AnswerModels& models) {
   EDGERAG_CHECK(models.llm_small.empty() || !models.llm.empty(), "answer: a small model for routing needs an LLM");
   if (!models.llm.empty()) {
     impl->pool = std::make_unique<ThreadPool>(models.n_threads > 0 ? models.n_threads : default_thread_count());
-    impl->llm = LocalLlm::load(models.llm, impl->pool.get(), models.n_ctx);
-    if (!models.llm_small.empty()) impl->small = LocalLlm::load(models.llm_small, impl->pool.get(), models.n_ctx);
+    impl->llm = LocalLlm::load(models.llm, impl->pool.get(), models.n_ctx, models.spec);
+    if (!models.llm_small.empty()) impl->small = LocalLlm::load(models.llm_small, impl->pool.get(), models.n_ctx, models.spec);
   }
   impl->cache = models.cache;
   return std::unique_ptr<AnswerEngine>(new AnswerEngine(std::move(impl)));
@@ -389,6 +405,8 @@ Answer finish_answer(PreparedAnswer p, const GeneratedText& g) {
   a.stop_reason = g.stop_reason;
   a.tokens.prompt = g.n_prompt;
   a.tokens.answer = g.n_answer;
+  a.tokens.drafted = g.n_drafted;
+  a.tokens.accepted = g.n_accepted;
   a.timings.queue = g.queue_ms;
   a.timings.prefill = g.prefill_ms;
   a.timings.decode = g.decode_ms;
@@ -403,8 +421,8 @@ Answer AnswerEngine::answer(const std::string& question, const AnswerConfig& cfg
   if (!p.generative()) return std::move(p.answer);
   edgerag::TokenCallback cb;
   if (on_token) cb = [&on_token](int32_t, std::string_view text) { return text.empty() || on_token(text); };
-  Generator& gen = p.answer.model == "small" ? *impl_->small->gen : *impl_->llm->gen;
-  GeneratedText g = generated_text(gen.generate_ids(p.prompt_ids, p.generation, cb));
+  LocalLlm& llm = p.answer.model == "small" ? *impl_->small : *impl_->llm;
+  GeneratedText g = generated_text(llm.run(p.prompt_ids, p.generation, cb));
   return finish_answer(std::move(p), g);
 }
 
@@ -444,7 +462,13 @@ nlohmann::json to_json(const Answer& a) {
         {"extract", t.extract},
         {"hyde", t.hyde},
         {"total", t.total}}},
-      {"tokens", {{"prompt", a.tokens.prompt}, {"context", a.tokens.context}, {"answer", a.tokens.answer}}},
+      {"tokens",
+       {{"prompt", a.tokens.prompt},
+        {"context", a.tokens.context},
+        {"answer", a.tokens.answer},
+        {"drafted", a.tokens.drafted},
+        {"accepted", a.tokens.accepted},
+        {"acceptance_rate", a.tokens.drafted > 0 ? double(a.tokens.accepted) / a.tokens.drafted : 0.0}}},
       {"model", a.model},
       {"cached", a.cached},
       {"abstained", a.abstained},

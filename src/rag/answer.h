@@ -38,6 +38,7 @@
 #include "rag/prompt.h"
 #include "rag/query_signals.h"
 #include "runtime/generator.h"
+#include "runtime/speculative.h"
 #include "util/timer.h"
 
 namespace edgerag::rag {
@@ -61,6 +62,7 @@ struct AnswerTokens {
   int prompt = 0;   // tokens of the rendered prompt (prefilled); 0 in extractive mode
   int context = 0;  // tokens of the supplied chunk texts (LLM tokenizer; 0 in extractive mode)
   int answer = 0;   // generated tokens
+  int drafted = 0, accepted = 0;  // speculative decoding: draft tokens verified / kept
 };
 
 struct Answer {
@@ -87,7 +89,7 @@ struct Answer {
 
 // {answer, citations:[{n, chunk_id, file, page, rows, headings, byte_start, byte_end, text}],
 //  removed_citations, timings_ms:{embed, search, rerank, hyde, queue, prompt, prefill, decode, extract, total},
-//  tokens:{prompt, context, answer}, mode, reranked, stop_reason, model, cached, abstained,
+//  tokens:{prompt, context, answer, drafted, accepted, acceptance_rate}, mode, reranked, stop_reason, model, cached, abstained,
 //  confidence:{confidence, evidence, margin, agreement, coverage, token_p}, signals:{form, terms, agreement,
 //  margin, specificity, difficulty}, adaptive:[{stage, decision, reason, ms, joules}], hyde_passage?}
 nlohmann::json to_json(const Answer& a);
@@ -103,6 +105,10 @@ struct AnswerModels {  // resolved paths; empty = not used
   std::string llm_small = {};  // a second, smaller decoder for easy questions (routing); needs `llm`
   int n_threads = 0;           // 0 = default_thread_count()
   int n_ctx = 0;               // LLM context (prompt + answer); 0 = the generator's default
+  // Speculative decoding of the engine's own generations (output unchanged; see
+  // runtime/speculative.h). On, generation runs through a SpecEngine, whose
+  // streaming cannot be cancelled early by AnswerEngine::TokenCallback.
+  SpecOptions spec = {};
   // Already loaded models to use instead of `embed` / `rerank` (shared by
   // several engines; Encoder-backed ones are thread-safe).
   std::shared_ptr<Embedder> embedder = {};
@@ -115,6 +121,7 @@ struct GeneratedText {
   std::string text;  // stop string removed
   std::string stop_reason;
   int n_prompt = 0, n_answer = 0;  // tokens prefilled / generated
+  int n_drafted = 0, n_accepted = 0;  // speculative decoding
   double queue_ms = 0, prefill_ms = 0, decode_ms = 0;
   std::optional<double> token_p = std::nullopt;  // geometric mean probability of the generated tokens, when known
 };

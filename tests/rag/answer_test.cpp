@@ -189,6 +189,30 @@ TEST_F(AnswerTest, GenerativeWithStories260K) {
   EXPECT_EQ(streamed.substr(streamed.find_first_not_of(' ')), a.text);
 }
 
+// Speculation changes how tokens are verified, not which: a greedy answer with
+// prompt lookup is the answer without it, and the drafts are counted.
+TEST_F(AnswerTest, GreedyLookupSpeculationGivesTheSameAnswer) {
+  const std::string llm = test::model_path("stories260K.gguf");
+  AnswerConfig cfg;
+  cfg.max_answer_tokens = 24;
+  cfg.temperature = 0.0f;
+  const std::string q = "How often do checkpoints run?";
+  Answer plain = AnswerEngine::open({.index_dir = index_dir(), .llm = llm, .n_threads = 1})->answer(q, cfg);
+  AnswerModels m{.index_dir = index_dir(), .llm = llm, .n_threads = 1};
+  m.spec = parse_speculative("lookup", 4);
+  Answer spec = AnswerEngine::open(m)->answer(q, cfg);
+  EXPECT_EQ(spec.text, plain.text);
+  EXPECT_EQ(spec.tokens.answer, plain.tokens.answer);
+  EXPECT_EQ(spec.stop_reason, plain.stop_reason);
+  EXPECT_EQ(plain.tokens.drafted, 0);
+  EXPECT_GT(spec.tokens.drafted, 0);
+  EXPECT_LE(spec.tokens.accepted, spec.tokens.drafted);
+  const auto j = to_json(spec);
+  EXPECT_EQ(j["tokens"]["drafted"], spec.tokens.drafted);
+  EXPECT_DOUBLE_EQ(j["tokens"]["acceptance_rate"].get<double>(),
+                   double(spec.tokens.accepted) / spec.tokens.drafted);
+}
+
 // Citation bookkeeping of a generated answer, with a hand-written generation:
 // markers are kept as written when they name supplied chunks, removed otherwise,
 // and each cited number maps to the chunk supplied under it, in order of first mention.

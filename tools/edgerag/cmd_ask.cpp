@@ -11,6 +11,7 @@
 #include "command.h"
 #include "rag/answer.h"
 #include "rag/search_json.h"
+#include "spec_flag.h"
 #include "tokenizer/tokenizer.h"
 
 namespace edgerag::cli {
@@ -31,6 +32,7 @@ struct AskArgs {
   std::optional<float> temperature, top_p;
   std::optional<uint64_t> seed;
   bool bm25_only = false;
+  std::shared_ptr<SpecFlags> spec;
 };
 
 rag::AnswerConfig make_config(const AskArgs& a) {
@@ -102,6 +104,7 @@ void run(AskArgs& a) {
   a.models.llm_small = route.small.empty() ? "" : resolve_model_flag(route.small);
   a.models.embed = a.embed.empty() ? "" : resolve_model_flag(a.embed);
   a.models.rerank = a.rerank.empty() ? "" : resolve_model_flag(a.rerank);
+  a.models.spec = a.spec->options();
   auto engine = rag::AnswerEngine::open(a.models);
   std::string q;
   for (const auto& w : a.question) q += (q.empty() ? "" : " ") + w;
@@ -140,6 +143,7 @@ void setup(CLI::App& app) {
       ->check(CLI::Range(0, 1024));
   cmd->add_option("-c,--ctx", a->models.n_ctx, "LLM context size in tokens (0 = model's, at most 4096)")
       ->check(CLI::Range(0, 1 << 24));
+  a->spec = add_speculative_options(cmd);
   auto* g = "Overrides of the config file";
   cmd->add_flag("--bm25-only", a->bm25_only, "BM25 retrieval even with an embedder")->group(g);
   cmd->add_option("--bm25-depth", a->bm25_depth, "BM25 candidates before fusion")->group(g);
