@@ -45,10 +45,10 @@ CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=
   -DEDGERAG_FUZZ=ON -DEDGERAG_TESTS=OFF -DEDGERAG_BENCH=OFF >/dev/null
 cmake --build build-fuzz -j "$jobs" --target fuzz_gguf fuzz_http_request fuzz_json_request \
   fuzz_safetensors fuzz_tokenizer_spm fuzz_tokenizer_bpe fuzz_tokenizer_wpm $readers
-bash scripts/fuzz-smoke.sh build-fuzz/fuzz/fuzz_gguf "${EDGERAG_FUZZ_SECONDS:-60}"
+bash scripts/fuzz-smoke.sh build-fuzz/fuzz/fuzz_gguf "${EDGERAG_FUZZ_SECONDS:-30}"
 for t in fuzz_http_request fuzz_json_request; do
-  bash scripts/fuzz-smoke.sh build-fuzz/fuzz/$t "${EDGERAG_FUZZ_SECONDS_SMALL:-20}" fuzz/corpus/$t
+  bash scripts/fuzz-smoke.sh build-fuzz/fuzz/$t "${EDGERAG_FUZZ_SECONDS_SMALL:-15}" fuzz/corpus/$t
 done
 for t in fuzz_safetensors fuzz_tokenizer_spm fuzz_tokenizer_bpe fuzz_tokenizer_wpm $readers; do
-  bash scripts/fuzz-smoke.sh build-fuzz/fuzz/$t "${EDGERAG_FUZZ_SECONDS_READERS:-10}" fuzz/corpus/$t
+  bash scripts/fuzz-smoke.sh build-fuzz/fuzz/$t "${EDGERAG_FUZZ_SECONDS_READERS:-6}" fuzz/corpus/$t
 done
