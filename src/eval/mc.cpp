@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/ppl.h"
+#include "format/json_file.h"
 #include "runtime/generator.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
@@ -64,6 +65,10 @@ std::vector<McItem> load_mc(const std::string& path, size_t max_items) {
   for (size_t ln = 1; std::getline(f, line); ++ln) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
+      // Bounded before parsing: an item file is untrusted input like any other JSONL.
+      EDGERAG_CHECK(check_json_shape(line, {.depth = 16, .values = 1 << 16, .keys_per_object = 256}) ==
+                        JsonShapeExcess::kNone,
+                    "item too deeply nested or too large");
       const auto j = nlohmann::json::parse(line);
       McItem it;
       const auto* q = first_of(j, {"question", "query"});

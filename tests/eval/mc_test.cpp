@@ -72,6 +72,8 @@ TEST(Mc, RejectsBrokenItemsWithTheLine) {
   EXPECT_THROW(load_mc(write_tmp("mc_noq.jsonl", R"({"choices": ["a", "b"], "answer": 0})")), Error);
   EXPECT_THROW(load_mc(write_tmp("mc_json.jsonl", "{not json")), Error);
   EXPECT_THROW(load_mc("/nonexistent.jsonl"), Error);
+  // Hostile nesting is refused before the JSON parser sees it.
+  EXPECT_THROW(load_mc(write_tmp("mc_deep.jsonl", std::string(1000000, '['))), Error);
 }
 
 TEST(Mc, PicksBySumAndByLengthNormalisedSum) {
