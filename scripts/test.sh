@@ -29,11 +29,11 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   LSAN_OPTIONS=suppressions=$root/scripts/lsan.supp \
   ctest --test-dir build-asan --output-on-failure -j "$jobs" -L unit
 
-echo "== ThreadSanitizer build + the threaded tests (util: thread pool; runtime: scheduler and speculation; server: HTTP layer, scheduler, RAG)"
+echo "== ThreadSanitizer build + the threaded tests (util: thread pool; runtime: scheduler and speculation; rag: index readers and writer; server: HTTP layer, scheduler, RAG)"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
   -DEDGERAG_TSAN=ON -DEDGERAG_BENCH=OFF >/dev/null
-cmake --build build-tsan -j "$jobs" --target test_util test_runtime test_server
-for t in test_util test_runtime test_server; do
+cmake --build build-tsan -j "$jobs" --target test_util test_runtime test_rag test_server
+for t in test_util test_runtime test_rag test_server; do
   EDGERAG_SHARED="$root/../shared" TSAN_OPTIONS="halt_on_error=1 suppressions=$root/scripts/tsan.supp" \
     build-tsan/tests/$t --gtest_brief=1
 done
