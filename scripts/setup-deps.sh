@@ -14,6 +14,8 @@ packages=(
   libpoppler-cpp-dev libxml2-dev libgumbo-dev libzip-dev
   libtesseract-dev tesseract-ocr-eng
   gnuplot-nox
+  libvulkan-dev glslc                  # the Vulkan backend (headers, loader, shader compiler)
+  mesa-vulkan-drivers vulkan-tools     # lavapipe: the software Vulkan device the GPU tests run on
   nodejs                               # OpenAI npm client and web page tests (tests/js)
   chromium                             # the web page test's headless browser (driven by puppeteer-core)
   sqlite3-doc                          # the demo corpus (SQLite HTML documentation)

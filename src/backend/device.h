@@ -1,0 +1,34 @@
+// Which compute backend runs a model: the CPU kernels (tensor/, model/attention)
+// or the Vulkan backend (backend/vulkan). `auto` takes Vulkan when a device is
+// there and falls back to the CPU otherwise, saying so once per process.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace edgerag {
+
+enum class DeviceKind { Cpu, Vulkan, Auto };
+
+// "cpu" | "vulkan" | "auto"; throws edgerag::Error otherwise.
+DeviceKind device_from_name(std::string_view name);
+const char* device_name(DeviceKind d);
+
+// How a model is placed on a backend (the --device / --gpu-layers / --vram-budget flags).
+struct ComputeOptions {
+  DeviceKind device = DeviceKind::Auto;
+  int32_t gpu_layers = -1;     // layers on the GPU (the first N); -1 = all
+  int64_t vram_budget_mb = 0;  // 0 = no limit; else weights + KV + scratch must fit
+};
+
+// The options models load with unless told otherwise (Model::load); the CLI sets
+// them from its flags once, before loading. Default: auto, every layer, no budget.
+ComputeOptions default_compute();
+void set_default_compute(const ComputeOptions& o);
+
+// Cpu or Vulkan for a request: Vulkan is checked (throws a clear edgerag::Error
+// when no loader or device can be opened); Auto returns Vulkan when a device
+// opens and Cpu otherwise (logging the reason once).
+DeviceKind resolve_device(DeviceKind d);
+
+}  // namespace edgerag

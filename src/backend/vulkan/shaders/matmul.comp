@@ -1,0 +1,40 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+// Y[t, r] = sum_c W[r, c] * X[t, c]. One workgroup per (row, tile of TILE tokens):
+// each weight block is dequantized once and used for all tokens of the tile
+// (n_tokens = 1 is the decode matrix-vector product, more the prefill product).
+// Rows go in dispatches of at most 65535 groups (r_off). Threads split the row's blocks; a shared-memory tree sums their partials.
+layout(local_size_x = 64) in;
+layout(std430, binding = 0) readonly buffer W { uint wq[]; };
+layout(std430, binding = 1) readonly buffer X { float x[]; };
+layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+layout(push_constant) uniform P {
+  uint cols, rows, n_tokens, row_bytes, w_off, x_off, y_off, r_off;
+} p;
+#include "dequant.glsl"
+#define TILE 8u
+shared float red[64u * TILE];
+
+void main() {
+  const uint r = p.r_off + gl_WorkGroupID.x, t0 = gl_WorkGroupID.y * TILE, tid = gl_LocalInvocationID.x;
+  const uint nt = min(TILE, p.n_tokens - t0);
+  float acc[TILE];
+  for (uint t = 0u; t < TILE; ++t) acc[t] = 0.0;
+  const uint base = p.w_off + r * p.row_bytes;
+  for (uint b = tid; b < p.cols / BLOCK; b += 64u) {
+    const uint boff = base + b * BLOCK_BYTES;
+    for (uint j = 0u; j < BLOCK; ++j) {
+      const float w = dq(boff, j);
+      const uint c = p.x_off + t0 * p.cols + b * BLOCK + j;
+      for (uint t = 0u; t < nt; ++t) acc[t] += w * x[c + t * p.cols];
+    }
+  }
+  for (uint t = 0u; t < TILE; ++t) red[t * 64u + tid] = acc[t];
+  barrier();
+  for (uint s = 32u; s > 0u; s >>= 1) {
+    if (tid < s)
+      for (uint t = 0u; t < TILE; ++t) red[t * 64u + tid] += red[t * 64u + tid + s];
+    barrier();
+  }
+  if (tid < nt) y[p.y_off + (t0 + tid) * p.rows + r] = red[tid * 64u];
+}

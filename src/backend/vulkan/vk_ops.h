@@ -1,0 +1,71 @@
+// The Vulkan backend's operators: each records one or more shader dispatches
+// into the context's command buffer (nothing runs until Context::flush). Buffers
+// hold row-major float activations unless said otherwise; weights keep their
+// GGUF block layout (uploaded once, dequantized inside the shaders).
+// The CPU scalar references (tensor/ops.h, dequantize_row, attention_reference)
+// are the oracle of tests/backend.
+#pragma once
+#include <cstdint>
+
+#include "backend/vulkan/vk_context.h"
+#include "tensor/dtype.h"
+#include "tensor/ops.h"
+
+namespace edgerag::vk {
+
+// Weight types with a matmul / get_rows shader.
+bool has_kernel(DType t);
+
+// A weight matrix in device memory, in the file's layout (rows of row_bytes).
+struct DeviceMatrix {
+  DType type = DType::F32;
+  int64_t cols = 0, rows = 0;
+  size_t row_bytes = 0;
+  BufferPtr buf;
+};
+// Uploads w (which must be in the file layout, not packed). Throws for a type
+// without a kernel or a matrix larger than the device's storage buffer range.
+DeviceMatrix upload_matrix(Context& ctx, const Matrix& w);
+// A float vector uploaded as is.
+BufferPtr upload_floats(Context& ctx, const float* v, int64_t n);
+
+// y[y_off + t * rows + r] = sum_c W[r, c] * x[x_off + t * cols + c], t < n_tokens
+// (offsets in floats).
+void matmul(Context& ctx, const DeviceMatrix& w, const Buffer& x, int64_t n_tokens, Buffer& y, int64_t x_off = 0,
+            int64_t y_off = 0);
+// y[t, :] = row ids[ids_off + t] of w as floats (ids: int32).
+void get_rows(Context& ctx, const DeviceMatrix& w, const Buffer& ids, int64_t ids_off, int64_t n_tokens, Buffer& y);
+// Rows of n values: y = x / rms(x) * w (w has n values; x and y may be the same buffer).
+void rms_norm(Context& ctx, const Buffer& x, const Buffer& w, Buffer& y, int64_t rows, int64_t n, float eps);
+void softmax(Context& ctx, Buffer& x, int64_t rows, int64_t n);
+// gate = silu(gate) * up over n values.
+void swiglu(Context& ctx, Buffer& gate, const Buffer& up, int64_t n);
+// y[i] += x[i % period] for i < n (residuals: period = n; biases: the row length).
+void add(Context& ctx, Buffer& y, const Buffer& x, int64_t n, int64_t period);
+
+struct RopeParams {
+  int32_t n_heads = 0, head_dim = 0, n_rot = 0;
+  float freq_base = 10000.0f, freq_scale = 1.0f;
+  bool neox = false;
+};
+// x [n_tokens, n_heads, head_dim] rotated in place at positions pos[pos_off + t]
+// (int32); `factors`: n_rot/2 frequency divisors (Llama-3.1 rope_freqs) or nullptr.
+void rope(Context& ctx, Buffer& x, const Buffer& pos, int64_t pos_off, const Buffer* factors, int64_t n_tokens,
+          const RopeParams& rp);
+
+// The device KV pool's shape: F32 rows, [block][layer][K|V][kv_head][slot][head_dim].
+struct KvShape {
+  int32_t n_layer = 0, n_kv = 0, head_dim = 0, block_size = 16;
+  size_t block_floats() const { return size_t(n_layer) * 2 * n_kv * block_size * head_dim; }
+};
+// K and V rows [n_tokens, n_kv * head_dim] of `layer` into the pool at
+// (info[blk_off + t], info[slot_off + t]).
+void kv_write(Context& ctx, const Buffer& k, const Buffer& v, Buffer& pool, const Buffer& info, const KvShape& s,
+              int32_t layer, int64_t n_tokens, int64_t blk_off, int64_t slot_off);
+// Causal attention of each batch token over its sequence: out [n_tokens, n_head, head_dim].
+// Token t sees positions 0..info[pos_off + t] through its block table, which starts
+// at info[info[tab_off + t]].
+void attention(Context& ctx, const Buffer& q, const Buffer& pool, Buffer& out, const Buffer& info, const KvShape& s,
+               int32_t layer, int32_t n_head, float scale, int64_t n_tokens, int64_t pos_off, int64_t tab_off);
+
+}  // namespace edgerag::vk

@@ -1,0 +1,254 @@
+// Every Vulkan shader against the CPU scalar references over odd shapes, on
+// whatever Vulkan device the machine has (CI: Mesa's lavapipe). No skipping:
+// a missing device is a failure.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backend/vulkan/vk_ops.h"
+#include "tensor/ops.h"
+
+namespace edgerag {
+namespace {
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+vk::BufferPtr device_floats(vk::Context& ctx, const std::vector<float>& v) {
+  return vk::upload_floats(ctx, v.data(), static_cast<int64_t>(v.size()));
+}
+
+vk::BufferPtr device_ints(vk::Context& ctx, const std::vector<int32_t>& v) {
+  vk::BufferPtr b = ctx.alloc(v.size() * 4);
+  ctx.upload(*b, v.data(), v.size() * 4);
+  return b;
+}
+
+std::vector<float> read(vk::Context& ctx, const vk::Buffer& b, size_t n) {
+  std::vector<float> v(n);
+  ctx.download(b, v.data(), n * 4);
+  return v;
+}
+
+void expect_near_rel(const std::vector<float>& got, const std::vector<double>& want, double rel, const char* what) {
+  ASSERT_EQ(got.size(), want.size());
+  double scale = 1e-6;
+  for (double w : want) scale = std::max(scale, std::abs(w));
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], rel * scale) << what << " at " << i;
+}
+
+class VulkanOps : public ::testing::Test {
+ protected:
+  void SetUp() override { ctx = vk::Context::shared(); }
+  std::shared_ptr<vk::Context> ctx;
+};
+
+TEST_F(VulkanOps, DeviceIsOpened) {
+  EXPECT_FALSE(ctx->device_name().empty());
+  EXPECT_GT(ctx->max_buffer_bytes(), 0u);
+}
+
+// Matrix-vector (1 token) and the token-tiled product (3 and 11 tokens: a partial
+// and a second tile) for every weight type, against dequantize_row + a double dot.
+TEST_F(VulkanOps, MatmulEveryTypeOddShapes) {
+  struct Case {
+    DType type;
+    int64_t cols;
+  };
+  for (const Case c : {Case{DType::F32, 67}, Case{DType::F16, 45}, Case{DType::Q8_0, 96}, Case{DType::Q4_0, 64},
+                       Case{DType::Q4_1, 160}, Case{DType::Q4_K, 512}, Case{DType::Q5_K, 256},
+                       Case{DType::Q6_K, 512}}) {
+    SCOPED_TRACE(dtype_name(c.type));
+    const int64_t rows = 37;
+    const auto wf = random_floats(rows * c.cols, 1);
+    const size_t rb = row_size(c.type, c.cols);
+    std::vector<uint8_t> wq(rb * rows);
+    for (int64_t r = 0; r < rows; ++r) quantize_row(c.type, wf.data() + r * c.cols, wq.data() + r * rb, c.cols);
+    std::vector<float> deq(rows * c.cols);
+    for (int64_t r = 0; r < rows; ++r) dequantize_row(c.type, wq.data() + r * rb, deq.data() + r * c.cols, c.cols);
+    const vk::DeviceMatrix w = vk::upload_matrix(*ctx, Matrix::of(c.type, c.cols, rows, wq.data()));
+    for (int64_t n : {1, 3, 11}) {
+      const auto x = random_floats(n * c.cols, 2);
+      std::vector<double> want(n * rows);
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t r = 0; r < rows; ++r) {
+          double s = 0;
+          for (int64_t k = 0; k < c.cols; ++k) s += double(deq[r * c.cols + k]) * x[t * c.cols + k];
+          want[t * rows + r] = s;
+        }
+      auto xb = device_floats(*ctx, x);
+      auto yb = ctx->alloc(n * rows * 4);
+      vk::matmul(*ctx, w, *xb, n, *yb);
+      ctx->flush();
+      expect_near_rel(read(*ctx, *yb, n * rows), want, 1e-5, "matmul");
+    }
+  }
+}
+
+TEST_F(VulkanOps, GetRowsEveryType) {
+  for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K,
+                  DType::Q6_K}) {
+    SCOPED_TRACE(dtype_name(t));
+    const int64_t cols = 256, rows = 5;
+    const auto wf = random_floats(rows * cols, 3);
+    const size_t rb = row_size(t, cols);
+    std::vector<uint8_t> wq(rb * rows);
+    for (int64_t r = 0; r < rows; ++r) quantize_row(t, wf.data() + r * cols, wq.data() + r * rb, cols);
+    const Matrix m = Matrix::of(t, cols, rows, wq.data());
+    const vk::DeviceMatrix w = vk::upload_matrix(*ctx, m);
+    const std::vector<int32_t> ids = {4, 0, 4, 2};
+    auto idb = device_ints(*ctx, ids);
+    auto yb = ctx->alloc(ids.size() * cols * 4);
+    vk::get_rows(*ctx, w, *idb, 0, 4, *yb);
+    ctx->flush();
+    const auto got = read(*ctx, *yb, ids.size() * cols);
+    std::vector<float> want(cols);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      get_row(m, ids[i], want.data());
+      for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(got[i * cols + c], want[c]) << i << "," << c;
+    }
+  }
+}
+
+TEST_F(VulkanOps, RmsNormSoftmaxSwigluAdd) {
+  const int64_t rows = 3, n = 77;
+  const auto x = random_floats(rows * n, 4), w = random_floats(n, 5), g = random_floats(rows * n, 6, -6, 6);
+  auto xb = device_floats(*ctx, x), wb = device_floats(*ctx, w), yb = ctx->alloc(rows * n * 4);
+  vk::rms_norm(*ctx, *xb, *wb, *yb, rows, n, 1e-5f);
+  auto sb = device_floats(*ctx, g);
+  vk::softmax(*ctx, *sb, rows, n);
+  auto gb = device_floats(*ctx, g), ub = device_floats(*ctx, x);
+  vk::swiglu(*ctx, *gb, *ub, rows * n);
+  auto ab = device_floats(*ctx, x);
+  vk::add(*ctx, *ab, *wb, rows * n, n);  // a broadcast bias
+  ctx->flush();
+
+  std::vector<double> norm(rows * n), soft(rows * n), sw(rows * n), added(rows * n);
+  std::vector<float> ref(n);
+  for (int64_t r = 0; r < rows; ++r) {
+    rmsnorm(x.data() + r * n, w.data(), ref.data(), n, 1e-5f);
+    for (int64_t i = 0; i < n; ++i) norm[r * n + i] = ref[i];
+    std::copy(g.begin() + r * n, g.begin() + (r + 1) * n, ref.begin());
+    softmax_inplace(ref.data(), n);
+    for (int64_t i = 0; i < n; ++i) soft[r * n + i] = ref[i];
+  }
+  std::vector<float> swf(rows * n);
+  swiglu(g.data(), x.data(), swf.data(), rows * n);
+  for (int64_t i = 0; i < rows * n; ++i) {
+    sw[i] = swf[i];
+    added[i] = double(x[i]) + w[i % n];
+  }
+  expect_near_rel(read(*ctx, *yb, rows * n), norm, 1e-5, "rms_norm");
+  expect_near_rel(read(*ctx, *sb, rows * n), soft, 1e-5, "softmax");
+  expect_near_rel(read(*ctx, *gb, rows * n), sw, 1e-5, "swiglu");
+  expect_near_rel(read(*ctx, *ab, rows * n), added, 1e-6, "add");
+}
+
+TEST_F(VulkanOps, RopeNormalNeoxAndFactors) {
+  const int64_t n_tok = 3, heads = 3, hd = 12;
+  const std::vector<int32_t> pos = {0, 5, 1029};
+  for (bool neox : {false, true})
+    for (int32_t n_rot : {12, 8}) {
+      SCOPED_TRACE(testing::Message() << "neox " << neox << " n_rot " << n_rot);
+      const auto x = random_floats(n_tok * heads * hd, 7);
+      auto xb = device_floats(*ctx, x);
+      auto pb = device_ints(*ctx, pos);
+      const vk::RopeParams rp{int32_t(heads), int32_t(hd), n_rot, 10000.0f, 0.5f, neox};
+      vk::rope(*ctx, *xb, *pb, 0, nullptr, n_tok, rp);
+      ctx->flush();
+      std::vector<float> ref = x;
+      for (int64_t t = 0; t < n_tok; ++t)
+        rope_inplace(ref.data() + t * heads * hd, heads, hd, n_rot, pos[t], 10000.0f, 0.5f, neox);
+      expect_near_rel(read(*ctx, *xb, x.size()), std::vector<double>(ref.begin(), ref.end()), 2e-5, "rope");
+    }
+  // Llama-3.1 frequency factors: pair i rotated at scale * base^(-2i/n_rot) / factor_i.
+  const auto x = random_floats(heads * hd, 8);
+  const std::vector<float> factors = {1.0f, 2.0f, 4.0f, 8.0f, 1.5f, 3.0f};
+  auto xb = device_floats(*ctx, x), fb = device_floats(*ctx, factors);
+  auto pb = device_ints(*ctx, {7});
+  vk::rope(*ctx, *xb, *pb, 0, fb.get(), 1, vk::RopeParams{int32_t(heads), int32_t(hd), 12, 10000.0f, 1.0f, false});
+  ctx->flush();
+  std::vector<float> ref = x;
+  for (int32_t i = 0; i < 6; ++i)
+    rope_inplace(ref.data() + 2 * i, heads, hd, 2, 7, 10000.0f, std::pow(10000.0f, -2.0f * i / 12) / factors[i], false);
+  expect_near_rel(read(*ctx, *xb, x.size()), std::vector<double>(ref.begin(), ref.end()), 2e-5, "rope factors");
+}
+
+// Two sequences in a shuffled paged pool, a batch holding the tail of each: K/V
+// written by kv_write, attention against a double-precision causal softmax.
+TEST_F(VulkanOps, PagedAttentionOnlineSoftmax) {
+  const vk::KvShape s{2, 2, 20, 4};  // 2 layers, 2 KV heads, head_dim 20, 4-slot blocks
+  const int32_t n_head = 6, layer = 1, n_blocks = 50;
+  const std::vector<int32_t> len = {3, 150};                      // tokens per sequence (150 > 2 key tiles)
+  const std::vector<std::vector<int32_t>> table = {{7, 2}, {}};  // seq 1 gets blocks from the back
+  std::vector<std::vector<int32_t>> tables = table;
+  for (int32_t b = 0; b < (len[1] + 3) / 4; ++b) tables[1].push_back(n_blocks - 1 - b);
+  // Info: every token of both sequences is written (kv_write), the last 2 of each query.
+  std::vector<int32_t> blk, slot, pos, tab_start, info;
+  const int64_t row = s.n_kv * s.head_dim;
+  for (int sq = 0; sq < 2; ++sq)
+    for (int32_t p = 0; p < len[sq]; ++p) {
+      blk.push_back(tables[sq][p / 4]);
+      slot.push_back(p % 4);
+    }
+  const int64_t n_all = static_cast<int64_t>(blk.size());
+  info.insert(info.end(), blk.begin(), blk.end());
+  info.insert(info.end(), slot.begin(), slot.end());
+  const int64_t tab0 = static_cast<int64_t>(info.size());
+  info.insert(info.end(), tables[0].begin(), tables[0].end());
+  const int64_t tab1 = static_cast<int64_t>(info.size());
+  info.insert(info.end(), tables[1].begin(), tables[1].end());
+  struct Query { int sq; int32_t p; };
+  const std::vector<Query> queries = {{0, 1}, {0, 2}, {1, 148}, {1, 149}};
+  const int64_t pos_off = static_cast<int64_t>(info.size());
+  for (const auto& q : queries) info.push_back(q.p);
+  const int64_t tab_off = static_cast<int64_t>(info.size());
+  for (const auto& q : queries) info.push_back(static_cast<int32_t>(q.sq ? tab1 : tab0));
+
+  const auto k = random_floats(n_all * row, 9), v = random_floats(n_all * row, 10);
+  const auto q = random_floats(queries.size() * n_head * s.head_dim, 11, -2, 2);
+  auto kb = device_floats(*ctx, k), vb = device_floats(*ctx, v), qb = device_floats(*ctx, q);
+  auto ib = device_ints(*ctx, info);
+  auto pool = ctx->alloc(n_blocks * s.block_floats() * 4);
+  auto ob = ctx->alloc(q.size() * 4);
+  vk::kv_write(*ctx, *kb, *vb, *pool, *ib, s, layer, n_all, 0, n_all);
+  const float scale = 1.0f / std::sqrt(20.0f);
+  vk::attention(*ctx, *qb, *pool, *ob, *ib, s, layer, n_head, scale, static_cast<int64_t>(queries.size()), pos_off,
+                tab_off);
+  ctx->flush();
+
+  std::vector<double> want(q.size());
+  for (size_t qi = 0; qi < queries.size(); ++qi) {
+    const int64_t first = queries[qi].sq ? len[0] : 0;  // row of the sequence's position 0 in k/v
+    for (int32_t h = 0; h < n_head; ++h) {
+      const int32_t kvh = h / (n_head / s.n_kv);
+      const float* qh = q.data() + (qi * n_head + h) * s.head_dim;
+      std::vector<double> sc(queries[qi].p + 1);
+      double mx = -1e300, sum = 0;
+      for (int32_t j = 0; j <= queries[qi].p; ++j) {
+        double d = 0;
+        for (int32_t e = 0; e < s.head_dim; ++e) d += double(qh[e]) * k[(first + j) * row + kvh * s.head_dim + e];
+        sc[j] = d * scale;
+        mx = std::max(mx, sc[j]);
+      }
+      for (double& x : sc) sum += (x = std::exp(x - mx));
+      for (int32_t e = 0; e < s.head_dim; ++e) {
+        double o = 0;
+        for (int32_t j = 0; j <= queries[qi].p; ++j) o += sc[j] / sum * v[(first + j) * row + kvh * s.head_dim + e];
+        want[(qi * n_head + h) * s.head_dim + e] = o;
+      }
+    }
+  }
+  expect_near_rel(read(*ctx, *ob, q.size()), want, 1e-5, "attention");
+}
+
+}  // namespace
+}  // namespace edgerag
