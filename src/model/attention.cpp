@@ -92,7 +92,10 @@ Tiling tile_batch(const Batch& batch, int32_t block_size) {
     for (size_t i = 0; i < idx.size();) {
       QueryTile tile{seq, batch.tokens[idx[i]].pos, 0, static_cast<int32_t>(out.tokens.size())};
       const int32_t block = tile.pos0 / block_size;
-      for (; i < idx.size() && batch.tokens[idx[i]].pos / block_size == block; ++i, ++tile.n_tok)
+      // Consecutive positions only (a rewrite batch may skip some).
+      for (; i < idx.size() && batch.tokens[idx[i]].pos / block_size == block &&
+             batch.tokens[idx[i]].pos == tile.pos0 + tile.n_tok;
+           ++i, ++tile.n_tok)
         out.tokens.push_back(idx[i]);
       out.tiles.push_back(tile);
     }

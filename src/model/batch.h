@@ -17,8 +17,12 @@ struct BatchToken {
 
 // Tokens of one sequence must appear in position order and continue exactly
 // where the sequence's KV cache ends (pos == cached length for the first one).
+// A rewrite batch instead recomputes tokens already cached (positions below the
+// sequence's length, increasing, gaps allowed): their K/V are overwritten and
+// each attends to the cache as it is (selective recompute of placed chunk KV).
 struct Batch {
   std::vector<BatchToken> tokens;
+  bool rewrite = false;
 
   void add(int32_t id, int32_t pos, SeqId seq, bool logits) { tokens.push_back({id, pos, seq, logits}); }
   void clear() { tokens.clear(); }

@@ -25,6 +25,9 @@ struct AttentionCapture {
 struct ForwardHooks {
   LinearInputObserver on_linear_input;
   AttentionCapture* attention = nullptr;
+  // Evaluate only the first n_layers layers (0: all): their K/V are written and
+  // no logits are computed (a cheap look at the KV a token gets in context).
+  int32_t n_layers = 0;
 };
 
 }  // namespace edgerag

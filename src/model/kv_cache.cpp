@@ -187,6 +187,37 @@ void KvCache::commit(SeqId seq, int32_t n_new) {
     for (int32_t i = first_full; i < s.len / cfg_.block_size; ++i) close_block(s.blocks[i]);
 }
 
+void KvCache::prepare_rewrite(SeqId seq, int32_t from, int32_t to) {
+  auto it = seqs_.find(seq);
+  EDGERAG_CHECK(it != seqs_.end() && from >= 0 && from <= to && to <= it->second.len,
+                "KV cache: cannot rewrite positions [{}, {}) of sequence {} (length {})", from, to, seq, seq_len(seq));
+  if (from == to) return;
+  Seq& s = it->second;
+  const int32_t b0 = from / cfg_.block_size, b1 = (to - 1) / cfg_.block_size + 1;
+  int32_t shared = 0;
+  for (int32_t b = b0; b < b1; ++b) shared += refs_[s.blocks[b]] > 1;
+  EDGERAG_CHECK(shared <= n_free_blocks(), "KV cache exhausted: rewriting sequence {} needs {} block copies, {} free",
+                seq, shared, n_free_blocks());
+  for (int32_t b = b0; b < b1; ++b) {
+    int32_t& blk = s.blocks[b];
+    if (refs_[blk] > 1) {  // copy-on-write
+      const int32_t copy = alloc_block();
+      copy_block(blk, copy);
+      release(blk);
+      blk = copy;
+    }
+    if (cfg_.type.is_kivi()) open_block(blk);
+  }
+}
+
+void KvCache::finish_rewrite(SeqId seq, int32_t from, int32_t to) {
+  if (!cfg_.type.is_kivi() || from >= to) return;
+  const Seq& s = seqs_.at(seq);
+  // Full blocks close again; the sequence's last, partly filled block stays open.
+  for (int32_t b = from / cfg_.block_size; b <= (to - 1) / cfg_.block_size; ++b)
+    if ((b + 1) * cfg_.block_size <= s.len) close_block(s.blocks[b]);
+}
+
 void KvCache::attach(SeqId seq, std::span<const int32_t> blocks, int32_t n_tokens) {
   EDGERAG_CHECK(seq_len(seq) == 0 && block_table(seq).empty(), "KV cache: attach to non-empty sequence {}", seq);
   EDGERAG_CHECK(n_tokens >= 0 && static_cast<int64_t>(n_tokens) <= static_cast<int64_t>(blocks.size()) * cfg_.block_size,

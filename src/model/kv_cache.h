@@ -99,6 +99,13 @@ class KvCache {
   // blocks this fills get their keys quantized.
   void commit(SeqId seq, int32_t n_new);
 
+  // Makes positions [from, to) of the sequence (all cached) writable again for a
+  // rewrite batch: shared blocks among them are copied first (all or nothing;
+  // throws when the pool cannot supply the copies), KIVI blocks are reopened.
+  void prepare_rewrite(SeqId seq, int32_t from, int32_t to);
+  // After the rewrite: KIVI blocks the sequence has filled are quantized again.
+  void finish_rewrite(SeqId seq, int32_t from, int32_t to);
+
   // --- sharing (prefix cache)
   // Starts an empty sequence from shared blocks holding n_tokens tokens
   // (n_tokens <= blocks * block_size); takes a reference to every block.

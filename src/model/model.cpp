@@ -133,6 +133,11 @@ void Model::rope(float* x, int32_t n_heads, int64_t pos) const {
   }
 }
 
+void Model::rerotate_keys(float* k, int64_t n_rows, int64_t delta) const {
+  if (delta == 0) return;
+  for (int64_t r = 0; r < n_rows; ++r) rope(k + r * hp_.n_embd_kv(), hp_.n_head_kv, delta);
+}
+
 std::unique_ptr<KvCache> Model::make_cache(int64_t n_tokens, KvType type) const {
   return std::make_unique<KvCache>(KvCacheConfig::for_model(hp_, n_tokens, type));
 }
@@ -143,16 +148,31 @@ Logits Model::forward(const Batch& batch, KvCache& cache, ThreadPool* pool, cons
   const auto& kc = cache.config();
   EDGERAG_CHECK(kc.n_layer == hp_.n_layer && kc.n_head_kv == hp_.n_head_kv && kc.head_dim == hp_.head_dim,
                 "forward: KV cache shape does not match the model");
-  // Every sequence continues exactly where its cache ends.
+  // Every sequence continues exactly where its cache ends (a rewrite batch:
+  // increasing positions inside it).
   std::map<SeqId, int32_t> next_pos;
+  std::map<SeqId, std::pair<int32_t, int32_t>> rewritten;  // first, last position
   for (const auto& t : batch.tokens) {
     EDGERAG_CHECK(t.id >= 0 && t.id < hp_.n_vocab, "forward: token id {} out of range [0, {})", t.id, hp_.n_vocab);
+    if (batch.rewrite) {
+      auto [it, fresh] = rewritten.try_emplace(t.seq, t.pos, t.pos);
+      EDGERAG_CHECK(t.pos >= 0 && t.pos < cache.seq_len(t.seq) && (fresh || t.pos > it->second.second),
+                    "forward: rewrite of position {} of sequence {} (length {}) out of order", t.pos, t.seq,
+                    cache.seq_len(t.seq));
+      it->second.second = t.pos;
+      continue;
+    }
     auto [it, fresh] = next_pos.try_emplace(t.seq, cache.seq_len(t.seq));
     EDGERAG_CHECK(t.pos == it->second, "forward: sequence {} expects position {} next, got {}", t.seq, it->second,
                   t.pos);
     ++it->second;
   }
-  cache.reserve_batch(batch);
+  const int32_t n_layers = hooks && hooks->n_layers > 0 ? std::min(hooks->n_layers, hp_.n_layer) : hp_.n_layer;
+  if (batch.rewrite) {
+    for (const auto& [seq, range] : rewritten) cache.prepare_rewrite(seq, range.first, range.second + 1);
+  } else {
+    cache.reserve_batch(batch);
+  }
   std::vector<int32_t> blk(n), slot(n);
   for (int64_t t = 0; t < n; ++t) {
     blk[t] = cache.block_of(batch.tokens[t].seq, batch.tokens[t].pos);
@@ -182,7 +202,7 @@ Logits Model::forward(const Batch& batch, KvCache& cache, ThreadPool* pool, cons
                             std::vector<std::vector<std::vector<float>>>(hp_.n_layer, std::vector<std::vector<float>>(NH)));
   }
 
-  for (int32_t il = 0; il < hp_.n_layer; ++il) {
+  for (int32_t il = 0; il < n_layers; ++il) {
     const LayerWeights& L = layers_[il];
     for (int64_t t = 0; t < n; ++t) rmsnorm(x.data() + t * E, L.attn_norm, xn.data() + t * E, E, hp_.rms_eps);
     linear(L.wq, il, "attn_q.weight", xn.data(), n, q.data());
@@ -227,6 +247,8 @@ Logits Model::forward(const Batch& batch, KvCache& cache, ThreadPool* pool, cons
     add_inplace(x.data(), tmp.data(), x.size());
   }
   for (const auto& [seq, end] : next_pos) cache.commit(seq, end - cache.seq_len(seq));
+  for (const auto& [seq, range] : rewritten) cache.finish_rewrite(seq, range.first, range.second + 1);
+  if (n_layers < hp_.n_layer) return Logits{hp_.n_vocab, {}, std::vector<int32_t>(n, -1)};
 
   // Output head only over the tokens that asked for logits.
   Logits out;

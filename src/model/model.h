@@ -65,6 +65,11 @@ class Model {
   // caches; `pool` may be nullptr.
   Logits forward(const Batch& batch, KvCache& cache, ThreadPool* pool, const ForwardHooks* hooks = nullptr) const;
 
+  // Moves keys computed at position p to position p + delta: RoPE is a rotation
+  // whose angle is linear in the position (normal, NeoX and rope_freqs alike),
+  // so this is rotating by delta. k: n_rows rows of n_head_kv * head_dim values.
+  void rerotate_keys(float* k, int64_t n_rows, int64_t delta) const;
+
  private:
   Model() = default;
   void bind_weights();
