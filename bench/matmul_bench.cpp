@@ -74,11 +74,14 @@ void matmul_args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_Matmul)->Apply(matmul_args)->UseRealTime()->MeasureProcessCPUTime()->MinTime(0.3);
 
-// Decode from memory: one thread's GEMV over 24 matrices of 2048 -> 8192 (226 MB
-// at 4.5 bits per weight), far beyond the last-level cache, so every pass reads
-// DRAM the way a decode step does. args: type index, packed (as in BM_Matmul).
+// Decode and speculative verification from memory: one thread's matmul of 1-9
+// tokens over 24 matrices of 2048 -> 8192 (226 MB at 4.5 bits per weight), far
+// beyond the last-level cache, so every pass reads DRAM the way a decode step
+// does. A memory-bound few-token product should cost little more than the GEMV.
+// args: type index, packed (as in BM_Matmul), tokens.
 void BM_MatmulFromMemory(benchmark::State& state) {
   const DType t = kTypes[state.range(0)];
+  const int64_t nt = state.range(2);
   constexpr int64_t kCols = 2048, kRows = 8192, kMats = 24;
   std::vector<std::vector<uint8_t>> bytes(kMats);
   std::vector<Matrix> mats;
@@ -87,18 +90,18 @@ void BM_MatmulFromMemory(benchmark::State& state) {
     mats.push_back(Matrix::of(t, kCols, kRows, b.data()));
     if (state.range(1)) pack_rows(mats.back(), b.data());
   }
-  const auto x = make_acts(kCols);
-  std::vector<float> y(kRows);
+  const auto x = make_acts(static_cast<size_t>(nt * kCols));
+  std::vector<float> y(static_cast<size_t>(nt * kRows));
   for (auto _ : state)
     for (const Matrix& w : mats) {
-      matmul(w, x.data(), 1, y.data(), nullptr);
+      matmul(w, x.data(), nt, y.data(), nullptr);
       benchmark::DoNotOptimize(y.data());
     }
   state.SetLabel(dtype_name(t));
   state.counters["GB/s"] = benchmark::Counter(static_cast<double>(kMats * mats[0].nbytes()) / 1e9,
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_MatmulFromMemory)->ArgsProduct({{3, 4, 8, 10}, {0, 1}})->UseRealTime()->MeasureProcessCPUTime()
+BENCHMARK(BM_MatmulFromMemory)->ArgsProduct({{3, 4, 8, 10}, {0, 1}, {1, 5}})->UseRealTime()->MeasureProcessCPUTime()
     ->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
 // qwen2.5-0.5b: hidden 896, 14 heads / 2 kv heads of 64, ffn 4864, vocab 151936.

@@ -77,11 +77,13 @@ void Model::pack_weights(WeightPacking packing) {
   std::vector<Matrix*> todo;
   for (LayerWeights& L : layers_)
     for (Matrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) todo.push_back(w);
-  if (output_.data != tok_embd_.data) todo.push_back(&output_);  // the embedding table stays plain (get_row)
+  // A tied head is the embedding table too: get_row reads single rows back out of the packed groups.
+  todo.push_back(&output_);
   if (std::none_of(todo.begin(), todo.end(), [](const Matrix* w) { return packing_pays(w->type); })) return;
   auto& file = const_cast<GgufFile&>(*file_);
   file.set_writable(true);
   for (Matrix* w : todo) pack_rows(*w, const_cast<uint8_t*>(w->data));
+  if (output_.data == tok_embd_.data) tok_embd_ = output_;
   file.set_writable(false);
 }
 

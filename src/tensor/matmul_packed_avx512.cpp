@@ -91,7 +91,7 @@ SIMD void block_group_tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = g + b * P::kBlockBytes;
-    if constexpr (NT == 1) prefetch_ahead(blk, P::kBlockBytes);
+    if constexpr (NT < P::kNT) prefetch_ahead(blk, P::kBlockBytes);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
     __m512i u[P::kVecs];
     P::unpack(blk + P::kHead, u);
@@ -223,7 +223,7 @@ struct Q45_KP {
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nsb; ++b) {
       const uint8_t* blk = g + b * kBlockBytes;
-      if constexpr (NT == 1) prefetch_ahead(blk, kBlockBytes);
+      if constexpr (NT < kNT) prefetch_ahead(blk, kBlockBytes);
       const __m512i w0 = load(blk + 64), w1 = load(blk + 128), w2 = load(blk + 192);
       // Mins first (their registers are free again for the quants): 16 rows x 8 mins.
       {
@@ -319,7 +319,7 @@ struct Q6_KP {
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nsb; ++b) {
       const uint8_t* blk = g + b * kBlockBytes;
-      if constexpr (NT == 1) prefetch_ahead(blk, kBlockBytes);
+      if constexpr (NT < kNT) prefetch_ahead(blk, kBlockBytes);
       // The 16 scales of 16 rows as sign-extended int32 lanes, memory operands of vpmulld.
       alignas(64) int32_t sc[16][kPackRows];
       UNROLL
@@ -367,8 +367,8 @@ struct Q6_KP {
 // Float weights: the tile is 16 rows x NT tokens of FMAs, the weights of one
 // element (F16) or element pair (BF16) of 16 rows one register. Two fixed
 // accumulator chains per token (even and odd steps, added at the end): the
-// same order for any NT, so a token's result never depends on the batch. One
-// token (decode) prefetches the group's stream kAhead bytes ahead, as the
+// same order for any NT, so a token's result never depends on the batch. Narrow
+// tiles (a few tokens) prefetch the group's stream kAhead bytes ahead, as the
 // row-major GEMV does. A macro because BF16's tile needs its own target (a step
 // must inline into it).
 #define EDGERAG_FLOAT_TILE(TARGET)                                                                                     \
@@ -380,7 +380,7 @@ struct Q6_KP {
     for (int t = 0; t < NT; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();                                          \
     int64_t e = 0;                                                                                                     \
     for (; e + 2 <= n; e += 2) {                                                                                       \
-      if constexpr (NT == 1)                                                                                           \
+      if constexpr (NT < kNT)                                                                                          \
         prefetch_ahead(g + e * kBlockBytes, 2 * kBlockBytes);                                                          \
       UNROLL                                                                                                           \
       for (int c = 0; c < 2; ++c) step<NT>(g, e + c, x, xs, dx, n, acc[c]);                                           \

@@ -41,10 +41,11 @@ void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
 
 void get_row(const Matrix& w, int64_t r, float* out) {
   EDGERAG_CHECK(r >= 0 && r < w.rows, "row {} out of range [0, {})", r, w.rows);
-  if (r < w.packed_rows()) {  // not a hot path (tied embeddings are never packed)
-    std::vector<uint8_t> group(static_cast<size_t>(kPackRows) * w.row_bytes);
-    unpack_group(w, r / kPackRows, group.data());
-    return dequantize_row(w.type, group.data() + static_cast<size_t>(r % kPackRows) * w.row_bytes, out, w.cols);
+  if (r < w.packed_rows()) {  // a packed tied embedding table (the output head): one token per call
+    thread_local std::vector<uint8_t> plain;
+    plain.resize(w.row_bytes);
+    unpack_row(w, r, plain.data());
+    return dequantize_row(w.type, plain.data(), out, w.cols);
   }
   dequantize_row(w.type, w.row(r), out, w.cols);
 }

@@ -102,14 +102,16 @@ bool pack_rows(Matrix& w, uint8_t* bytes) {
 
 void unpack_group(const Matrix& w, int64_t g, uint8_t* out) {
   EDGERAG_CHECK(w.packed && g >= 0 && g < w.rows / kPackRows, "unpack_group: group {} is not packed", g);
+  for (int64_t i = 0; i < kPackRows; ++i) unpack_row(w, g * kPackRows + i, out + static_cast<size_t>(i) * w.row_bytes);
+}
+
+void unpack_row(const Matrix& w, int64_t r, uint8_t* out) {
+  EDGERAG_CHECK(w.packed && r >= 0 && r < w.packed_rows(), "unpack_row: row {} is not packed", r);
   const Fields f = fields_of(w.type);
   const size_t ts = row_size(w.type, f.elems);
-  const uint8_t* src = w.data + static_cast<size_t>(g) * kPackRows * w.row_bytes;
-  for (int64_t i = 0; i < kPackRows; ++i)
-    for (int64_t b = 0; b < w.cols / f.elems; ++b) {
-      move_row_block<false>(ts, f, i, out + static_cast<size_t>(i) * w.row_bytes + static_cast<size_t>(b) * ts,
-                            src + static_cast<size_t>(b) * kPackRows * ts);
-    }
+  const uint8_t* src = w.data + static_cast<size_t>(r / kPackRows) * kPackRows * w.row_bytes;
+  for (int64_t b = 0; b < w.cols / f.elems; ++b)
+    move_row_block<false>(ts, f, r % kPackRows, out + static_cast<size_t>(b) * ts, src + static_cast<size_t>(b) * kPackRows * ts);
 }
 
 }  // namespace edgerag

@@ -38,4 +38,8 @@ bool pack_rows(Matrix& w, uint8_t* bytes);
 // (kPackRows * row_bytes bytes at out): the inverse of pack_rows for one group.
 void unpack_group(const Matrix& w, int64_t g, uint8_t* out);
 
+// Row r (< w.packed_rows()) of packed `w` in plain GGUF layout (w.row_bytes at
+// out): how a packed tied embedding table is read one token at a time.
+void unpack_row(const Matrix& w, int64_t r, uint8_t* out);
+
 }  // namespace edgerag

@@ -50,6 +50,10 @@ TEST_P(GoldenLogits, PromptLogitsAndGreedyMatchLlamaCpp) {
   auto model = Model::load(run.model_path, packing);
   const Matrix& up = model->layers()[0].w_up;
   ASSERT_EQ(up.packed, packing == WeightPacking::kAlways && packing_pays(up.type));
+  // The output head is packed too, tied to the embedding table or not (get_row reads tied rows back).
+  const Matrix& head = model->output();
+  ASSERT_EQ(head.packed, packing == WeightPacking::kAlways && packing_pays(head.type));
+  ASSERT_EQ(model->token_embd().packed, head.packed && head.data == model->token_embd().data);
   const int32_t V = model->hparams().n_vocab;
   ThreadPool pool(2);
   int checked = 0;

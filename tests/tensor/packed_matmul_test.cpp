@@ -62,6 +62,11 @@ TEST(PackedMatmul, PackingRoundTripsAndKeepsTheTailPlain) {
       unpack_group(w.p, g, rows.data());
       EXPECT_TRUE(std::equal(rows.begin(), rows.end(), w.plain.begin() + g * group)) << dtype_name(t) << " group " << g;
     }
+    std::vector<uint8_t> row(w.m.row_bytes);
+    for (int64_t r : {0, 5, 15, 16, 31}) {
+      unpack_row(w.p, r, row.data());
+      EXPECT_TRUE(std::equal(row.begin(), row.end(), w.plain.begin() + r * w.m.row_bytes)) << dtype_name(t) << " row " << r;
+    }
     // get_row reads packed rows too.
     std::vector<float> a(static_cast<size_t>(cols)), b(a.size());
     for (int64_t r : {0, 15, 17, 31, 32, 36}) {
