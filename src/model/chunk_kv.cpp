@@ -87,4 +87,19 @@ void place_chunk(const Model& model, KvCache& cache, SeqId seq, const ChunkKv& c
   cache.commit(seq, c.n_tokens);
 }
 
+void append_placeholders(KvCache& cache, SeqId seq, int32_t n) {
+  if (n <= 0) return;
+  const KvCacheConfig& cfg = cache.config();
+  const int32_t start = cache.seq_len(seq);
+  cache.reserve(seq, n);
+  const std::vector<float> zero(cfg.head_dim, 0.0f);
+  for (int32_t pos = start; pos < start + n; ++pos)
+    for (int32_t l = 0; l < cfg.n_layer; ++l)
+      for (int32_t h = 0; h < cfg.n_head_kv; ++h) {
+        cache.write_k(cache.block_of(seq, pos), l, h, pos % cfg.block_size, zero.data());
+        cache.write_v(cache.block_of(seq, pos), l, h, pos % cfg.block_size, zero.data());
+      }
+  cache.commit(seq, n);
+}
+
 }  // namespace edgerag

@@ -47,4 +47,8 @@ ChunkKv capture_chunk(const KvCache& cache, SeqId seq, int32_t from, int32_t n);
 // match the cache or the pool has no room.
 void place_chunk(const Model& model, KvCache& cache, SeqId seq, const ChunkKv& chunk);
 
+// Appends n positions of zero K/V to `seq`: slots a rewrite batch fills later
+// (zeros, so nothing read before then is ever NaN or garbage).
+void append_placeholders(KvCache& cache, SeqId seq, int32_t n);
+
 }  // namespace edgerag
