@@ -33,6 +33,16 @@ void check_kv_reuse(const KvReuseOptions& opt) {
                 opt.recompute_first);
 }
 
+void check_chunk_spans(std::span<const ChunkSpan> chunks, int64_t n) {
+  int64_t last = 0;
+  for (const ChunkSpan& c : chunks) {
+    EDGERAG_CHECK(c.begin >= last && c.end >= c.begin && c.end <= n,
+                  "chunk spans must be increasing and disjoint within the prompt of {} tokens ([{}, {}))", n, c.begin,
+                  c.end);
+    last = c.end;
+  }
+}
+
 ChunkPrefillStats& ChunkPrefillStats::operator+=(const ChunkPrefillStats& o) {
   chunk_hits += o.chunk_hits, chunk_misses += o.chunk_misses, reused_tokens += o.reused_tokens;
   recomputed_tokens += o.recomputed_tokens, computed_tokens += o.computed_tokens;
@@ -85,15 +95,10 @@ Logits ChunkPrefiller::prefill(KvCache& cache, SeqId seq, std::span<const int32_
   check_kv_reuse(opt);
   const int32_t n = static_cast<int32_t>(prompt.size()), start = cache.seq_len(seq);
   EDGERAG_CHECK(start < n, "chunk prefill: sequence {} already holds {} of the prompt's {} tokens", seq, start, n);
+  check_chunk_spans(chunks, n);
   std::vector<ChunkSpan> spans;
-  int32_t last = 0;
-  for (const ChunkSpan& c : chunks) {
-    EDGERAG_CHECK(c.begin >= last && c.end >= c.begin && c.end <= n,
-                  "chunk prefill: chunk spans must be increasing and disjoint within the prompt ([{}, {}))", c.begin,
-                  c.end);
-    last = c.end;
+  for (const ChunkSpan& c : chunks)
     if (c.begin >= start && c.end < n && c.end > c.begin) spans.push_back(c);
-  }
   ChunkPrefillStats st;
   Logits out;
   if (opt.mode == KvReuse::Prefix || spans.empty()) {

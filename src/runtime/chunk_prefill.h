@@ -43,6 +43,9 @@ struct ChunkSpan {
   int32_t begin = 0, end = 0;  // prompt token range [begin, end)
 };
 
+// Throws edgerag::Error unless the spans are increasing, disjoint and inside a prompt of n tokens.
+void check_chunk_spans(std::span<const ChunkSpan> chunks, int64_t n);
+
 struct ChunkPrefillStats {
   int64_t chunk_hits = 0, chunk_misses = 0;
   int64_t reused_tokens = 0;      // chunk tokens whose KV came from the store and was kept

@@ -39,6 +39,7 @@ struct Scheduler::Seq {
   size_t draft_len = 0;    // tokens of `history` in the draft model's KV
   Timer timer;
   double queue_ms = 0, ttft_ms = 0;
+  ChunkPrefillStats kv_reuse;
   bool prefilling() const { return n_past < req.prompt.size(); }
 };
 
@@ -79,6 +80,8 @@ uint64_t Scheduler::submit(GenRequest req) {
                 model_.n_ctx());
   EDGERAG_CHECK(req.max_tokens > 0, "max_tokens must be positive, got {}", req.max_tokens);
   req.max_tokens = static_cast<int>(std::min<int64_t>(req.max_tokens, model_.n_ctx() - n_prompt));
+  check_kv_reuse(req.kv_reuse);
+  check_chunk_spans(req.chunks, n_prompt);
   auto s = std::make_unique<Seq>();
   const int bs = model_.block_size();
   s->cap_blocks = static_cast<int>((n_prompt + req.max_tokens + bs - 1) / bs);
@@ -144,6 +147,7 @@ void Scheduler::finish(Seq& s, FinishReason reason, std::string error) {
   r.queue_ms = s.queue_ms;
   r.ttft_ms = s.ttft_ms;
   r.total_ms = s.timer.ms();
+  r.kv_reuse = s.kv_reuse;
   auto done = std::move(s.req.on_done);
   s.req.on_done = nullptr;
   if (done) done(r);
@@ -235,9 +239,42 @@ void Scheduler::update_stats_locked() {
   stats_.prefix_hit_rate = cache_.hit_rate();
 }
 
+bool Scheduler::prefill_with_chunks(Seq& s) {
+  // Blocks no running sequence may still claim: room for the chunks the store lacks.
+  int spare = model_.n_blocks_free();
+  for (const auto& r : running_) spare -= r->cap_blocks - static_cast<int>(model_.seq_blocks(r->seq).size());
+  std::vector<float> logits;
+  ChunkPrefillStats st;
+  if (!model_.prefill_chunks(s.seq, s.req.prompt, s.req.chunks, s.req.kv_reuse, std::max(spare, 0), logits, st)) {
+    s.req.kv_reuse.mode = KvReuse::Prefix;  // the model cannot: prefill in slices
+    return true;
+  }
+  s.kv_reuse = st;
+  s.n_past = s.req.prompt.size();
+  {
+    std::lock_guard lk(mu_);
+    stats_.kv_reuse += st;
+  }
+  if (opt_.prefix_cache) {
+    // Only an exact prefix may be shared: in chunks mode, up to the end of the first chunk.
+    size_t exact = s.req.prompt.size();
+    if (s.req.kv_reuse.mode == KvReuse::Chunks) exact = static_cast<size_t>(s.req.chunks.front().end);
+    cache_.insert(std::span<const int32_t>(s.req.prompt).first(exact), model_.seq_blocks(s.seq));
+  }
+  return emit(s, s.req.sample(std::span<const float>(logits), -1));
+}
+
 void Scheduler::step() {
   std::vector<StepModel::Entry> entries;
   std::vector<Seq*> owners;
+  // Requests reusing chunk KV prefill their whole prompt first, one at a time.
+  std::vector<Seq*> finished;
+  for (auto& s : running_)
+    if (s->prefilling() && s->n_past == static_cast<size_t>(s->n_cached) && !s->req.chunks.empty() &&
+        s->req.kv_reuse.mode != KvReuse::Prefix && !prefill_with_chunks(*s))
+      finished.push_back(s.get());
+  std::erase_if(running_, [&](const auto& s) { return std::find(finished.begin(), finished.end(), s.get()) != finished.end(); });
+  if (running_.empty()) return;
   int budget = opt_.step_tokens;
   // Decoding sequences first, so a long prompt never delays them: one token
   // each, plus draft tokens from the budget left beyond one token per decoder.

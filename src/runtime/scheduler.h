@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/chunk_prefill.h"
 #include "runtime/prefix_cache.h"
 #include "runtime/speculative.h"
 #include "util/error.h"
@@ -55,6 +56,15 @@ class StepModel {
   // One batched forward over all entries; `logits` gets n_vocab floats per
   // requested row, entry-major and in position order within an entry.
   virtual void forward(std::span<const Entry> entries, std::vector<float>& logits) = 0;
+  // Prefills the rest of a sequence's prompt with cached chunk KV
+  // (runtime/chunk_prefill.h), using at most spare_blocks blocks beyond the
+  // sequence's own; `logits` gets the last token's row. False: not supported
+  // (the prompt is prefilled in chunks as usual).
+  virtual bool prefill_chunks(int32_t /*seq*/, std::span<const int32_t> /*prompt*/,
+                              std::span<const ChunkSpan> /*chunks*/, const KvReuseOptions& /*opt*/,
+                              int32_t /*spare_blocks*/, std::vector<float>& /*logits*/, ChunkPrefillStats& /*stats*/) {
+    return false;
+  }
 };
 
 // Thrown by submit() when the queue is full: the server answers 429/503.
@@ -75,6 +85,7 @@ struct GenResult {
   int n_drafted = 0, n_accepted = 0;  // speculative decoding: draft tokens verified / kept
   int n_verify = 0;                   // steps that verified drafts
   double queue_ms = 0, ttft_ms = 0, total_ms = 0;  // from submit()
+  ChunkPrefillStats kv_reuse;  // chunk KV reuse of the prompt
 };
 
 struct GenRequest {
@@ -91,6 +102,11 @@ struct GenRequest {
   // false to stop the request (finish reason Stop).
   std::function<bool(int32_t token)> on_token;
   std::function<void(const GenResult&)> on_done;  // exactly once
+  // Chunk KV reuse: the prompt's retrieved chunks (token spans) and the mode.
+  // With a mode other than prefix the prompt is prefilled in one go through
+  // StepModel::prefill_chunks (between two steps) instead of in slices.
+  std::vector<ChunkSpan> chunks = {};
+  KvReuseOptions kv_reuse = {};
 };
 
 struct SchedulerOptions {
@@ -108,6 +124,7 @@ struct SchedulerStats {
   double prefix_hit_rate = 0;
   uint64_t prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0, steps = 0;
   uint64_t drafted_tokens = 0, accepted_tokens = 0;  // speculative decoding
+  ChunkPrefillStats kv_reuse;                        // chunk KV reuse, all requests
 };
 
 class Scheduler {
@@ -133,6 +150,8 @@ class Scheduler {
   bool admit_locked();
   int blocks_needed(const Seq& s) const;
   void step();
+  // Prefills sequences whose requests reuse chunk KV; false if the model cannot.
+  bool prefill_with_chunks(Seq& s);
   // Appends up to `k` greedy draft-model tokens to each sequence's feed (one
   // draft forward per draft position, all sequences batched).
   void draft_with_model(std::vector<std::pair<Seq*, int>>& want);

@@ -11,7 +11,8 @@ DecoderStepModel::DecoderStepModel(const Model& model, ThreadPool* pool, int64_t
     : model_(model),
       pool_(pool),
       cache_(model.make_cache(kv_tokens, kv_type)),
-      n_ctx_(n_ctx > 0 ? n_ctx : model.hparams().n_ctx_train) {}
+      n_ctx_(n_ctx > 0 ? n_ctx : model.hparams().n_ctx_train),
+      model_id_(chunk_model_id(model)) {}
 
 int32_t DecoderStepModel::n_vocab() const { return model_.hparams().n_vocab; }
 
@@ -33,6 +34,15 @@ void DecoderStepModel::forward(std::span<const Entry> entries, std::vector<float
   // Requested rows come back in batch order, which is entry-major, position order.
   Logits out = model_.forward(batch, *cache_, pool_);
   logits = std::move(out.data);
+}
+
+bool DecoderStepModel::prefill_chunks(int32_t seq, std::span<const int32_t> prompt,
+                                      std::span<const ChunkSpan> chunks, const KvReuseOptions& opt,
+                                      int32_t spare_blocks, std::vector<float>& logits, ChunkPrefillStats& stats) {
+  if (!store_) return false;
+  const ChunkPrefiller pre{model_, *store_, model_id_, pool_};
+  logits = pre.prefill(*cache_, seq, prompt, chunks, opt, spare_blocks, &stats).data;
+  return true;
 }
 
 std::unique_ptr<DraftModel> DraftModel::load(const std::string& path, const Tokenizer& target_vocab,

@@ -31,6 +31,12 @@ class DecoderStepModel : public StepModel {
   void release_block(int32_t block) override { cache_->release(block); }
   void truncate(int32_t seq, int32_t n_tokens) override { cache_->truncate(seq, n_tokens); }
   void forward(std::span<const Entry> entries, std::vector<float>& logits) override;
+  // Chunk KV reuse through `store` (shared with other models' steppers is fine:
+  // keys name the model); null turns it off.
+  void set_chunk_store(ChunkKvStore* store) { store_ = store; }
+  bool prefill_chunks(int32_t seq, std::span<const int32_t> prompt, std::span<const ChunkSpan> chunks,
+                      const KvReuseOptions& opt, int32_t spare_blocks, std::vector<float>& logits,
+                      ChunkPrefillStats& stats) override;
 
  private:
   const Model& model_;
@@ -38,6 +44,8 @@ class DecoderStepModel : public StepModel {
   std::unique_ptr<KvCache> cache_;
   int32_t n_ctx_;
   int32_t next_seq_ = 0;
+  ChunkKvStore* store_ = nullptr;
+  std::string model_id_;
 };
 
 // A draft model for speculative decoding (--speculative draft:MODEL) with its
