@@ -84,6 +84,12 @@ void AnswerConfig::validate() const {
                 "adaptive.route: expected \"off\", \"auto\", \"small\" or \"large\", got \"{}\"", ad.route);
   EDGERAG_CHECK(std::isfinite(ad.watts) && ad.watts >= 0 && ad.watts <= 10000, "adaptive.watts: expected 0..10000, got {}",
                 ad.watts);
+  EDGERAG_CHECK(index.hnsw_m >= 2 && index.hnsw_m <= 256, "index.hnsw_m: expected 2..256, got {}", index.hnsw_m);
+  EDGERAG_CHECK(index.ef_construction >= 4 && index.ef_construction <= 4096,
+                "index.ef_construction: expected 4..4096, got {}", index.ef_construction);
+  EDGERAG_CHECK(index.exact_below >= 0, "index.exact_below: expected 0 or more, got {}", index.exact_below);
+  EDGERAG_CHECK(index.vectors == "f32" || index.vectors == "int8", "index.vectors: expected \"f32\" or \"int8\", got \"{}\"",
+                index.vectors);
   EDGERAG_CHECK(std::isfinite(temperature) && temperature >= 0 && temperature <= 10,
                 "generation.temperature: expected 0..10, got {}", temperature);
   EDGERAG_CHECK(std::isfinite(top_p) && top_p > 0 && top_p <= 1, "generation.top_p: expected (0, 1], got {}", top_p);
@@ -159,6 +165,10 @@ void set_value(AnswerConfig& c, std::string_view section, std::string_view key, 
     c.seed = static_cast<uint64_t>(s);
   } else if (is("extractive", "sentences")) c.extract_sentences = as_int(v, name);
   else if (section == "adaptive") set_adaptive(c.adaptive, key, v, name);
+  else if (is("index", "hnsw_m")) c.index.hnsw_m = as_int(v, name);
+  else if (is("index", "ef_construction")) c.index.ef_construction = as_int(v, name);
+  else if (is("index", "exact_below")) c.index.exact_below = as_int(v, name);
+  else if (is("index", "vectors")) c.index.vectors = as_string(v, name);
   else fail("unknown setting {}", name);
 }
 
@@ -193,7 +203,7 @@ void apply_toml(AnswerConfig& cfg, std::string_view toml_text, const std::string
   }
   for (const auto& [section, node] : root) {
     const toml::table* t = node.as_table();
-    EDGERAG_CHECK(t, "{}: {} must be a [section] (retrieval, prompt, generation, extractive, adaptive)",
+    EDGERAG_CHECK(t, "{}: {} must be a [section] (retrieval, prompt, generation, extractive, adaptive, index)",
                   where(node.source(), source), section.str());
     for (const auto& [key, value] : *t) {
       std::string at = where(value.source(), source);
@@ -226,7 +236,7 @@ AnswerConfig load_answer_config(const std::string& path) {
 void apply_json(AnswerConfig& cfg, const nlohmann::json& j) {
   EDGERAG_CHECK(j.is_object(), "config: expected an object of sections");
   for (const auto& [section, body] : j.items()) {
-    EDGERAG_CHECK(body.is_object(), "config: \"{}\" must be an object (retrieval, prompt, generation, extractive, adaptive)",
+    EDGERAG_CHECK(body.is_object(), "config: \"{}\" must be an object (retrieval, prompt, generation, extractive, adaptive, index)",
                   section);
     for (const auto& [key, value] : body.items()) {
       auto v = json_value(value);
@@ -270,6 +280,11 @@ nlohmann::json to_json(const AnswerConfig& c) {
         {"cache", c.adaptive.cache},
         {"cache_similarity", c.adaptive.cache_similarity},
         {"watts", c.adaptive.watts}}},
+      {"index",
+       {{"hnsw_m", c.index.hnsw_m},
+        {"ef_construction", c.index.ef_construction},
+        {"exact_below", c.index.exact_below},
+        {"vectors", c.index.vectors}}},
   };
 }
 

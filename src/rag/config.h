@@ -11,6 +11,9 @@
 //   [adaptive]   hyde ("off"|"on"|"auto"), hyde_threshold, hyde_max_tokens, hyde_question_weight,
 //                route ("off"|"auto"|"small"|"large"), route_threshold, context ("fixed"|"auto"),
 //                easy_chunks, context_threshold, min_confidence, cache (bool), cache_similarity, watts
+//   [index]      hnsw_m, ef_construction, exact_below, vectors ("f32"|"int8"): read by ingest
+//                when it creates an index; an explicit ingest flag wins over the file, and an
+//                existing index keeps the values recorded when it was created
 // The JSON form uses the same sections and keys.
 #pragma once
 #include <cstdint>
@@ -62,6 +65,14 @@ struct AdaptiveConfig {
   double watts = 15;
 };
 
+// Dense index settings fixed when an index is created (rag/index.h IndexOptions).
+struct IndexConfig {
+  int hnsw_m = 16;            // HNSW links per node (memory and recall against build time)
+  int ef_construction = 200;  // HNSW build breadth
+  int exact_below = 20000;    // exact dense search below this many vectors
+  std::string vectors = "f32";  // HNSW points: "f32" or "int8" (re-scored in float)
+};
+
 struct AnswerConfig {
   // Retrieval.
   int bm25_depth = 50;   // lexical candidates before fusion
@@ -84,6 +95,7 @@ struct AnswerConfig {
   // Extractive mode (no LLM): supporting sentences in the answer.
   int extract_sentences = 3;
   AdaptiveConfig adaptive;
+  IndexConfig index;
 
   static std::string default_system_prompt();
   // Throws edgerag::Error naming the offending setting.

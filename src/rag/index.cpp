@@ -174,6 +174,7 @@ IndexImpl::IndexImpl(std::string dir, const IndexOptions& opt) : dir_(std::move(
   opt_.hnsw_m = std::stoi(meta("hnsw_m"));
   opt_.hnsw_ef_construction = std::stoi(meta("hnsw_ef_construction"));
   opt_.exact_below = std::stoull(meta("exact_below"));
+  opt_.vectors = meta("vectors", "f32");  // indexes made before int8 graphs have float ones
   const std::string spec = fts_tokenizer_spec(opt_.stemming, stopwords_);
   if (meta("text_tokenizer") != text_tokenizer_id(spec)) {
     if (!writable_)
@@ -214,6 +215,9 @@ void IndexImpl::create_or_load_schema(const IndexOptions& opt) {
     set_meta("hnsw_m", std::to_string(opt.hnsw_m));
     set_meta("hnsw_ef_construction", std::to_string(opt.hnsw_ef_construction));
     set_meta("exact_below", std::to_string(opt.exact_below));
+    EDGERAG_CHECK(opt.vectors == "f32" || opt.vectors == "int8", "vectors: expected f32 or int8, got \"{}\"",
+                  opt.vectors);
+    set_meta("vectors", opt.vectors);
     set_meta("vec_gen", "0");
   }
   VectorIndex::create_schema(*db_);
@@ -294,7 +298,7 @@ VectorIndex* IndexImpl::vectors() {
     int dim = std::atoi(meta("dim", "0").c_str());
     if (dim <= 0) return nullptr;
     vectors_ = std::make_unique<VectorIndex>(
-        *db_, dir_, VectorIndexParams{dim, opt_.hnsw_m, opt_.hnsw_ef_construction, opt_.exact_below});
+        *db_, dir_, VectorIndexParams{dim, opt_.hnsw_m, opt_.hnsw_ef_construction, opt_.exact_below, opt_.vectors == "int8"});
   }
   return vectors_.get();
 }

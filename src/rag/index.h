@@ -32,6 +32,8 @@ struct IndexOptions {
   int hnsw_m = 16;
   int hnsw_ef_construction = 200;
   size_t exact_below = 20000;     // exact (brute-force) dense search below this many vectors
+  std::string vectors = "f32";    // HNSW graph points: "f32", or "int8" (a quarter of the memory,
+                                  // candidates re-scored with the float vectors; rag/int8_codes.h)
 };
 
 struct IndexStats {

@@ -8,6 +8,7 @@
 #include <limits>
 #include <unordered_set>
 
+#include "rag/int8_codes.h"
 #include "tensor/ops.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -16,10 +17,36 @@ namespace fs = std::filesystem;
 
 namespace edgerag::rag {
 
+class Int8Space : public hnswlib::SpaceInterface<float> {
+ public:
+  explicit Int8Space(size_t dim) : dim_(dim) {}
+  size_t get_data_size() override { return int8_code_bytes(dim_); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return &int8_distance; }
+  void* get_dist_func_param() override { return &dim_; }
+
+ private:
+  size_t dim_;
+};
+
+// The graph and the format of its points: float32 (hnswlib's inner product)
+// or int8 codes (rag/int8_codes.h), which search re-scores with float vectors.
 struct VectorIndex::Hnsw {
-  explicit Hnsw(int dim) : space(static_cast<size_t>(dim)) {}
-  hnswlib::InnerProductSpace space;
+  Hnsw(int dim, bool int8) : dim(static_cast<size_t>(dim)), int8(int8) {
+    if (int8) space = std::make_unique<Int8Space>(this->dim);
+    else space = std::make_unique<hnswlib::InnerProductSpace>(this->dim);
+    if (int8) code.resize(int8_code_bytes(this->dim));
+  }
+  // The point format of v (valid until the next call).
+  const void* encode(const float* v) {
+    if (!int8) return v;
+    int8_encode(v, dim, code.data());
+    return code.data();
+  }
+  size_t dim;
+  bool int8;
+  std::unique_ptr<hnswlib::SpaceInterface<float>> space;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph;
+  std::vector<unsigned char> code;
 };
 
 void bump_vector_generation(Db& db) {
@@ -84,10 +111,10 @@ void VectorIndex::load_exact(int64_t gen) {
   loaded_gen_ = gen;
 }
 
-// Adds (or replaces) one vector, growing the graph's capacity by doubling.
-static void add_point(hnswlib::HierarchicalNSW<float>& g, int64_t id, const float* v) {
+// Adds (or replaces) one point (in the graph's format), growing the capacity by doubling.
+static void add_point(hnswlib::HierarchicalNSW<float>& g, int64_t id, const void* point) {
   if (g.cur_element_count >= g.max_elements_) g.resizeIndex(std::max<size_t>(1024, g.max_elements_ * 2));
-  g.addPoint(v, static_cast<hnswlib::labeltype>(id));  // unmarks and updates a deleted or present label
+  g.addPoint(point, static_cast<hnswlib::labeltype>(id));  // unmarks and updates a deleted or present label
 }
 
 static bool is_live(hnswlib::HierarchicalNSW<float>& g, int64_t id) {
@@ -97,7 +124,7 @@ static bool is_live(hnswlib::HierarchicalNSW<float>& g, int64_t id) {
 
 // The newest readable graph file of at most generation `gen` (its generation), or -1.
 int64_t VectorIndex::load_newest_graph(int64_t gen) {
-  hnsw_ = std::make_unique<Hnsw>(p_.dim);
+  hnsw_ = std::make_unique<Hnsw>(p_.dim, p_.int8);
   exact_ = false;
   std::string best;
   int64_t best_gen = -1;
@@ -110,7 +137,10 @@ int64_t VectorIndex::load_newest_graph(int64_t gen) {
   }
   if (best.empty()) return -1;
   try {
-    hnsw_->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(&hnsw_->space, best);
+    hnsw_->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(hnsw_->space.get(), best);
+    // A graph whose points are of another size (format or dimension) is rebuilt, not misread.
+    const auto& g = *hnsw_->graph;
+    if (g.label_offset_ - g.offsetData_ != hnsw_->space->get_data_size()) fail("points of another format");
     return best_gen;
   } catch (const std::exception& ex) {
     log(LogLevel::Warn, "ignoring unreadable vector graph {}: {}", best, ex.what());
@@ -132,11 +162,12 @@ void VectorIndex::apply_log(int64_t since) {
       if (is_live(g, id)) g.markDelete(static_cast<hnswlib::labeltype>(id));
       continue;
     }
-    const float* v = blob_vector(st, 1, p_.dim);
+    const void* point = hnsw_->encode(blob_vector(st, 1, p_.dim));
     if (is_live(g, id) &&
-        std::memcmp(g.getDataByLabel<float>(static_cast<hnswlib::labeltype>(id)).data(), v, bytes) == 0)
+        std::memcmp(g.getDataByInternalId(g.label_lookup_.at(static_cast<hnswlib::labeltype>(id))), point,
+                    g.data_size_) == 0)
       continue;  // already there (a log entry of the graph's own generation)
-    add_point(g, id, v);
+    add_point(g, id, point);
   }
 }
 
@@ -153,7 +184,7 @@ void VectorIndex::apply_full_diff(size_t count) {
   auto st = db_.prepare("SELECT chunk_id, v FROM vectors");
   while (st.step()) {
     int64_t id = st.i64(0);
-    if (!is_live(g, id)) add_point(g, id, blob_vector(st, 1, p_.dim));
+    if (!is_live(g, id)) add_point(g, id, hnsw_->encode(blob_vector(st, 1, p_.dim)));
   }
 }
 
@@ -193,7 +224,7 @@ void VectorIndex::sync(bool save) {
     if (base < pruned) base = load_newest_graph(gen);  // start from the newest graph on disk
     if (!hnsw_->graph)
       hnsw_->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(
-          &hnsw_->space, count + 1024, static_cast<size_t>(p_.m), static_cast<size_t>(p_.ef_construction));
+          hnsw_->space.get(), count + 1024, static_cast<size_t>(p_.m), static_cast<size_t>(p_.ef_construction));
     if (base >= 0 && base >= log_from && base >= pruned) {
       if (base < gen) apply_log(base);
     } else {
@@ -215,47 +246,83 @@ void VectorIndex::sync(bool save) {
   prune_log(gen);
 }
 
+// The graph's candidates with scores in its point format: the `n` nearest
+// (ef_search wide), or with `only` every allowed chunk it holds.
+std::vector<std::pair<int64_t, float>> VectorIndex::graph_search(const float* query, size_t n, size_t ef_search,
+                                                                 const std::vector<int64_t>* only) {
+  auto& g = *hnsw_->graph;
+  const auto* encoded = static_cast<const unsigned char*>(hnsw_->encode(query));
+  const std::vector<unsigned char> q(encoded, encoded + g.data_size_);
+  auto score = [&](const void* point) {
+    return hnsw_->int8 ? int8_dot(q.data(), point, hnsw_->dim)
+                       : dot_f32(query, static_cast<const float*>(point), p_.dim);
+  };
+  std::vector<std::pair<int64_t, float>> out;
+  if (only) {
+    out.reserve(only->size());
+    for (int64_t id : *only) {
+      auto it = g.label_lookup_.find(static_cast<hnswlib::labeltype>(id));
+      if (it == g.label_lookup_.end() || g.isMarkedDeleted(it->second)) continue;
+      out.emplace_back(id, score(g.getDataByInternalId(it->second)));
+    }
+    return out;
+  }
+  g.setEf(std::max(ef_search, n));
+  auto pq = g.searchKnn(q.data(), n);
+  while (!pq.empty()) {  // hnswlib's inner-product distances are 1 - dot
+    out.emplace_back(static_cast<int64_t>(pq.top().second), 1.0f - pq.top().first);
+    pq.pop();
+  }
+  return out;
+}
+
+// Replaces approximate scores by the float inner products of the stored
+// vectors; a candidate whose vector is gone (a newer commit) is dropped.
+void VectorIndex::rescore(const float* query, std::vector<std::pair<int64_t, float>>& cands) {
+  auto st = db_.prepare("SELECT v FROM vectors WHERE chunk_id = ?1");
+  size_t kept = 0;
+  for (auto& c : cands) {
+    st.bind(1, c.first);
+    if (st.step()) cands[kept++] = {c.first, dot_f32(query, blob_vector(st, 0, p_.dim), p_.dim)};
+    st.reset();
+  }
+  cands.resize(kept);
+}
+
 std::vector<std::pair<int64_t, float>> VectorIndex::search(const float* query, size_t k, size_t ef_search,
                                                            const std::vector<int64_t>* only) {
   std::vector<std::pair<int64_t, float>> out;
   if (k == 0) return out;
   auto by_score = [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; };
+  auto keep_best = [&](size_t n) {
+    n = std::min(n, out.size());
+    std::partial_sort(out.begin(), out.begin() + static_cast<ptrdiff_t>(n), out.end(), by_score);
+    out.resize(n);
+  };
   sync(false);
-  if (only) {  // filtered: exact over the allowed chunks, from the in-memory copy
-    out.reserve(only->size());
-    if (exact_) {
+  if (exact_) {  // the in-memory float matrix; filtered: only the allowed chunks
+    auto add_row = [&](size_t row) {
+      out.emplace_back(ids_[row], dot_f32(query, matrix_.data() + row * static_cast<size_t>(p_.dim), p_.dim));
+    };
+    if (only) {
+      out.reserve(only->size());
       for (int64_t id : *only) {
         auto it = std::lower_bound(ids_.begin(), ids_.end(), id);  // ids_ ascend
-        if (it == ids_.end() || *it != id) continue;
-        auto row = static_cast<size_t>(it - ids_.begin());
-        out.emplace_back(id, dot_f32(query, matrix_.data() + row * static_cast<size_t>(p_.dim), p_.dim));
+        if (it != ids_.end() && *it == id) add_row(static_cast<size_t>(it - ids_.begin()));
       }
     } else {
-      auto& g = *hnsw_->graph;
-      for (int64_t id : *only) {
-        auto it = g.label_lookup_.find(static_cast<hnswlib::labeltype>(id));
-        if (it == g.label_lookup_.end() || g.isMarkedDeleted(it->second)) continue;
-        out.emplace_back(id, dot_f32(query, reinterpret_cast<const float*>(g.getDataByInternalId(it->second)), p_.dim));
-      }
-    }
-  } else {
-    if (exact_) {
       out.reserve(ids_.size());
-      for (size_t i = 0; i < ids_.size(); ++i)
-        out.emplace_back(ids_[i], dot_f32(query, matrix_.data() + i * static_cast<size_t>(p_.dim), p_.dim));
-    } else {
-      auto& g = *hnsw_->graph;
-      g.setEf(std::max(ef_search, k));
-      auto pq = g.searchKnn(query, k);
-      while (!pq.empty()) {  // hnswlib's inner-product distance is 1 - dot
-        out.emplace_back(static_cast<int64_t>(pq.top().second), 1.0f - pq.top().first);
-        pq.pop();
-      }
+      for (size_t row = 0; row < ids_.size(); ++row) add_row(row);
     }
+  } else if (!hnsw_->int8) {
+    out = graph_search(query, k, ef_search, only);
+  } else {
+    // int8 points choose max(ef_search, k) candidates; their float vectors rank them.
+    out = graph_search(query, std::max(ef_search, k), ef_search, only);
+    keep_best(std::max(ef_search, k));
+    rescore(query, out);
   }
-  size_t n = std::min(k, out.size());
-  std::partial_sort(out.begin(), out.begin() + static_cast<ptrdiff_t>(n), out.end(), by_score);
-  out.resize(n);
+  keep_best(k);
   return out;
 }
 

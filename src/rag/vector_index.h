@@ -23,6 +23,7 @@ struct VectorIndexParams {
   int m = 16;
   int ef_construction = 200;
   size_t exact_below = 20000;
+  bool int8 = false;  // graph points as int8 codes (rag/int8_codes.h), re-scored in float
 };
 
 class VectorIndex {
@@ -32,7 +33,10 @@ class VectorIndex {
 
   // Top-k chunk ids by inner product (cosine for normalized vectors), best first.
   // With `only` set, searches exactly among those chunk ids (filtered search),
-  // reading their vectors from the in-memory copy.
+  // reading their vectors from the in-memory copy. With int8 graph points the
+  // max(ef_search, k) best by int8 score (of the allowed chunks, when filtered)
+  // are re-scored with their float vectors from the table: scores are exact,
+  // membership approximate.
   std::vector<std::pair<int64_t, float>> search(const float* query, size_t k, size_t ef_search,
                                                 const std::vector<int64_t>* only = nullptr);
   // Brings the searchable copy up to the database's generation; with `save`,
@@ -51,6 +55,9 @@ class VectorIndex {
   void apply_log(int64_t since);
   void apply_full_diff(size_t count);
   void prune_log(int64_t gen);
+  std::vector<std::pair<int64_t, float>> graph_search(const float* query, size_t n, size_t ef_search,
+                                                      const std::vector<int64_t>* only);
+  void rescore(const float* query, std::vector<std::pair<int64_t, float>>& cands);
 
   Db& db_;
   std::string dir_;

@@ -93,6 +93,31 @@ TEST(AnswerConfig, JsonRoundTrip) {
   EXPECT_EQ(to_json(d), to_json(c));
 }
 
+TEST(AnswerConfig, IndexSectionSetsTheDenseIndexSettings) {
+  AnswerConfig c;
+  EXPECT_EQ(c.index.hnsw_m, 16);
+  EXPECT_EQ(c.index.ef_construction, 200);
+  EXPECT_EQ(c.index.vectors, "f32");
+  apply_toml(c, "[index]\nhnsw_m = 32\nef_construction = 400\nexact_below = 0\nvectors = \"int8\"\n", "i.toml");
+  EXPECT_EQ(c.index.hnsw_m, 32);
+  EXPECT_EQ(c.index.ef_construction, 400);
+  EXPECT_EQ(c.index.exact_below, 0);
+  EXPECT_EQ(c.index.vectors, "int8");
+  AnswerConfig d;
+  apply_json(d, to_json(c));
+  EXPECT_EQ(to_json(d), to_json(c));
+  auto error = [](const char* toml) {
+    AnswerConfig e;
+    return error_of([&] { apply_toml(e, toml, "i.toml"); });
+  };
+  std::string msg = error("[index]\nvectors = \"int4\"\n");
+  EXPECT_NE(msg.find("index.vectors: expected"), std::string::npos) << msg;
+  msg = error("[index]\nhnsw_m = 1\n");
+  EXPECT_NE(msg.find("index.hnsw_m: expected 2..256"), std::string::npos) << msg;
+  msg = error("[index]\nef_construction = 5000\n");
+  EXPECT_NE(msg.find("index.ef_construction: expected 4..4096"), std::string::npos) << msg;
+}
+
 TEST(AnswerConfig, BadTomlNamesFileLineAndColumn) {
   AnswerConfig c;
   std::string msg = error_of([&] { apply_toml(c, "[prompt]\nmax_chunks = = 3\n", "my.toml"); });

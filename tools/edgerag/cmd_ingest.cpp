@@ -4,11 +4,13 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "command.h"
+#include "rag/config.h"
 #include "rag/index.h"
 #include "rag/ingest_progress.h"
 #include "rag/search_json.h"
@@ -28,8 +30,9 @@ struct IngestArgs {
   bool ocr = false, prune = false, json = false, no_stemming = false, quiet = false;
   std::string ocr_lang = "eng", stopwords = "english";
   size_t max_tokens = 512, overlap = 1, min_tokens = 32;
-  int hnsw_m = 16, ef_construction = 200;
-  size_t exact_below = 20000;
+  std::string config;  // TOML file; its [index] section sets up a new index
+  std::optional<int> hnsw_m, ef_construction, exact_below;  // flags win over the file
+  std::optional<std::string> vectors;
   std::vector<std::string> limits;  // NAME=VALUE
 };
 
@@ -38,9 +41,11 @@ void run(const IngestArgs& a) {
   io.writable = true;
   io.stemming = !a.no_stemming;
   io.stopwords = a.stopwords;
-  io.hnsw_m = a.hnsw_m;
-  io.hnsw_ef_construction = a.ef_construction;
-  io.exact_below = a.exact_below;
+  const rag::IndexConfig ic = a.config.empty() ? rag::IndexConfig{} : rag::load_answer_config(a.config).index;
+  io.hnsw_m = a.hnsw_m.value_or(ic.hnsw_m);
+  io.hnsw_ef_construction = a.ef_construction.value_or(ic.ef_construction);
+  io.exact_below = static_cast<size_t>(a.exact_below.value_or(ic.exact_below));
+  io.vectors = a.vectors.value_or(ic.vectors);
   rag::ReadLimits limits;
   for (const auto& l : a.limits) rag::set_read_limit(limits, l);  // flag errors before the index opens
   auto idx = rag::Index::open(a.index, io);
@@ -106,12 +111,18 @@ void setup(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"english", "none"}));
   cmd->add_flag("--no-stemming", a->no_stemming, "No Porter stemming (at index creation)");
-  cmd->add_option("--hnsw-m", a->hnsw_m, "HNSW M (at index creation)")->capture_default_str()->check(CLI::Range(2, 256));
-  cmd->add_option("--ef-construction", a->ef_construction, "HNSW ef_construction (at index creation)")
-      ->capture_default_str()
+  // Index settings apply when the index is created: flag, else the --config file's [index], else the default.
+  cmd->add_option("--config", a->config, "TOML file whose [index] section sets up a new index (flags win)");
+  cmd->add_option("--hnsw-m", a->hnsw_m, "HNSW M (at index creation; default 16)")->check(CLI::Range(2, 256));
+  cmd->add_option("--ef-construction", a->ef_construction, "HNSW ef_construction (at index creation; default 200)")
       ->check(CLI::Range(4, 4096));
-  cmd->add_option("--exact-below", a->exact_below, "Exact dense search below this many vectors (at index creation)")
-      ->capture_default_str();
+  cmd->add_option("--exact-below", a->exact_below,
+                  "Exact dense search below this many vectors (at index creation; default 20000)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--vectors", a->vectors,
+                  "HNSW points: f32, or int8 (a quarter of the memory; candidates re-scored in float) "
+                  "(at index creation; default f32)")
+      ->check(CLI::IsMember({"f32", "int8"}));
   cmd->add_option("--limit", a->limits,
                   "Per-file reader limit NAME=VALUE, repeatable (docs/SECURITY.md): file_bytes, text_bytes, "
                   "unzipped_bytes, depth, html_errors, rows, columns, keys, seconds");
