@@ -5,12 +5,17 @@
 #include <filesystem>
 #include <fstream>
 #include <numbers>
+#include <queue>
 #include <random>
+#include <set>
 
 #include "eval/bench.h"
 #include "eval/retrieval_beir.h"
 #include "eval/retrieval_metrics.h"
+#include "rag/embedder.h"
 #include "rag/index.h"
+#include "rag/sqlite_db.h"
+#include "tensor/ops.h"
 #include "util/error.h"
 #include "util/timer.h"
 
@@ -26,8 +31,15 @@ double load_average() {
   return l;
 }
 
-// Words, chunk lengths and queries from one seeded generator; only the
-// engine's own bit patterns are used, so every platform draws the same corpus.
+// Draws from the generator's own bit patterns (not std:: distributions, whose
+// algorithms differ between libraries), so every platform draws the same corpus.
+double uniform(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+double normal(std::mt19937_64& rng) {  // Box-Muller
+  double u = std::max(uniform(rng), 1e-300), v = uniform(rng);
+  return std::sqrt(-2 * std::log(u)) * std::cos(2 * std::numbers::pi * v);
+}
+
+// Words, chunk lengths and queries from one seeded generator.
 class Synthetic {
  public:
   Synthetic(const RetrievalBenchOptions& o) : rng_(o.seed), mean_words_(o.mean_words) {
@@ -40,17 +52,12 @@ class Synthetic {
 
   std::string chunk() {
     // Log-normal lengths (sigma 0.5) around the mean, as passages vary.
-    double len = static_cast<double>(mean_words_) * std::exp(0.5 * normal() - 0.125);
+    double len = static_cast<double>(mean_words_) * std::exp(0.5 * normal(rng_) - 0.125);
     return words(std::clamp<size_t>(static_cast<size_t>(len), 4, 8 * mean_words_));
   }
-  std::string query() { return words(3 + static_cast<size_t>(uniform() * 8)); }
+  std::string query() { return words(3 + static_cast<size_t>(uniform(rng_) * 8)); }
 
  private:
-  double uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
-  double normal() {  // Box-Muller
-    double u = std::max(uniform(), 1e-300), v = uniform();
-    return std::sqrt(-2 * std::log(u)) * std::cos(2 * std::numbers::pi * v);
-  }
   // The word of a vocabulary rank: two-letter syllables spelling the rank in base 40.
   static std::string spell(size_t rank) {
     static const char* kSyllables[] = {"ka", "to", "mi", "ne", "su", "ra", "lo", "pe", "di", "vu",
@@ -67,7 +74,7 @@ class Synthetic {
   std::string words(size_t n) {
     std::string s;
     for (size_t i = 0; i < n; ++i) {
-      auto r = static_cast<size_t>(std::lower_bound(cdf_.begin(), cdf_.end(), uniform()) - cdf_.begin());
+      auto r = static_cast<size_t>(std::lower_bound(cdf_.begin(), cdf_.end(), uniform(rng_)) - cdf_.begin());
       if (i) s += ' ';
       s += spell(std::min(r, cdf_.size() - 1));
     }
@@ -78,6 +85,77 @@ class Synthetic {
   size_t mean_words_;
   std::vector<double> cdf_;
 };
+
+// Vectors for the synthetic corpus: a text's FNV-1a hash picks one of the
+// centroids and seeds the Gaussian noise added to it (as large as the
+// centroid), then the sum is normalized. Deterministic and cheap, and
+// clustered as real embeddings are, so a graph's recall on it means something.
+class ClusteredEmbedder : public rag::Embedder {
+ public:
+  ClusteredEmbedder(int dim, size_t clusters, uint64_t seed) : dim_(dim), clusters_(clusters) {
+    EDGERAG_CHECK(dim > 0 && dim <= 4096 && clusters > 0, "dim 1..4096 and clusters > 0");
+    std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ull);
+    centroids_.resize(clusters * static_cast<size_t>(dim));
+    for (float& x : centroids_) x = static_cast<float>(normal(rng));
+  }
+  std::string name() const override { return fmt::format("synthetic-clustered-{}", dim_); }
+  int dim() const override { return dim_; }
+  std::vector<std::vector<float>> embed(const std::vector<std::string>& texts, bool) override {
+    std::vector<std::vector<float>> out;
+    for (const auto& t : texts) {
+      uint64_t h = 0xcbf29ce484222325ull;
+      for (unsigned char c : t) h = (h ^ c) * 0x100000001b3ull;
+      std::mt19937_64 rng(h);
+      const float* c = centroids_.data() + (h % clusters_) * static_cast<size_t>(dim_);
+      std::vector<float> v(static_cast<size_t>(dim_));
+      double norm = 0;
+      for (size_t i = 0; i < v.size(); ++i) {
+        v[i] = c[i] + static_cast<float>(normal(rng));
+        norm += static_cast<double>(v[i]) * v[i];
+      }
+      for (float& x : v) x = static_cast<float>(x / std::sqrt(norm));
+      out.push_back(std::move(v));
+    }
+    return out;
+  }
+  size_t count_tokens(std::string_view text) const override { return 1 + std::count(text.begin(), text.end(), ' '); }
+
+ private:
+  int dim_;
+  size_t clusters_;
+  std::vector<float> centroids_;
+};
+
+// The exact float top-k chunk ids of each query over every stored vector (one scan).
+std::vector<std::set<int64_t>> exact_top_k(const std::string& db_path, const std::vector<std::vector<float>>& queries,
+                                           size_t k) {
+  using Entry = std::pair<float, int64_t>;  // a min-heap of the best k per query
+  std::vector<std::priority_queue<Entry, std::vector<Entry>, std::greater<>>> best(queries.size());
+  rag::Db db(db_path, false);
+  auto st = db.prepare("SELECT chunk_id, v FROM vectors");
+  while (st.step()) {
+    size_t bytes = 0;
+    const auto* v = static_cast<const float*>(st.blob(1, &bytes));
+    for (size_t q = 0; q < queries.size(); ++q) {
+      EDGERAG_CHECK(bytes == queries[q].size() * sizeof(float), "stored vector of {} bytes", bytes);
+      const float s = dot_f32(queries[q].data(), v, static_cast<int64_t>(queries[q].size()));
+      if (best[q].size() < k) best[q].emplace(s, st.i64(0));
+      else if (s > best[q].top().first) best[q].pop(), best[q].emplace(s, st.i64(0));
+    }
+  }
+  std::vector<std::set<int64_t>> out(queries.size());
+  for (size_t q = 0; q < queries.size(); ++q)
+    for (; !best[q].empty(); best[q].pop()) out[q].insert(best[q].top().second);
+  return out;
+}
+
+uint64_t graph_bytes(const std::string& dir) {
+  uint64_t n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().extension() == ".hnsw") n += e.file_size(ec);
+  return n;
+}
 
 LatencyStats stats(const std::vector<double>& ms) {
   LatencyStats s;
@@ -121,6 +199,38 @@ void time_queries(rag::Index& idx, const std::vector<std::string>& queries, cons
   row.exhaustive = stats(exhaustive_ms);
 }
 
+// Dense top-k (the HNSW stage's wall time) against exact float search, and
+// the whole hybrid search call.
+void time_dense(rag::Index& idx, rag::Embedder& emb, const std::string& dir, const std::vector<std::string>& queries,
+                const RetrievalBenchOptions& o, RetrievalBenchRow& row) {
+  const auto qvecs = emb.embed(queries, true);
+  const auto exact = exact_top_k(dir + "/index.sqlite", qvecs, o.k);
+  rag::SearchOptions so;
+  so.k = so.dense_depth = o.k;
+  so.ef_search = o.ef_search;
+  std::vector<double> dense_ms, hybrid_ms;
+  double found = 0;
+  for (size_t q = 0; q < queries.size(); ++q) {
+    so.mode = rag::SearchMode::Dense;
+    auto r = idx.search(queries[q], so);
+    dense_ms.push_back(r.timings.dense_ms);
+    size_t hit = 0;
+    for (const auto& h : r.hits) hit += exact[q].count(h.chunk_id);
+    found += exact[q].empty() ? 1.0 : static_cast<double>(hit) / static_cast<double>(exact[q].size());
+    rag::SearchOptions hybrid;
+    hybrid.mode = rag::SearchMode::Hybrid;
+    hybrid.k = o.k;
+    hybrid.ef_search = o.ef_search;
+    Timer t;
+    idx.search(queries[q], hybrid);
+    hybrid_ms.push_back(t.ms());
+  }
+  row.dense = stats(dense_ms);
+  row.hybrid = stats(hybrid_ms);
+  row.recall_at_k = queries.empty() ? 0 : found / static_cast<double>(queries.size());
+  row.graph_bytes = graph_bytes(dir);
+}
+
 rag::IngestOptions one_chunk_per_text() {
   rag::IngestOptions io;
   io.chunk = {1u << 20, 0, 0};
@@ -153,7 +263,16 @@ RetrievalBenchResult bench_retrieval(const RetrievalBenchOptions& o) {
   {
     rag::IndexOptions io;
     io.writable = true;
+    std::shared_ptr<rag::Embedder> emb;
+    if (o.dim > 0) {
+      emb = std::make_shared<ClusteredEmbedder>(o.dim, o.clusters, o.seed);
+      io.exact_below = 0;  // the graph at every size
+      io.vectors = o.vectors;
+      io.hnsw_m = o.hnsw_m;
+      io.hnsw_ef_construction = o.ef_construction;
+    }
     auto idx = rag::Index::open(dir + "/synthetic", io);
+    if (emb) idx->set_embedder(emb);
     size_t have = 0;
     for (size_t target : o.chunks) {
       RetrievalBenchRow row;
@@ -171,6 +290,7 @@ RetrievalBenchResult bench_retrieval(const RetrievalBenchOptions& o) {
                                 std::max(row.ingest_s, 1e-9);
       row.index_bytes = idx->stats().bytes_on_disk;
       time_queries(*idx, queries, o, {}, row);
+      if (emb) time_dense(*idx, *emb, dir + "/synthetic", queries, o, row);
       res.rows.push_back(row);
     }
   }

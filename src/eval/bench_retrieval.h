@@ -2,7 +2,10 @@
 // corpus (Zipfian vocabulary, varied chunk lengths) grown through the sizes
 // asked for, timing ingest and BM25 top-k queries through the pruned inverted
 // index and through the exhaustive FTS5 scorer, and checking that both rank
-// alike. Optionally the same on a BEIR corpus (SciFact).
+// alike. Optionally the same on a BEIR corpus (SciFact). With a dimension,
+// every chunk also gets a synthetic vector (clustered Gaussian, seeded by its
+// text) in an HNSW graph: dense and hybrid queries are timed and the dense
+// top-k compared with exact float search over the stored vectors (recall@k).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -20,6 +23,12 @@ struct RetrievalBenchOptions {
   uint64_t seed = 1;
   std::string dir;                  // index folder (default: a temporary one, removed afterwards)
   std::string beir;                 // BEIR data set folder to measure as well ("" = none)
+  // Dense (dim > 0): the graph's settings, fixed when the index is created.
+  int dim = 0;
+  std::string vectors = "f32";      // HNSW points: "f32" or "int8"
+  int hnsw_m = 16, ef_construction = 200;
+  size_t ef_search = 64;
+  size_t clusters = 1000;           // centroids the synthetic vectors scatter around
 };
 
 struct LatencyStats {
@@ -37,6 +46,11 @@ struct RetrievalBenchRow {
                                     // what they cost on a core of their own when others compete
   LatencyStats exhaustive;          // FTS5 scoring every match
   size_t compared = 0, identical = 0;  // queries whose top-k ids and scores agree exactly
+  // Dense (dim > 0): the HNSW search stage, the whole hybrid search call, and the
+  // share of the exact float top-k the dense top-k finds (mean over queries).
+  LatencyStats dense, hybrid;
+  double recall_at_k = 0;
+  uint64_t graph_bytes = 0;         // the HNSW graph file (what search holds in memory)
 };
 
 struct RetrievalBenchResult {

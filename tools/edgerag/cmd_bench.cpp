@@ -93,7 +93,8 @@ void setup_embed(CLI::App& app) {
 }
 
 void setup_retrieval(CLI::App& app) {
-  auto* cmd = app.add_subcommand("retrieval", "BM25 latency and ingest speed as a synthetic corpus grows");
+  auto* cmd = app.add_subcommand("retrieval",
+                                 "BM25 (and with --dim, dense and hybrid) latency and ingest speed as a synthetic corpus grows");
   auto o = std::make_shared<eval::RetrievalBenchOptions>();
   auto json = std::make_shared<bool>(false);
   cmd->add_option("--chunks", o->chunks, "Index sizes to measure, ascending (the index grows through them)")
@@ -107,6 +108,13 @@ void setup_retrieval(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Corpus and query seed");
   cmd->add_option("--dir", o->dir, "Empty folder for the indexes (default: a temporary one, removed)");
   cmd->add_option("--beir", o->beir, "Also measure this BEIR data set (e.g. SciFact)");
+  cmd->add_option("--dim", o->dim, "Synthetic vector dimension: also dense and hybrid, recall@k against exact search")
+      ->check(CLI::Range(0, 4096));
+  cmd->add_option("--vectors", o->vectors, "HNSW points: f32 or int8")->check(CLI::IsMember({"f32", "int8"}));
+  cmd->add_option("--hnsw-m", o->hnsw_m, "HNSW M")->check(CLI::Range(2, 256));
+  cmd->add_option("--ef-construction", o->ef_construction, "HNSW ef_construction")->check(CLI::Range(4, 4096));
+  cmd->add_option("--ef-search", o->ef_search, "HNSW ef_search")->check(CLI::Range(1, 10000));
+  cmd->add_option("--clusters", o->clusters, "Centroids of the synthetic vectors")->check(CLI::Range(1, 1000000));
   cmd->add_flag("--json", *json, "Print one JSON object");
   cmd->callback([o, json] {
     const eval::RetrievalBenchResult r = eval::bench_retrieval(*o);
@@ -120,6 +128,13 @@ void setup_retrieval(CLI::App& app) {
                       {"queries", row.queries}, {"k", o->k}, {"bm25", lat(row.bm25)}, {"bm25_cpu", lat(row.bm25_cpu)},
                       {"bm25_exhaustive", lat(row.exhaustive)}, {"compared", row.compared},
                       {"identical", row.identical}});
+    if (o->dim > 0)
+      for (size_t i = 0; i < r.rows.size(); ++i)
+        if (r.rows[i].corpus == "synthetic")
+          rows[i].update({{"dim", o->dim}, {"vectors", o->vectors}, {"hnsw_m", o->hnsw_m},
+                          {"ef_construction", o->ef_construction}, {"ef_search", o->ef_search},
+                          {"dense", lat(r.rows[i].dense)}, {"hybrid", lat(r.rows[i].hybrid)},
+                          {"recall_at_k", r.rows[i].recall_at_k}, {"graph_bytes", r.rows[i].graph_bytes}});
     const nlohmann::json j{{"rows", rows}, {"peak_rss_mb", r.peak_rss_mb}, {"load_before", r.load_before},
                            {"load_after", r.load_after}};
     if (*json) {
@@ -131,6 +146,12 @@ void setup_retrieval(CLI::App& app) {
                   "%zu/%zu identical, ingest %.0f chunks/s\n",
                   row.corpus.c_str(), row.chunks, row.bm25.p50_ms, row.bm25.p99_ms, row.bm25_cpu.p50_ms,
                   row.exhaustive.p50_ms, row.identical, row.compared, row.ingest_chunks_per_s);
+    if (o->dim > 0)
+      for (const auto& row : r.rows)
+        if (row.corpus == "synthetic")
+          std::printf("%-10s %9zu chunks: dense p50 %.2f ms p99 %.2f ms, recall@%zu %.4f, hybrid p50 %.2f ms, graph %.1f MiB\n",
+                      "", row.chunks, row.dense.p50_ms, row.dense.p99_ms, o->k, row.recall_at_k, row.hybrid.p50_ms,
+                      static_cast<double>(row.graph_bytes) / (1 << 20));
   });
 }
 
