@@ -98,4 +98,23 @@ AssembledPrompt assemble_prompt(const std::vector<SearchHit>& ranked, const std:
   return out;
 }
 
+std::vector<ChunkSpan> locate_chunks(const std::vector<int32_t>& ids, const std::vector<SearchHit>& chunks,
+                                     const Tokenizer& tok) {
+  std::vector<ChunkSpan> spans;
+  auto from = ids.begin();
+  for (const SearchHit& c : chunks) {
+    const std::vector<int32_t> t = tok.encode(c.text, false, false);
+    for (const auto& [skip_front, skip_back] : {std::pair{0, 0}, {1, 0}, {1, 1}}) {
+      if (static_cast<int>(t.size()) - skip_front - skip_back < 4) break;
+      const auto it = std::search(from, ids.end(), t.begin() + skip_front, t.end() - skip_back);
+      if (it == ids.end()) continue;
+      const auto begin = static_cast<int32_t>(it - ids.begin());
+      spans.push_back({begin, begin + static_cast<int32_t>(t.size()) - skip_front - skip_back});
+      from = ids.begin() + spans.back().end;
+      break;
+    }
+  }
+  return spans;
+}
+
 }  // namespace edgerag::rag

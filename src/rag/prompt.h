@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "rag/search_types.h"
+#include "runtime/chunk_prefill.h"  // ChunkSpan
 #include "tokenizer/tokenizer.h"  // PromptPart
 
 namespace edgerag::rag {
@@ -50,5 +51,12 @@ std::string source_label(const Provenance& p);
 AssembledPrompt assemble_prompt(const std::vector<SearchHit>& ranked, const std::string& question,
                                 const std::string& system, const PromptBudget& budget,
                                 const ChatRenderer& render, const PromptEncoder& encode);
+
+// Token spans of the chunks' texts inside a prompt's ids, for chunk KV reuse:
+// each chunk's own tokenization found in order (its first token, and then its
+// last, dropped when the neighbouring text merged with them). A chunk not
+// found, or shorter than 4 tokens, gets no span (its tokens are computed).
+std::vector<ChunkSpan> locate_chunks(const std::vector<int32_t>& ids, const std::vector<SearchHit>& chunks,
+                                     const Tokenizer& tok);
 
 }  // namespace edgerag::rag
