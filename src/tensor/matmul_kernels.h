@@ -29,11 +29,19 @@ struct MatmulKernel {
   ConvertFn convert = nullptr;  // nullptr: the scalar quantize_activations
 };
 
-// The same product over whole groups of the packed layout (tensor/repack.h):
-// y[t * y_stride + r] for r < ng * kPackRows, weights from w (group g at
-// w + g * kPackRows * row_bytes), activations as for TileFn.
-using PackedFn = void (*)(int64_t cols, const uint8_t* w, int64_t ng, const uint8_t* x, size_t x_stride, int64_t nt,
-                          float* y, size_t y_stride);
+// The same product over whole groups of the packed layout (tensor/repack.h).
+// terms() derives per-token terms from the converted activations (d_x, block
+// sums: `floats` and `ints` per block of `elems` columns, token after token),
+// once per call for all nt tokens; run() computes y[t * y_stride + r] for
+// r < ng * kPackRows, weights from w (group g at w + g * kPackRows * row_bytes),
+// activations as for TileFn and the terms of the same tokens.
+struct PackedKernel {
+  int64_t elems, floats, ints;
+  void (*terms)(int64_t cols, const uint8_t* x, size_t x_stride, int64_t nt, float* dx, int32_t* ti);
+  void (*run)(int64_t cols, const uint8_t* w, int64_t ng, const uint8_t* x, size_t x_stride, int64_t nt,
+              const float* dx, const int32_t* ti, float* y, size_t y_stride);
+};
+using PackedFn = const PackedKernel*;
 
 // nullptr when that level has no kernel for the weight type.
 const MatmulKernel* scalar_kernel(DType w);

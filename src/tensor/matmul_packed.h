@@ -7,7 +7,6 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "tensor/dtype.h"
 #include "tensor/ops.h"
@@ -35,38 +34,42 @@ inline void q45k_terms(int64_t nsb, int nt, const uint8_t* x, size_t xs, float* 
   }
 }
 
-// All groups for NT tokens; the token terms are computed once for them.
+// All groups for NT tokens, whose terms are dx / ints.
 template <class P, int NT>
-void groups_pass(int64_t nb, const uint8_t* w, size_t group_bytes, int64_t ng, const uint8_t* x, size_t xs, float* y,
-                 size_t ys) {
-  thread_local std::vector<float> dx;
-  thread_local std::vector<int32_t> ints;
-  dx.resize(static_cast<size_t>(NT * nb * P::kFloats));
-  ints.resize(static_cast<size_t>(NT * nb * P::kInts));
-  P::terms(nb, NT, x, xs, dx.data(), ints.data());
-  for (int64_t g = 0; g < ng; ++g)
-    P::template tile<NT>(nb, w + g * group_bytes, x, xs, dx.data(), ints.data(), y + g * kPackRows, ys);
+void groups_pass(int64_t nb, const uint8_t* w, size_t group_bytes, int64_t ng, const uint8_t* x, size_t xs,
+                 const float* dx, const int32_t* ints, float* y, size_t ys) {
+  for (int64_t g = 0; g < ng; ++g) P::template tile<NT>(nb, w + g * group_bytes, x, xs, dx, ints, y + g * kPackRows, ys);
 }
 
 template <class P, int NT>
 void tail_tokens(int64_t rem, int64_t nb, const uint8_t* w, size_t gb, int64_t ng, const uint8_t* x, size_t xs,
-                 float* y, size_t ys) {
+                 const float* dx, const int32_t* ints, float* y, size_t ys) {
   if constexpr (NT > 0) {
-    if (rem == NT) return groups_pass<P, NT>(nb, w, gb, ng, x, xs, y, ys);
-    tail_tokens<P, NT - 1>(rem, nb, w, gb, ng, x, xs, y, ys);
+    if (rem == NT) return groups_pass<P, NT>(nb, w, gb, ng, x, xs, dx, ints, y, ys);
+    tail_tokens<P, NT - 1>(rem, nb, w, gb, ng, x, xs, dx, ints, y, ys);
   }
 }
 
-// A PackedFn over format P.
 template <class P>
-void packed_matmul(int64_t cols, const uint8_t* w, int64_t ng, const uint8_t* x, size_t xs, int64_t nt, float* y,
-                   size_t ys) {
+void packed_terms(int64_t cols, const uint8_t* x, size_t xs, int64_t nt, float* dx, int32_t* ints) {
+  P::terms(cols / P::kElems, static_cast<int>(nt), x, xs, dx, ints);
+}
+
+template <class P>
+void packed_matmul(int64_t cols, const uint8_t* w, int64_t ng, const uint8_t* x, size_t xs, int64_t nt,
+                   const float* dx, const int32_t* ints, float* y, size_t ys) {
   const int64_t nb = cols / P::kElems;
   const size_t gb = static_cast<size_t>(nb) * P::kBlockBytes;
+  const int64_t fs = nb * P::kFloats, is = nb * P::kInts;  // terms per token
   int64_t t = 0;
-  for (; t + P::kNT <= nt; t += P::kNT) groups_pass<P, P::kNT>(nb, w, gb, ng, x + t * xs, xs, y + t * ys, ys);
-  if (t < nt) tail_tokens<P, P::kNT - 1>(nt - t, nb, w, gb, ng, x + t * xs, xs, y + t * ys, ys);
+  for (; t + P::kNT <= nt; t += P::kNT)
+    groups_pass<P, P::kNT>(nb, w, gb, ng, x + t * xs, xs, dx + t * fs, ints + t * is, y + t * ys, ys);
+  if (t < nt) tail_tokens<P, P::kNT - 1>(nt - t, nb, w, gb, ng, x + t * xs, xs, dx + t * fs, ints + t * is, y + t * ys, ys);
 }
+
+// The PackedKernel of format P.
+template <class P>
+constexpr PackedKernel kPacked{P::kElems, P::kFloats, P::kInts, packed_terms<P>, packed_matmul<P>};
 
 }  // namespace
 }  // namespace edgerag

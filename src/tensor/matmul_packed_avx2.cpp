@@ -230,11 +230,11 @@ struct Avx2Q4K : Halves<Avx2Q4K> {
 
 PackedFn avx2_packed_kernel(DType w) {
   switch (w) {
-    case DType::Q4_0: return packed_matmul<Avx2P<BlockQ4_0, BlockQ8_0, Quants::kNibbles, 8>>;
-    case DType::Q4_1: return packed_matmul<Avx2P<BlockQ4_1, BlockQ8_1, Quants::kNibbles, 0>>;
-    case DType::Q5_0: return packed_matmul<Avx2P<BlockQ5_0, BlockQ8_0, Quants::kFiveBits, 16>>;
-    case DType::Q5_1: return packed_matmul<Avx2P<BlockQ5_1, BlockQ8_1, Quants::kFiveBits, 0>>;
-    case DType::Q4_K: return packed_matmul<Avx2Q4K>;
+    case DType::Q4_0: return &kPacked<Avx2P<BlockQ4_0, BlockQ8_0, Quants::kNibbles, 8>>;
+    case DType::Q4_1: return &kPacked<Avx2P<BlockQ4_1, BlockQ8_1, Quants::kNibbles, 0>>;
+    case DType::Q5_0: return &kPacked<Avx2P<BlockQ5_0, BlockQ8_0, Quants::kFiveBits, 16>>;
+    case DType::Q5_1: return &kPacked<Avx2P<BlockQ5_1, BlockQ8_1, Quants::kFiveBits, 0>>;
+    case DType::Q4_K: return &kPacked<Avx2Q4K>;
     default: return nullptr;
   }
 }

@@ -442,16 +442,16 @@ struct BF16P {
 
 PackedFn avx512_packed_kernel(DType w) {
   switch (w) {
-    case DType::Q4_0: return packed_matmul<Q4_0P>;
-    case DType::Q4_1: return packed_matmul<Q4_1P>;
-    case DType::Q5_0: return packed_matmul<Q5_0P>;
-    case DType::Q5_1: return packed_matmul<Q5_1P>;
-    case DType::Q8_0: return packed_matmul<Q8_0P>;
-    case DType::Q4_K: return packed_matmul<Q45_KP<false>>;
-    case DType::Q5_K: return packed_matmul<Q45_KP<true>>;
-    case DType::Q6_K: return packed_matmul<Q6_KP>;
-    case DType::F16: return packed_matmul<F16P>;
-    case DType::BF16: return cpu_has_avx512_bf16() ? packed_matmul<BF16P> : nullptr;
+    case DType::Q4_0: return &kPacked<Q4_0P>;
+    case DType::Q4_1: return &kPacked<Q4_1P>;
+    case DType::Q5_0: return &kPacked<Q5_0P>;
+    case DType::Q5_1: return &kPacked<Q5_1P>;
+    case DType::Q8_0: return &kPacked<Q8_0P>;
+    case DType::Q4_K: return &kPacked<Q45_KP<false>>;
+    case DType::Q5_K: return &kPacked<Q45_KP<true>>;
+    case DType::Q6_K: return &kPacked<Q6_KP>;
+    case DType::F16: return &kPacked<F16P>;
+    case DType::BF16: return cpu_has_avx512_bf16() ? &kPacked<BF16P> : nullptr;
     default: return nullptr;
   }
 }
