@@ -1,10 +1,21 @@
 #include "eval/attention_metrics.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "util/error.h"
 
 namespace edgerag {
+
+double gini_coefficient(const std::vector<double>& x) {
+  const double n = static_cast<double>(x.size());
+  double sum = 0, diffs = 0;
+  for (double a : x) {
+    sum += a;
+    for (double b : x) diffs += std::fabs(a - b);
+  }
+  return x.size() < 2 || sum <= 0 ? 0.0 : diffs / (2 * n * sum);  // 2 n^2 mean = 2 n sum
+}
 
 PassageAttention passage_attention(const std::vector<std::vector<std::vector<float>>>& weights,
                                    const std::vector<TokenSpan>& passages, size_t gold) {
@@ -25,6 +36,7 @@ PassageAttention passage_attention(const std::vector<std::vector<std::vector<flo
   r.gold_share = r.share[gold];
   r.gold_rank = 1 + static_cast<int>(std::count_if(r.share.begin(), r.share.end(),
                                                    [&](double s) { return s > r.gold_share; }));
+  r.gini = gini_coefficient(r.share);
   return r;
 }
 

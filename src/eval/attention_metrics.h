@@ -19,7 +19,14 @@ struct PassageAttention {
   std::vector<double> share;  // per passage: mean over layers and heads of the attention mass on it
   double gold_share = 0;
   int gold_rank = 0;          // 1 = the most attended passage
+  // Gini coefficient of the shares (0: spread evenly, -> 1: one passage takes it
+  // all): how concentrated the attention over the passages is.
+  double gini = 0;
 };
+
+// Gini coefficient of non-negative values: sum |x_i - x_j| over all ordered pairs
+// / (2 n^2 mean); 0 for fewer than 2 values or an all-zero list.
+double gini_coefficient(const std::vector<double>& x);
 
 // weights[layer][head][pos] of one query token.
 PassageAttention passage_attention(const std::vector<std::vector<std::vector<float>>>& weights,

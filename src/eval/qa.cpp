@@ -151,7 +151,7 @@ QaResult eval_qa(const Model& model, const std::vector<QaItem>& items, const QaO
   for (int target : lengths) {
     QaScore sc;
     sc.context_tokens = target;
-    std::vector<double> shares, drifts, f1s;  // per answered item, with attention
+    std::vector<double> shares, drifts, f1s, ranks;  // per answered item, with attention
     for (size_t i = 0; i < items.size(); ++i) {
       const QaItem& it = items[i];
       std::vector<std::string> passages;
@@ -194,6 +194,9 @@ QaResult eval_qa(const Model& model, const std::vector<QaItem>& items, const QaO
         sc.gold_attention_share += t.at_prompt_end.gold_share;
         sc.gold_rank += t.at_prompt_end.gold_rank;
         sc.attention_drift += t.drift;
+        sc.gold_precision_at_1 += t.at_prompt_end.gold_rank == 1;
+        sc.attention_gini += t.at_prompt_end.gini;
+        ranks.push_back(t.at_prompt_end.gold_rank);
         shares.push_back(t.at_prompt_end.gold_share);
         drifts.push_back(t.drift);
       }
@@ -209,7 +212,14 @@ QaResult eval_qa(const Model& model, const std::vector<QaItem>& items, const QaO
       }
     }
     if (sc.n) {
-      for (double* v : {&sc.em, &sc.f1, &sc.gold_attention_share, &sc.gold_rank, &sc.attention_drift}) *v /= sc.n;
+      for (double* v : {&sc.em, &sc.f1, &sc.gold_attention_share, &sc.gold_rank, &sc.attention_drift,
+                        &sc.gold_precision_at_1, &sc.attention_gini})
+        *v /= sc.n;
+    }
+    if (!ranks.empty()) {
+      std::sort(ranks.begin(), ranks.end());
+      const size_t h = ranks.size() / 2;
+      sc.gold_rank_median = ranks.size() % 2 ? ranks[h] : (ranks[h - 1] + ranks[h]) / 2;
     }
     if (!f1s.empty()) {
       sc.share_f1_pearson = pearson(shares, f1s), sc.share_f1_spearman = spearman(shares, f1s);

@@ -46,6 +46,10 @@ struct QaScore {
   double em = 0, f1 = 0;
   // With QaOptions::attention: means over the answered items (attention_metrics.h).
   double gold_attention_share = 0, gold_rank = 0, attention_drift = 0;
+  // The study's attention-preservation columns: share of items whose gold passage is
+  // the most attended (precision@1), the median gold rank, the mean Gini coefficient
+  // of the passage shares.
+  double gold_precision_at_1 = 0, gold_rank_median = 0, attention_gini = 0;
   // Attention-quality correlations across the answered items (correlation.h) and the
   // mean drift at correct (EM 1) and wrong answers.
   double share_f1_pearson = 0, share_f1_spearman = 0, drift_f1_pearson = 0, drift_f1_spearman = 0;

@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -19,9 +18,11 @@
 #include "eval/energy.h"
 #include "eval/mc.h"
 #include "eval/ppl.h"
+#include "eval/report_tables.h"
 #include "eval/roofline.h"
 #include "eval/qa.h"
 #include "eval/report_speed.h"
+#include "eval/svg_plot.h"
 #include "format/gguf.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -59,12 +60,6 @@ std::string machine_description() {
   return fmt::format("{}, {} logical CPUs", model.empty() ? "unknown CPU" : model, cpus);
 }
 
-std::string fmt_batches(const std::vector<std::pair<int, double>>& b) {
-  std::string s;
-  for (const auto& [n, v] : b) s += fmt::format("{}{:.0f}", s.empty() ? "" : " / ", v);
-  return s;
-}
-
 std::string dominant_type(const GgufFile& f) {
   std::map<std::string, int64_t> n;
   for (const auto& t : f.tensors())
@@ -76,12 +71,52 @@ std::string dominant_type(const GgufFile& f) {
   return best;
 }
 
+// The study's plots as SVG files in the output directory; returns their names.
+std::vector<std::string> write_plots(const QuantReportOptions& opt, const QuantReport& rep) {
+  const std::filesystem::path dir(opt.out_dir);
+  std::vector<std::string> names;
+  auto write = [&](const std::string& name, const std::vector<PlotSeries>& series, const PlotOptions& po) {
+    std::ofstream(dir / name) << svg_plot(series, po);
+    names.push_back(name);
+  };
+  // Quality against size: one labelled point per variant.
+  auto per_variant = [&](double QuantReportRow::*y) {
+    std::vector<PlotSeries> s;
+    for (const auto& r : rep.rows) s.push_back({r.name, {{r.bits_per_param, r.*y}}});
+    return s;
+  };
+  write("ppl_vs_bits.svg", per_variant(&QuantReportRow::ppl),
+        {.title = "Perplexity against size", .x_label = "bits per parameter", .y_label = "perplexity", .lines = false});
+  const bool qa = !opt.qa_file.empty();
+  if (qa)
+    write("qa_f1_vs_bits.svg", per_variant(&QuantReportRow::qa_f1),
+          {.title = "QA F1 against size", .x_label = "bits per parameter", .y_label = "F1", .lines = false});
+  std::vector<PlotSeries> batch, length, position;
+  for (const auto& r : rep.rows) {
+    batch.push_back({r.name, {}});
+    for (const auto& [b, v] : r.batch_tok_s) batch.back().points.emplace_back(b, v);
+    length.push_back({r.name, {}});
+    for (const auto& sc : r.qa_context.scores)
+      if (sc.n) length.back().points.emplace_back(sc.context_tokens, sc.f1);
+    position.push_back({r.name, {}});
+    for (size_t i = 0; i < r.qa_positions.size() && i < opt.qa_positions.size(); ++i)
+      if (r.qa_positions[i].n) position.back().points.emplace_back(opt.qa_positions[i], r.qa_positions[i].f1);
+  }
+  write("batch_scaling.svg", batch,
+        {.title = "Batch scaling", .x_label = "batch size", .y_label = "generated tokens/s", .log2_x = true});
+  if (qa && !opt.qa_context_tokens.empty()) {
+    write("f1_vs_context.svg", length,
+          {.title = "Context degradation", .x_label = "context tokens", .y_label = "F1", .log2_x = true});
+    write("f1_vs_position.svg", position,
+          {.title = "Position effect", .x_label = "gold passage position (0 first, 1 last)", .y_label = "F1"});
+  }
+  return names;
+}
+
 void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::vector<std::string>& commands) {
   namespace fs = std::filesystem;
   const fs::path dir(opt.out_dir);
   const auto& rows = rep.rows;
-  std::string batches_hdr;
-  for (int b : opt.batches) batches_hdr += fmt::format("{}{}", batches_hdr.empty() ? "" : "/", b);
 
   // Markdown
   std::string md = "# Quantization study\n\n";
@@ -95,117 +130,20 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
     md += fmt::format("Base perplexity vs llama.cpp reference {:.4f}: {} (|diff| {:.4f}%).\n\n", opt.golden_ppl,
                       rep.golden_ok ? "within 1%" : "OUTSIDE 1%",
                       rows.empty() ? 0.0 : 100 * std::fabs(rows[0].ppl / opt.golden_ppl - 1));
-  md += "## Size and quality\n\n| model | main type | file bytes | bits/param | compression | PPL | ±| ΔPPL % | quantize s |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
-  for (const auto& r : rows)
-    md += fmt::format("| {} | {} | {} | {:.3f} | {:.2f}x | {:.3f} | {:.3f} | {:+.2f} | {:.2f} |\n", r.name, r.main_type,
-                      r.file_bytes, r.bits_per_param, r.compression, r.ppl, r.ppl_stderr, r.ppl_change_pct,
-                      r.quant_seconds);
-  const bool qa = !opt.qa_file.empty();
-  if (qa) {
-    md += fmt::format("\n## QA\n\n`{}`, first {} answerable questions, mode {}{}; SQuAD-normalized exact match and F1 "
-                      "(0-1), greedy answers; Δ = change vs base in absolute points.\n\n"
-                      "| model | EM | ΔEM | F1 | ΔF1 | answered | too long |\n|---|---:|---:|---:|---:|---:|---:|\n",
-                      opt.qa_file, opt.qa_limit, opt.qa_mode, opt.qa_mode == "gold" ? " (the gold passage alone)" : "");
-    for (const auto& r : rows)
-      md += fmt::format("| {} | {:.3f} | {:+.3f} | {:.3f} | {:+.3f} | {} | {} |\n", r.name, r.qa_em, r.qa_em_change,
-                        r.qa_f1, r.qa_f1_change, r.qa_n, r.qa_skipped);
+  // The study's tables 1-28; each also as tables/table_NN.csv and in the JSON.
+  const std::vector<StudyTable> tables = study_tables(opt, rep);
+  fs::create_directories(dir / "tables");
+  for (const auto& t : tables) {
+    md += table_markdown(t) + "\n";
+    std::ofstream(dir / "tables" / fmt::format("table_{:02}.csv", t.number)) << table_csv(t);
   }
-  if (qa && !opt.qa_context_tokens.empty()) {
-    std::string hdr, sep;
-    for (int t : opt.qa_context_tokens) hdr += fmt::format(" F1 @{} |", t), sep += "---:|";
-    md += fmt::format("\n## Context length\n\nThe gold passage padded with distractors to each length (middle "
-                      "position); F1 per length, then the degradation fit over the lengths answered (slope per 1K "
-                      "tokens, R^2, two-sided p of the slope, cliff: first length below half the shortest's F1).\n\n"
-                      "| model |{} slope/1K | R^2 | p | cliff |\n|---|{}---:|---:|---:|---:|\n",
-                      hdr, sep);
-    for (const auto& r : rows) {
-      md += "| " + r.name + " |";
-      for (const auto& s : r.qa_context.scores)
-        md += s.n ? fmt::format(" {:.3f} |", s.f1) : fmt::format(" n/a (all {} longer than the model's context) |", s.skipped);
-      const Degradation& d = r.qa_context.f1_degradation;
-      md += d.n >= 2 ? fmt::format(" {:+.4f} | {:.3f} |", d.slope_per_1k, d.r2) : " n/a (< 2 lengths answered) | n/a |";
-      md += d.n >= 3 ? fmt::format(" {:.3g} |", d.p_value) : " n/a (< 3 lengths) |";
-      md += d.cliff_tokens ? fmt::format(" {} |\n", d.cliff_tokens) : " none |\n";
-    }
-    if (opt.qa_attention) {
-      md += fmt::format("\n## Attention\n\nPer length: the answer position's attention share on the gold passage (mean "
-                        "over layers and heads), its rank among the passages, the drift of the share over the first "
-                        "generated tokens, its correlation with F1 across questions (Pearson / Spearman) and the mean "
-                        "drift at correct and wrong answers.\n\n| model | length | gold share | rank | drift | "
-                        "share-F1 r | share-F1 rho | drift-F1 r | drift-F1 rho | drift correct | drift wrong |\n"
-                        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-      for (const auto& r : rows)
-        for (const auto& s : r.qa_context.scores) {
-          if (!s.n) {
-            md += fmt::format("| {} | {} | n/a (too long) | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |\n", r.name,
-                              s.context_tokens);
-            continue;
-          }
-          const int wrong = s.n - s.n_correct;
-          md += fmt::format("| {} | {} | {:.4f} | {:.2f} | {:+.4f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {} | {} |\n",
-                            r.name, s.context_tokens, s.gold_attention_share, s.gold_rank, s.attention_drift,
-                            s.share_f1_pearson, s.share_f1_spearman, s.drift_f1_pearson, s.drift_f1_spearman,
-                            s.n_correct ? fmt::format("{:+.4f}", s.drift_correct) : std::string("n/a (none correct)"),
-                            wrong ? fmt::format("{:+.4f}", s.drift_wrong) : std::string("n/a (none wrong)"));
-        }
-    }
-  }
-  const bool mc = !opt.mc_file.empty();
-  if (mc) {
-    md += fmt::format("\n## Reasoning / knowledge\n\n`{}`, {}-shot, scored as lm-evaluation-harness: multiple-choice acc "
-                      "(summed log-likelihood) and acc_norm (per character); generation items: exact match of the "
-                      "final number (strict `####`, flexible last number).\n\n"
-                      "| model | acc | acc_norm | MC items | EM strict | EM flexible | generation items | too long |\n"
-                      "|---|---:|---:|---:|---:|---:|---:|---:|\n",
-                      opt.mc_file, opt.mc_fewshot);
-    // A score over no items is not a zero: say so in the cell.
-    auto score = [](double v, int n) { return n ? fmt::format("{:.4f}", v) : std::string("n/a (no items)"); };
-    for (const auto& r : rows)
-      md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", r.name, score(r.mc_acc, r.mc_n),
-                        score(r.mc_acc_norm, r.mc_n), r.mc_n, score(r.mc_em_strict, r.mc_gen_n),
-                        score(r.mc_em_flexible, r.mc_gen_n), r.mc_gen_n, r.mc_skipped);
-  }
-  md += fmt::format("\n## Speed, memory, energy\n\nPrompt {} tokens, {} generated (greedy), batch sizes {}.\n\n"
-                    "| model | TTFT ms | prefill tok/s | decode tok/s | decode tok/s at B={} | peak RSS MB | J/token | "
-                    "$/1M tokens |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
-                    opt.n_prompt, opt.n_gen, batches_hdr, batches_hdr);
-  for (const auto& r : rows) {
-    const bool energy = r.energy_method != "unavailable";
-    md += fmt::format("| {} | {:.2f} | {:.0f} | {:.0f} | {} | {:.1f} | {} | {} |\n", r.name, r.ttft_ms, r.prefill_tok_s,
-                      r.decode_tok_s, fmt_batches(r.batch_tok_s), r.peak_rss_mb,
-                      energy ? fmt::format("{:.4f}", r.energy_j_per_token) : std::string("n/a (no energy reading)"),
-                      !energy            ? std::string("n/a (no energy reading)")
-                      : opt.price_kwh > 0 ? fmt::format("{:.6f}", cost_per_million(r.energy_j_per_token, opt.price_kwh))
-                                          : std::string("n/a (no --price-kwh)"));
-  }
-  const bool has_b1 = std::find(opt.batches.begin(), opt.batches.end(), 1) != opt.batches.end();
-  md += "\n## Batch scaling\n\nOptimal batch: the highest total decode tok/s of the batch sizes measured; scaling "
-        "efficiency there = tok/s(B) / (B x tok/s(1)).\n\n| model | optimal batch | tok/s at optimal | scaling efficiency |\n"
-        "|---|---:|---:|---:|\n";
-  for (const auto& r : rows) {
-    double at = 0;
-    for (const auto& [b, v] : r.batch_tok_s)
-      if (b == r.optimal_batch) at = v;
-    md += fmt::format("| {} | {} | {:.0f} | {} |\n", r.name, r.optimal_batch, at,
-                      has_b1 ? fmt::format("{:.3f}", r.scaling_efficiency) : std::string("n/a (batch 1 not measured)"));
-  }
-  if (opt.price_kwh > 0)
-    md += fmt::format("\n$/1M tokens = J/token x 10^6 / 3.6 x 10^6 J/kWh x {} $/kWh (electricity only).\n",
-                      opt.price_kwh);
-  if (rep.peak_gflops > 0) {
-    md += fmt::format("\n## Model FLOPs utilization\n\nPeak: {:.1f} GFLOP/s, the best F32 GEMM of `edgerag bench roofline` "
-                      "with the report's threads on this CPU; MFU = 2 x parameters (all tensors) x tokens/s / peak.\n\n"
-                      "| model | prefill MFU % | decode MFU % |\n|---|---:|---:|\n",
-                      rep.peak_gflops);
-    for (const auto& r : rows)
-      md += fmt::format("| {} | {:.3f} | {:.3f} |\n", r.name, 100 * r.mfu_prefill, 100 * r.mfu_decode);
-  } else {
-    md += "\n## Model FLOPs utilization\n\nn/a (no --roofline: no measured peak to divide by).\n";
-  }
-  md += "\n## Commands\n\n```\n" + opt.command_line + "\n# equivalent steps:\n";
+  const bool qa = !opt.qa_file.empty(), mc = !opt.mc_file.empty();
+  const std::vector<std::string> plots = write_plots(opt, rep);
+  md += "## Commands\n\n```\n" + opt.command_line + "\n# equivalent steps:\n";
   for (const auto& c : commands) md += c + "\n";
-  md += fmt::format("```\n\nPlots: `ppl_vs_bits.png`, {}`batch_scaling.png`.\n", qa ? "`qa_f1_vs_bits.png`, " : "");
+  md += "```\n\nPlots:";
+  for (const auto& p : plots) md += fmt::format(" `{}`", p);
+  md += "\n";
   std::ofstream(dir / "quant_report.md") << md;
 
   // CSV
@@ -283,38 +221,12 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
     if (opt.price_kwh > 0)
       j["rows"].back()["usd_per_1m_tokens"] = cost_per_million(r.energy_j_per_token, opt.price_kwh);
   }
+  for (const auto& t : tables) j["tables"].push_back(table_json(t));
   std::ofstream(dir / "quant_report.json") << j.dump(1) << "\n";
 
-  // Plots: data files + one gnuplot script.
-  std::string bits_dat = "# model bits_per_param ppl qa_f1\n", batch_dat = "# batch";
-  for (const auto& r : rows) {
-    bits_dat += fmt::format("{} {:.4f} {:.4f} {:.4f}\n", r.name, r.bits_per_param, r.ppl, r.qa_f1);
-    batch_dat += " " + r.name;
-  }
-  batch_dat += "\n";
-  for (size_t i = 0; i < opt.batches.size(); ++i) {
-    batch_dat += std::to_string(opt.batches[i]);
-    for (const auto& r : rows) batch_dat += fmt::format(" {:.1f}", i < r.batch_tok_s.size() ? r.batch_tok_s[i].second : 0);
-    batch_dat += "\n";
-  }
-  std::ofstream(dir / "ppl_vs_bits.dat") << bits_dat;
-  std::ofstream(dir / "batch_scaling.dat") << batch_dat;
-  std::string gp = "set terminal pngcairo size 800,500\nset grid\n"
-                   "set output 'ppl_vs_bits.png'\nset xlabel 'bits per parameter'\nset ylabel 'perplexity'\n"
-                   "plot 'ppl_vs_bits.dat' using 2:3:1 with labels point pt 7 offset 1,1 notitle\n";
-  if (qa)
-    gp += "set output 'qa_f1_vs_bits.png'\nset ylabel 'QA F1'\n"
-          "plot 'ppl_vs_bits.dat' using 2:4:1 with labels point pt 7 offset 1,1 notitle\n";
-  gp += "set output 'batch_scaling.png'\nset xlabel 'batch size'\nset ylabel 'generated tokens/s'\n"
-        "set logscale x 2\nplot ";
-  for (size_t i = 0; i < rows.size(); ++i)
-    gp += fmt::format("{}'batch_scaling.dat' using 1:{} with linespoints title '{}'", i ? ", " : "", i + 2, rows[i].name);
-  gp += "\n";
-  std::ofstream(dir / "plots.gp") << gp;
-  const std::string cmd = fmt::format("cd '{}' && gnuplot plots.gp 2>/dev/null", dir.string());
-  if (std::system(cmd.c_str()) != 0) log(LogLevel::Warn, "gnuplot failed; the .dat files and plots.gp are in {}", dir.string());
-  rep.files = {"quant_report.md", "quant_report.csv", "quant_report.json", "ppl_vs_bits.png", "batch_scaling.png"};
-  if (qa) rep.files.push_back("qa_f1_vs_bits.png");
+  rep.files = {"quant_report.md", "quant_report.csv", "quant_report.json"};
+  for (const auto& t : tables) rep.files.push_back(fmt::format("tables/table_{:02}.csv", t.number));
+  rep.files.insert(rep.files.end(), plots.begin(), plots.end());
 }
 
 }  // namespace
@@ -356,17 +268,25 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
   EDGERAG_CHECK(opt.qa_file.empty() || !qa_items.empty(), "report: no answerable questions in {}", opt.qa_file);
   QaOptions qa;
   qa.mode = opt.qa_mode;
-  std::vector<McItem> mc_items, mc_shots;
-  if (!opt.mc_file.empty()) {
-    mc_items = load_mc(opt.mc_file);
-    EDGERAG_CHECK(opt.mc_fewshot >= 0 && static_cast<size_t>(opt.mc_fewshot) < mc_items.size(),
-                  "report: {} has {} items, fewer than --mc-fewshot {} + 1", opt.mc_file, mc_items.size(), opt.mc_fewshot);
-    mc_shots.assign(mc_items.begin(), mc_items.begin() + opt.mc_fewshot);
-    mc_items.erase(mc_items.begin(), mc_items.begin() + opt.mc_fewshot);
-    if (opt.mc_limit && mc_items.size() > opt.mc_limit) mc_items.resize(opt.mc_limit);
-  }
+  // An eval_mc file: its first mc_fewshot items become the examples, the next mc_limit are scored.
+  auto load_mc_file = [&](const std::string& file, std::vector<McItem>& items, std::vector<McItem>& shots) {
+    if (file.empty()) return;
+    items = load_mc(file);
+    EDGERAG_CHECK(opt.mc_fewshot >= 0 && static_cast<size_t>(opt.mc_fewshot) < items.size(),
+                  "report: {} has {} items, fewer than --mc-fewshot {} + 1", file, items.size(), opt.mc_fewshot);
+    shots.assign(items.begin(), items.begin() + opt.mc_fewshot);
+    items.erase(items.begin(), items.begin() + opt.mc_fewshot);
+    if (opt.mc_limit && items.size() > opt.mc_limit) items.resize(opt.mc_limit);
+  };
+  std::vector<McItem> mc_items, mc_shots, knowledge_items, knowledge_shots;
+  load_mc_file(opt.mc_file, mc_items, mc_shots);
+  load_mc_file(opt.mc_knowledge_file, knowledge_items, knowledge_shots);
   McOptions mco;
   mco.num_fewshot = opt.mc_fewshot;
+  const int position_tokens = opt.qa_position_tokens > 0 ? opt.qa_position_tokens
+                              : opt.qa_context_tokens.empty() ? 0 : opt.qa_context_tokens.front();
+  for (double p : opt.qa_positions)
+    EDGERAG_CHECK(p >= 0 && p <= 1, "report: gold position {} is outside [0, 1]", p);
   auto measure = [&](QuantReportRow& row) {
     auto model = Model::load(row.path);
     const PplResult p = perplexity(*model, text, po, &pool);
@@ -386,6 +306,15 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
       qc.attention = opt.qa_attention;
       row.qa_context = eval_qa(*model, qa_items, qc, &pool);
     }
+    if (!qa_items.empty() && !opt.qa_context_tokens.empty())
+      for (double p : opt.qa_positions) {
+        QaOptions qp = qa;
+        qp.mode = "gold";
+        qp.context_tokens = {position_tokens};
+        qp.gold_position = p;
+        row.qa_positions.push_back(eval_qa(*model, qa_items, qp, &pool).scores.at(0));
+      }
+    if (!knowledge_items.empty()) row.knowledge = eval_mc(*model, knowledge_items, knowledge_shots, mco, &pool);
     if (!mc_items.empty()) {
       const McResult m = eval_mc(*model, mc_items, mc_shots, mco, &pool);
       row.mc_acc = m.acc, row.mc_acc_norm = m.acc_norm, row.mc_em_strict = m.em_strict;

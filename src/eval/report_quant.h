@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "eval/mc.h"
 #include "eval/qa.h"
 #include "quant/model_quantizer.h"
 
@@ -41,9 +42,15 @@ struct QuantReportOptions {
   // statistics); qa_attention adds the attention tables. Needs qa_file.
   std::vector<int> qa_context_tokens;
   bool qa_attention = false;
+  // Position effect (with qa_context_tokens): the gold passage at these relative
+  // positions (0 = first, 1 = last) in a context of qa_position_tokens (0 = the first
+  // of qa_context_tokens).
+  std::vector<double> qa_positions = {0, 0.5, 1};
+  int qa_position_tokens = 0;
   std::string mc_file;              // eval_mc JSONL (reasoning / knowledge); empty = no such columns
   size_t mc_limit = 0;              // items (0 = all)
   int mc_fewshot = 0;               // the first N items become the examples and are not scored
+  std::string mc_knowledge_file;    // a second eval_mc file (MMLU, BoolQ shapes): the knowledge tables
   double price_kwh = 0;             // > 0: cost per million generated tokens from J/token
   bool roofline = false;            // measure the F32 GEMM peak (roofline.h): adds MFU columns
   std::string out_dir;
@@ -67,6 +74,8 @@ struct QuantReportRow {
   QaResult qa_context;              // with qa_context_tokens: one score per length
   double mc_acc = 0, mc_acc_norm = 0, mc_em_strict = 0, mc_em_flexible = 0;
   int mc_n = 0, mc_gen_n = 0, mc_skipped = 0;
+  McResult knowledge;               // mc_knowledge_file, mc_fewshot-shot from its own first items
+  std::vector<QaScore> qa_positions;  // one per QuantReportOptions::qa_positions
   // Batch scaling: the batch size with the highest total decode tok/s, and there
   // tok/s(B) / (B x tok/s(1)) (0 when batch 1 was not measured).
   int optimal_batch = 0;

@@ -17,7 +17,18 @@ TEST(AttentionMetrics, SharesAndRankByHand) {
   EXPECT_NEAR(r.share[0], (0.4 + 0.2) / 2, 1e-6);
   EXPECT_NEAR(r.share[1], (0.2 + 0.7) / 2, 1e-6);
   EXPECT_EQ(r.gold_rank, 2);
+  // Shares 0.3 and 0.45: |0.3 - 0.45| x 2 ordered pairs / (2 x 2 x 0.75) = 0.1.
+  EXPECT_NEAR(r.gini, 0.1, 1e-6);
   EXPECT_THROW(passage_attention(w, {{1, 3}}, 1), Error);
+}
+
+TEST(AttentionMetrics, GiniByHand) {
+  // 0.5, 0.25, 0.25: the four ordered pairs with the 0.5 differ by 0.25 -> 1.0 / (2 x 3 x 1) = 1/6.
+  EXPECT_NEAR(gini_coefficient({0.5, 0.25, 0.25}), 1.0 / 6, 1e-12);
+  EXPECT_NEAR(gini_coefficient({1, 0}), 0.5, 1e-12);    // all on one of two: (n - 1) / n
+  EXPECT_EQ(gini_coefficient({0.2, 0.2, 0.2}), 0.0);
+  EXPECT_EQ(gini_coefficient({0.7}), 0.0);
+  EXPECT_EQ(gini_coefficient({0, 0}), 0.0);
 }
 
 TEST(AttentionMetrics, TraceOnTheEngine) {

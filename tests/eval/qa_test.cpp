@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "test_paths.h"
 #include "util/error.h"
 
@@ -47,6 +49,15 @@ TEST(Qa, EvaluatesWithPaddingAndSkipsWhatDoesNotFit) {
   EXPECT_GT(r.scores[0].gold_attention_share, 0.0);
   EXPECT_LT(r.scores[0].gold_attention_share, 1.0);
   EXPECT_GE(r.scores[0].gold_rank, 1.0);
+  // Precision@1 is a share of the answered items; the median rank is a rank or the
+  // mean of two; the Gini coefficient of shares over n passages is below 1.
+  const double top1 = r.scores[0].gold_precision_at_1 * r.scores[0].n;
+  EXPECT_NEAR(top1, std::round(top1), 1e-9);
+  EXPECT_LE(top1, r.scores[0].n);
+  EXPECT_GE(r.scores[0].gold_rank_median, 1.0);
+  EXPECT_NEAR(2 * r.scores[0].gold_rank_median, std::round(2 * r.scores[0].gold_rank_median), 1e-12);
+  EXPECT_GE(r.scores[0].attention_gini, 0.0);
+  EXPECT_LT(r.scores[0].attention_gini, 1.0);
   // stories260K answers nothing: every answer is wrong, so the wrong-answer drift is the mean drift.
   EXPECT_EQ(r.scores[0].n_correct, 0);
   EXPECT_NEAR(r.scores[0].drift_wrong, r.scores[0].attention_drift, 1e-12);

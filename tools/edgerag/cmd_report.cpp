@@ -52,7 +52,15 @@ void setup(CLI::App& app) {
                   "Pad the gold passage to these lengths, e.g. 512,1024,2048,4096 (context-length table)")
       ->delimiter(',');
   cmd->add_flag("--qa-attention", o.qa_attention, "With --qa-context-tokens: the attention tables");
+  cmd->add_option("--qa-positions", o.qa_positions,
+                  "With --qa-context-tokens: gold passage positions for the position effect (0 first, 1 last)")
+      ->delimiter(',')
+      ->default_str("0,0.5,1");
+  cmd->add_option("--qa-position-tokens", o.qa_position_tokens,
+                  "Context length of the position effect (default: the first --qa-context-tokens)");
   cmd->add_option("--mc", o.mc_file, "eval mc JSONL (multiple choice / GSM8K): adds reasoning / knowledge scores");
+  cmd->add_option("--mc-knowledge", o.mc_knowledge_file,
+                  "A second eval mc JSONL (MMLU, BoolQ shapes): the knowledge tables (8 and 22)");
   cmd->add_option("--mc-limit", o.mc_limit, "Multiple-choice items (0 = all)")->default_val(0);
   cmd->add_option("--mc-fewshot", o.mc_fewshot, "The first N --mc items become few-shot examples")->default_val(0);
   cmd->add_flag("--roofline", o.roofline, "Measure the F32 GEMM peak (bench roofline): adds MFU per variant");
@@ -86,7 +94,7 @@ void setup(CLI::App& app) {
                  r.bits_per_param, r.ppl, r.ppl_change_pct, r.decode_tok_s,
                  o.qa_file.empty() ? "" : fmt::format("  QA EM {:.3f} F1 {:.3f}", r.qa_em, r.qa_f1));
     if (rep.golden_checked) fmt::print("base perplexity vs reference {}: {}\n", o.golden_ppl, rep.golden_ok ? "within 1%" : "OUTSIDE 1%");
-    fmt::print("wrote {}/quant_report.{{md,csv,json}} and plots\n", o.out_dir);
+    fmt::print("wrote {}/quant_report.{{md,csv,json}}, tables 1-28 and plots\n", o.out_dir);
     if (rep.golden_checked && !rep.golden_ok) fail("base model perplexity is outside 1% of the reference");
   });
 }
