@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include "util/deadline.h"
 #include "util/error.h"
 
 namespace edgerag::rag {
@@ -37,7 +38,12 @@ bool Stmt::step() {
   int rc = sqlite3_step(st_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  fail("sqlite: {} (in: {})", sqlite3_errmsg(db_), sqlite3_sql(st_));
+  std::string msg = fmt::format("sqlite: {} (in: {})", sqlite3_errmsg(db_), sqlite3_sql(st_));
+  sqlite3_reset(st_);  // a kept statement (Bm25Index::sql) stays usable
+  // Interrupted at the deadline; inside an FTS5 auxiliary function (lucene_bm25)
+  // the interrupt of its nested reads surfaces as a plain SQLITE_ERROR.
+  if (rc == SQLITE_INTERRUPT || deadline_passed()) throw DeadlineExceeded("timed out in an index query");
+  throw Error(msg);
 }
 void Stmt::run() {
   while (step()) {
@@ -71,6 +77,9 @@ Db::Db(const std::string& path, bool writable) : path_(path) {
   }
   // Readers wait for a writer's checkpoint instead of failing with SQLITE_BUSY.
   sqlite3_busy_timeout(db_, 10000);
+  // A statement run inside a request stops at its deadline (util/deadline.h):
+  // an exhaustive FTS5 scan or a filter over a large index is one step.
+  sqlite3_progress_handler(db_, 4096, [](void*) { return deadline_passed() ? 1 : 0; }, nullptr);
 }
 Db::~Db() { sqlite3_close(db_); }
 
@@ -79,6 +88,7 @@ void Db::exec(std::string_view sql) {
   if (sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : sqlite3_errmsg(db_);
     sqlite3_free(err);
+    if (sqlite3_errcode(db_) == SQLITE_INTERRUPT) throw DeadlineExceeded("timed out in an index query");
     fail("sqlite {}: {} (in: {})", path_, msg, sql);
   }
 }

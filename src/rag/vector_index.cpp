@@ -28,12 +28,48 @@ class Int8Space : public hnswlib::SpaceInterface<float> {
   size_t dim_;
 };
 
+namespace {
+// A space's distance that gives up at the request deadline while a search is
+// armed: past it every distance is +inf, so searchKnn stops widening and
+// returns within one step, and search() throws. (An exception thrown from
+// inside hnswlib would leak its visited list.) Graph updates are never armed:
+// they must see true distances.
+class DeadlineSpace : public hnswlib::SpaceInterface<float> {
+ public:
+  explicit DeadlineSpace(std::unique_ptr<hnswlib::SpaceInterface<float>> inner)
+      : inner_(std::move(inner)), dist_(inner_->get_dist_func()), param_(inner_->get_dist_func_param()) {}
+  size_t get_data_size() override { return inner_->get_data_size(); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return &distance; }
+  void* get_dist_func_param() override { return this; }
+
+  struct Armed {  // this thread's searches, for the guard's lifetime
+    Armed() { armed_ = true, expired_ = false, calls_ = 0; }
+    ~Armed() { armed_ = false; }
+  };
+
+ private:
+  static float distance(const void* a, const void* b, const void* self) {
+    if (armed_ && (expired_ || (calls_++ % 1024 == 0 && (expired_ = deadline_passed()))))
+      return std::numeric_limits<float>::infinity();
+    const auto* s = static_cast<const DeadlineSpace*>(self);
+    return s->dist_(a, b, s->param_);
+  }
+  std::unique_ptr<hnswlib::SpaceInterface<float>> inner_;
+  hnswlib::DISTFUNC<float> dist_;
+  void* param_;
+  static thread_local bool armed_, expired_;
+  static thread_local unsigned calls_;
+};
+thread_local bool DeadlineSpace::armed_ = false, DeadlineSpace::expired_ = false;
+thread_local unsigned DeadlineSpace::calls_ = 0;
+}  // namespace
+
 // The graph and the format of its points: float32 (hnswlib's inner product)
 // or int8 codes (rag/int8_codes.h), which search re-scores with float vectors.
 struct VectorIndex::Hnsw {
   Hnsw(int dim, bool int8) : dim(static_cast<size_t>(dim)), int8(int8) {
-    if (int8) space = std::make_unique<Int8Space>(this->dim);
-    else space = std::make_unique<hnswlib::InnerProductSpace>(this->dim);
+    if (int8) space = std::make_unique<DeadlineSpace>(std::make_unique<Int8Space>(this->dim));
+    else space = std::make_unique<DeadlineSpace>(std::make_unique<hnswlib::InnerProductSpace>(this->dim));
     if (int8) code.resize(int8_code_bytes(this->dim));
   }
   // The point format of v (valid until the next call).
@@ -263,12 +299,18 @@ std::vector<std::pair<int64_t, float>> VectorIndex::graph_search(const float* qu
     for (int64_t id : *only) {
       auto it = g.label_lookup_.find(static_cast<hnswlib::labeltype>(id));
       if (it == g.label_lookup_.end() || g.isMarkedDeleted(it->second)) continue;
+      if (out.size() % 4096 == 0) check_deadline("dense search");
       out.emplace_back(id, score(g.getDataByInternalId(it->second)));
     }
     return out;
   }
   g.setEf(std::max(ef_search, n));
-  auto pq = g.searchKnn(q.data(), n);
+  std::priority_queue<std::pair<float, hnswlib::labeltype>> pq;
+  {
+    DeadlineSpace::Armed armed;
+    pq = g.searchKnn(q.data(), n);
+  }
+  check_deadline("dense search");
   while (!pq.empty()) {  // hnswlib's inner-product distances are 1 - dot
     out.emplace_back(static_cast<int64_t>(pq.top().second), 1.0f - pq.top().first);
     pq.pop();
@@ -282,6 +324,7 @@ void VectorIndex::rescore(const float* query, std::vector<std::pair<int64_t, flo
   auto st = db_.prepare("SELECT v FROM vectors WHERE chunk_id = ?1");
   size_t kept = 0;
   for (auto& c : cands) {
+    if (kept % 256 == 0) check_deadline("dense search");
     st.bind(1, c.first);
     if (st.step()) cands[kept++] = {c.first, dot_f32(query, blob_vector(st, 0, p_.dim), p_.dim)};
     st.reset();
@@ -302,6 +345,7 @@ std::vector<std::pair<int64_t, float>> VectorIndex::search(const float* query, s
   sync(false);
   if (exact_) {  // the in-memory float matrix; filtered: only the allowed chunks
     auto add_row = [&](size_t row) {
+      if (out.size() % 4096 == 0) check_deadline("dense search");
       out.emplace_back(ids_[row], dot_f32(query, matrix_.data() + row * static_cast<size_t>(p_.dim), p_.dim));
     };
     if (only) {

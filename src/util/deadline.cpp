@@ -13,9 +13,12 @@ DeadlineScope::DeadlineScope(Clock::time_point deadline) : saved_(current) { cur
 
 DeadlineScope::~DeadlineScope() { current = saved_; }
 
+bool deadline_passed() {
+  return current != DeadlineScope::Clock::time_point::max() && DeadlineScope::Clock::now() > current;
+}
+
 void check_deadline(const char* stage) {
-  if (current != DeadlineScope::Clock::time_point::max() && DeadlineScope::Clock::now() > current)
-    throw DeadlineExceeded(fmt::format("timed out in {}", stage));
+  if (deadline_passed()) throw DeadlineExceeded(fmt::format("timed out in {}", stage));
 }
 
 }  // namespace edgerag

@@ -28,5 +28,8 @@ class DeadlineScope {
 // Throws DeadlineExceeded ("timed out in STAGE") when this thread's deadline
 // has passed; a no-op outside any DeadlineScope.
 void check_deadline(const char* stage);
+// Whether this thread's deadline has passed, for callbacks that cannot throw
+// (SQLite's progress handler, hnswlib's distance function).
+bool deadline_passed();
 
 }  // namespace edgerag
