@@ -10,6 +10,7 @@
 
 #include "rag/int8_codes.h"
 #include "tensor/ops.h"
+#include "util/deadline.h"
 #include "util/error.h"
 #include "util/log.h"
 

@@ -85,13 +85,15 @@ TEST(SearchDeadline, ExhaustiveBm25StopsInsideTheFtsScan) {
 }
 
 TEST(SearchDeadline, DenseSearchStopsInsideTheGraphAndTheExactScan) {
-  for (size_t exact_below : {size_t{0}, size_t{1000000}}) {  // the HNSW graph, then the exact matrix
-    SCOPED_TRACE(exact_below);
+  // The HNSW graph of float points, of int8 points (re-scored), then the exact matrix.
+  for (auto [exact_below, points] : {std::pair<size_t, const char*>{0, "f32"}, {0, "int8"}, {1000000, "f32"}}) {
+    SCOPED_TRACE(fmt::format("{} {}", exact_below, points));
     test::TempDir t;
     auto emb = std::make_shared<SlowQueryEmbedder>();
     IndexOptions o;
     o.writable = true;
     o.exact_below = exact_below;
+    o.vectors = points;
     auto idx = Index::open(t / "idx", o);
     idx->set_embedder(emb);
     idx->ingest_texts(notes(300), IngestOptions{});
