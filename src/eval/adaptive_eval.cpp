@@ -9,6 +9,7 @@
 
 #include "eval/energy.h"
 #include "eval/retrieval_beir.h"
+#include "eval/temp_dir.h"
 #include "rag/answer.h"
 #include "rag/answer_cache.h"
 #include "util/error.h"
@@ -18,19 +19,6 @@ namespace edgerag::eval {
 namespace {
 
 using nlohmann::json;
-
-struct TempIndexDir {
-  std::string path;
-  TempIndexDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "edgerag-adaptive-XXXXXX").string();
-    EDGERAG_CHECK(mkdtemp(tmpl.data()), "cannot create a temporary index folder");
-    path = tmpl;
-  }
-  ~TempIndexDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 // Documents of ranked chunks, first occurrence kept (a document may have several chunks).
 std::vector<std::string> ranked_docs(const std::vector<rag::SearchHit>& hits, size_t n) {
@@ -117,7 +105,7 @@ json run_adaptive_eval(const AdaptiveEvalOptions& opt) {
     data.corpus = std::move(sub);
   }
 
-  TempIndexDir dir;
+  TempDir dir("edgerag-adaptive");
   auto embedder = rag::load_embedder(opt.embed);
   {
     auto idx = rag::Index::open(dir.path, {.writable = true});

@@ -1,5 +1,7 @@
 // edgerag eval qa: EM/F1 on SQuAD / NQ-open / RGB files, closed-book or with the
-// gold passage padded with distractors to several context lengths.
+// gold passage padded with distractors to several context lengths, or through the
+// answer engine over an index of the file's passages (--mode rag: EM/F1 and the
+// calibration of the answer confidence).
 #include <cstdio>
 #include <sstream>
 
@@ -9,14 +11,17 @@
 
 #include "command.h"
 #include "eval/qa.h"
+#include "eval/qa_rag.h"
 #include "kv_type_flag.h"
+#include "util/error.h"
 
 namespace edgerag::cli {
 namespace {
 
 struct Flags {
-  std::string model, data, lengths;
+  std::string model, data, lengths, embed;
   QaOptions opt;
+  QaRagOptions rag;
   size_t n = 50;
   int threads = 0;
   bool json = false;
@@ -25,9 +30,13 @@ struct Flags {
 void setup(CLI::App& app) {
   auto* cmd = app.add_subcommand("qa", "Question answering EM/F1 (SQuAD normalization)");
   auto f = std::make_shared<Flags>();
-  cmd->add_option("-m,--model", f->model, "Model file or name")->required();
+  cmd->add_option("-m,--model", f->model, "Model file or name (--mode rag: the answer engine's LLM; none = extractive)");
   cmd->add_option("--data", f->data, "SQuAD JSON, NQ-open JSONL or RGB JSONL")->required();
-  cmd->add_option("--mode", f->opt.mode, "closed | gold")->default_val("gold");
+  cmd->add_option("--mode", f->opt.mode, "closed | gold | rag (the answer engine over an index of the file's passages)")
+      ->default_val("gold");
+  cmd->add_option("--embed", f->embed, "rag mode: embedder for hybrid retrieval (default: BM25)");
+  cmd->add_option("--bins", f->rag.bins, "rag mode: reliability bins of the answer confidence")->default_val(10);
+  cmd->add_option("--max-chunks", f->rag.max_chunks, "rag mode: chunks supplied to the answer")->default_val(5);
   cmd->add_option("-n,--n", f->n, "Questions")->default_val(50);
   cmd->add_option("--context-tokens", f->lengths, "Pad to these context lengths, e.g. 512,1024,2048,4096");
   cmd->add_option("--gold-position", f->opt.gold_position, "Relative position of the gold passage (0..1)")
@@ -41,6 +50,20 @@ void setup(CLI::App& app) {
     std::stringstream ss(f->lengths);
     for (std::string x; std::getline(ss, x, ',');)
       if (!x.empty()) f->opt.context_tokens.push_back(std::stoi(x));
+    if (f->opt.mode == "rag") {
+      f->rag.llm = f->model.empty() ? "" : resolve_model_flag(f->model);
+      f->rag.embed = f->embed.empty() ? "" : resolve_model_flag(f->embed);
+      f->rag.threads = f->threads;
+      f->rag.max_answer_tokens = f->opt.max_new_tokens;
+      const QaRagResult r = eval_qa_rag(load_qa(f->data, f->n), f->rag);
+      nlohmann::json j = to_json(r);
+      j["model"] = f->rag.llm.empty() ? "extractive" : f->rag.llm, j["data"] = f->data, j["mode"] = "rag";
+      if (f->json) return (void)std::printf("%s\n", j.dump(1).c_str());
+      fmt::print("rag: EM {:.3f} F1 {:.3f}, answer contains a gold answer {:.3f} ({} questions)\n{}", r.em, r.f1,
+                 r.accuracy, r.n, reliability_text(r.calibration));
+      return;
+    }
+    if (f->model.empty()) fail("eval qa --mode {} needs -m MODEL", f->opt.mode);
     const std::string path = resolve_model_flag(f->model);
     auto model = Model::load(path);
     ThreadPool pool(f->threads > 0 ? f->threads : default_thread_count());
