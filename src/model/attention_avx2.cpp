@@ -4,5 +4,6 @@
 #define ATTN_SIMD_NS avx2
 #define ATTN_SIMD_QK_ROWS 4
 #define ATTN_SIMD_PV_ROWS 2
+#define ATTN_SIMD_ZMM 0
 #define ATTN_SIMD_TABLE avx2_kernels
 #include "model/attention_simd.inc"
