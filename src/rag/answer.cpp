@@ -33,7 +33,8 @@ GeneratedText generated_text(GenerationResult g) {
           .n_accepted = g.n_accepted,
           .prefill_ms = g.timings.prompt_ms,
           .decode_ms = g.timings.decode_ms,
-          .token_p = std::nullopt};
+          .token_p = std::nullopt,
+          .kv_reuse = g.kv_reuse};
 }
 
 // A decoder loaded with its tokenizer and a generator for one sequence; with
@@ -46,23 +47,27 @@ struct LocalLlm {
   SpecOptions spec;
   PromptTarget target;  // for `gen`
 
-  static std::unique_ptr<LocalLlm> load(const std::string& path, ThreadPool* pool, int n_ctx, const SpecOptions& spec) {
+  static std::unique_ptr<LocalLlm> load(const std::string& path, ThreadPool* pool, int n_ctx, const SpecOptions& spec,
+                                        ChunkKvStore* kv_store) {
     auto l = std::make_unique<LocalLlm>();
     l->model = Model::load(path);
     l->tok = Tokenizer::from_gguf(l->model->gguf());
     l->gen = std::make_unique<Generator>(*l->model, *l->tok, pool, n_ctx);
+    l->gen->set_chunk_store(kv_store);
     l->spec = spec;
     if (spec.mode != SpecMode::Off)
       l->spec_engine = std::make_unique<SpecEngine>(*l->model, *l->tok, pool, l->gen->n_ctx(), spec);
     l->target = PromptTarget::of(*l->tok, detect_chat_format(l->model->gguf()), l->gen->n_ctx());
+    l->target.tok = l->tok.get();
     l->target.generate = [l = l.get()](const std::vector<int32_t>& ids, const GenerationParams& gp) {
       return generated_text(l->run(ids, gp, {}));
     };
     return l;
   }
 
-  GenerationResult run(const std::vector<int32_t>& ids, const GenerationParams& gp, const TokenCallback& cb) {
-    if (!spec_engine) return gen->generate_ids(ids, gp, cb);
+  GenerationResult run(const std::vector<int32_t>& ids, const GenerationParams& gp, const TokenCallback& cb,
+                       std::span<const ChunkSpan> chunks = {}, const KvReuseOptions& reuse = {}) {
+    if (!spec_engine) return gen->generate_ids(ids, gp, cb, chunks, reuse);
     std::function<void(std::string_view)> on_text;
     if (cb) on_text = [&cb](std::string_view text) { cb(-1, text); };
     return spec_engine->generate_text(ids, gp, spec, on_text);
@@ -80,6 +85,7 @@ struct AnswerEngine::Impl {
   std::unique_ptr<LocalLlm> llm;     // null in extractive mode
   std::unique_ptr<LocalLlm> small;   // the routing target for easy questions; may be null
   std::shared_ptr<AnswerCache> cache;
+  std::shared_ptr<ChunkKvStore> kv_store;  // the LLMs' chunk KV
 
   // Accumulates its timings into `a`. `query_vector`: the question's embedding
   // from an earlier search; `hyde_vector`: HyDE's passage embedding.
@@ -144,8 +150,10 @@ std::unique_ptr<AnswerEngine> AnswerEngine::open(const AnswerModels& models) {
   EDGERAG_CHECK(models.llm_small.empty() || !models.llm.empty(), "answer: a small model for routing needs an LLM");
   if (!models.llm.empty()) {
     impl->pool = std::make_unique<ThreadPool>(models.n_threads > 0 ? models.n_threads : default_thread_count());
-    impl->llm = LocalLlm::load(models.llm, impl->pool.get(), models.n_ctx, models.spec);
-    if (!models.llm_small.empty()) impl->small = LocalLlm::load(models.llm_small, impl->pool.get(), models.n_ctx, models.spec);
+    impl->kv_store = models.kv_store ? models.kv_store : std::make_shared<ChunkKvStore>(ChunkKvStoreOptions{});
+    impl->llm = LocalLlm::load(models.llm, impl->pool.get(), models.n_ctx, models.spec, impl->kv_store.get());
+    if (!models.llm_small.empty())
+      impl->small = LocalLlm::load(models.llm_small, impl->pool.get(), models.n_ctx, models.spec, impl->kv_store.get());
   }
   impl->cache = models.cache;
   return std::unique_ptr<AnswerEngine>(new AnswerEngine(std::move(impl)));
@@ -257,6 +265,8 @@ void prepare_prompt(const std::string& question, const AnswerConfig& cfg, const 
   a.timings.prompt = t.ms();
   p.prompt = std::move(ap.text);
   p.prompt_ids = std::move(ap.ids);
+  p.kv_reuse = cfg.kv_reuse;
+  if (cfg.kv_reuse.mode != KvReuse::Prefix && llm.tok) p.chunk_spans = locate_chunks(p.prompt_ids, a.context, *llm.tok);
   GenerationParams& gp = p.generation;
   gp.max_tokens = cfg.max_answer_tokens;
   gp.sampling.temperature = cfg.temperature;
@@ -410,6 +420,7 @@ Answer finish_answer(PreparedAnswer p, const GeneratedText& g) {
   a.timings.queue = g.queue_ms;
   a.timings.prefill = g.prefill_ms;
   a.timings.decode = g.decode_ms;
+  a.kv_reuse = g.kv_reuse;
   a.prompt_ids = std::move(p.prompt_ids);
   cite(a);
   conclude(p, g.token_p);
@@ -422,7 +433,7 @@ Answer AnswerEngine::answer(const std::string& question, const AnswerConfig& cfg
   edgerag::TokenCallback cb;
   if (on_token) cb = [&on_token](int32_t, std::string_view text) { return text.empty() || on_token(text); };
   LocalLlm& llm = p.answer.model == "small" ? *impl_->small : *impl_->llm;
-  GeneratedText g = generated_text(llm.run(p.prompt_ids, p.generation, cb));
+  GeneratedText g = generated_text(llm.run(p.prompt_ids, p.generation, cb, p.chunk_spans, p.kv_reuse));
   return finish_answer(std::move(p), g);
 }
 
@@ -475,6 +486,12 @@ nlohmann::json to_json(const Answer& a) {
       {"confidence", to_json(a.confidence)},
       {"signals", to_json(a.signals)},
       {"adaptive", to_json(a.adaptive)},
+      {"kv_reuse",
+       {{"chunk_hits", a.kv_reuse.chunk_hits},
+        {"chunk_misses", a.kv_reuse.chunk_misses},
+        {"reused_tokens", a.kv_reuse.reused_tokens},
+        {"recomputed_tokens", a.kv_reuse.recomputed_tokens},
+        {"computed_tokens", a.kv_reuse.computed_tokens}}},
   };
   if (!a.hyde_passage.empty()) j["hyde_passage"] = a.hyde_passage;
   return j;

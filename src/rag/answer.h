@@ -85,13 +85,15 @@ struct Answer {
   ConfidenceParts confidence;
   std::string hyde_passage;          // HyDE's hypothetical passage, when it ran
   std::vector<AdaptiveStep> adaptive;  // every adaptive decision, in order, with its cost
+  ChunkPrefillStats kv_reuse;        // chunk KV reuse of the prompt (chunk modes)
 };
 
 // {answer, citations:[{n, chunk_id, file, page, rows, headings, byte_start, byte_end, text}],
 //  removed_citations, timings_ms:{embed, search, rerank, hyde, queue, prompt, prefill, decode, extract, total},
 //  tokens:{prompt, context, answer, drafted, accepted, acceptance_rate}, mode, reranked, stop_reason, model, cached, abstained,
 //  confidence:{confidence, evidence, margin, agreement, coverage, token_p}, signals:{form, terms, agreement,
-//  margin, specificity, difficulty}, adaptive:[{stage, decision, reason, ms, joules}], hyde_passage?}
+//  margin, specificity, difficulty}, adaptive:[{stage, decision, reason, ms, joules}], hyde_passage?,
+//  kv_reuse:{chunk_hits, chunk_misses, reused_tokens, recomputed_tokens, computed_tokens}}
 nlohmann::json to_json(const Answer& a);
 
 struct AnswerModels {  // resolved paths; empty = not used
@@ -114,6 +116,7 @@ struct AnswerModels {  // resolved paths; empty = not used
   std::shared_ptr<Embedder> embedder = {};
   std::shared_ptr<Reranker> reranker = {};
   std::shared_ptr<AnswerCache> cache = {};  // answers of requests with adaptive.cache; null = none
+  std::shared_ptr<ChunkKvStore> kv_store = {};  // chunk KV of the LLM's prompts; null = a RAM store of 1 GiB
 };
 
 // What the generation of a prepared prompt produced, however it was run.
@@ -124,6 +127,7 @@ struct GeneratedText {
   int n_drafted = 0, n_accepted = 0;  // speculative decoding
   double queue_ms = 0, prefill_ms = 0, decode_ms = 0;
   std::optional<double> token_p = std::nullopt;  // geometric mean probability of the generated tokens, when known
+  ChunkPrefillStats kv_reuse = {};  // chunk KV reuse of the prompt
 };
 using TextGenerator = std::function<GeneratedText(const std::vector<int32_t>& prompt_ids, const GenerationParams& p)>;
 
@@ -135,6 +139,7 @@ struct PromptTarget {
   PromptEncoder encode;
   int n_ctx = 0;
   TextGenerator generate = {};  // runs this LLM (HyDE's passage); empty: no HyDE
+  const Tokenizer* tok = nullptr;  // its tokenizer when local (chunk spans for KV reuse); may be null
   static PromptTarget of(const Tokenizer& tok, ChatFormat chat, int n_ctx);
 };
 
@@ -170,6 +175,8 @@ struct PreparedAnswer {
   Answer answer;                // context, retrieval and prompt timings, token counts of the prompt
   std::string prompt;           // rendered prompt's text (for display)
   std::vector<int32_t> prompt_ids;  // what to generate from; empty = extractive, nothing to generate
+  std::vector<ChunkSpan> chunk_spans;  // the context chunks' token spans (chunk KV reuse on, local LLM)
+  KvReuseOptions kv_reuse;             // from the config
   GenerationParams generation;  // max tokens, sampling and stop strings from the config
   Timer started;                // the answer's total time runs from prepare()
   AdaptiveConfig adaptive;      // what finish_answer needs: min_confidence, watts

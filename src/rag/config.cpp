@@ -65,6 +65,8 @@ void AnswerConfig::validate() const {
   positive("prompt.max_tokens", max_prompt_tokens, 1 << 20);
   positive("generation.max_tokens", max_answer_tokens, 1 << 20);
   positive("extractive.sentences", extract_sentences, 100);
+  EDGERAG_CHECK(std::isfinite(kv_reuse.recompute_share), "prompt.recompute_share: expected 0..1");
+  check_kv_reuse(kv_reuse);
   EDGERAG_CHECK(std::isfinite(rerank_skip_agreement) && rerank_skip_agreement >= 0 && rerank_skip_agreement <= 1,
                 "retrieval.rerank_skip_agreement: expected 0..1, got {}", rerank_skip_agreement);
   const AdaptiveConfig& ad = adaptive;
@@ -156,6 +158,9 @@ void set_value(AnswerConfig& c, std::string_view section, std::string_view key, 
   else if (is("prompt", "max_chunks")) c.max_chunks = as_int(v, name);
   else if (is("prompt", "max_tokens")) c.max_prompt_tokens = as_int(v, name);
   else if (is("prompt", "system")) c.system_prompt = as_string(v, name);
+  else if (is("prompt", "kv_reuse")) c.kv_reuse.mode = kv_reuse_from_name(as_string(v, name));
+  else if (is("prompt", "recompute_share")) c.kv_reuse.recompute_share = as_number(v, name);
+  else if (is("prompt", "recompute_first")) c.kv_reuse.recompute_first = as_int(v, name);
   else if (is("generation", "max_tokens")) c.max_answer_tokens = as_int(v, name);
   else if (is("generation", "temperature")) c.temperature = static_cast<float>(as_number(v, name));
   else if (is("generation", "top_p")) c.top_p = static_cast<float>(as_number(v, name));
@@ -262,7 +267,13 @@ nlohmann::json to_json(const AnswerConfig& c) {
         {"rerank_top", c.rerank_top},
         {"rerank_skip_agreement", c.rerank_skip_agreement},
         {"ef_search", c.ef_search}}},
-      {"prompt", {{"max_chunks", c.max_chunks}, {"max_tokens", c.max_prompt_tokens}, {"system", c.system_prompt}}},
+      {"prompt",
+       {{"max_chunks", c.max_chunks},
+        {"max_tokens", c.max_prompt_tokens},
+        {"system", c.system_prompt},
+        {"kv_reuse", kv_reuse_name(c.kv_reuse.mode)},
+        {"recompute_share", c.kv_reuse.recompute_share},
+        {"recompute_first", c.kv_reuse.recompute_first}}},
       {"generation",
        {{"max_tokens", c.max_answer_tokens}, {"temperature", c.temperature}, {"top_p", c.top_p}, {"seed", c.seed}}},
       {"extractive", {{"sentences", c.extract_sentences}}},

@@ -5,7 +5,8 @@
 // TOML layout (every key optional; unknown keys are errors so typos surface):
 //   [retrieval]  bm25_depth, dense_depth, rrf_k, hybrid (bool), rerank ("on"|"off"|"auto"),
 //                rerank_top, rerank_skip_agreement, ef_search
-//   [prompt]     max_chunks, max_tokens, system
+//   [prompt]     max_chunks, max_tokens, system, kv_reuse ("prefix"|"chunks-exact"|"chunks"),
+//                recompute_share, recompute_first (chunk KV reuse, runtime/chunk_prefill.h)
 //   [generation] max_tokens, temperature, top_p, seed
 //   [extractive] sentences
 //   [adaptive]   hyde ("off"|"on"|"auto"), hyde_threshold, hyde_max_tokens, hyde_question_weight,
@@ -21,6 +22,8 @@
 #include <string_view>
 
 #include <nlohmann/json_fwd.hpp>
+
+#include "runtime/chunk_prefill.h"
 
 namespace edgerag::rag {
 
@@ -95,6 +98,8 @@ struct AnswerConfig {
   // Extractive mode (no LLM): supporting sentences in the answer.
   int extract_sentences = 3;
   AdaptiveConfig adaptive;
+  // Chunk KV reuse of the generative prompt (runtime/chunk_prefill.h).
+  KvReuseOptions kv_reuse;
   IndexConfig index;
 
   static std::string default_system_prompt();

@@ -60,6 +60,19 @@ sentences = 2
   EXPECT_EQ(c.max_prompt_tokens, d.max_prompt_tokens);
 }
 
+TEST(AnswerConfig, ChunkKvReuseKeys) {
+  AnswerConfig c;
+  EXPECT_EQ(c.kv_reuse.mode, KvReuse::Prefix);  // today's behaviour by default
+  apply_toml(c, "[prompt]\nkv_reuse = \"chunks\"\nrecompute_share = 0.2\nrecompute_first = 3\n");
+  EXPECT_EQ(c.kv_reuse.mode, KvReuse::Chunks);
+  EXPECT_DOUBLE_EQ(c.kv_reuse.recompute_share, 0.2);
+  EXPECT_EQ(c.kv_reuse.recompute_first, 3);
+  EXPECT_THROW(apply_toml(c, "[prompt]\nkv_reuse = \"all\"\n"), Error);
+  AnswerConfig bad;
+  bad.kv_reuse.recompute_share = 1.5;
+  EXPECT_THROW(bad.validate(), Error);
+}
+
 TEST(AnswerConfig, IntegerAcceptedWhereANumberIsExpected) {
   AnswerConfig c;
   apply_toml(c, "[generation]\ntemperature = 1\n");

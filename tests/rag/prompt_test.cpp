@@ -116,6 +116,25 @@ TEST_F(PromptTest, QuestionOverBudgetIsAnError) {
   EXPECT_THROW(assemble_prompt({hit(1, "x")}, kLong, "s", {8, 10}, render, counter), Error);
 }
 
+// Chunk KV reuse needs each chunk's tokens in the prompt: found in order, the
+// same ids whichever chunks come before; short chunks get no span.
+TEST_F(PromptTest, LocatesTheChunksTokenSpans) {
+  const std::vector<SearchHit> hits = {hit(1, "Lily has a red ball and she plays with it every day."),
+                                       hit(2, "Tim likes the big park near the river."), hit(3, "Hi.")};
+  auto p = assemble_prompt(hits, "Who has a ball?", "Answer.", {8, 3000}, render, counter);
+  const auto spans = locate_chunks(p.ids, p.chunks, *tok_);
+  ASSERT_EQ(spans.size(), 2u);
+  EXPECT_LT(spans[0].end, spans[1].begin);
+  // SentencePiece: the first word's token differs after a newline ("Tim", not " Tim"), so it is left out.
+  EXPECT_EQ(tok_->decode({p.ids.begin() + spans[1].begin, p.ids.begin() + spans[1].end}),
+            "likes the big park near the river.");
+  auto q = assemble_prompt({hits[1], hits[0]}, "Who has a ball?", "Answer.", {8, 3000}, render, counter);
+  const auto qs = locate_chunks(q.ids, q.chunks, *tok_);
+  ASSERT_EQ(qs.size(), 2u);
+  EXPECT_TRUE(std::equal(q.ids.begin() + qs[0].begin, q.ids.begin() + qs[0].end, p.ids.begin() + spans[1].begin,
+                         p.ids.begin() + spans[1].end));
+}
+
 TEST(SourceLabel, ShowsPageRowsAndSection) {
   Provenance p;
   p.path = "/docs/manual.pdf";

@@ -11,6 +11,7 @@
 #include "command.h"
 #include "rag/answer.h"
 #include "rag/search_json.h"
+#include "kv_reuse_flag.h"
 #include "spec_flag.h"
 #include "tokenizer/tokenizer.h"
 
@@ -33,6 +34,8 @@ struct AskArgs {
   std::optional<uint64_t> seed;
   bool bm25_only = false;
   std::shared_ptr<SpecFlags> spec;
+  KvReuseFlags kv;
+  int kv_flags = 0;  // how many of the KV reuse flags were given (they override the config file)
 };
 
 rag::AnswerConfig make_config(const AskArgs& a) {
@@ -58,6 +61,7 @@ rag::AnswerConfig make_config(const AskArgs& a) {
   if (a.context) c.adaptive.context = rag::parse_stage_mode(*a.context, "--context");
   set(c.adaptive.route, a.route_mode);
   set(c.adaptive.min_confidence, a.min_confidence);
+  if (a.kv_flags > 0) c.kv_reuse = a.kv.reuse;
   c.validate();
   return c;
 }
@@ -105,6 +109,10 @@ void run(AskArgs& a) {
   a.models.embed = a.embed.empty() ? "" : resolve_model_flag(a.embed);
   a.models.rerank = a.rerank.empty() ? "" : resolve_model_flag(a.rerank);
   a.models.spec = a.spec->options();
+  ChunkKvStoreOptions so;
+  so.dir = a.kv.store_dir;
+  so.ram_bytes = a.kv.store_mb << 20;
+  a.models.kv_store = std::make_shared<ChunkKvStore>(so);
   auto engine = rag::AnswerEngine::open(a.models);
   std::string q;
   for (const auto& w : a.question) q += (q.empty() ? "" : " ") + w;
@@ -171,7 +179,11 @@ void setup(CLI::App& app) {
       ->check(CLI::IsMember({"fixed", "auto", "on"}))->group(ad);
   cmd->add_option("--min-confidence", a->min_confidence, "Abstain below this answer confidence (0..1)")
       ->check(CLI::Range(0.0, 1.0))->group(ad);
-  cmd->callback([a] { run(*a); });
+  add_kv_reuse_options(cmd, &a->kv);
+  cmd->callback([a, cmd] {
+    for (const char* f : {"--kv-reuse", "--recompute-share", "--recompute-first"}) a->kv_flags += cmd->count(f) > 0;
+    run(*a);
+  });
 }
 
 }  // namespace
