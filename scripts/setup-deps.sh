@@ -13,7 +13,6 @@ packages=(
   libcpp-httplib-dev libcurl4-openssl-dev libssl-dev
   libpoppler-cpp-dev libxml2-dev libgumbo-dev libzip-dev
   libtesseract-dev tesseract-ocr-eng
-  gnuplot-nox
   libvulkan-dev glslc                  # the Vulkan backend (headers, loader, shader compiler)
   mesa-vulkan-drivers vulkan-tools     # lavapipe: the software Vulkan device the GPU tests run on
   nodejs                               # OpenAI npm client and web page tests (tests/js)

@@ -1,8 +1,9 @@
 // The quantization study behind `edgerag report quant`: quantizes a base model
 // with each method, measures every variant (size, bits per parameter,
-// perplexity, optional QA EM/F1 and multiple-choice / GSM8K scores, latency, batch scaling, memory, energy) and writes the tables as
-// Markdown, CSV and JSON plus gnuplot plots, recording the machine and the
-// equivalent CLI commands.
+// perplexity, optional QA EM/F1 and multiple-choice / GSM8K scores, latency,
+// batch scaling, memory, energy) and writes the study's numbered tables
+// (report_tables.h) as Markdown, CSV and JSON plus SVG plots, recording the
+// machine and the equivalent CLI commands.
 #pragma once
 #include <string>
 #include <vector>
