@@ -38,7 +38,7 @@ Weights make_weights(DType t, int64_t cols, int64_t rows, uint32_t seed) {
   return w;
 }
 
-bool packed_kernels_here(DType t) { return packed_kernel_for(t, detected_isa()) != nullptr; }
+bool packed_kernels_here(DType t) { return packed_kernel_for(t, active_isa()) != nullptr; }  // the level EDGERAG_ISA forces
 
 const DType kPackedTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
                                DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::F16, DType::BF16};
