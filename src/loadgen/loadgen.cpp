@@ -93,7 +93,7 @@ RunStats drive(int port, int clients, int per_client, const std::function<json(i
 // A server on a free loopback port for the duration of fn(port).
 json with_server(const std::string& model, const ServeBenchOptions& f, int max_running, bool prefix_cache,
                  const std::string& index_dir, const std::function<json(int)>& fn) {
-  server::LlmOptions lo;
+  LlmOptions lo;
   lo.kv_tokens = f.kv_tokens;
   lo.kv_type = f.kv_type;
   lo.spec = f.spec;

@@ -59,8 +59,8 @@ struct LocalLlm {
       l->spec_engine = std::make_unique<SpecEngine>(*l->model, *l->tok, pool, l->gen->n_ctx(), spec);
     l->target = PromptTarget::of(*l->tok, detect_chat_format(l->model->gguf()), l->gen->n_ctx());
     l->target.tok = l->tok.get();
-    l->target.generate = [l = l.get()](const std::vector<int32_t>& ids, const GenerationParams& gp) {
-      return generated_text(l->run(ids, gp, {}));
+    l->target.generate = [l = l.get()](const LlmPrompt& prompt, const GenerationParams& gp) {
+      return generated_text(l->run(prompt.ids, gp, {}));
     };
     return l;
   }
@@ -74,6 +74,27 @@ struct LocalLlm {
   }
 };
 
+// Drives a backend's stream to its end; `on_piece` returning false cancels it.
+GeneratedText run_stream(LlmBackend& llm, const LlmPrompt& prompt, const GenerationParams& gp,
+                         const AnswerEngine::TokenCallback& on_piece) {
+  auto stream = llm.start(prompt, {.max_tokens = gp.max_tokens, .sampling = gp.sampling, .stop = gp.stop, .spec = {}});
+  std::string text, piece;
+  bool cancelled = false;
+  for (;;) {
+    const auto n = stream->next(piece, 1000);
+    if (n == LlmStream::Next::Done) break;
+    if (n != LlmStream::Next::Piece) continue;
+    text += piece;
+    if (on_piece && !cancelled && !on_piece(piece)) {
+      stream->cancel();
+      cancelled = true;
+    }
+  }
+  const LlmResult& r = stream->result();
+  EDGERAG_CHECK(r.finish_reason != "error", "generation failed: {}", r.error);
+  return rag::generated_text(std::move(text), r);
+}
+
 }  // namespace
 
 struct AnswerEngine::Impl {
@@ -86,6 +107,9 @@ struct AnswerEngine::Impl {
   std::unique_ptr<LocalLlm> small;   // the routing target for easy questions; may be null
   std::shared_ptr<AnswerCache> cache;
   std::shared_ptr<ChunkKvStore> kv_store;  // the LLMs' chunk KV
+  // AnswerModels::llm_backend (then `llm` is null) and its prompt target.
+  std::shared_ptr<LlmBackend> backend;
+  std::optional<PromptTarget> backend_target;
 
   // Accumulates its timings into `a`. `query_vector`: the question's embedding
   // from an earlier search; `hyde_vector`: HyDE's passage embedding.
@@ -100,16 +124,36 @@ struct AnswerEngine::Impl {
 
 AnswerEngine::AnswerEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AnswerEngine::~AnswerEngine() = default;
-bool AnswerEngine::has_llm() const { return impl_->llm != nullptr; }
+bool AnswerEngine::has_llm() const { return impl_->llm != nullptr || impl_->backend != nullptr; }
 LlmTargets AnswerEngine::llms() const {
-  return {impl_->llm ? &impl_->llm->target : nullptr, impl_->small ? &impl_->small->target : nullptr};
+  const PromptTarget* large = impl_->backend_target ? &*impl_->backend_target : impl_->llm ? &impl_->llm->target : nullptr;
+  return {large, impl_->small ? &impl_->small->target : nullptr};
 }
 bool AnswerEngine::has_embedder() const { return impl_->embedder != nullptr; }
 bool AnswerEngine::has_reranker() const { return impl_->reranker != nullptr; }
-const Tokenizer* AnswerEngine::llm_tokenizer() const { return impl_->llm ? impl_->llm->tok.get() : nullptr; }
+const Tokenizer* AnswerEngine::llm_tokenizer() const {
+  return impl_->backend ? impl_->backend->tokenizer() : impl_->llm ? impl_->llm->tok.get() : nullptr;
+}
 
 PromptTarget PromptTarget::of(const Tokenizer& tok, ChatFormat chat, int n_ctx) {
   return {chat, [&tok](const std::vector<PromptPart>& parts) { return tok.encode_parts(parts, true); }, n_ctx};
+}
+
+PromptTarget PromptTarget::of(LlmBackend& llm) {
+  return {llm.chat_format(), [&llm](const std::vector<PromptPart>& parts) { return llm.tokenize(parts); }, llm.n_ctx(),
+          [&llm](const LlmPrompt& prompt, const GenerationParams& gp) { return run_stream(llm, prompt, gp, {}); }};
+}
+
+GeneratedText generated_text(std::string text, const LlmResult& r) {
+  return {.text = std::move(text),
+          .stop_reason = r.finish_reason,
+          .n_prompt = r.n_prompt,
+          .n_answer = r.n_generated,
+          .n_drafted = r.n_drafted,
+          .n_accepted = r.n_accepted,
+          .queue_ms = r.queue_ms,
+          .prefill_ms = r.ttft_ms - r.queue_ms,
+          .decode_ms = r.total_ms - r.ttft_ms};
 }
 
 nlohmann::json prompt_tokens_json(const std::vector<int32_t>& ids, const Tokenizer& tok) {
@@ -148,7 +192,12 @@ std::unique_ptr<AnswerEngine> AnswerEngine::open(const AnswerModels& models) {
     impl->index->set_reranker(impl->reranker);
   }
   EDGERAG_CHECK(models.llm_small.empty() || !models.llm.empty(), "answer: a small model for routing needs an LLM");
-  if (!models.llm.empty()) {
+  EDGERAG_CHECK(!models.llm_backend || (models.llm.empty() && models.llm_small.empty()),
+                "answer: an LLM backend replaces the local LLMs");
+  if (models.llm_backend) {
+    impl->backend = models.llm_backend;
+    impl->backend_target = PromptTarget::of(*impl->backend);
+  } else if (!models.llm.empty()) {
     impl->pool = std::make_unique<ThreadPool>(models.n_threads > 0 ? models.n_threads : default_thread_count());
     impl->kv_store = models.kv_store ? models.kv_store : std::make_shared<ChunkKvStore>(ChunkKvStoreOptions{});
     impl->llm = LocalLlm::load(models.llm, impl->pool.get(), models.n_ctx, models.spec, impl->kv_store.get());
@@ -207,15 +256,16 @@ SearchResponse AnswerEngine::Impl::hyde_search(const std::string& question, cons
                                                const QueryBounds& bounds, const PromptTarget& llm,
                                                const SearchResponse& first, Answer& a) {
   Timer t;
-  const std::vector<int32_t> ids =
-      llm.encode(render_chat(llm.chat, {{"system", hyde_system_prompt()}, {"user", hyde_user_message(question)}}));
+  const std::vector<PromptPart> parts =
+      render_chat(llm.chat, {{"system", hyde_system_prompt()}, {"user", hyde_user_message(question)}});
+  const std::vector<int32_t> ids = llm.encode(parts);
   EDGERAG_CHECK(static_cast<int>(ids.size()) < llm.n_ctx, "answer: the HyDE prompt ({} tokens) does not fit the LLM context of {}",
                 ids.size(), llm.n_ctx);
   GenerationParams gp;
   gp.max_tokens = std::min(cfg.adaptive.hyde_max_tokens, llm.n_ctx - static_cast<int>(ids.size()));
   gp.sampling.temperature = 0;
   gp.stop = {"\nQuestion:", "\n\n"};
-  const GeneratedText g = llm.generate(ids, gp);
+  const GeneratedText g = llm.generate({.ids = ids, .text = prompt_text(parts)}, gp);
   const size_t b = g.text.find_first_not_of(" \t\r\n"), e = g.text.find_last_not_of(" \t\r\n");
   a.hyde_passage = b == std::string::npos ? "" : g.text.substr(b, e - b + 1);
   // An empty passage has nothing to search with; the passage embedder sees what a document would be.
@@ -430,6 +480,9 @@ Answer finish_answer(PreparedAnswer p, const GeneratedText& g) {
 Answer AnswerEngine::answer(const std::string& question, const AnswerConfig& cfg, const TokenCallback& on_token) {
   PreparedAnswer p = prepare(question, cfg, llms());
   if (!p.generative()) return std::move(p.answer);
+  if (impl_->backend)
+    return finish_answer(std::move(p), run_stream(*impl_->backend, {.ids = p.prompt_ids, .text = p.prompt}, p.generation,
+                                                  on_token));
   edgerag::TokenCallback cb;
   if (on_token) cb = [&on_token](int32_t, std::string_view text) { return text.empty() || on_token(text); };
   LocalLlm& llm = p.answer.model == "small" ? *impl_->small : *impl_->llm;

@@ -38,6 +38,7 @@
 #include "rag/prompt.h"
 #include "rag/query_signals.h"
 #include "runtime/generator.h"
+#include "runtime/llm_backend.h"
 #include "runtime/speculative.h"
 #include "util/timer.h"
 
@@ -111,6 +112,9 @@ struct AnswerModels {  // resolved paths; empty = not used
   // runtime/speculative.h). On, generation runs through a SpecEngine, whose
   // streaming cannot be cancelled early by AnswerEngine::TokenCallback.
   SpecOptions spec = {};
+  // An LLM to generate with instead of loading `llm` (a remote server; no
+  // routing, speculation or chunk KV reuse then: the server decides).
+  std::shared_ptr<LlmBackend> llm_backend = {};
   // Already loaded models to use instead of `embed` / `rerank` (shared by
   // several engines; Encoder-backed ones are thread-safe).
   std::shared_ptr<Embedder> embedder = {};
@@ -129,7 +133,10 @@ struct GeneratedText {
   std::optional<double> token_p = std::nullopt;  // geometric mean probability of the generated tokens, when known
   ChunkPrefillStats kv_reuse = {};  // chunk KV reuse of the prompt
 };
-using TextGenerator = std::function<GeneratedText(const std::vector<int32_t>& prompt_ids, const GenerationParams& p)>;
+// Counts and timings of a backend's generation (`text`: its streamed pieces joined).
+GeneratedText generated_text(std::string text, const LlmResult& r);
+// Runs a prompt: its ids, and its text for a backend that cannot take them.
+using TextGenerator = std::function<GeneratedText(const LlmPrompt& prompt, const GenerationParams& p)>;
 
 // The LLM a prompt is assembled for: its chat format, its encoding of a
 // rendered prompt (exactly as it will be prefilled: Tokenizer::encode_parts
@@ -141,6 +148,9 @@ struct PromptTarget {
   TextGenerator generate = {};  // runs this LLM (HyDE's passage); empty: no HyDE
   const Tokenizer* tok = nullptr;  // its tokenizer when local (chunk spans for KV reuse); may be null
   static PromptTarget of(const Tokenizer& tok, ChatFormat chat, int n_ctx);
+  // The backend's chat format, tokenizer (or count) and context; generate runs
+  // the prompt on it to the end.
+  static PromptTarget of(LlmBackend& llm);
 };
 
 // The LLMs a question may be routed to (adaptive.route); `small` may be null.
@@ -230,7 +240,7 @@ class AnswerEngine {
   LlmTargets llms() const;  // the engine's own LLMs (HyDE generates with them); null without
   bool has_embedder() const;
   bool has_reranker() const;
-  const Tokenizer* llm_tokenizer() const;  // null without an LLM
+  const Tokenizer* llm_tokenizer() const;  // null without an LLM or when its tokenizer is not known here
 
   struct Impl;
 

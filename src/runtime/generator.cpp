@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "runtime/text_stream.h"
+#include "runtime/token_policy.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/timer.h"
@@ -44,7 +44,7 @@ GenerationResult Generator::generate_ids(const std::vector<int32_t>& prompt_ids,
   cache_->free_sequence(0);
   Sampler sampler(params.sampling);
   for (int32_t id : prompt_ids) sampler.accept(id);
-  TextStream stream(params.stop);
+  TokenPolicy policy(tok_, params.stop, params.stop_at_eog);
   const int32_t n_vocab = model_.hparams().n_vocab;
 
   Timer total;
@@ -73,16 +73,16 @@ GenerationResult Generator::generate_ids(const std::vector<int32_t>& prompt_ids,
     }
     sampler.accept(id);
     res.tokens.push_back(id);
-    if (params.stop_at_eog && tok_.is_eog(id)) {
+    if (policy.is_end(id)) {
       res.stop_reason = "eog";
       break;
     }
-    const std::string text = tok_.is_control(id) ? std::string() : stream.push(tok_.token_to_piece(id));
+    const std::string text = policy.push(id);
     if (on_token && !on_token(id, text)) {
       res.stop_reason = "cancelled";
       break;
     }
-    if (stream.stopped()) {
+    if (policy.stopped()) {
       res.stop_reason = "stop";
       break;
     }
@@ -93,9 +93,9 @@ GenerationResult Generator::generate_ids(const std::vector<int32_t>& prompt_ids,
     ++t.n_decode;
   }
   t.decode_ms = res.tokens.empty() ? 0 : decode.ms();
-  if (const std::string tail = stream.flush(); !tail.empty() && res.stop_reason != "cancelled" && on_token)
+  if (const std::string tail = policy.flush(); !tail.empty() && res.stop_reason != "cancelled" && on_token)
     on_token(-1, tail);
-  res.text = stream.text();
+  res.text = policy.text();
   t.prefill_tok_s = t.prompt_ms > 0 ? t.n_prompt * 1000.0 / t.prompt_ms : 0;
   t.decode_tok_s = t.decode_ms > 0 ? t.n_decode * 1000.0 / t.decode_ms : 0;
   cache_->free_sequence(0);

@@ -1,6 +1,6 @@
 #include "runtime/spec_generate.h"
 
-#include "runtime/text_stream.h"
+#include "runtime/token_policy.h"
 
 #include <algorithm>
 #include <condition_variable>
@@ -61,19 +61,19 @@ SpecEngine::Run SpecEngine::generate(const std::vector<int32_t>& prompt, int max
 GenerationResult SpecEngine::generate_text(const std::vector<int32_t>& prompt, const GenerationParams& params,
                                            const SpecOptions& spec,
                                            const std::function<void(std::string_view)>& on_text) {
-  TextStream stream(params.stop);
+  TokenPolicy policy(tok_, params.stop, params.stop_at_eog);
   auto run = generate(prompt, params.max_tokens, params.sampling, spec, params.stop_at_eog, [&](int32_t t) {
-    const std::string text = tok_.is_control(t) ? std::string() : stream.push(tok_.token_to_piece(t));
+    const std::string text = policy.push(t);
     if (on_text && !text.empty()) on_text(text);
-    return !stream.stopped();
+    return !policy.stopped();
   });
-  if (const std::string tail = stream.flush(); on_text && !tail.empty()) on_text(tail);
+  if (const std::string tail = policy.flush(); on_text && !tail.empty()) on_text(tail);
   GenerationResult res;
   res.prompt_ids = prompt;
   res.tokens = std::move(run.tokens);
-  res.text = stream.text();
+  res.text = policy.text();
   const GenResult& g = run.result;
-  res.stop_reason = stream.stopped() ? "stop" : g.reason == FinishReason::Length ? "length" : "eog";
+  res.stop_reason = policy.stopped() ? "stop" : g.reason == FinishReason::Length ? "length" : "eog";
   res.n_drafted = g.n_drafted;
   res.n_accepted = g.n_accepted;
   auto& t = res.timings;

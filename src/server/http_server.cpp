@@ -201,8 +201,9 @@ void Server::setup() {
     g.push_back({"open_connections", {"HTTP connections open (arriving, idle or served).", double(c.open)}});
     g.push_back({"connections_refused", {"Connections refused at the caps (counter).", double(c.refused)}});
     g.push_back({"requests_timed_out", {"Requests whose head or body did not arrive in time (counter).", double(c.timed_out)}});
-    if (!models_.llm) return g;
-    SchedulerStats s = models_.llm->scheduler().stats();
+    auto* local = dynamic_cast<LocalLlm*>(models_.llm.get());
+    if (!local) return g;  // a remote backend's figures are its servers' own
+    SchedulerStats s = local->scheduler().stats();
     g.push_back({"queue_depth", {"Requests waiting for admission.", double(s.queued)}});
     g.push_back({"running_sequences", {"Requests being decoded.", double(s.running)}});
     g.push_back({"kv_blocks_used", {"KV cache blocks in use (sequences and prefix cache).", double(s.kv_blocks_used)}});

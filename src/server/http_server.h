@@ -22,7 +22,7 @@
 #include "rag/ingest_types.h"
 #include "server/auth.h"
 #include "server/http_front.h"
-#include "server/llm_service.h"
+#include "runtime/local_llm.h"
 #include "server/metrics.h"
 #include "server/params.h"
 #include "server/rag_engines.h"
@@ -49,7 +49,7 @@ struct ServerOptions {
 
 // What the server serves; any part may be missing (its endpoints answer 404).
 struct ServedModels {
-  std::unique_ptr<LlmService> llm;
+  std::unique_ptr<LlmBackend> llm;
   std::unique_ptr<Encoder> embed, rerank;
   std::string embed_id, rerank_id;  // file stems
   std::string index_dir;            // RAG index ("" = no RAG endpoints)
@@ -100,19 +100,19 @@ class Server {
   RagEngines& rag_engines();
   rag::PreparedAnswer prepare_answer(const httplib::Request& req, bool& stream, bool& debug);
 
-  // Generation shared by the OpenAI and RAG endpoints: prompt ids checked
-  // against the vocabulary and context (`param` names the request field).
-  std::shared_ptr<Job> start_job(std::vector<int32_t> ids, const JobParams& params, const char* param);
+  // Generation shared by the OpenAI and RAG endpoints: a prompt the server can
+  // tokenize is checked against the vocabulary and context (`param` names the request field).
+  std::shared_ptr<LlmStream> start_job(LlmPrompt prompt, const LlmParams& params, const char* param);
   Clock::time_point deadline() const { return Clock::now() + std::chrono::seconds(opt_.request_timeout_s); }
   // The whole text; the job is cancelled at the deadline. Errors and timeouts throw ApiError 500 / 504.
-  std::string wait_text(Job& job, Clock::time_point deadline);
+  std::string wait_text(LlmStream& job, Clock::time_point deadline);
   // Streams the job as server-sent events: on_piece per text piece, on_done once
   // at the end, then "data: [DONE]". A client that goes away or the deadline
   // cancels the job; the stream counts as an open request until it ends.
-  void stream_job(httplib::Response& res, std::shared_ptr<Job> job, Clock::time_point deadline,
+  void stream_job(httplib::Response& res, std::shared_ptr<LlmStream> job, Clock::time_point deadline,
                   std::function<void(const std::string&, const Send&)> on_piece,
-                  std::function<void(const JobResult&, const Send&)> on_done);
-  void record_job(const JobResult& r);  // stage histograms and token counters
+                  std::function<void(const LlmResult&, const Send&)> on_done);
+  void record_job(const LlmResult& r);  // stage histograms and token counters
 
   ServedModels models_;
   ServerOptions opt_;

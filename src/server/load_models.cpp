@@ -10,7 +10,7 @@ ServedModels load_models(const ModelPaths& p, const LlmOptions& llm_options) {
   ServedModels m;
   auto stem = [](const std::string& path) { return std::filesystem::path(path).stem().string(); };
   if (!p.llm.empty()) {
-    m.llm = LlmService::load(p.llm, llm_options);
+    m.llm = LocalLlm::load(p.llm, llm_options);
     log(LogLevel::Info, "serving LLM '{}' (chat format {}, context {})", m.llm->id(), chat_format_name(m.llm->chat_format()),
         m.llm->n_ctx());
   }

@@ -32,7 +32,7 @@ std::string base64_floats(const std::vector<float>& v) {
   return out;
 }
 
-json usage(const JobResult& r) {
+json usage(const LlmResult& r) {
   return {{"prompt_tokens", r.n_prompt},
           {"completion_tokens", r.n_generated},
           {"total_tokens", r.n_prompt + r.n_generated},
@@ -44,22 +44,31 @@ json usage(const JobResult& r) {
 
 }  // namespace
 
-std::shared_ptr<Job> Server::start_job(std::vector<int32_t> ids, const JobParams& params, const char* param) {
-  LlmService& llm = *models_.llm;
+std::shared_ptr<LlmStream> Server::start_job(LlmPrompt prompt, const LlmParams& params, const char* param) {
+  LlmBackend& llm = *models_.llm;
   if (params.spec && params.spec->mode == SpecMode::Draft && !llm.has_draft_model())
     bad_param("edgerag.speculative", "this server has no draft model (start it with --speculative draft:MODEL)");
-  for (int32_t t : ids)
-    if (t < 0 || t >= llm.tokenizer().n_vocab()) bad_param(param, "token id {} is outside the vocabulary", t);
-  if (static_cast<int64_t>(ids.size()) >= llm.n_ctx())
-    throw ApiError(400, "invalid_request_error",
-                   fmt::format("the prompt has {} tokens; this model's context is {} tokens", ids.size(), llm.n_ctx()),
-                   param, "context_length_exceeded");
-  std::shared_ptr<Job> job = llm.start(std::move(ids), params);
+  // With the tokenizer known here the prompt is checked as ids; otherwise the
+  // remote server checks it and its refusal comes back as the request's error.
+  // Chat messages stay messages: a remote server applies the model's own template.
+  if (const Tokenizer* tok = llm.tokenizer()) {
+    if (prompt.ids.empty())
+      prompt.ids = prompt.messages.empty() ? llm.tokenize(prompt.text)
+                                           : llm.tokenize(render_chat(llm.chat_format(), prompt.messages));
+    for (int32_t t : prompt.ids)
+      if (t < 0 || t >= tok->n_vocab()) bad_param(param, "token id {} is outside the vocabulary", t);
+    if (static_cast<int64_t>(prompt.ids.size()) >= llm.n_ctx())
+      throw ApiError(400, "invalid_request_error",
+                     fmt::format("the prompt has {} tokens; this model's context is {} tokens", prompt.ids.size(),
+                                 llm.n_ctx()),
+                     param, "context_length_exceeded");
+  }
+  std::shared_ptr<LlmStream> job = llm.start(std::move(prompt), params);
   metrics_.add("requests_admitted", 1);
   return job;
 }
 
-void Server::record_job(const JobResult& jr) {
+void Server::record_job(const LlmResult& jr) {
   metrics_.observe_seconds("ttft", jr.ttft_ms / 1000);
   metrics_.observe_seconds("stage", jr.queue_ms / 1000, "queue");
   metrics_.observe_seconds("stage", (jr.ttft_ms - jr.queue_ms) / 1000, "prefill");
@@ -70,19 +79,19 @@ void Server::record_job(const JobResult& jr) {
   if (jr.finish_reason == "cancelled") metrics_.add("requests_cancelled", 1);
 }
 
-std::string Server::wait_text(Job& job, Clock::time_point deadline) {
+std::string Server::wait_text(LlmStream& job, Clock::time_point deadline) {
   std::string text, piece;
   bool cancelled = false;
   for (;;) {
     auto n = job.next(piece, kPollMs);
-    if (n == Job::Next::Done) break;
-    if (n == Job::Next::Piece) text += piece;
+    if (n == LlmStream::Next::Done) break;
+    if (n == LlmStream::Next::Piece) text += piece;
     if (!cancelled && Clock::now() > deadline) {
       job.cancel();
       cancelled = true;
     }
   }
-  const JobResult& jr = job.result();
+  const LlmResult& jr = job.result();
   record_job(jr);
   if (jr.finish_reason == "error") throw ApiError(500, "server_error", "generation failed: " + jr.error);
   if (jr.finish_reason == "cancelled")
@@ -104,9 +113,9 @@ struct OpenRequest {
 
 }  // namespace
 
-void Server::stream_job(httplib::Response& res, std::shared_ptr<Job> job, Clock::time_point deadline,
+void Server::stream_job(httplib::Response& res, std::shared_ptr<LlmStream> job, Clock::time_point deadline,
                         std::function<void(const std::string&, const Send&)> on_piece,
-                        std::function<void(const JobResult&, const Send&)> on_done) {
+                        std::function<void(const LlmResult&, const Send&)> on_done) {
   auto open = std::make_shared<OpenRequest>(open_requests_);
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
@@ -121,15 +130,15 @@ void Server::stream_job(httplib::Response& res, std::shared_ptr<Job> job, Clock:
         std::string piece;
         for (;;) {
           auto n = job->next(piece, kPollMs);
-          if (n == Job::Next::Done) break;
-          if (n == Job::Next::Piece) on_piece(piece, send);
+          if (n == LlmStream::Next::Done) break;
+          if (n == LlmStream::Next::Piece) on_piece(piece, send);
           else if (!sink.is_writable()) job->cancel();
           if (!cancelled && Clock::now() > deadline) {
             job->cancel();
             cancelled = true;
           }
         }
-        const JobResult& jr = job->result();
+        const LlmResult& jr = job->result();
         record_job(jr);
         if (jr.finish_reason == "error") send(error_body("generation failed: " + jr.error, "server_error"));
         else on_done(jr, send);
@@ -145,14 +154,15 @@ void Server::handle_generation(const httplib::Request& req, httplib::Response& r
   const json body = parse_json_body(req.body);
   GenerationRequest r = chat ? parse_chat_request(body, opt_.limits) : parse_completion_request(body, opt_.limits);
   check_model(r.model, models_.llm ? models_.llm->id() : "", "language");
-  LlmService& llm = *models_.llm;
-  for (int32_t t : r.logit_bias_ids)
-    if (t >= llm.tokenizer().n_vocab()) bad_param("logit_bias", "token id {} is outside the vocabulary", t);
-  std::vector<int32_t> ids;
-  if (chat) ids = llm.tokenize(llm.render_chat(r.messages));
-  else if (!r.prompt_ids.empty()) ids = r.prompt_ids;
-  else ids = llm.tokenize(r.prompt);
-  std::shared_ptr<Job> job = start_job(std::move(ids), r.job, chat ? "messages" : "prompt");
+  LlmBackend& llm = *models_.llm;
+  if (const Tokenizer* tok = llm.tokenizer())
+    for (int32_t t : r.logit_bias_ids)
+      if (t >= tok->n_vocab()) bad_param("logit_bias", "token id {} is outside the vocabulary", t);
+  LlmPrompt prompt;
+  if (chat) prompt.messages = std::move(r.messages);
+  else if (!r.prompt_ids.empty()) prompt.ids = std::move(r.prompt_ids);
+  else prompt.text = std::move(r.prompt);
+  std::shared_ptr<LlmStream> job = start_job(std::move(prompt), r.job, chat ? "messages" : "prompt");
   const auto until = deadline();
 
   const std::string id = fmt::format("{}-{:x}", chat ? "chatcmpl" : "cmpl", next_id_++);
@@ -189,7 +199,7 @@ void Server::handle_generation(const httplib::Request& req, httplib::Response& r
         send(envelope(piece, nullptr, true, *first));
         *first = false;
       },
-      [=, include_usage = r.include_usage](const JobResult& jr, const Send& send) {
+      [=, include_usage = r.include_usage](const LlmResult& jr, const Send& send) {
         if (chat && *first) send(envelope("", nullptr, true, true));
         // A timeout ends the stream like the token limit: the client keeps what it got.
         send(envelope("", jr.finish_reason == "cancelled" ? "length" : jr.finish_reason, true, false));

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/chat_template.h"
-#include "server/llm_service.h"
+#include "runtime/local_llm.h"
 
 namespace edgerag::server {
 
@@ -34,7 +34,7 @@ struct GenerationRequest {
   std::string model;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
-  JobParams job;
+  LlmParams job;
   std::vector<ChatMessage> messages;  // chat
   std::string prompt;                 // completions: text ...
   std::vector<int32_t> prompt_ids;    // ... or token ids

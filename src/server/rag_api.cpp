@@ -74,16 +74,6 @@ bool is_upload(const fs::path& uploads, const std::string& path) {
 
 std::string dump_json(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-rag::GeneratedText generated_text(std::string text, const JobResult& jr) {
-  return {.text = std::move(text),
-          .stop_reason = jr.finish_reason,
-          .n_prompt = jr.n_prompt,
-          .n_answer = jr.n_generated,
-          .queue_ms = jr.queue_ms,
-          .prefill_ms = jr.ttft_ms - jr.queue_ms,
-          .decode_ms = jr.total_ms - jr.ttft_ms};
-}
-
 json report_json(const rag::IngestReport& r) {
   json failures = json::array();
   for (const auto& [path, why] : r.failures) failures.push_back({{"file", path}, {"error", why}});
@@ -177,14 +167,13 @@ rag::PreparedAnswer Server::prepare_answer(const httplib::Request& req, bool& st
     bad_param("config", "retrieval.rerank_top is limited to {} on this server", opt_.rag.max_rerank_top);
   std::optional<rag::PromptTarget> target;
   if (models_.llm) {
-    const LlmService* llm = models_.llm.get();
-    target = rag::PromptTarget::of(llm->tokenizer(), llm->chat_format(), llm->n_ctx());
-    // HyDE's passage is generated on the scheduler like any answer.
-    target->generate = [this, d = bounds.deadline](const std::vector<int32_t>& ids, const GenerationParams& g) {
-      std::shared_ptr<Job> job =
-          start_job(ids, {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop, .spec = {}}, "question");
+    target = rag::PromptTarget::of(*models_.llm);
+    // HyDE's passage is generated like any answer (limits, deadline, metrics).
+    target->generate = [this, d = bounds.deadline](const LlmPrompt& prompt, const GenerationParams& g) {
+      std::shared_ptr<LlmStream> job =
+          start_job(prompt, {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop, .spec = {}}, "question");
       std::string text = wait_text(*job, d);
-      return generated_text(std::move(text), job->result());
+      return rag::generated_text(std::move(text), job->result());
     };
   }
   auto engine = rag_engines().acquire();
@@ -206,7 +195,8 @@ void Server::handle_rag_query(const httplib::Request& req, httplib::Response& re
     metrics_.observe_seconds("rag_query", t.total / 1000);
     json j = rag::to_json(a);
     j["object"] = "rag.answer";
-    if (debug && models_.llm) j["debug"] = rag::prompt_tokens_json(a.prompt_ids, models_.llm->tokenizer());
+    if (debug && models_.llm && models_.llm->tokenizer())
+      j["debug"] = rag::prompt_tokens_json(a.prompt_ids, *models_.llm->tokenizer());
     return j;
   };
   if (!p.generative()) {
@@ -215,11 +205,11 @@ void Server::handle_rag_query(const httplib::Request& req, httplib::Response& re
     return;
   }
   const GenerationParams& g = p.generation;
-  std::shared_ptr<Job> job =
-      start_job(p.prompt_ids, {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop, .spec = {}}, "question");
+  std::shared_ptr<LlmStream> job =
+      start_job({.ids = p.prompt_ids, .text = p.prompt}, {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop, .spec = {}}, "question");
   // The second half of the answer, from the job's text and counts.
-  auto finish = [](rag::PreparedAnswer prepared, std::string text, const JobResult& jr) {
-    return rag::finish_answer(std::move(prepared), generated_text(std::move(text), jr));
+  auto finish = [](rag::PreparedAnswer prepared, std::string text, const LlmResult& jr) {
+    return rag::finish_answer(std::move(prepared), rag::generated_text(std::move(text), jr));
   };
   if (!stream) {
     std::string text = wait_text(*job, deadline());
@@ -236,7 +226,7 @@ void Server::handle_rag_query(const httplib::Request& req, httplib::Response& re
         state->second += piece;
         send({{"object", "rag.answer.delta"}, {"delta", piece}});
       },
-      [state, finish, respond](const JobResult& jr, const Send& send) {
+      [state, finish, respond](const LlmResult& jr, const Send& send) {
         send(respond(finish(std::move(state->first), std::move(state->second), jr)));
       });
 }

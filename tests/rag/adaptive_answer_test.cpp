@@ -41,7 +41,7 @@ class AdaptiveAnswerTest : public ::testing::Test {
   // A prompt target whose "LLM" writes `text` and counts its calls.
   PromptTarget fake_llm(ChatFormat chat, std::string text, int* calls) {
     PromptTarget t = PromptTarget::of(*tok_, chat, 2048);
-    t.generate = [text, calls](const std::vector<int32_t>&, const GenerationParams&) {
+    t.generate = [text, calls](const LlmPrompt&, const GenerationParams&) {
       ++*calls;
       GeneratedText g;
       g.text = text;

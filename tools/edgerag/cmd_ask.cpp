@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend_flag.h"
 #include "command.h"
 #include "rag/answer.h"
 #include "rag/search_json.h"
@@ -34,6 +35,7 @@ struct AskArgs {
   std::optional<uint64_t> seed;
   bool bm25_only = false;
   std::shared_ptr<SpecFlags> spec;
+  std::shared_ptr<BackendFlags> backend;
   KvReuseFlags kv;
   int kv_flags = 0;  // how many of the KV reuse flags were given (they override the config file)
 };
@@ -109,6 +111,10 @@ void run(AskArgs& a) {
   a.models.embed = a.embed.empty() ? "" : resolve_model_flag(a.embed);
   a.models.rerank = a.rerank.empty() ? "" : resolve_model_flag(a.rerank);
   a.models.spec = a.spec->options();
+  if (a.backend->remote()) {
+    a.models.llm_backend = a.backend->connect(a.models.llm, a.models.n_ctx);
+    a.models.llm.clear();  // the GGUF named only the tokenizer
+  }
   ChunkKvStoreOptions so;
   so.dir = a.kv.store_dir;
   so.ram_bytes = a.kv.store_mb << 20;
@@ -152,6 +158,7 @@ void setup(CLI::App& app) {
   cmd->add_option("-c,--ctx", a->models.n_ctx, "LLM context size in tokens (0 = model's, at most 4096)")
       ->check(CLI::Range(0, 1 << 24));
   a->spec = add_speculative_options(cmd);
+  a->backend = add_backend_options(cmd);
   auto* g = "Overrides of the config file";
   cmd->add_flag("--bm25-only", a->bm25_only, "BM25 retrieval even with an embedder")->group(g);
   cmd->add_option("--bm25-depth", a->bm25_depth, "BM25 candidates before fusion")->group(g);

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "backend_flag.h"
 #include "command.h"
 #include "kv_type_flag.h"
 #include "spec_flag.h"
@@ -15,7 +16,7 @@ namespace {
 struct ServeFlags {
   std::string index, llm, embed, rerank;
   server::ServerOptions server;
-  server::LlmOptions llm_opt;
+  LlmOptions llm_opt;
   bool no_prefix_cache = false;
   std::string keys_file;
 };
@@ -63,14 +64,18 @@ void setup(CLI::App& app) {
   cmd->add_option("--http-workers", conn.workers, "Requests processed at once")->capture_default_str();
   cmd->add_option("--timeout", f->server.request_timeout_s, "Seconds before a generation is cancelled")->capture_default_str();
   cmd->add_option("--max-open", f->server.max_open_requests, "Open requests before 503")->capture_default_str();
-  cmd->callback([f, spec] {
+  auto backend = add_backend_options(cmd);
+  cmd->callback([f, spec, backend] {
     f->llm_opt.spec = spec->options();
     server::ModelPaths paths;
     paths.index_dir = f->index;
     if (!f->llm.empty()) paths.llm = resolve_model_flag(f->llm);
+    // A remote LLM: -m, if given, only names its tokenizer.
+    std::unique_ptr<LlmBackend> remote_llm = backend->remote() ? backend->connect(paths.llm, f->llm_opt.n_ctx) : nullptr;
+    if (remote_llm) paths.llm.clear();
     if (!f->embed.empty()) paths.embed = resolve_model_flag(f->embed);
     if (!f->rerank.empty()) paths.rerank = resolve_model_flag(f->rerank);
-    if (paths.llm.empty() && paths.embed.empty() && paths.rerank.empty() && paths.index_dir.empty())
+    if (!remote_llm && paths.llm.empty() && paths.embed.empty() && paths.rerank.empty() && paths.index_dir.empty())
       throw Error("serve: nothing to serve (give -m, --embed, --rerank or --index)");
     f->llm_opt.scheduler.prefix_cache = !f->no_prefix_cache;
     if (!f->keys_file.empty())
@@ -82,7 +87,9 @@ void setup(CLI::App& app) {
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    server::Server srv(server::load_models(paths, f->llm_opt), f->server);
+    server::ServedModels served = server::load_models(paths, f->llm_opt);
+    if (remote_llm) served.llm = std::move(remote_llm);
+    server::Server srv(std::move(served), f->server);
     int port = srv.bind();
     std::printf("edgerag serve: listening on http://%s:%d\n", f->server.host.c_str(), port);
     std::fflush(stdout);

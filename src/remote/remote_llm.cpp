@@ -1,0 +1,225 @@
+#include "remote/remote_llm.h"
+
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "util/error.h"
+#include "util/log.h"
+
+namespace edgerag::remote {
+
+using nlohmann::json;
+
+const char* token_count_name(TokenCount c) {
+  switch (c) {
+    case TokenCount::Local: return "local";
+    case TokenCount::Server: return "server";
+    case TokenCount::Estimate: return "estimate";
+  }
+  return "?";
+}
+
+int estimate_tokens(size_t bytes) { return static_cast<int>(std::ceil(bytes / 3.0 * 1.15)) + 4; }
+
+namespace {
+
+json get_json(const std::string& url, const std::string& body, const HttpOptions& opt) {
+  const HttpResult r = http_json(url, body, opt);
+  if (r.status < 200 || r.status >= 300) return json();
+  return json::parse(r.body, nullptr, false);
+}
+
+// A request running on its own thread; pieces are queued for the consumer.
+class RemoteStream final : public LlmStream {
+ public:
+  RemoteStream(std::string url, std::string body, HttpOptions http, bool chat) {
+    thread_ = std::thread([this, url = std::move(url), body = std::move(body), http = std::move(http), chat] {
+      run(url, body, http, chat);
+    });
+  }
+  ~RemoteStream() override {
+    cancel();
+    thread_.join();
+  }
+  Next next(std::string& piece, int wait_ms) override {
+    std::unique_lock lk(mu_);
+    if (!cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return done_ || !pieces_.empty(); }))
+      return Next::Waiting;
+    if (pieces_.empty()) return Next::Done;
+    piece = std::move(pieces_.front());
+    pieces_.pop_front();
+    return Next::Piece;
+  }
+  void cancel() override { abort_ = true; }
+  const LlmResult& result() const override { return result_; }
+
+ private:
+  void run(const std::string& url, const std::string& body, const HttpOptions& http, bool chat) {
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
+    auto ms = [&t0] { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); };
+    LlmResult r;
+    bool got_done = false;
+    std::string event_error;
+    const HttpResult h = http_sse(url, body, http, [&](const std::string& data) {
+      if (data == "[DONE]") return !(got_done = true);
+      const json j = json::parse(data, nullptr, false);
+      if (!j.is_object()) return true;  // not ours: skip
+      if (j.contains("error")) {
+        event_error = error_message(data);
+        return false;
+      }
+      if (const auto u = j.find("usage"); u != j.end() && u->is_object()) {
+        r.n_prompt = u->value("prompt_tokens", 0);
+        r.n_generated = u->value("completion_tokens", 0);
+        if (const auto d = u->find("prompt_tokens_details"); d != u->end() && d->is_object())
+          r.n_cached = d->value("cached_tokens", 0);
+      }
+      const auto ch = j.find("choices");
+      if (ch == j.end() || !ch->is_array() || ch->empty() || !(*ch)[0].is_object()) return true;
+      const json& c = (*ch)[0];
+      std::string piece;
+      if (chat) {
+        if (const auto d = c.find("delta"); d != c.end() && d->is_object())
+          if (const auto t = d->find("content"); t != d->end() && t->is_string()) piece = t->get<std::string>();
+      } else if (const auto t = c.find("text"); t != c.end() && t->is_string()) {
+        piece = t->get<std::string>();
+      }
+      if (const auto f = c.find("finish_reason"); f != c.end() && f->is_string()) r.finish_reason = f->get<std::string>();
+      if (!piece.empty()) {
+        if (r.ttft_ms == 0) r.ttft_ms = ms();
+        std::lock_guard lk(mu_);
+        pieces_.push_back(std::move(piece));
+        cv_.notify_all();
+      }
+      return true;
+    }, &abort_);
+    r.total_ms = ms();
+    if (abort_) {
+      r.finish_reason = "cancelled";
+    } else if (!event_error.empty()) {
+      r.finish_reason = "error", r.error = event_error;
+    } else if (!h.connected() || (h.status >= 200 && h.status < 300 && !h.error.empty())) {
+      // Refused, timed out, or cut off mid-stream (the server died).
+      r.finish_reason = "error";
+      r.error = fmt::format("{}: {}", url, h.error.empty() ? "no response" : h.error);
+    } else if (h.status < 200 || h.status >= 300) {
+      r.finish_reason = "error";
+      r.error = fmt::format("{} answered {}: {}", url, h.status, error_message(h.body));
+    } else if (!got_done && r.finish_reason.empty()) {
+      r.finish_reason = "error", r.error = url + ": the stream ended without [DONE]";
+    }
+    if (r.finish_reason.empty()) r.finish_reason = "stop";
+    std::lock_guard lk(mu_);
+    result_ = std::move(r);
+    done_ = true;
+    cv_.notify_all();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> pieces_;
+  bool done_ = false;
+  LlmResult result_;
+  std::atomic<bool> abort_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::string RemoteLlm::root() const {
+  std::string r = opt_.base_url;
+  while (!r.empty() && r.back() == '/') r.pop_back();
+  if (r.size() >= 3 && r.compare(r.size() - 3, 3, "/v1") == 0) r.resize(r.size() - 3);
+  return r;
+}
+
+std::unique_ptr<RemoteLlm> RemoteLlm::connect(const RemoteOptions& opt) {
+  EDGERAG_CHECK(opt.base_url.rfind("http://", 0) == 0 || opt.base_url.rfind("https://", 0) == 0,
+                "--llm-backend {}: expected an http(s) URL such as http://host:8000/v1", opt.base_url);
+  std::unique_ptr<RemoteLlm> s(new RemoteLlm());
+  s->opt_ = opt;
+  while (!s->opt_.base_url.empty() && s->opt_.base_url.back() == '/') s->opt_.base_url.pop_back();
+  HttpOptions quick = opt.http;
+  quick.timeout_ms = std::min<long>(quick.timeout_ms, 10000);
+  const HttpResult models = http_json(s->opt_.base_url + "/models", "", quick);
+  EDGERAG_CHECK(models.status >= 200 && models.status < 300, "{}/models: {}", s->opt_.base_url,
+                models.connected() ? fmt::format("HTTP {}", models.status) : models.error);
+  const json mj = json::parse(models.body, nullptr, false);
+  json first;
+  if (mj.is_object() && mj.contains("data") && mj["data"].is_array() && !mj["data"].empty()) first = mj["data"][0];
+  s->model_ = opt.model;
+  if (s->model_.empty() && first.is_object() && first.contains("id") && first["id"].is_string())
+    s->model_ = first["id"].get<std::string>();
+  EDGERAG_CHECK(!s->model_.empty(), "{}/models lists no model", s->opt_.base_url);
+  s->n_ctx_ = opt.n_ctx;
+  if (s->n_ctx_ <= 0) {
+    const json props = get_json(s->root() + "/props", "", quick);
+    if (props.is_object() && props.contains("default_generation_settings") &&
+        props["default_generation_settings"].is_object())
+      s->n_ctx_ = props["default_generation_settings"].value("n_ctx", 0);
+    if (s->n_ctx_ <= 0 && first.is_object()) s->n_ctx_ = first.value("max_model_len", 0);
+    if (s->n_ctx_ <= 0) s->n_ctx_ = 4096;
+  }
+  if (!opt.tokenizer.empty()) {
+    s->gguf_ = GgufFile::open(opt.tokenizer);
+    s->tok_ = Tokenizer::from_gguf(*s->gguf_);
+    s->format_ = detect_chat_format(*s->gguf_);
+    s->count_ = TokenCount::Local;
+  } else {
+    const json t = get_json(s->root() + "/tokenize", json{{"content", "a"}}.dump(), quick);
+    if (t.is_object() && t.contains("tokens") && t["tokens"].is_array()) s->count_ = TokenCount::Server;
+  }
+  log(LogLevel::Info, "LLM backend {} model '{}' (context {}, token counts: {})", s->opt_.base_url, s->model_, s->n_ctx_,
+      token_count_name(s->count_));
+  return s;
+}
+
+std::vector<int32_t> RemoteLlm::tokenize(const std::string& text) const {
+  if (tok_) return tok_->encode(text, true, false);
+  if (count_ == TokenCount::Server) {
+    const json t = get_json(root() + "/tokenize", json{{"content", text}, {"add_special", true}}.dump(), opt_.http);
+    EDGERAG_CHECK(t.is_object() && t.contains("tokens") && t["tokens"].is_array(), "{}/tokenize failed", root());
+    std::vector<int32_t> ids;
+    for (const auto& v : t["tokens"]) ids.push_back(v.is_number_integer() ? v.get<int32_t>() : 0);
+    return ids;
+  }
+  return std::vector<int32_t>(static_cast<size_t>(estimate_tokens(text.size())), 0);
+}
+
+std::vector<int32_t> RemoteLlm::tokenize(const std::vector<PromptPart>& parts) const {
+  if (tok_) return tok_->encode_parts(parts, true);
+  return tokenize(prompt_text(parts));
+}
+
+std::unique_ptr<LlmStream> RemoteLlm::start(LlmPrompt prompt, const LlmParams& params) {
+  const bool chat = !prompt.messages.empty();
+  json body = {{"model", model_},
+               {"stream", true},
+               {"stream_options", {{"include_usage", true}}},
+               {"max_tokens", params.max_tokens},
+               {"temperature", params.sampling.temperature},
+               {"top_p", params.sampling.top_p},
+               {"min_p", params.sampling.min_p}};
+  if (params.sampling.top_k > 0) body["top_k"] = params.sampling.top_k;
+  if (params.sampling.seed != 0) body["seed"] = params.sampling.seed;
+  if (!params.stop.empty()) body["stop"] = params.stop;
+  if (chat) {
+    json msgs = json::array();
+    for (const auto& m : prompt.messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
+    body["messages"] = std::move(msgs);
+  } else if (!prompt.ids.empty() && count_ != TokenCount::Estimate) {
+    body["prompt"] = prompt.ids;  // exact ids of the remote model's tokenizer
+  } else {
+    EDGERAG_CHECK(!prompt.text.empty(), "remote generation: the prompt has no text");
+    body["prompt"] = prompt.text;
+  }
+  return std::make_unique<RemoteStream>(opt_.base_url + (chat ? "/chat/completions" : "/completions"),
+                                        body.dump(-1, ' ', false, json::error_handler_t::replace), opt_.http, chat);
+}
+
+}  // namespace edgerag::remote
