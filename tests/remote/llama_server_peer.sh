@@ -6,9 +6,9 @@
 #    gives for the same prompt ids, and the text local generation gives;
 #  - `serve --llm-backend`: /v1/rag/query gives the same answer, streamed deltas
 #    add up to it, and /v1/chat/completions streams the peer's chat answer.
-#   tests/remote/llama_server_peer.sh EDGERAG_BIN SHARED_DIR
+#   tests/remote/llama_server_peer.sh EDGERAG_BIN SHARED_DIR   ($EDGERAG_SHARED, if set, wins, as in the unit tests)
 set -euo pipefail
-edgerag=$1; shared=$2
+edgerag=$1; shared=${EDGERAG_SHARED:-$2}
 peer=$shared/peers/llama.cpp/bin
 [ -x "$peer/llama-server" ] || { echo "FAIL: the llama.cpp peer is missing: $peer/llama-server (see $shared/peers/README.md)"; exit 1; }
 model=$shared/models/stories260K.gguf
