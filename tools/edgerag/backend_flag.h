@@ -1,25 +1,32 @@
 // --llm-backend URL: generate on a remote OpenAI-compatible server instead of
 // a local model (ask, serve). With -m as well, that GGUF is the remote
 // model's tokenizer and chat format (exact token budgets; see remote/remote_llm.h).
+// --embed-backend / --rerank-backend URL (ask): embeddings and rerank scores
+// from a server; --embed / --rerank then name the same model's GGUF.
 #pragma once
 #include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "rag/embedder.h"
 #include "runtime/llm_backend.h"
 
 namespace edgerag::cli {
 
 struct BackendFlags {
-  std::string llm_url;
+  std::string llm_url, embed_url, rerank_url;
   std::string api_key;
   int timeout_s = 300;
   bool remote() const { return !llm_url.empty(); }
   // Connects (throws edgerag::Error when the server does not answer); `tokenizer`: resolved GGUF or "".
   std::unique_ptr<LlmBackend> connect(const std::string& tokenizer, int n_ctx) const;
+  // Null without the flag; `gguf`: the resolved local model file or "".
+  std::shared_ptr<rag::Embedder> embedder(const std::string& gguf) const;
+  std::shared_ptr<rag::Reranker> reranker(const std::string& gguf) const;
 };
 
-std::shared_ptr<BackendFlags> add_backend_options(CLI::App* cmd);
+// `encoders`: also --embed-backend and --rerank-backend.
+std::shared_ptr<BackendFlags> add_backend_options(CLI::App* cmd, bool encoders = false);
 
 }  // namespace edgerag::cli

@@ -115,6 +115,8 @@ void run(AskArgs& a) {
     a.models.llm_backend = a.backend->connect(a.models.llm, a.models.n_ctx);
     a.models.llm.clear();  // the GGUF named only the tokenizer
   }
+  a.models.embedder = a.backend->embedder(a.models.embed);
+  a.models.reranker = a.backend->reranker(a.models.rerank);
   ChunkKvStoreOptions so;
   so.dir = a.kv.store_dir;
   so.ram_bytes = a.kv.store_mb << 20;
@@ -158,7 +160,7 @@ void setup(CLI::App& app) {
   cmd->add_option("-c,--ctx", a->models.n_ctx, "LLM context size in tokens (0 = model's, at most 4096)")
       ->check(CLI::Range(0, 1 << 24));
   a->spec = add_speculative_options(cmd);
-  a->backend = add_backend_options(cmd);
+  a->backend = add_backend_options(cmd, true);
   auto* g = "Overrides of the config file";
   cmd->add_flag("--bm25-only", a->bm25_only, "BM25 retrieval even with an embedder")->group(g);
   cmd->add_option("--bm25-depth", a->bm25_depth, "BM25 candidates before fusion")->group(g);
