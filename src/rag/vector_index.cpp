@@ -322,6 +322,7 @@ std::vector<std::pair<int64_t, float>> VectorIndex::graph_search(const float* qu
 // Replaces approximate scores by the float inner products of the stored
 // vectors; a candidate whose vector is gone (a newer commit) is dropped.
 void VectorIndex::rescore(const float* query, std::vector<std::pair<int64_t, float>>& cands) {
+  ReadSnapshot snap(db_);  // one read transaction for all the lookups, not one each
   auto st = db_.prepare("SELECT v FROM vectors WHERE chunk_id = ?1");
   size_t kept = 0;
   for (auto& c : cands) {
