@@ -77,7 +77,8 @@ RagTtftResult bench_rag_ttft(const RagTtftOptions& o) {
   ThreadPool pool(o.n_threads > 0 ? o.n_threads : default_thread_count());
   auto engine = rag::AnswerEngine::open({.index_dir = o.index_dir});
   const int n_ctx = o.max_prompt_tokens + o.answer_tokens + 64;
-  const rag::PromptTarget target = rag::PromptTarget::of(*tok, detect_chat_format(model->gguf()), n_ctx);
+  rag::PromptTarget target = rag::PromptTarget::of(*tok, detect_chat_format(model->gguf()), n_ctx);
+  target.tok = tok.get();
   rag::AnswerConfig cfg;
   cfg.max_chunks = o.max_chunks;
   cfg.max_prompt_tokens = o.max_prompt_tokens;
@@ -86,16 +87,18 @@ RagTtftResult bench_rag_ttft(const RagTtftOptions& o) {
   cfg.adaptive.context = rag::StageMode::Off;
   cfg.adaptive.cache = false;
   cfg.adaptive.min_confidence = 0;
+  cfg.kv_reuse = o.reuse;
 
   struct Prepared {
     std::vector<int32_t> ids;
     std::vector<ChunkSpan> spans;
+    KvReuseOptions reuse;  // with the prompt's context_end
   };
   std::vector<Prepared> prompts;
   for (const Query& q : queries) {
     rag::PreparedAnswer p = engine->prepare(q.text, cfg, &target);
     EDGERAG_CHECK(p.generative(), "bench rag-ttft: no prompt for query {}", q.id);
-    prompts.push_back({p.prompt_ids, rag::locate_chunks(p.prompt_ids, p.answer.context, *tok)});
+    prompts.push_back({p.prompt_ids, rag::locate_chunks(p.prompt_ids, p.answer.context, *tok), p.kv_reuse});
   }
 
   // One cache: the shared template prefix (sequence 0), the query, the reference, scratch.
@@ -144,7 +147,8 @@ RagTtftResult bench_rag_ttft(const RagTtftOptions& o) {
   res.queries.resize(queries.size());
   const bool chunked = o.reuse.mode != KvReuse::Prefix;
   if (chunked && o.warm)
-    for (size_t i = 0; i < prompts.size(); ++i) timed(prompts[i], o.reuse, &res.queries[i].ttft_cold_ms, nullptr);
+    for (size_t i = 0; i < prompts.size(); ++i)
+      timed(prompts[i], prompts[i].reuse, &res.queries[i].ttft_cold_ms, nullptr);
   KvReuseOptions full;  // the reference: prefix mode
   for (size_t i = 0; i < prompts.size(); ++i) {
     RagTtftRow& r = res.queries[i];
@@ -155,7 +159,7 @@ RagTtftResult bench_rag_ttft(const RagTtftOptions& o) {
     // Alternate the reference and the measured run so machine load hits both alike.
     Logits ref = timed(p, full, &r.full_ttft_ms, nullptr);
     const auto ref_answer = greedy(*model, *cache, 1, ref.row(0), o.answer_tokens, &pool);
-    Logits got = timed(p, o.reuse, &r.ttft_ms, &r.reuse);
+    Logits got = timed(p, p.reuse, &r.ttft_ms, &r.reuse);
     const auto answer = greedy(*model, *cache, 1, got.row(0), o.answer_tokens, &pool);
     for (int k = 0; k < V; ++k)
       r.max_logit_diff = std::max(r.max_logit_diff, static_cast<double>(std::fabs(got.row(0)[k] - ref.row(0)[k])));

@@ -316,7 +316,13 @@ void prepare_prompt(const std::string& question, const AnswerConfig& cfg, const 
   p.prompt = std::move(ap.text);
   p.prompt_ids = std::move(ap.ids);
   p.kv_reuse = cfg.kv_reuse;
-  if (cfg.kv_reuse.mode != KvReuse::Prefix && llm.tok) p.chunk_spans = locate_chunks(p.prompt_ids, a.context, *llm.tok);
+  if (cfg.kv_reuse.mode != KvReuse::Prefix && llm.tok) {
+    p.chunk_spans = locate_chunks(p.prompt_ids, a.context, *llm.tok);
+    // Chunk KV is computed after the prefix all prompts share: what precedes the user message's text.
+    const auto bare = llm.encode(render(cfg.system_prompt, format_user_message({}, question)));
+    const auto diff = std::mismatch(bare.begin(), bare.end(), p.prompt_ids.begin(), p.prompt_ids.end());
+    p.kv_reuse.context_end = static_cast<int32_t>(diff.second - p.prompt_ids.begin());
+  }
   GenerationParams& gp = p.generation;
   gp.max_tokens = cfg.max_answer_tokens;
   gp.sampling.temperature = cfg.temperature;

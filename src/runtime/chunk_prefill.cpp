@@ -150,10 +150,12 @@ Logits ChunkPrefiller::blend(KvCache& cache, SeqId seq, std::span<const int32_t>
                              std::span<const ChunkSpan> spans, const KvReuseOptions& opt, int32_t spare_blocks,
                              ChunkPrefillStats& st) const {
   const KvType type = cache.config().type;
-  const int32_t n = static_cast<int32_t>(prompt.size()), bs = cache.block_size(), p0 = spans.front().begin;
-  const int32_t start = cache.seq_len(seq);
-  if (start < p0) forward_range(cache, seq, prompt, start, p0, false);
-  st.computed_tokens += p0 - start;
+  const int32_t n = static_cast<int32_t>(prompt.size()), bs = cache.block_size();
+  const int32_t start = cache.seq_len(seq), first = spans.front().begin;
+  // Chunks are computed after (and keyed by) the shared prefix [0, p0).
+  const int32_t p0 = opt.context_end >= 0 ? std::min(opt.context_end, first) : first;
+  if (start < first) forward_range(cache, seq, prompt, start, first, false);
+  st.computed_tokens += first - start;
 
   // Look up every chunk under (prefix, chunk); compute the misses right after
   // the prefix in scratch sequences sharing its blocks, all in one batch.
@@ -202,7 +204,7 @@ Logits ChunkPrefiller::blend(KvCache& cache, SeqId seq, std::span<const int32_t>
   // Place: chunks re-rotated to their positions, zero slots for the rest (gaps
   // and chunks without KV), which the rewrite below computes in context.
   std::vector<int32_t> rewrite;  // positions computed in context
-  int32_t pos = p0;
+  int32_t pos = first;
   int64_t placed_tokens = 0;
   for (size_t i = 0; i < spans.size(); ++i) {
     const ChunkSpan& c = spans[i];
@@ -233,10 +235,10 @@ Logits ChunkPrefiller::blend(KvCache& cache, SeqId seq, std::span<const int32_t>
   }
   const int64_t extra = std::max<int64_t>(0, target - static_cast<int64_t>(selected.size()));
   if (extra > 0 && static_cast<int64_t>(ranked.size()) > extra && model.hparams().n_layer >= 2) {
-    // Layers 0-1 of every token after the first chunk, in context (exact for those layers).
+    // Layers 0-1 of every token after the exact first chunk, in context (exact for those layers).
     Batch rw;
     rw.rewrite = true;
-    for (int32_t p = spans.front().end; p < pos; ++p) rw.add(prompt[p], p, seq, false);
+    for (int32_t p = first == p0 ? spans.front().end : first; p < pos; ++p) rw.add(prompt[p], p, seq, false);
     ForwardHooks two;
     two.n_layers = 2;
     model.forward(rw, cache, pool, &two);

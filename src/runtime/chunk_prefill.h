@@ -35,6 +35,11 @@ struct KvReuseOptions {
   KvReuse mode = KvReuse::Prefix;
   double recompute_share = 0.15;  // chunks: share of the placed chunks' tokens recomputed in context
   int32_t recompute_first = 2;    // chunks: leading tokens of each placed chunk always recomputed
+  // chunks, per prompt: end of the prompt prefix every prompt shares (template
+  // and system prompt), which chunks are computed after and keyed by; what
+  // lies between it and the first chunk (e.g. the chunk's source line) is not
+  // part of the key. -1: the first chunk's start.
+  int32_t context_end = -1;
 };
 // Throws edgerag::Error for a share outside [0, 1] or a negative count.
 void check_kv_reuse(const KvReuseOptions& opt);

@@ -258,7 +258,10 @@ bool Scheduler::prefill_with_chunks(Seq& s) {
   if (opt_.prefix_cache) {
     // Only an exact prefix may be shared: in chunks mode, up to the end of the first chunk.
     size_t exact = s.req.prompt.size();
-    if (s.req.kv_reuse.mode == KvReuse::Chunks) exact = static_cast<size_t>(s.req.chunks.front().end);
+    if (s.req.kv_reuse.mode == KvReuse::Chunks) {
+      const ChunkSpan& c = s.req.chunks.front();
+      exact = static_cast<size_t>(s.req.kv_reuse.context_end < 0 || s.req.kv_reuse.context_end >= c.begin ? c.end : c.begin);
+    }
     cache_.insert(std::span<const int32_t>(s.req.prompt).first(exact), model_.seq_blocks(s.seq));
   }
   return emit(s, s.req.sample(std::span<const float>(logits), -1));
