@@ -149,9 +149,16 @@ void VectorIndex::load_exact(int64_t gen) {
 }
 
 // Adds (or replaces) one point (in the graph's format), growing the capacity by doubling.
+// The first point of a graph takes level 16, which a random level reaches with
+// probability 16^-16: no later point raises the top level. hnswlib keeps its
+// `global` mutex while it links a point that raises the top level, taking
+// link-list locks in the opposite order to every other insert (a lock-order
+// inversion ThreadSanitizer reports); with the top level fixed it never does.
 static void add_point(hnswlib::HierarchicalNSW<float>& g, int64_t id, const void* point) {
   if (g.cur_element_count >= g.max_elements_) g.resizeIndex(std::max<size_t>(1024, g.max_elements_ * 2));
-  g.addPoint(point, static_cast<hnswlib::labeltype>(id));  // unmarks and updates a deleted or present label
+  const auto label = static_cast<hnswlib::labeltype>(id);
+  if (g.cur_element_count == 0) g.addPoint(point, label, 16);
+  else g.addPoint(point, label);  // unmarks and updates a deleted or present label
 }
 
 static bool is_live(hnswlib::HierarchicalNSW<float>& g, int64_t id) {
