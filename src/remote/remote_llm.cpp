@@ -141,6 +141,8 @@ std::string RemoteLlm::root() const {
 std::unique_ptr<RemoteLlm> RemoteLlm::connect(const RemoteOptions& opt) {
   EDGERAG_CHECK(opt.base_url.rfind("http://", 0) == 0 || opt.base_url.rfind("https://", 0) == 0,
                 "--llm-backend {}: expected an http(s) URL such as http://host:8000/v1", opt.base_url);
+  EDGERAG_CHECK(opt.base_url.find(',') == std::string::npos,
+                "--llm-backend {}: one URL (pools of several replicas are not supported yet)", opt.base_url);
   std::unique_ptr<RemoteLlm> s(new RemoteLlm());
   s->opt_ = opt;
   while (!s->opt_.base_url.empty() && s->opt_.base_url.back() == '/') s->opt_.base_url.pop_back();

@@ -126,6 +126,7 @@ TEST(RemoteLlm, UnreachableServerFailsToConnect) {
   }
   EXPECT_THROW(RemoteLlm::connect({.base_url = "http://127.0.0.1:" + std::to_string(port) + "/v1"}), Error);
   EXPECT_THROW(RemoteLlm::connect({.base_url = "file:///etc/passwd"}), Error);
+  EXPECT_THROW(RemoteLlm::connect({.base_url = "http://a:1/v1,http://b:1/v1"}), Error);
 }
 
 }  // namespace
