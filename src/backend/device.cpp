@@ -49,7 +49,12 @@ DeviceKind resolve_device(DeviceKind d) {
     return d;
   }
   std::string why;
-  if (vk::Context::available(&why)) return DeviceKind::Vulkan;
+  if (vk::Context::available(&why)) {
+    const auto ctx = vk::Context::shared();
+    if (std::string_view(ctx->device_type()) != "cpu") return DeviceKind::Vulkan;
+    why = fmt::format("only the CPU-type device {}, slower than the CPU kernels; --device vulkan uses it",
+                      ctx->device_name());
+  }
   static std::once_flag said;
   std::call_once(said, [&] { log(LogLevel::Warn, "device auto: no Vulkan device ({}); running on the CPU", why); });
   return DeviceKind::Cpu;

@@ -263,6 +263,7 @@ int32_t KvCache::alloc_block() {
 
 void KvCache::copy_block(int32_t from, int32_t to) {
   std::memcpy(pool_.get() + to * block_bytes_, pool_.get() + from * block_bytes_, block_bytes_);
+  if (device_) device_->copy_block(from, to);
   if (!cfg_.type.is_kivi()) return;
   const Kivi& src = kivi_[from];
   Kivi& dst = kivi_[to];

@@ -114,6 +114,16 @@ class KvCache {
   void release(int32_t block);  // drop a reference; the block is free at zero
   int32_t ref_count(int32_t block) const;
 
+  // --- a copy of the pool on a compute device (the Vulkan backend keeps the K/V
+  // of its layers there; block ids and tables stay here, so copy-on-write calls
+  // copy_block on the device too).
+  struct DevicePool {
+    virtual ~DevicePool() = default;
+    virtual void copy_block(int32_t from, int32_t to) = 0;
+  };
+  void set_device_pool(std::unique_ptr<DevicePool> p) { device_ = std::move(p); }
+  DevicePool* device_pool() const { return device_.get(); }
+
   // --- element access
   // Stores float rows of head_dim values at a slot of a reserved block.
   void write_k(int32_t block, int32_t layer, int32_t head, int32_t slot, const float* src);
@@ -171,6 +181,7 @@ class KvCache {
   std::vector<Kivi> kivi_;                   // per block, KIVI caches only
   std::vector<std::unique_ptr<float[]>> spare_;  // recycled staging tiles
   size_t n_staged_ = 0;
+  std::unique_ptr<DevicePool> device_;
 };
 
 }  // namespace edgerag

@@ -12,6 +12,7 @@
 #include "convert/hf_checkpoint.h"
 #include "tensor/repack.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace edgerag {
 namespace {
@@ -52,17 +53,44 @@ void add_inplace(float* x, const float* y, size_t n) {
 }  // namespace
 
 std::unique_ptr<Model> Model::load(const std::string& path, WeightPacking packing) {
-  return from_gguf(open_model_file(path), packing);  // a GGUF file or a checkpoint directory
+  return load(path, packing, default_compute());
+}
+
+std::unique_ptr<Model> Model::load(const std::string& path, WeightPacking packing, const ComputeOptions& compute) {
+  return from_gguf(open_model_file(path), packing, compute);  // a GGUF file or a checkpoint directory
 }
 
 std::unique_ptr<Model> Model::from_gguf(std::shared_ptr<const GgufFile> file, WeightPacking packing) {
+  return from_gguf(std::move(file), packing, default_compute());
+}
+
+std::unique_ptr<Model> Model::from_gguf(std::shared_ptr<const GgufFile> file, WeightPacking packing,
+                                        const ComputeOptions& compute) {
   EDGERAG_CHECK(file != nullptr, "Model::from_gguf: no file");
   std::unique_ptr<Model> m(new Model());
   m->file_ = std::move(file);
   m->hp_ = read_hparams(*m->file_);
   m->bind_weights();
+  m->place(compute);  // uploads GPU layers in the file layout, before packing rearranges the CPU's
   m->pack_weights(packing);
   return m;
+}
+
+void Model::place(const ComputeOptions& compute) {
+  const int32_t n_gpu = compute.gpu_layers < 0 ? hp_.n_layer : std::min(compute.gpu_layers, hp_.n_layer);
+  if (compute.device == DeviceKind::Cpu || n_gpu == 0) return;
+  if (resolve_device(compute.device) == DeviceKind::Cpu) return;  // auto without a GPU
+  const DecoderWeights w{&tok_embd_, &output_, output_norm_, rope_freqs_, &layers_};
+  const size_t budget = static_cast<size_t>(compute.vram_budget_mb) * 1000000;
+  if (compute.device == DeviceKind::Vulkan) {
+    gpu_ = std::make_unique<VulkanDecoder>(hp_, w, n_gpu, budget);
+    return;
+  }
+  try {  // auto: a model the backend cannot run stays on the CPU
+    gpu_ = std::make_unique<VulkanDecoder>(hp_, w, n_gpu, budget);
+  } catch (const Error& e) {
+    log(LogLevel::Warn, "device auto: {}; running on the CPU", e.what());
+  }
 }
 
 void Model::pack_weights(WeightPacking packing) {
@@ -75,10 +103,13 @@ void Model::pack_weights(WeightPacking packing) {
   // Nobody else may see the bytes change; the file object was created mutable (GgufFile::open).
   if (packing == WeightPacking::kNever || file_.use_count() != 1) return;
   std::vector<Matrix*> todo;
-  for (LayerWeights& L : layers_)
+  for (size_t il = gpu_layers(); il < layers_.size(); ++il) {  // the CPU's layers only
+    LayerWeights& L = layers_[il];
     for (Matrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) todo.push_back(w);
+  }
   // A tied head is the embedding table too: get_row reads single rows back out of the packed groups.
-  todo.push_back(&output_);
+  // A head on the GPU was uploaded in the file layout and is not read here.
+  if (!(gpu_ && gpu_->whole_model())) todo.push_back(&output_);
   if (std::none_of(todo.begin(), todo.end(), [](const Matrix* w) { return packing_pays(w->type); })) return;
   auto& file = const_cast<GgufFile&>(*file_);
   file.set_writable(true);
@@ -141,7 +172,9 @@ void Model::rerotate_keys(float* k, int64_t n_rows, int64_t delta) const {
 }
 
 std::unique_ptr<KvCache> Model::make_cache(int64_t n_tokens, KvType type) const {
-  return std::make_unique<KvCache>(KvCacheConfig::for_model(hp_, n_tokens, type));
+  auto cache = std::make_unique<KvCache>(KvCacheConfig::for_model(hp_, n_tokens, type));
+  if (gpu_) gpu_->attach(*cache);
+  return cache;
 }
 
 Logits Model::forward(const Batch& batch, KvCache& cache, ThreadPool* pool, const ForwardHooks* hooks) const {
@@ -180,6 +213,16 @@ Logits Model::forward(const Batch& batch, KvCache& cache, ThreadPool* pool, cons
     blk[t] = cache.block_of(batch.tokens[t].seq, batch.tokens[t].pos);
     slot[t] = batch.tokens[t].pos % cache.block_size();
   }
+  if (gpu_) {
+    EDGERAG_CHECK(!hooks || (!hooks->on_linear_input && !hooks->attention && hooks->n_layers == 0),
+                  "forward: hooks (calibration, attention capture, a layer prefix) run on the CPU only (--device cpu)");
+    gpu_->attach(cache);  // a cache not made by make_cache
+  }
+  if (gpu_ && gpu_->whole_model()) {
+    Logits out = gpu_->forward(batch, cache, blk, slot, nullptr);
+    for (const auto& [seq, end] : next_pos) cache.commit(seq, end - cache.seq_len(seq));
+    return out;
+  }
 
   const int64_t E = hp_.n_embd, Q = hp_.n_embd_q(), KV = hp_.n_embd_kv(), F = hp_.n_ff, HD = hp_.head_dim;
   const int32_t NH = hp_.n_head, NKV = hp_.n_head_kv, group = NH / NKV;
@@ -195,6 +238,7 @@ Logits Model::forward(const Batch& batch, KvCache& cache, ThreadPool* pool, cons
   };
 
   for (int64_t t = 0; t < n; ++t) get_row(tok_embd_, batch.tokens[t].id, x.data() + t * E);
+  if (gpu_) gpu_->forward(batch, cache, blk, slot, x.data());  // the first layers; x is their output
 
   AttentionCapture* capture = hooks ? hooks->attention : nullptr;
   if (capture) {
@@ -204,7 +248,7 @@ Logits Model::forward(const Batch& batch, KvCache& cache, ThreadPool* pool, cons
                             std::vector<std::vector<std::vector<float>>>(hp_.n_layer, std::vector<std::vector<float>>(NH)));
   }
 
-  for (int32_t il = 0; il < n_layers; ++il) {
+  for (int32_t il = gpu_layers(); il < n_layers; ++il) {
     const LayerWeights& L = layers_[il];
     for (int64_t t = 0; t < n; ++t) rmsnorm(x.data() + t * E, L.attn_norm, xn.data() + t * E, E, hp_.rms_eps);
     linear(L.wq, il, "attn_q.weight", xn.data(), n, q.data());

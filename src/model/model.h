@@ -8,11 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "backend/device.h"
 #include "format/gguf.h"
 #include "model/batch.h"
 #include "model/hooks.h"
 #include "model/hparams.h"
 #include "model/kv_cache.h"
+#include "model/vulkan_decoder.h"
 #include "tensor/ops.h"
 #include "util/thread_pool.h"
 
@@ -44,9 +46,15 @@ class Model {
   // Opens the GGUF file (or converts a Hugging Face checkpoint directory, see
   // hf_checkpoint.h) and maps the weights. Throws edgerag::Error for an
   // unknown architecture, a missing tensor or a tensor of the wrong shape.
+  // `compute` places it: the CPU, or the first gpu_layers layers on the Vulkan
+  // backend (weights uploaded once here; the rest on the CPU). Default:
+  // default_compute() (backend/device.h: the CPU unless the CLI's --device says otherwise).
   static std::unique_ptr<Model> load(const std::string& path, WeightPacking packing = WeightPacking::kAuto);
+  static std::unique_ptr<Model> load(const std::string& path, WeightPacking packing, const ComputeOptions& compute);
   static std::unique_ptr<Model> from_gguf(std::shared_ptr<const GgufFile> file,
                                           WeightPacking packing = WeightPacking::kAuto);
+  static std::unique_ptr<Model> from_gguf(std::shared_ptr<const GgufFile> file, WeightPacking packing,
+                                          const ComputeOptions& compute);
 
   const HParams& hparams() const { return hp_; }
   const GgufFile& gguf() const { return *file_; }
@@ -54,6 +62,10 @@ class Model {
   const Matrix& token_embd() const { return tok_embd_; }
   const Matrix& output() const { return output_; }  // token_embd when tied
   const std::vector<LayerWeights>& layers() const { return layers_; }
+  // "cpu" or "vulkan" (where the first layer runs); layers on the GPU; its device memory.
+  const char* device() const { return gpu_ ? "vulkan" : "cpu"; }
+  int32_t gpu_layers() const { return gpu_ ? gpu_->n_layers() : 0; }
+  VramUse vram() const { return gpu_ ? gpu_->vram() : VramUse{}; }
 
   // A KV cache shaped for this model holding n_tokens tokens in total, storing
   // K/V as `type` (f32, f16, q8_0, ... rows, or KIVI int8/int4).
@@ -73,6 +85,7 @@ class Model {
  private:
   Model() = default;
   void bind_weights();
+  void place(const ComputeOptions& compute);
   void pack_weights(WeightPacking packing);
   void rope(float* x, int32_t n_heads, int64_t pos) const;
 
@@ -82,6 +95,7 @@ class Model {
   const float* output_norm_ = nullptr;
   const float* rope_freqs_ = nullptr;  // Llama-3.1 style per-pair frequency divisors (n_rot/2)
   std::vector<LayerWeights> layers_;
+  std::unique_ptr<VulkanDecoder> gpu_;  // layers [0, gpu_->n_layers()) run there
 };
 
 }  // namespace edgerag

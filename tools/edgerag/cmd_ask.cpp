@@ -10,6 +10,7 @@
 
 #include "backend_flag.h"
 #include "command.h"
+#include "device_flag.h"
 #include "rag/answer.h"
 #include "rag/search_json.h"
 #include "kv_reuse_flag.h"
@@ -161,6 +162,7 @@ void setup(CLI::App& app) {
       ->check(CLI::Range(0, 1 << 24));
   a->spec = add_speculative_options(cmd);
   a->backend = add_backend_options(cmd, true);
+  add_device_options(cmd);
   auto* g = "Overrides of the config file";
   cmd->add_flag("--bm25-only", a->bm25_only, "BM25 retrieval even with an embedder")->group(g);
   cmd->add_option("--bm25-depth", a->bm25_depth, "BM25 candidates before fusion")->group(g);

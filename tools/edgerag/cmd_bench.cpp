@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "device_flag.h"
 #include "eval/bench.h"
 #include "eval/bench_retrieval.h"
 #include "kv_type_flag.h"
@@ -22,6 +23,7 @@ void setup_gen(CLI::App& app) {
   cmd->add_option("--threads", o->n_threads, "Worker threads (default: all)");
   cmd->add_option("--reps", o->reps, "Repetitions (medians are reported)");
   add_kv_type_option(cmd, &o->kv_type);
+  add_device_options(cmd);
   cmd->add_option("--ctx-sweep", o->ctx_sweep, "Also prefill and decode at these context lengths (e.g. 512,1024,2048,4096)")
       ->delimiter(',');
   auto no_bandwidth = std::make_shared<bool>(false);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "device_flag.h"
 #include "kv_type_flag.h"
 #include "loadgen/loadgen.h"
 #include "spec_flag.h"
@@ -25,6 +26,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--threads", f->threads, "Compute threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--kv-tokens", f->kv_tokens, "KV pool (tokens)")->capture_default_str();
   add_kv_type_option(cmd, &f->kv_type);
+  add_device_options(cmd);
   cmd->add_option("--rag", f->rag_queries, "Also time this many RAG queries, sequential vs concurrent (0 = skip)")
       ->capture_default_str();
   auto spec = add_speculative_options(cmd);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "device_flag.h"
 #include "eval/bench_spec.h"
 #include "spec_flag.h"
 #include "util/error.h"
@@ -28,6 +29,7 @@ void setup(CLI::App& app) {
   auto draft = std::make_shared<std::string>();
   cmd->add_option("-m,--model", o->model, "Target decoder model file or name")->required();
   auto spec = add_speculative_options(cmd);
+  add_device_options(cmd);
   cmd->add_option("--draft", *draft, "Draft model: short for --speculative draft:MODEL");
   cmd->add_option("--prompts", o->prompts_file, "JSONL file, one {\"prompt\": ...} per line");
   auto cost = std::make_shared<VerifyCostOptions>();

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "device_flag.h"
 #include "eval/mc.h"
 #include "kv_type_flag.h"
 
@@ -35,6 +36,7 @@ void setup(CLI::App& app) {
       ->default_val(128);
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)");
   add_kv_type_option(cmd, &f->opt.kv_type);
+  add_device_options(cmd);
   cmd->add_flag("--json", f->json, "Print one JSON object");
   cmd->callback([f] {
     const std::string path = resolve_model_flag(f->model);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "device_flag.h"
 #include "eval/ppl.h"
 #include "kv_type_flag.h"
 #include "util/error.h"
@@ -32,6 +33,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--protocol", f->opt.protocol, "sliding | chunked (llama-perplexity)")->default_val("sliding");
   cmd->add_option("--max-tokens", f->opt.max_tokens, "Score only the first N tokens of the text");
   add_kv_type_option(cmd, &f->opt.kv_type);
+  add_device_options(cmd);
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)");
   cmd->add_flag("--json", f->json, "Print one JSON object");
   cmd->callback([f] {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "device_flag.h"
 #include "eval/qa.h"
 #include "eval/qa_rag.h"
 #include "kv_type_flag.h"
@@ -44,6 +45,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--max-new-tokens", f->opt.max_new_tokens, "Answer length limit")->default_val(16);
   cmd->add_option("-t,--threads", f->threads, "Threads (default: all cores)");
   add_kv_type_option(cmd, &f->opt.kv_type);
+  add_device_options(cmd);
   cmd->add_flag("--attention", f->opt.attention, "Gold passage attention share, rank and drift (gold mode)");
   cmd->add_flag("--json", f->json, "Print one JSON object");
   cmd->callback([f] {

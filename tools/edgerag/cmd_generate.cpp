@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "device_flag.h"
 #include "kv_type_flag.h"
 #include "runtime/generate_command.h"
 #include "spec_flag.h"
@@ -36,6 +37,7 @@ void setup(CLI::App& app) {
   cmd->add_option("-c,--ctx", o->n_ctx, "Context size in tokens (0 = model's, at most 4096)")
       ->check(CLI::Range(0, 1 << 24));
   add_kv_type_option(cmd, &o->kv_type);
+  add_device_options(cmd);
   cmd->add_flag("--chat", o->chat, "Wrap the prompt in the model's chat template");
   cmd->add_option("--system", o->system, "System message (with --chat)");
   cmd->add_option("--stop", o->gen.stop, "Stop string (repeatable); removed from the output");

@@ -5,6 +5,7 @@
 
 #include "backend_flag.h"
 #include "command.h"
+#include "device_flag.h"
 #include "kv_type_flag.h"
 #include "spec_flag.h"
 #include "server/auth.h"
@@ -45,6 +46,7 @@ void setup(CLI::App& app) {
                 "Let /v1/rag/query return the prompt's token ids and pieces (\"debug\": true)");
   cmd->add_option("--kv-tokens", f->llm_opt.kv_tokens, "KV cache size shared by all requests (tokens)")->capture_default_str();
   add_kv_type_option(cmd, &f->llm_opt.kv_type);
+  add_device_options(cmd);
   cmd->add_option("--ctx", f->llm_opt.n_ctx, "Context per request (0 = the model's)")->capture_default_str();
   cmd->add_option("--threads", f->llm_opt.n_threads, "Compute threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--max-running", f->llm_opt.scheduler.max_running, "Requests decoded together")->capture_default_str();

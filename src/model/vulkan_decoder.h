@@ -1,0 +1,74 @@
+// The llama-family decoder (llama, qwen2, qwen3) on the Vulkan backend: the same
+// op sequence as Model::forward's CPU loop, recorded into one command buffer per
+// step. Weights of the offloaded layers (and of the embedding table and output
+// head when every layer is offloaded) are uploaded once at construction; the K/V
+// of those layers live in a device pool attached to each KvCache
+// (KvCache::DevicePool), indexed by the cache's own block ids and tables.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "backend/vulkan/vk_ops.h"
+#include "model/batch.h"
+#include "model/hparams.h"
+#include "model/kv_cache.h"
+
+namespace edgerag {
+
+struct LayerWeights;
+
+// What forward() needs of the model besides its layers.
+struct DecoderWeights {
+  const Matrix* tok_embd = nullptr;
+  const Matrix* output = nullptr;
+  const float* output_norm = nullptr;
+  const float* rope_freqs = nullptr;  // n_rot / 2 divisors or nullptr
+  const std::vector<LayerWeights>* layers = nullptr;
+};
+
+// Device memory of a model on the backend, in bytes.
+struct VramUse {
+  size_t weights = 0;
+  size_t kv = 0;  // of the caches made so far
+  size_t peak = 0;
+};
+
+class VulkanDecoder {
+ public:
+  // Uploads layers [0, n_layers) (n_layers == hp.n_layer: the whole model,
+  // embeddings and output head included). Throws a clear error for a weight type
+  // without a shader or when weights exceed vram_budget_bytes (0 = no limit).
+  VulkanDecoder(const HParams& hp, const DecoderWeights& w, int32_t n_layers, size_t vram_budget_bytes);
+  ~VulkanDecoder();
+
+  int32_t n_layers() const { return n_layers_; }
+  bool whole_model() const { return n_layers_ == hp_.n_layer; }
+  // Attaches a device pool to `cache` (if none yet); checks the budget for weights + KV.
+  void attach(KvCache& cache) const;
+  // Runs the offloaded layers over the batch (blocks already reserved; blk/slot of
+  // each token given). Whole model: returns the logits of the tokens that ask for
+  // them. Otherwise: the hidden states after the last offloaded layer go to x
+  // ([n, n_embd] on the host) and the returned Logits are empty.
+  Logits forward(const Batch& batch, KvCache& cache, const std::vector<int32_t>& blk,
+                 const std::vector<int32_t>& slot, float* x) const;
+  VramUse vram() const;
+
+ private:
+  struct Layer;
+  struct Scratch;
+  void check_budget(size_t extra) const;
+
+  HParams hp_;
+  int32_t n_layers_;
+  size_t budget_;
+  std::shared_ptr<vk::Context> ctx_;
+  std::vector<Layer> layers_;
+  vk::DeviceMatrix tok_embd_, output_;
+  vk::BufferPtr output_norm_, rope_freqs_;
+  size_t weight_bytes_ = 0;
+  mutable size_t kv_bytes_ = 0;
+  mutable std::unique_ptr<Scratch> scratch_;  // per-step buffers, grown as batches grow
+};
+
+}  // namespace edgerag
