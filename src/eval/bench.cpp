@@ -139,6 +139,11 @@ GenBenchResult bench_gen(const GenBenchOptions& opts) {
   }
   r.peak_rss_mb = peak_rss_mb();  // before the bandwidth probe allocates its buffer
   r.bytes_per_token = decode_weight_bytes(*model);
+  r.device = model->device();
+  const VramUse vram = model->vram();
+  r.vram_weights_mb = vram.weights / 1048576.0;
+  r.vram_kv_mb = vram.kv / 1048576.0;
+  r.vram_peak_mb = vram.peak / 1048576.0;
   if (!opts.bandwidth) return r;
   const ReadBandwidth bw = measure_read_bandwidth(pool);
   r.bandwidth_gb_s = bw.median_gbs;

@@ -49,6 +49,10 @@ struct GenBenchResult {
   // cores were free, less when other work competed for them.
   double cpu_utilization = 0;
   std::vector<CtxSweepRow> ctx_sweep;  // in the order asked
+  // Where the model ran (Model::device: cpu or vulkan) and its device memory in MiB:
+  // weights, the KV pools of the caches made, the device's peak allocation.
+  std::string device = "cpu";
+  double vram_weights_mb = 0, vram_kv_mb = 0, vram_peak_mb = 0;
 };
 
 // Prompt: n_prompt deterministic ordinary-token ids; greedy decode of n_gen

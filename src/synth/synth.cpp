@@ -16,6 +16,8 @@ const std::vector<SynthPreset>& synth_presets() {
   // name, arch, vocab, embd, layers, heads, kv heads, head dim, ffn, ctx, rope base, eps, tied, pooling, vocab style
   static const std::vector<SynthPreset> presets = {
       {"qwen2.5-0.5b", "qwen2", 151936, 896, 24, 14, 2, 64, 4864, 32768, 1e6f, 1e-6f, true, 0, "qwen2"},
+      {"qwen2.5-7b", "qwen2", 152064, 3584, 28, 28, 4, 128, 18944, 32768, 1e6f, 1e-6f, false, 0, "qwen2"},
+      {"mistral-7b", "llama", 32000, 4096, 32, 32, 8, 128, 14336, 32768, 1e4f, 1e-5f, false, 0, "llama-spm"},
       {"qwen3-0.6b", "qwen3", 151936, 1024, 28, 16, 8, 128, 3072, 40960, 1e6f, 1e-6f, true, 0, "qwen2"},
       {"llama-3.2-1b", "llama", 128256, 2048, 16, 32, 8, 64, 8192, 131072, 5e5f, 1e-5f, true, 0, "llama3"},
       {"smollm2-135m", "llama", 49152, 576, 30, 9, 3, 64, 1536, 8192, 1e5f, 1e-5f, true, 0, "smollm"},

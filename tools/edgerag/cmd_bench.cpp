@@ -43,7 +43,9 @@ void setup_gen(CLI::App& app) {
                            {"bandwidth_passes", r.bandwidth_passes},
                            {"decode_bound_fraction", r.decode_bound_fraction}, {"load_ms", r.load_ms},
                            {"cpu_utilization", r.cpu_utilization}, {"kv_type", r.kv_type},
-                           {"kv_bytes_per_token", r.kv_bytes_per_token}, {"speculative", speculative_name(o->spec)}};
+                           {"kv_bytes_per_token", r.kv_bytes_per_token}, {"speculative", speculative_name(o->spec)},
+                           {"device", r.device}, {"vram_weights_mb", r.vram_weights_mb},
+                           {"vram_kv_mb", r.vram_kv_mb}, {"vram_peak_mb", r.vram_peak_mb}};
     for (const CtxSweepRow& row : r.ctx_sweep)
       j["ctx_sweep"].push_back({{"n_ctx", row.n_ctx}, {"prefill_tok_s", row.prefill_tok_s},
                                 {"decode_tok_s", row.decode_tok_s}, {"cpu_utilization", row.cpu_utilization}});
