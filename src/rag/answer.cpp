@@ -141,7 +141,8 @@ PromptTarget PromptTarget::of(const Tokenizer& tok, ChatFormat chat, int n_ctx) 
 
 PromptTarget PromptTarget::of(LlmBackend& llm) {
   return {llm.chat_format(), [&llm](const std::vector<PromptPart>& parts) { return llm.tokenize(parts); }, llm.n_ctx(),
-          [&llm](const LlmPrompt& prompt, const GenerationParams& gp) { return run_stream(llm, prompt, gp, {}); }};
+          [&llm](const LlmPrompt& prompt, const GenerationParams& gp) { return run_stream(llm, prompt, gp, {}); },
+          llm.tokenizer()};
 }
 
 GeneratedText generated_text(std::string text, const LlmResult& r) {
@@ -153,7 +154,8 @@ GeneratedText generated_text(std::string text, const LlmResult& r) {
           .n_accepted = r.n_accepted,
           .queue_ms = r.queue_ms,
           .prefill_ms = r.ttft_ms - r.queue_ms,
-          .decode_ms = r.total_ms - r.ttft_ms};
+          .decode_ms = r.total_ms - r.ttft_ms,
+          .kv_reuse = r.kv_reuse};
 }
 
 nlohmann::json prompt_tokens_json(const std::vector<int32_t>& ids, const Tokenizer& tok) {

@@ -14,6 +14,7 @@
 
 #include "runtime/chat_template.h"
 #include "runtime/sampler.h"
+#include "runtime/chunk_prefill.h"
 #include "runtime/speculative.h"
 #include "tokenizer/tokenizer.h"
 
@@ -24,6 +25,9 @@ struct LlmParams {
   SamplerParams sampling;
   std::vector<std::string> stop;
   std::optional<SpecOptions> spec;  // none: the backend's default (local only)
+  // Chunk KV reuse (local only): the prompt's retrieved chunks and the mode.
+  std::vector<ChunkSpan> chunks = {};
+  KvReuseOptions kv_reuse = {};
 };
 
 // One request's prompt, in the first form given: chat messages (the backend
@@ -43,6 +47,7 @@ struct LlmResult {
   int n_prompt = 0, n_cached = 0, n_generated = 0;
   int n_drafted = 0, n_accepted = 0;  // speculative decoding
   double queue_ms = 0, ttft_ms = 0, total_ms = 0;
+  ChunkPrefillStats kv_reuse;  // local only
 };
 
 // A running generation. Dropping an unfinished stream cancels it.

@@ -73,8 +73,11 @@ std::unique_ptr<LocalLlm> LocalLlm::load(const std::string& path, const LlmOptio
   s->pool_ = std::make_unique<ThreadPool>(opt.n_threads > 0 ? opt.n_threads : default_thread_count());
   // Unset, a sequence may be as long as the training context or the pool, whichever is shorter.
   const int64_t n_ctx = opt.n_ctx > 0 ? opt.n_ctx : std::min<int64_t>(s->model_->hparams().n_ctx_train, opt.kv_tokens);
-  s->step_ = std::make_unique<DecoderStepModel>(*s->model_, s->pool_.get(), opt.kv_tokens, static_cast<int32_t>(n_ctx),
-                                                opt.kv_type);
+  auto step = std::make_unique<DecoderStepModel>(*s->model_, s->pool_.get(), opt.kv_tokens,
+                                                 static_cast<int32_t>(n_ctx), opt.kv_type);
+  s->kv_store_ = opt.kv_store ? opt.kv_store : std::make_shared<ChunkKvStore>(ChunkKvStoreOptions{});
+  step->set_chunk_store(s->kv_store_.get());
+  s->step_ = std::move(step);
   if (opt.wrap_step) s->step_ = opt.wrap_step(std::move(s->step_));
   if (opt.spec.mode == SpecMode::Draft)
     s->draft_ = DraftModel::load(opt.spec.draft_model, *s->tok_, path, s->pool_.get(), opt.kv_tokens, s->step_->n_ctx());
@@ -102,6 +105,8 @@ std::unique_ptr<LlmStream> LocalLlm::start(LlmPrompt prompt, const LlmParams& pa
   r.prompt = std::move(ids);
   r.max_tokens = params.max_tokens;
   r.spec = params.spec.value_or(spec_);
+  r.chunks = params.chunks;
+  r.kv_reuse = params.kv_reuse;
   const int32_t nv = step_->n_vocab();
   r.sample = [st, nv](std::span<const float> logits, int32_t draft) {
     int32_t t = st->sampler.sample(logits.data(), nv, draft);
@@ -128,6 +133,7 @@ std::unique_ptr<LlmStream> LocalLlm::start(LlmPrompt prompt, const LlmParams& pa
     j.queue_ms = g.queue_ms;
     j.ttft_ms = g.ttft_ms;
     j.total_ms = g.total_ms;
+    j.kv_reuse = g.kv_reuse;
     st->done = true;
     st->cv.notify_all();
   };

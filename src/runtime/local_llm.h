@@ -30,6 +30,8 @@ struct LlmOptions {
   // Wraps the decoder's step model before the scheduler gets it (tests slow
   // it down to exercise timeouts and overload deterministically).
   std::function<std::unique_ptr<StepModel>(std::unique_ptr<StepModel>)> wrap_step = {};
+  // Chunk KV of RAG prompts (requests with a kv_reuse mode); null: a RAM store of 1 GiB.
+  std::shared_ptr<ChunkKvStore> kv_store = {};
 };
 
 class LocalLlm final : public LlmBackend {
@@ -62,6 +64,7 @@ class LocalLlm final : public LlmBackend {
   std::unique_ptr<DraftModel> draft_;
   SpecOptions spec_;
   std::unique_ptr<Scheduler> sched_;
+  std::shared_ptr<ChunkKvStore> kv_store_;
 };
 
 }  // namespace edgerag

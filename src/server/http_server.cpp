@@ -214,6 +214,10 @@ void Server::setup() {
     g.push_back({"generated_tokens", {"Tokens generated (counter).", double(s.generated_tokens)}});
     g.push_back({"decode_steps", {"Batched forward steps (counter).", double(s.steps)}});
     g.push_back({"draft_tokens", {"Speculative draft tokens verified (counter).", double(s.drafted_tokens)}});
+    g.push_back({"kv_chunk_hits", {"Retrieved chunks whose KV came from the chunk store (counter).", double(s.kv_reuse.chunk_hits)}});
+    g.push_back({"kv_chunk_misses", {"Retrieved chunks computed for the chunk store (counter).", double(s.kv_reuse.chunk_misses)}});
+    g.push_back({"kv_chunk_tokens_reused", {"Prompt tokens whose chunk KV was reused (counter).", double(s.kv_reuse.reused_tokens)}});
+    g.push_back({"kv_chunk_tokens_recomputed", {"Chunk tokens recomputed in context (counter).", double(s.kv_reuse.recomputed_tokens)}});
     g.push_back({"draft_tokens_accepted", {"Speculative draft tokens accepted (counter).", double(s.accepted_tokens)}});
     const double now = uptime_.seconds();
     g.push_back({"tokens_per_second", {"Tokens generated per second since the previous scrape.",

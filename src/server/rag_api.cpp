@@ -206,7 +206,14 @@ void Server::handle_rag_query(const httplib::Request& req, httplib::Response& re
   }
   const GenerationParams& g = p.generation;
   std::shared_ptr<LlmStream> job =
-      start_job({.ids = p.prompt_ids, .text = p.prompt}, {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop, .spec = {}}, "question");
+      start_job({.ids = p.prompt_ids, .text = p.prompt},
+                {.max_tokens = g.max_tokens,
+                 .sampling = g.sampling,
+                 .stop = g.stop,
+                 .spec = {},
+                 .chunks = p.chunk_spans,
+                 .kv_reuse = p.kv_reuse},
+                "question");
   // The second half of the answer, from the job's text and counts.
   auto finish = [](rag::PreparedAnswer prepared, std::string text, const LlmResult& jr) {
     return rag::finish_answer(std::move(prepared), rag::generated_text(std::move(text), jr));

@@ -131,6 +131,35 @@ TEST(RagQuery, ConcurrentQueriesEqualSequentialOnesAndTheAskEngine) {
   }
 }
 
+// Chunk KV reuse per request: chunks-exact gives the answers of a plain
+// prefill; in chunks mode questions retrieving the same chunks reuse their KV
+// from the store (a repeated prompt is mostly a prefix-cache hit instead), and
+// /metrics and the answer count it.
+TEST(RagQuery, ChunkKvReusePerRequest) {
+  RagServer s;
+  json exact = kConfig, chunks = kConfig;
+  exact["prompt"] = {{"kv_reuse", "chunks-exact"}};
+  chunks["prompt"] = {{"kv_reuse", "chunks"}, {"recompute_share", 0.2}};
+  int hits = 0;
+  for (const auto& q : kQuestions) {  // first: a prompt a plain request left whole in the prefix cache needs no chunks
+    int status = 0;
+    const json blended = post(s.r.client(), "/v1/rag/query", {{"question", q}, {"config", chunks}}, &status);
+    ASSERT_EQ(status, 200) << blended.dump();
+    hits += blended["kv_reuse"]["chunk_hits"].get<int>();
+  }
+  for (const auto& q : kQuestions) {
+    int status = 0;
+    const json reused = post(s.r.client(), "/v1/rag/query", {{"question", q}, {"config", exact}}, &status);
+    ASSERT_EQ(status, 200) << reused.dump();
+    const json plain = s.ask(q, &status);
+    ASSERT_EQ(status, 200) << plain.dump();
+    EXPECT_EQ(outcome(reused), outcome(plain)) << q;
+  }
+  EXPECT_GT(hits, 0);
+  EXPECT_EQ(s.r.metric("edgerag_kv_chunk_hits"), hits);
+  EXPECT_GT(s.r.metric("edgerag_kv_chunk_tokens_reused"), 0);
+}
+
 TEST(RagQuery, StreamingSendsDeltasThenTheAnswer) {
   RagServer s;
   int status = 0;

@@ -19,6 +19,8 @@ struct ServeFlags {
   server::ServerOptions server;
   LlmOptions llm_opt;
   bool no_prefix_cache = false;
+  std::string kv_store_dir;
+  size_t kv_store_mb = 1024;
   std::string keys_file;
 };
 
@@ -54,6 +56,11 @@ void setup(CLI::App& app) {
   cmd->add_option("--step-tokens", f->llm_opt.scheduler.step_tokens, "Token budget of one batched step")->capture_default_str();
   cmd->add_option("--prefill-chunk", f->llm_opt.scheduler.prefill_chunk, "Largest prompt slice per step")->capture_default_str();
   cmd->add_flag("--no-prefix-cache", f->no_prefix_cache, "Do not share computed prompt prefixes");
+  cmd->add_option("--kv-store", f->kv_store_dir,
+                  "Directory keeping the chunk KV of RAG prompts on disk (requests choose \"prompt\": "
+                  "{\"kv_reuse\": \"chunks\"} in their config; safe to delete)");
+  cmd->add_option("--kv-store-mb", f->kv_store_mb, "RAM budget of the chunk KV store in MiB")
+      ->capture_default_str()->check(CLI::Range(size_t{1}, size_t{1} << 20));
   auto spec = add_speculative_options(cmd);  // the default of requests without an "edgerag" field
   cmd->add_option("--max-tokens", f->server.limits.max_tokens, "Largest max_tokens a request may ask")->capture_default_str();
   auto& conn = f->server.connections;
@@ -80,6 +87,10 @@ void setup(CLI::App& app) {
     if (!remote_llm && paths.llm.empty() && paths.embed.empty() && paths.rerank.empty() && paths.index_dir.empty())
       throw Error("serve: nothing to serve (give -m, --embed, --rerank or --index)");
     f->llm_opt.scheduler.prefix_cache = !f->no_prefix_cache;
+    ChunkKvStoreOptions kv;
+    kv.dir = f->kv_store_dir;
+    kv.ram_bytes = f->kv_store_mb << 20;
+    f->llm_opt.kv_store = std::make_shared<ChunkKvStore>(kv);
     if (!f->keys_file.empty())
       for (auto& k : server::read_api_keys_file(f->keys_file)) f->server.api_keys.push_back(std::move(k));
     f->server.limits.default_max_tokens = std::min(f->server.limits.default_max_tokens, f->server.limits.max_tokens);
