@@ -93,6 +93,9 @@ Logits ChunkPrefiller::prefill(KvCache& cache, SeqId seq, std::span<const int32_
                                std::span<const ChunkSpan> chunks, const KvReuseOptions& opt, int32_t spare_blocks,
                                ChunkPrefillStats* stats) const {
   check_kv_reuse(opt);
+  // Placement and rewrite batches write the host cache; GPU layers keep their KV on the device.
+  EDGERAG_CHECK(model.gpu_layers() == 0, "chunk KV reuse runs on the CPU only: use --kv-reuse prefix with --device {}",
+                model.device());
   const int32_t n = static_cast<int32_t>(prompt.size()), start = cache.seq_len(seq);
   EDGERAG_CHECK(start < n, "chunk prefill: sequence {} already holds {} of the prompt's {} tokens", seq, start, n);
   check_chunk_spans(chunks, n);

@@ -8,6 +8,8 @@
 
 #include "model/decoder_golden.h"
 #include "model/model.h"
+#include "runtime/chunk_prefill.h"
+#include "runtime/chunk_kv_store.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -102,6 +104,22 @@ TEST(VulkanOffload, QuantizedKvIsRefusedClearly) {
     FAIL() << "an F16 KV cache on the device";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--kv-type f16"), std::string::npos) << e.what();
+  }
+}
+
+// Chunk placement writes the host cache, which GPU layers do not read: refused, not wrong.
+TEST(VulkanOffload, ChunkKvReuseIsRefusedClearly) {
+  auto m = Model::load(test::model_path("stories260K.gguf"), WeightPacking::kAuto, on_vulkan());
+  auto cache = m->make_cache(64);
+  ChunkKvStore store(ChunkKvStoreOptions{});
+  const ChunkPrefiller pre{*m, store, chunk_model_id(*m), nullptr};
+  const std::vector<int32_t> prompt = {1, 5, 6, 7, 8, 9};
+  const ChunkSpan span{1, 4};
+  try {
+    pre.prefill(*cache, 0, prompt, {&span, 1}, KvReuseOptions{.mode = KvReuse::Chunks}, 8, nullptr);
+    FAIL() << "chunk KV placed into a GPU model's cache";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--kv-reuse prefix"), std::string::npos) << e.what();
   }
 }
 
