@@ -9,7 +9,7 @@
 set -euo pipefail
 bin=${1:-build/tools/edgerag}
 shared=${2:-../shared}
-bench_models=${3:-/work/models-bench}
+bench_models=${3:-bench-models}  # synthetic models (edgerag synth, see docs/PERFORMANCE.md)
 threads=${4:-2}
 limit=${5:-20}
 "$bin" bench chunk-quality -m "$shared/models/stories260K.gguf" --shares 0,0.05,0.1,0.15,0.2,0.3,0.5,1 \

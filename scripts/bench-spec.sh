@@ -8,7 +8,7 @@
 set -euo pipefail
 bin=${1:-build/tools/edgerag}
 shared=${2:-../shared}
-bench_models=${3:-/work/models-bench}
+bench_models=${3:-bench-models}  # synthetic models (edgerag synth, see docs/PERFORMANCE.md)
 threads=${4:-2}
 target=$shared/models/stories260K.gguf
 draft=$shared/models/stories260K-q4_0-ffndown_f16.gguf
