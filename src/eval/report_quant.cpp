@@ -24,6 +24,7 @@
 #include "eval/report_speed.h"
 #include "eval/svg_plot.h"
 #include "format/gguf.h"
+#include "tensor/sparse.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -188,6 +189,7 @@ void write_outputs(const QuantReportOptions& opt, QuantReport& rep, const std::v
     for (const auto& [b, v] : r.batch_tok_s) bj[std::to_string(b)] = v;
     j["rows"].push_back({{"model", r.name}, {"method", r.method}, {"calib_set", r.calib_set}, {"path", r.path}, {"main_type", r.main_type},
                          {"file_bytes", r.file_bytes}, {"n_params", r.n_params}, {"bits_per_param", r.bits_per_param},
+                         {"matrix_bits", r.matrix_bits}, {"outlier_share", r.outlier_share},
                          {"compression", r.compression}, {"ppl", r.ppl}, {"ppl_stderr", r.ppl_stderr},
                          {"ppl_change_pct", r.ppl_change_pct}, {"tokens_scored", r.tokens_scored},
                          {"quant_seconds", r.quant_seconds}, {"ttft_ms", r.ttft_ms},
@@ -336,7 +338,8 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
     auto f = GgufFile::open(row.path);
     row.file_bytes = f->file_size();
     row.main_type = dominant_type(*f);
-    for (const auto& t : f->tensors()) row.n_params += t.n_elements();
+    for (const auto& t : f->tensors())  // SpQR outlier side tensors count as bytes, not parameters
+      if (!t.name.ends_with(kOutlierSuffix)) row.n_params += t.n_elements();
     int64_t tensor_bytes = 0;
     for (const auto& t : f->tensors()) tensor_bytes += static_cast<int64_t>(t.nbytes);
     row.bits_per_param = 8.0 * tensor_bytes / row.n_params;
@@ -396,6 +399,8 @@ QuantReport run_quant_report(const QuantReportOptions& opt) {
     row.path = (fs::path(opt.out_dir) / (row.name + ".gguf")).string();
     const auto sum = quant::quantize_model(opt.base, row.path, q);
     row.quant_seconds = sum.seconds;
+    row.matrix_bits = sum.method_bits();
+    row.outlier_share = sum.outlier_share();
     std::string cmd = fmt::format("edgerag quantize -m {} -o {} --method {} --bits {} --group {}", opt.base, row.path, m,
                                   q.bits, q.group);
     if (quant::calibrated_method(m))

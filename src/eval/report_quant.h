@@ -65,6 +65,9 @@ struct QuantReportRow {
   size_t file_bytes = 0;
   int64_t n_params = 0;
   double bits_per_param = 0, compression = 1;
+  // Quantized variants: effective bits per weight of the method-quantized matrices
+  // (codes + group parameters + SpQR outliers) and the share of outliers.
+  double matrix_bits = 0, outlier_share = 0;
   double ppl = 0, ppl_stderr = 0, ppl_change_pct = 0;
   int64_t tokens_scored = 0;
   double ttft_ms = 0, prefill_tok_s = 0, decode_tok_s = 0, peak_rss_mb = 0, energy_j_per_token = 0;

@@ -92,15 +92,23 @@ struct Builder {
   }
 
   StudyTable memory(const Rows& rows) const {
-    StudyTable t = per_model(rows, {"file MB", "bits/param", "compression x", "peak RSS MB"},
+    auto quantized = [](double Row::*f, double scale, int digits) {
+      return Col([=](const Row& r) { return r.matrix_bits > 0 ? num(scale * (r.*f), digits) : blank("not quantized"); });
+    };
+    StudyTable t = per_model(rows, {"file MB", "bits/param", "matrix bits/weight", "outlier %", "compression x",
+                                    "peak RSS MB"},
                              {[](const Row& r) { return num(r.file_bytes / 1e6, 4); },
                               field(&Row::bits_per_param, 3),
+                              quantized(&Row::matrix_bits, 1, 3),
+                              quantized(&Row::outlier_share, 100, 3),
                               field(&Row::compression, 2),
                               field(&Row::peak_rss_mb, 1)});
     t.labels.push_back("main type");
     for (size_t i = 0; i < rows.size(); ++i) t.rows[i].labels.push_back(rows[i]->main_type);
     t.title = "Memory and compression";
-    t.note = "GGUF file size, bits per parameter over all tensors, compression against the base file, peak resident "
+    t.note = "GGUF file size, bits per parameter over all tensors, effective bits per weight of the matrices the "
+             "method quantized (codes + group scales/offsets + SpQR outliers at 32 bits each and their row offsets), "
+             "share of those weights kept as SpQR fp16 outliers, compression against the base file, peak resident "
              "memory of the speed run; main type: the type holding most matrix weights.";
     return t;
   }

@@ -25,7 +25,13 @@ Matrix bind_matrix(const GgufFile& f, const std::string& name, int64_t cols, int
   const auto& tr = dtype_traits(t.type);
   EDGERAG_CHECK(tr.supported && tr.block_size > 0 && cols % tr.block_size == 0,
                 "{}: tensor '{}' has unsupported type {}", f.path(), name, tr.name);
-  return Matrix::of(t.type, cols, rows, t.data);
+  Matrix m = Matrix::of(t.type, cols, rows, t.data);
+  if (const GgufTensor* o = f.find_tensor(name + kOutlierSuffix)) {
+    EDGERAG_CHECK(o->type == DType::I32 && o->n_dims == 1, "{}: tensor '{}{}' must be 1-D I32", f.path(), name,
+                  kOutlierSuffix);
+    m.outliers = CsrOutliers::view(reinterpret_cast<const int32_t*>(o->data), o->n_elements(), rows, cols);
+  }
+  return m;
 }
 
 // A 1-D F32 vector of n values (norm weights, biases); nullptr if optional and absent.
@@ -235,6 +241,7 @@ Logits Model::forward(const Batch& batch, KvCache& cache, ThreadPool* pool, cons
     if (observe)
       (*observe)(layer, layer < 0 ? std::string(name) : fmt::format("blk.{}.{}", layer, name), in, rows, w.cols);
     matmul(w, in, rows, out, pool);
+    if (w.outliers.row_ptr) csr_matmul_add(w.outliers, in, rows, out, pool);
   };
 
   for (int64_t t = 0; t < n; ++t) get_row(tok_embd_, batch.tokens[t].id, x.data() + t * E);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "tensor/fp16.h"
 #include "util/error.h"
 
 namespace edgerag::quant {
@@ -58,7 +59,8 @@ bool inverse_cholesky_upper(const std::vector<double>& h, int64_t n, std::vector
 }  // namespace
 
 QuantizedTensor quantize_gptq(const Scheme& s, const float* w, int64_t rows, int64_t cols,
-                              const std::vector<double>& hessian, const GptqOptions& opt, ThreadPool* pool) {
+                              const std::vector<double>& hessian, const GptqOptions& opt, ThreadPool* pool,
+                              const GptqOutliers& outliers) {
   EDGERAG_CHECK(cols % s.group == 0, "{} columns are not a multiple of the group size {}", cols, s.group);
   EDGERAG_CHECK(static_cast<int64_t>(hessian.size()) == cols * cols, "GPTQ: Hessian has {} entries, expected {}",
                 hessian.size(), cols * cols);
@@ -89,6 +91,9 @@ QuantizedTensor quantize_gptq(const Scheme& s, const float* w, int64_t rows, int
     damp = std::max(damp * 10, 1e-8);  // numerically not positive definite: damp harder
   }
 
+  if (outliers.residual) outliers.residual->assign(rows * cols, 0.0f);
+  if (outliers.sensitivity) outliers.sensitivity->assign(rows * cols, 0.0f);
+
   QuantizedTensor q{s.type, rows, cols, {}};
   const size_t rb = row_size(s.type, cols);
   q.data.resize(rb * rows);
@@ -99,17 +104,32 @@ QuantizedTensor quantize_gptq(const Scheme& s, const float* w, int64_t rows, int
     std::vector<GroupParams> params(groups);
     for (size_t r = begin; r < end; ++r) {
       const float* row = w + r * cols;
+      const uint8_t* is_outlier = outliers.mask ? outliers.mask->data() + r * cols : nullptr;
+      // Group parameters fitted to the group's non-outlier weights (all if every one is an outlier).
+      auto fit = [&](int64_t c0, auto value_at) {
+        int m = 0;
+        for (int k = 0; k < s.group; ++k)
+          if (!is_outlier || !is_outlier[c0 + k]) tmp[m++] = value_at(k);
+        if (m == 0)
+          for (int k = 0; k < s.group; ++k) tmp[m++] = value_at(k);
+        return s.stored(s.fit(tmp.data(), m));
+      };
       for (int64_t i = 0; i < n; ++i) x[i] = dead[perm[i]] ? 0.0 : row[perm[i]];
       if (opt.act_order)
-        for (int64_t g = 0; g < groups; ++g) params[g] = s.stored(s.fit(row + g * s.group, s.group));
+        for (int64_t g = 0; g < groups; ++g) params[g] = fit(g * s.group, [&](int k) { return row[g * s.group + k]; });
       for (int64_t i = 0; i < n; ++i) {
         const int64_t c = perm[i], g = c / s.group;
-        if (!opt.act_order && c % s.group == 0) {
-          for (int k = 0; k < s.group; ++k) tmp[k] = static_cast<float>(x[i + k]);
-          params[g] = s.stored(s.fit(tmp.data(), s.group));
-        }
+        if (!opt.act_order && c % s.group == 0)
+          params[g] = fit(c, [&](int k) { return static_cast<float>(x[i + k]); });
         const uint8_t code = codes[c] = s.code(static_cast<float>(x[i]), params[g]);
-        const double err = (x[i] - s.value(code, params[g])) / u[i * n + i];
+        double e = x[i] - s.value(code, params[g]);
+        if (outliers.sensitivity) (*outliers.sensitivity)[r * cols + c] = static_cast<float>(e * e / (u[i * n + i] * u[i * n + i]));
+        if (is_outlier && is_outlier[c]) {
+          const float kept = fp16_to_fp32(fp32_to_fp16(static_cast<float>(e)));
+          if (outliers.residual) (*outliers.residual)[r * cols + c] = kept;
+          e -= kept;
+        }
+        const double err = e / u[i * n + i];
         const double* ui = &u[i * n];
         for (int64_t j = i + 1; j < n; ++j) x[j] -= err * ui[j];
       }

@@ -14,10 +14,22 @@ struct GptqOptions {
   bool act_order = false;  // quantize columns by decreasing H diagonal (groups stay static)
 };
 
+// SpQR's use of GPTQ (spqr.h). Sensitivity of a weight is the GPTQ loss of
+// quantizing it, err^2 / [H^-1]_jj over the remaining columns. Outliers are kept
+// exactly: they stay out of their group's parameter fit, their code is the
+// nearest one and the residual w - dequant goes to `residual` (fp16-rounded, the
+// rest of the error is spread as usual).
+struct GptqOutliers {
+  const std::vector<uint8_t>* mask = nullptr;  // in: rows * cols, nonzero = outlier
+  std::vector<float>* residual = nullptr;      // out: rows * cols (zero except at outliers)
+  std::vector<float>* sensitivity = nullptr;   // out: rows * cols
+};
+
 // `hessian` is cols x cols (row-major), e.g. from calibration (calib.h). Group
 // parameters come from the error-updated weights when their group starts
 // (act_order: from the original weights, so groups remain contiguous blocks).
 QuantizedTensor quantize_gptq(const Scheme& s, const float* w, int64_t rows, int64_t cols,
-                              const std::vector<double>& hessian, const GptqOptions& opt, ThreadPool* pool);
+                              const std::vector<double>& hessian, const GptqOptions& opt, ThreadPool* pool,
+                              const GptqOutliers& outliers = {});
 
 }  // namespace edgerag::quant

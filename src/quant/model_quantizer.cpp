@@ -13,6 +13,7 @@
 #include "model/model.h"
 #include "quant/awq_block.h"
 #include "quant/calib.h"
+#include "tensor/sparse.h"
 #include "tensor/edgerag_types.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -206,11 +207,11 @@ std::set<std::string> run_awq(const GgufFile& file, const HParams& hp, const Cal
 }  // namespace
 
 bool calibrated_method(const std::string& method) {
-  return method == "gptq" || method == "awq" || method == "autoround";
+  return method == "gptq" || method == "awq" || method == "autoround" || method == "spqr";
 }
 
 const std::vector<std::string>& quant_methods() {
-  static const std::vector<std::string> m{"rtn", "nf4", "hqq", "gptq", "awq", "autoround"};
+  static const std::vector<std::string> m{"rtn", "nf4", "hqq", "gptq", "awq", "autoround", "spqr"};
   return m;
 }
 
@@ -218,7 +219,7 @@ QuantizeSummary quantize_model(const std::string& in_path, const std::string& ou
   Timer timer;
   const auto& methods = quant_methods();
   EDGERAG_CHECK(std::find(methods.begin(), methods.end(), opt.method) != methods.end(),
-                "unknown quantization method '{}' (rtn, nf4, hqq, gptq, awq, autoround)", opt.method);
+                "unknown quantization method '{}' (rtn, nf4, hqq, gptq, awq, autoround, spqr)", opt.method);
   EDGERAG_CHECK(opt.bits >= 2 && opt.bits <= 8, "--bits must be 2..8 (got {})", opt.bits);
   EDGERAG_CHECK(opt.group >= 32 && opt.group <= 256, "--group must be 32..256 (got {})", opt.group);
   const bool calibrated = calibrated_method(opt.method);
@@ -252,6 +253,9 @@ QuantizeSummary quantize_model(const std::string& in_path, const std::string& ou
     sum.tensors.clear();
     sum.n_params = 0;
     sum.tensor_bytes = 0;
+    sum.method_params = 0;
+    sum.method_bytes = 0;
+    sum.n_outliers = 0;
     std::map<std::string, std::vector<float>> floats;  // working copies (AWQ rescales them)
     auto weights_of = [&](const std::string& name) -> std::vector<float>& {
       auto it = floats.find(name);
@@ -284,11 +288,22 @@ QuantizeSummary quantize_model(const std::string& in_path, const std::string& ou
       } else {
         const float* x = weights_of(t.name).data();
         QuantizedTensor q;
+        size_t outlier_bytes = 0;
         const InputStats* st = calib.find(t.name);
         if (opt.method == "hqq") {
           q = quantize_hqq(p.scheme, x, rows, cols, opt.hqq, &pool);
         } else if (opt.method == "gptq" && st) {
           q = quantize_gptq(p.scheme, x, rows, cols, st->gram, opt.gptq, &pool);
+        } else if (opt.method == "spqr" && st) {
+          SpqrTensor sq = quantize_spqr(p.scheme, x, rows, cols, st->gram, opt.gptq, opt.spqr, &pool);
+          q = std::move(sq.dense);
+          const size_t ob = sq.outliers.size() * sizeof(int32_t);
+          w.add_tensor(t.name + kOutlierSuffix, DType::I32, {static_cast<int64_t>(sq.outliers.size())},
+                       sq.outliers.data(), ob);
+          outlier_bytes = ob;
+          sum.n_outliers += sq.n_outliers;
+          tc.note = fmt::format("{} outliers ({:.2f}%) in {}{}", sq.n_outliers, 100.0 * sq.n_outliers / t.n_elements(),
+                                t.name, kOutlierSuffix);
         } else if (opt.method == "autoround" && st && !p.scheme.nf4) {
           q = quantize_autoround(p.scheme, x, rows, cols, st->gram, opt.autoround, &pool);
         } else if (p.type == DType::ER_NF4_DQ) {
@@ -301,7 +316,10 @@ QuantizeSummary quantize_model(const std::string& in_path, const std::string& ou
           q = quantize_rtn(p.scheme, x, rows, cols, &pool);
         }
         put(q.data.data(), q.data.size());
+        tc.bytes += outlier_bytes;
         method_elems[p.type] += t.n_elements();
+        sum.method_params += t.n_elements();
+        sum.method_bytes += tc.bytes;
       }
       floats.erase(t.name);
       sum.n_params += tc.n_elements;

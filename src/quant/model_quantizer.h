@@ -1,5 +1,5 @@
 // Quantizes a whole GGUF decoder: picks a storage type per tensor by rule,
-// runs the chosen method (rtn, nf4, hqq, gptq, awq, autoround) and writes a GGUF file with
+// runs the chosen method (rtn, nf4, hqq, gptq, awq, autoround, spqr) and writes a GGUF file with
 // the source's metadata and tokenizer.
 //
 // Rules: 1-D tensors (norms, biases) stay F32; token_embd / output keep 8 bits
@@ -15,11 +15,12 @@
 #include "quant/awq.h"
 #include "quant/gptq.h"
 #include "quant/hqq.h"
+#include "quant/spqr.h"
 
 namespace edgerag::quant {
 
 struct QuantizeOptions {
-  std::string method = "rtn";  // rtn | nf4 | hqq | gptq | awq | autoround
+  std::string method = "rtn";  // rtn | nf4 | hqq | gptq | awq | autoround | spqr
   int bits = 4;
   int group = 32;
   int asymmetric = -1;         // -1: the method's default (rtn, gptq: symmetric; hqq, awq: asymmetric)
@@ -27,8 +28,9 @@ struct QuantizeOptions {
   GptqOptions gptq;
   HqqOptions hqq;
   AwqOptions awq;
+  SpqrOptions spqr;
   AutoRoundOptions autoround;  // its nsamples, when > 0, sets the calibration tokens (nsamples * calib_ctx)
-  std::string calib_file;      // text for gptq / awq / autoround
+  std::string calib_file;      // text for gptq / awq / autoround / spqr
   int64_t calib_tokens = 4096;
   int64_t calib_ctx = 256;
   int threads = 0;             // 0: default_thread_count()
@@ -50,12 +52,20 @@ struct QuantizeSummary {
   size_t file_bytes = 0;
   int64_t calib_tokens = 0;
   double seconds = 0;
+  // The weights quantized by the method (not the rule / fallback tensors) and
+  // their bytes, SpQR outlier side tensors included.
+  int64_t method_params = 0;
+  size_t method_bytes = 0;
+  int64_t n_outliers = 0;
   double bits_per_weight() const { return n_params ? 8.0 * tensor_bytes / n_params : 0; }
+  // Effective bits per method weight: codes + group scales/offsets + outliers.
+  double method_bits() const { return method_params ? 8.0 * method_bytes / method_params : 0; }
+  double outlier_share() const { return method_params ? static_cast<double>(n_outliers) / method_params : 0; }
 };
 
 QuantizeSummary quantize_model(const std::string& in_path, const std::string& out_path, const QuantizeOptions& opt);
 
-// Whether the method needs calibration text (gptq, awq, autoround).
+// Whether the method needs calibration text (gptq, awq, autoround, spqr).
 bool calibrated_method(const std::string& method);
 
 // Methods accepted by quantize_model, in the study's order.

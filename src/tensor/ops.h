@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "tensor/dtype.h"
+#include "tensor/sparse.h"
 #include "util/thread_pool.h"
 
 namespace edgerag {
@@ -23,6 +24,7 @@ struct Matrix {
   const uint8_t* data = nullptr;
   size_t row_bytes = 0;
   bool packed = false;
+  CsrOutliers outliers;  // SpQR sparse correction added by the model after matmul (row_ptr null: none)
 
   static Matrix of(DType type, int64_t cols, int64_t rows, const void* data);
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }

@@ -21,7 +21,7 @@ std::vector<std::string> split(const std::string& s) {
 
 struct Flags {
   QuantReportOptions opt;
-  std::string methods = "rtn,nf4,hqq,gptq,awq,autoround", batches = "1,2,4,8";
+  std::string methods = "rtn,nf4,hqq,gptq,awq,autoround,spqr", batches = "1,2,4,8";
   std::vector<std::string> calib_sets;
 };
 
@@ -39,9 +39,9 @@ void setup(CLI::App& app) {
   cmd->add_option("--bits", o.quant.bits, "Bits per weight code")->default_val(4);
   cmd->add_option("--group", o.quant.group, "Weights per scale")->default_val(32);
   cmd->add_option("--calib", o.quant.calib_file,
-                  "Calibration text for gptq/awq/autoround (default: the lines of --text after --text-lines, held out)");
+                  "Calibration text for gptq/awq/autoround/spqr (default: the lines of --text after --text-lines, held out)");
   cmd->add_option("--calib-set", f->calib_sets,
-                  "NAME=FILE, repeatable: run gptq/awq/autoround once per calibration set (rows METHOD-Nb@NAME)");
+                  "NAME=FILE, repeatable: run gptq/awq/autoround/spqr once per calibration set (rows METHOD-Nb@NAME)");
   cmd->add_option("--calib-from-index", o.calib_from_index,
                   "edgerag index directory: its sampled chunk texts become the calibration set 'rag'");
   cmd->add_option("--calib-tokens", o.quant.calib_tokens, "Calibration tokens")->default_val(2048);

@@ -1,0 +1,35 @@
+// SpQR-style quantization (Dettmers et al. 2023, "SpQR: A Sparse-Quantized
+// Representation for Near-Lossless LLM Weight Compression"): GPTQ over small
+// groups, plus the few weights whose GPTQ sensitivity is highest kept in fp16 in
+// a sparse side matrix (tensor/sparse.h) that the model adds back after the
+// dense product. Outliers are left out of their group's min/max fit, so the
+// other weights of the group get a finer grid.
+//
+// What is stored how: the dense part is a standard edgerag/GGUF block type of
+// the chosen bits and group (e.g. ER_Q3_G32: fp16 scale and offset per group);
+// the paper's bilevel statistics (3-bit scales and zeros in groups of 16) would
+// need a new block type and kernels and are not implemented. Outliers cost 32
+// bits each (fp16 value + 16-bit column) plus 32 bits of row offset per row.
+#pragma once
+#include <vector>
+
+#include "quant/gptq.h"
+
+namespace edgerag::quant {
+
+struct SpqrOptions {
+  double outlier_share = 0.01;  // fraction of each matrix's weights kept in fp16
+};
+
+struct SpqrTensor {
+  QuantizedTensor dense;
+  std::vector<int32_t> outliers;  // CSR side tensor (tensor/sparse.h)
+  int64_t n_outliers = 0;
+};
+
+// Two GPTQ passes: the first measures every weight's sensitivity, the top
+// `outlier_share` become outliers, the second quantizes with them held out.
+SpqrTensor quantize_spqr(const Scheme& s, const float* w, int64_t rows, int64_t cols, const std::vector<double>& hessian,
+                         const GptqOptions& gptq, const SpqrOptions& opt, ThreadPool* pool);
+
+}  // namespace edgerag::quant
