@@ -318,6 +318,8 @@ QuantizeSummary quantize_model(const std::string& in_path, const std::string& ou
         put(q.data.data(), q.data.size());
         tc.bytes += outlier_bytes;
         method_elems[p.type] += t.n_elements();
+      }
+      if (p.by_method) {  // AWQ's matrices come quantized in `done`
         sum.method_params += t.n_elements();
         sum.method_bytes += tc.bytes;
       }
