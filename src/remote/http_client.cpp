@@ -5,6 +5,8 @@
 #include <memory>
 #include <mutex>
 
+#include "format/json_file.h"
+
 namespace edgerag::remote {
 
 namespace {
@@ -115,8 +117,15 @@ HttpResult http_sse(const std::string& url, const std::string& body, const HttpO
   return perform(url, body, opt, t, true);
 }
 
+nlohmann::json parse_response(std::string_view text) {
+  // Embeddings of a large batch are the widest answers: a few million numbers.
+  if (check_json_shape(text, {.depth = 64, .values = 1u << 23, .keys_per_object = 4096}) != JsonShapeExcess::kNone)
+    return nlohmann::json(nlohmann::json::value_t::discarded);
+  return nlohmann::json::parse(text, nullptr, false);
+}
+
 std::string error_message(const std::string& body) {
-  const auto j = nlohmann::json::parse(body, nullptr, false);
+  const auto j = parse_response(body);
   if (j.is_object() && j.contains("error")) {
     const auto& e = j["error"];
     if (e.is_object() && e.contains("message") && e["message"].is_string()) return e["message"].get<std::string>();

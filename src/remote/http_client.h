@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -36,6 +37,11 @@ HttpResult http_json(const std::string& url, const std::string& body, const Http
 // response is kept in body. `abort` set by another thread ends the transfer.
 HttpResult http_sse(const std::string& url, const std::string& body, const HttpOptions& opt,
                     const std::function<bool(const std::string&)>& on_data, const std::atomic<bool>* abort);
+
+// Parses a server's JSON text; a syntax error or a text deeper or larger than
+// any OpenAI-style answer (checked before the recursive parser runs) gives a
+// discarded value, never a crash.
+nlohmann::json parse_response(std::string_view text);
 
 // The error message of an OpenAI-style error body, else the body itself (cut).
 std::string error_message(const std::string& body);

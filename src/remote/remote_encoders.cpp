@@ -26,7 +26,7 @@ struct Remote {
     const HttpResult r = http_json(b.base_url + "/models", "", b.http);
     EDGERAG_CHECK(r.status >= 200 && r.status < 300, "{}/models: {}", b.base_url,
                   r.connected() ? fmt::format("HTTP {}", r.status) : r.error);
-    const json j = json::parse(r.body, nullptr, false);
+    const json j = parse_response(r.body);
     // The model named like the local GGUF when the server lists several, else the first.
     const std::string stem = std::filesystem::path(b.gguf).stem().string();
     if (j.is_object() && j.contains("data") && j["data"].is_array())
@@ -47,7 +47,7 @@ struct Remote {
     const HttpResult r = http_json(b.base_url + path, body.dump(-1, ' ', false, json::error_handler_t::replace), b.http);
     EDGERAG_CHECK(r.status >= 200 && r.status < 300, "{}{}: {}", b.base_url, path,
                   r.connected() ? fmt::format("HTTP {}: {}", r.status, error_message(r.body)) : r.error);
-    json j = json::parse(r.body, nullptr, false);
+    json j = parse_response(r.body);
     EDGERAG_CHECK(j.is_object(), "{}{}: the answer is not a JSON object", b.base_url, path);
     return j;
   }

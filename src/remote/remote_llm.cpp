@@ -30,7 +30,7 @@ namespace {
 json get_json(const std::string& url, const std::string& body, const HttpOptions& opt) {
   const HttpResult r = http_json(url, body, opt);
   if (r.status < 200 || r.status >= 300) return json();
-  return json::parse(r.body, nullptr, false);
+  return parse_response(r.body);
 }
 
 // A request running on its own thread; pieces are queued for the consumer.
@@ -67,7 +67,7 @@ class RemoteStream final : public LlmStream {
     std::string event_error;
     const HttpResult h = http_sse(url, body, http, [&](const std::string& data) {
       if (data == "[DONE]") return !(got_done = true);
-      const json j = json::parse(data, nullptr, false);
+      const json j = parse_response(data);
       if (!j.is_object()) return true;  // not ours: skip
       if (j.contains("error")) {
         event_error = error_message(data);
@@ -151,7 +151,7 @@ std::unique_ptr<RemoteLlm> RemoteLlm::connect(const RemoteOptions& opt) {
   const HttpResult models = http_json(s->opt_.base_url + "/models", "", quick);
   EDGERAG_CHECK(models.status >= 200 && models.status < 300, "{}/models: {}", s->opt_.base_url,
                 models.connected() ? fmt::format("HTTP {}", models.status) : models.error);
-  const json mj = json::parse(models.body, nullptr, false);
+  const json mj = parse_response(models.body);
   json first;
   if (mj.is_object() && mj.contains("data") && mj["data"].is_array() && !mj["data"].empty()) first = mj["data"][0];
   s->model_ = opt.model;

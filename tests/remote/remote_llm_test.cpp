@@ -1,6 +1,7 @@
 // RemoteLlm against a scripted OpenAI-compatible server on loopback (httplib):
 // streamed pieces in order with usage, ids sent when counts are the server's,
 // an HTTP error and a stream cut off mid-answer end as "error" with the reason,
+// a hostile answer (nested deeper than any real one) is refused before parsing,
 // and a refused connection fails connect() clearly.
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -11,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "remote/http_client.h"
 #include "remote/remote_llm.h"
 #include "util/error.h"
 
@@ -23,7 +25,7 @@ struct FakeServer {
   httplib::Server http;
   std::thread thread;
   int port = 0;
-  std::string mode = "ok";  // ok | http_error | cut
+  std::string mode = "ok";  // ok | http_error | cut | deep
   json last_body;
   FakeServer() {
     http.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
@@ -41,9 +43,10 @@ struct FakeServer {
         res.set_content(R"({"error":{"message":"prompt too long","type":"invalid_request_error"}})", "application/json");
         return;
       }
-      const bool cut = mode == "cut";
-      res.set_chunked_content_provider("text/event-stream", [cut](size_t, httplib::DataSink& sink) {
+      const bool cut = mode == "cut", deep = mode == "deep";
+      res.set_chunked_content_provider("text/event-stream", [cut, deep](size_t, httplib::DataSink& sink) {
         auto send = [&](const std::string& s) { sink.write(s.data(), s.size()); };
+        if (deep) send("data: " + std::string(500000, '[') + "\n\n");  // an event that is not ours: skipped
         send("data: {\"choices\":[{\"index\":0,\"text\":\"Hello\",\"finish_reason\":null}]}\n\n");
         send(": a comment line\n\ndata: {\"choices\":[{\"index\":0,\"text\":\", world\",\"finish_reason\":null}]}\n\n");
         if (cut) return false;  // the connection drops mid-answer
@@ -110,6 +113,18 @@ TEST(RemoteLlm, HttpErrorAndCutStreamEndAsErrors) {
   EXPECT_EQ(drain(*c), "Hello, world");  // what arrived is kept
   EXPECT_EQ(c->result().finish_reason, "error");
   EXPECT_FALSE(c->result().error.empty());
+}
+
+TEST(RemoteLlm, OverDeepAnswersAreRefusedBeforeParsing) {
+  EXPECT_TRUE(parse_response(std::string(100000, '[') + std::string(100000, ']')).is_discarded());
+  EXPECT_TRUE(parse_response("{\"a\":").is_discarded());
+  EXPECT_EQ(parse_response(R"({"data":[{"embedding":[0.5,1]}]})")["data"][0]["embedding"][1], 1);
+  FakeServer f;
+  auto llm = RemoteLlm::connect({.base_url = f.base()});
+  f.mode = "deep";
+  auto s = llm->start({.text = "x"}, {});
+  EXPECT_EQ(drain(*s), "Hello, world");
+  EXPECT_EQ(s->result().finish_reason, "length");
 }
 
 TEST(RemoteLlm, EstimateIsAboveThreeBytesPerToken) {
