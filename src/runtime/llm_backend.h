@@ -15,6 +15,7 @@
 #include "runtime/chat_template.h"
 #include "runtime/sampler.h"
 #include "runtime/chunk_prefill.h"
+#include "runtime/gen_stats.h"
 #include "runtime/speculative.h"
 #include "tokenizer/tokenizer.h"
 
@@ -41,13 +42,9 @@ struct LlmPrompt {
   std::string text = {};
 };
 
-struct LlmResult {
+struct LlmResult : GenStats {
   std::string finish_reason;  // "stop" | "length" | "cancelled" | "error"
   std::string error;
-  int n_prompt = 0, n_cached = 0, n_generated = 0;
-  int n_drafted = 0, n_accepted = 0;  // speculative decoding
-  double queue_ms = 0, ttft_ms = 0, total_ms = 0;
-  ChunkPrefillStats kv_reuse;  // local only
 };
 
 // A running generation. Dropping an unfinished stream cancels it.

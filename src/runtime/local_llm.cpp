@@ -125,15 +125,7 @@ std::unique_ptr<LlmStream> LocalLlm::start(LlmPrompt prompt, const LlmParams& pa
     // A matched stop string ends the request through on_token: that is "stop".
     j.finish_reason = finish_reason_name(g.reason);
     j.error = g.error;
-    j.n_prompt = g.n_prompt;
-    j.n_cached = g.n_cached;
-    j.n_generated = g.n_generated;
-    j.n_drafted = g.n_drafted;
-    j.n_accepted = g.n_accepted;
-    j.queue_ms = g.queue_ms;
-    j.ttft_ms = g.ttft_ms;
-    j.total_ms = g.total_ms;
-    j.kv_reuse = g.kv_reuse;
+    static_cast<GenStats&>(j) = g;
     st->done = true;
     st->cv.notify_all();
   };

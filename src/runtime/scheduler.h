@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "runtime/chunk_prefill.h"
+#include "runtime/gen_stats.h"
 #include "runtime/prefix_cache.h"
 #include "runtime/speculative.h"
 #include "util/error.h"
@@ -76,16 +77,10 @@ class Overloaded : public Error {
 enum class FinishReason { Stop, Length, Cancelled, Error };
 const char* finish_reason_name(FinishReason r);  // "stop", "length", ...
 
-struct GenResult {
+struct GenResult : GenStats {
   FinishReason reason = FinishReason::Stop;
   std::string error;
-  int n_prompt = 0;
-  int n_cached = 0;  // prompt tokens reused from the prefix cache
-  int n_generated = 0;
-  int n_drafted = 0, n_accepted = 0;  // speculative decoding: draft tokens verified / kept
-  int n_verify = 0;                   // steps that verified drafts
-  double queue_ms = 0, ttft_ms = 0, total_ms = 0;  // from submit()
-  ChunkPrefillStats kv_reuse;  // chunk KV reuse of the prompt
+  int n_verify = 0;  // steps that verified drafts
 };
 
 struct GenRequest {
