@@ -3,10 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include <fstream>
-
-#include <nlohmann/json.hpp>
-
+#include "eval/retrieval_beir.h"
 #include "model/model.h"
 #include "rag/answer.h"
 #include "rag/prompt.h"
@@ -30,27 +27,6 @@ std::vector<int32_t> greedy(const Model& m, KvCache& cache, SeqId seq, const flo
   return out;
 }
 
-struct Query {
-  std::string id, text;
-};
-
-// BEIR queries.jsonl: {"_id", "text"} per line (lines of 1 MB or more rejected).
-std::vector<Query> read_queries(const std::string& path, int limit) {
-  std::ifstream in(path);
-  EDGERAG_CHECK(in.good(), "cannot open {}", path);
-  std::vector<Query> out;
-  std::string line;
-  for (size_t n = 1; std::getline(in, line) && (limit <= 0 || static_cast<int>(out.size()) < limit); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    EDGERAG_CHECK(line.size() < (size_t{1} << 20), "{}:{}: line too long", path, n);
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    EDGERAG_CHECK(j.is_object() && j.contains("_id") && j.contains("text") && j["text"].is_string(),
-                  "{}:{}: expected {{\"_id\", \"text\"}}", path, n);
-    out.push_back({j["_id"].is_string() ? j["_id"].get<std::string>() : j["_id"].dump(), j["text"].get<std::string>()});
-  }
-  EDGERAG_CHECK(!out.empty(), "{}: no queries", path);
-  return out;
-}
 
 }  // namespace
 
@@ -71,7 +47,7 @@ double kl_divergence(const float* p_logits, const float* q_logits, int n) {
 
 RagTtftResult bench_rag_ttft(const RagTtftOptions& o) {
   check_kv_reuse(o.reuse);
-  const auto queries = read_queries(o.queries_file, o.limit);
+  const auto queries = eval::read_beir_queries(o.queries_file, static_cast<size_t>(std::max(o.limit, 0)));
   auto model = Model::load(o.model);
   const auto tok = Tokenizer::from_gguf(model->gguf());
   ThreadPool pool(o.n_threads > 0 ? o.n_threads : default_thread_count());
@@ -95,9 +71,9 @@ RagTtftResult bench_rag_ttft(const RagTtftOptions& o) {
     KvReuseOptions reuse;  // with the prompt's context_end
   };
   std::vector<Prepared> prompts;
-  for (const Query& q : queries) {
-    rag::PreparedAnswer p = engine->prepare(q.text, cfg, &target);
-    EDGERAG_CHECK(p.generative(), "bench rag-ttft: no prompt for query {}", q.id);
+  for (const auto& [id, text] : queries) {
+    rag::PreparedAnswer p = engine->prepare(text, cfg, &target);
+    EDGERAG_CHECK(p.generative(), "bench rag-ttft: no prompt for query {}", id);
     prompts.push_back({p.prompt_ids, rag::locate_chunks(p.prompt_ids, p.answer.context, *tok), p.kv_reuse});
   }
 
@@ -153,7 +129,7 @@ RagTtftResult bench_rag_ttft(const RagTtftOptions& o) {
   for (size_t i = 0; i < prompts.size(); ++i) {
     RagTtftRow& r = res.queries[i];
     const Prepared& p = prompts[i];
-    r.id = queries[i].id;
+    r.id = queries[i].first;
     r.prompt_tokens = static_cast<int>(p.ids.size());
     r.chunks = static_cast<int>(p.spans.size());
     // Alternate the reference and the measured run so machine load hits both alike.

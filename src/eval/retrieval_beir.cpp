@@ -8,12 +8,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "format/json_file.h"
 #include "util/error.h"
 #include "util/timer.h"
 
 namespace edgerag::eval {
 namespace {
 
+// BEIR records are flat objects: lines are bounded in size and shape before
+// parsing, and an `_id` is a string or a number.
 template <typename Fn>
 void for_each_json_line(const std::string& path, const Fn& fn) {
   std::ifstream f(path);
@@ -23,8 +26,12 @@ void for_each_json_line(const std::string& path, const Fn& fn) {
   while (std::getline(f, line)) {
     ++n;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    if (line.size() > (size_t{16} << 20) ||
+        check_json_shape(line, {.depth = 8, .keys_per_object = 256}) != JsonShapeExcess::kNone)
+      fail("{}:{}: record too large or too deeply nested", path, n);
     auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("_id")) fail("{}:{}: not a BEIR record", path, n);
+    if (j.is_discarded() || !j.is_object() || !j.contains("_id") || !(j["_id"].is_string() || j["_id"].is_number()))
+      fail("{}:{}: not a BEIR record", path, n);
     fn(j);
   }
 }
@@ -72,6 +79,17 @@ BeirDataset load_beir(const std::string& dir, const std::string& split) {
   if (d.corpus.empty()) fail("{}/corpus.jsonl has no documents", dir);
   if (d.queries.empty()) fail("no query of {}/queries.jsonl with text is judged in {}", dir, qrels_path);
   return d;
+}
+
+std::vector<std::pair<std::string, std::string>> read_beir_queries(const std::string& path, size_t limit) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for_each_json_line(path, [&](const nlohmann::json& j) {
+    std::string text = str_field(j, "text");
+    if ((limit == 0 || out.size() < limit) && text.find_first_not_of(" \t\r\n") != std::string::npos)
+      out.emplace_back(id_of(j), std::move(text));
+  });
+  if (out.empty()) fail("{}: no query with text", path);
+  return out;
 }
 
 BeirResult run_beir(rag::Index& index, const BeirDataset& data, const BeirRunOptions& opt) {

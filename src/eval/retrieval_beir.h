@@ -23,6 +23,9 @@ struct BeirDataset {
 
 // Throws edgerag::Error naming the file and line of any malformed record.
 BeirDataset load_beir(const std::string& dir, const std::string& split = "test");
+// The (_id, text) of the queries with text in a BEIR queries.jsonl, in file
+// order, the first `limit` of them (0: all); throws like load_beir, or when none has text.
+std::vector<std::pair<std::string, std::string>> read_beir_queries(const std::string& path, size_t limit = 0);
 
 struct BeirRunOptions {
   rag::SearchOptions search;

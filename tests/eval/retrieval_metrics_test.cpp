@@ -95,8 +95,31 @@ TEST(RetrievalBeir, TinyDatasetEndToEnd) {
   EXPECT_DOUBLE_EQ(r.metrics.ndcg_at_10, 1.0);
   EXPECT_DOUBLE_EQ(r.metrics.recall_at_100, 1.0);
   EXPECT_GT(r.latency_p95_ms, 0.0);
+  const auto queries = read_beir_queries((dir / "queries.jsonl").string(), 2);
+  ASSERT_EQ(queries.size(), 2u);
+  EXPECT_EQ(queries[1], (std::pair<std::string, std::string>{"q2", "dogs bark"}));
   std::filesystem::remove_all(dir);
   EXPECT_THROW(load_beir((dir / "missing").string()), Error);
+}
+
+// A record nested deeper than any BEIR record, or with an _id that is not a
+// string or a number, is refused by file and line before it is parsed or printed.
+TEST(RetrievalBeir, HostileRecordsAreRefusedByLine) {
+  auto dir = std::filesystem::temp_directory_path() / ("edgerag-beir-hostile-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = (dir / "queries.jsonl").string();
+  std::ofstream(path) << "{\"_id\": \"q1\", \"text\": \"fine\"}\n{\"_id\": " << std::string(400000, '[')
+                      << std::string(400000, ']') << ", \"text\": \"x\"}\n";
+  try {
+    read_beir_queries(path);
+    FAIL() << "a 400,000-deep _id was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("queries.jsonl:2: record too large or too deeply nested"), std::string::npos)
+        << e.what();
+  }
+  std::ofstream(path) << "{\"_id\": {\"a\": 1}, \"text\": \"x\"}\n";
+  EXPECT_THROW(read_beir_queries(path), Error);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
