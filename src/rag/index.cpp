@@ -295,10 +295,9 @@ TokenCounter IndexImpl::token_counter() const {
 
 VectorIndex* IndexImpl::vectors() {
   if (!vectors_) {
-    int dim = std::atoi(meta("dim", "0").c_str());
-    if (dim <= 0) return nullptr;
-    vectors_ = std::make_unique<VectorIndex>(
-        *db_, dir_, VectorIndexParams{dim, opt_.hnsw_m, opt_.hnsw_ef_construction, opt_.exact_below, opt_.vectors == "int8"});
+    const VectorIndexParams p = VectorIndex::recorded_params(*db_);
+    if (p.dim <= 0) return nullptr;
+    vectors_ = std::make_unique<VectorIndex>(*db_, dir_, p);
   }
   return vectors_.get();
 }

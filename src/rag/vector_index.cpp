@@ -101,6 +101,21 @@ std::string VectorIndex::graph_path(const std::string& dir, int64_t generation) 
   return dir + "/vectors-" + std::to_string(generation) + ".hnsw";
 }
 
+VectorIndexParams VectorIndex::recorded_params(Db& db) {
+  auto meta = [&](const char* key, const char* fallback) {
+    auto st = db.prepare("SELECT value FROM meta WHERE key = ?1");
+    st.bind(1, std::string(key));
+    return st.step() ? st.text(0) : std::string(fallback);
+  };
+  VectorIndexParams p;
+  p.dim = std::atoi(meta("dim", "0").c_str());
+  p.m = std::atoi(meta("hnsw_m", "16").c_str());
+  p.ef_construction = std::atoi(meta("hnsw_ef_construction", "200").c_str());
+  p.exact_below = std::stoull(meta("exact_below", "20000"));
+  p.int8 = meta("vectors", "f32") == "int8";  // indexes made before int8 graphs have float ones
+  return p;
+}
+
 int64_t VectorIndex::meta_int(const char* key, int64_t fallback) {
   auto st = db_.prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1");
   st.bind(1, std::string(key));

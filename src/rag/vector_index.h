@@ -44,6 +44,8 @@ class VectorIndex {
   void sync(bool save);
 
   static std::string graph_path(const std::string& dir, int64_t generation);
+  // The parameters recorded in the index's meta table; dim 0 when it has no dense vectors.
+  static VectorIndexParams recorded_params(Db& db);
   // The change log and its triggers (idempotent; writers, inside their schema transaction).
   static void create_schema(Db& db);
 

@@ -25,6 +25,7 @@ std::string group_description(const std::string& parent) {
   if (parent == "eval") return "Measure quality: retrieval, perplexity, QA, multiple choice";
   if (parent == "bench") return "Measure speed and memory (JSON figures)";
   if (parent == "report") return "Run a whole study and write its tables";
+  if (parent == "index") return "Manage indexes: consistent snapshots for read-only replicas";
   return parent + " commands";
 }
 
