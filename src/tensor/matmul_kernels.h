@@ -49,7 +49,7 @@ const MatmulKernel* avx2_kernel(DType w);
 const MatmulKernel* avx512_kernel(DType w);
 const MatmulKernel* kernel_for(DType w, Isa isa);
 PackedFn avx512_packed_kernel(DType w);
-PackedFn avx2_packed_kernel(DType w);          // the 4- and 5-bit 32-element block types
+PackedFn avx2_packed_kernel(DType w);          // 4- and 5-bit 32-element blocks, Q4_K, F16, BF16
 PackedFn packed_kernel_for(DType w, Isa isa);  // nullptr: matmul unpacks groups on the fly
 
 // The activation format for a weight type (F32 for types without a kernel).

@@ -1,5 +1,5 @@
 // AVX2 kernels over the packed layout (tensor/repack.h) for the 32-element
-// block types, for CPUs without AVX-512. A 64-byte chunk of a group is two
+// block types, Q4_K, F16 and BF16, for CPUs without AVX-512. A 64-byte chunk of a group is two
 // 256-bit halves of 8 rows each; a half is one register with row i in 32-bit
 // lane i, so maddubs against 4 broadcast activation bytes gives 8 rows'
 // partial dots with no shuffle. Without VNNI, maddubs' int16 pair sums are
@@ -146,7 +146,7 @@ struct Avx2P : Halves<Avx2P<W, A, Q, kOffset>> {
 // kernel's: the same bits. (Q5_K, with its fifth bits spread per vector, gave a
 // packed GEMV 7% slower than row-major here, 64 tokens 1.9x faster, and Q6_K,
 // with its 2-bit highs and 16 scales a block, 13% slower and 1.5x faster: both
-// stay row-major at this level, as do the float types.)
+// stay row-major at this level.)
 struct Avx2Q4K : Halves<Avx2Q4K> {
   static constexpr int kElems = QK_K, kInts = 4, kFloats = 1, kNT = 4;
   static constexpr size_t kBlockBytes = kPackRows * sizeof(BlockQ4_K);
@@ -226,6 +226,85 @@ struct Avx2Q4K : Halves<Avx2Q4K> {
   }
 };
 
+// Float weights (layout: matmul_packed_avx512.cpp's F16P / BF16P), the 16 rows
+// as two registers of 8, against activations widened once per call to F32
+// (dx: kPer floats per packed element). F16: one element of 8 rows is 16
+// bytes, one vcvtph2ps; BF16: an element pair of 8 rows is 32 bytes, widened
+// by a shift (even element) and a mask (odd), two FMAs where AVX-512 BF16 has
+// one vdpbf16ps. Two accumulator chains per row half and token (even and odd
+// steps, added at the end) whatever NT, so a token's result never depends on
+// the batch; the F16 chains are AVX-512 F16P's, lane for lane: the same bits at
+// both levels. Both halves in one pass: a 1-token tile then has 4 independent
+// FMA chains (with 2, decode was bound by their latency).
+template <int kPer>
+struct Avx2Float {
+  static constexpr int kElems = kPer, kFloats = kPer, kInts = 0, kNT = 3;  // 12 accumulators, 2 weight registers
+  static constexpr size_t kBlockBytes = 2 * kPer * kPackRows;
+  static constexpr bool kBf16 = kPer == 2;
+  // n packed elements (kPer * n values) of nt tokens, widened to F32.
+  SIMD static void terms(int64_t n, int nt, const uint8_t* x, size_t xs, float* dx, int32_t*) {
+    const int64_t m = n * kPer;
+    for (int t = 0; t < nt; ++t) {
+      const auto* h = reinterpret_cast<const uint16_t*>(x + t * xs);
+      float* d = dx + t * m;
+      int64_t i = 0;
+      for (; i + 8 <= m; i += 8) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i));
+        _mm256_storeu_ps(d + i, kBf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16))
+                                      : _mm256_cvtph_ps(v));
+      }
+      for (; i < m; ++i) {
+        const uint32_t u = static_cast<uint32_t>(h[i]) << 16;
+        float f;
+        std::memcpy(&f, &u, 4);
+        d[i] = kBf16 ? f : _cvtsh_ss(h[i]);
+      }
+    }
+  }
+  // Element (or pair) e of the 16 rows into acc[half][t].
+  template <int NT>
+  SIMD static void step(const uint8_t* g, int64_t e, const float* dx, int64_t n, __m256 (*acc)[NT]) {
+    UNROLL
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* p = g + e * kBlockBytes + kBlockBytes / 2 * h;
+      if constexpr (kBf16) {
+        const __m256i v = load(p);
+        const __m256 w0 = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+        const __m256 w1 = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
+        UNROLL
+        for (int t = 0; t < NT; ++t) {
+          acc[h][t] = _mm256_fmadd_ps(w0, _mm256_set1_ps(dx[t * 2 * n + 2 * e]), acc[h][t]);
+          acc[h][t] = _mm256_fmadd_ps(w1, _mm256_set1_ps(dx[t * 2 * n + 2 * e + 1]), acc[h][t]);
+        }
+      } else {
+        const __m256 wv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        UNROLL
+        for (int t = 0; t < NT; ++t) acc[h][t] = _mm256_fmadd_ps(wv, _mm256_set1_ps(dx[t * n + e]), acc[h][t]);
+      }
+    }
+  }
+  template <int NT>
+  SIMD static void tile(int64_t n, const uint8_t* g, const uint8_t*, size_t, const float* dx, const int32_t*, float* y,
+                        size_t ys) {
+    __m256 acc[2][2][NT];  // [chain][half][token]
+    UNROLL
+    for (int h = 0; h < 2; ++h)
+      UNROLL
+      for (int t = 0; t < NT; ++t) acc[0][h][t] = acc[1][h][t] = _mm256_setzero_ps();
+    int64_t e = 0;
+    for (; e + 2 <= n; e += 2) {
+      if constexpr (NT < kNT) prefetch_ahead(g + e * kBlockBytes, 2 * kBlockBytes);
+      UNROLL
+      for (int c = 0; c < 2; ++c) step<NT>(g, e + c, dx, n, acc[c]);
+    }
+    if (e < n) step<NT>(g, e, dx, n, acc[0]);
+    UNROLL
+    for (int h = 0; h < 2; ++h)
+      UNROLL
+      for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + t * ys + 8 * h, _mm256_add_ps(acc[0][h][t], acc[1][h][t]));
+  }
+};
+
 }  // namespace
 
 PackedFn avx2_packed_kernel(DType w) {
@@ -235,6 +314,8 @@ PackedFn avx2_packed_kernel(DType w) {
     case DType::Q5_0: return &kPacked<Avx2P<BlockQ5_0, BlockQ8_0, Quants::kFiveBits, 16>>;
     case DType::Q5_1: return &kPacked<Avx2P<BlockQ5_1, BlockQ8_1, Quants::kFiveBits, 0>>;
     case DType::Q4_K: return &kPacked<Avx2Q4K>;
+    case DType::F16: return &kPacked<Avx2Float<1>>;
+    case DType::BF16: return &kPacked<Avx2Float<2>>;
     default: return nullptr;
   }
 }

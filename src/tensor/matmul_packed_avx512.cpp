@@ -40,16 +40,6 @@ SIMD inline void store(const __m512* acc, float* y, size_t ys) {
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ys, acc[t]);
 }
 
-// One token (decode) streams each weight once from memory: the packed stream
-// is prefetched kAhead bytes in front of the reads (`bytes` from p on, once per
-// cache line), as the row-major GEMV does; without it the K-quant GEMVs, with
-// long computations per block, ran slower than row-major in a model.
-constexpr size_t kAhead = 16384;
-inline void prefetch_ahead(const uint8_t* p, size_t bytes) {
-  for (size_t off = 0; off < bytes; off += 64)  // GCC 12 drops _mm_prefetch once inlined, hence asm
-    asm volatile("prefetcht0 %0" : : "m"(*reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + off + kAhead)));
-}
-
 // A K-quant super-block's exact integer sums of 16 rows x NT tokens, times
 // d_w (the 16 F16 at blk) * d_x (token t's at dx[t * stride]), into acc.
 template <int NT>

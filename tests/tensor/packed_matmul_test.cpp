@@ -3,7 +3,7 @@
 // lower levels unpack groups on the fly) matches the scalar reference on the
 // plain matrix, which quantizes the activations the same way, to float
 // summation order. Odd shapes: rows not a multiple of the 16-row group (the
-// tail stays plain), token counts around the 8-token register tile, 1 token,
+// tail stays plain), odd float element counts, token counts around the 8-token register tile, 1 token,
 // several threads.
 #include <gtest/gtest.h>
 
@@ -83,10 +83,9 @@ TEST(PackedMatmul, EachIsaLevelPacksTheTypesItHasKernelsFor) {
     Isa saved = active_isa();
     ~IsaGuard() { set_isa(saved); }
   } guard;
-  const bool avx2 = set_isa(Isa::Avx2) == Isa::Avx2;  // AVX2: Q4_0, Q4_1, Q5_0, Q5_1 and Q4_K
+  const bool avx2 = set_isa(Isa::Avx2) == Isa::Avx2;  // AVX2: all but Q8_0, Q5_K and Q6_K
   for (DType t : kPackedTypes)
-    EXPECT_EQ(packing_pays(t), avx2 && (dtype_traits(t).block_size == 32 ? t != DType::Q8_0 : t == DType::Q4_K))
-        << dtype_name(t);
+    EXPECT_EQ(packing_pays(t), avx2 && t != DType::Q8_0 && t != DType::Q5_K && t != DType::Q6_K) << dtype_name(t);
   set_isa(Isa::Scalar);
   for (DType t : kPackedTypes) EXPECT_FALSE(packing_pays(t)) << dtype_name(t);
 }
@@ -109,7 +108,10 @@ TEST(PackedMatmul, MatchesScalarReferenceOnOddShapes) {
   for (DType t : kPackedTypes)
     for (Shape sh : {Shape{1, 16}, Shape{3, 17}, Shape{2, 37}, Shape{10, 100}, Shape{28, 64}}) {
       if (block_of(t) == QK_K && sh.cols > 3) continue;  // 256-element blocks: long rows already
-      const Shape s{sh.cols * block_of(t), sh.rows};  // cols counted in blocks above
+      // cols counted in blocks above; the float tiles step over elements (F16) or
+      // element pairs (BF16) two at a time: odd-row shapes give them an odd count.
+      const int64_t odd = sh.rows % 2 ? (t == DType::F16 ? 1 : t == DType::BF16 ? 2 : 0) : 0;
+      const Shape s{sh.cols * block_of(t) + odd, sh.rows};
       Weights w = make_weights(t, s.cols, s.rows, 11u + static_cast<uint32_t>(s.rows));
       pack_rows(w.p, w.packed.data());
       for (int64_t nt : {1, 2, 3, 7, 8, 9, 17, 64}) {
@@ -146,8 +148,8 @@ TEST(PackedMatmul, Avx2AndAvx512PackedKernelsAgreeBitForBit) {
     ~IsaGuard() { set_isa(saved); }
   } guard;
   ThreadPool pool(3);
-  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K}) {
-    const int64_t cols = (block_of(t) == QK_K ? 3 : 9) * block_of(t), rows = 37, nt = 11;
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::F16}) {
+    const int64_t cols = (block_of(t) == QK_K ? 3 : 9) * block_of(t) + (t == DType::F16), rows = 37, nt = 11;
     Weights w = make_weights(t, cols, rows, 21);
     pack_rows(w.p, w.packed.data());
     const auto x = random_floats(static_cast<size_t>(nt * cols), 23);
