@@ -93,6 +93,10 @@ HttpResult perform(const std::string& url, const std::string& body, const HttpOp
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, opt.connect_timeout_ms);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, opt.timeout_ms);
+  if (opt.read_timeout_s > 0) {  // below 1 byte/s for that long
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, opt.read_timeout_s);
+  }
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   const CURLcode rc = curl_easy_perform(c);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);

@@ -17,6 +17,7 @@ struct HttpOptions {
   std::string api_key = {};     // sent as "Authorization: Bearer KEY" when set
   long connect_timeout_ms = 2000;
   long timeout_ms = 300000;     // the whole request, streaming included
+  long read_timeout_s = 0;      // > 0: fail when no byte arrived for this long (a hung server)
 };
 
 struct HttpResult {

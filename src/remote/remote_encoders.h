@@ -5,19 +5,24 @@
 // model (`gguf`), name() is that file's, so an index built locally with it
 // accepts the remote embedder, and token counts use its tokenizer; without,
 // counts are remote_llm.h's estimate.
+// `base_url` may list several replicas ("A,B"): each call goes to one of them
+// (remote/replica_pool.h: least outstanding, circuit breakers, health checks)
+// and is retried on another when it gets no answer or a 429/503.
 #pragma once
 #include <memory>
 #include <string>
 
 #include "rag/embedder.h"
 #include "remote/http_client.h"
+#include "remote/replica_pool.h"
 
 namespace edgerag::remote {
 
 struct EncoderBackend {
-  std::string base_url;      // http://host:port/v1
+  std::string base_url;      // http://host:port/v1, or several separated by commas
   std::string gguf = {};     // the same model here: name and tokenizer (optional)
   HttpOptions http = {};
+  PoolOptions pool = {};
 };
 
 // Both ask the server once (the model name; the embedder also its dimension);

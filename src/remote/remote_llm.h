@@ -20,6 +20,7 @@
 
 #include "format/gguf.h"
 #include "remote/http_client.h"
+#include "remote/remote_stream.h"
 #include "runtime/llm_backend.h"
 
 namespace edgerag::remote {
@@ -49,6 +50,7 @@ class RemoteLlm final : public LlmBackend {
   std::vector<int32_t> tokenize(const std::vector<PromptPart>& parts) const override;
   std::vector<int32_t> tokenize(const std::string& text) const override;
   std::unique_ptr<LlmStream> start(LlmPrompt prompt, const LlmParams& params) override;
+  std::unique_ptr<RemoteStream> stream(LlmPrompt prompt, const LlmParams& params) const;  // start(), with its failure kind
   TokenCount token_count() const { return count_; }
 
  private:

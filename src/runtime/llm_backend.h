@@ -73,6 +73,9 @@ class LlmBackend {
   virtual std::vector<int32_t> tokenize(const std::vector<PromptPart>& parts) const = 0;
   virtual std::vector<int32_t> tokenize(const std::string& text) const = 0;
   virtual bool has_draft_model() const { return false; }
+  // Prometheus text of the backend's own figures, appended to the server's
+  // /metrics (a remote pool: per replica); empty when the server has them all.
+  virtual std::string metrics() const { return {}; }
   // Throws Overloaded when no capacity is left, Error for an impossible request.
   virtual std::unique_ptr<LlmStream> start(LlmPrompt prompt, const LlmParams& params) = 0;
 };

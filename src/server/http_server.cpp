@@ -156,7 +156,7 @@ void Server::setup() {
     res.set_content(json{{"status", "ok"}, {"models", model_ids()}}.dump(), "application/json");
   });
   route("GET", "/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics_.render(), "text/plain; version=0.0.4");
+    res.set_content(metrics_.render() + (models_.llm ? models_.llm->metrics() : ""), "text/plain; version=0.0.4");
   });
   route("GET", "/v1/models", [this](const httplib::Request&, httplib::Response& res) {
     json data = json::array();

@@ -1,8 +1,10 @@
-// --llm-backend URL: generate on a remote OpenAI-compatible server instead of
-// a local model (ask, serve). With -m as well, that GGUF is the remote
-// model's tokenizer and chat format (exact token budgets; see remote/remote_llm.h).
-// --embed-backend / --rerank-backend URL (ask): embeddings and rerank scores
-// from a server; --embed / --rerank then name the same model's GGUF.
+// --llm-backend URL[,URL...]: generate on remote OpenAI-compatible servers
+// instead of a local model (ask, serve); several URLs are a pool of replicas
+// of one model (remote/pooled_llm.h, remote/replica_pool.h). With -m as well,
+// that GGUF is the remote model's tokenizer and chat format (exact token
+// budgets; see remote/remote_llm.h).
+// --embed-backend / --rerank-backend URL[,URL...] (ask): embeddings and rerank
+// scores from servers; --embed / --rerank then name the same model's GGUF.
 #pragma once
 #include <memory>
 #include <string>
@@ -18,6 +20,12 @@ struct BackendFlags {
   std::string llm_url, embed_url, rerank_url;
   std::string api_key;
   int timeout_s = 300;
+  long connect_timeout_ms = 2000;
+  long read_timeout_s = 120;
+  int affinity_tokens = 256;
+  int affinity_slack = 4;
+  int health_interval_ms = 1000;
+  double retry_ratio = 0.2;
   bool remote() const { return !llm_url.empty(); }
   // Connects (throws edgerag::Error when the server does not answer); `tokenizer`: resolved GGUF or "".
   std::unique_ptr<LlmBackend> connect(const std::string& tokenizer, int n_ctx) const;
