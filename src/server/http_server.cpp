@@ -19,7 +19,7 @@ using nlohmann::json;
 
 namespace {
 
-bool needs_key(const std::string& path) { return path.starts_with("/v1/"); }
+bool needs_key(const std::string& path) { return path.starts_with("/v1/") || path.starts_with("/admin/"); }
 
 ApiError unauthorized() {
   return ApiError(401, "authentication_error", "invalid or missing API key (Authorization: Bearer KEY)", "",
@@ -178,6 +178,7 @@ void Server::setup() {
   route("GET", "/v1/documents", [this](const httplib::Request& q, httplib::Response& r) { handle_document_list(q, r); });
   for (const char* method : {"GET", "POST", "DELETE"})
     route(method, "/v1/collections", [this](const httplib::Request& q, httplib::Response& r) { handle_collections(q, r); });
+  route("POST", "/admin/reload", [this](const httplib::Request& q, httplib::Response& r) { handle_reload(q, r); });
   // What is served, for the page: which model does what, and whether there is an index.
   route("GET", "/v1/server", [this](const httplib::Request&, httplib::Response& res) {
     auto id = [](bool loaded, const std::string& s) { return loaded ? json(s) : json(nullptr); };
@@ -185,6 +186,7 @@ void Server::setup() {
               {"embed", id(models_.embed != nullptr, models_.embed_id)},
               {"rerank", id(models_.rerank != nullptr, models_.rerank_id)},
               {"index", !models_.index_dir.empty()},
+              {"read_only", opt_.rag.read_only},
               {"device", fmt::format("CPU ({})", isa_name(active_isa()))},
               {"max_tokens", opt_.limits.max_tokens}};
     if (models_.llm) j["n_ctx"] = models_.llm->n_ctx();

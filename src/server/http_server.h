@@ -68,6 +68,9 @@ class Server {
   void stop();
   int port() const { return port_; }
   Metrics& metrics() { return metrics_; }
+  // Switches to the index now at --index (a newer snapshot; POST /admin/reload,
+  // SIGHUP); throws ApiError 409 saying why when it does not open (the old one stays).
+  nlohmann::json reload_index();
 
  private:
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
@@ -85,6 +88,7 @@ class Server {
   void handle_documents(const httplib::Request& req, httplib::Response& res, bool remove);
   void handle_document_list(const httplib::Request& req, httplib::Response& res);
   void handle_collections(const httplib::Request& req, httplib::Response& res);  // GET, POST, DELETE
+  void handle_reload(const httplib::Request& req, httplib::Response& res);       // POST /admin/reload
   void handle_page(const httplib::Request& req, httplib::Response& res);       // the web page's files
   // Files of one multipart upload: stored under `uploads`, then ingested with
   // `progress`; the report as JSON (failures also carry the uploaded name).

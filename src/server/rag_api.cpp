@@ -16,6 +16,7 @@
 #include "server/api_error.h"
 #include "server/http_server.h"
 #include "server/rag_engines.h"
+#include "util/log.h"
 
 namespace edgerag::server {
 
@@ -44,6 +45,21 @@ KeyScope key_scope(const ApiKeys& keys, const httplib::Request& req) {
   std::optional<KeyScope> s = keys.scope(req.get_header_value("Authorization"));
   if (!s) throw ApiError(401, "authentication_error", "invalid or missing API key", "", "invalid_api_key");
   return *s;
+}
+
+// Admin endpoints: with API keys, a key for every collection that may write;
+// without keys (no auth), loopback clients only.
+void require_admin(const ApiKeys& keys, const httplib::Request& req) {
+  if (!keys.enabled()) {
+    const std::string& a = req.remote_addr;
+    if (a.starts_with("127.") || a == "::1" || a.starts_with("::ffff:127.")) return;
+    throw ApiError(403, "permission_error", "admin endpoints of a server without API keys answer loopback clients only",
+                   "", "forbidden");
+  }
+  const KeyScope s = key_scope(keys, req);
+  if (!s.all_collections || !s.write)
+    throw ApiError(403, "permission_error", "admin endpoints need an API key for every collection with write access",
+                   "", "forbidden");
 }
 
 void forbidden(const std::string& what, const std::string& collection) {
@@ -114,7 +130,8 @@ void read_filter(const json& body, rag::QueryBounds& bounds) {
 
 RagEngines& Server::rag_engines() {
   std::call_once(rag_once_, [this] {
-    rag_ = std::make_unique<RagEngines>(models_.index_dir, models_.embed_path, models_.rerank_path, opt_.rag.readers);
+    rag_ = std::make_unique<RagEngines>(models_.index_dir, models_.embed_path, models_.rerank_path, opt_.rag.readers,
+                                        opt_.rag.read_only);
   });
   return *rag_;
 }
@@ -241,6 +258,7 @@ void Server::handle_rag_query(const httplib::Request& req, httplib::Response& re
 void Server::handle_documents(const httplib::Request& req, httplib::Response& res, bool remove) {
   require_index(models_.index_dir);
   const KeyScope scope = key_scope(keys_, req);
+  rag_engines().require_writable();
   auto require_write = [&scope](const std::string& collection) {
     if (!scope.write || !scope.covers(collection)) forbidden("write to", collection);
   };
@@ -357,7 +375,7 @@ void Server::handle_collections(const httplib::Request& req, httplib::Response& 
   require_index(models_.index_dir);
   const KeyScope scope = key_scope(keys_, req);
   std::vector<rag::CollectionInfo> all;
-  rag_engines().write([&](rag::Index& index) { all = index.collections(); });
+  rag_engines().read([&](rag::Index& index) { all = index.collections(); });
   auto exists = [&](const std::string& name) {
     return std::any_of(all.begin(), all.end(), [&](const auto& c) { return c.name == name; });
   };
@@ -369,6 +387,7 @@ void Server::handle_collections(const httplib::Request& req, httplib::Response& 
     res.set_content(dump_json({{"object", "list"}, {"data", data}}), "application/json");
     return;
   }
+  rag_engines().require_writable();
   json body = req.body.empty() ? json::object() : parse_json_body(req.body);
   if (!body.is_object()) bad_param("name", "expected a JSON object {{\"name\": ...}}");
   for (const auto& [k, v] : req.params) body[k] = v;  // ?name=.. works too
@@ -395,6 +414,28 @@ void Server::handle_collections(const httplib::Request& req, httplib::Response& 
   res.set_content(dump_json({{"deleted", true}, {"name", name}, {"documents", removed}}), "application/json");
 }
 
+json Server::reload_index() {
+  require_index(models_.index_dir);
+  RagEngines& engines = rag_engines();
+  const std::string before = engines.served_dir();
+  try {
+    const rag::IndexStats st = engines.reload();
+    log(LogLevel::Info, "index reloaded: {} ({} documents, {} chunks)", engines.served_dir(), st.documents, st.chunks);
+    return {{"object", "index.reload"}, {"index", engines.served_dir()}, {"previous", before},
+            {"documents", st.documents}, {"chunks", st.chunks}, {"vectors", st.vectors}};
+  } catch (const ApiError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw ApiError(409, "server_error",
+                   fmt::format("reload failed, still serving {}: {}", before, e.what()), "", "reload_failed");
+  }
+}
+
+void Server::handle_reload(const httplib::Request& req, httplib::Response& res) {
+  require_admin(keys_, req);
+  res.set_content(dump_json(reload_index()), "application/json");
+}
+
 void Server::handle_document_list(const httplib::Request& req, httplib::Response& res) {
   require_index(models_.index_dir);
   const KeyScope scope = key_scope(keys_, req);
@@ -409,7 +450,7 @@ void Server::handle_document_list(const httplib::Request& req, httplib::Response
     limit = std::min<size_t>(std::stoul(v), 10000);
   }
   std::vector<rag::DocumentInfo> docs;
-  rag_engines().write([&](rag::Index& index) { docs = index.documents(collection, limit); });
+  rag_engines().read([&](rag::Index& index) { docs = index.documents(collection, limit); });
   json data = json::array();
   for (const auto& d : docs)
     data.push_back({{"path", d.path}, {"name", fs::path(d.path).filename().string()}, {"file_type", d.file_type},

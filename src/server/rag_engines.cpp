@@ -3,22 +3,41 @@
 #include <filesystem>
 
 #include "rag/answer_cache.h"
+#include "server/api_error.h"
+
+namespace fs = std::filesystem;
 
 namespace edgerag::server {
+namespace {
 
-RagEngines::RagEngines(std::string index_dir, std::string embed, std::string rerank, size_t readers)
+// The folder `dir` names now (symlinks followed); `dir` itself while it does
+// not exist yet (a writer creates it on the first upload).
+std::string resolve(const std::string& dir) {
+  std::error_code ec;
+  const fs::path p = fs::canonical(dir, ec);
+  return ec ? dir : p.string();
+}
+
+}  // namespace
+
+RagEngines::RagEngines(std::string index_dir, std::string embed, std::string rerank, size_t readers, bool read_only)
     : dir_(std::move(index_dir)), embed_path_(std::move(embed)), rerank_path_(std::move(rerank)), max_idle_(readers),
-      cache_(std::make_shared<rag::AnswerCache>()) {}
+      read_only_(read_only), served_(resolve(dir_)), cache_(std::make_shared<rag::AnswerCache>()) {}
 
 std::string RagEngines::embedder_path() const {
   if (!embed_path_.empty()) return embed_path_;
   std::error_code ec;
-  if (!std::filesystem::exists(dir_ + "/index.sqlite", ec)) return {};
-  const std::string recorded = rag::Index::open(dir_)->recorded_embedder();  // a read connection: cheap
-  return std::filesystem::is_regular_file(recorded, ec) ? recorded : std::string();
+  if (!fs::exists(served_ + "/index.sqlite", ec)) return {};
+  const std::string recorded = rag::Index::open(served_)->recorded_embedder();  // a read connection: cheap
+  return fs::is_regular_file(recorded, ec) ? recorded : std::string();
 }
 
 std::shared_ptr<rag::Embedder> RagEngines::embedder() { return models().embedder; }
+
+std::string RagEngines::served_dir() {
+  std::lock_guard lk(mu_);
+  return served_;
+}
 
 rag::AnswerModels RagEngines::models() {
   std::lock_guard lk(mu_);
@@ -31,7 +50,7 @@ rag::AnswerModels RagEngines::models() {
   }
   if (!reranker_ && !rerank_path_.empty()) reranker_ = rag::load_reranker(rerank_path_);
   // No LLM here: generation runs on the served LLM's scheduler.
-  return {.index_dir = dir_, .embedder = embedder_, .reranker = reranker_, .cache = cache_};
+  return {.index_dir = served_, .embedder = embedder_, .reranker = reranker_, .cache = cache_};
 }
 
 RagEngines::Lease RagEngines::acquire() {
@@ -57,7 +76,16 @@ void RagEngines::release(std::unique_ptr<rag::AnswerEngine> e, uint64_t generati
     drop = std::move(e);
 }
 
+void RagEngines::require_writable() const {
+  if (read_only_)
+    throw ApiError(403, "permission_error",
+                   "this server serves a read-only index replica (serve --read-only): documents and collections "
+                   "are changed on the writer node and published as a snapshot",
+                   "", "read_only");
+}
+
 void RagEngines::write(const std::function<void(rag::Index&)>& fn) {
+  require_writable();
   rag::AnswerModels m = models();
   std::lock_guard w(write_mu_);
   struct Bump {  // readers reopen even when fn throws halfway
@@ -72,6 +100,30 @@ void RagEngines::write(const std::function<void(rag::Index&)>& fn) {
   auto index = rag::Index::open(dir_, {.writable = true});
   if (m.embedder) index->set_embedder(m.embedder);
   fn(*index);
+}
+
+void RagEngines::read(const std::function<void(rag::Index&)>& fn) {
+  if (!read_only_) return write(fn);  // the writer's connection (it creates a missing index)
+  auto index = rag::Index::open(served_dir());
+  fn(*index);
+}
+
+rag::IndexStats RagEngines::reload() {
+  std::lock_guard w(write_mu_);  // never between a writer's open and its commit
+  std::error_code ec;
+  const fs::path target = fs::canonical(dir_, ec);
+  if (ec) fail("cannot resolve {}: {}", dir_, ec.message());
+  auto index = rag::Index::open(target.string());  // schema, version and text normalization checked
+  // A given embedder must match the new index's vectors (the recorded one is loaded on first use).
+  if (!embed_path_.empty()) index->set_embedder(embedder());
+  rag::IndexStats stats = index->stats();
+  std::vector<std::unique_ptr<rag::AnswerEngine>> stale;  // closed outside the lock
+  std::lock_guard lk(mu_);
+  served_ = target.string();
+  ++generation_;  // leases of the old index are dropped when they end
+  stale.swap(idle_);
+  cache_ = std::make_shared<rag::AnswerCache>();
+  return stats;
 }
 
 }  // namespace edgerag::server

@@ -4,6 +4,8 @@
 // commit); and one writer at a time for uploads and deletions. Embedder and
 // reranker are loaded once and shared (the Encoder serializes its passes);
 // without an embedder given, the index's recorded one is (for queries and uploads).
+// A read-only pool (`serve --read-only`, a replica serving a published
+// snapshot) refuses every write and switches to a newer snapshot on reload().
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -23,13 +25,14 @@ struct RagOptions {
   int max_question_tokens = 1024;    // 400 past it, before retrieval
   int max_rerank_top = 64;           // a config asking more rerank candidates: 400
   size_t readers = 4;                // idle query engines kept open
+  bool read_only = false;            // a replica: writes answer 403, reload() picks up a newer snapshot
   bool debug_prompt = false;         // a query's "debug": true adds prompt_ids and prompt_pieces
 };
 
 class RagEngines {
  public:
   // `embed` / `rerank`: resolved paths or "" (the index's recorded embedder then).
-  RagEngines(std::string index_dir, std::string embed, std::string rerank, size_t readers);
+  RagEngines(std::string index_dir, std::string embed, std::string rerank, size_t readers, bool read_only = false);
 
   // An engine for one query; it goes back to the pool when the lease ends.
   class Lease {
@@ -50,8 +53,19 @@ class RagEngines {
   Lease acquire();
 
   // Runs `fn` on the writable index, one writer at a time; queries started
-  // afterwards open fresh engines that see the change.
+  // afterwards open fresh engines that see the change. Read-only: ApiError 403.
   void write(const std::function<void(rag::Index&)>& fn);
+  // Runs `fn` on the index for listing (the writer's, or a read connection when read-only).
+  void read(const std::function<void(rag::Index&)>& fn);
+  // ApiError 403 on a read-only pool (before an upload is even parsed).
+  void require_writable() const;
+
+  // Opens the index at the configured path again (following a symlink flipped
+  // to a newer snapshot) and, when it opens, makes it the one new queries use;
+  // queries in flight finish on the engines they hold. On failure (edgerag::Error)
+  // nothing changes. The stats of the index now served.
+  rag::IndexStats reload();
+  std::string served_dir();  // the resolved folder queries open
 
   // The embedder engines and the writer share: `embed`, else the index's
   // recorded one when that file exists; null when neither.
@@ -64,14 +78,16 @@ class RagEngines {
 
   const std::string dir_, embed_path_, rerank_path_;
   const size_t max_idle_;
+  const bool read_only_;
   std::mutex mu_;  // guards what follows (never held while searching or writing)
+  std::string served_;  // dir_ resolved (symlinks followed) at start or the last reload
   std::shared_ptr<rag::Embedder> embedder_;
   std::string embedder_path_;  // what embedder_ was loaded from
   std::shared_ptr<rag::Reranker> reranker_;
   // Answers of queries asking for the cache (adaptive.cache), shared by every engine.
-  const std::shared_ptr<rag::AnswerCache> cache_;
+  std::shared_ptr<rag::AnswerCache> cache_;  // a fresh one per reload: another index's answers
   std::vector<std::unique_ptr<rag::AnswerEngine>> idle_;
-  uint64_t generation_ = 0;  // bumped by every write; idle engines are all of this one
+  uint64_t generation_ = 0;  // bumped by every write and reload; idle engines are all of this one
   std::mutex write_mu_;
 };
 

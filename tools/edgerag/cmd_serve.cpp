@@ -3,12 +3,15 @@
 #include <cstdio>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "backend_flag.h"
 #include "command.h"
 #include "device_flag.h"
 #include "kv_type_flag.h"
 #include "spec_flag.h"
 #include "server/auth.h"
+#include "rag/index.h"
 #include "server/load_models.h"
 
 namespace edgerag::cli {
@@ -28,6 +31,9 @@ void setup(CLI::App& app) {
   auto* cmd = app.add_subcommand("serve", "Serve LLM, embeddings, rerank and RAG over an OpenAI-compatible HTTP API");
   auto f = std::make_shared<ServeFlags>();
   cmd->add_option("--index", f->index, "RAG index directory (enables /v1/rag/query and /v1/documents)");
+  cmd->add_flag("--read-only", f->server.rag.read_only,
+                "Serve --index as a replica: document and collection writes answer 403; POST /admin/reload or "
+                "SIGHUP switches to the index --index names then (a newer snapshot)");
   cmd->add_option("-m,--model", f->llm, "LLM (GGUF name or path) for /v1/chat/completions and /v1/completions");
   cmd->add_option("--embed", f->embed, "Embedding model for /v1/embeddings and dense retrieval");
   cmd->add_option("--rerank", f->rerank, "Cross-encoder for /v1/rerank and RAG reranking");
@@ -86,6 +92,10 @@ void setup(CLI::App& app) {
     if (!f->rerank.empty()) paths.rerank = resolve_model_flag(f->rerank);
     if (!remote_llm && paths.llm.empty() && paths.embed.empty() && paths.rerank.empty() && paths.index_dir.empty())
       throw Error("serve: nothing to serve (give -m, --embed, --rerank or --index)");
+    if (f->server.rag.read_only) {
+      if (paths.index_dir.empty()) throw Error("serve: --read-only needs --index");
+      rag::Index::open(paths.index_dir);  // a replica starts only on an index that opens
+    }
     f->llm_opt.scheduler.prefix_cache = !f->no_prefix_cache;
     ChunkKvStoreOptions kv;
     kv.dir = f->kv_store_dir;
@@ -94,11 +104,13 @@ void setup(CLI::App& app) {
     if (!f->keys_file.empty())
       for (auto& k : server::read_api_keys_file(f->keys_file)) f->server.api_keys.push_back(std::move(k));
     f->server.limits.default_max_tokens = std::min(f->server.limits.default_max_tokens, f->server.limits.max_tokens);
-    // SIGINT/SIGTERM are taken by a waiting thread so shutdown runs outside a signal handler.
+    // SIGINT/SIGTERM (shutdown) and SIGHUP (index reload) are taken by a waiting
+    // thread, so both run outside a signal handler.
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     server::ServedModels served = server::load_models(paths, f->llm_opt);
     if (remote_llm) served.llm = std::move(remote_llm);
@@ -108,7 +120,13 @@ void setup(CLI::App& app) {
     std::fflush(stdout);
     std::thread waiter([&] {
       int sig = 0;
-      sigwait(&set, &sig);
+      while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+        try {
+          std::fprintf(stderr, "edgerag serve: SIGHUP: %s\n", srv.reload_index().dump().c_str());
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "edgerag serve: SIGHUP: %s\n", e.what());
+        }
+      }
       srv.stop();
     });
     srv.run();
