@@ -18,6 +18,7 @@ packages=(
   nodejs                               # OpenAI npm client and web page tests (tests/js)
   chromium                             # the web page test's headless browser (driven by puppeteer-core)
   sqlite3-doc                          # the demo corpus (SQLite HTML documentation)
+  nginx-light                          # the reference load balancer (deploy/nginx.conf.in) and its test
 )
 
 missing=()
