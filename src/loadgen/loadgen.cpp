@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdio>
 #include <exception>
+#include <charconv>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -39,7 +40,12 @@ struct RunStats {
   }
 };
 
-RunStats drive(int port, int clients, int per_client, const std::function<json(int, int)>& body_of) {
+struct Target {
+  std::string host = "127.0.0.1";
+  int port = 0;
+};
+
+RunStats drive(const Target& target, int clients, int per_client, const std::function<json(int, int)>& body_of) {
   RunStats st;
   st.clients = clients;
   std::mutex mu;
@@ -48,7 +54,7 @@ RunStats drive(int port, int clients, int per_client, const std::function<json(i
   for (int c = 0; c < clients; ++c)
     ts.emplace_back([&, c] {
       for (int r = 0; r < per_client; ++r) {
-        httplib::Client cl("127.0.0.1", port);
+        httplib::Client cl(target.host, target.port);
         cl.set_read_timeout(600, 0);
         Timer t;
         double ttft = -1;
@@ -80,9 +86,10 @@ RunStats drive(int port, int clients, int per_client, const std::function<json(i
           continue;
         }
         st.ttft_ms.push_back(ttft < 0 ? t.ms() : ttft);
-        st.tokens += usage["completion_tokens"].get<uint64_t>();
-        st.prompt += usage["prompt_tokens"].get<uint64_t>();
-        st.cached += usage["prompt_tokens_details"]["cached_tokens"].get<uint64_t>();
+        st.tokens += usage.value("completion_tokens", uint64_t{0});
+        st.prompt += usage.value("prompt_tokens", uint64_t{0});
+        if (const auto d = usage.find("prompt_tokens_details"); d != usage.end() && d->is_object())
+          st.cached += d->value("cached_tokens", uint64_t{0});  // a remote server may not report it
       }
     });
   for (auto& t : ts) t.join();
@@ -209,28 +216,44 @@ json run_serve_bench(const ServeBenchOptions& f) {
                 {"max_tokens", f.max_tokens}, {"temperature", 0}, {"stream", true},
                 {"stream_options", {{"include_usage", true}}}};
   };
+  auto story = [&](int c, int r) { return chat("", fmt::format("Tell story number {} about a dog named Rex {}.", c, r)); };
+  std::string system;
+  for (int i = 0; i < f.system_words; ++i) system += i % 12 == 11 ? "rules. " : "assistant ";
+  // One warm-up request computes the system prompt, then 4 clients reuse it.
+  auto shared_prefix = [&](const Target& t) {
+    drive(t, 1, 1, [&](int, int) { return chat(system, "Hello."); });
+    return drive(t, 4, f.requests, [&](int c, int r) {
+             return chat(system, fmt::format("Question {} from user {}?", r, c));
+           }).to_json();
+  };
   json report;
   report["model"] = f.model;
   report["max_tokens"] = f.max_tokens;
+  if (!f.server.empty()) {  // a running server (a front end over a pool): its settings are its own
+    const size_t colon = f.server.rfind(':');
+    Target t;
+    t.host = f.server.substr(0, colon);
+    EDGERAG_CHECK(colon != std::string::npos && !t.host.empty() &&
+                      std::from_chars(f.server.data() + colon + 1, f.server.data() + f.server.size(), t.port).ptr ==
+                          f.server.data() + f.server.size() && t.port > 0 && t.port < 65536,
+                  "bench serve --server {}: expected HOST:PORT", f.server);
+    report["server"] = f.server;
+    json rows = json::array();
+    for (int n : f.clients) rows.push_back(drive(t, n, f.requests, story).to_json());
+    report["concurrency"] = std::move(rows);
+    report["shared_prefix"] = shared_prefix(t);
+    return report;
+  }
   report["speculative"] = speculative_name(f.spec);
   report["concurrency"] = with_server(f.model, f, max_clients, true, "", [&](int port) {
     json rows = json::array();
     for (int n : f.clients)
-      rows.push_back(drive(port, n, f.requests, [&](int c, int r) {
-                       return chat("", fmt::format("Tell story number {} about a dog named Rex {}.", c, r));
-                     }).to_json());
+      rows.push_back(drive({.port = port}, n, f.requests, story).to_json());
     return rows;
   });
-  std::string system;
-  for (int i = 0; i < f.system_words; ++i) system += i % 12 == 11 ? "rules. " : "assistant ";
   for (bool cache : {false, true})
-    report["prefix_cache"][cache ? "on" : "off"] = with_server(f.model, f, max_clients, cache, "", [&](int port) {
-      // One warm-up request computes the system prompt, then 4 clients reuse it.
-      drive(port, 1, 1, [&](int, int) { return chat(system, "Hello."); });
-      return drive(port, 4, f.requests, [&](int c, int r) {
-               return chat(system, fmt::format("Question {} from user {}?", r, c));
-             }).to_json();
-    });
+    report["prefix_cache"][cache ? "on" : "off"] =
+        with_server(f.model, f, max_clients, cache, "", [&](int port) { return shared_prefix({.port = port}); });
   if (f.rag_queries > 0) report["rag_query"] = bench_rag(f.model, f);
   return report;
 }

@@ -15,7 +15,8 @@
 namespace edgerag {
 
 struct ServeBenchOptions {
-  std::string model;                  // LLM file
+  std::string model;                  // LLM file (with `server`: only its name is sent)
+  std::string server = {};            // HOST:PORT of a running server to drive instead of starting one
   std::vector<int> clients = {1, 4, 16};
   int requests = 2;                   // per client
   int max_tokens = 32;
@@ -28,7 +29,9 @@ struct ServeBenchOptions {
 };
 
 // One JSON report: "model", "max_tokens", "concurrency" (a row per level),
-// "prefix_cache" {"off", "on"} and, with rag_queries, "rag_query". Throws
+// "prefix_cache" {"off", "on"} and, with rag_queries, "rag_query". With
+// `server`: "concurrency" and "shared_prefix" (the prefix-cache run as that
+// server is configured) measured on it. Throws
 // edgerag::Error for bad options or a failed RAG request.
 nlohmann::json run_serve_bench(const ServeBenchOptions& opt);
 

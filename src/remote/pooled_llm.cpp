@@ -18,8 +18,8 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 // elsewhere when the first fails before streaming anything.
 class PoolStream final : public LlmStream {
  public:
-  PoolStream(PooledLlm& llm, LlmPrompt prompt, const LlmParams& params, uint64_t key)
-      : llm_(llm), prompt_(std::move(prompt)), params_(params), key_(key) {}
+  PoolStream(PooledLlm& llm, LlmPrompt prompt, const LlmParams& params, std::vector<uint64_t> keys)
+      : llm_(llm), prompt_(std::move(prompt)), params_(params), keys_(std::move(keys)) {}
   ~PoolStream() override {
     if (!leased_) return;
     inner_->cancel();
@@ -33,7 +33,7 @@ class PoolStream final : public LlmStream {
     ReplicaPool& pool = llm_.pool();
     for (;;) {
       if (!tried_.empty() && !pool.take_retry()) return false;
-      const auto lease = pool.acquire(key_, tried_);
+      const auto lease = pool.acquire(keys_, tried_);
       if (!lease) return false;
       tried_.push_back(replica_ = lease->replica);
       attempt_t0_ = Clock::now();
@@ -82,7 +82,7 @@ class PoolStream final : public LlmStream {
   PooledLlm& llm_;
   const LlmPrompt prompt_;
   const LlmParams params_;
-  const uint64_t key_;
+  const std::vector<uint64_t> keys_;
   const Clock::time_point t0_ = Clock::now();
   std::vector<size_t> tried_;
   size_t replica_ = 0;
@@ -134,8 +134,8 @@ RemoteLlm* PooledLlm::replica(size_t i) {
 }
 
 std::unique_ptr<LlmStream> PooledLlm::start(LlmPrompt prompt, const LlmParams& params) {
-  const uint64_t key = prefix_key(prompt, opt_.affinity_tokens);
-  auto s = std::make_unique<PoolStream>(*this, std::move(prompt), params, key);
+  std::vector<uint64_t> keys = prefix_keys(prompt, opt_.affinity_tokens);
+  auto s = std::make_unique<PoolStream>(*this, std::move(prompt), params, std::move(keys));
   if (!s->launch()) throw Overloaded("no replica of the LLM backend is available" +
                                      (s->last_error().empty() ? "" : " (" + s->last_error() + ")"));
   return s;

@@ -1,40 +1,37 @@
 #include "remote/prefix_key.h"
 
 #include <algorithm>
-#include <string_view>
+#include <string>
 
 namespace edgerag::remote {
 
-namespace {
-
-// FNV-1a, 64 bits.
-struct Hash {
-  uint64_t h = 1469598103934665603ull;
-  size_t left;
-  explicit Hash(size_t bytes) : left(bytes) {}
-  void add(const void* p, size_t n) {
-    n = std::min(n, left);
-    left -= n;
-    for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const unsigned char*>(p)[i]) * 1099511628211ull;
-  }
-  void add(std::string_view s) { add(s.data(), s.size() + 1); }  // with its NUL: fields stay apart
-};
-
-}  // namespace
-
-uint64_t prefix_key(const LlmPrompt& prompt, int tokens) {
-  if (tokens <= 0) return 0;
-  Hash hash(static_cast<size_t>(tokens) * 4);
+std::vector<uint64_t> prefix_keys(const LlmPrompt& prompt, int tokens) {
+  if (tokens <= 0) return {};
+  const size_t cap = static_cast<size_t>(tokens) * 4;  // bytes: 4 per id, or 4 per estimated token
+  std::string bytes;
   if (!prompt.messages.empty()) {
-    for (const auto& m : prompt.messages) hash.add(m.role), hash.add(m.content);
+    for (const auto& m : prompt.messages) {
+      if (bytes.size() >= cap) break;
+      bytes.append(m.role).push_back('\0');  // the NULs keep the fields apart
+      bytes.append(m.content).push_back('\0');
+    }
   } else if (!prompt.ids.empty()) {
-    hash.add(prompt.ids.data(), prompt.ids.size() * sizeof(int32_t));
-  } else if (!prompt.text.empty()) {
-    hash.add(prompt.text.data(), prompt.text.size());
+    bytes.assign(reinterpret_cast<const char*>(prompt.ids.data()), prompt.ids.size() * sizeof(int32_t));
   } else {
-    return 0;
+    bytes = prompt.text;
   }
-  return hash.h == 0 ? 1 : hash.h;
+  std::vector<size_t> levels;  // bytes, longest first
+  for (size_t l = cap; levels.empty() || l >= 64 * 4; l /= 2) levels.push_back(l);
+  std::reverse(levels.begin(), levels.end());
+  std::vector<uint64_t> keys;
+  uint64_t h = 1469598103934665603ull;  // FNV-1a, 64 bits
+  size_t done = 0;
+  for (size_t level : levels) {
+    if (bytes.size() < level) break;
+    for (; done < level; ++done) h = (h ^ static_cast<unsigned char>(bytes[done])) * 1099511628211ull;
+    keys.push_back(h == 0 ? 1 : h);
+  }
+  return keys;
 }
 
 }  // namespace edgerag::remote

@@ -58,7 +58,7 @@ struct Remote {
     std::vector<size_t> tried;
     std::string last = "no replica is available";
     while (tried.empty() || pool.take_retry()) {
-      const auto lease = pool.acquire(0, tried);
+      const auto lease = pool.acquire({}, tried);
       if (!lease) break;
       tried.push_back(lease->replica);
       const std::string url = pool.url(lease->replica) + path;

@@ -48,7 +48,8 @@ ReplicaPool::~ReplicaPool() {
   if (health_.joinable()) health_.join();
 }
 
-std::optional<ReplicaPool::Lease> ReplicaPool::acquire(uint64_t key, const std::vector<size_t>& exclude) {
+std::optional<ReplicaPool::Lease> ReplicaPool::acquire(const std::vector<uint64_t>& keys,
+                                                       const std::vector<size_t>& exclude) {
   const auto now = CircuitBreaker::Clock::now();
   std::lock_guard lk(mu_);
   auto usable = [&](size_t i) {
@@ -62,13 +63,14 @@ std::optional<ReplicaPool::Lease> ReplicaPool::acquire(uint64_t key, const std::
   if (!least) return std::nullopt;
   turn_ = (*least + 1) % replicas_.size();
   Lease lease{*least, false};
-  if (key != 0) {
-    const auto it = affinity_.find(key);
-    if (it != affinity_.end() && usable(it->second) &&
-        replicas_[it->second].outstanding < replicas_[*least].outstanding + opt_.affinity_slack)
+  for (auto k = keys.rbegin(); k != keys.rend(); ++k) {  // the longest prefix seen before decides
+    const auto it = affinity_.find(*k);
+    if (it == affinity_.end()) continue;
+    if (usable(it->second) && replicas_[it->second].outstanding < replicas_[*least].outstanding + opt_.affinity_slack)
       lease = {it->second, true};
-    remember(key, lease.replica);
+    break;
   }
+  for (uint64_t k : keys) remember(k, lease.replica);
   Replica& r = replicas_[lease.replica];
   r.breaker.admit();
   r.outstanding++;

@@ -2,10 +2,11 @@
 // --embed-backend / --rerank-backend): which replica a request goes to, and
 // what each has done.
 //  - least outstanding requests among the available replicas (ties in turn);
-//  - prefix affinity: a request with an affinity key (remote/prefix_key.h)
-//    goes to the replica that served that key last, so its prefix cache is
-//    reused, unless that replica is unavailable or has `affinity_slack` more
-//    requests outstanding than the least loaded one (then the key moves);
+//  - prefix affinity: a request with affinity keys (remote/prefix_key.h)
+//    goes to the replica that served its longest known key last, so its
+//    prefix cache is reused, unless that replica is unavailable or has
+//    `affinity_slack` more requests outstanding than the least loaded one
+//    (then the keys move);
 //  - a circuit breaker per replica (remote/circuit_breaker.h) fed by request
 //    outcomes and by a health check thread (GET /health, else /v1/models);
 //  - a retry budget shared by the pool: `retry_min` retries, plus
@@ -67,9 +68,9 @@ class ReplicaPool {
 
   size_t size() const { return urls_.size(); }
   const std::string& url(size_t i) const { return urls_[i]; }
-  // A replica for one request (key 0: no affinity), skipping `exclude`;
-  // none when every other replica is open or excluded.
-  std::optional<Lease> acquire(uint64_t key, const std::vector<size_t>& exclude = {});
+  // A replica for one request (keys shortest first; none: no affinity),
+  // skipping `exclude`; none when every other replica is open or excluded.
+  std::optional<Lease> acquire(const std::vector<uint64_t>& keys, const std::vector<size_t>& exclude = {});
   void release(size_t replica, Outcome outcome, double seconds);
   bool take_retry();  // false once the budget is spent
   void check_health();  // one round of health checks (the thread runs it every interval)

@@ -129,33 +129,33 @@ TEST(CircuitBreaker, OpensAfterFailuresProbesOnceThenCloses) {
 TEST(ReplicaPool, LeastOutstandingInTurn) {
   ReplicaPool p({"http://a/v1", "http://b/v1", "http://c/v1"}, quiet_pool());
   std::vector<size_t> got;
-  for (int i = 0; i < 3; ++i) got.push_back(p.acquire(0)->replica);
+  for (int i = 0; i < 3; ++i) got.push_back(p.acquire({})->replica);
   std::sort(got.begin(), got.end());
   EXPECT_EQ(got, (std::vector<size_t>{0, 1, 2}));  // one each
   p.release(1, ReplicaPool::Outcome::Ok, 0.1);
-  EXPECT_EQ(p.acquire(0)->replica, 1u);  // the only one with nothing outstanding
-  EXPECT_EQ(p.acquire(0, {0, 1})->replica, 2u);  // exclusions are honoured
-  EXPECT_FALSE(p.acquire(0, {0, 1, 2}).has_value());
+  EXPECT_EQ(p.acquire({})->replica, 1u);  // the only one with nothing outstanding
+  EXPECT_EQ(p.acquire({}, {0, 1})->replica, 2u);  // exclusions are honoured
+  EXPECT_FALSE(p.acquire({}, {0, 1, 2}).has_value());
 }
 
 TEST(ReplicaPool, AffinityFollowsTheKeyUntilTheReplicaIsOverloaded) {
   PoolOptions o = quiet_pool();
   o.affinity_slack = 2;
   ReplicaPool p({"http://a/v1", "http://b/v1"}, o);
-  const auto first = p.acquire(42);
+  const auto first = p.acquire({42});
   EXPECT_FALSE(first->affinity_hit);
   p.release(first->replica, ReplicaPool::Outcome::Ok, 0);
   for (int i = 0; i < 2; ++i) {  // the same key: same replica, even with more outstanding than the other
-    const auto l = p.acquire(42);
+    const auto l = p.acquire({42});
     EXPECT_EQ(l->replica, first->replica);
     EXPECT_TRUE(l->affinity_hit);
   }
   // Two outstanding there, none on the other: overloaded, so the key moves...
-  const auto moved = p.acquire(42);
+  const auto moved = p.acquire({42});
   EXPECT_NE(moved->replica, first->replica);
   EXPECT_FALSE(moved->affinity_hit);
   // ...and stays where it moved.
-  const auto again = p.acquire(42);
+  const auto again = p.acquire({42});
   EXPECT_EQ(again->replica, moved->replica);
   EXPECT_TRUE(again->affinity_hit);
   EXPECT_EQ(p.stats()[first->replica].affinity_hits, 2u);
@@ -168,23 +168,39 @@ TEST(ReplicaPool, RetryBudgetIsBankedPerRequest) {
   EXPECT_TRUE(p.take_retry());
   EXPECT_TRUE(p.take_retry());
   EXPECT_FALSE(p.take_retry());
-  for (int i = 0; i < 4; ++i) p.release(p.acquire(0)->replica, ReplicaPool::Outcome::Ok, 0);  // 4 x 0.5 banked
+  for (int i = 0; i < 4; ++i) p.release(p.acquire({})->replica, ReplicaPool::Outcome::Ok, 0);  // 4 x 0.5 banked
   EXPECT_TRUE(p.take_retry());
   EXPECT_TRUE(p.take_retry());
   EXPECT_FALSE(p.take_retry());
   EXPECT_EQ(p.retries(), 4u);
 }
 
-TEST(ReplicaPool, PrefixKeyCoversOnlyThePrefix) {
-  const std::string head(40, 'x');
-  EXPECT_EQ(prefix_key(text_prompt(head + "first question"), 10), prefix_key(text_prompt(head + "second"), 10));
-  EXPECT_NE(prefix_key(text_prompt(head + "first question"), 20), prefix_key(text_prompt(head + "second"), 20));
-  EXPECT_EQ(prefix_key(text_prompt(head), 0), 0u);  // affinity off
-  LlmPrompt a{.ids = {1, 2, 3, 4}}, b{.ids = {1, 2, 3, 5}};
-  EXPECT_EQ(prefix_key(a, 3), prefix_key(b, 3));
-  EXPECT_NE(prefix_key(a, 4), prefix_key(b, 4));
-  LlmPrompt c{.messages = {{"system", "s"}, {"user", "q1"}}}, d{.messages = {{"system", "s"}, {"user", "q2"}}};
-  EXPECT_NE(prefix_key(c, 64), prefix_key(d, 64));
+TEST(ReplicaPool, PrefixKeysCoverOnlyThePrefixAtEachLength) {
+  const std::string head(256 * 4 + 10, 'x');  // 256 "tokens" of text shared
+  const auto a = prefix_keys(text_prompt(head + "first question"), 512), b = prefix_keys(text_prompt(head + "second"), 512);
+  ASSERT_EQ(a.size(), 3u);  // 64, 128 and 256 tokens: 512 is longer than either prompt
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(prefix_keys(text_prompt(head + std::string(2000, 'y')), 512).size(), 4u);
+  EXPECT_NE(prefix_keys(text_prompt(head + std::string(2000, 'y')), 512)[3], prefix_keys(text_prompt(head + std::string(2000, 'z')), 512)[3]);
+  EXPECT_TRUE(prefix_keys(text_prompt(head), 0).empty());  // affinity off
+  EXPECT_TRUE(prefix_keys(text_prompt("short"), 256).empty());
+  LlmPrompt c{.ids = {1, 2, 3, 4}}, d{.ids = {1, 2, 3, 5}};
+  EXPECT_EQ(prefix_keys(c, 3), prefix_keys(d, 3));
+  EXPECT_NE(prefix_keys(c, 4), prefix_keys(d, 4));
+  LlmPrompt e{.messages = {{"system", "s"}, {"user", "q1"}}}, f{.messages = {{"system", "s"}, {"user", "q2"}}};
+  EXPECT_NE(prefix_keys(e, 4), prefix_keys(f, 4));  // 16 bytes reach the user message
+  EXPECT_EQ(prefix_keys(e, 2), prefix_keys(f, 2));
+}
+
+TEST(ReplicaPool, TheLongestKnownPrefixDecides) {
+  ReplicaPool p({"http://a/v1", "http://b/v1"}, quiet_pool());
+  const auto x = p.acquire({1, 2});  // a prompt with a 2-level prefix
+  const auto y = p.acquire({7});     // an unrelated one: the other replica
+  ASSERT_NE(x->replica, y->replica);
+  p.release(x->replica, ReplicaPool::Outcome::Ok, 0);
+  p.release(y->replica, ReplicaPool::Outcome::Ok, 0);
+  EXPECT_EQ(p.acquire({1, 3})->replica, x->replica);  // shares the shorter prefix only
+  EXPECT_EQ(p.acquire({7, 8})->replica, y->replica);
 }
 
 TEST(PooledLlm, RefusedAndBusyReplicasAreRetriedElsewhere) {

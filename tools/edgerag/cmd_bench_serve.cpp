@@ -18,6 +18,9 @@ void setup(CLI::App& app) {
   auto f = std::make_shared<ServeBenchOptions>();
   auto json_out = std::make_shared<bool>(false);
   cmd->add_option("-m,--model", f->model, "LLM (GGUF name or path)")->required();
+  cmd->add_option("--server", f->server,
+                  "HOST:PORT of a running server (e.g. a front end over --llm-backend replicas) to drive instead of "
+                  "starting one; -m then only names the model")->capture_default_str();
   cmd->add_option("--clients", f->clients, "Concurrency levels")->delimiter(',')->capture_default_str();
   cmd->add_option("--requests", f->requests, "Requests per client")->capture_default_str();
   cmd->add_option("--max-tokens", f->max_tokens, "Tokens generated per request")->capture_default_str();
@@ -32,7 +35,7 @@ void setup(CLI::App& app) {
   auto spec = add_speculative_options(cmd);
   cmd->add_flag("--json", *json_out, "Print one JSON object");
   cmd->callback([f, json_out, spec] {
-    f->model = resolve_model_flag(f->model);
+    if (f->server.empty()) f->model = resolve_model_flag(f->model);
     f->spec = spec->options();
     const nlohmann::json report = run_serve_bench(*f);
     if (*json_out) {
@@ -45,8 +48,9 @@ void setup(CLI::App& app) {
       std::printf("%-8d %-9d %-8.1f %-10.1f %-8.1f %-8.1f %d\n", r["clients"].get<int>(), r["requests"].get<int>(),
                   r["tokens_per_s"].get<double>(), r["ttft_ms_mean"].get<double>(), r["ttft_ms_p50"].get<double>(),
                   r["ttft_ms_p90"].get<double>(), r["errors"].get<int>());
-    for (const char* k : {"off", "on"}) {
-      const auto& r = report["prefix_cache"][k];
+    for (const char* k : {"off", "on", "shared"}) {
+      if (k == std::string("shared") ? !report.contains("shared_prefix") : !report.contains("prefix_cache")) continue;
+      const auto& r = k == std::string("shared") ? report["shared_prefix"] : report["prefix_cache"][k];
       std::printf("prefix cache %-3s: TTFT mean %.1f ms, p50 %.1f ms, cached %llu of %llu prompt tokens, %.1f tok/s\n", k,
                   r["ttft_ms_mean"].get<double>(), r["ttft_ms_p50"].get<double>(),
                   static_cast<unsigned long long>(r["cached_prompt_tokens"].get<uint64_t>()),
