@@ -40,9 +40,7 @@ CREATE TABLE IF NOT EXISTS chunks(
 CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id, seq);
 CREATE TABLE IF NOT EXISTS vectors(chunk_id INTEGER PRIMARY KEY, v BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS collections(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE);
-CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-  INSERT INTO chunks_fts(rowid, text, headings) VALUES (new.id, new.text, new.headings);
-END;
+DROP TRIGGER IF EXISTS chunks_ai;
 CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
   INSERT INTO chunks_fts(chunks_fts, rowid, text, headings) VALUES ('delete', old.id, old.text, old.headings);
   DELETE FROM vectors WHERE chunk_id = old.id;
@@ -346,6 +344,7 @@ void IndexImpl::flush(std::vector<PendingDoc>& pending, IngestReport& report) {
   auto ins_vec = db_->prepare("INSERT INTO vectors(chunk_id, v) VALUES(?1, ?2)");
   Bm25Index::Batch postings(*postings_);
   size_t v = 0;
+  int64_t first_chunk = 0;
   for (const auto& d : pending) {
     if (d.replaces) delete_document(d.replaces);
     ins_doc.bind(1, d.collection).bind(2, d.path).bind(3, d.file_type).bind(4, d.title).bind(5, d.hash);
@@ -358,6 +357,7 @@ void IndexImpl::flush(std::vector<PendingDoc>& pending, IngestReport& report) {
       ins_chunk.bind(5, int64_t{c.page}).bind(6, c.row_begin).bind(7, c.row_end).bind(8, c.byte_begin);
       ins_chunk.bind(9, c.byte_end).bind(10, static_cast<int64_t>(c.n_tokens)).run();
       const int64_t chunk_id = db_->last_insert_id();
+      if (!first_chunk) first_chunk = chunk_id;
       postings.add(chunk_id, c.text, c.headings);
       if (embedder_) {
         const auto& vec = vecs[v++];
@@ -371,6 +371,10 @@ void IndexImpl::flush(std::vector<PendingDoc>& pending, IngestReport& report) {
     report.chunks_written += d.chunks.size();
   }
   postings.write();
+  if (first_chunk)
+    db_->prepare("INSERT INTO chunks_fts(rowid, text, headings) SELECT id, text, headings FROM chunks WHERE id >= ?1")
+        .bind(1, first_chunk)
+        .run();
   if (embedder_) bump_vector_generation(*db_);
   tx.commit();
   pending.clear();

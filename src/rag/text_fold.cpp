@@ -90,8 +90,16 @@ std::string fold_word(std::string_view word) {
 }
 
 void fold_tokens(std::string_view text, const std::function<void(std::string_view, size_t, size_t)>& token) {
-  auto emit_word = [&](size_t begin, size_t end) {
+  std::string lower;  // reused: most words are ASCII, folded by lowercasing without an allocation
+  auto emit_word = [&](size_t begin, size_t end, bool ascii) {
     if (begin == end) return;
+    if (ascii) {  // what the general path below gives an ASCII word: one lowercased token
+      lower.assign(text.substr(begin, end - begin));
+      for (char& c : lower)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      token(lower, begin, end);
+      return;
+    }
     const std::string folded = fold_word(text.substr(begin, end - begin));
     if (folded.empty()) return;
     // Split into CJK and other runs; CJK runs become bigrams.
@@ -118,17 +126,28 @@ void fold_tokens(std::string_view text, const std::function<void(std::string_vie
   };
   auto* base = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
   size_t pos = 0, word_begin = 0;
-  bool in_word = false;
+  bool in_word = false, ascii = true;
   while (pos < text.size()) {
-    utf8proc_int32_t cp = 0;
-    const utf8proc_ssize_t n = utf8proc_iterate(base + pos, static_cast<utf8proc_ssize_t>(text.size() - pos), &cp);
-    const bool word = n > 0 && is_word_char(cp);
-    if (word && !in_word) word_begin = pos;
-    if (!word && in_word) emit_word(word_begin, pos);
+    const auto byte = static_cast<unsigned char>(text[pos]);
+    bool word = false;
+    utf8proc_ssize_t n = 1;
+    if (byte < 0x80) {  // the ASCII word characters are exactly the letters and digits
+      word = (byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z') || (byte >= '0' && byte <= '9');
+    } else {
+      utf8proc_int32_t cp = 0;
+      n = utf8proc_iterate(base + pos, static_cast<utf8proc_ssize_t>(text.size() - pos), &cp);
+      word = n > 0 && is_word_char(cp);
+    }
+    if (word && !in_word) {
+      word_begin = pos;
+      ascii = true;
+    }
+    if (word && byte >= 0x80) ascii = false;
+    if (!word && in_word) emit_word(word_begin, pos, ascii);
     in_word = word;
     pos += n > 0 ? static_cast<size_t>(n) : 1;  // an invalid byte separates words
   }
-  if (in_word) emit_word(word_begin, text.size());
+  if (in_word) emit_word(word_begin, text.size(), ascii);
 }
 
 }  // namespace edgerag::rag

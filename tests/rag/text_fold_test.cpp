@@ -3,6 +3,8 @@
 // compatibility forms, and the rebuild of an index made with the old tokenizer.
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 #include "fixtures.h"
 #include "rag/bm25.h"
 #include "rag/index.h"
@@ -49,6 +51,29 @@ TEST(TextFold, WordsOfEveryScript) {
   EXPECT_EQ(tokens("co\u00ADoperate"), Words{"cooperate"});
   EXPECT_EQ(tokens("ab\xff" "cd"), (Words{"ab", "cd"}));
   EXPECT_TRUE(tokens(" \t,.;!").empty());
+}
+
+TEST(TextFold, AsciiWordsAreLowercasedRunsOfLettersAndDigits) {
+  // Every printable ASCII character and some UTF-8 around them: the ASCII
+  // words must be exactly the runs of [A-Za-z0-9], lowercased (reference by hand).
+  std::string text;
+  for (int c = 1; c < 128; ++c) {
+    text += static_cast<char>(c);
+    text += c % 3 ? "Ab9" : " ";
+  }
+  std::string expected_joined, got_joined, word;
+  for (char c : text + " ") {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else if (!word.empty()) {
+      expected_joined += word + '|';
+      word.clear();
+    }
+  }
+  for (const auto& t : tokens(text)) got_joined += t + '|';
+  EXPECT_EQ(got_joined, expected_joined);
+  // A mark or a non-ASCII letter inside a word keeps it one word.
+  EXPECT_EQ(tokens("Cafe\u0301 naïve,ÉTÉ"), (Words{"cafe", "naive", "ete"}));
 }
 
 TEST(TextFold, FoldingIsIdempotent) {
