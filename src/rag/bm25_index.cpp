@@ -277,7 +277,7 @@ class Cursor {
 }  // namespace
 
 Bm25Index::Bm25Index(Db& db, const std::string& tokenizer_spec, double k1, double b)
-    : db_(db), tokenizer_(db.handle(), tokenizer_spec), k1_(k1), b_(b) {
+    : db_(db), spec_(tokenizer_spec), tokenizer_(db.handle(), tokenizer_spec), k1_(k1), b_(b) {
   // Queries read postings block by block: mapped pages spare a read() copy each.
   db_.exec("PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536");
 }
@@ -326,18 +326,24 @@ void Bm25Index::create_or_build() {
   if (db_.prepare("SELECT 1 FROM bm25_stats").step()) return;
   db_.exec("INSERT INTO bm25_stats(id, docs, tokens, generation) VALUES(0, 0, 0, 0)");
   // An index made before the postings: index its chunks, in bounded batches.
+  Gatherer gatherer(*this);
   int64_t after = 0;
   while (true) {
-    Batch batch(*this);
+    std::vector<int64_t> ids;
+    std::vector<std::string> texts;  // text, headings of each chunk
     auto st = db_.prepare("SELECT id, text, headings FROM chunks WHERE id > ?1 ORDER BY id LIMIT 4096");
     st.bind(1, after);
-    bool any = false;
     while (st.step()) {
-      any = true;
-      after = st.i64(0);
-      batch.add(after, st.text(1), st.text(2));
+      ids.push_back(after = st.i64(0));
+      texts.push_back(st.text(1));
+      texts.push_back(st.text(2));
     }
-    if (!any) return;
+    if (ids.empty()) return;
+    Batch batch(*this);
+    Run run = gatherer.gather(ids.size(), [&](size_t i) {
+      return std::pair<std::string_view, std::string_view>(texts[2 * i], texts[2 * i + 1]);
+    });
+    batch.add(std::move(run), std::move(ids));
     batch.write();
   }
 }
@@ -347,15 +353,62 @@ void Bm25Index::drop(Db& db) {
           "DROP TABLE IF EXISTS bm25_data;");
 }
 
-void Bm25Index::Batch::add(int64_t chunk_id, std::string_view text, std::string_view headings) {
-  Counts c = index_.count(text, headings);
-  for (auto& [term, tf] : c.tf) {
-    auto it = postings_.find(term);
-    if (it == postings_.end()) it = postings_.emplace(term, std::vector<std::array<int64_t, 3>>{}).first;
-    it->second.push_back({chunk_id, tf, c.dl});
+Bm25Index::Gatherer::Gatherer(const Bm25Index& index) : tokenizer_(index.db_.handle(), index.spec_) {}
+
+Bm25Index::Run Bm25Index::Gatherer::gather(
+    size_t n, const std::function<std::pair<std::string_view, std::string_view>(size_t)>& chunk) {
+  EDGERAG_CHECK(n <= std::numeric_limits<uint32_t>::max(), "too many chunks in one run");
+  // term -> its number in this run; each chunk's tokens as term numbers, sorted
+  // and counted, appended to their terms' lists (chunk numbers rise by construction).
+  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> number;
+  std::vector<std::vector<std::array<uint32_t, 3>>> lists;
+  std::vector<uint32_t> seen;
+  Run run;
+  for (size_t c = 0; c < n; ++c) {
+    seen.clear();
+    auto add = [&](std::string_view t) {
+      auto it = number.find(t);
+      if (it == number.end()) {
+        it = number.emplace(std::string(t), static_cast<uint32_t>(lists.size())).first;
+        lists.emplace_back();
+      }
+      seen.push_back(it->second);
+    };
+    const auto [text, headings] = chunk(c);
+    tokenizer_.tokenize(text, false, add);
+    tokenizer_.tokenize(headings, false, add);
+    std::sort(seen.begin(), seen.end());
+    const auto dl = static_cast<uint32_t>(seen.size());
+    for (size_t i = 0; i < seen.size();) {
+      size_t j = i;
+      while (j < seen.size() && seen[j] == seen[i]) ++j;
+      lists[seen[i]].push_back({static_cast<uint32_t>(c), static_cast<uint32_t>(j - i), dl});
+      i = j;
+    }
+    ++run.docs;
+    run.tokens += dl;
   }
-  ++docs_;
-  tokens_ += c.dl;
+  std::vector<const std::pair<const std::string, uint32_t>*> order;
+  order.reserve(number.size());
+  for (const auto& e : number) order.push_back(&e);
+  std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  run.terms.reserve(order.size());
+  run.begin.reserve(order.size() + 1);
+  for (const auto* e : order) {
+    run.terms.push_back(e->first);
+    run.begin.push_back(static_cast<uint32_t>(run.postings.size()));
+    const auto& l = lists[e->second];
+    run.postings.insert(run.postings.end(), l.begin(), l.end());
+  }
+  run.begin.push_back(static_cast<uint32_t>(run.postings.size()));
+  return run;
+}
+
+void Bm25Index::Batch::add(Run run, std::vector<int64_t> ids) {
+  EDGERAG_CHECK(static_cast<size_t>(run.docs) == ids.size(), "a run of {} chunks given {} ids", run.docs, ids.size());
+  EDGERAG_CHECK(runs_.empty() || runs_.back().second.empty() || ids.empty() || runs_.back().second.back() < ids.front(),
+                "BM25 runs added out of id order");
+  runs_.emplace_back(std::move(run), std::move(ids));
 }
 
 void Bm25Index::Batch::write() {
@@ -364,15 +417,21 @@ void Bm25Index::Batch::write() {
   Stmt& find = ix.sql("SELECT df, tail FROM bm25_terms WHERE term = ?1");
   std::vector<Posting> tail;
   std::vector<BlockMeta> sealed;
-  // Terms in key order: the B-tree pages of bm25_terms are visited once, in sequence.
-  std::vector<const std::pair<const std::string, std::vector<std::array<int64_t, 3>>>*> terms;
-  terms.reserve(postings_.size());
-  for (const auto& e : postings_) terms.push_back(&e);
-  std::sort(terms.begin(), terms.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
-  for (const auto* e : terms) {
-    const std::string& term = e->first;
-    const auto& list = e->second;
-    find.bind(1, term);
+  int64_t docs = 0, tokens = 0;
+  for (const auto& [run, ids] : runs_) {
+    docs += run.docs;
+    tokens += run.tokens;
+  }
+  // The runs' sorted terms merged: each term once, in key order (the B-tree
+  // pages of bm25_terms are visited once, in sequence), its postings run by run.
+  std::vector<size_t> at(runs_.size(), 0);
+  while (true) {
+    const std::string* term = nullptr;
+    for (size_t r = 0; r < runs_.size(); ++r)
+      if (at[r] < runs_[r].first.terms.size() && (!term || runs_[r].first.terms[at[r]] < *term))
+        term = &runs_[r].first.terms[at[r]];
+    if (!term) break;
+    find.bind(1, *term);
     const bool known = find.step();
     int64_t df = 0;
     tail.clear();
@@ -383,25 +442,34 @@ void Bm25Index::Batch::write() {
       decode(0, data, bytes, tail);
     }
     find.reset();
-    EDGERAG_CHECK(tail.empty() || tail.back().id < list.front()[0], "BM25 postings appended out of order");
-    for (const auto& p : list) tail.push_back({p[0], p[1], p[2]});
+    const size_t before = tail.size();
+    const std::string& key = *term;
+    for (size_t r = 0; r < runs_.size(); ++r) {
+      const auto& [run, ids] = runs_[r];
+      if (at[r] >= run.terms.size() || run.terms[at[r]] != key) continue;
+      for (uint32_t p = run.begin[at[r]]; p < run.begin[at[r] + 1]; ++p) {
+        const auto& [c, tf, dl] = run.postings[p];
+        EDGERAG_CHECK(tail.empty() || tail.back().id < ids[c], "BM25 postings appended out of order");
+        tail.push_back({ids[c], tf, dl});
+      }
+      ++at[r];
+    }
+    df += static_cast<int64_t>(tail.size() - before);
     if (tail.size() >= kBlock) {
-      io.read_list(term, sealed);
+      io.read_list(key, sealed);
       io.seal(tail, sealed);
-      io.write_list(term, sealed);
+      io.write_list(key, sealed);
     }
     std::string data = encode(0, tail);
-    df += static_cast<int64_t>(list.size());
     ix.sql(known ? "UPDATE bm25_terms SET df = ?2, tail = ?3 WHERE term = ?1"
                  : "INSERT INTO bm25_terms(term, df, tail) VALUES(?1, ?2, ?3)")
-        .bind(1, term)
+        .bind(1, key)
         .bind(2, df)
         .bind_blob(3, data.data(), data.size())
         .run();
   }
-  ix.add_stats(docs_, tokens_);
-  postings_.clear();
-  docs_ = tokens_ = 0;
+  ix.add_stats(docs, tokens);
+  runs_.clear();
 }
 
 void Bm25Index::remove_document(int64_t doc_id) {

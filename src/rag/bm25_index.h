@@ -11,6 +11,7 @@
 // and summation order; ties go to the lower chunk id, as there.
 #pragma once
 #include <array>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -42,20 +43,39 @@ class Bm25Index {
   // Drops the postings tables (the next create_or_build rebuilds them).
   static void drop(Db& db);
 
-  // Chunks added in one write transaction: postings are gathered in memory and
-  // written by write(), before the commit. Dropping a batch unwritten (an
-  // exception) writes nothing.
+  // The postings of a run of chunks, gathered without the database (on any
+  // thread, one Gatherer per thread): the run's terms sorted, each with its
+  // (chunk's number in the run, tf, dl), numbers rising.
+  struct Run {
+    std::vector<std::string> terms;
+    std::vector<uint32_t> begin;                    // postings of terms[i]: [begin[i], begin[i + 1])
+    std::vector<std::array<uint32_t, 3>> postings;
+    int64_t docs = 0, tokens = 0;
+  };
+  class Gatherer {
+   public:
+    // Made on the writer's thread (it reads the connection's tokenizers), used on one other.
+    explicit Gatherer(const Bm25Index& index);
+    // Tokenizes each chunk once (the text, then the headings) and counts its terms.
+    Run gather(size_t n, const std::function<std::pair<std::string_view, std::string_view>(size_t)>& chunk);
+
+   private:
+    TokenizerChain tokenizer_;
+  };
+
+  // Chunks added in one write transaction: runs of postings, each with the ids
+  // its chunks were given, merged and written by write(), before the commit.
+  // Dropping a batch unwritten (an exception) writes nothing.
   class Batch {
    public:
     explicit Batch(Bm25Index& index) : index_(index) {}
-    void add(int64_t chunk_id, std::string_view text, std::string_view headings);
+    // `ids[i]`: the chunk id of the run's chunk number i; ids rise across the runs added.
+    void add(Run run, std::vector<int64_t> ids);
     void write();
 
    private:
     Bm25Index& index_;
-    // term -> (id, tf, dl), ids rising; hashed: ingest looks up every token of every chunk here
-    std::unordered_map<std::string, std::vector<std::array<int64_t, 3>>, StringHash, std::equal_to<>> postings_;
-    int64_t docs_ = 0, tokens_ = 0;
+    std::vector<std::pair<Run, std::vector<int64_t>>> runs_;
   };
 
   // Removes the postings of a document's chunks; call before their rows go.
@@ -87,6 +107,7 @@ class Bm25Index {
   bool available();
 
   Db& db_;
+  std::string spec_;
   TokenizerChain tokenizer_;
   double k1_, b_;
   bool available_ = false;

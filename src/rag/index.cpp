@@ -6,7 +6,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
+#include <unordered_map>
 
 #include "rag/bm25.h"
 #include "rag/index_impl.h"
@@ -320,9 +322,44 @@ void IndexImpl::delete_document(int64_t doc_id) {
   if (had_vectors) bump_vector_generation(*db_);
 }
 
+ThreadPool& IndexImpl::ingest_pool() {
+  if (!ingest_pool_) {
+    ingest_pool_ = std::make_unique<ThreadPool>(default_thread_count());
+    for (int t = 0; t <= ingest_pool_->size(); ++t) gatherers_.push_back(std::make_unique<Bm25Index::Gatherer>(*postings_));
+  }
+  return *ingest_pool_;
+}
+
+TermRuns IndexImpl::gather_terms(const std::vector<PendingDoc>& pending, bool parallel) {
+  std::vector<const Chunk*> chunks;
+  for (const auto& d : pending)
+    for (const auto& c : d.chunks) chunks.push_back(&c);
+  auto gather = [&](Bm25Index::Gatherer& g, size_t begin, size_t end) {
+    return std::pair<size_t, Bm25Index::Run>(begin, g.gather(end - begin, [&](size_t i) {
+      return std::pair<std::string_view, std::string_view>(chunks[begin + i]->text, chunks[begin + i]->headings);
+    }));
+  };
+  ThreadPool& pool = ingest_pool();
+  if (!parallel) return {gather(*gatherers_.back(), 0, chunks.size())};
+  // Each thread tokenizes a contiguous range of the chunks once.
+  TermRuns runs(static_cast<size_t>(pool.size()));
+  pool.parallel_for(chunks.size(), [&](int t, size_t begin, size_t end) {
+    runs[static_cast<size_t>(t)] = gather(*gatherers_[static_cast<size_t>(t)], begin, end);
+  });
+  std::sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return runs;
+}
+
 void IndexImpl::flush(std::vector<PendingDoc>& pending, IngestReport& report) {
   if (pending.empty()) return;
+  write_batch(pending, gather_terms(pending, true), report);
+}
+
+void IndexImpl::write_batch(std::vector<PendingDoc>& pending, TermRuns runs, IngestReport& report) {
+  if (pending.empty()) return;
   std::vector<std::vector<float>> vecs;
+  size_t n_chunks = 0;
+  for (const auto& d : pending) n_chunks += d.chunks.size();
   if (embedder_) {
     std::vector<std::string> texts;
     for (const auto& d : pending)
@@ -342,9 +379,9 @@ void IndexImpl::flush(std::vector<PendingDoc>& pending, IngestReport& report) {
       "INSERT INTO chunks(doc_id, seq, text, headings, page, row_begin, row_end, byte_begin, byte_end, n_tokens) "
       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
   auto ins_vec = db_->prepare("INSERT INTO vectors(chunk_id, v) VALUES(?1, ?2)");
-  Bm25Index::Batch postings(*postings_);
+  std::vector<int64_t> ids;  // of the chunks, in document order
+  ids.reserve(n_chunks);
   size_t v = 0;
-  int64_t first_chunk = 0;
   for (const auto& d : pending) {
     if (d.replaces) delete_document(d.replaces);
     ins_doc.bind(1, d.collection).bind(2, d.path).bind(3, d.file_type).bind(4, d.title).bind(5, d.hash);
@@ -357,8 +394,7 @@ void IndexImpl::flush(std::vector<PendingDoc>& pending, IngestReport& report) {
       ins_chunk.bind(5, int64_t{c.page}).bind(6, c.row_begin).bind(7, c.row_end).bind(8, c.byte_begin);
       ins_chunk.bind(9, c.byte_end).bind(10, static_cast<int64_t>(c.n_tokens)).run();
       const int64_t chunk_id = db_->last_insert_id();
-      if (!first_chunk) first_chunk = chunk_id;
-      postings.add(chunk_id, c.text, c.headings);
+      ids.push_back(chunk_id);
       if (embedder_) {
         const auto& vec = vecs[v++];
         EDGERAG_CHECK(vec.size() == static_cast<size_t>(embedder_->dim()), "embedder returned a vector of {} floats",
@@ -370,10 +406,19 @@ void IndexImpl::flush(std::vector<PendingDoc>& pending, IngestReport& report) {
     else ++report.added;
     report.chunks_written += d.chunks.size();
   }
+  Bm25Index::Batch postings(*postings_);
+  for (auto& [first, run] : runs) {
+    const auto n = static_cast<size_t>(run.docs);
+    if (n == 0) continue;
+    postings.add(std::move(run), std::vector<int64_t>(ids.begin() + static_cast<ptrdiff_t>(first),
+                                                      ids.begin() + static_cast<ptrdiff_t>(first + n)));
+  }
   postings.write();
-  if (first_chunk)
+  // One statement for the batch's FTS5 rows: FTS5 writes a segment at every
+  // statement savepoint, so a row per statement (a trigger) merged segments all along.
+  if (!ids.empty())
     db_->prepare("INSERT INTO chunks_fts(rowid, text, headings) SELECT id, text, headings FROM chunks WHERE id >= ?1")
-        .bind(1, first_chunk)
+        .bind(1, ids.front())
         .run();
   if (embedder_) bump_vector_generation(*db_);
   tx.commit();
@@ -526,45 +571,126 @@ IngestReport IndexImpl::ingest_texts(const std::vector<TextDocument>& docs, cons
   Timer timer;
   IngestReport report = start_ingest(options);
   report.files_seen = docs.size();
+  for (const auto& doc : docs) EDGERAG_CHECK(!doc.key.empty(), "text document without a key");
   TokenCounter count = token_counter();
-  std::vector<PendingDoc> pending;
-  size_t pending_chunks = 0;
-  IngestProgress prog;
-  prog.files_total = docs.size();
-  for (const auto& doc : docs) {
-    EDGERAG_CHECK(!doc.key.empty(), "text document without a key");
-    std::string hash = sha256_hex(doc.title + '\0' + doc.text);
-    auto existing = find_document(options.collection, doc.key);
-    if (existing && existing->hash == hash) {
-      ++report.unchanged;
-    } else {
-      ParsedDocument parsed;
-      parsed.file_type = doc.file_type;
-      parsed.title = doc.title;
-      Block b;
-      b.text = doc.text;
-      b.headings = doc.title;
-      b.byte_end = static_cast<int64_t>(doc.text.size());
-      parsed.blocks.push_back(std::move(b));
-      PendingDoc d{options.collection, doc.key, doc.file_type, doc.title, hash,
-                   static_cast<int64_t>(doc.text.size()), 0, false, existing ? existing->id : 0,
-                   chunk_document(parsed, options.chunk, count)};
-      pending_chunks += d.chunks.size();
-      pending.push_back(std::move(d));
+  // Without an embedder nothing else is shared between threads: documents are
+  // hashed, chunked and their terms counted on the ingest threads, one batch
+  // ahead of the writer, in transactions of up to batch_bytes of text (larger
+  // transactions spread the postings' per-term row updates over more chunks).
+  // With one, the model sets the batch and everything runs here.
+  const bool parallel = !embedder_;
+  ThreadPool& pool = ingest_pool();  // made here: its gatherers read the connection
+  auto window_end = [&](size_t begin) {
+    size_t end = begin;
+    uint64_t bytes = 0;
+    const size_t max_docs = parallel ? SIZE_MAX : std::max<size_t>(options.embed_batch, 64);
+    while (end < docs.size() && end - begin < max_docs && (end == begin || bytes < options.batch_bytes))
+      bytes += docs[end++].text.size();
+    return end;
+  };
+  // A window's documents, chunked unless the stored copy had the same hash (a
+  // hint read before the previous window was written: write() checks again).
+  struct Window {
+    size_t begin = 0, end = 0;
+    std::vector<std::string> hashes;
+    std::vector<std::optional<Existing>> existing;
+    std::vector<char> made;           // chunked: pending holds it
+    std::vector<PendingDoc> pending;  // the documents made, in order
+    TermRuns runs;
+  };
+  auto pend = [&](const TextDocument& doc, const std::string& hash, int64_t replaces) {
+    ParsedDocument parsed;
+    parsed.file_type = doc.file_type;
+    parsed.title = doc.title;
+    Block b;
+    b.text = doc.text;
+    b.headings = doc.title;
+    b.byte_end = static_cast<int64_t>(doc.text.size());
+    parsed.blocks.push_back(std::move(b));
+    return PendingDoc{options.collection, doc.key, doc.file_type, doc.title, hash,
+                      static_cast<int64_t>(doc.text.size()), 0, false, replaces,
+                      chunk_document(parsed, options.chunk, count)};
+  };
+  auto prepare = [&](Window& w) {  // no database access: runs beside the writer
+    const size_t n = w.end - w.begin;
+    w.hashes.resize(n);
+    w.made.assign(n, 0);
+    std::vector<std::optional<PendingDoc>> made(n);
+    auto work = [&](int, size_t a, size_t b) {
+      for (size_t i = a; i < b; ++i) {
+        const TextDocument& doc = docs[w.begin + i];
+        w.hashes[i] = sha256_hex(doc.title + '\0' + doc.text);
+        if (!w.existing[i] || w.existing[i]->hash != w.hashes[i]) {
+          made[i] = pend(doc, w.hashes[i], 0);
+          w.made[i] = 1;
+        }
+      }
+    };
+    if (parallel) pool.parallel_for(n, work);
+    else work(0, 0, n);
+    for (auto& d : made)
+      if (d) w.pending.push_back(std::move(*d));
+    w.runs = gather_terms(w.pending, parallel);
+  };
+  auto open_window = [&](size_t begin) {
+    Window w;
+    w.begin = begin;
+    w.end = window_end(begin);
+    for (size_t i = w.begin; i < w.end; ++i) w.existing.push_back(find_document(options.collection, docs[i].key));
+    return w;
+  };
+  auto write = [&](Window& w) {
+    // The hints again, now that every earlier window is written: a key given
+    // twice in one call may have changed under them (its terms are then counted here).
+    // A key given twice in one window keeps its last copy.
+    bool stale = false;
+    std::vector<PendingDoc> pending;
+    std::unordered_map<std::string_view, size_t> at;  // key -> its place in pending
+    for (size_t i = w.begin, p = 0; i < w.end; ++i) {
+      const std::string& hash = w.hashes[i - w.begin];
+      const bool made = w.made[i - w.begin];
+      auto now = find_document(options.collection, docs[i].key);
+      const bool changed = !now || now->hash != hash;
+      stale |= made != changed;
+      if (changed) {
+        PendingDoc d = made ? std::move(w.pending[p]) : pend(docs[i], hash, 0);
+        d.replaces = now ? now->id : 0;
+        auto [it, first] = at.emplace(docs[i].key, pending.size());
+        if (first) {
+          pending.push_back(std::move(d));
+        } else {
+          pending[it->second] = std::move(d);
+          stale = true;
+        }
+      } else {
+        ++report.unchanged;
+      }
+      p += made;
     }
-    // Without an embedder no model call sets the batch: larger transactions
-    // spread the BM25 postings' per-term row updates over more chunks.
-    const size_t batch = embedder_ ? std::max<size_t>(options.embed_batch, 64) : 4096;
-    if (pending_chunks >= batch || pending.size() >= std::max<size_t>(batch, 256)) {
-      flush(pending, report);
-      pending_chunks = 0;
-      prog.files_done = report.added + report.updated + report.unchanged;
-      prog.chunks = report.chunks_written;
-      prog.seconds = timer.seconds();
-      if (progress) progress(prog);
+    write_batch(pending, stale ? gather_terms(pending, false) : std::move(w.runs), report);
+    IngestProgress prog;
+    prog.files_total = docs.size();
+    prog.files_done = w.end;
+    prog.chunks = report.chunks_written;
+    prog.seconds = timer.seconds();
+    if (progress) progress(prog);
+  };
+  if (!docs.empty()) {
+    Window cur = open_window(0);
+    prepare(cur);
+    while (true) {
+      std::optional<Window> next;
+      std::future<void> ready;
+      if (cur.end < docs.size()) {
+        next = open_window(cur.end);
+        ready = std::async(parallel ? std::launch::async : std::launch::deferred, [&] { prepare(*next); });
+      }
+      write(cur);
+      if (!next) break;
+      ready.get();
+      cur = std::move(*next);
     }
   }
-  flush(pending, report);
   finish_ingest();
   report.seconds = timer.seconds();
   return report;

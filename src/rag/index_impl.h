@@ -11,6 +11,7 @@
 #include "rag/index.h"
 #include "rag/sqlite_db.h"
 #include "rag/vector_index.h"
+#include "util/thread_pool.h"
 
 namespace edgerag::rag {
 
@@ -37,6 +38,10 @@ struct PendingDoc {
   int64_t replaces = 0;  // id of the document it replaces, 0 if new
   std::vector<Chunk> chunks;
 };
+
+// The BM25 terms of pending documents' chunks, counted off the writer's thread:
+// runs of consecutive chunks (numbered in document order), each with its first.
+using TermRuns = std::vector<std::pair<size_t, Bm25Index::Run>>;
 
 class IndexImpl final : public Index {
  public:
@@ -76,8 +81,17 @@ class IndexImpl final : public Index {
   TokenCounter token_counter() const;
   std::optional<Existing> find_document(const std::string& collection, const std::string& path);
   void delete_document(int64_t doc_id);
-  // Embeds and writes the pending documents in one transaction.
+  // Embeds and writes the pending documents in one transaction; their BM25
+  // terms are counted on the ingest threads first, the writer merges them.
   void flush(std::vector<PendingDoc>& pending, IngestReport& report);
+  // flush() with the terms already counted (gather_terms of exactly these documents).
+  void write_batch(std::vector<PendingDoc>& pending, TermRuns runs, IngestReport& report);
+  // Counts the chunks' BM25 terms on the ingest threads (`parallel`), else on this
+  // one; touches no database, so it may run beside the writer.
+  TermRuns gather_terms(const std::vector<PendingDoc>& pending, bool parallel);
+  // The threads that chunk and tokenize ingested text and a term gatherer for
+  // each (made on first use, on the writer's thread).
+  ThreadPool& ingest_pool();
   // Checks shared by ingest() and ingest_texts() (caller holds mu_); backfills missing vectors.
   IngestReport start_ingest(const IngestOptions& options);
   void finish_ingest();
@@ -105,6 +119,8 @@ class IndexImpl final : public Index {
   std::shared_ptr<Reranker> reranker_;
   std::unique_ptr<VectorIndex> vectors_;
   std::unique_ptr<Bm25Index> postings_;  // BM25 inverted index (rag/bm25_index)
+  std::unique_ptr<ThreadPool> ingest_pool_;
+  std::vector<std::unique_ptr<Bm25Index::Gatherer>> gatherers_;  // one per pool thread, then the writer's
   struct {
     std::string key;
     int64_t generation = -1;
