@@ -5,8 +5,12 @@
 // kernels, so only `vulkan` uses it (the tests do).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+
+#include "util/error.h"
+#include "util/log.h"
 
 namespace edgerag {
 
@@ -33,5 +37,22 @@ void set_default_compute(const ComputeOptions& o);
 // when no loader or device can be opened); Auto returns Vulkan when a device
 // opens that is not a CPU-type device, and Cpu otherwise (logging the reason once).
 DeviceKind resolve_device(DeviceKind d);
+
+// A model's device part as `compute` asks, n_gpu of its layers: nullptr (the CPU)
+// for cpu, zero layers or auto without a GPU; else make(). Under auto a model the
+// backend cannot run (make() throws: a weight type without a shader...) stays on
+// the CPU, saying why; under vulkan the error propagates.
+template <typename T, typename Make>
+std::unique_ptr<T> place_on_device(const ComputeOptions& compute, int64_t n_gpu, Make&& make) {
+  if (compute.device == DeviceKind::Cpu || n_gpu == 0 || resolve_device(compute.device) == DeviceKind::Cpu)
+    return nullptr;
+  if (compute.device == DeviceKind::Vulkan) return make();
+  try {
+    return make();
+  } catch (const Error& e) {
+    log(LogLevel::Warn, "device auto: {}; running on the CPU", e.what());
+    return nullptr;
+  }
+}
 
 }  // namespace edgerag

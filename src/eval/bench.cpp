@@ -181,6 +181,7 @@ EmbedBenchResult bench_embed(const EmbedBenchOptions& opts) {
 
   for (int batch : opts.batch_sizes) {
     auto enc = Encoder::load(opts.model, {.batch_size = batch, .n_threads = r.n_threads});
+    r.device = enc->model().device();
     std::vector<double> secs;
     const double cpu0 = process_cpu_seconds();
     Timer wall;

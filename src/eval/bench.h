@@ -77,6 +77,7 @@ struct EmbedBenchRow {
 
 struct EmbedBenchResult {
   std::string model;
+  std::string device;  // where the encoder ran: cpu or vulkan (--device)
   int n_threads = 0, n_texts = 0, reps = 0;
   double tokens_per_text = 0;  // mean, [CLS]/[SEP] included
   std::vector<EmbedBenchRow> rows;

@@ -5,6 +5,7 @@
 
 #include "model/bert_internal.h"
 #include "model/encoder_attention.h"
+#include "model/vulkan_encoder.h"
 #include "util/deadline.h"
 #include "util/error.h"
 
@@ -70,15 +71,23 @@ void linear(const Matrix& w, const float* b, const float* x, int64_t n_tokens, f
 
 using namespace bert_detail;
 
-std::unique_ptr<BertModel> BertModel::load(const std::string& path) {
+std::unique_ptr<BertModel> BertModel::load(const std::string& path) { return load(path, default_compute()); }
+
+std::unique_ptr<BertModel> BertModel::load(const std::string& path, const ComputeOptions& compute) {
   std::unique_ptr<BertModel> m(new BertModel());
   m->file_ = GgufFile::open(path, FileAccess::kPreferHugePages);
   const std::string arch = m->file_->get_string("general.architecture");
   if (arch == "bert") m->load_bert(path);
   else if (arch == "modern-bert") m->load_modern_bert(path);
   else fail("{}: architecture '{}' is not an encoder (bert, modern-bert)", path, arch);
+  const int64_t n_gpu = compute.gpu_layers < 0 ? m->hp_.n_layer : std::min<int64_t>(compute.gpu_layers, m->hp_.n_layer);
+  m->gpu_ = place_on_device<VulkanEncoder>(compute, n_gpu, [&] {
+    return std::make_unique<VulkanEncoder>(*m, n_gpu, static_cast<size_t>(compute.vram_budget_mb) * 1000000);
+  });
   return m;
 }
+
+int64_t BertModel::gpu_layers() const { return gpu_ ? gpu_->n_layers() : 0; }
 
 void BertModel::load_bert(const std::string& path) {
   const GgufFile& f = *file_;
@@ -164,35 +173,45 @@ std::vector<float> BertModel::forward(const std::vector<BertInput>& batch, Threa
     }
     start[s + 1] = start[s] + n;
   }
-  return hp_.arch == EncoderArch::ModernBert ? forward_modern_bert(batch, start, pool)
-                                              : forward_bert(batch, start, pool);
+  std::vector<float> x;
+  int64_t first = 0;
+  if (gpu_) {
+    check_deadline("an encoder pass");
+    x = gpu_->forward(batch, start);
+    if (gpu_->whole_model()) return x;
+    first = gpu_->n_layers();
+  }
+  return hp_.arch == EncoderArch::ModernBert ? forward_modern_bert(batch, start, std::move(x), first, pool)
+                                              : forward_bert(batch, start, std::move(x), first, pool);
 }
 
 std::vector<float> BertModel::forward_bert(const std::vector<BertInput>& batch, const std::vector<int64_t>& start,
-                                           ThreadPool* pool) const {
+                                           std::vector<float> x, int64_t first, ThreadPool* pool) const {
   const int64_t E = hp_.n_embd, H = hp_.n_head, D = E / H;
   const int64_t T = start.back();
-  std::vector<float> x(static_cast<size_t>(T * E));
 
-  // Embeddings: token + token type + absolute position, then LayerNorm.
-  std::vector<float> tmp(E);
-  for (size_t s = 0; s < batch.size(); ++s) {
-    const BertInput& in = batch[s];
-    for (int64_t i = 0; i < static_cast<int64_t>(in.ids.size()); ++i) {
-      float* row = x.data() + (start[s] + i) * E;
-      get_row(tok_embd_, in.ids[i], row);
-      get_row(pos_embd_, i, tmp.data());
-      for (int64_t c = 0; c < E; ++c) row[c] += tmp[c];
-      if (hp_.n_token_types > 0) {
-        get_row(type_embd_, in.type_ids.empty() ? 0 : in.type_ids[i], tmp.data());
+  if (first == 0) {  // embeddings: token + token type + absolute position, then LayerNorm
+    x.assign(static_cast<size_t>(T * E), 0.0f);
+    std::vector<float> tmp(E);
+    for (size_t s = 0; s < batch.size(); ++s) {
+      const BertInput& in = batch[s];
+      for (int64_t i = 0; i < static_cast<int64_t>(in.ids.size()); ++i) {
+        float* row = x.data() + (start[s] + i) * E;
+        get_row(tok_embd_, in.ids[i], row);
+        get_row(pos_embd_, i, tmp.data());
         for (int64_t c = 0; c < E; ++c) row[c] += tmp[c];
+        if (hp_.n_token_types > 0) {
+          get_row(type_embd_, in.type_ids.empty() ? 0 : in.type_ids[i], tmp.data());
+          for (int64_t c = 0; c < E; ++c) row[c] += tmp[c];
+        }
       }
     }
+    layernorm_rows(x.data(), embd_norm_w_, embd_norm_b_, T, E, hp_.eps);
   }
-  layernorm_rows(x.data(), embd_norm_w_, embd_norm_b_, T, E, hp_.eps);
 
   std::vector<float> q(T * E), k(T * E), v(T * E), att(T * E), up(T * hp_.n_ff);
-  for (const Layer& L : layers_) {
+  for (size_t il = static_cast<size_t>(first); il < layers_.size(); ++il) {
+    const Layer& L = layers_[il];
     check_deadline("an encoder layer");  // a long input's pass can take seconds
     linear(L.q, L.q_b, x.data(), T, q.data(), pool);
     linear(L.k, L.k_b, x.data(), T, k.data(), pool);

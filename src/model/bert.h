@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/device.h"
 #include "format/gguf.h"
 #include "tensor/ops.h"
 #include "util/thread_pool.h"
@@ -48,15 +49,23 @@ struct BertInput {
   std::vector<int32_t> type_ids;
 };
 
+class VulkanEncoder;
+
 class BertModel {
  public:
   // Opens `path` (mmapped; weights are not copied). Throws edgerag::Error for a
   // file of another architecture, missing tensors or inconsistent shapes.
+  // `compute` places it (backend/device.h): the CPU, or the embeddings and first
+  // gpu_layers layers on the Vulkan backend (model/vulkan_encoder.h), the rest on
+  // the CPU. Without it: default_compute().
   static std::unique_ptr<BertModel> load(const std::string& path);
+  static std::unique_ptr<BertModel> load(const std::string& path, const ComputeOptions& compute);
   ~BertModel();
 
   const BertHParams& hparams() const { return hp_; }
   const GgufFile& gguf() const { return *file_; }
+  const char* device() const { return gpu_ ? "vulkan" : "cpu"; }
+  int64_t gpu_layers() const;
 
   // Final hidden states of all tokens of all inputs, packed in input order:
   // [sum of lengths, n_embd]. Read-only: safe to call concurrently with
@@ -73,10 +82,13 @@ class BertModel {
   std::vector<float> rank_head(const float* h_cls) const;
   void load_bert(const std::string& path);
   void load_modern_bert(const std::string& path);  // model/modernbert.cpp
+  // Layers [first, n_layer) on the CPU over x, the hidden states after layer
+  // first - 1; first == 0: x is empty and the embeddings are computed here.
   std::vector<float> forward_bert(const std::vector<BertInput>& batch, const std::vector<int64_t>& start,
-                                  ThreadPool* pool) const;
+                                  std::vector<float> x, int64_t first, ThreadPool* pool) const;
   std::vector<float> forward_modern_bert(const std::vector<BertInput>& batch, const std::vector<int64_t>& start,
-                                         ThreadPool* pool) const;
+                                         std::vector<float> x, int64_t first, ThreadPool* pool) const;
+  friend class VulkanEncoder;  // uploads the weights below
 
   std::unique_ptr<GgufFile> file_;
   BertHParams hp_;
@@ -89,6 +101,7 @@ class BertModel {
   Matrix cls_, cls_out_;  // rank head; rows == 0 when absent
   const float* cls_b_ = nullptr;
   const float* cls_out_b_ = nullptr;
+  std::unique_ptr<VulkanEncoder> gpu_;  // embeddings and layers [0, gpu_->n_layers()) run there
 };
 
 // Pools one input's hidden states [n_tokens, n_embd] (Mean averages every token,

@@ -36,7 +36,7 @@ Encoder::~Encoder() = default;
 std::unique_ptr<Encoder> Encoder::load(const std::string& path, EncoderOptions opts) {
   EDGERAG_CHECK(opts.batch_size > 0, "encoder batch size must be positive (got {})", opts.batch_size);
   std::unique_ptr<Encoder> e(new Encoder());
-  e->model_ = BertModel::load(path);
+  e->model_ = BertModel::load(path, opts.compute);
   e->tok_ = Tokenizer::from_gguf(e->model_->gguf());
   EDGERAG_CHECK(e->tok_->n_vocab() <= e->model_->hparams().n_vocab,
                 "{}: tokenizer has {} tokens but the embedding only {}", path, e->tok_->n_vocab(),

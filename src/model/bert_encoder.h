@@ -27,6 +27,8 @@ struct EncoderOptions {
   // "passage: "; bge-*-en: the bge retrieval instruction for queries).
   std::string query_prefix = "auto";
   std::string passage_prefix = "auto";
+  // Where the model runs (BertModel::load); the CLI's --device / --gpu-layers set the default.
+  ComputeOptions compute = default_compute();
 };
 
 class Encoder {

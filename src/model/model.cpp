@@ -84,19 +84,10 @@ std::unique_ptr<Model> Model::from_gguf(std::shared_ptr<const GgufFile> file, We
 
 void Model::place(const ComputeOptions& compute) {
   const int32_t n_gpu = compute.gpu_layers < 0 ? hp_.n_layer : std::min(compute.gpu_layers, hp_.n_layer);
-  if (compute.device == DeviceKind::Cpu || n_gpu == 0) return;
-  if (resolve_device(compute.device) == DeviceKind::Cpu) return;  // auto without a GPU
   const DecoderWeights w{&tok_embd_, &output_, output_norm_, rope_freqs_, &layers_};
-  const size_t budget = static_cast<size_t>(compute.vram_budget_mb) * 1000000;
-  if (compute.device == DeviceKind::Vulkan) {
-    gpu_ = std::make_unique<VulkanDecoder>(hp_, w, n_gpu, budget);
-    return;
-  }
-  try {  // auto: a model the backend cannot run stays on the CPU
-    gpu_ = std::make_unique<VulkanDecoder>(hp_, w, n_gpu, budget);
-  } catch (const Error& e) {
-    log(LogLevel::Warn, "device auto: {}; running on the CPU", e.what());
-  }
+  gpu_ = place_on_device<VulkanDecoder>(compute, n_gpu, [&] {
+    return std::make_unique<VulkanDecoder>(hp_, w, n_gpu, static_cast<size_t>(compute.vram_budget_mb) * 1000000);
+  });
 }
 
 void Model::pack_weights(WeightPacking packing) {

@@ -79,19 +79,24 @@ void BertModel::load_modern_bert(const std::string& path) {
 }
 
 std::vector<float> BertModel::forward_modern_bert(const std::vector<BertInput>& batch,
-                                                  const std::vector<int64_t>& start, ThreadPool* pool) const {
+                                                  const std::vector<int64_t>& start, std::vector<float> x,
+                                                  int64_t first, ThreadPool* pool) const {
   const int64_t E = hp_.n_embd, H = hp_.n_head, D = E / H, F = hp_.n_ff, T = start.back();
-  std::vector<float> x(static_cast<size_t>(T * E));
-  for (size_t s = 0; s < batch.size(); ++s)
-    for (size_t i = 0; i < batch[s].ids.size(); ++i) get_row(tok_embd_, batch[s].ids[i], x.data() + (start[s] + i) * E);
-  layernorm_rows(x.data(), embd_norm_w_, embd_norm_b_, T, E, hp_.eps);
+  if (first == 0) {
+    x.assign(static_cast<size_t>(T * E), 0.0f);
+    for (size_t s = 0; s < batch.size(); ++s)
+      for (size_t i = 0; i < batch[s].ids.size(); ++i)
+        get_row(tok_embd_, batch[s].ids[i], x.data() + (start[s] + i) * E);
+    layernorm_rows(x.data(), embd_norm_w_, embd_norm_b_, T, E, hp_.eps);
+  }
 
   std::vector<float> h(T * E), qkv(T * 3 * E), att(T * E);
   // The FFN runs in token chunks: its 3 * n_ff floats per token would be the
   // largest buffer of a long input.
   constexpr int64_t kFfnChunk = 256;
   std::vector<float> up(std::min(T, kFfnChunk) * 2 * F), y(std::min(T, kFfnChunk) * F);
-  for (const Layer& L : layers_) {
+  for (size_t il = static_cast<size_t>(first); il < layers_.size(); ++il) {
+    const Layer& L = layers_[il];
     check_deadline("an encoder layer");  // a long input's pass can take seconds
     std::copy(x.begin(), x.end(), h.begin());
     if (L.attn_norm_w) layernorm_rows(h.data(), L.attn_norm_w, L.attn_norm_b, T, E, hp_.eps);

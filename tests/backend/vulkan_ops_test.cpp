@@ -45,6 +45,23 @@ void expect_near_rel(const std::vector<float>& got, const std::vector<double>& w
     ASSERT_NEAR(got[i], want[i], rel * scale) << what << " at " << i;
 }
 
+// softmax(q . k_j * scale) weighted sum of v_j over the given key/value rows, in double.
+std::vector<double> attend_ref(const float* q, const std::vector<const float*>& keys,
+                               const std::vector<const float*>& vals, int64_t head_dim, double scale) {
+  std::vector<double> sc(keys.size()), out(head_dim, 0.0);
+  double mx = -1e300, sum = 0;
+  for (size_t j = 0; j < keys.size(); ++j) {
+    double d = 0;
+    for (int64_t e = 0; e < head_dim; ++e) d += double(q[e]) * keys[j][e];
+    sc[j] = d * scale;
+    mx = std::max(mx, sc[j]);
+  }
+  for (double& x : sc) sum += (x = std::exp(x - mx));
+  for (size_t j = 0; j < keys.size(); ++j)
+    for (int64_t e = 0; e < head_dim; ++e) out[e] += sc[j] / sum * vals[j][e];
+  return out;
+}
+
 class VulkanOps : public ::testing::Test {
  protected:
   void SetUp() override { ctx = vk::Context::shared(); }
@@ -230,24 +247,84 @@ TEST_F(VulkanOps, PagedAttentionOnlineSoftmax) {
     const int64_t first = queries[qi].sq ? len[0] : 0;  // row of the sequence's position 0 in k/v
     for (int32_t h = 0; h < n_head; ++h) {
       const int32_t kvh = h / (n_head / s.n_kv);
-      const float* qh = q.data() + (qi * n_head + h) * s.head_dim;
-      std::vector<double> sc(queries[qi].p + 1);
-      double mx = -1e300, sum = 0;
+      std::vector<const float*> keys, vals;
       for (int32_t j = 0; j <= queries[qi].p; ++j) {
-        double d = 0;
-        for (int32_t e = 0; e < s.head_dim; ++e) d += double(qh[e]) * k[(first + j) * row + kvh * s.head_dim + e];
-        sc[j] = d * scale;
-        mx = std::max(mx, sc[j]);
+        keys.push_back(k.data() + (first + j) * row + kvh * s.head_dim);
+        vals.push_back(v.data() + (first + j) * row + kvh * s.head_dim);
       }
-      for (double& x : sc) sum += (x = std::exp(x - mx));
-      for (int32_t e = 0; e < s.head_dim; ++e) {
-        double o = 0;
-        for (int32_t j = 0; j <= queries[qi].p; ++j) o += sc[j] / sum * v[(first + j) * row + kvh * s.head_dim + e];
-        want[(qi * n_head + h) * s.head_dim + e] = o;
-      }
+      const auto o = attend_ref(q.data() + (qi * n_head + h) * s.head_dim, keys, vals, s.head_dim, scale);
+      std::copy(o.begin(), o.end(), want.begin() + (qi * n_head + h) * s.head_dim);
     }
   }
   expect_near_rel(read(*ctx, *ob, q.size()), want, 1e-5, "attention");
+}
+
+TEST_F(VulkanOps, LayerNormWithAndWithoutBias) {
+  const int64_t rows = 5, n = 131;  // n: two partial passes of the 64-wide reduction
+  const auto x = random_floats(rows * n, 12, -3, 5), w = random_floats(n, 13), b = random_floats(n, 14);
+  for (bool bias : {true, false}) {
+    SCOPED_TRACE(bias ? "bias" : "no bias");
+    auto xb = device_floats(*ctx, x), wb = device_floats(*ctx, w), bb = device_floats(*ctx, b);
+    vk::layer_norm(*ctx, *xb, *wb, bias ? bb.get() : nullptr, *xb, rows, n, 1e-12f);  // in place
+    ctx->flush();
+    std::vector<double> want(rows * n);
+    std::vector<float> ref(n);
+    for (int64_t r = 0; r < rows; ++r) {
+      layernorm(x.data() + r * n, w.data(), bias ? b.data() : nullptr, ref.data(), n, 1e-12f);
+      std::copy(ref.begin(), ref.end(), want.begin() + r * n);
+    }
+    expect_near_rel(read(*ctx, *xb, rows * n), want, 1e-5, "layer_norm");
+  }
+}
+
+TEST_F(VulkanOps, GeluAndGeglu) {
+  const int64_t n = 1001;
+  const auto g = random_floats(n, 15, -12, 12), u = random_floats(n, 16);  // past tanh's saturation
+  std::vector<float> gelu_ref = g;
+  gelu_inplace(gelu_ref.data(), n);
+  std::vector<double> want_gelu(gelu_ref.begin(), gelu_ref.end()), want_geglu(n);
+  for (int64_t i = 0; i < n; ++i) want_geglu[i] = double(gelu_ref[i]) * u[i];
+  auto gb = device_floats(*ctx, g), gb2 = device_floats(*ctx, g), ub = device_floats(*ctx, u);
+  vk::gelu(*ctx, *gb, nullptr, n);
+  vk::gelu(*ctx, *gb2, ub.get(), n);
+  ctx->flush();
+  expect_near_rel(read(*ctx, *gb, n), want_gelu, 1e-6, "gelu");
+  expect_near_rel(read(*ctx, *gb2, n), want_geglu, 1e-6, "geglu");
+}
+
+// Three inputs packed back to back (3 tokens, 70 > one key tile, 1 token): every
+// token attends over its own input only (the padding mask of a padded batch),
+// everywhere or within a window of 5 on each side.
+TEST_F(VulkanOps, EncoderAttentionSpansAndWindow) {
+  const std::vector<int32_t> start = {0, 3, 73, 74};
+  const int32_t n_head = 3, hd = 20;
+  const int64_t T = start.back(), E = n_head * hd;
+  std::vector<int32_t> info(2 * T);
+  for (size_t s = 0; s + 1 < start.size(); ++s)
+    for (int32_t t = start[s]; t < start[s + 1]; ++t) info[t] = start[s], info[T + t] = start[s + 1];
+  const auto q = random_floats(T * E, 17, -2, 2), k = random_floats(T * E, 18), v = random_floats(T * E, 19);
+  auto qb = device_floats(*ctx, q), kb = device_floats(*ctx, k), vb = device_floats(*ctx, v);
+  auto ib = device_ints(*ctx, info);
+  const float scale = 1.0f / std::sqrt(float(hd));
+  for (int64_t half_window : {-1, 5}) {
+    SCOPED_TRACE(half_window);
+    auto ob = ctx->alloc(T * E * 4);
+    vk::encoder_attention(*ctx, *qb, *kb, *vb, *ob, *ib, 0, n_head, hd, half_window, scale, T);
+    ctx->flush();
+    std::vector<double> want(T * E);
+    for (int64_t t = 0; t < T; ++t)
+      for (int32_t h = 0; h < n_head; ++h) {
+        std::vector<const float*> keys, vals;
+        for (int64_t j = info[t]; j < info[T + t]; ++j)
+          if (half_window < 0 || std::abs(j - t) <= half_window) {
+            keys.push_back(k.data() + j * E + h * hd);
+            vals.push_back(v.data() + j * E + h * hd);
+          }
+        const auto o = attend_ref(q.data() + t * E + h * hd, keys, vals, hd, scale);
+        std::copy(o.begin(), o.end(), want.begin() + t * E + h * hd);
+      }
+    expect_near_rel(read(*ctx, *ob, T * E), want, 1e-5, "encoder attention");
+  }
 }
 
 }  // namespace

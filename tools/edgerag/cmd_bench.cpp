@@ -77,10 +77,11 @@ void setup_embed(CLI::App& app) {
   cmd->add_option("--threads", o->n_threads, "Worker threads (default: all)");
   cmd->add_option("--reps", o->reps, "Repetitions (medians are reported)");
   cmd->add_flag("--json", *json, "Print one JSON object");
+  add_device_options(cmd);
   cmd->callback([o, json] {
     o->model = resolve_model_flag(o->model);
     const EmbedBenchResult r = bench_embed(*o);
-    nlohmann::json j{{"model", r.model}, {"threads", r.n_threads}, {"n_texts", r.n_texts}, {"reps", r.reps},
+    nlohmann::json j{{"model", r.model}, {"device", r.device}, {"threads", r.n_threads}, {"n_texts", r.n_texts}, {"reps", r.reps},
                      {"tokens_per_text", r.tokens_per_text}, {"peak_rss_mb", r.peak_rss_mb}};
     for (const EmbedBenchRow& row : r.rows)
       j["batch_" + std::to_string(row.batch)] = {{"texts_per_s", row.texts_per_s},

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "device_flag.h"
 #include "model/bert_encoder.h"
 
 namespace edgerag::cli {
@@ -25,6 +26,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--batch", a->batch, "Texts per forward pass");
   cmd->add_option("--threads", a->threads, "Worker threads (default: all)");
   cmd->add_flag("--json", a->json, "Print {\"embeddings\": [[...], ...]}");
+  add_device_options(cmd);
   cmd->callback([a] {
     auto enc = Encoder::load(resolve_model_flag(a->model), {.batch_size = a->batch, .n_threads = a->threads});
     const TextRole role = a->role == "query" ? TextRole::Query : a->role == "passage" ? TextRole::Passage : TextRole::Plain;

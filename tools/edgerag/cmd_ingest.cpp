@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "command.h"
+#include "device_flag.h"
 #include "rag/config.h"
 #include "rag/index.h"
 #include "rag/ingest_progress.h"
@@ -128,6 +129,7 @@ void setup(CLI::App& app) {
                   "unzipped_bytes, depth, html_errors, rows, columns, keys, seconds");
   cmd->add_flag("--json", a->json, "Print the report as JSON");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress output");
+  add_device_options(cmd);
   cmd->callback([a] { run(*a); });
 }
 

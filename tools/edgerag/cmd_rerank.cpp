@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "device_flag.h"
 #include "model/bert_encoder.h"
 
 namespace edgerag::cli {
@@ -26,6 +27,7 @@ void setup(CLI::App& app) {
   cmd->add_flag("--token-type-zero", a->type_zero,
                 "Token type 0 for the document segment too (llama.cpp's convention)");
   cmd->add_flag("--json", a->json, "Print {\"scores\": [...]}");
+  add_device_options(cmd);
   cmd->callback([a] {
     auto enc = Encoder::load(resolve_model_flag(a->model),
                              {.batch_size = a->batch, .n_threads = a->threads, .token_type_zero = a->type_zero});

@@ -18,7 +18,7 @@ void add_device_options(CLI::App* cmd) {
       ->default_str("auto");
   cmd->add_option_function<int32_t>(
          "--gpu-layers", [update](int32_t n) { update([&](ComputeOptions& o) { o.gpu_layers = n; }); },
-         "Decoder layers on the GPU, the first N (-1 = all, with the output head); the rest run on the CPU")
+         "Layers on the GPU, the first N (-1 = all, with the decoder's output head); the rest run on the CPU")
       ->default_str("-1")
       ->check(CLI::Range(-1, 1 << 16));
   cmd->add_option_function<int64_t>(

@@ -1,5 +1,5 @@
 // --device cpu|vulkan|auto, --gpu-layers N, --vram-budget MB: where the commands
-// that run the decoder place the model (backend/device.h). They set the process's
+// that run a model (decoder or encoder) place it (backend/device.h). They set the process's
 // default_compute() as they are parsed; a command with these flags defaults to auto.
 #pragma once
 #include <CLI/CLI.hpp>

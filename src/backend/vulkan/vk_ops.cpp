@@ -93,6 +93,18 @@ void rms_norm(Context& ctx, const Buffer& x, const Buffer& w, Buffer& y, int64_t
   }
 }
 
+void layer_norm(Context& ctx, const Buffer& x, const Buffer& w, const Buffer* b, Buffer& y, int64_t rows, int64_t n,
+                float eps) {
+  for (int64_t r = 0; r < rows; r += kMaxGroups) {
+    struct {
+      uint32_t row_off, n, has_bias;
+      float eps;
+    } p{u32(r), u32(n), b ? 1u : 0u, eps};
+    ctx.dispatch("layer_norm", {Arg{&x}, Arg{&w}, Arg{b ? b : &w}, Arg{&y}}, p,
+                 u32(std::min<int64_t>(kMaxGroups, rows - r)));
+  }
+}
+
 void softmax(Context& ctx, Buffer& x, int64_t rows, int64_t n) {
   for (int64_t r = 0; r < rows; r += kMaxGroups) {
     struct {
@@ -105,6 +117,13 @@ void softmax(Context& ctx, Buffer& x, int64_t rows, int64_t n) {
 void swiglu(Context& ctx, Buffer& gate, const Buffer& up, int64_t n) {
   const uint32_t p = u32(n);
   ctx.dispatch("swiglu", {Arg{&gate}, Arg{&up}}, p, groups_for(n));
+}
+
+void gelu(Context& ctx, Buffer& g, const Buffer* up, int64_t n) {
+  struct {
+    uint32_t n, has_up;
+  } p{u32(n), up ? 1u : 0u};
+  ctx.dispatch("gelu", {Arg{&g}, Arg{up ? up : &g}}, p, groups_for(n));
 }
 
 void add(Context& ctx, Buffer& y, const Buffer& x, int64_t n, int64_t period) {
@@ -144,6 +163,20 @@ void attention(Context& ctx, const Buffer& q, const Buffer& pool, Buffer& out, c
   } p{u32(n_head), u32(s.n_kv), u32(s.head_dim), u32(s.block_size), u32(layer), u32(s.n_layer), u32(pos_off),
       u32(tab_off), scale};
   ctx.dispatch("attention", {Arg{&q}, Arg{&pool}, Arg{&out}, Arg{&info}}, p, u32(n_head), u32(n_tokens));
+}
+
+void encoder_attention(Context& ctx, const Buffer& q, const Buffer& k, const Buffer& v, Buffer& out,
+                       const Buffer& info, int64_t lo_off, int32_t n_head, int32_t head_dim, int64_t half_window,
+                       float scale, int64_t n_tokens) {
+  EDGERAG_CHECK(head_dim <= 256 && n_tokens <= kMaxGroups, "vulkan encoder attention: head_dim {} > 256 or {} tokens",
+                head_dim, n_tokens);
+  struct {
+    uint32_t n_head, head_dim, n_tokens, lo_off;
+    int32_t half_window;
+    float scale;
+  } p{u32(n_head), u32(head_dim), u32(n_tokens), u32(lo_off),
+      static_cast<int32_t>(std::clamp<int64_t>(half_window, -1, INT32_MAX)), scale};
+  ctx.dispatch("encoder_attention", {Arg{&q}, Arg{&k}, Arg{&v}, Arg{&out}, Arg{&info}}, p, u32(n_head), u32(n_tokens));
 }
 
 }  // namespace edgerag::vk

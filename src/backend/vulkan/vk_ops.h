@@ -37,9 +37,14 @@ void matmul(Context& ctx, const DeviceMatrix& w, const Buffer& x, int64_t n_toke
 void get_rows(Context& ctx, const DeviceMatrix& w, const Buffer& ids, int64_t ids_off, int64_t n_tokens, Buffer& y);
 // Rows of n values: y = x / rms(x) * w (w has n values; x and y may be the same buffer).
 void rms_norm(Context& ctx, const Buffer& x, const Buffer& w, Buffer& y, int64_t rows, int64_t n, float eps);
+// Rows of n values: y = (x - mean) / sqrt(var + eps) * w + b (b may be nullptr; in place allowed).
+void layer_norm(Context& ctx, const Buffer& x, const Buffer& w, const Buffer* b, Buffer& y, int64_t rows, int64_t n,
+                float eps);
 void softmax(Context& ctx, Buffer& x, int64_t rows, int64_t n);
 // gate = silu(gate) * up over n values.
 void swiglu(Context& ctx, Buffer& gate, const Buffer& up, int64_t n);
+// g = gelu(g) (tanh approximation), times up when given (GeGLU), over n values.
+void gelu(Context& ctx, Buffer& g, const Buffer* up, int64_t n);
 // y[i] += x[i % period] for i < n (residuals: period = n; biases: the row length).
 void add(Context& ctx, Buffer& y, const Buffer& x, int64_t n, int64_t period);
 
@@ -67,5 +72,13 @@ void kv_write(Context& ctx, const Buffer& k, const Buffer& v, Buffer& pool, cons
 // at info[info[tab_off + t]].
 void attention(Context& ctx, const Buffer& q, const Buffer& pool, Buffer& out, const Buffer& info, const KvShape& s,
                int32_t layer, int32_t n_head, float scale, int64_t n_tokens, int64_t pos_off, int64_t tab_off);
+
+// Non-causal attention over inputs packed back to back (encoders): out [n_tokens,
+// n_head * head_dim] from Q, K, V of the same shape. Token t sees the keys in rows
+// [info[lo_off + t], info[lo_off + n_tokens + t]) (its input's span), and with
+// half_window >= 0 only those with |t - j| <= half_window.
+void encoder_attention(Context& ctx, const Buffer& q, const Buffer& k, const Buffer& v, Buffer& out,
+                       const Buffer& info, int64_t lo_off, int32_t n_head, int32_t head_dim, int64_t half_window,
+                       float scale, int64_t n_tokens);
 
 }  // namespace edgerag::vk
