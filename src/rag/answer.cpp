@@ -12,72 +12,28 @@
 #include "rag/index.h"
 #include "rag/prompt.h"
 #include "runtime/chat_template.h"
-#include "runtime/generator.h"
-#include "runtime/spec_generate.h"
+#include "runtime/local_llm.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/log.h"
-#include "util/thread_pool.h"
 #include "util/timer.h"
 
 namespace edgerag::rag {
 
 namespace {
 
-GeneratedText generated_text(GenerationResult g) {
-  return {.text = std::move(g.text),
-          .stop_reason = std::move(g.stop_reason),
-          .n_prompt = static_cast<int>(g.prompt_ids.size()),
-          .n_answer = static_cast<int>(g.tokens.size()),
-          .n_drafted = g.n_drafted,
-          .n_accepted = g.n_accepted,
-          .prefill_ms = g.timings.prompt_ms,
-          .decode_ms = g.timings.decode_ms,
-          .token_p = std::nullopt,
-          .kv_reuse = g.kv_reuse};
-}
-
-// A decoder loaded with its tokenizer and a generator for one sequence; with
-// speculation on, generations run through a SpecEngine of the same context.
-struct LocalLlm {
-  std::unique_ptr<Model> model;
-  std::unique_ptr<Tokenizer> tok;
-  std::unique_ptr<Generator> gen;
-  std::unique_ptr<SpecEngine> spec_engine;  // null with speculation off
-  SpecOptions spec;
-  PromptTarget target;  // for `gen`
-
-  static std::unique_ptr<LocalLlm> load(const std::string& path, ThreadPool* pool, int n_ctx, const SpecOptions& spec,
-                                        ChunkKvStore* kv_store) {
-    auto l = std::make_unique<LocalLlm>();
-    l->model = Model::load(path);
-    l->tok = Tokenizer::from_gguf(l->model->gguf());
-    l->gen = std::make_unique<Generator>(*l->model, *l->tok, pool, n_ctx);
-    l->gen->set_chunk_store(kv_store);
-    l->spec = spec;
-    if (spec.mode != SpecMode::Off)
-      l->spec_engine = std::make_unique<SpecEngine>(*l->model, *l->tok, pool, l->gen->n_ctx(), spec);
-    l->target = PromptTarget::of(*l->tok, detect_chat_format(l->model->gguf()), l->gen->n_ctx());
-    l->target.tok = l->tok.get();
-    l->target.generate = [l = l.get()](const LlmPrompt& prompt, const GenerationParams& gp) {
-      return generated_text(l->run(prompt.ids, gp, {}));
-    };
-    return l;
-  }
-
-  GenerationResult run(const std::vector<int32_t>& ids, const GenerationParams& gp, const TokenCallback& cb,
-                       std::span<const ChunkSpan> chunks = {}, const KvReuseOptions& reuse = {}) {
-    if (!spec_engine) return gen->generate_ids(ids, gp, cb, chunks, reuse);
-    std::function<void(std::string_view)> on_text;
-    if (cb) on_text = [&cb](std::string_view text) { cb(-1, text); };
-    return spec_engine->generate_text(ids, gp, spec, on_text);
-  }
-};
-
 // Drives a backend's stream to its end; `on_piece` returning false cancels it.
+// Speculation is the backend's default; chunk KV reuse is local only (a remote
+// backend ignores `chunks`).
 GeneratedText run_stream(LlmBackend& llm, const LlmPrompt& prompt, const GenerationParams& gp,
-                         const AnswerEngine::TokenCallback& on_piece) {
-  auto stream = llm.start(prompt, {.max_tokens = gp.max_tokens, .sampling = gp.sampling, .stop = gp.stop, .spec = {}});
+                         const AnswerEngine::TokenCallback& on_piece, std::vector<ChunkSpan> chunks = {},
+                         const KvReuseOptions& kv_reuse = {}) {
+  auto stream = llm.start(prompt, {.max_tokens = gp.max_tokens,
+                                   .sampling = gp.sampling,
+                                   .stop = gp.stop,
+                                   .spec = {},
+                                   .chunks = std::move(chunks),
+                                   .kv_reuse = kv_reuse});
   std::string text, piece;
   bool cancelled = false;
   for (;;) {
@@ -102,14 +58,14 @@ struct AnswerEngine::Impl {
   std::shared_ptr<Embedder> embedder;
   bool dense = false;  // the index has vectors from `embedder`: hybrid retrieval
   std::shared_ptr<Reranker> reranker;
-  std::unique_ptr<ThreadPool> pool;  // the LLMs' (null in extractive mode)
-  std::unique_ptr<LocalLlm> llm;     // null in extractive mode
-  std::unique_ptr<LocalLlm> small;   // the routing target for easy questions; may be null
   std::shared_ptr<AnswerCache> cache;
-  std::shared_ptr<ChunkKvStore> kv_store;  // the LLMs' chunk KV
-  // AnswerModels::llm_backend (then `llm` is null) and its prompt target.
+  std::shared_ptr<ChunkKvStore> kv_store;  // the local LLMs' chunk KV
+  // The LLM (AnswerModels::llm_backend, or the local model: a LocalLlm) and its
+  // prompt target; null in extractive mode.
   std::shared_ptr<LlmBackend> backend;
   std::optional<PromptTarget> backend_target;
+  std::unique_ptr<LlmBackend> small;  // the routing target for easy questions; may be null
+  std::optional<PromptTarget> small_target;
 
   // Accumulates its timings into `a`. `query_vector`: the question's embedding
   // from an earlier search; `hyde_vector`: HyDE's passage embedding.
@@ -124,15 +80,15 @@ struct AnswerEngine::Impl {
 
 AnswerEngine::AnswerEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AnswerEngine::~AnswerEngine() = default;
-bool AnswerEngine::has_llm() const { return impl_->llm != nullptr || impl_->backend != nullptr; }
+bool AnswerEngine::has_llm() const { return impl_->backend != nullptr; }
 LlmTargets AnswerEngine::llms() const {
-  const PromptTarget* large = impl_->backend_target ? &*impl_->backend_target : impl_->llm ? &impl_->llm->target : nullptr;
-  return {large, impl_->small ? &impl_->small->target : nullptr};
+  return {impl_->backend_target ? &*impl_->backend_target : nullptr,
+          impl_->small_target ? &*impl_->small_target : nullptr};
 }
 bool AnswerEngine::has_embedder() const { return impl_->embedder != nullptr; }
 bool AnswerEngine::has_reranker() const { return impl_->reranker != nullptr; }
 const Tokenizer* AnswerEngine::llm_tokenizer() const {
-  return impl_->backend ? impl_->backend->tokenizer() : impl_->llm ? impl_->llm->tok.get() : nullptr;
+  return impl_->backend ? impl_->backend->tokenizer() : nullptr;
 }
 
 PromptTarget PromptTarget::of(const Tokenizer& tok, ChatFormat chat, int n_ctx) {
@@ -198,14 +154,22 @@ std::unique_ptr<AnswerEngine> AnswerEngine::open(const AnswerModels& models) {
                 "answer: an LLM backend replaces the local LLMs");
   if (models.llm_backend) {
     impl->backend = models.llm_backend;
-    impl->backend_target = PromptTarget::of(*impl->backend);
   } else if (!models.llm.empty()) {
-    impl->pool = std::make_unique<ThreadPool>(models.n_threads > 0 ? models.n_threads : default_thread_count());
     impl->kv_store = models.kv_store ? models.kv_store : std::make_shared<ChunkKvStore>(ChunkKvStoreOptions{});
-    impl->llm = LocalLlm::load(models.llm, impl->pool.get(), models.n_ctx, models.spec, impl->kv_store.get());
-    if (!models.llm_small.empty())
-      impl->small = LocalLlm::load(models.llm_small, impl->pool.get(), models.n_ctx, models.spec, impl->kv_store.get());
+    // One question at a time: one sequence's KV pool (kv_tokens 0) in which
+    // prompts, answers, drafts and chunk KV reuse all live; prompts prefill in
+    // one slice as far as the step allows.
+    const LlmOptions lo{.kv_tokens = 0,
+                        .n_ctx = models.n_ctx,
+                        .n_threads = models.n_threads,
+                        .scheduler = {.max_running = 1, .step_tokens = 512, .prefill_chunk = 512},
+                        .spec = models.spec,
+                        .kv_store = impl->kv_store};
+    impl->backend = LocalLlm::load(models.llm, lo);
+    if (!models.llm_small.empty()) impl->small = LocalLlm::load(models.llm_small, lo);
   }
+  if (impl->backend) impl->backend_target = PromptTarget::of(*impl->backend);
+  if (impl->small) impl->small_target = PromptTarget::of(*impl->small);
   impl->cache = models.cache;
   return std::unique_ptr<AnswerEngine>(new AnswerEngine(std::move(impl)));
 }
@@ -488,13 +452,9 @@ Answer finish_answer(PreparedAnswer p, const GeneratedText& g) {
 Answer AnswerEngine::answer(const std::string& question, const AnswerConfig& cfg, const TokenCallback& on_token) {
   PreparedAnswer p = prepare(question, cfg, llms());
   if (!p.generative()) return std::move(p.answer);
-  if (impl_->backend)
-    return finish_answer(std::move(p), run_stream(*impl_->backend, {.ids = p.prompt_ids, .text = p.prompt}, p.generation,
-                                                  on_token));
-  edgerag::TokenCallback cb;
-  if (on_token) cb = [&on_token](int32_t, std::string_view text) { return text.empty() || on_token(text); };
-  LocalLlm& llm = p.answer.model == "small" ? *impl_->small : *impl_->llm;
-  GeneratedText g = generated_text(llm.run(p.prompt_ids, p.generation, cb, p.chunk_spans, p.kv_reuse));
+  LlmBackend& llm = p.answer.model == "small" ? *impl_->small : *impl_->backend;
+  GeneratedText g = run_stream(llm, {.ids = p.prompt_ids, .text = p.prompt}, p.generation, on_token, p.chunk_spans,
+                               p.kv_reuse);
   return finish_answer(std::move(p), g);
 }
 

@@ -107,10 +107,10 @@ struct AnswerModels {  // resolved paths; empty = not used
   std::string rerank = {};     // cross-encoder GGUF; empty -> no reranking
   std::string llm_small = {};  // a second, smaller decoder for easy questions (routing); needs `llm`
   int n_threads = 0;           // 0 = default_thread_count()
-  int n_ctx = 0;               // LLM context (prompt + answer); 0 = the generator's default
+  int n_ctx = 0;               // LLM context (prompt + answer); 0 = the model's, at most 4096
   // Speculative decoding of the engine's own generations (output unchanged; see
-  // runtime/speculative.h). On, generation runs through a SpecEngine, whose
-  // streaming cannot be cancelled early by AnswerEngine::TokenCallback.
+  // runtime/speculative.h). Local models generate through runtime/local_llm
+  // (the scheduler over one KV pool), as the server does.
   SpecOptions spec = {};
   // An LLM to generate with instead of loading `llm` (a remote server; no
   // routing, speculation or chunk KV reuse then: the server decides).

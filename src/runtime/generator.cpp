@@ -11,17 +11,12 @@ namespace edgerag {
 
 Generator::Generator(const Model& model, const Tokenizer& tokenizer, ThreadPool* pool, int32_t n_ctx,
                      KvType kv_type)
-    : model_(model), tok_(tokenizer), pool_(pool), kv_type_(kv_type) {
+    : model_(model), tok_(tokenizer), pool_(pool) {
   const int32_t train = model.hparams().n_ctx_train;
   EDGERAG_CHECK(n_ctx >= 0, "context size must be >= 0 (got {})", n_ctx);
   n_ctx_ = n_ctx > 0 ? n_ctx : std::min(train, kDefaultMaxCtx);
   if (n_ctx_ > train) log(LogLevel::Warn, "context {} exceeds the model's training context {}", n_ctx_, train);
   cache_ = model.make_cache(n_ctx_, kv_type);
-}
-
-void Generator::set_chunk_store(ChunkKvStore* store) {
-  if ((store != nullptr) != (store_ != nullptr)) cache_ = model_.make_cache(int64_t{n_ctx_} * (store ? 2 : 1), kv_type_);
-  store_ = store;
 }
 
 GenerationResult Generator::generate(std::string_view prompt, const GenerationParams& params,
@@ -30,8 +25,7 @@ GenerationResult Generator::generate(std::string_view prompt, const GenerationPa
 }
 
 GenerationResult Generator::generate_ids(const std::vector<int32_t>& prompt_ids, const GenerationParams& params,
-                                         const TokenCallback& on_token, std::span<const ChunkSpan> chunks,
-                                         const KvReuseOptions& reuse) {
+                                         const TokenCallback& on_token) {
   EDGERAG_CHECK(!prompt_ids.empty(), "generate: empty prompt");
   EDGERAG_CHECK(params.max_tokens >= 0, "generate: max tokens must be >= 0 (got {})", params.max_tokens);
   const int64_t need = static_cast<int64_t>(prompt_ids.size()) + params.max_tokens;
@@ -49,16 +43,9 @@ GenerationResult Generator::generate_ids(const std::vector<int32_t>& prompt_ids,
 
   Timer total;
   Batch batch;
-  Logits logits;
-  if (store_ && reuse.mode != KvReuse::Prefix && !chunks.empty()) {
-    const ChunkPrefiller pre{model_, *store_, chunk_model_id(model_), pool_};
-    const int32_t own = static_cast<int32_t>((need + cache_->block_size() - 1) / cache_->block_size());
-    logits = pre.prefill(*cache_, 0, prompt_ids, chunks, reuse, cache_->n_free_blocks() - own, &res.kv_reuse);
-  } else {
-    for (size_t i = 0; i < prompt_ids.size(); ++i)
-      batch.add(prompt_ids[i], static_cast<int32_t>(i), 0, i + 1 == prompt_ids.size());
-    logits = model_.forward(batch, *cache_, pool_);
-  }
+  for (size_t i = 0; i < prompt_ids.size(); ++i)
+    batch.add(prompt_ids[i], static_cast<int32_t>(i), 0, i + 1 == prompt_ids.size());
+  Logits logits = model_.forward(batch, *cache_, pool_);
   auto& t = res.timings;
   t.prompt_ms = total.ms();
   t.n_prompt = static_cast<int32_t>(prompt_ids.size());

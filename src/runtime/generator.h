@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "model/model.h"
-#include "runtime/chunk_prefill.h"
 #include "runtime/sampler.h"
 #include "tokenizer/tokenizer.h"
 #include "util/thread_pool.h"
@@ -41,7 +40,6 @@ struct GenerationResult {
   std::string stop_reason;      // "length" | "eog" | "stop" | "cancelled"
   GenerationTimings timings;
   int32_t n_drafted = 0, n_accepted = 0;  // speculative decoding (generate --speculative)
-  ChunkPrefillStats kv_reuse;              // chunk KV reuse of the prompt
 };
 
 // Called after each generated token with the text it released (may be empty
@@ -66,14 +64,8 @@ class Generator {
   GenerationResult generate(std::string_view prompt, const GenerationParams& params,
                             const TokenCallback& on_token = {});
   // Throws edgerag::Error when prompt + max_tokens exceed n_ctx or the prompt is empty.
-  // With a chunk store set and a reuse mode other than prefix, the prompt's
-  // `chunks` (token spans) are prefilled through runtime/chunk_prefill.h.
   GenerationResult generate_ids(const std::vector<int32_t>& prompt_ids, const GenerationParams& params,
-                                const TokenCallback& on_token = {}, std::span<const ChunkSpan> chunks = {},
-                                const KvReuseOptions& reuse = {});
-  // Turns chunk KV reuse on (null: off); the cache grows by n_ctx tokens of
-  // room for computing chunks the store lacks.
-  void set_chunk_store(ChunkKvStore* store);
+                                const TokenCallback& on_token = {});
 
  private:
   const Model& model_;
@@ -81,8 +73,6 @@ class Generator {
   ThreadPool* pool_;
   int32_t n_ctx_;
   std::unique_ptr<KvCache> cache_;
-  KvType kv_type_;
-  ChunkKvStore* store_ = nullptr;
 };
 
 }  // namespace edgerag

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "runtime/generator.h"
 #include "runtime/token_policy.h"
 
 namespace edgerag {
@@ -72,15 +73,17 @@ std::unique_ptr<LocalLlm> LocalLlm::load(const std::string& path, const LlmOptio
   s->format_ = detect_chat_format(s->model_->gguf());
   s->pool_ = std::make_unique<ThreadPool>(opt.n_threads > 0 ? opt.n_threads : default_thread_count());
   // Unset, a sequence may be as long as the training context or the pool, whichever is shorter.
-  const int64_t n_ctx = opt.n_ctx > 0 ? opt.n_ctx : std::min<int64_t>(s->model_->hparams().n_ctx_train, opt.kv_tokens);
-  auto step = std::make_unique<DecoderStepModel>(*s->model_, s->pool_.get(), opt.kv_tokens,
-                                                 static_cast<int32_t>(n_ctx), opt.kv_type);
+  const int64_t cap = opt.kv_tokens > 0 ? opt.kv_tokens : Generator::kDefaultMaxCtx;
+  const int64_t n_ctx = opt.n_ctx > 0 ? opt.n_ctx : std::min<int64_t>(s->model_->hparams().n_ctx_train, cap);
+  const int64_t kv_tokens = opt.kv_tokens > 0 ? opt.kv_tokens : 2 * n_ctx;
+  auto step = std::make_unique<DecoderStepModel>(*s->model_, s->pool_.get(), kv_tokens, static_cast<int32_t>(n_ctx),
+                                                 opt.kv_type);
   s->kv_store_ = opt.kv_store ? opt.kv_store : std::make_shared<ChunkKvStore>(ChunkKvStoreOptions{});
   step->set_chunk_store(s->kv_store_.get());
   s->step_ = std::move(step);
   if (opt.wrap_step) s->step_ = opt.wrap_step(std::move(s->step_));
   if (opt.spec.mode == SpecMode::Draft)
-    s->draft_ = DraftModel::load(opt.spec.draft_model, *s->tok_, path, s->pool_.get(), opt.kv_tokens, s->step_->n_ctx());
+    s->draft_ = DraftModel::load(opt.spec.draft_model, *s->tok_, path, s->pool_.get(), kv_tokens, s->step_->n_ctx());
   s->spec_ = opt.spec;
   s->sched_ = std::make_unique<Scheduler>(*s->step_, opt.scheduler, s->draft_ ? s->draft_->step.get() : nullptr);
   return s;

@@ -19,8 +19,12 @@
 namespace edgerag {
 
 struct LlmOptions {
-  int64_t kv_tokens = 16384;  // shared KV pool of all requests
-  int32_t n_ctx = 0;          // per sequence; 0 = the model's training context or kv_tokens if less
+  // Shared KV pool of all requests. 0: one request at a time (ask): room for
+  // one sequence of n_ctx tokens and as many again to compute its chunks' KV.
+  int64_t kv_tokens = 16384;
+  // Per sequence; 0 = the model's training context, at most kv_tokens (at most
+  // Generator::kDefaultMaxCtx with kv_tokens 0).
+  int32_t n_ctx = 0;
   KvType kv_type = DType::F32;  // how the pool stores K/V (f16, q8_0, KIVI int8/int4, ...)
   int n_threads = 0;          // 0 = default_thread_count()
   SchedulerOptions scheduler;

@@ -12,6 +12,7 @@
 #include "model/hparams.h"
 #include "tokenizer/tokenizer.h"
 #include "rag/index.h"
+#include "runtime/chunk_kv_store.h"
 #include "test_paths.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
@@ -190,7 +191,10 @@ TEST_F(AnswerTest, GenerativeWithStories260K) {
 }
 
 // Speculation changes how tokens are verified, not which: a greedy answer with
-// prompt lookup is the answer without it, and the drafts are counted.
+// prompt lookup is the answer without it, and the drafts are counted. A local
+// model answers through one scheduler and one KV pool whatever the options:
+// with exact chunk KV reuse too the answer stays the same, and a second engine
+// on the same chunk store (a later `ask --kv-store DIR`) takes the chunks' KV from it.
 TEST_F(AnswerTest, GreedyLookupSpeculationGivesTheSameAnswer) {
   const std::string llm = test::model_path("stories260K.gguf");
   AnswerConfig cfg;
@@ -211,6 +215,20 @@ TEST_F(AnswerTest, GreedyLookupSpeculationGivesTheSameAnswer) {
   EXPECT_EQ(j["tokens"]["drafted"], spec.tokens.drafted);
   EXPECT_DOUBLE_EQ(j["tokens"]["acceptance_rate"].get<double>(),
                    double(spec.tokens.accepted) / spec.tokens.drafted);
+
+  m.kv_store = std::make_shared<ChunkKvStore>(ChunkKvStoreOptions{});
+  cfg.kv_reuse.mode = KvReuse::ChunksExact;
+  const Answer first = AnswerEngine::open(m)->answer(q, cfg);
+  const Answer again = AnswerEngine::open(m)->answer(q, cfg);
+  for (const Answer* a : {&first, &again}) {
+    EXPECT_EQ(a->text, plain.text);
+    EXPECT_EQ(a->tokens.answer, plain.tokens.answer);
+    EXPECT_GT(a->tokens.drafted, 0);
+  }
+  EXPECT_GT(first.kv_reuse.chunk_misses, 0);
+  EXPECT_EQ(first.kv_reuse.chunk_hits, 0);
+  EXPECT_EQ(again.kv_reuse.chunk_hits, first.kv_reuse.chunk_misses);
+  EXPECT_GT(again.kv_reuse.reused_tokens, 0);
 }
 
 // Citation bookkeeping of a generated answer, with a hand-written generation:
