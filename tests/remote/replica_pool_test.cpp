@@ -3,9 +3,12 @@
 // spill, the circuit breaker's states, the retry budget, a request retried
 // on another replica when its first one refuses or is busy, a replica dying
 // mid-stream ending only its own stream with an error, recovery through the
-// health checks, and the per-replica metrics.
+// health checks, the per-replica metrics, and an embedder over two replicas
+// going on when one is down.
 #include <gtest/gtest.h>
 #include <httplib.h>
+
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +19,7 @@
 #include "remote/circuit_breaker.h"
 #include "remote/pooled_llm.h"
 #include "remote/prefix_key.h"
+#include "remote/remote_encoders.h"
 #include "remote/replica_pool.h"
 #include "runtime/scheduler.h"
 #include "util/error.h"
@@ -44,6 +48,12 @@ struct Replica {
     http->Get("/health", [](const httplib::Request&, httplib::Response& res) { res.set_content("{}", "application/json"); });
     http->Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"object":"list","data":[{"id":"m","max_model_len":512}]})", "application/json");
+    });
+    http->Post("/v1/embeddings", [](const httplib::Request& req, httplib::Response& res) {
+      const auto in = nlohmann::json::parse(req.body)["input"];
+      nlohmann::json data = nlohmann::json::array();
+      for (size_t i = 0; i < in.size(); ++i) data.push_back({{"index", i}, {"embedding", {3.0, 4.0}}});
+      res.set_content(nlohmann::json{{"data", data}}.dump(), "application/json");
     });
     http->Post("/v1/completions", [this](const httplib::Request&, httplib::Response& res) {
       completions++;
@@ -304,6 +314,19 @@ TEST(PooledLlm, AffinitySendsASharedPrefixToOneReplica) {
   for (int i = 0; i < 3; ++i) seen += drain(*spread->start(text_prompt(system + std::to_string(i)), {}), nullptr);
   std::sort(seen.begin(), seen.end());
   EXPECT_EQ(seen, "ABC");
+}
+
+TEST(PooledEncoders, EmbeddingsGoOnWhenAReplicaIsDown) {
+  Replica a("A"), b("B");
+  auto e = connect_embedder({.base_url = a.base() + "," + b.base(), .pool = quiet_pool()});
+  a.stop();
+  for (int i = 0; i < 4; ++i) {
+    const auto v = e->embed({"x", "y"}, false);
+    ASSERT_EQ(v.size(), 2u);
+    EXPECT_FLOAT_EQ(v[1][0], 0.6f);  // normalized (3, 4)
+  }
+  b.stop();
+  EXPECT_THROW(e->embed({"x"}, false), Error);  // nobody left: a clear error
 }
 
 TEST(ReplicaPool, RejectsMalformedUrlLists) {
