@@ -204,7 +204,8 @@ void time_queries(rag::Index& idx, const std::vector<std::string>& queries, cons
 void time_dense(rag::Index& idx, rag::Embedder& emb, const std::string& dir, const std::vector<std::string>& queries,
                 const RetrievalBenchOptions& o, RetrievalBenchRow& row) {
   const auto qvecs = emb.embed(queries, true);
-  const auto exact = exact_top_k(dir + "/index.sqlite", qvecs, o.k);
+  const size_t n_recall = std::min(queries.size(), o.recall_queries);
+  const auto exact = exact_top_k(dir + "/index.sqlite", {qvecs.begin(), qvecs.begin() + static_cast<ptrdiff_t>(n_recall)}, o.k);
   rag::SearchOptions so;
   so.k = so.dense_depth = o.k;
   so.ef_search = o.ef_search;
@@ -214,9 +215,11 @@ void time_dense(rag::Index& idx, rag::Embedder& emb, const std::string& dir, con
     so.mode = rag::SearchMode::Dense;
     auto r = idx.search(queries[q], so);
     dense_ms.push_back(r.timings.dense_ms);
-    size_t hit = 0;
-    for (const auto& h : r.hits) hit += exact[q].count(h.chunk_id);
-    found += exact[q].empty() ? 1.0 : static_cast<double>(hit) / static_cast<double>(exact[q].size());
+    if (q < n_recall) {
+      size_t hit = 0;
+      for (const auto& h : r.hits) hit += exact[q].count(h.chunk_id);
+      found += exact[q].empty() ? 1.0 : static_cast<double>(hit) / static_cast<double>(exact[q].size());
+    }
     rag::SearchOptions hybrid;
     hybrid.mode = rag::SearchMode::Hybrid;
     hybrid.k = o.k;
@@ -227,7 +230,7 @@ void time_dense(rag::Index& idx, rag::Embedder& emb, const std::string& dir, con
   }
   row.dense = stats(dense_ms);
   row.hybrid = stats(hybrid_ms);
-  row.recall_at_k = queries.empty() ? 0 : found / static_cast<double>(queries.size());
+  row.recall_at_k = n_recall == 0 ? 0 : found / static_cast<double>(n_recall);
   row.graph_bytes = graph_bytes(dir);
 }
 
@@ -235,6 +238,24 @@ rag::IngestOptions one_chunk_per_text() {
   rag::IngestOptions io;
   io.chunk = {1u << 20, 0, 0};
   return io;
+}
+
+// Grows the index from `have` to `target` chunks in ingest calls of up to
+// 50,000 texts (~50 MB), each generated before it is timed; the seconds spent ingesting.
+double ingest_synthetic(rag::Index& idx, Synthetic& gen, size_t& have, size_t target, bool progress) {
+  double seconds = 0;
+  while (have < target) {
+    std::vector<rag::TextDocument> docs;
+    for (size_t n = std::min<size_t>(target - have, 50000); n > 0; --n, ++have)
+      docs.push_back({fmt::format("c{}", have), "", gen.chunk()});
+    Timer t;
+    idx.ingest_texts(docs, one_chunk_per_text());
+    seconds += t.seconds();
+    if (progress)
+      fmt::print(stderr, "bench retrieval: {} of {} chunks, {:.0f} chunks/s, load {:.1f}\n", have, target,
+                 static_cast<double>(docs.size()) / std::max(t.seconds(), 1e-9), load_average());
+  }
+  return seconds;
 }
 
 }  // namespace
@@ -277,22 +298,19 @@ RetrievalBenchResult bench_retrieval(const RetrievalBenchOptions& o) {
     for (size_t target : o.chunks) {
       RetrievalBenchRow row;
       row.corpus = "synthetic";
-      // Ingest calls of up to 50,000 texts (~50 MB), generated before each is timed.
-      while (have < target) {
-        std::vector<rag::TextDocument> docs;
-        for (size_t n = std::min<size_t>(target - have, 50000); n > 0; --n, ++have)
-          docs.push_back({fmt::format("c{}", have), "", gen.chunk()});
-        Timer t;
-        idx->ingest_texts(docs, one_chunk_per_text());
-        row.ingest_s += t.seconds();
-      }
+      row.ingest_s = ingest_synthetic(*idx, gen, have, target, o.progress);
       row.chunks = idx->stats().chunks;
       row.ingest_chunks_per_s = static_cast<double>(row.chunks - (res.rows.empty() ? 0 : res.rows.back().chunks)) /
                                 std::max(row.ingest_s, 1e-9);
       row.index_bytes = idx->stats().bytes_on_disk;
+      if (o.progress) fmt::print(stderr, "bench retrieval: {} chunks ingested, timing queries\n", row.chunks);
       time_queries(*idx, queries, o, {}, row);
       if (emb) time_dense(*idx, *emb, dir + "/synthetic", queries, o, row);
       res.rows.push_back(row);
+    }
+    if (o.insert > 0) {  // into the largest index: its graph gets only the new points
+      res.insert_s = ingest_synthetic(*idx, gen, have, have + o.insert, o.progress);
+      res.inserted = o.insert;
     }
   }
   if (!o.beir.empty()) {

@@ -8,6 +8,7 @@
 // top-k compared with exact float search over the stored vectors (recall@k).
 #pragma once
 #include <cstdint>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct RetrievalBenchOptions {
   int hnsw_m = 16, ef_construction = 200;
   size_t ef_search = 64;
   size_t clusters = 1000;           // centroids the synthetic vectors scatter around
+  size_t recall_queries = SIZE_MAX; // of the queries, those scored exactly for recall@k (a scan of every vector)
+  size_t insert = 0;                // chunks added after the last size (the graph updated in place), timed
+  bool progress = false;            // a line on stderr per ingest call
 };
 
 struct LatencyStats {
@@ -55,6 +59,8 @@ struct RetrievalBenchRow {
 
 struct RetrievalBenchResult {
   std::vector<RetrievalBenchRow> rows;
+  size_t inserted = 0;              // `insert`: chunks added to the largest index, and how long that took
+  double insert_s = 0;              // (the ingest call, the graph update and its save included)
   double peak_rss_mb = 0;
   double load_before = 0, load_after = 0;  // 1-minute load average: how busy the machine was
 };

@@ -350,22 +350,29 @@ TermRuns IndexImpl::gather_terms(const std::vector<PendingDoc>& pending, bool pa
   return runs;
 }
 
-void IndexImpl::flush(std::vector<PendingDoc>& pending, IngestReport& report) {
+void IndexImpl::flush(std::vector<PendingDoc>& pending, size_t embed_batch, IngestReport& report) {
   if (pending.empty()) return;
-  write_batch(pending, gather_terms(pending, true), report);
+  write_batch(pending, gather_terms(pending, true), embed_batch, report);
 }
 
-void IndexImpl::write_batch(std::vector<PendingDoc>& pending, TermRuns runs, IngestReport& report) {
+void IndexImpl::write_batch(std::vector<PendingDoc>& pending, TermRuns runs, size_t embed_batch,
+                            IngestReport& report) {
   if (pending.empty()) return;
   std::vector<std::vector<float>> vecs;
   size_t n_chunks = 0;
   for (const auto& d : pending) n_chunks += d.chunks.size();
-  if (embedder_) {
+  if (embedder_) {  // in calls of embed_batch chunks: the transaction may hold many
     std::vector<std::string> texts;
     for (const auto& d : pending)
       for (const auto& c : d.chunks) texts.push_back(passage_text(c.headings, c.text));
-    vecs = embedder_->embed(texts, false);
-    EDGERAG_CHECK(vecs.size() == texts.size(), "embedder returned {} vectors for {} texts", vecs.size(), texts.size());
+    const size_t step = std::max<size_t>(embed_batch, 1);
+    for (size_t i = 0; i < texts.size(); i += step) {
+      std::vector<std::string> part(texts.begin() + static_cast<ptrdiff_t>(i),
+                                    texts.begin() + static_cast<ptrdiff_t>(std::min(texts.size(), i + step)));
+      auto got = embedder_->embed(part, false);
+      EDGERAG_CHECK(got.size() == part.size(), "embedder returned {} vectors for {} texts", got.size(), part.size());
+      for (auto& v : got) vecs.push_back(std::move(v));
+    }
   }
   Transaction tx(*db_);
   if (embedder_ && meta("embedder").empty()) {
@@ -500,7 +507,7 @@ IngestReport IndexImpl::ingest(const std::vector<std::string>& paths, const Inge
   // Embedding and writing happen per batch of files, announced as the "embed" stage.
   auto flush_pending = [&] {
     if (!pending.empty()) stage(IngestStage::Embed);
-    flush(pending, report);
+    flush(pending, options.embed_batch, report);
   };
   for (const auto& path : files) {
     prog.current = path;
@@ -577,13 +584,14 @@ IngestReport IndexImpl::ingest_texts(const std::vector<TextDocument>& docs, cons
   // hashed, chunked and their terms counted on the ingest threads, one batch
   // ahead of the writer, in transactions of up to batch_bytes of text (larger
   // transactions spread the postings' per-term row updates over more chunks).
-  // With one, the model sets the batch and everything runs here.
+  // With one, everything runs here, up to 1,024 documents a transaction (the
+  // embedder is called embed_batch chunks at a time).
   const bool parallel = !embedder_;
   ThreadPool& pool = ingest_pool();  // made here: its gatherers read the connection
   auto window_end = [&](size_t begin) {
     size_t end = begin;
     uint64_t bytes = 0;
-    const size_t max_docs = parallel ? SIZE_MAX : std::max<size_t>(options.embed_batch, 64);
+    const size_t max_docs = parallel ? SIZE_MAX : 1024;
     while (end < docs.size() && end - begin < max_docs && (end == begin || bytes < options.batch_bytes))
       bytes += docs[end++].text.size();
     return end;
@@ -667,7 +675,7 @@ IngestReport IndexImpl::ingest_texts(const std::vector<TextDocument>& docs, cons
       }
       p += made;
     }
-    write_batch(pending, stale ? gather_terms(pending, false) : std::move(w.runs), report);
+    write_batch(pending, stale ? gather_terms(pending, false) : std::move(w.runs), options.embed_batch, report);
     IngestProgress prog;
     prog.files_total = docs.size();
     prog.files_done = w.end;

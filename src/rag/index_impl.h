@@ -83,9 +83,10 @@ class IndexImpl final : public Index {
   void delete_document(int64_t doc_id);
   // Embeds and writes the pending documents in one transaction; their BM25
   // terms are counted on the ingest threads first, the writer merges them.
-  void flush(std::vector<PendingDoc>& pending, IngestReport& report);
+  // Chunks go to the embedder `embed_batch` at a time.
+  void flush(std::vector<PendingDoc>& pending, size_t embed_batch, IngestReport& report);
   // flush() with the terms already counted (gather_terms of exactly these documents).
-  void write_batch(std::vector<PendingDoc>& pending, TermRuns runs, IngestReport& report);
+  void write_batch(std::vector<PendingDoc>& pending, TermRuns runs, size_t embed_batch, IngestReport& report);
   // Counts the chunks' BM25 terms on the ingest threads (`parallel`), else on this
   // one; touches no database, so it may run beside the writer.
   TermRuns gather_terms(const std::vector<PendingDoc>& pending, bool parallel);

@@ -13,6 +13,7 @@
 #include "util/deadline.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/thread_pool.h"
 
 namespace fs = std::filesystem;
 
@@ -176,6 +177,49 @@ static void add_point(hnswlib::HierarchicalNSW<float>& g, int64_t id, const void
   else g.addPoint(point, label);  // unmarks and updates a deleted or present label
 }
 
+// Points waiting to be linked into a graph, added together on all threads:
+// hnswlib links points of distinct labels concurrently (the capacity is grown
+// before, and a graph's first point goes in alone, at its fixed top level).
+class PointBatch {
+ public:
+  explicit PointBatch(hnswlib::HierarchicalNSW<float>& g) : g_(g) {}
+  static constexpr size_t kParallelPoints = 1024;
+  void add(int64_t id, const void* point) {
+    ids_.push_back(id);
+    const auto* p = static_cast<const char*>(point);
+    data_.insert(data_.end(), p, p + g_.data_size_);
+    if (ids_.size() >= 8192) flush();
+  }
+  void flush() {
+    if (ids_.empty()) return;
+    size_t first = 0;
+    if (g_.cur_element_count == 0) {
+      add_point(g_, ids_[0], data_.data());
+      first = 1;
+    }
+    const size_t need = g_.cur_element_count + ids_.size();
+    if (need > g_.max_elements_) g_.resizeIndex(std::max(need, g_.max_elements_ * 2));
+    auto link = [&](int, size_t a, size_t b) {
+      for (size_t i = first + a; i < first + b; ++i)
+        g_.addPoint(data_.data() + i * g_.data_size_, static_cast<hnswlib::labeltype>(ids_[i]));
+    };
+    if (ids_.size() - first < kParallelPoints) {  // an ingest's few points: not worth the threads
+      link(0, 0, ids_.size() - first);
+    } else {
+      if (!pool_) pool_ = std::make_unique<ThreadPool>(default_thread_count());
+      pool_->parallel_for(ids_.size() - first, link);
+    }
+    ids_.clear();
+    data_.clear();
+  }
+
+ private:
+  hnswlib::HierarchicalNSW<float>& g_;
+  std::vector<int64_t> ids_;
+  std::vector<char> data_;
+  std::unique_ptr<ThreadPool> pool_;
+};
+
 static bool is_live(hnswlib::HierarchicalNSW<float>& g, int64_t id) {
   auto it = g.label_lookup_.find(static_cast<hnswlib::labeltype>(id));
   return it != g.label_lookup_.end() && !g.isMarkedDeleted(it->second);
@@ -214,6 +258,7 @@ void VectorIndex::apply_log(int64_t since) {
       "SELECT l.chunk_id, v.v FROM (SELECT DISTINCT chunk_id FROM vector_log WHERE gen > ?1) l "
       "LEFT JOIN vectors v ON v.chunk_id = l.chunk_id");
   st.bind(1, since);
+  PointBatch batch(g);
   while (st.step()) {
     int64_t id = st.i64(0);
     size_t bytes = 0;
@@ -226,8 +271,9 @@ void VectorIndex::apply_log(int64_t since) {
         std::memcmp(g.getDataByInternalId(g.label_lookup_.at(static_cast<hnswlib::labeltype>(id))), point,
                     g.data_size_) == 0)
       continue;  // already there (a log entry of the graph's own generation)
-    add_point(g, id, point);
+    batch.add(id, point);
   }
+  batch.flush();
 }
 
 void VectorIndex::apply_full_diff(size_t count) {
@@ -241,10 +287,12 @@ void VectorIndex::apply_full_diff(size_t count) {
   for (const auto& [label, internal] : g.label_lookup_)
     if (!in_db.count(static_cast<int64_t>(label)) && !g.isMarkedDeleted(internal)) g.markDelete(label);
   auto st = db_.prepare("SELECT chunk_id, v FROM vectors");
+  PointBatch batch(g);
   while (st.step()) {
     int64_t id = st.i64(0);
-    if (!is_live(g, id)) add_point(g, id, hnsw_->encode(blob_vector(st, 1, p_.dim)));
+    if (!is_live(g, id)) batch.add(id, hnsw_->encode(blob_vector(st, 1, p_.dim)));
   }
+  batch.flush();
 }
 
 void VectorIndex::prune_log(int64_t gen) {

@@ -120,6 +120,11 @@ void setup_retrieval(CLI::App& app) {
   cmd->add_option("--ef-construction", o->ef_construction, "HNSW ef_construction")->check(CLI::Range(4, 4096));
   cmd->add_option("--ef-search", o->ef_search, "HNSW ef_search")->check(CLI::Range(1, 10000));
   cmd->add_option("--clusters", o->clusters, "Centroids of the synthetic vectors")->check(CLI::Range(1, 1000000));
+  cmd->add_option("--recall-queries", o->recall_queries,
+                  "Of the queries, those whose exact top-k is computed for recall@k (each scans every vector)");
+  cmd->add_option("--insert", o->insert,
+                  "Then add this many chunks to the largest index (its graph updated in place) and time it");
+  cmd->add_flag("--progress", o->progress, "A line on stderr per ingest call and size");
   cmd->add_flag("--json", *json, "Print one JSON object");
   cmd->callback([o, json] {
     const eval::RetrievalBenchResult r = eval::bench_retrieval(*o);
@@ -139,9 +144,13 @@ void setup_retrieval(CLI::App& app) {
           rows[i].update({{"dim", o->dim}, {"vectors", o->vectors}, {"hnsw_m", o->hnsw_m},
                           {"ef_construction", o->ef_construction}, {"ef_search", o->ef_search},
                           {"dense", lat(r.rows[i].dense)}, {"hybrid", lat(r.rows[i].hybrid)},
-                          {"recall_at_k", r.rows[i].recall_at_k}, {"graph_bytes", r.rows[i].graph_bytes}});
-    const nlohmann::json j{{"rows", rows}, {"peak_rss_mb", r.peak_rss_mb}, {"load_before", r.load_before},
-                           {"load_after", r.load_after}};
+                          {"recall_at_k", r.rows[i].recall_at_k}, {"recall_queries", std::min(o->queries, o->recall_queries)},
+                          {"graph_bytes", r.rows[i].graph_bytes}});
+    nlohmann::json j{{"rows", rows}, {"peak_rss_mb", r.peak_rss_mb}, {"load_before", r.load_before},
+                     {"load_after", r.load_after}};
+    if (r.inserted > 0)
+      j["insert"] = {{"chunks", r.inserted}, {"seconds", r.insert_s},
+                     {"chunks_per_s", static_cast<double>(r.inserted) / std::max(r.insert_s, 1e-9)}};
     if (*json) {
       std::printf("%s\n", j.dump().c_str());
       return;
