@@ -63,7 +63,7 @@ VulkanDecoder::VulkanDecoder(const HParams& hp, const DecoderWeights& w, int32_t
   // The budget is checked on the file's sizes before any upload: fail up front.
   size_t need = 0;
   auto count = [&](const Matrix& m) {
-    EDGERAG_CHECK(vk::has_kernel(m.type), "vulkan: no shader for {} weights (types with shaders: F32, F16, Q8_0, "
+    EDGERAG_CHECK(vk::has_kernel(m.type), "vulkan: no shader for {} weights (types with shaders: F32, F16, BF16, Q8_0, "
                   "Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)", dtype_name(m.type));
     EDGERAG_CHECK(!m.outliers.row_ptr, "vulkan: SpQR outlier weights (tensor/sparse.h) run on the CPU only");
     need += m.nbytes();

@@ -57,7 +57,7 @@ VulkanEncoder::VulkanEncoder(const BertModel& m, int64_t n_layers, size_t vram_b
   // Sizes first: an unsupported type or an over-budget model fails before any upload.
   auto count = [&](const Matrix& w) {
     if (w.rows == 0) return;
-    EDGERAG_CHECK(vk::has_kernel(w.type), "vulkan: no shader for {} weights (types with shaders: F32, F16, Q8_0, "
+    EDGERAG_CHECK(vk::has_kernel(w.type), "vulkan: no shader for {} weights (types with shaders: F32, F16, BF16, Q8_0, "
                   "Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)", dtype_name(w.type));
     weight_bytes_ += w.nbytes();
   };

@@ -80,7 +80,7 @@ TEST_F(VulkanOps, MatmulEveryTypeOddShapes) {
     DType type;
     int64_t cols;
   };
-  for (const Case c : {Case{DType::F32, 67}, Case{DType::F16, 45}, Case{DType::Q8_0, 96}, Case{DType::Q4_0, 64},
+  for (const Case c : {Case{DType::F32, 67}, Case{DType::F16, 45}, Case{DType::BF16, 53}, Case{DType::Q8_0, 96}, Case{DType::Q4_0, 64},
                        Case{DType::Q4_1, 160}, Case{DType::Q4_K, 512}, Case{DType::Q5_K, 256},
                        Case{DType::Q6_K, 512}}) {
     SCOPED_TRACE(dtype_name(c.type));
@@ -111,7 +111,7 @@ TEST_F(VulkanOps, MatmulEveryTypeOddShapes) {
 }
 
 TEST_F(VulkanOps, GetRowsEveryType) {
-  for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K,
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K,
                   DType::Q6_K}) {
     SCOPED_TRACE(dtype_name(t));
     const int64_t cols = 256, rows = 5;

@@ -16,6 +16,12 @@ float dq(uint b, uint j) { return uintBitsToFloat(wq[b >> 2]); }
 #define BLOCK 1u
 #define BLOCK_BYTES 2u
 float dq(uint b, uint j) { return f16(b); }
+#elif defined(TYPE_BF16)
+// A bf16 is the top half of an f32: widened exactly by a shift, with no device
+// feature needed (bf16 arithmetic extensions would only speed up the products).
+#define BLOCK 1u
+#define BLOCK_BYTES 2u
+float dq(uint b, uint j) { return uintBitsToFloat((u8(b) | (u8(b + 1u) << 8)) << 16); }
 #elif defined(TYPE_Q8_0)
 #define BLOCK 32u
 #define BLOCK_BYTES 34u
