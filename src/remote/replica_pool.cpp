@@ -17,6 +17,8 @@ std::vector<std::string> split_backend_urls(const std::string& list, const char*
     while (!u.empty() && u.back() == '/') u.pop_back();
     EDGERAG_CHECK(u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0,
                   "{} '{}': expected http(s) URLs such as http://host:8000/v1, separated by commas", flag, u);
+    EDGERAG_CHECK(std::none_of(u.begin(), u.end(), [](unsigned char c) { return c <= ' ' || c == '"' || c == '\\' || c >= 0x7f; }),
+                  "{}: a URL with a space, quote, backslash or non-ASCII byte", flag);  // URLs are metric labels
     EDGERAG_CHECK(std::find(urls.begin(), urls.end(), u) == urls.end(), "{}: {} is listed twice", flag, u);
     urls.push_back(std::move(u));
     if (comma == list.size()) return urls;

@@ -334,6 +334,7 @@ TEST(ReplicaPool, RejectsMalformedUrlLists) {
   EXPECT_THROW(split_backend_urls("http://a/v1,,http://b/v1", "--x"), Error);
   EXPECT_THROW(split_backend_urls("ftp://a", "--x"), Error);
   EXPECT_THROW(split_backend_urls("http://a/v1,http://a/v1", "--x"), Error);
+  EXPECT_THROW(split_backend_urls("http://a/v1\"} 1\nfake 2", "--x"), Error);  // would forge /metrics lines
 }
 
 }  // namespace
