@@ -40,6 +40,10 @@ struct Timed {
   double tok_s() const { return ms > 0 ? tokens * 1000.0 / ms : 0; }
 };
 Timed decode_time(const GenResult& g) { return {std::max(0, g.n_generated - 1), g.total_ms - g.ttft_ms}; }
+Timed median(std::vector<Timed> v) {
+  std::sort(v.begin(), v.end(), [](const Timed& a, const Timed& b) { return a.ms < b.ms; });
+  return v[v.size() / 2];
+}
 
 void finish_row(SpecBenchRow& r, const Timed& base, const Timed& spec) {
   r.base_tok_s = base.tok_s();
@@ -54,6 +58,7 @@ void finish_row(SpecBenchRow& r, const Timed& base, const Timed& spec) {
 SpecBenchResult bench_spec(const SpecBenchOptions& opts) {
   EDGERAG_CHECK(opts.n_gen >= 2, "bench spec: need at least 2 generated tokens, got {}", opts.n_gen);
   EDGERAG_CHECK(opts.spec.mode != SpecMode::Off, "bench spec: --speculative must not be off");
+  EDGERAG_CHECK(opts.pairs >= 1, "bench spec: need at least one run pair per prompt, got {}", opts.pairs);
   const auto prompts = read_prompts(opts.prompts_file);
   auto model = Model::load(opts.model);
   auto tok = Tokenizer::from_gguf(model->gguf());
@@ -73,16 +78,24 @@ SpecBenchResult bench_spec(const SpecBenchOptions& opts) {
   res.total.identical = true;
   Timed base_total, spec_total;
   for (const auto& prompt : ids) {
-    const auto base = engine.generate(prompt, opts.n_gen, greedy, off, false);
-    const auto spec = engine.generate(prompt, opts.n_gen, greedy, opts.spec, false);
+    std::vector<Timed> base_runs, spec_runs;
+    SpecEngine::Run spec;
+    bool identical = true;
+    for (int pair = 0; pair < opts.pairs; ++pair) {
+      const auto base = engine.generate(prompt, opts.n_gen, greedy, off, false);
+      spec = engine.generate(prompt, opts.n_gen, greedy, opts.spec, false);
+      identical = identical && base.tokens == spec.tokens;
+      base_runs.push_back(decode_time(base.result));
+      spec_runs.push_back(decode_time(spec.result));
+    }
     SpecBenchRow r;
     r.n_prompt = static_cast<int>(prompt.size());
     r.n_gen = spec.result.n_generated;
     r.drafted = spec.result.n_drafted;
     r.accepted = spec.result.n_accepted;
     r.verify_steps = spec.result.n_verify;
-    r.identical = base.tokens == spec.tokens;
-    const Timed b = decode_time(base.result), s = decode_time(spec.result);
+    r.identical = identical;
+    const Timed b = median(std::move(base_runs)), s = median(std::move(spec_runs));
     finish_row(r, b, s);
     res.prompts.push_back(r);
     SpecBenchRow& t = res.total;

@@ -15,6 +15,9 @@ struct SpecBenchOptions {
   std::string prompts_file;  // JSONL: one object with a "prompt" string per line
   int n_gen = 128;
   int n_threads = 0;  // 0 = default_thread_count()
+  // Plain / speculative run pairs per prompt, alternating; each side's median
+  // decode time counts, so a load burst on a busy machine hits one pair only.
+  int pairs = 1;
 };
 
 struct SpecBenchRow {
@@ -32,8 +35,9 @@ struct SpecBenchResult {
   SpecBenchRow total;  // sums of tokens and times over the prompts
 };
 
-// Per prompt: the plain run, then the speculative one (greedy, n_gen tokens,
-// end-of-generation tokens do not stop). Throws edgerag::Error for a bad file.
+// Per prompt: the plain run, then the speculative one, `pairs` times (greedy,
+// n_gen tokens, end-of-generation tokens do not stop; `identical` over every
+// pair). Throws edgerag::Error for a bad file.
 SpecBenchResult bench_spec(const SpecBenchOptions& opts);
 
 // What speculation costs on a CPU: one forward over a sequence at context

@@ -45,6 +45,8 @@ void setup(CLI::App& app) {
   cmd->add_option("-n,--gen-tokens", o->n_gen, "Generated tokens per prompt")->capture_default_str()
       ->check(CLI::Range(2, 1 << 16));
   cmd->add_option("--threads", o->n_threads, "Worker threads (default: all)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--pairs", o->pairs, "Plain / speculative run pairs per prompt, alternating (median decode times)")
+      ->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_flag("--json", *json, "Print one JSON object");
   cmd->callback([o, json, spec, draft, cost, verify_cost] {
     o->model = resolve_model_flag(o->model);
@@ -63,7 +65,8 @@ void setup(CLI::App& app) {
     if (!draft->empty()) spec->mode = "draft:" + *draft;
     o->spec = spec->options();
     const SpecBenchResult r = bench_spec(*o);
-    nlohmann::json j{{"model", o->model}, {"speculative", speculative_name(o->spec)}, {"draft_max", o->spec.draft_max},
+    nlohmann::json j{{"model", o->model},           {"speculative", speculative_name(o->spec)},
+                     {"draft_max", o->spec.draft_max}, {"pairs", o->pairs},
                      {"total", row_json(r.total)}};
     for (const auto& p : r.prompts) j["prompts"].push_back(row_json(p));
     if (*json) {
