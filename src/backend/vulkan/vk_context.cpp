@@ -15,6 +15,7 @@ namespace {
 // Every Vulkan entry point used, loaded from the loader at run time.
 #define EDGERAG_VK_FUNCS(X)                                                                                      \
   X(vkCreateInstance) X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)       \
+  X(vkGetPhysicalDeviceProperties2)                                                                              \
   X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkGetPhysicalDeviceMemoryProperties) X(vkCreateDevice)          \
   X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkCreateBuffer) X(vkDestroyBuffer) X(vkGetBufferMemoryRequirements) \
   X(vkAllocateMemory) X(vkFreeMemory) X(vkBindBufferMemory) X(vkMapMemory) X(vkCreateShaderModule)             \
@@ -150,6 +151,15 @@ void Context::open() {
   name_ = props.deviceName;
   type_ = props.deviceType;
   max_range_ = props.limits.maxStorageBufferRange;
+  // Subgroup reductions in the matmul shaders need arithmetic subgroup ops in compute.
+  auto sg = make<VkPhysicalDeviceSubgroupProperties>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES);
+  auto props2 = make<VkPhysicalDeviceProperties2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2);
+  props2.pNext = &sg;
+  vkGetPhysicalDeviceProperties2(phys_, &props2);
+  if ((sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
+      sg.subgroupSize >= 1 && sg.subgroupSize <= 64 && props.apiVersion >= VK_API_VERSION_1_1)
+    subgroup_size_ = sg.subgroupSize;
+  use_subgroups_ = subgroup_size_ > 0;
   vkGetPhysicalDeviceMemoryProperties(phys_, &mem_props_);
 
   const float prio = 1.0f;

@@ -62,6 +62,12 @@ class Context {
   const std::string& device_name() const { return name_; }
   const char* device_type() const;  // "discrete", "integrated", "virtual", "cpu", "other"
   size_t max_buffer_bytes() const { return max_range_; }
+  // Subgroup size when the device has arithmetic subgroup operations in compute
+  // shaders (0 otherwise). The matmul shaders then reduce with subgroupAdd
+  // instead of a shared-memory tree, unless use_subgroups(false) (tests, both paths).
+  uint32_t subgroup_size() const { return subgroup_size_; }
+  bool subgroups() const { return use_subgroups_; }
+  void use_subgroups(bool on) { use_subgroups_ = on && subgroup_size_ > 0; }
   std::mutex& lock() { return mu_; }
 
   // Allocates `bytes` (rounded up to 4) of device-local or host-visible memory.
@@ -121,6 +127,8 @@ class Context {
   bool recording_ = false;
   std::string name_;
   size_t max_range_ = 0;
+  uint32_t subgroup_size_ = 0;
+  bool use_subgroups_ = false;
   size_t allocated_ = 0, peak_ = 0;
   std::unordered_map<std::string, Pipeline> pipelines_;
   std::mutex mu_;

@@ -67,7 +67,7 @@ void matmul(Context& ctx, const DeviceMatrix& w, const Buffer& x, int64_t n_toke
   struct {
     uint32_t cols, rows, n_tokens, row_bytes, w_off, x_off, y_off, r_off;
   } p{u32(w.cols), u32(w.rows), u32(n_tokens), u32(w.row_bytes), 0, u32(x_off), u32(y_off), 0};
-  const std::string shader = fmt::format("matmul_{}", type_suffix(w.type));
+  const std::string shader = fmt::format("matmul_{}{}", type_suffix(w.type), ctx.subgroups() ? "_sg" : "");
   const uint32_t tiles = u32((n_tokens + kTile - 1) / kTile);
   for (int64_t r = 0; r < w.rows; r += kMaxGroups) {
     p.r_off = u32(r);

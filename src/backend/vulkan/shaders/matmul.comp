@@ -1,9 +1,14 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifdef SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 // Y[t, r] = sum_c W[r, c] * X[t, c]. One workgroup per (row, tile of TILE tokens):
 // each weight block is dequantized once and used for all tokens of the tile
 // (n_tokens = 1 is the decode matrix-vector product, more the prefill product).
-// Rows go in dispatches of at most 65535 groups (r_off). Threads split the row's blocks; a shared-memory tree sums their partials.
+// Rows go in dispatches of at most 65535 groups (r_off). Threads split the row's blocks; their partials
+// are summed by subgroupAdd and one shared slot per subgroup (SUBGROUP, when the device has it) or by a
+// shared-memory tree (everywhere).
 layout(local_size_x = 64) in;
 layout(std430, binding = 0) readonly buffer W { uint wq[]; };
 layout(std430, binding = 1) readonly buffer X { float x[]; };
@@ -29,6 +34,18 @@ void main() {
       for (uint t = 0u; t < nt; ++t) acc[t] += w * x[c + t * p.cols];
     }
   }
+#ifdef SUBGROUP
+  for (uint t = 0u; t < TILE; ++t) {
+    const float s = subgroupAdd(acc[t]);
+    if (subgroupElect()) red[t * 64u + gl_SubgroupID] = s;
+  }
+  barrier();
+  if (tid < nt) {
+    float s = 0.0;
+    for (uint g = 0u; g < gl_NumSubgroups; ++g) s += red[tid * 64u + g];
+    y[p.y_off + (t0 + tid) * p.rows + r] = s;
+  }
+#else
   for (uint t = 0u; t < TILE; ++t) red[t * 64u + tid] = acc[t];
   barrier();
   for (uint s = 32u; s > 0u; s >>= 1) {
@@ -37,4 +54,5 @@ void main() {
     barrier();
   }
   if (tid < nt) y[p.y_off + (t0 + tid) * p.rows + r] = red[tid * 64u];
+#endif
 }
