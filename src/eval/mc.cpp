@@ -9,6 +9,7 @@
 #include "eval/ppl.h"
 #include "format/json_file.h"
 #include "runtime/generator.h"
+#include "runtime/sampler.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/timer.h"

@@ -3,18 +3,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "runtime/sampler.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/timer.h"
 
 namespace edgerag {
-
-double nll_of(const float* logits, int32_t n_vocab, int32_t target) {
-  const float mx = *std::max_element(logits, logits + n_vocab);
-  double sum = 0;
-  for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - mx));
-  return std::log(sum) - (logits[target] - mx);
-}
 
 namespace {
 

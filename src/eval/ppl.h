@@ -35,9 +35,6 @@ struct PplResult {
   double tokens_per_second = 0;  // evaluated (not scored) tokens per second
 };
 
-// -log softmax(logits)[target], with max subtraction and a double sum as llama.cpp does.
-double nll_of(const float* logits, int32_t n_vocab, int32_t target);
-
 // Tokenizes with the model's tokenizer (BOS added as the vocabulary asks, special
 // texts not parsed) and scores.
 PplResult perplexity(const Model& model, const std::string& text, const PplOptions& opt, ThreadPool* pool);

@@ -111,6 +111,7 @@ GeneratedText generated_text(std::string text, const LlmResult& r) {
           .queue_ms = r.queue_ms,
           .prefill_ms = r.ttft_ms - r.queue_ms,
           .decode_ms = r.total_ms - r.ttft_ms,
+          .token_p = r.token_p,
           .kv_reuse = r.kv_reuse};
 }
 

@@ -108,6 +108,9 @@ std::unique_ptr<RemoteStream> RemoteLlm::stream(LlmPrompt prompt, const LlmParam
                {"temperature", params.sampling.temperature},
                {"top_p", params.sampling.top_p},
                {"min_p", params.sampling.min_p}};
+  // The sampled tokens' log-probabilities (an answer's confidence): chat takes
+  // a flag, completions the number of alternatives besides the sampled token.
+  body["logprobs"] = chat ? json(true) : json(1);
   if (params.sampling.top_k > 0) body["top_k"] = params.sampling.top_k;
   if (params.sampling.seed != 0) body["seed"] = params.sampling.seed;
   if (!params.stop.empty()) body["stop"] = params.stop;

@@ -8,6 +8,26 @@ namespace edgerag::remote {
 
 using nlohmann::json;
 
+namespace {
+
+// The sampled tokens' log-probabilities of one stream event's choice, in
+// OpenAI's chat form (logprobs.content[].logprob) or completions form
+// (logprobs.token_logprobs[]); anything else is ignored.
+void add_logprobs(const json& choice, TokenProbability& p) {
+  const auto lp = choice.find("logprobs");
+  if (lp == choice.end() || !lp->is_object()) return;
+  if (const auto c = lp->find("content"); c != lp->end() && c->is_array()) {
+    for (const json& t : *c)
+      if (t.is_object())
+        if (const auto v = t.find("logprob"); v != t.end() && v->is_number()) p.add_nll(-v->get<double>());
+  } else if (const auto c = lp->find("token_logprobs"); c != lp->end() && c->is_array()) {
+    for (const json& v : *c)
+      if (v.is_number()) p.add_nll(-v.get<double>());
+  }
+}
+
+}  // namespace
+
 RemoteStream::RemoteStream(std::string url, std::string body, HttpOptions http, bool chat) {
   thread_ = std::thread([this, url = std::move(url), body = std::move(body), http = std::move(http), chat] {
     run(url, body, http, chat);
@@ -34,6 +54,7 @@ void RemoteStream::run(const std::string& url, const std::string& body, const Ht
   const auto t0 = Clock::now();
   auto ms = [&t0] { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); };
   LlmResult r;
+  TokenProbability token_p;
   Failure failure = Failure::None;
   bool got_done = false;
   std::string event_error;
@@ -62,6 +83,7 @@ void RemoteStream::run(const std::string& url, const std::string& body, const Ht
       piece = t->get<std::string>();
     }
     if (const auto f = c.find("finish_reason"); f != c.end() && f->is_string()) r.finish_reason = f->get<std::string>();
+    add_logprobs(c, token_p);
     if (!piece.empty()) {
       if (r.ttft_ms == 0) r.ttft_ms = ms();
       std::lock_guard lk(mu_);
@@ -71,6 +93,7 @@ void RemoteStream::run(const std::string& url, const std::string& body, const Ht
     return true;
   }, &abort_);
   r.total_ms = ms();
+  r.token_p = token_p.mean();
   if (abort_) {
     r.finish_reason = "cancelled";
   } else if (!event_error.empty()) {

@@ -51,9 +51,11 @@ GenerationResult Generator::generate_ids(const std::vector<int32_t>& prompt_ids,
   t.n_prompt = static_cast<int32_t>(prompt_ids.size());
 
   Timer decode;
+  TokenProbability token_p;
   int32_t pos = t.n_prompt;
   for (int32_t i = 0; i < params.max_tokens; ++i) {
     const int32_t id = sampler.sample(logits.row(0), n_vocab);
+    token_p.add(logits.row(0), n_vocab, id);
     if (i == 0) {
       t.ttft_ms = total.ms();
       decode.reset();
@@ -83,6 +85,7 @@ GenerationResult Generator::generate_ids(const std::vector<int32_t>& prompt_ids,
   if (const std::string tail = policy.flush(); !tail.empty() && res.stop_reason != "cancelled" && on_token)
     on_token(-1, tail);
   res.text = policy.text();
+  res.token_p = token_p.mean();
   t.prefill_tok_s = t.prompt_ms > 0 ? t.n_prompt * 1000.0 / t.prompt_ms : 0;
   t.decode_tok_s = t.decode_ms > 0 ? t.n_decode * 1000.0 / t.decode_ms : 0;
   cache_->free_sequence(0);

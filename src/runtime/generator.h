@@ -40,6 +40,7 @@ struct GenerationResult {
   std::string stop_reason;      // "length" | "eog" | "stop" | "cancelled"
   GenerationTimings timings;
   int32_t n_drafted = 0, n_accepted = 0;  // speculative decoding (generate --speculative)
+  std::optional<double> token_p;           // geometric mean probability of `tokens` (runtime/sampler.h)
 };
 
 // Called after each generated token with the text it released (may be empty

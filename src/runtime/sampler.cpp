@@ -22,6 +22,18 @@ uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 }  // namespace
 
+double nll_of(const float* logits, int32_t n_vocab, int32_t target) {
+  const float mx = *std::max_element(logits, logits + n_vocab);
+  double sum = 0;
+  for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - mx));
+  return std::log(sum) - (logits[target] - mx);
+}
+
+std::optional<double> TokenProbability::mean() const {
+  if (n_ == 0) return std::nullopt;
+  return std::exp(-sum_nll_ / static_cast<double>(n_));
+}
+
 int32_t argmax(const float* logits, int32_t n) {
   int32_t best = 0;
   for (int32_t i = 1; i < n; ++i)

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <vector>
 
 namespace edgerag {
@@ -33,6 +34,28 @@ void apply_top_p(std::vector<Candidate>& c, float p);
 void apply_min_p(std::vector<Candidate>& c, float p);
 void softmax_candidates(std::vector<Candidate>& c);  // sets p from logit
 int32_t argmax(const float* logits, int32_t n);  // lowest id on ties
+
+// -log softmax(logits)[target], with max subtraction and a double sum as llama.cpp does.
+double nll_of(const float* logits, int32_t n_vocab, int32_t target);
+
+// How sure the model was of the tokens it generated: the geometric mean of
+// each picked token's probability under the model's own softmax (the raw
+// logits, temperature 1, before any top-k/top-p filtering; greedy included).
+// An answer's confidence uses it (rag/confidence.h).
+class TokenProbability {
+ public:
+  void add(const float* logits, int32_t n_vocab, int32_t token) { add_nll(nll_of(logits, n_vocab, token)); }
+  void add_nll(double nll) {
+    sum_nll_ += nll;
+    ++n_;
+  }
+  // exp(-mean nll); none before the first token.
+  std::optional<double> mean() const;
+
+ private:
+  double sum_nll_ = 0;
+  int64_t n_ = 0;
+};
 
 // Deterministic RNG (splitmix64 seeding + xoshiro256**).
 class Rng {

@@ -40,6 +40,7 @@ struct Scheduler::Seq {
   Timer timer;
   double queue_ms = 0, ttft_ms = 0;
   ChunkPrefillStats kv_reuse;
+  TokenProbability token_p;  // of every picked token
   bool prefilling() const { return n_past < req.prompt.size(); }
 };
 
@@ -148,6 +149,7 @@ void Scheduler::finish(Seq& s, FinishReason reason, std::string error) {
   r.ttft_ms = s.ttft_ms;
   r.total_ms = s.timer.ms();
   r.kv_reuse = s.kv_reuse;
+  r.token_p = s.token_p.mean();
   auto done = std::move(s.req.on_done);
   s.req.on_done = nullptr;
   if (done) done(r);
@@ -264,7 +266,7 @@ bool Scheduler::prefill_with_chunks(Seq& s) {
     }
     cache_.insert(std::span<const int32_t>(s.req.prompt).first(exact), model_.seq_blocks(s.seq));
   }
-  return emit(s, s.req.sample(std::span<const float>(logits), -1));
+  return emit(s, pick(s, logits, -1));
 }
 
 void Scheduler::step() {
@@ -334,7 +336,7 @@ void Scheduler::step() {
       s.n_past += entries[i].tokens.size();
       if (s.prefilling()) continue;  // more prompt chunks to go
       if (opt_.prefix_cache) cache_.insert(s.req.prompt, model_.seq_blocks(s.seq));
-      if (!emit(s, s.req.sample(std::span<const float>(row, nv), -1))) done.push_back(&s);
+      if (!emit(s, pick(s, std::span<const float>(row, nv), -1))) done.push_back(&s);
       continue;
     }
     // Verify: position j's logits pick the token after feed[j]; drafts are kept
@@ -344,7 +346,7 @@ void Scheduler::step() {
     bool finished = false;
     for (int j = 0; j <= n_drafts; ++j) {
       const int32_t draft = j < n_drafts ? s.feed[j + 1] : -1;
-      const int32_t tok = s.req.sample(std::span<const float>(row + j * nv, nv), draft);
+      const int32_t tok = pick(s, std::span<const float>(row + j * nv, nv), draft);
       accepted += tok == draft;
       if (!emit(s, tok)) {
         finished = true;
@@ -411,6 +413,12 @@ void Scheduler::draft_with_model(std::vector<std::pair<Seq*, int>>& want) {
     entries.swap(next);
     owners.swap(next_owners);
   }
+}
+
+int32_t Scheduler::pick(Seq& s, std::span<const float> logits, int32_t draft) {
+  const int32_t tok = s.req.sample(logits, draft);
+  s.token_p.add(logits.data(), static_cast<int32_t>(logits.size()), tok);
+  return tok;
 }
 
 bool Scheduler::emit(Seq& s, int32_t tok) {

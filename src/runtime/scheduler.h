@@ -151,6 +151,8 @@ class Scheduler {
   // draft forward per draft position, all sequences batched).
   void draft_with_model(std::vector<std::pair<Seq*, int>>& want);
   // Hands a sampled token to the request; false when the request is finished.
+  // The request's pick for a position (its sample callback), its probability recorded.
+  int32_t pick(Seq& s, std::span<const float> logits, int32_t draft);
   bool emit(Seq& s, int32_t tok);
   void finish(Seq& s, FinishReason reason, std::string error = "");
   void update_stats_locked();  // running, KV and prefix-cache figures; engine thread with mu_ held

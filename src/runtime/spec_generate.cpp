@@ -76,6 +76,7 @@ GenerationResult SpecEngine::generate_text(const std::vector<int32_t>& prompt, c
   res.stop_reason = policy.stopped() ? "stop" : g.reason == FinishReason::Length ? "length" : "eog";
   res.n_drafted = g.n_drafted;
   res.n_accepted = g.n_accepted;
+  res.token_p = g.token_p;
   auto& t = res.timings;
   t.n_prompt = static_cast<int32_t>(prompt.size());
   t.prompt_ms = t.ttft_ms = g.ttft_ms;  // prefill and the first sample are one scheduler step

@@ -269,8 +269,18 @@ TEST_F(AdaptiveAnswerTest, Stories260KEndToEnd) {
   for (const char* k : {"confidence", "evidence", "margin", "agreement", "coverage"})
     EXPECT_TRUE(j["confidence"].contains(k)) << k;
   EXPECT_TRUE(j["signals"].contains("difficulty"));
+  // The answer tokens' probability is measured and enters the confidence.
+  ASSERT_TRUE(a.confidence.token_p.has_value());
+  EXPECT_GT(*a.confidence.token_p, 0.0);
+  EXPECT_LE(*a.confidence.token_p, 1.0);
+  EXPECT_EQ(j["confidence"]["token_p"].get<double>(), *a.confidence.token_p);
+  EXPECT_DOUBLE_EQ(a.confidence.confidence,
+                   answer_confidence(a.text, a.context, a.signals, a.confidence.token_p).confidence);
+  EXPECT_NE(a.confidence.confidence, answer_confidence(a.text, a.context, a.signals).confidence);
   cfg.adaptive.route = "large";
-  EXPECT_EQ(e->answer("Where did Lily and Tim go?", cfg).model, "large");
+  const Answer large = e->answer("Where did Lily and Tim go?", cfg);
+  EXPECT_EQ(large.model, "large");
+  EXPECT_TRUE(large.confidence.token_p.has_value());
 }
 
 }  // namespace

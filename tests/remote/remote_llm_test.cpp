@@ -7,6 +7,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <cmath>
 #include <string>
 #include <thread>
 
@@ -47,8 +48,10 @@ struct FakeServer {
       res.set_chunked_content_provider("text/event-stream", [cut, deep](size_t, httplib::DataSink& sink) {
         auto send = [&](const std::string& s) { sink.write(s.data(), s.size()); };
         if (deep) send("data: " + std::string(500000, '[') + "\n\n");  // an event that is not ours: skipped
-        send("data: {\"choices\":[{\"index\":0,\"text\":\"Hello\",\"finish_reason\":null}]}\n\n");
-        send(": a comment line\n\ndata: {\"choices\":[{\"index\":0,\"text\":\", world\",\"finish_reason\":null}]}\n\n");
+        send("data: {\"choices\":[{\"index\":0,\"text\":\"Hello\",\"finish_reason\":null,"
+             "\"logprobs\":{\"tokens\":[\"Hello\"],\"token_logprobs\":[-0.5]}}]}\n\n");
+        send(": a comment line\n\ndata: {\"choices\":[{\"index\":0,\"text\":\", world\",\"finish_reason\":null,"
+             "\"logprobs\":{\"tokens\":[\",\",\" world\"],\"token_logprobs\":[-1.0,-1.5]}}]}\n\n");
         if (cut) return false;  // the connection drops mid-answer
         send("data: {\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":\"length\"}]}\n\n");
         send("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n");
@@ -98,6 +101,10 @@ TEST(RemoteLlm, StreamsPiecesAndUsageAndSendsServerCountedIds) {
   EXPECT_EQ(f.last_body["stream"], true);
   EXPECT_EQ(f.last_body["max_tokens"], 2);
   EXPECT_EQ(f.last_body["stop"], json::array({"\n\n"}));
+  // The sampled tokens' logprobs were asked for, and their geometric mean is reported.
+  EXPECT_EQ(f.last_body["logprobs"], 1);
+  ASSERT_TRUE(s->result().token_p.has_value());
+  EXPECT_NEAR(*s->result().token_p, std::exp(-1.0), 1e-12);
 }
 
 TEST(RemoteLlm, HttpErrorAndCutStreamEndAsErrors) {

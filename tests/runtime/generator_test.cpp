@@ -2,6 +2,7 @@
 // stop strings, cancellation, streaming and the context check.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -89,6 +90,40 @@ TEST(Generate, SpeculativePathsReproduceLlamaCppGreedyIds) {
     o.gen.stop = {" Lily"};
     EXPECT_EQ(run_generate(o).text, ", there was a little girl named") << flag;
   }
+}
+
+// The reported token probability is the geometric mean of each greedy token's
+// probability under the model's softmax: checked against one batched forward
+// over prompt + answer with a float64 softmax written here, for the plain and
+// the speculative path.
+TEST(Generate, TokenProbabilityIsTheGeometricMeanOfTheModelsSoftmax) {
+  const auto res = run_generate(greedy_options(16));
+  auto model = Model::load(test::model_path("stories260K.gguf"));
+  auto cache = model->make_cache(64);
+  Batch b;
+  const size_t n_prompt = res.prompt_ids.size();
+  std::vector<int32_t> all = res.prompt_ids;
+  all.insert(all.end(), res.tokens.begin(), res.tokens.end() - 1);
+  for (size_t i = 0; i < all.size(); ++i) b.add(all[i], static_cast<int32_t>(i), 0, i + 1 >= n_prompt);
+  ThreadPool pool(2);
+  const Logits lg = model->forward(b, *cache, &pool);
+  double sum_log_p = 0;
+  for (size_t k = 0; k < res.tokens.size(); ++k) {
+    const float* row = lg.for_token(n_prompt - 1 + k);
+    double z = 0;
+    for (int32_t v = 0; v < lg.n_vocab; ++v) z += std::exp(static_cast<double>(row[v]));
+    sum_log_p += row[res.tokens[k]] - std::log(z);
+  }
+  const double want = std::exp(sum_log_p / static_cast<double>(res.tokens.size()));
+  ASSERT_TRUE(res.token_p.has_value());
+  EXPECT_NEAR(*res.token_p, want, 1e-4 * want);
+  EXPECT_GT(want, 0.0);
+  EXPECT_LT(want, 1.0);
+  auto o = greedy_options(16);
+  o.spec = parse_speculative("lookup", 4);
+  const auto spec = run_generate(o);
+  ASSERT_TRUE(spec.token_p.has_value());
+  EXPECT_NEAR(*spec.token_p, want, 1e-4 * want);
 }
 
 TEST(Generate, CallbackCancelsAndContextIsChecked) {

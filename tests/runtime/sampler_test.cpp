@@ -215,5 +215,21 @@ TEST(Sampler, SnapshotRestoreRepeatsTheDraws) {
   EXPECT_EQ(a, b);
 }
 
+// Logits {0, ln 3}: p = 1/4 and 3/4; their geometric mean is sqrt(3) / 4.
+TEST(Sampler, TokenProbabilityIsTheGeometricMeanUnderTheSoftmax) {
+  const float logits[2] = {0.0f, std::log(3.0f)};
+  EXPECT_NEAR(nll_of(logits, 2, 1), -std::log(0.75), 1e-6);
+  TokenProbability p;
+  EXPECT_FALSE(p.mean().has_value());
+  p.add(logits, 2, 0);
+  p.add(logits, 2, 1);
+  ASSERT_TRUE(p.mean().has_value());
+  EXPECT_NEAR(*p.mean(), std::sqrt(3.0) / 4, 1e-6);
+  const float big[2] = {1000.0f, 1000.0f};  // max subtraction: no overflow
+  TokenProbability q;
+  q.add(big, 2, 0);
+  EXPECT_NEAR(*q.mean(), 0.5, 1e-9);
+}
+
 }  // namespace
 }  // namespace edgerag

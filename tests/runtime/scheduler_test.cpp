@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <condition_variable>
 #include <future>
 #include <list>
@@ -48,6 +49,9 @@ TEST(Scheduler, ConcurrentRequestsMatchTheSequentialReference) {
     EXPECT_EQ(c.tokens, model.reference(prompts[i], 5 + i % 9)) << "request " << i;
     EXPECT_EQ(c.result.reason, FinishReason::Length);
     EXPECT_EQ(c.result.n_generated, 5 + i % 9);
+    // Every pick is the one-hot logit 1 among 97 zeros.
+    ASSERT_TRUE(c.result.token_p.has_value());
+    EXPECT_NEAR(*c.result.token_p, std::exp(1.0) / (std::exp(1.0) + 96), 1e-12);
     ++i;
   }
   auto st = sched.stats();
@@ -244,6 +248,9 @@ TEST(Scheduler, LookupDraftsInAMixedBatchMatchTheSequentialReference) {
       EXPECT_GT(c.result.n_accepted, 0) << "request " << i;
       EXPECT_LE(c.result.n_accepted, c.result.n_drafted);
     }
+    // Only emitted positions count, drafts verified or not: each a one-hot logit among 11.
+    ASSERT_TRUE(c.result.token_p.has_value());
+    EXPECT_NEAR(*c.result.token_p, std::exp(1.0) / (std::exp(1.0) + 10), 1e-12);
     ++i;
   }
   const auto st = sched.stats();
