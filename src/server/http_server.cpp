@@ -77,6 +77,7 @@ void Server::stop() { http_->stop(); }
 std::vector<std::string> Server::model_ids() const {
   std::vector<std::string> ids;
   if (models_.llm) ids.push_back(models_.llm->id());
+  if (models_.llm_small) ids.push_back(models_.llm_small->id());
   if (models_.embed) ids.push_back(models_.embed_id);
   if (models_.rerank) ids.push_back(models_.rerank_id);
   return ids;
@@ -183,6 +184,7 @@ void Server::setup() {
   route("GET", "/v1/server", [this](const httplib::Request&, httplib::Response& res) {
     auto id = [](bool loaded, const std::string& s) { return loaded ? json(s) : json(nullptr); };
     json j = {{"llm", id(models_.llm != nullptr, models_.llm ? models_.llm->id() : "")},
+              {"llm_small", id(models_.llm_small != nullptr, models_.llm_small ? models_.llm_small->id() : "")},
               {"embed", id(models_.embed != nullptr, models_.embed_id)},
               {"rerank", id(models_.rerank != nullptr, models_.rerank_id)},
               {"index", !models_.index_dir.empty()},

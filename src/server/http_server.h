@@ -50,6 +50,9 @@ struct ServerOptions {
 // What the server serves; any part may be missing (its endpoints answer 404).
 struct ServedModels {
   std::unique_ptr<LlmBackend> llm;
+  // RAG model routing (serve --route): the LLM easy questions go to; needs `llm`
+  // (the large one). /v1/rag/query reports which answered and why.
+  std::unique_ptr<LlmBackend> llm_small;
   std::unique_ptr<Encoder> embed, rerank;
   std::string embed_id, rerank_id;  // file stems
   std::string index_dir;            // RAG index ("" = no RAG endpoints)
@@ -105,8 +108,12 @@ class Server {
   rag::PreparedAnswer prepare_answer(const httplib::Request& req, bool& stream, bool& debug);
 
   // Generation shared by the OpenAI and RAG endpoints: a prompt the server can
-  // tokenize is checked against the vocabulary and context (`param` names the request field).
-  std::shared_ptr<LlmStream> start_job(LlmPrompt prompt, const LlmParams& params, const char* param);
+  // tokenize is checked against the vocabulary and context (`param` names the
+  // request field). `llm`: the backend to run on (null: models_.llm).
+  std::shared_ptr<LlmStream> start_job(LlmPrompt prompt, const LlmParams& params, const char* param,
+                                       LlmBackend* llm = nullptr);
+  // The RAG endpoints' LLM for a routed answer: "small" -> llm_small, else llm.
+  LlmBackend* rag_llm(const std::string& routed) const;
   Clock::time_point deadline() const { return Clock::now() + std::chrono::seconds(opt_.request_timeout_s); }
   // The whole text; the job is cancelled at the deadline. Errors and timeouts throw ApiError 500 / 504.
   std::string wait_text(LlmStream& job, Clock::time_point deadline);

@@ -14,6 +14,10 @@ ServedModels load_models(const ModelPaths& p, const LlmOptions& llm_options) {
     log(LogLevel::Info, "serving LLM '{}' (chat format {}, context {})", m.llm->id(), chat_format_name(m.llm->chat_format()),
         m.llm->n_ctx());
   }
+  if (!p.llm_small.empty()) {
+    m.llm_small = LocalLlm::load(p.llm_small, llm_options);
+    log(LogLevel::Info, "routing easy RAG questions to LLM '{}'", m.llm_small->id());
+  }
   if (!p.embed.empty()) {
     m.embed = Encoder::load(p.embed);
     EDGERAG_CHECK(!m.embed->is_reranker(), "--embed {}: this is a reranker model", p.embed);

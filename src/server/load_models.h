@@ -8,6 +8,7 @@ namespace edgerag::server {
 
 struct ModelPaths {
   std::string llm{}, embed{}, rerank{}, index_dir{};  // empty = not served
+  std::string llm_small{};  // RAG routing's small LLM (ServedModels::llm_small); empty = none
 };
 
 ServedModels load_models(const ModelPaths& paths, const LlmOptions& llm_options);

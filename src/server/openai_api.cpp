@@ -44,8 +44,9 @@ json usage(const LlmResult& r) {
 
 }  // namespace
 
-std::shared_ptr<LlmStream> Server::start_job(LlmPrompt prompt, const LlmParams& params, const char* param) {
-  LlmBackend& llm = *models_.llm;
+std::shared_ptr<LlmStream> Server::start_job(LlmPrompt prompt, const LlmParams& params, const char* param,
+                                             LlmBackend* on) {
+  LlmBackend& llm = on ? *on : *models_.llm;
   if (params.spec && params.spec->mode == SpecMode::Draft && !llm.has_draft_model())
     bad_param("edgerag.speculative", "this server has no draft model (start it with --speculative draft:MODEL)");
   // With the tokenizer known here the prompt is checked as ids; otherwise the

@@ -182,29 +182,39 @@ rag::PreparedAnswer Server::prepare_answer(const httplib::Request& req, bool& st
     bad_param("config", "adaptive.hyde_max_tokens is limited to {}", opt_.limits.max_tokens);
   if (cfg.rerank_top > opt_.rag.max_rerank_top)
     bad_param("config", "retrieval.rerank_top is limited to {} on this server", opt_.rag.max_rerank_top);
-  std::optional<rag::PromptTarget> target;
-  if (models_.llm) {
-    target = rag::PromptTarget::of(*models_.llm);
-    // HyDE's passage is generated like any answer (limits, deadline, metrics).
-    target->generate = [this, d = bounds.deadline](const LlmPrompt& prompt, const GenerationParams& g) {
-      std::shared_ptr<LlmStream> job =
-          start_job(prompt, {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop, .spec = {}}, "question");
+  // The LLMs a question may be routed to; HyDE's passage is generated on the
+  // routed one like any answer (limits, deadline, metrics).
+  auto target_of = [this, d = bounds.deadline](LlmBackend& llm) {
+    rag::PromptTarget t = rag::PromptTarget::of(llm);
+    t.generate = [this, d, &llm](const LlmPrompt& prompt, const GenerationParams& g) {
+      std::shared_ptr<LlmStream> job = start_job(
+          prompt, {.max_tokens = g.max_tokens, .sampling = g.sampling, .stop = g.stop, .spec = {}}, "question", &llm);
       std::string text = wait_text(*job, d);
       return rag::generated_text(std::move(text), job->result());
     };
-  }
+    return t;
+  };
+  std::optional<rag::PromptTarget> large, small;
+  if (models_.llm) large = target_of(*models_.llm);
+  if (models_.llm_small) small = target_of(*models_.llm_small);
   auto engine = rag_engines().acquire();
   try {
-    return engine->prepare(question, cfg, target ? &*target : nullptr, bounds);
+    return engine->prepare(question, cfg, rag::LlmTargets{.large = large ? &*large : nullptr, .small = small ? &*small : nullptr},
+                           bounds);
   } catch (const DeadlineExceeded& e) {
     throw ApiError(504, "server_error", e.what(), "", "timeout");
   }
 }
 
+LlmBackend* Server::rag_llm(const std::string& routed) const {
+  return routed == "small" && models_.llm_small ? models_.llm_small.get() : models_.llm.get();
+}
+
 void Server::handle_rag_query(const httplib::Request& req, httplib::Response& res) {
   bool stream = false, debug = false;
   rag::PreparedAnswer p = prepare_answer(req, stream, debug);
-  auto respond = [this, debug](const rag::Answer& a) {
+  LlmBackend* llm = rag_llm(p.answer.model);
+  auto respond = [this, debug, llm](const rag::Answer& a) {
     const auto& t = a.timings;
     for (const auto& [stage, ms] : {std::pair{"embed", t.embed}, {"search", t.search}, {"rerank", t.rerank},
                                     {"prompt", t.prompt}, {"rag_prefill", t.prefill}, {"rag_decode", t.decode}})
@@ -212,8 +222,9 @@ void Server::handle_rag_query(const httplib::Request& req, httplib::Response& re
     metrics_.observe_seconds("rag_query", t.total / 1000);
     json j = rag::to_json(a);
     j["object"] = "rag.answer";
-    if (debug && models_.llm && models_.llm->tokenizer())
-      j["debug"] = rag::prompt_tokens_json(a.prompt_ids, *models_.llm->tokenizer());
+    // Which LLM answered ("model" says small or large; the route step says why).
+    j["model_id"] = llm && !a.model.empty() ? json(llm->id()) : json(nullptr);
+    if (debug && llm && llm->tokenizer()) j["debug"] = rag::prompt_tokens_json(a.prompt_ids, *llm->tokenizer());
     return j;
   };
   if (!p.generative()) {
@@ -230,7 +241,7 @@ void Server::handle_rag_query(const httplib::Request& req, httplib::Response& re
                  .spec = {},
                  .chunks = p.chunk_spans,
                  .kv_reuse = p.kv_reuse},
-                "question");
+                "question", llm);
   // The second half of the answer, from the job's text and counts.
   auto finish = [](rag::PreparedAnswer prepared, std::string text, const LlmResult& jr) {
     return rag::finish_answer(std::move(prepared), rag::generated_text(std::move(text), jr));

@@ -329,5 +329,56 @@ TEST(RagQuery, AdaptiveDecisionsAndTheAnswerCache) {
   EXPECT_FALSE(ask(&status)["cached"].get<bool>());
 }
 
+// serve --route: two local LLMs; each answer says which one answered
+// ("model", "model_id") and why (the route step's reason), and its generation
+// ran on that model's scheduler.
+TEST(RagQuery, RoutingAnswersOnTheChosenModelAndSaysWhy) {
+  TempDir dir;
+  ServedModels m = RagServer::models(dir.path.string(), {});
+  LlmOptions o;
+  o.kv_tokens = 4096;
+  o.n_threads = 1;
+  m.llm_small = load_models({.llm = test::model_path("stories260K-q8_0-ffndown_f16.gguf")}, o).llm;
+  Running r(std::move(m), {});
+  int status = 0;
+  post(r.client(), "/v1/documents", {{"collection", "notes"}, {"documents", kDocs}}, &status);
+  ASSERT_EQ(status, 200);
+  auto ask = [&](const json& adaptive) {
+    return post(r.client(), "/v1/rag/query",
+                {{"question", "When do cats hunt?"},
+                 {"config", {{"generation", {{"max_tokens", 6}}}, {"adaptive", adaptive}}}},
+                &status);
+  };
+  auto route_step = [](const json& a) {
+    for (const json& st : a["adaptive"])
+      if (st["stage"] == "route") return st;
+    return json();
+  };
+  const json small = ask({{"route", "small"}});
+  ASSERT_EQ(status, 200) << small.dump();
+  EXPECT_EQ(small["model"], "small");
+  EXPECT_EQ(small["model_id"], "stories260K-q8_0-ffndown_f16");
+  EXPECT_EQ(route_step(small)["decision"], "small");
+  EXPECT_FALSE(route_step(small)["reason"].get<std::string>().empty());
+  EXPECT_GE(small["tokens"]["answer"].get<int>(), 1);
+  const json large = ask({{"route", "large"}});
+  ASSERT_EQ(status, 200) << large.dump();
+  EXPECT_EQ(large["model"], "large");
+  EXPECT_EQ(large["model_id"], "stories260K");
+  // auto: a question is easy below the threshold; with 0 none is.
+  const json hard = ask({{"route", "auto"}, {"route_threshold", 0}});
+  ASSERT_EQ(status, 200) << hard.dump();
+  EXPECT_EQ(hard["model_id"], "stories260K");
+  EXPECT_NE(route_step(hard)["reason"].get<std::string>().find("difficulty"), std::string::npos)
+      << route_step(hard).dump();
+  const json easy = ask({{"route", "auto"}, {"route_threshold", 1}});
+  ASSERT_EQ(status, 200) << easy.dump();
+  EXPECT_EQ(easy["model_id"], "stories260K-q8_0-ffndown_f16");
+  // Both served models are listed.
+  auto models = r.client().Get("/v1/models");
+  ASSERT_TRUE(models);
+  EXPECT_NE(models->body.find("stories260K-q8_0-ffndown_f16"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace edgerag::server

@@ -23,7 +23,12 @@ remote::PoolOptions pool_options(const BackendFlags& f) {
 }  // namespace
 
 std::unique_ptr<LlmBackend> BackendFlags::connect(const std::string& tokenizer, int n_ctx) const {
-  remote::PooledOptions o{.urls = remote::split_backend_urls(llm_url, "--llm-backend"),
+  return connect(llm_url, tokenizer, n_ctx);
+}
+
+std::unique_ptr<LlmBackend> BackendFlags::connect(const std::string& url, const std::string& tokenizer, int n_ctx) const {
+  const char* flag = url == llm_url ? "--llm-backend" : "--route";
+  remote::PooledOptions o{.urls = remote::split_backend_urls(url, flag),
                           .remote = {.base_url = {}, .tokenizer = tokenizer, .n_ctx = n_ctx, .http = http_options(*this)},
                           .pool = pool_options(*this),
                           .affinity_tokens = affinity_tokens};

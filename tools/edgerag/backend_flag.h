@@ -29,6 +29,8 @@ struct BackendFlags {
   bool remote() const { return !llm_url.empty(); }
   // Connects (throws edgerag::Error when the server does not answer); `tokenizer`: resolved GGUF or "".
   std::unique_ptr<LlmBackend> connect(const std::string& tokenizer, int n_ctx) const;
+  // Same for other servers (a routed model given as URLs), with these key, timeouts and pool settings.
+  std::unique_ptr<LlmBackend> connect(const std::string& url, const std::string& tokenizer, int n_ctx) const;
   // Null without the flag; `gguf`: the resolved local model file or "".
   std::shared_ptr<rag::Embedder> embedder(const std::string& gguf) const;
   std::shared_ptr<rag::Reranker> reranker(const std::string& gguf) const;

@@ -9,6 +9,7 @@
 #include "command.h"
 #include "device_flag.h"
 #include "kv_type_flag.h"
+#include "rag/adaptive.h"
 #include "spec_flag.h"
 #include "server/auth.h"
 #include "rag/index.h"
@@ -19,6 +20,7 @@ namespace {
 
 struct ServeFlags {
   std::string index, llm, embed, rerank;
+  std::string route;  // small=MODEL,large=MODEL
   server::ServerOptions server;
   LlmOptions llm_opt;
   bool no_prefix_cache = false;
@@ -35,6 +37,10 @@ void setup(CLI::App& app) {
                 "Serve --index as a replica: document and collection writes answer 403; POST /admin/reload or "
                 "SIGHUP switches to the index --index names then (a newer snapshot)");
   cmd->add_option("-m,--model", f->llm, "LLM (GGUF name or path) for /v1/chat/completions and /v1/completions");
+  cmd->add_option("--route", f->route,
+                  "small=MODEL,large=MODEL: RAG questions the difficulty estimate finds easy go to the small LLM "
+                  "(requests choose with config adaptive.route; large replaces -m); a MODEL may be an "
+                  "http(s):// OpenAI-compatible server");
   cmd->add_option("--embed", f->embed, "Embedding model for /v1/embeddings and dense retrieval");
   cmd->add_option("--rerank", f->rerank, "Cross-encoder for /v1/rerank and RAG reranking");
   add_models_dir_flag(cmd);
@@ -84,10 +90,20 @@ void setup(CLI::App& app) {
     f->llm_opt.spec = spec->options();
     server::ModelPaths paths;
     paths.index_dir = f->index;
+    // Routing: either model may be a GGUF or a server's URL (large then is the --llm-backend).
+    const rag::RouteModels route = f->route.empty() ? rag::RouteModels{} : rag::parse_route_models(f->route);
+    auto is_url = [](const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; };
+    if (is_url(route.large)) backend->llm_url = route.large;
+    else if (!route.large.empty()) f->llm = route.large;
     if (!f->llm.empty()) paths.llm = resolve_model_flag(f->llm);
     // A remote LLM: -m, if given, only names its tokenizer.
     std::unique_ptr<LlmBackend> remote_llm = backend->remote() ? backend->connect(paths.llm, f->llm_opt.n_ctx) : nullptr;
     if (remote_llm) paths.llm.clear();
+    EDGERAG_CHECK(route.small.empty() || remote_llm || !paths.llm.empty(),
+                  "serve --route: the small model needs a large one (large=MODEL, -m or --llm-backend)");
+    std::unique_ptr<LlmBackend> remote_small =
+        is_url(route.small) ? backend->connect(route.small, "", f->llm_opt.n_ctx) : nullptr;
+    if (!route.small.empty() && !remote_small) paths.llm_small = resolve_model_flag(route.small);
     if (!f->embed.empty()) paths.embed = resolve_model_flag(f->embed);
     if (!f->rerank.empty()) paths.rerank = resolve_model_flag(f->rerank);
     if (!remote_llm && paths.llm.empty() && paths.embed.empty() && paths.rerank.empty() && paths.index_dir.empty())
@@ -114,6 +130,7 @@ void setup(CLI::App& app) {
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     server::ServedModels served = server::load_models(paths, f->llm_opt);
     if (remote_llm) served.llm = std::move(remote_llm);
+    if (remote_small) served.llm_small = std::move(remote_small);
     server::Server srv(std::move(served), f->server);
     int port = srv.bind();
     std::printf("edgerag serve: listening on http://%s:%d\n", f->server.host.c_str(), port);
