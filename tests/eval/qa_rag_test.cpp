@@ -56,3 +56,37 @@ TEST(QaRag, AnswerEngineConfidenceIsCalibratedAgainstOutcomes) {
   closed.answers = {"x"};
   EXPECT_THROW(eval_qa_rag({closed}, {}), Error);
 }
+
+// --stages: each adaptive stage against the pass with all off. Routing to the
+// same model as the large one must change nothing; every figure is a share or
+// a mean of the per-question scores.
+TEST(QaRag, StagesReportAnswerQualityOffAndOn) {
+  const auto items = load_qa(test::tests_path("eval/data/qa_tiny_squad.json"));
+  QaRagOptions opt;
+  opt.llm = opt.llm_small = test::model_path("stories260K.gguf");
+  opt.embed = test::model_path("synth-bert-embed.gguf");
+  opt.max_prompt_tokens = 400;
+  opt.max_answer_tokens = 8;
+  opt.threads = 1;
+  opt.stages = true;
+  const QaRagResult r = eval_qa_rag(items, opt);
+  ASSERT_EQ(r.stages.size(), 3u);
+  EXPECT_EQ(r.stages[0].stage, "hyde");
+  EXPECT_EQ(r.stages[1].stage, "route");
+  EXPECT_EQ(r.stages[2].stage, "context");
+  for (const auto& s : r.stages) {
+    EXPECT_DOUBLE_EQ(s.f1_off, r.f1) << s.stage;
+    EXPECT_DOUBLE_EQ(s.em_off, r.em) << s.stage;
+    EXPECT_GE(s.f1_on, 0.0);
+    EXPECT_LE(s.f1_on, 1.0);
+    EXPECT_GT(s.ms_per_question_on, 0.0);
+    EXPECT_LE(s.helped_share + s.hurt_share, 1.0);
+    for (double share : {s.helped_share, s.hurt_share}) EXPECT_DOUBLE_EQ(std::round(share * 3), share * 3);
+  }
+  const QaStageResult& route = r.stages[1];
+  EXPECT_DOUBLE_EQ(route.f1_on, route.f1_off);
+  EXPECT_DOUBLE_EQ(route.helped_share + route.hurt_share, 0.0);
+  EXPECT_NE(stages_text(r.stages).find("context"), std::string::npos);
+  opt.llm.clear();
+  EXPECT_THROW(eval_qa_rag(items, opt), Error);  // a small LLM without a large one
+}

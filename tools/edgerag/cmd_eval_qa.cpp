@@ -20,7 +20,7 @@ namespace edgerag::cli {
 namespace {
 
 struct Flags {
-  std::string model, data, lengths, embed;
+  std::string model, data, lengths, embed, small;
   QaOptions opt;
   QaRagOptions rag;
   size_t n = 50;
@@ -36,6 +36,10 @@ void setup(CLI::App& app) {
   cmd->add_option("--mode", f->opt.mode, "closed | gold | rag (the answer engine over an index of the file's passages)")
       ->default_val("gold");
   cmd->add_option("--embed", f->embed, "rag mode: embedder for hybrid retrieval (default: BM25)");
+  cmd->add_option("--small", f->small, "rag mode: a small LLM for the routing stage (with --stages)");
+  cmd->add_flag("--stages", f->rag.stages,
+                "rag mode: answer again with each adaptive stage on (HyDE, routing, context trimming) and report "
+                "EM/F1 off and on");
   cmd->add_option("--bins", f->rag.bins, "rag mode: reliability bins of the answer confidence")->default_val(10);
   cmd->add_option("--max-chunks", f->rag.max_chunks, "rag mode: chunks supplied to the answer")->default_val(5);
   cmd->add_option("-n,--n", f->n, "Questions")->default_val(50);
@@ -55,6 +59,7 @@ void setup(CLI::App& app) {
     if (f->opt.mode == "rag") {
       f->rag.llm = f->model.empty() ? "" : resolve_model_flag(f->model);
       f->rag.embed = f->embed.empty() ? "" : resolve_model_flag(f->embed);
+      f->rag.llm_small = f->small.empty() ? "" : resolve_model_flag(f->small);
       f->rag.threads = f->threads;
       f->rag.max_answer_tokens = f->opt.max_new_tokens;
       const QaRagResult r = eval_qa_rag(load_qa(f->data, f->n), f->rag);
@@ -63,6 +68,7 @@ void setup(CLI::App& app) {
       if (f->json) return (void)std::printf("%s\n", j.dump(1).c_str());
       fmt::print("rag: EM {:.3f} F1 {:.3f}, answer contains a gold answer {:.3f} ({} questions)\n{}", r.em, r.f1,
                  r.accuracy, r.n, reliability_text(r.calibration));
+      if (!r.stages.empty()) fmt::print("\n{}", stages_text(r.stages));
       return;
     }
     if (f->model.empty()) fail("eval qa --mode {} needs -m MODEL", f->opt.mode);
