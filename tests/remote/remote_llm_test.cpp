@@ -59,6 +59,19 @@ struct FakeServer {
         return true;
       });
     });
+    // Chat: the sampled tokens' logprobs in OpenAI's chat form.
+    http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+      last_body = json::parse(req.body);
+      res.set_chunked_content_provider("text/event-stream", [](size_t, httplib::DataSink& sink) {
+        const std::string s =
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi there\"},\"finish_reason\":\"stop\","
+            "\"logprobs\":{\"content\":[{\"token\":\"Hi\",\"logprob\":-0.2},{\"token\":\" there\",\"logprob\":-0.4}]}}]}"
+            "\n\ndata: [DONE]\n\n";
+        sink.write(s.data(), s.size());
+        sink.done();
+        return true;
+      });
+    });
     port = http.bind_to_any_port("127.0.0.1");
     thread = std::thread([this] { http.listen_after_bind(); });
     while (!http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // stop() before listen would be lost
@@ -105,6 +118,16 @@ TEST(RemoteLlm, StreamsPiecesAndUsageAndSendsServerCountedIds) {
   EXPECT_EQ(f.last_body["logprobs"], 1);
   ASSERT_TRUE(s->result().token_p.has_value());
   EXPECT_NEAR(*s->result().token_p, std::exp(-1.0), 1e-12);
+}
+
+TEST(RemoteLlm, ChatAsksForLogprobsAndReportsTheirGeometricMean) {
+  FakeServer f;
+  auto llm = RemoteLlm::connect({.base_url = f.base()});
+  auto s = llm->start({.messages = {{"user", "hello"}}}, {});
+  EXPECT_EQ(drain(*s), "Hi there");
+  EXPECT_EQ(f.last_body["logprobs"], true);
+  ASSERT_TRUE(s->result().token_p.has_value());
+  EXPECT_NEAR(*s->result().token_p, std::exp(-0.3), 1e-12);
 }
 
 TEST(RemoteLlm, HttpErrorAndCutStreamEndAsErrors) {
