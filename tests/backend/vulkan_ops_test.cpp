@@ -76,9 +76,9 @@ TEST_F(VulkanOps, DeviceIsOpened) {
   if (std::string_view(ctx->device_type()) == "cpu") EXPECT_GT(ctx->subgroup_size(), 0u);
 }
 
-// Matrix-vector (1 token) and the token-tiled product (3 and 11 tokens: a partial
-// and a second tile) for every weight type, with and without subgroup reductions,
-// against dequantize_row + a double dot.
+// Matrix-vector (1 token), the token-tiled product (3 and 11 tokens: a partial and
+// a second tile) with and without subgroup reductions, and the shared-memory-tiled
+// prefill product (37 tokens) for every weight type, against dequantize_row + a double dot.
 TEST_F(VulkanOps, MatmulEveryTypeOddShapes) {
   struct Case {
     DType type;
@@ -96,7 +96,7 @@ TEST_F(VulkanOps, MatmulEveryTypeOddShapes) {
     std::vector<float> deq(rows * c.cols);
     for (int64_t r = 0; r < rows; ++r) dequantize_row(c.type, wq.data() + r * rb, deq.data() + r * c.cols, c.cols);
     const vk::DeviceMatrix w = vk::upload_matrix(*ctx, Matrix::of(c.type, c.cols, rows, wq.data()));
-    for (int64_t n : {1, 3, 11}) {
+    for (int64_t n : {1, 3, 11, 37}) {  // 37: the tiled prefill shader, with partial tiles
       const auto x = random_floats(n * c.cols, 2);
       std::vector<double> want(n * rows);
       for (int64_t t = 0; t < n; ++t)

@@ -13,6 +13,7 @@ namespace {
 constexpr uint32_t kMaxGroups = 65535;  // the smallest maxComputeWorkGroupCount Vulkan allows
 constexpr uint32_t kLocal = 64;         // local_size_x of every shader
 constexpr uint32_t kTile = 8;           // tokens per matmul workgroup (matmul.comp TILE)
+constexpr int64_t kTiledFrom = 16;      // tokens from which matmul_tiled.comp (16 x 16 tiles) runs
 
 uint32_t u32(int64_t v) {
   EDGERAG_CHECK(v >= 0 && v <= int64_t{UINT32_MAX}, "vulkan: size {} out of range", v);
@@ -67,6 +68,15 @@ void matmul(Context& ctx, const DeviceMatrix& w, const Buffer& x, int64_t n_toke
   struct {
     uint32_t cols, rows, n_tokens, row_bytes, w_off, x_off, y_off, r_off;
   } p{u32(w.cols), u32(w.rows), u32(n_tokens), u32(w.row_bytes), 0, u32(x_off), u32(y_off), 0};
+  if (n_tokens >= kTiledFrom) {  // prefill: 16 rows x 16 tokens per workgroup
+    constexpr int64_t kRowsPer = 16 * kMaxGroups;
+    for (int64_t r = 0; r < w.rows; r += kRowsPer) {
+      p.r_off = u32(r);
+      ctx.dispatch(fmt::format("matmul_tiled_{}", type_suffix(w.type)), {Arg{w.buf.get()}, Arg{&x}, Arg{&y}}, p,
+                   u32((std::min(kRowsPer, w.rows - r) + 15) / 16), u32((n_tokens + 15) / 16));
+    }
+    return;
+  }
   const std::string shader = fmt::format("matmul_{}{}", type_suffix(w.type), ctx.subgroups() ? "_sg" : "");
   const uint32_t tiles = u32((n_tokens + kTile - 1) / kTile);
   for (int64_t r = 0; r < w.rows; r += kMaxGroups) {
