@@ -12,7 +12,7 @@ shared=${2:-../shared}
 bench_models=${3:-bench-models}  # synthetic models (edgerag synth, see docs/PERFORMANCE.md)
 threads=${4:-2}
 limit=${5:-20}
-"$bin" bench chunk-quality -m "$shared/models/stories260K.gguf" --shares 0,0.05,0.1,0.15,0.2,0.3,0.5,1 \
+"$bin" bench chunk-quality -m "$shared/models/stories260K.gguf" --shares 0,0.02,0.05,0.1,0.15,0.3,0.5,1 \
   --samples 64 --threads 1 --json
 model=$bench_models/qwen2.5-0.5b-q4_0.gguf
 [ -f "$model" ] || { echo "{\"skipped\":\"$model\"}"; exit 0; }
@@ -26,4 +26,4 @@ run() {
 }
 run --kv-reuse prefix
 run --kv-reuse chunks-exact
-for share in 0 0.1 0.15 0.2 0.3; do run --kv-reuse chunks --recompute-share "$share"; done
+for share in 0 0.05 0.1 0.15 0.3; do run --kv-reuse chunks --recompute-share "$share"; done

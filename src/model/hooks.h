@@ -26,7 +26,8 @@ struct ForwardHooks {
   LinearInputObserver on_linear_input;
   AttentionCapture* attention = nullptr;
   // Evaluate only the first n_layers layers (0: all): their K/V are written and
-  // no logits are computed (a cheap look at the KV a token gets in context).
+  // no logits are computed (a cheap look at the KV a token gets in context; the
+  // last of them stops after its K/V projections unless attention is captured).
   int32_t n_layers = 0;
 };
 

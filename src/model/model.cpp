@@ -270,6 +270,8 @@ Logits Model::forward(const Batch& batch, KvCache& cache, ThreadPool* pool, cons
         cache.write_v(blk[t], il, h, slot[t], v.data() + t * KV + h * HD);
       }
     }
+    // A layer prefix's output is only its K/V: the last layer stops once they are written.
+    if (il + 1 == n_layers && n_layers < hp_.n_layer && !capture) break;
     attention(cache, batch, il, q.data(), NH, scale, att.data(), pool);
     if (capture) {
       for (size_t ci = 0; ci < capture->batch_index.size(); ++ci) {

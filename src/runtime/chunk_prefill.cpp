@@ -7,6 +7,7 @@
 
 #include "model/chunk_kv.h"
 #include "util/error.h"
+#include "util/timer.h"
 
 namespace edgerag {
 
@@ -46,6 +47,7 @@ void check_chunk_spans(std::span<const ChunkSpan> chunks, int64_t n) {
 ChunkPrefillStats& ChunkPrefillStats::operator+=(const ChunkPrefillStats& o) {
   chunk_hits += o.chunk_hits, chunk_misses += o.chunk_misses, reused_tokens += o.reused_tokens;
   recomputed_tokens += o.recomputed_tokens, computed_tokens += o.computed_tokens;
+  store_ms += o.store_ms, place_ms += o.place_ms, select_ms += o.select_ms, recompute_ms += o.recompute_ms;
   return *this;
 }
 
@@ -162,6 +164,11 @@ Logits ChunkPrefiller::blend(KvCache& cache, SeqId seq, std::span<const int32_t>
 
   // Look up every chunk under (prefix, chunk); compute the misses right after
   // the prefix in scratch sequences sharing its blocks, all in one batch.
+  Timer phase;
+  auto lap = [&phase](double& ms) {
+    ms += phase.ms();
+    phase.reset();
+  };
   const auto context = prompt.first(p0);
   std::vector<std::shared_ptr<const ChunkKv>> kv(spans.size());
   std::vector<std::string> keys(spans.size());
@@ -204,6 +211,7 @@ Logits ChunkPrefiller::blend(KvCache& cache, SeqId seq, std::span<const int32_t>
     for (const auto& [i, sid] : scratch) cache.free_sequence(sid);
   }
 
+  lap(st.store_ms);
   // Place: chunks re-rotated to their positions, zero slots for the rest (gaps
   // and chunks without KV), which the rewrite below computes in context.
   std::vector<int32_t> rewrite;  // positions computed in context
@@ -223,6 +231,7 @@ Logits ChunkPrefiller::blend(KvCache& cache, SeqId seq, std::span<const int32_t>
     pos = c.end;
   }
   const int32_t n_gap = static_cast<int32_t>(rewrite.size());
+  lap(st.place_ms);
 
   // Selective recompute: leading tokens of each placed chunk, then the largest
   // layer-1 value deviations up to the share.
@@ -254,6 +263,7 @@ Logits ChunkPrefiller::blend(KvCache& cache, SeqId seq, std::span<const int32_t>
       for (int32_t p = first; p < c.end; ++p) ranked[r++].first = dev[p - c.begin];
     }
   }
+  lap(st.select_ms);
   if (extra > 0) {
     const size_t take = std::min(ranked.size(), static_cast<size_t>(extra));
     std::partial_sort(ranked.begin(), ranked.begin() + take, ranked.end(),
@@ -273,6 +283,7 @@ Logits ChunkPrefiller::blend(KvCache& cache, SeqId seq, std::span<const int32_t>
     for (int32_t p : rewrite) rw.add(prompt[p], p, seq, false);
     model.forward(rw, cache, pool);
   }
+  lap(st.recompute_ms);
   st.computed_tokens += n - pos;
   return forward_range(cache, seq, prompt, pos, n, true);
 }

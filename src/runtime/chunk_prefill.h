@@ -33,7 +33,9 @@ const char* kv_reuse_name(KvReuse mode);
 
 struct KvReuseOptions {
   KvReuse mode = KvReuse::Prefix;
-  double recompute_share = 0.15;  // chunks: share of the placed chunks' tokens recomputed in context
+  // chunks: share of the placed chunks' tokens recomputed in context (0.05: the stories260K curve is flat
+  // from 0 to 0.3, docs/PERFORMANCE.md, and the recompute batch is most of the time to first token)
+  double recompute_share = 0.05;
   int32_t recompute_first = 2;    // chunks: leading tokens of each placed chunk always recomputed
   // chunks, per prompt: end of the prompt prefix every prompt shares (template
   // and system prompt), which chunks are computed after and keyed by; what
@@ -56,6 +58,9 @@ struct ChunkPrefillStats {
   int64_t reused_tokens = 0;      // chunk tokens whose KV came from the store and was kept
   int64_t recomputed_tokens = 0;  // chunk tokens recomputed in context
   int64_t computed_tokens = 0;    // tokens prefilled normally (prefix, gaps, tail, chunks computed for the store)
+  // chunks mode, wall time of its phases: store lookups and computing the
+  // misses, placing (copy + re-rotation), the deviation pass, the recompute batch.
+  double store_ms = 0, place_ms = 0, select_ms = 0, recompute_ms = 0;
   ChunkPrefillStats& operator+=(const ChunkPrefillStats& o);
 };
 

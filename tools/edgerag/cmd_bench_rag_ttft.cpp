@@ -17,7 +17,11 @@ nlohmann::json reuse_json(const ChunkPrefillStats& s) {
           {"chunk_misses", s.chunk_misses},
           {"reused_tokens", s.reused_tokens},
           {"recomputed_tokens", s.recomputed_tokens},
-          {"computed_tokens", s.computed_tokens}};
+          {"computed_tokens", s.computed_tokens},
+          {"store_ms", s.store_ms},
+          {"place_ms", s.place_ms},
+          {"select_ms", s.select_ms},
+          {"recompute_ms", s.recompute_ms}};
 }
 
 void setup(CLI::App& app) {
