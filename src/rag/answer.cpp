@@ -274,7 +274,9 @@ void prepare_prompt(const std::string& question, const AnswerConfig& cfg, const 
     msgs.push_back({"user", user});
     return render_chat(llm.chat, msgs);
   };
-  AssembledPrompt ap = assemble_prompt(hits, question, cfg.system_prompt, {cfg.max_chunks, budget}, render, llm.encode);
+  const bool reuse = cfg.kv_reuse.mode != KvReuse::Prefix && llm.tok;
+  AssembledPrompt ap =
+      assemble_prompt(hits, question, cfg.system_prompt, {cfg.max_chunks, budget}, render, llm.encode, reuse);
   Answer& a = p.answer;
   a.mode = "generative";
   a.context = std::move(ap.chunks);
@@ -283,7 +285,7 @@ void prepare_prompt(const std::string& question, const AnswerConfig& cfg, const 
   p.prompt = std::move(ap.text);
   p.prompt_ids = std::move(ap.ids);
   p.kv_reuse = cfg.kv_reuse;
-  if (cfg.kv_reuse.mode != KvReuse::Prefix && llm.tok) {
+  if (reuse) {
     p.chunk_spans = locate_chunks(p.prompt_ids, a.context, *llm.tok);
     // Chunk KV is computed after the prefix all prompts share: what precedes the user message's text.
     const auto bare = llm.encode(render(cfg.system_prompt, format_user_message({}, question)));

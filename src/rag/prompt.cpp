@@ -32,22 +32,50 @@ std::vector<SearchHit> select_chunks(const std::vector<SearchHit>& ranked, int m
   return out;
 }
 
+namespace {
+
+std::string chunk_block(size_t i, const SearchHit& chunk) {
+  return fmt::format("[{}] {}\n{}\n\n", i + 1, source_label(chunk.provenance), chunk.text);
+}
+
+}  // namespace
+
 std::string format_user_message(const std::vector<SearchHit>& chunks, const std::string& question) {
   std::string msg;
   if (!chunks.empty()) msg += "Context:\n\n";
-  for (size_t i = 0; i < chunks.size(); ++i)
-    msg += fmt::format("[{}] {}\n{}\n\n", i + 1, source_label(chunks[i].provenance), chunks[i].text);
+  for (size_t i = 0; i < chunks.size(); ++i) msg += chunk_block(i, chunks[i]);
   msg += "Question: " + question;
   return msg;
 }
 
+void isolate_chunk_parts(std::vector<PromptPart>& parts, const std::vector<SearchHit>& chunks) {
+  size_t part = 0;  // search cursor: chunk blocks come in order
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const std::string block = chunk_block(i, chunks[i]);
+    for (size_t j = part; j < parts.size(); ++j) {
+      if (parts[j].special || parts[j].isolated) continue;
+      const size_t at = parts[j].text.find(block);
+      if (at == std::string::npos) continue;
+      // [text before the chunk][chunk, isolated][the rest]
+      const size_t begin = at + block.size() - chunks[i].text.size() - 2, end = begin + chunks[i].text.size();
+      PromptPart rest{parts[j].text.substr(end), false};
+      PromptPart text{parts[j].text.substr(begin, end - begin), false, true};
+      parts[j].text.resize(begin);
+      parts.insert(parts.begin() + static_cast<std::ptrdiff_t>(j) + 1, {std::move(text), std::move(rest)});
+      part = j + 2;
+      break;
+    }
+  }
+}
+
 AssembledPrompt assemble_prompt(const std::vector<SearchHit>& ranked, const std::string& question,
                                 const std::string& system, const PromptBudget& budget, const ChatRenderer& render,
-                                const PromptEncoder& encode) {
+                                const PromptEncoder& encode, bool isolate_chunks) {
   AssembledPrompt out;
   auto build = [&](const std::vector<SearchHit>& chunks, AssembledPrompt& p) {
     p.user_message = format_user_message(chunks, question);
-    const std::vector<PromptPart> parts = render(system, p.user_message);
+    std::vector<PromptPart> parts = render(system, p.user_message);
+    if (isolate_chunks) isolate_chunk_parts(parts, chunks);
     p.text = prompt_text(parts);
     p.ids = encode(parts);
     p.n_tokens = static_cast<int>(p.ids.size());

@@ -47,15 +47,24 @@ std::string source_label(const Provenance& p);
 
 // Chunks are taken from select_chunks(ranked, max_chunks) in order (callers
 // pass best first). Throws edgerag::Error when even the
-// question without context exceeds the budget.
+// question without context exceeds the budget. With isolate_chunks (chunk KV
+// reuse) each chunk's text is an isolated prompt part (isolate_chunk_parts), so
+// its ids are its own tokenization wherever it lands; the default keeps the
+// text as one run (the ids prefix mode always had).
 AssembledPrompt assemble_prompt(const std::vector<SearchHit>& ranked, const std::string& question,
                                 const std::string& system, const PromptBudget& budget,
-                                const ChatRenderer& render, const PromptEncoder& encode);
+                                const ChatRenderer& render, const PromptEncoder& encode, bool isolate_chunks = false);
+
+// Splits the rendered parts so that each chunk's text (inside its
+// format_user_message block, in order) is a PromptPart of its own with
+// isolated set. A block not found (a template that rewrote the text) stays as it is.
+void isolate_chunk_parts(std::vector<PromptPart>& parts, const std::vector<SearchHit>& chunks);
 
 // Token spans of the chunks' texts inside a prompt's ids, for chunk KV reuse:
 // each chunk's own tokenization found in order (its first token, and then its
-// last, dropped when the neighbouring text merged with them). A chunk not
-// found, or shorter than 4 tokens, gets no span (its tokens are computed).
+// last, dropped when the neighbouring text merged with them: only in a prompt
+// assembled without isolate_chunks). A chunk not found, or shorter than 4
+// tokens, gets no span (its tokens are computed).
 std::vector<ChunkSpan> locate_chunks(const std::vector<int32_t>& ids, const std::vector<SearchHit>& chunks,
                                      const Tokenizer& tok);
 

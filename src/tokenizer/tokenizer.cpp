@@ -14,6 +14,7 @@ namespace {
 struct Fragment {
   int32_t token;
   size_t off, len;
+  bool text_start = false;  // SPM: gets the space prefix like the start of a text (an isolated part)
 };
 
 std::string escape_spaces(std::string_view s) {
@@ -151,24 +152,31 @@ std::vector<int32_t> Tokenizer::encode_parts(const std::vector<PromptPart>& part
   std::string text;
   std::vector<Fragment> frags;
   size_t run_start = 0;  // start of the text run not yet partitioned
-  auto close_run = [&] {
+  auto close_run = [&](bool text_start) {
     for (Fragment f : impl_->partition(std::string_view(text).substr(run_start), false)) {
       f.off += run_start;
+      f.text_start = text_start;
       frags.push_back(f);
+      text_start = false;
     }
+    run_start = text.size();
   };
   for (const PromptPart& p : parts) {
     const int32_t id = p.special ? v.find(p.text) : -1;
     if (id >= 0 && (v.attr[id] & (kAttrControl | kAttrUserDefined))) {
-      close_run();
+      close_run(false);
       frags.push_back({id, text.size(), p.text.size()});
       text += p.text;
       run_start = text.size();
+    } else if (p.isolated && !p.special) {
+      close_run(false);
+      text += p.text;
+      close_run(true);
     } else {
       text += p.text;
     }
   }
-  close_run();
+  close_run(false);
   return impl_->encode_fragments(text, frags, add_special);
 }
 
@@ -188,8 +196,8 @@ std::vector<int32_t> Tokenizer::Impl::encode_fragments(std::string_view text, co
           continue;
         }
         const std::string_view run = text.substr(f.off, f.len);
-        spm_encode(v, escape_spaces(v.add_space_prefix && prev_special ? " " + std::string(run) : std::string(run)),
-                   out);
+        const bool prefix = v.add_space_prefix && (prev_special || f.text_start);
+        spm_encode(v, escape_spaces(prefix ? " " + std::string(run) : std::string(run)), out);
         prev_special = false;
       }
       if (add_special && v.add_eos) out.push_back(v.eos);

@@ -32,6 +32,10 @@ enum class TokenType : int32_t {
 struct PromptPart {
   std::string text;
   bool special = false;
+  // Plain text tokenized on its own, to exactly Tokenizer::encode(text) (for an
+  // SPM vocabulary that adds a space prefix, with it): its ids never depend on
+  // its neighbours (chunk KV reuse finds and keys a chunk by them).
+  bool isolated = false;
 };
 
 // Immutable after loading; encode/decode may run concurrently from several threads.

@@ -135,6 +135,35 @@ TEST_F(PromptTest, LocatesTheChunksTokenSpans) {
                          p.ids.begin() + spans[1].end));
 }
 
+// With isolate_chunks every chunk's span is exactly its own tokenization (the
+// first word's token included), wherever it lands; without, the ids are the
+// whole rendered text's (prefix mode's prompt does not change).
+TEST_F(PromptTest, IsolatedChunksAreTheirOwnTokenization) {
+  const std::vector<SearchHit> hits = {hit(1, "Lily has a red ball and she plays with it every day."),
+                                       hit(2, "Tim likes the big park near the river."), hit(3, "Hi.")};
+  const auto plain = assemble_prompt(hits, "Who has a ball?", "Answer.", {8, 3000}, render, counter);
+  EXPECT_EQ(plain.ids, counter(render("Answer.", format_user_message(plain.chunks, "Who has a ball?"))));
+  for (const auto& order : {hits, std::vector<SearchHit>{hits[2], hits[1], hits[0]}}) {
+    const auto p = assemble_prompt(order, "Who has a ball?", "Answer.", {8, 3000}, render, counter, true);
+    EXPECT_EQ(p.text, prompt_text(render("Answer.", format_user_message(p.chunks, "Who has a ball?"))));
+    const auto spans = locate_chunks(p.ids, p.chunks, *tok_);
+    ASSERT_EQ(spans.size(), 2u);
+    size_t k = 0;
+    for (const auto& c : p.chunks) {
+      if (c.text == "Hi.") continue;
+      EXPECT_EQ(std::vector<int32_t>(p.ids.begin() + spans[k].begin, p.ids.begin() + spans[k].end),
+                tok_->encode(c.text, false, false))
+          << c.text;
+      ++k;
+    }
+  }
+  // A template that does not carry the block as it is: nothing isolated.
+  std::vector<PromptPart> parts{{"System: x\nUser: Context", false}};
+  isolate_chunk_parts(parts, hits);
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_FALSE(parts[0].isolated);
+}
+
 TEST(SourceLabel, ShowsPageRowsAndSection) {
   Provenance p;
   p.path = "/docs/manual.pdf";
