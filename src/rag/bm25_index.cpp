@@ -123,10 +123,10 @@ void decode_skips(const void* data, size_t bytes, std::vector<BlockMeta>& out) {
 // Reads and writes sealed blocks and the packed block lists.
 class Blocks {
  public:
-  Blocks(Bm25Index& index, Db& db) : index_(index), db_(db) {}
+  explicit Blocks(Db& db) : db_(db) {}
 
   void read(const BlockMeta& m, std::vector<Posting>& out) {
-    Stmt& st = index_.sql("SELECT postings FROM bm25_data WHERE id = ?1");
+    Stmt& st = db_.cached("SELECT postings FROM bm25_data WHERE id = ?1");
     st.bind(1, m.data_id);
     if (!st.step()) fail("BM25 postings block {} is missing", m.data_id);
     size_t bytes = 0;
@@ -136,7 +136,7 @@ class Blocks {
   }
 
   void read_list(const std::string& term, std::vector<BlockMeta>& out) {
-    Stmt& st = index_.sql("SELECT blocks FROM bm25_skips WHERE term = ?1");
+    Stmt& st = db_.cached("SELECT blocks FROM bm25_skips WHERE term = ?1");
     st.bind(1, term);
     out.clear();
     if (st.step()) {
@@ -149,11 +149,11 @@ class Blocks {
 
   void write_list(const std::string& term, const std::vector<BlockMeta>& blocks) {
     if (blocks.empty()) {
-      index_.sql("DELETE FROM bm25_skips WHERE term = ?1").bind(1, term).run();
+      db_.cached("DELETE FROM bm25_skips WHERE term = ?1").bind(1, term).run();
       return;
     }
     std::string data = encode_skips(blocks);
-    index_.sql("INSERT OR REPLACE INTO bm25_skips(term, blocks) VALUES(?1, ?2)")
+    db_.cached("INSERT OR REPLACE INTO bm25_skips(term, blocks) VALUES(?1, ?2)")
         .bind(1, term)
         .bind_blob(2, data.data(), data.size())
         .run();
@@ -163,11 +163,11 @@ class Blocks {
   // false when it is gone.
   bool rewrite(BlockMeta& m, const std::vector<Posting>& ps) {
     if (ps.empty()) {
-      index_.sql("DELETE FROM bm25_data WHERE id = ?1").bind(1, m.data_id).run();
+      db_.cached("DELETE FROM bm25_data WHERE id = ?1").bind(1, m.data_id).run();
       return false;
     }
     std::string data = encode(m.first, ps);
-    index_.sql("UPDATE bm25_data SET postings = ?2 WHERE id = ?1")
+    db_.cached("UPDATE bm25_data SET postings = ?2 WHERE id = ?1")
         .bind(1, m.data_id)
         .bind_blob(2, data.data(), data.size())
         .run();
@@ -182,14 +182,13 @@ class Blocks {
       std::vector<Posting> block(tail.begin() + static_cast<ptrdiff_t>(i),
                                  tail.begin() + static_cast<ptrdiff_t>(i + kBlock));
       std::string data = encode(block.front().id, block);
-      index_.sql("INSERT INTO bm25_data(postings) VALUES(?1)").bind_blob(1, data.data(), data.size()).run();
+      db_.cached("INSERT INTO bm25_data(postings) VALUES(?1)").bind_blob(1, data.data(), data.size()).run();
       list.push_back(summarize(block.front().id, db_.last_insert_id(), block));
     }
     tail.erase(tail.begin(), tail.begin() + static_cast<ptrdiff_t>(i));
   }
 
  private:
-  Bm25Index& index_;
   Db& db_;
 };
 
@@ -282,12 +281,6 @@ Bm25Index::Bm25Index(Db& db, const std::string& tokenizer_spec, double k1, doubl
   db_.exec("PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536");
 }
 
-Stmt& Bm25Index::sql(std::string_view text) {
-  auto it = statements_.find(text);
-  if (it == statements_.end()) it = statements_.emplace(text, db_.prepare(text)).first;
-  return it->second;
-}
-
 Bm25Index::Counts Bm25Index::count(std::string_view text, std::string_view headings) const {
   Counts c;
   auto add = [&](std::string_view t) {
@@ -302,7 +295,7 @@ Bm25Index::Counts Bm25Index::count(std::string_view text, std::string_view headi
 }
 
 void Bm25Index::add_stats(int64_t docs, int64_t tokens) {
-  sql("UPDATE bm25_stats SET docs = docs + ?1, tokens = tokens + ?2, generation = generation + 1 WHERE id = 0")
+  db_.cached("UPDATE bm25_stats SET docs = docs + ?1, tokens = tokens + ?2, generation = generation + 1 WHERE id = 0")
       .bind(1, docs)
       .bind(2, tokens)
       .run();
@@ -315,7 +308,7 @@ bool Bm25Index::available() {
 
 int64_t Bm25Index::generation() {
   if (!available()) return -1;
-  Stmt& st = sql("SELECT docs, tokens, generation FROM bm25_stats WHERE id = 0");
+  Stmt& st = db_.cached("SELECT docs, tokens, generation FROM bm25_stats WHERE id = 0");
   int64_t gen = st.step() ? st.i64(2) : -1;
   st.reset();
   return gen;
@@ -413,8 +406,8 @@ void Bm25Index::Batch::add(Run run, std::vector<int64_t> ids) {
 
 void Bm25Index::Batch::write() {
   Bm25Index& ix = index_;
-  Blocks io(ix, ix.db_);
-  Stmt& find = ix.sql("SELECT df, tail FROM bm25_terms WHERE term = ?1");
+  Blocks io(ix.db_);
+  Stmt& find = ix.db_.cached("SELECT df, tail FROM bm25_terms WHERE term = ?1");
   std::vector<Posting> tail;
   std::vector<BlockMeta> sealed;
   int64_t docs = 0, tokens = 0;
@@ -461,7 +454,7 @@ void Bm25Index::Batch::write() {
       io.write_list(key, sealed);
     }
     std::string data = encode(0, tail);
-    ix.sql(known ? "UPDATE bm25_terms SET df = ?2, tail = ?3 WHERE term = ?1"
+    ix.db_.cached(known ? "UPDATE bm25_terms SET df = ?2, tail = ?3 WHERE term = ?1"
                  : "INSERT INTO bm25_terms(term, df, tail) VALUES(?1, ?2, ?3)")
         .bind(1, key)
         .bind(2, df)
@@ -486,8 +479,8 @@ void Bm25Index::remove_document(int64_t doc_id) {
     }
   }
   if (docs == 0) return;
-  Blocks io(*this, db_);
-  Stmt& find = sql("SELECT df, tail FROM bm25_terms WHERE term = ?1");
+  Blocks io(db_);
+  Stmt& find = db_.cached("SELECT df, tail FROM bm25_terms WHERE term = ?1");
   std::vector<Posting> tail, ps;
   std::vector<BlockMeta> sealed;
   // Removes the ids of gone[i, j) from ps; false unless all were there.
@@ -532,10 +525,10 @@ void Bm25Index::remove_document(int64_t doc_id) {
     }
     df -= static_cast<int64_t>(gone.size());
     if (df == 0) {
-      sql("DELETE FROM bm25_terms WHERE term = ?1").bind(1, term).run();
+      db_.cached("DELETE FROM bm25_terms WHERE term = ?1").bind(1, term).run();
     } else {
       std::string enc = encode(0, tail);
-      sql("UPDATE bm25_terms SET df = ?2, tail = ?3 WHERE term = ?1")
+      db_.cached("UPDATE bm25_terms SET df = ?2, tail = ?3 WHERE term = ?1")
           .bind(1, term)
           .bind(2, df)
           .bind_blob(3, enc.data(), enc.size())
@@ -565,7 +558,7 @@ std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const s
 
   double n_docs = 0, avgdl = 1;
   {
-    Stmt& st = sql("SELECT docs, tokens, generation FROM bm25_stats WHERE id = 0");
+    Stmt& st = db_.cached("SELECT docs, tokens, generation FROM bm25_stats WHERE id = 0");
     if (!st.step()) fail("BM25 postings have no statistics row");
     n_docs = static_cast<double>(st.i64(0));
     if (st.i64(0) > 0) avgdl = std::max(1.0, static_cast<double>(st.i64(1)) / n_docs);
@@ -574,8 +567,8 @@ std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const s
   std::vector<double> idf(tokens.size(), 0);
   std::vector<Cursor> cursors;
   {
-    Stmt& term = sql("SELECT df, tail FROM bm25_terms WHERE term = ?1");
-    Blocks io(*this, db_);
+    Stmt& term = db_.cached("SELECT df, tail FROM bm25_terms WHERE term = ?1");
+    Blocks io(db_);
     for (size_t u = 0; u < tokens.size(); ++u) {
       term.bind(1, tokens[u]);
       if (!term.step()) {
@@ -604,7 +597,7 @@ std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const s
   std::vector<double> prefix(cursors.size() + 1, 0);
   for (size_t i = 0; i < cursors.size(); ++i) prefix[i + 1] = prefix[i] + cursors[i].ub;
 
-  Blocks io(*this, db_);
+  Blocks io(db_);
   // Cursors start pending at their first block: nothing is decoded before it is needed.
   // Top-k heap, worst on top: lower score, then higher id (ties go to the lower id).
   auto better = [](const std::pair<int64_t, double>& a, const std::pair<int64_t, double>& b) {

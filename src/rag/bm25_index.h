@@ -93,10 +93,6 @@ class Bm25Index {
   // when the index has no postings.
   int64_t generation();
 
-  // A statement of this module, prepared on first use and kept (parsing SQL
-  // costs as much as running a small statement). `text` must be a literal.
-  Stmt& sql(std::string_view text);
-
  private:
   struct Counts {
     std::unordered_map<std::string, int64_t, StringHash, std::equal_to<>> tf;
@@ -111,7 +107,6 @@ class Bm25Index {
   TokenizerChain tokenizer_;
   double k1_, b_;
   bool available_ = false;
-  std::unordered_map<std::string_view, Stmt> statements_;
 };
 
 }  // namespace edgerag::rag

@@ -43,10 +43,6 @@ CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id, seq);
 CREATE TABLE IF NOT EXISTS vectors(chunk_id INTEGER PRIMARY KEY, v BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS collections(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE);
 DROP TRIGGER IF EXISTS chunks_ai;
-CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-  INSERT INTO chunks_fts(chunks_fts, rowid, text, headings) VALUES ('delete', old.id, old.text, old.headings);
-  DELETE FROM vectors WHERE chunk_id = old.id;
-END;
 CREATE TRIGGER IF NOT EXISTS documents_version_ai AFTER INSERT ON documents BEGIN
   INSERT INTO meta(key, value) VALUES ('version:' || new.collection, '1')
     ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
@@ -54,6 +50,17 @@ END;
 CREATE TRIGGER IF NOT EXISTS documents_version_ad AFTER DELETE ON documents BEGIN
   INSERT INTO meta(key, value) VALUES ('version:' || old.collection, '1')
     ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+END;
+)";
+
+// The FTS5 table (the exhaustive scorer) holds exactly the chunks with ids up
+// to meta fts_through: ingest leaves it alone, complete_fts() adds the newer
+// ones when a search needs it, so a deleted chunk leaves it only if it was there.
+const char* kDeleteTrigger = R"(
+CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+  INSERT INTO chunks_fts(chunks_fts, rowid, text, headings) SELECT 'delete', old.id, old.text, old.headings
+    WHERE old.id <= (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_through');
+  DELETE FROM vectors WHERE chunk_id = old.id;
 END;
 )";
 
@@ -193,7 +200,7 @@ IndexImpl::IndexImpl(std::string dir, const IndexOptions& opt) : dir_(std::move(
 
 IndexImpl::~IndexImpl() {
   vectors_.reset();
-  postings_.reset();  // its statements before the connection
+  postings_.reset();
   db_.reset();
 }  // lock_ goes last: the writer lock outlives the connection
 
@@ -205,6 +212,16 @@ void IndexImpl::create_or_load_schema(const IndexOptions& opt) {
   Transaction tx(*db_);
   db_->exec(kSchema);
   db_->exec(create_fts_sql(fts_tokenizer_spec(opt.stemming, opt.stopwords)));
+  // Indexes made before the deferred FTS5 rows hold every chunk in it.
+  if (meta("fts_through").empty()) set_meta("fts_through", std::to_string(last_chunk_id()));
+  const bool current_trigger = [&] {
+    auto st = db_->prepare("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'chunks_ad'");
+    return st.step() && st.text(0).find("fts_through") != std::string::npos;
+  }();
+  if (!current_trigger) {
+    db_->exec("DROP TRIGGER IF EXISTS chunks_ad");
+    db_->exec(kDeleteTrigger);
+  }
   if (meta("schema_version").empty()) {
     set_meta("schema_version", std::to_string(kSchemaVersion));
     set_meta("text_tokenizer", text_tokenizer_id(fts_tokenizer_spec(opt.stemming, opt.stopwords)));
@@ -232,7 +249,32 @@ void IndexImpl::rebuild_text_index(const std::string& spec) {
   Bm25Index::drop(*db_);
   db_->exec(create_fts_sql(spec));
   db_->exec("INSERT INTO chunks_fts(chunks_fts) VALUES('rebuild')");
+  set_meta("fts_through", std::to_string(last_chunk_id()));
   set_meta("text_tokenizer", text_tokenizer_id(spec));
+  tx.commit();
+}
+
+int64_t IndexImpl::last_chunk_id() const {
+  auto st = db_->prepare("SELECT coalesce(max(id), 0) FROM chunks");
+  return st.step() ? st.i64(0) : 0;
+}
+
+void IndexImpl::complete_fts() {
+  const std::string through = meta("fts_through");
+  if (through.empty()) return;  // read-only, made before the deferred rows: complete
+  const int64_t from = std::stoll(through), to = last_chunk_id();
+  if (to <= from) return;
+  if (!writable_)
+    fail("index {}: the exhaustive BM25 scorer (FTS5) lacks the chunks ingested since its last use; an exhaustive "
+         "search on a writable open adds them",
+         dir_);
+  Transaction tx(*db_);
+  db_->prepare("INSERT INTO chunks_fts(rowid, text, headings) SELECT id, text, headings FROM chunks "
+               "WHERE id > ?1 AND id <= ?2")
+      .bind(1, from)
+      .bind(2, to)
+      .run();
+  set_meta("fts_through", std::to_string(to));
   tx.commit();
 }
 
@@ -303,10 +345,13 @@ VectorIndex* IndexImpl::vectors() {
 }
 
 std::optional<IndexImpl::Existing> IndexImpl::find_document(const std::string& collection, const std::string& path) {
-  auto st = db_->prepare("SELECT id, size, mtime, content_hash FROM documents WHERE collection = ?1 AND path = ?2");
+  // Kept: ingest looks every document up, twice in ingest_texts.
+  Stmt& st = db_->cached("SELECT id, size, mtime, content_hash FROM documents WHERE collection = ?1 AND path = ?2");
   st.bind(1, collection).bind(2, path);
-  if (!st.step()) return std::nullopt;
-  return Existing{st.i64(0), st.i64(1), st.i64(2), st.text(3)};
+  std::optional<Existing> found;
+  if (st.step()) found = Existing{st.i64(0), st.i64(1), st.i64(2), st.text(3)};
+  st.reset();
+  return found;
 }
 
 void IndexImpl::delete_document(int64_t doc_id) {
@@ -421,12 +466,7 @@ void IndexImpl::write_batch(std::vector<PendingDoc>& pending, TermRuns runs, siz
                                                       ids.begin() + static_cast<ptrdiff_t>(first + n)));
   }
   postings.write();
-  // One statement for the batch's FTS5 rows: FTS5 writes a segment at every
-  // statement savepoint, so a row per statement (a trigger) merged segments all along.
-  if (!ids.empty())
-    db_->prepare("INSERT INTO chunks_fts(rowid, text, headings) SELECT id, text, headings FROM chunks WHERE id >= ?1")
-        .bind(1, ids.front())
-        .run();
+  // No FTS5 rows: the exhaustive scorer's table is completed when a search needs it (complete_fts).
   if (embedder_) bump_vector_generation(*db_);
   tx.commit();
   pending.clear();

@@ -77,6 +77,11 @@ class IndexImpl final : public Index {
   // Re-tokenizes every chunk (FTS5 table and BM25 postings) after the text
   // normalization changed (rag/text_fold.h); writable indexes only.
   void rebuild_text_index(const std::string& spec);
+  int64_t last_chunk_id() const;  // 0 when there are none
+  // Adds the chunks ingested since the FTS5 table's last use to it (one
+  // transaction); ingest does not write it, only the exhaustive scorer and the
+  // fallback read it. On a read-only open with chunks missing there, it fails.
+  void complete_fts();
   void require_writable() const;
   TokenCounter token_counter() const;
   std::optional<Existing> find_document(const std::string& collection, const std::string& path);

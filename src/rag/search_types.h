@@ -33,7 +33,9 @@ struct SearchOptions {
   double rerank_skip_agreement = 0.8;
   size_t ef_search = 64;       // HNSW search breadth
   // Score every BM25 match through FTS5 instead of the pruned inverted index:
-  // the reference ranking the pruned path equals (tests, benchmarks).
+  // the reference ranking the pruned path equals (tests, benchmarks). Ingest
+  // leaves FTS5's rows to this search: on a writable index it first adds the
+  // chunks ingested since its last use; on a read-only one that lacks some, it fails.
   bool bm25_exhaustive = false;
   // The question's embedding from an earlier search (SearchResponse::query_vector):
   // reused instead of embedding the query again.

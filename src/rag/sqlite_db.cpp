@@ -39,7 +39,7 @@ bool Stmt::step() {
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
   std::string msg = fmt::format("sqlite: {} (in: {})", sqlite3_errmsg(db_), sqlite3_sql(st_));
-  sqlite3_reset(st_);  // a kept statement (Bm25Index::sql) stays usable
+  sqlite3_reset(st_);  // a kept statement (Db::cached) stays usable
   // Interrupted at the deadline; inside an FTS5 auxiliary function (lucene_bm25)
   // the interrupt of its nested reads surfaces as a plain SQLITE_ERROR.
   if (rc == SQLITE_INTERRUPT || deadline_passed()) throw DeadlineExceeded("timed out in an index query");
@@ -81,7 +81,16 @@ Db::Db(const std::string& path, bool writable) : path_(path) {
   // an exhaustive FTS5 scan or a filter over a large index is one step.
   sqlite3_progress_handler(db_, 4096, [](void*) { return deadline_passed() ? 1 : 0; }, nullptr);
 }
-Db::~Db() { sqlite3_close(db_); }
+Db::~Db() {
+  cached_.clear();
+  sqlite3_close(db_);
+}
+
+Stmt& Db::cached(std::string_view sql) {
+  auto it = cached_.find(sql);
+  if (it == cached_.end()) it = cached_.emplace(sql, prepare(sql)).first;
+  return it->second;
+}
 
 void Db::exec(std::string_view sql) {
   char* err = nullptr;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 struct sqlite3;
@@ -50,11 +51,15 @@ class Db {
   const std::string& path() const { return path_; }
   void exec(std::string_view sql);
   Stmt prepare(std::string_view sql) { return Stmt(db_, sql); }
+  // A statement prepared on first use and kept (parsing SQL costs as much as
+  // running a small statement); reset it after use. `sql` must be a literal.
+  Stmt& cached(std::string_view sql);
   int64_t last_insert_id() const;
 
  private:
   sqlite3* db_ = nullptr;
   std::string path_;
+  std::unordered_map<std::string_view, Stmt> cached_;  // finalized before the connection closes
 };
 
 // BEGIN IMMEDIATE ... COMMIT; rolls back when destroyed without commit().

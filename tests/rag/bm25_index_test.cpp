@@ -164,8 +164,10 @@ TEST(Bm25Index, BuildsPostingsForAnIndexMadeWithoutThem) {
   test::TempDir t;
   std::mt19937 rng(3);
   open_rw(t / "idx")->ingest_texts(corpus(rng, 150, "doc"), small_chunks());
-  {
+  {  // What such an index holds: every chunk in FTS5, no postings, no FTS5 mark.
     Db db(t / "idx/index.sqlite", true);
+    register_bm25(db.handle());
+    db.exec("INSERT INTO chunks_fts(chunks_fts) VALUES('rebuild'); DELETE FROM meta WHERE key = 'fts_through'");
     Bm25Index::drop(db);
   }
   // Read-only, it answers through FTS5; the next writable open builds the postings.
