@@ -11,7 +11,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/error.h"
+
 namespace edgerag::remote {
+
+// A backend failed, not the request: no replica is up or answered, or one
+// answered with a server error or a body the API does not promise. A server
+// answers 502 (backend_unavailable).
+class BackendError : public Error {
+ public:
+  using Error::Error;
+};
 
 struct HttpOptions {
   std::string api_key = {};     // sent as "Authorization: Bearer KEY" when set

@@ -136,7 +136,7 @@ RemoteLlm* PooledLlm::replica(size_t i) {
 std::unique_ptr<LlmStream> PooledLlm::start(LlmPrompt prompt, const LlmParams& params) {
   std::vector<uint64_t> keys = prefix_keys(prompt, opt_.affinity_tokens);
   auto s = std::make_unique<PoolStream>(*this, std::move(prompt), params, std::move(keys));
-  if (!s->launch()) throw Overloaded("no replica of the LLM backend is available" +
+  if (!s->launch()) throw BackendError("no replica of the LLM backend is up" +
                                      (s->last_error().empty() ? "" : " (" + s->last_error() + ")"));
   return s;
 }

@@ -39,7 +39,7 @@ class PooledLlm final : public LlmBackend {
   const Tokenizer* tokenizer() const override { return primary_->tokenizer(); }
   std::vector<int32_t> tokenize(const std::vector<PromptPart>& parts) const override { return primary_->tokenize(parts); }
   std::vector<int32_t> tokenize(const std::string& text) const override { return primary_->tokenize(text); }
-  // Throws Overloaded when no replica is available.
+  // Throws BackendError when no replica is up.
   std::unique_ptr<LlmStream> start(LlmPrompt prompt, const LlmParams& params) override;
   std::string metrics() const override { return pool_->metrics("llm"); }
   ReplicaPool& pool() { return *pool_; }

@@ -13,18 +13,11 @@ namespace edgerag::remote {
 
 using nlohmann::json;
 
-namespace {
-
 // What both share: the replicas, the served model's name, the local identity and tokenizer.
-struct Remote {
-  EncoderBackend b;
-  ReplicaPool pool;
-  std::string model, name;
-  std::unique_ptr<GgufFile> gguf;
-  std::unique_ptr<Tokenizer> tok;
-
-  explicit Remote(EncoderBackend backend)
-      : b(std::move(backend)), pool(split_backend_urls(b.base_url, "--embed-backend/--rerank-backend"), b.pool) {
+class EncoderReplicas {
+ public:
+  EncoderReplicas(EncoderBackend backend, const char* label)
+      : b(std::move(backend)), label(label), pool(split_backend_urls(b.base_url, "--embed-backend/--rerank-backend"), b.pool) {
     // The model named like the local GGUF when the server lists several, else the first.
     const std::string stem = std::filesystem::path(b.gguf).stem().string();
     std::string errors;
@@ -56,7 +49,7 @@ struct Remote {
   json post(const std::string& path, const json& body) {
     const std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
     std::vector<size_t> tried;
-    std::string last = "no replica is available";
+    std::string last = "every replica is down";
     while (tried.empty() || pool.take_retry()) {
       const auto lease = pool.acquire({}, tried);
       if (!lease) break;
@@ -74,77 +67,92 @@ struct Remote {
         last = fmt::format("{}: {}", url, r.connected() ? fmt::format("HTTP {} {}", r.status, r.error) : r.error);
         continue;
       }
-      EDGERAG_CHECK(r.status >= 200 && r.status < 300, "{}: HTTP {}: {}", url, r.status, error_message(r.body));
+      // The request's own fault (4xx) is an Error like any bad input; the server's is the backend's.
+      if (r.status >= 400 && r.status < 500) fail("{}: HTTP {}: {}", url, r.status, error_message(r.body));
+      if (r.status < 200 || r.status >= 300)
+        throw BackendError(fmt::format("{} backend {}: HTTP {}: {}", label, url, r.status, error_message(r.body)));
       json j = parse_response(r.body);
-      EDGERAG_CHECK(j.is_object(), "{}: the answer is not a JSON object", url);
+      if (!j.is_object()) throw BackendError(fmt::format("{} backend {}: the answer is not a JSON object", label, url));
       return j;
     }
-    throw Error(fmt::format("{}: no replica could serve the request (last: {})", path, last));
+    throw BackendError(fmt::format("{} backend: no replica could serve the request (last: {})", label, last));
   }
+  [[noreturn]] void malformed(const std::string& path, const std::string& what) const {
+    throw BackendError(fmt::format("{} backend {}{}: {}", label, pool.url(0), path, what));
+  }
+
+  EncoderBackend b;
+  const char* label;
+  ReplicaPool pool;
+  std::string model, name;
+  std::unique_ptr<GgufFile> gguf;
+  std::unique_ptr<Tokenizer> tok;
 };
 
-class RemoteEmbedder final : public rag::Embedder {
- public:
-  explicit RemoteEmbedder(EncoderBackend b) : r_(std::move(b)) { dim_ = static_cast<int>(embed({"dimension probe"}, false)[0].size()); }
-  std::string name() const override { return r_.name; }
-  int dim() const override { return dim_; }
-  std::vector<std::vector<float>> embed(const std::vector<std::string>& texts, bool) override {
-    const json j = r_.post("/embeddings", {{"model", r_.model}, {"input", texts}});
-    const auto d = j.find("data");
-    EDGERAG_CHECK(d != j.end() && d->is_array() && d->size() == texts.size(), "{}/embeddings: expected {} embeddings",
-                  r_.pool.url(0), texts.size());
-    std::vector<std::vector<float>> out(texts.size());
-    for (const auto& e : *d) {
-      const size_t i = e.is_object() && e.contains("index") && e["index"].is_number_unsigned() ? e["index"].get<size_t>() : out.size();
-      EDGERAG_CHECK(i < out.size() && out[i].empty() && e.contains("embedding") && e["embedding"].is_array() &&
-                        !e["embedding"].empty() && (dim_ == 0 || static_cast<int>(e["embedding"].size()) == dim_),
-                    "{}/embeddings: a malformed embedding", r_.pool.url(0));
-      double norm = 0;
-      for (const auto& v : e["embedding"]) {
-        EDGERAG_CHECK(v.is_number(), "{}/embeddings: a non-number in an embedding", r_.pool.url(0));
-        out[i].push_back(v.get<float>());
-        norm += double(out[i].back()) * out[i].back();
-      }
-      if (norm > 0)  // L2-normalized, as the Embedder contract says
-        for (float& x : out[i]) x = static_cast<float>(x / std::sqrt(norm));
+RemoteEmbedder::RemoteEmbedder(const EncoderBackend& b) : r_(std::make_unique<EncoderReplicas>(b, "embed")) {
+  dim_ = static_cast<int>(embed({"dimension probe"}, false)[0].size());
+}
+RemoteEmbedder::~RemoteEmbedder() = default;
+std::string RemoteEmbedder::name() const { return r_->name; }
+const std::string& RemoteEmbedder::model() const { return r_->model; }
+std::string RemoteEmbedder::metrics() const { return r_->pool.metrics("embed"); }
+
+std::vector<std::vector<float>> RemoteEmbedder::embed(const std::vector<std::string>& texts, bool) {
+  return embed_counted(texts, nullptr);
+}
+
+std::vector<std::vector<float>> RemoteEmbedder::embed_counted(const std::vector<std::string>& texts, size_t* prompt_tokens) {
+  const json j = r_->post("/embeddings", {{"model", r_->model}, {"input", texts}});
+  const auto d = j.find("data");
+  if (d == j.end() || !d->is_array() || d->size() != texts.size())
+    r_->malformed("/embeddings", fmt::format("expected {} embeddings", texts.size()));
+  std::vector<std::vector<float>> out(texts.size());
+  for (const auto& e : *d) {
+    const size_t i = e.is_object() && e.contains("index") && e["index"].is_number_unsigned() ? e["index"].get<size_t>() : out.size();
+    if (i >= out.size() || !out[i].empty() || !e.contains("embedding") || !e["embedding"].is_array() ||
+        e["embedding"].empty() || (dim_ != 0 && static_cast<int>(e["embedding"].size()) != dim_))
+      r_->malformed("/embeddings", "a malformed embedding");
+    double norm = 0;
+    for (const auto& v : e["embedding"]) {
+      if (!v.is_number()) r_->malformed("/embeddings", "a non-number in an embedding");
+      out[i].push_back(v.get<float>());
+      norm += double(out[i].back()) * out[i].back();
     }
-    return out;
+    if (norm > 0)  // L2-normalized, as the Embedder contract says
+      for (float& x : out[i]) x = static_cast<float>(x / std::sqrt(norm));
   }
-  size_t count_tokens(std::string_view text) const override {
-    return r_.tok ? r_.tok->encode(text, false).size() : static_cast<size_t>(estimate_tokens(text.size()));
+  if (prompt_tokens) {
+    const json u = j.value("usage", json::object());
+    *prompt_tokens = u.is_object() && u.contains("prompt_tokens") && u["prompt_tokens"].is_number_unsigned()
+                         ? u["prompt_tokens"].get<size_t>()
+                         : 0;
   }
+  return out;
+}
 
- private:
-  Remote r_;
-  int dim_ = 0;
-};
+size_t RemoteEmbedder::count_tokens(std::string_view text) const {
+  return r_->tok ? r_->tok->encode(text, false).size() : static_cast<size_t>(estimate_tokens(text.size()));
+}
 
-class RemoteReranker final : public rag::Reranker {
- public:
-  explicit RemoteReranker(EncoderBackend b) : r_(std::move(b)) {}
-  std::string name() const override { return r_.name; }
-  std::vector<float> score(const std::string& query, const std::vector<std::string>& passages) override {
-    const json j = r_.post("/rerank", {{"model", r_.model}, {"query", query}, {"documents", passages}});
-    const auto res = j.find("results");
-    EDGERAG_CHECK(res != j.end() && res->is_array() && res->size() == passages.size(),
-                  "{}/rerank: expected {} results", r_.pool.url(0), passages.size());
-    std::vector<float> out(passages.size(), NAN);
-    for (const auto& x : *res) {
-      const size_t i = x.is_object() && x.contains("index") && x["index"].is_number_unsigned() ? x["index"].get<size_t>() : out.size();
-      EDGERAG_CHECK(i < out.size() && std::isnan(out[i]) && x.contains("relevance_score") && x["relevance_score"].is_number(),
-                    "{}/rerank: a malformed result", r_.pool.url(0));
-      out[i] = x["relevance_score"].get<float>();
-    }
-    return out;
+RemoteReranker::RemoteReranker(const EncoderBackend& b) : r_(std::make_unique<EncoderReplicas>(b, "rerank")) {}
+RemoteReranker::~RemoteReranker() = default;
+std::string RemoteReranker::name() const { return r_->name; }
+const std::string& RemoteReranker::model() const { return r_->model; }
+std::string RemoteReranker::metrics() const { return r_->pool.metrics("rerank"); }
+
+std::vector<float> RemoteReranker::score(const std::string& query, const std::vector<std::string>& passages) {
+  const json j = r_->post("/rerank", {{"model", r_->model}, {"query", query}, {"documents", passages}, {"raw_scores", true}});
+  const auto res = j.find("results");
+  if (res == j.end() || !res->is_array() || res->size() != passages.size())
+    r_->malformed("/rerank", fmt::format("expected {} results", passages.size()));
+  std::vector<float> out(passages.size(), NAN);
+  for (const auto& x : *res) {
+    const size_t i = x.is_object() && x.contains("index") && x["index"].is_number_unsigned() ? x["index"].get<size_t>() : out.size();
+    if (i >= out.size() || !std::isnan(out[i]) || !x.contains("relevance_score") || !x["relevance_score"].is_number())
+      r_->malformed("/rerank", "a malformed result");
+    out[i] = x["relevance_score"].get<float>();
   }
-
- private:
-  Remote r_;
-};
-
-}  // namespace
-
-std::shared_ptr<rag::Embedder> connect_embedder(const EncoderBackend& b) { return std::make_shared<RemoteEmbedder>(b); }
-std::shared_ptr<rag::Reranker> connect_reranker(const EncoderBackend& b) { return std::make_shared<RemoteReranker>(b); }
+  return out;
+}
 
 }  // namespace edgerag::remote

@@ -78,8 +78,8 @@ std::vector<std::string> Server::model_ids() const {
   std::vector<std::string> ids;
   if (models_.llm) ids.push_back(models_.llm->id());
   if (models_.llm_small) ids.push_back(models_.llm_small->id());
-  if (models_.embed) ids.push_back(models_.embed_id);
-  if (models_.rerank) ids.push_back(models_.rerank_id);
+  if (!models_.embed_id.empty()) ids.push_back(models_.embed_id);
+  if (!models_.rerank_id.empty()) ids.push_back(models_.rerank_id);
   return ids;
 }
 
@@ -118,6 +118,8 @@ void Server::route(const std::string& method, const std::string& path, Handler h
       if (res.status == -1) res.status = 200;  // httplib fills it in only when writing
     } catch (const ApiError& e) {
       send_error(res, e);
+    } catch (const remote::BackendError& e) {
+      send_error(res, ApiError(502, "server_error", e.what(), "", "backend_unavailable"));
     } catch (const Overloaded& e) {
       ApiError a(429, "rate_limit_error", e.what(), "", "queue_full");
       a.retry_after_s = 1;
@@ -157,7 +159,10 @@ void Server::setup() {
     res.set_content(json{{"status", "ok"}, {"models", model_ids()}}.dump(), "application/json");
   });
   route("GET", "/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics_.render() + (models_.llm ? models_.llm->metrics() : ""), "text/plain; version=0.0.4");
+    std::string text = metrics_.render() + (models_.llm ? models_.llm->metrics() : "");
+    if (models_.embed_backend) text += models_.embed_backend->metrics();
+    if (models_.rerank_backend) text += models_.rerank_backend->metrics();
+    res.set_content(text, "text/plain; version=0.0.4");
   });
   route("GET", "/v1/models", [this](const httplib::Request&, httplib::Response& res) {
     json data = json::array();
@@ -185,8 +190,8 @@ void Server::setup() {
     auto id = [](bool loaded, const std::string& s) { return loaded ? json(s) : json(nullptr); };
     json j = {{"llm", id(models_.llm != nullptr, models_.llm ? models_.llm->id() : "")},
               {"llm_small", id(models_.llm_small != nullptr, models_.llm_small ? models_.llm_small->id() : "")},
-              {"embed", id(models_.embed != nullptr, models_.embed_id)},
-              {"rerank", id(models_.rerank != nullptr, models_.rerank_id)},
+              {"embed", id(!models_.embed_id.empty(), models_.embed_id)},
+              {"rerank", id(!models_.rerank_id.empty(), models_.rerank_id)},
               {"index", !models_.index_dir.empty()},
               {"read_only", opt_.rag.read_only},
               {"device", fmt::format("CPU ({})", isa_name(active_isa()))},

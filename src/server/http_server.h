@@ -20,6 +20,7 @@
 
 #include "model/bert_encoder.h"
 #include "rag/ingest_types.h"
+#include "remote/remote_encoders.h"
 #include "server/auth.h"
 #include "server/http_front.h"
 #include "runtime/local_llm.h"
@@ -54,9 +55,13 @@ struct ServedModels {
   // (the large one). /v1/rag/query reports which answered and why.
   std::unique_ptr<LlmBackend> llm_small;
   std::unique_ptr<Encoder> embed, rerank;
-  std::string embed_id, rerank_id;  // file stems
+  // Remote pools (serve --embed-backend / --rerank-backend) instead of `embed` /
+  // `rerank`: /v1/embeddings, /v1/rerank, RAG queries and ingest all use them.
+  std::shared_ptr<remote::RemoteEmbedder> embed_backend;
+  std::shared_ptr<remote::RemoteReranker> rerank_backend;
+  std::string embed_id, rerank_id;  // file stems (a backend's: --embed's stem, else the served model's id); "" = none
   std::string index_dir;            // RAG index ("" = no RAG endpoints)
-  std::string embed_path, rerank_path;  // loaded again by the RAG answer engine
+  std::string embed_path, rerank_path;  // loaded again by the RAG answer engine (without a backend)
 };
 
 class Server {

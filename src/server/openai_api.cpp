@@ -215,13 +215,17 @@ void Server::handle_generation(const httplib::Request& req, httplib::Response& r
 
 void Server::handle_embeddings(const httplib::Request& req, httplib::Response& res) {
   const EmbeddingRequest r = parse_embedding_request(parse_json_body(req.body), opt_.limits);
-  check_model(r.model, models_.embed ? models_.embed_id : "", "embedding");
-  if (models_.embed->is_reranker()) throw ApiError(400, "invalid_request_error", "the embedding model is a reranker");
-  auto vecs = models_.embed->embed(r.input);
+  check_model(r.model, models_.embed_id, "embedding");
   size_t n_tokens = 0;
+  std::vector<std::vector<float>> vecs;
+  if (models_.embed_backend) {
+    vecs = models_.embed_backend->embed_counted(r.input, &n_tokens);
+  } else {
+    vecs = models_.embed->embed(r.input);
+    for (const auto& text : r.input) n_tokens += models_.embed->tokenize(text).size();
+  }
   json data = json::array();
   for (size_t i = 0; i < vecs.size(); ++i) {
-    n_tokens += models_.embed->tokenize(r.input[i]).size();
     data.push_back({{"object", "embedding"}, {"index", i},
                     {"embedding", r.base64 ? json(base64_floats(vecs[i])) : json(vecs[i])}});
   }
@@ -232,16 +236,17 @@ void Server::handle_embeddings(const httplib::Request& req, httplib::Response& r
 
 void Server::handle_rerank(const httplib::Request& req, httplib::Response& res) {
   const RerankRequest r = parse_rerank_request(parse_json_body(req.body), opt_.limits);
-  check_model(r.model, models_.rerank ? models_.rerank_id : "", "rerank");
-  std::vector<float> raw = models_.rerank->rerank(r.query, r.documents);
+  check_model(r.model, models_.rerank_id, "rerank");
+  std::vector<float> raw = models_.rerank_backend ? models_.rerank_backend->score(r.query, r.documents)
+                                                  : models_.rerank->rerank(r.query, r.documents);
   std::vector<size_t> order(raw.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return raw[a] > raw[b]; });
   if (r.top_n > 0 && r.top_n < order.size()) order.resize(r.top_n);
   json results = json::array();
   for (size_t i : order) {
-    // Cohere/Jina report a 0..1 relevance: the logistic of the cross-encoder logit.
-    json x = {{"index", i}, {"relevance_score", 1.0 / (1.0 + std::exp(-double(raw[i])))}};
+    // Cohere/Jina report a 0..1 relevance: the logistic of the cross-encoder logit (TEI's raw_scores: the logit).
+    json x = {{"index", i}, {"relevance_score", r.raw_scores ? double(raw[i]) : 1.0 / (1.0 + std::exp(-double(raw[i])))}};
     if (r.return_documents) x["document"] = {{"text", r.documents[i]}};
     results.push_back(x);
   }

@@ -251,6 +251,7 @@ RerankRequest parse_rerank_request(const json& j, const Limits& limits) {
   check_text_bytes(bytes, limits, "documents");
   r.top_n = static_cast<size_t>(get_int(j, "top_n", 0, 0, 1 << 20));
   r.return_documents = get_bool(j, "return_documents", false);
+  r.raw_scores = get_bool(j, "raw_scores", false);
   return r;
 }
 

@@ -57,6 +57,7 @@ struct RerankRequest {
   std::vector<std::string> documents;
   size_t top_n = 0;  // 0 = all
   bool return_documents = false;
+  bool raw_scores = false;  // TEI's: the cross-encoder's raw score instead of its logistic
 };
 RerankRequest parse_rerank_request(const nlohmann::json& j, const Limits& limits);
 

@@ -13,6 +13,7 @@
 #include "rag/answer.h"
 #include "rag/embedder.h"
 #include "rag/index.h"
+#include "rag/search_json.h"
 #include "server/api_error.h"
 #include "server/http_server.h"
 #include "server/rag_engines.h"
@@ -130,8 +131,10 @@ void read_filter(const json& body, rag::QueryBounds& bounds) {
 
 RagEngines& Server::rag_engines() {
   std::call_once(rag_once_, [this] {
-    rag_ = std::make_unique<RagEngines>(models_.index_dir, models_.embed_path, models_.rerank_path, opt_.rag.readers,
-                                        opt_.rag.read_only);
+    rag_ = std::make_unique<RagEngines>(models_.index_dir,
+                                        RagEncoders{.embed_path = models_.embed_path, .rerank_path = models_.rerank_path,
+                                                    .embedder = models_.embed_backend, .reranker = models_.rerank_backend},
+                                        opt_.rag.readers, opt_.rag.read_only);
   });
   return *rag_;
 }
@@ -224,7 +227,13 @@ void Server::handle_rag_query(const httplib::Request& req, httplib::Response& re
     j["object"] = "rag.answer";
     // Which LLM answered ("model" says small or large; the route step says why).
     j["model_id"] = llm && !a.model.empty() ? json(llm->id()) : json(nullptr);
-    if (debug && llm && llm->tokenizer()) j["debug"] = rag::prompt_tokens_json(a.prompt_ids, *llm->tokenizer());
+    if (debug) {
+      j["debug"] = llm && llm->tokenizer() ? rag::prompt_tokens_json(a.prompt_ids, *llm->tokenizer()) : json::object();
+      // The chunks supplied, in prompt order, with every retrieval stage's score.
+      json context = json::array();
+      for (const auto& h : a.context) context.push_back(rag::to_json(h));
+      j["debug"]["context"] = std::move(context);
+    }
     return j;
   };
   if (!p.generative()) {

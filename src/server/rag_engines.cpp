@@ -20,12 +20,15 @@ std::string resolve(const std::string& dir) {
 
 }  // namespace
 
-RagEngines::RagEngines(std::string index_dir, std::string embed, std::string rerank, size_t readers, bool read_only)
-    : dir_(std::move(index_dir)), embed_path_(std::move(embed)), rerank_path_(std::move(rerank)), max_idle_(readers),
-      read_only_(read_only), served_(resolve(dir_)), cache_(std::make_shared<rag::AnswerCache>()) {}
+RagEngines::RagEngines(std::string index_dir, RagEncoders encoders, size_t readers, bool read_only)
+    : dir_(std::move(index_dir)), given_(std::move(encoders)), max_idle_(readers), read_only_(read_only),
+      served_(resolve(dir_)), cache_(std::make_shared<rag::AnswerCache>()) {
+  embedder_ = given_.embedder;
+  reranker_ = given_.reranker;
+}
 
 std::string RagEngines::embedder_path() const {
-  if (!embed_path_.empty()) return embed_path_;
+  if (!given_.embed_path.empty()) return given_.embed_path;
   std::error_code ec;
   if (!fs::exists(served_ + "/index.sqlite", ec)) return {};
   const std::string recorded = rag::Index::open(served_)->recorded_embedder();  // a read connection: cheap
@@ -43,12 +46,14 @@ rag::AnswerModels RagEngines::models() {
   std::lock_guard lk(mu_);
   // Loaded once per model: every write reopens the engines, which would
   // otherwise each load the index's recorded embedder again.
-  const std::string embed = embedder_path();
-  if (embed != embedder_path_) {
-    embedder_ = embed.empty() ? nullptr : rag::load_embedder(embed);
-    embedder_path_ = embed;
+  if (!given_.embedder) {
+    const std::string embed = embedder_path();
+    if (embed != embedder_path_) {
+      embedder_ = embed.empty() ? nullptr : rag::load_embedder(embed);
+      embedder_path_ = embed;
+    }
   }
-  if (!reranker_ && !rerank_path_.empty()) reranker_ = rag::load_reranker(rerank_path_);
+  if (!reranker_ && !given_.rerank_path.empty()) reranker_ = rag::load_reranker(given_.rerank_path);
   // No LLM here: generation runs on the served LLM's scheduler.
   return {.index_dir = served_, .embedder = embedder_, .reranker = reranker_, .cache = cache_};
 }
@@ -115,7 +120,7 @@ rag::IndexStats RagEngines::reload() {
   if (ec) fail("cannot resolve {}: {}", dir_, ec.message());
   auto index = rag::Index::open(target.string());  // schema, version and text normalization checked
   // A given embedder must match the new index's vectors (the recorded one is loaded on first use).
-  if (!embed_path_.empty()) index->set_embedder(embedder());
+  if (given_.embedder || !given_.embed_path.empty()) index->set_embedder(embedder());
   rag::IndexStats stats = index->stats();
   std::vector<std::unique_ptr<rag::AnswerEngine>> stale;  // closed outside the lock
   std::lock_guard lk(mu_);

@@ -2,8 +2,9 @@
 // queries, each with its own read connection, so retrieval and reranking run
 // in parallel and never wait for an upload (SQLite WAL readers see the last
 // commit); and one writer at a time for uploads and deletions. Embedder and
-// reranker are loaded once and shared (the Encoder serializes its passes);
-// without an embedder given, the index's recorded one is (for queries and uploads).
+// reranker are loaded once and shared (the Encoder serializes its passes), or
+// are remote pools (serve --embed-backend / --rerank-backend); without an
+// embedder given, the index's recorded one is (for queries and uploads).
 // A read-only pool (`serve --read-only`, a replica serving a published
 // snapshot) refuses every write and switches to a newer snapshot on reload().
 #pragma once
@@ -29,10 +30,16 @@ struct RagOptions {
   bool debug_prompt = false;         // a query's "debug": true adds prompt_ids and prompt_pieces
 };
 
+// What the engines embed and rerank with.
+struct RagEncoders {
+  std::string embed_path = {}, rerank_path = {};  // resolved GGUF paths or "" (the index's recorded embedder then)
+  std::shared_ptr<rag::Embedder> embedder = {};   // given (a remote pool): used instead of embed_path
+  std::shared_ptr<rag::Reranker> reranker = {};   // likewise for rerank_path
+};
+
 class RagEngines {
  public:
-  // `embed` / `rerank`: resolved paths or "" (the index's recorded embedder then).
-  RagEngines(std::string index_dir, std::string embed, std::string rerank, size_t readers, bool read_only = false);
+  RagEngines(std::string index_dir, RagEncoders encoders, size_t readers, bool read_only = false);
 
   // An engine for one query; it goes back to the pool when the lease ends.
   class Lease {
@@ -76,7 +83,8 @@ class RagEngines {
   rag::AnswerModels models();  // with the shared embedder / reranker, loaded on first use
   std::string embedder_path() const;  // `embed`, else the recorded one if that file exists, else ""
 
-  const std::string dir_, embed_path_, rerank_path_;
+  const std::string dir_;
+  const RagEncoders given_;
   const size_t max_idle_;
   const bool read_only_;
   std::mutex mu_;  // guards what follows (never held while searching or writing)

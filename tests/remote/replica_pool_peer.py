@@ -16,60 +16,16 @@ import json
 import os
 import re
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
+
+from loopback import fail, free_port, procs, request, run, start
 
 edgerag = sys.argv[1]
 shared = os.environ.get("EDGERAG_SHARED") or sys.argv[2]
 peer_bin = os.path.join(shared, "peers/llama.cpp/bin")
 model = os.path.join(shared, "models/stories260K.gguf")
-procs = []
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def request(port, method, path, body=None, timeout=60):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    c.request(method, path, json.dumps(body) if body is not None else None, {"Content-Type": "application/json"})
-    r = c.getresponse()
-    data = r.read().decode()
-    c.close()
-    return r.status, data
-
-
-def wait_up(port, proc, log):
-    for _ in range(300):
-        try:
-            if request(port, "GET", "/health", timeout=2)[0] == 200:
-                return
-        except OSError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    print(open(log).read()[-3000:])
-    fail(f"the process on port {port} did not start")
-
-
-def start(args, port, log, env=None):
-    p = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
-    procs.append(p)
-    wait_up(port, p, log)
-    return p
-
 
 def worker(port, tmp):
     return start([edgerag, "serve", "-m", model, "--port", str(port), "--threads", "1"], port, f"{tmp}/w{port}.log")
@@ -239,10 +195,4 @@ def main(tmp):
 
 
 if __name__ == "__main__":
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            main(tmp)
-        finally:
-            for p in procs:
-                p.kill()
-                p.wait()
+    run(main)

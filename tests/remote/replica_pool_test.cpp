@@ -232,7 +232,7 @@ TEST(PooledLlm, RefusedAndBusyReplicasAreRetriedElsewhere) {
   EXPECT_GE(llm->pool().retries(), 2u);
 }
 
-TEST(PooledLlm, NoReplicaLeftIsOverloadedOrAnError) {
+TEST(PooledLlm, NoReplicaLeftIsABackendErrorOrAnErrorResult) {
   Replica a("A");
   PoolOptions o = quiet_pool();
   o.retry_min = 0, o.retry_ratio = 0;  // no retries
@@ -244,7 +244,7 @@ TEST(PooledLlm, NoReplicaLeftIsOverloadedOrAnError) {
   EXPECT_NE(r.error.find("no replica could serve"), std::string::npos) << r.error;
   a.stop();
   llm->pool().check_health();  // refused: open
-  EXPECT_THROW(llm->start(text_prompt("hi"), {}), Overloaded);
+  EXPECT_THROW(llm->start(text_prompt("hi"), {}), BackendError);  // a server answers 502
 }
 
 TEST(PooledLlm, ADyingReplicaEndsOnlyItsOwnStream) {
@@ -318,7 +318,7 @@ TEST(PooledLlm, AffinitySendsASharedPrefixToOneReplica) {
 
 TEST(PooledEncoders, EmbeddingsGoOnWhenAReplicaIsDown) {
   Replica a("A"), b("B");
-  auto e = connect_embedder({.base_url = a.base() + "," + b.base(), .pool = quiet_pool()});
+  auto e = std::make_unique<RemoteEmbedder>(EncoderBackend{.base_url = a.base() + "," + b.base(), .pool = quiet_pool()});
   a.stop();
   for (int i = 0; i < 4; ++i) {
     const auto v = e->embed({"x", "y"}, false);
@@ -326,7 +326,7 @@ TEST(PooledEncoders, EmbeddingsGoOnWhenAReplicaIsDown) {
     EXPECT_FLOAT_EQ(v[1][0], 0.6f);  // normalized (3, 4)
   }
   b.stop();
-  EXPECT_THROW(e->embed({"x"}, false), Error);  // nobody left: a clear error
+  EXPECT_THROW(e->embed({"x"}, false), BackendError);  // nobody left: a clear error (a server answers 502)
 }
 
 TEST(ReplicaPool, RejectsMalformedUrlLists) {

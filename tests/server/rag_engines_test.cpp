@@ -31,7 +31,7 @@ TEST(RagEngines, RecordedEmbedderLoadedOnce) {
     index->set_embedder(rag::load_embedder(embed));
     ingest_one(*index, 0);
   }
-  RagEngines engines(dir.path.string(), /*embed=*/"", /*rerank=*/"", /*readers=*/2);
+  RagEngines engines(dir.path.string(), /*encoders=*/{}, /*readers=*/2);
   const std::shared_ptr<rag::Embedder> first = engines.embedder();
   ASSERT_NE(first, nullptr);
   EXPECT_EQ(first->name(), std::filesystem::canonical(embed).string());

@@ -131,7 +131,7 @@ TEST(Replica, ReloadIsForAdminKeysOnly) {
 // with; the next one opens the new snapshot.
 TEST(Replica, QueriesInFlightFinishOnTheOldIndex) {
   Published pub({kLighthouse});
-  RagEngines engines(pub.current, "", "", 2, /*read_only=*/true);
+  RagEngines engines(pub.current, {}, 2, /*read_only=*/true);
   auto in_flight = engines.acquire();
   pub.publish({kGlacier});
   EXPECT_EQ(engines.reload().documents, 2u);

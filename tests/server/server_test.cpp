@@ -303,6 +303,12 @@ TEST(Server, EmbeddingsAndRerankMatchTheEncoder) {
     EXPECT_NEAR(rk["results"][i]["relevance_score"].get<double>(), 1 / (1 + std::exp(-scores[idx])), 1e-6);
     EXPECT_EQ(rk["results"][i]["document"]["text"], docs[idx]);
   }
+  // TEI's raw_scores: the cross-encoder's own scores (what a front end's remote reranker asks for).
+  json raw = post(c, "/v1/rerank", {{"query", "what is a cat"}, {"documents", docs}, {"raw_scores", true}}, &status);
+  ASSERT_EQ(status, 200) << raw.dump();
+  ASSERT_EQ(raw["results"].size(), 4u);
+  for (const auto& x : raw["results"])
+    EXPECT_FLOAT_EQ(x["relevance_score"].get<float>(), scores[x["index"].get<size_t>()]);
   // The LLM endpoints answer 404 on a server without an LLM.
   post(c, "/v1/chat/completions", {{"model", "x"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}}, &status);
   EXPECT_EQ(status, 404);

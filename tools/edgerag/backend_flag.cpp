@@ -1,7 +1,6 @@
 #include "backend_flag.h"
 
 #include "remote/pooled_llm.h"
-#include "remote/remote_encoders.h"
 
 namespace edgerag::cli {
 
@@ -35,14 +34,14 @@ std::unique_ptr<LlmBackend> BackendFlags::connect(const std::string& url, const 
   return remote::PooledLlm::connect(o);
 }
 
-std::shared_ptr<rag::Embedder> BackendFlags::embedder(const std::string& gguf) const {
+std::shared_ptr<remote::RemoteEmbedder> BackendFlags::embedder(const std::string& gguf) const {
   if (embed_url.empty()) return nullptr;
-  return remote::connect_embedder({.base_url = embed_url, .gguf = gguf, .http = http_options(*this), .pool = pool_options(*this)});
+  return std::make_shared<remote::RemoteEmbedder>(remote::EncoderBackend{.base_url = embed_url, .gguf = gguf, .http = http_options(*this), .pool = pool_options(*this)});
 }
 
-std::shared_ptr<rag::Reranker> BackendFlags::reranker(const std::string& gguf) const {
+std::shared_ptr<remote::RemoteReranker> BackendFlags::reranker(const std::string& gguf) const {
   if (rerank_url.empty()) return nullptr;
-  return remote::connect_reranker({.base_url = rerank_url, .gguf = gguf, .http = http_options(*this), .pool = pool_options(*this)});
+  return std::make_shared<remote::RemoteReranker>(remote::EncoderBackend{.base_url = rerank_url, .gguf = gguf, .http = http_options(*this), .pool = pool_options(*this)});
 }
 
 std::shared_ptr<BackendFlags> add_backend_options(CLI::App* cmd, bool encoders) {

@@ -3,15 +3,15 @@
 // of one model (remote/pooled_llm.h, remote/replica_pool.h). With -m as well,
 // that GGUF is the remote model's tokenizer and chat format (exact token
 // budgets; see remote/remote_llm.h).
-// --embed-backend / --rerank-backend URL[,URL...] (ask): embeddings and rerank
-// scores from servers; --embed / --rerank then name the same model's GGUF.
+// --embed-backend / --rerank-backend URL[,URL...] (ask, serve): embeddings and
+// rerank scores from servers; --embed / --rerank then name the same model's GGUF.
 #pragma once
 #include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
-#include "rag/embedder.h"
+#include "remote/remote_encoders.h"
 #include "runtime/llm_backend.h"
 
 namespace edgerag::cli {
@@ -32,8 +32,8 @@ struct BackendFlags {
   // Same for other servers (a routed model given as URLs), with these key, timeouts and pool settings.
   std::unique_ptr<LlmBackend> connect(const std::string& url, const std::string& tokenizer, int n_ctx) const;
   // Null without the flag; `gguf`: the resolved local model file or "".
-  std::shared_ptr<rag::Embedder> embedder(const std::string& gguf) const;
-  std::shared_ptr<rag::Reranker> reranker(const std::string& gguf) const;
+  std::shared_ptr<remote::RemoteEmbedder> embedder(const std::string& gguf) const;
+  std::shared_ptr<remote::RemoteReranker> reranker(const std::string& gguf) const;
 };
 
 // `encoders`: also --embed-backend and --rerank-backend.

@@ -1,5 +1,6 @@
 // edgerag serve: the OpenAI-compatible HTTP server (see docs/SERVING.md).
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <thread>
 
@@ -85,8 +86,17 @@ void setup(CLI::App& app) {
   cmd->add_option("--http-workers", conn.workers, "Requests processed at once")->capture_default_str();
   cmd->add_option("--timeout", f->server.request_timeout_s, "Seconds before a generation is cancelled")->capture_default_str();
   cmd->add_option("--max-open", f->server.max_open_requests, "Open requests before 503")->capture_default_str();
-  auto backend = add_backend_options(cmd);
+  auto backend = add_backend_options(cmd, true);
   cmd->callback([f, spec, backend] {
+    // SIGINT/SIGTERM (shutdown) and SIGHUP (index reload) are taken by a waiting
+    // thread, so both run outside a signal handler; blocked before any thread
+    // starts (the backends' health checks), as every thread inherits the mask.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
     f->llm_opt.spec = spec->options();
     server::ModelPaths paths;
     paths.index_dir = f->index;
@@ -106,8 +116,12 @@ void setup(CLI::App& app) {
     if (!route.small.empty() && !remote_small) paths.llm_small = resolve_model_flag(route.small);
     if (!f->embed.empty()) paths.embed = resolve_model_flag(f->embed);
     if (!f->rerank.empty()) paths.rerank = resolve_model_flag(f->rerank);
-    if (!remote_llm && paths.llm.empty() && paths.embed.empty() && paths.rerank.empty() && paths.index_dir.empty())
-      throw Error("serve: nothing to serve (give -m, --embed, --rerank or --index)");
+    // Remote encoders: --embed / --rerank, if given, only name their GGUF (identity and tokenizer).
+    auto embed_backend = backend->embedder(paths.embed);
+    auto rerank_backend = backend->reranker(paths.rerank);
+    if (!remote_llm && paths.llm.empty() && paths.embed.empty() && paths.rerank.empty() && paths.index_dir.empty() &&
+        !embed_backend && !rerank_backend)
+      throw Error("serve: nothing to serve (give -m, --embed, --rerank, --index or a backend)");
     if (f->server.rag.read_only) {
       if (paths.index_dir.empty()) throw Error("serve: --read-only needs --index");
       rag::Index::open(paths.index_dir);  // a replica starts only on an index that opens
@@ -120,17 +134,20 @@ void setup(CLI::App& app) {
     if (!f->keys_file.empty())
       for (auto& k : server::read_api_keys_file(f->keys_file)) f->server.api_keys.push_back(std::move(k));
     f->server.limits.default_max_tokens = std::min(f->server.limits.default_max_tokens, f->server.limits.max_tokens);
-    // SIGINT/SIGTERM (shutdown) and SIGHUP (index reload) are taken by a waiting
-    // thread, so both run outside a signal handler.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    server::ServedModels served = server::load_models(paths, f->llm_opt);
+    // A backend's id: its GGUF's stem like a local model's, else the name the server gives it.
+    auto id_of = [](const std::string& gguf, const std::string& served) {
+      return gguf.empty() ? served : std::filesystem::path(gguf).stem().string();
+    };
+    server::ServedModels served = server::load_models(
+        {.llm = paths.llm, .embed = embed_backend ? "" : paths.embed, .rerank = rerank_backend ? "" : paths.rerank,
+         .index_dir = paths.index_dir, .llm_small = paths.llm_small},
+        f->llm_opt);
     if (remote_llm) served.llm = std::move(remote_llm);
     if (remote_small) served.llm_small = std::move(remote_small);
+    if (embed_backend) served.embed_id = id_of(paths.embed, embed_backend->model());
+    if (rerank_backend) served.rerank_id = id_of(paths.rerank, rerank_backend->model());
+    served.embed_backend = std::move(embed_backend);
+    served.rerank_backend = std::move(rerank_backend);
     server::Server srv(std::move(served), f->server);
     int port = srv.bind();
     std::printf("edgerag serve: listening on http://%s:%d\n", f->server.host.c_str(), port);

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""A front end whose encoders and LLM are remote, real processes on loopback: an
+`edgerag serve` worker with local models (stories260K, synth-bert-embed,
+synth-bert-rerank) and a front end `serve --embed-backend W --rerank-backend W
+--llm-backend W` (its --embed / --rerank / -m only name the GGUFs).
+ - the same documents uploaded to both (/v1/documents: the front end's chunks
+   are embedded on the worker) give, for dense and hybrid queries with rerank,
+   the same context chunk ids and per-stage scores (float tolerance) and the
+   same answer as the worker answering locally;
+ - the front end's /v1/embeddings and /v1/rerank (relevance and raw scores)
+   answer as the worker's own;
+ - the front end's /metrics counts the encoder pools' requests per replica;
+ - the worker killed with SIGKILL: the front end answers queries, embeddings
+   and rerank with a 502 naming the backend, and keeps running.
+   tests/remote/serve_encoder_backends.py EDGERAG_BIN SHARED_DIR   ($EDGERAG_SHARED, if set, wins)"""
+import json
+import os
+import re
+import sys
+
+from loopback import fail, free_port, procs, request, run, start
+
+edgerag = sys.argv[1]
+shared = os.environ.get("EDGERAG_SHARED") or sys.argv[2]
+models = os.path.join(shared, "models")
+llm, embed, rerank = (os.path.join(models, m + ".gguf") for m in ("stories260K", "synth-bert-embed", "synth-bert-rerank"))
+
+
+def ok(port, path, body=None):
+    status, data = request(port, "POST" if body is not None else "GET", path, body)
+    if status != 200:
+        fail(f"{path} on port {port}: HTTP {status} {data[:500]}")
+    return json.loads(data) if body is not None else data
+
+
+def close(a, b, what, tol=1e-4):
+    if abs(a - b) > tol * max(1.0, abs(a)):
+        fail(f"{what}: {a} vs {b}")
+
+
+def same_context(local, remote, what):
+    lc, rc = local["debug"]["context"], remote["debug"]["context"]
+    if [h["chunk_id"] for h in lc] != [h["chunk_id"] for h in rc] or not lc:
+        fail(f"{what}: context chunks {[h['chunk_id'] for h in lc]} vs {[h['chunk_id'] for h in rc]}")
+    for lh, rh in zip(lc, rc):
+        if sorted(lh["scores"]) != sorted(rh["scores"]):
+            fail(f"{what}: score stages {sorted(lh['scores'])} vs {sorted(rh['scores'])}")
+        close(lh["score"], rh["score"], f"{what}: chunk {lh['chunk_id']} score")
+        for stage, v in lh["scores"].items():
+            close(v, rh["scores"][stage], f"{what}: chunk {lh['chunk_id']} {stage}")
+    if local["answer"] != remote["answer"] or not local["answer"]:
+        fail(f"{what}: answers differ:\n{local['answer']!r}\n{remote['answer']!r}")
+    if not remote["reranked"]:
+        fail(f"{what}: not reranked")
+    return lc
+
+
+def main(tmp):
+    wp, fp = free_port(), free_port()
+    worker = start([edgerag, "serve", "--index", f"{tmp}/worker-index", "-m", llm, "--embed", embed, "--rerank", rerank,
+                    "--threads", "1", "--debug-prompt", "--port", str(wp)], wp, f"{tmp}/worker.log")
+    w = f"http://127.0.0.1:{wp}/v1"
+    start([edgerag, "serve", "--index", f"{tmp}/front-index", "-m", llm, "--embed", embed, "--rerank", rerank,
+           "--embed-backend", w, "--rerank-backend", w, "--llm-backend", w, "--debug-prompt", "--port", str(fp)],
+          fp, f"{tmp}/front.log")
+
+    docs = [{"key": f"d{i}", "title": f"Doc {i}",
+             "text": f"Document {i}. The river {i} flows past the mill. Farmers bring grain number {i} in autumn.\n\n"
+                     f"The bridge {i} was rebuilt after the flood of year {1900 + 7 * i}. Lily played by bridge {i}."}
+            for i in range(1, 9)]
+    for port in (wp, fp):  # the same uploads: the same chunk ids
+        report = ok(port, "/v1/documents", {"documents": docs})
+        if report["added"] != len(docs) or report["failed"] != 0:
+            fail(f"upload on port {port}: {report}")
+
+    question = "When was the bridge rebuilt after the flood?"
+    config = {"retrieval": {"rerank": "on", "rerank_top": 8}, "generation": {"max_tokens": 24}}
+    for mode in ("hybrid", "dense"):
+        q = {"question": question, "mode": mode, "config": config, "debug": True}
+        local, remote = ok(wp, "/v1/rag/query", q), ok(fp, "/v1/rag/query", q)
+        ctx = same_context(local, remote, mode)
+        if not all("dense" in h["scores"] and "rerank" in h["scores"] for h in ctx):
+            fail(f"{mode}: a context chunk without dense or rerank score: {[h['scores'] for h in ctx]}")
+        print(f"{mode}: same {len(ctx)} chunks {[h['chunk_id'] for h in ctx]}, scores and answer {remote['answer']!r}")
+
+    inputs = {"model": "synth-bert-embed", "input": ["The bridge was rebuilt.", "Farmers bring grain in autumn."]}
+    le, re_ = ok(wp, "/v1/embeddings", inputs), ok(fp, "/v1/embeddings", inputs)
+    for a, b in zip(le["data"], re_["data"]):
+        for x, y in zip(a["embedding"], b["embedding"]):
+            close(x, y, "embedding", 1e-5)
+    if le["usage"] != re_["usage"] or re_["model"] != "synth-bert-embed":
+        fail(f"embeddings: usage {le['usage']} vs {re_['usage']}, model {re_['model']}")
+    for raw in (False, True):
+        rq = {"query": question, "documents": [d["text"] for d in docs[:4]], "raw_scores": raw}
+        lr, rr = ok(wp, "/v1/rerank", rq)["results"], ok(fp, "/v1/rerank", rq)["results"]
+        if [r["index"] for r in lr] != [r["index"] for r in rr]:
+            fail(f"rerank order {lr} vs {rr}")
+        for a, b in zip(lr, rr):
+            close(a["relevance_score"], b["relevance_score"], "rerank relevance", 1e-5)
+    print("embeddings and rerank: the worker's")
+
+    metrics = ok(fp, "/metrics")
+    for backend, least in (("embed", len(docs) // 8 + 3), ("rerank", 4)):
+        m = re.search(r'^edgerag_replica_requests_total\{backend="%s",replica="%s"\} (\S+)$' % (backend, re.escape(w)),
+                      metrics, re.M)
+        if not m or float(m.group(1)) < least:
+            fail(f"front end /metrics: {backend} requests {m and m.group(1)} (expected >= {least})")
+        print(f"front end /metrics: {m.group(0)}")
+
+    worker.kill()
+    worker.wait()
+    for path, body in (("/v1/rag/query", {"question": question}), ("/v1/embeddings", inputs),
+                       ("/v1/rerank", {"query": question, "documents": ["a", "b"]})):
+        status, data = request(fp, "POST", path, body)
+        err = json.loads(data).get("error", {})
+        if status != 502 or err.get("code") != "backend_unavailable" or "backend" not in err.get("message", ""):
+            fail(f"{path} with the worker dead: HTTP {status} {data[:300]}")
+        print(f"worker dead: {path} -> {status} {err['message']}")
+    if request(fp, "GET", "/health")[0] != 200 or procs[1].poll() is not None:
+        fail("the front end did not survive its backend")
+    print("PASS")
+
+
+if __name__ == "__main__":
+    run(main)
