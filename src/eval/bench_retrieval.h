@@ -44,8 +44,8 @@ struct RetrievalBenchRow {
   size_t chunks = 0;
   double ingest_s = 0, ingest_chunks_per_s = 0;  // for the chunks added to reach this size
   double ingest_cpu_s = 0;          // process CPU seconds of those ingest calls (every thread)
-  // The first exhaustive query's time outside its BM25 stage: FTS5 gets the
-  // chunks ingested since its last use (ingest leaves them to it).
+  // The first exhaustive query's time outside its BM25 stage: mostly FTS5
+  // getting the chunks ingested since its last use (ingest leaves them to it).
   double fts_complete_s = 0;
   uint64_t index_bytes = 0;
   size_t queries = 0;

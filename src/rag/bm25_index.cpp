@@ -273,6 +273,45 @@ class Cursor {
   std::vector<Posting> buf_;
 };
 
+// Term -> its number in a run, numbers given in order of first sight. Open
+// addressing over (hash tag, number) slots with the terms in a vector: a
+// lookup touches one slot and, on a tag match, one string (a node-based map
+// chased pointers for every token of the corpus).
+class TermNumbers {
+ public:
+  std::vector<std::string> terms;  // by number
+
+  uint32_t operator()(std::string_view t) {
+    const size_t h = std::hash<std::string_view>{}(t);
+    const uint32_t tag = static_cast<uint32_t>(h >> 32) | 1;  // 0 marks a free slot
+    for (size_t i = h & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
+      Slot& s = slots_[i];
+      if (s.tag == tag && terms[s.number] == t) return s.number;
+      if (s.tag != 0) continue;
+      const auto number = static_cast<uint32_t>(terms.size());
+      s = {tag, number};
+      terms.emplace_back(t);
+      if (2 * terms.size() > slots_.size()) grow();  // at most half full
+      return number;
+    }
+  }
+
+ private:
+  struct Slot {
+    uint32_t tag = 0, number = 0;
+  };
+  void grow() {
+    slots_.assign(2 * slots_.size(), Slot{});
+    for (uint32_t n = 0; n < terms.size(); ++n) {
+      const size_t h = std::hash<std::string_view>{}(terms[n]);
+      size_t i = h & (slots_.size() - 1);
+      while (slots_[i].tag != 0) i = (i + 1) & (slots_.size() - 1);
+      slots_[i] = {static_cast<uint32_t>(h >> 32) | 1, n};
+    }
+  }
+  std::vector<Slot> slots_ = std::vector<Slot>(1 << 12);
+};
+
 }  // namespace
 
 Bm25Index::Bm25Index(Db& db, const std::string& tokenizer_spec, double k1, double b)
@@ -351,22 +390,15 @@ Bm25Index::Gatherer::Gatherer(const Bm25Index& index) : tokenizer_(index.db_.han
 Bm25Index::Run Bm25Index::Gatherer::gather(
     size_t n, const std::function<std::pair<std::string_view, std::string_view>(size_t)>& chunk) {
   EDGERAG_CHECK(n <= std::numeric_limits<uint32_t>::max(), "too many chunks in one run");
-  // term -> its number in this run; each chunk's tokens as term numbers, sorted
-  // and counted, appended to their terms' lists (chunk numbers rise by construction).
-  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> number;
-  std::vector<std::vector<std::array<uint32_t, 3>>> lists;
+  // Each chunk's tokens as term numbers, sorted and counted into (term, chunk,
+  // tf, dl) rows, chunk numbers rising; then the rows are placed term by term.
+  TermNumbers number;
+  std::vector<std::array<uint32_t, 4>> rows;
   std::vector<uint32_t> seen;
   Run run;
+  auto add = [&](std::string_view t) { seen.push_back(number(t)); };
   for (size_t c = 0; c < n; ++c) {
     seen.clear();
-    auto add = [&](std::string_view t) {
-      auto it = number.find(t);
-      if (it == number.end()) {
-        it = number.emplace(std::string(t), static_cast<uint32_t>(lists.size())).first;
-        lists.emplace_back();
-      }
-      seen.push_back(it->second);
-    };
     const auto [text, headings] = chunk(c);
     tokenizer_.tokenize(text, false, add);
     tokenizer_.tokenize(headings, false, add);
@@ -375,25 +407,26 @@ Bm25Index::Run Bm25Index::Gatherer::gather(
     for (size_t i = 0; i < seen.size();) {
       size_t j = i;
       while (j < seen.size() && seen[j] == seen[i]) ++j;
-      lists[seen[i]].push_back({static_cast<uint32_t>(c), static_cast<uint32_t>(j - i), dl});
+      rows.push_back({seen[i], static_cast<uint32_t>(c), static_cast<uint32_t>(j - i), dl});
       i = j;
     }
     ++run.docs;
     run.tokens += dl;
   }
-  std::vector<const std::pair<const std::string, uint32_t>*> order;
-  order.reserve(number.size());
-  for (const auto& e : number) order.push_back(&e);
-  std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
-  run.terms.reserve(order.size());
-  run.begin.reserve(order.size() + 1);
-  for (const auto* e : order) {
-    run.terms.push_back(e->first);
-    run.begin.push_back(static_cast<uint32_t>(run.postings.size()));
-    const auto& l = lists[e->second];
-    run.postings.insert(run.postings.end(), l.begin(), l.end());
-  }
-  run.begin.push_back(static_cast<uint32_t>(run.postings.size()));
+  // Terms in key order; a counting sort of the rows by their term's place keeps chunk order.
+  std::vector<std::string>& terms = number.terms;
+  std::vector<uint32_t> order(terms.size()), place(terms.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return terms[a] < terms[b]; });
+  for (uint32_t r = 0; r < order.size(); ++r) place[order[r]] = r;
+  run.begin.assign(terms.size() + 1, 0);
+  for (const auto& row : rows) ++run.begin[place[row[0]] + 1];
+  for (size_t i = 1; i < run.begin.size(); ++i) run.begin[i] += run.begin[i - 1];
+  std::vector<uint32_t> next(run.begin.begin(), run.begin.end() - 1);
+  run.postings.resize(rows.size());
+  for (const auto& row : rows) run.postings[next[place[row[0]]]++] = {row[1], row[2], row[3]};
+  run.terms.reserve(terms.size());
+  for (uint32_t t : order) run.terms.push_back(std::move(terms[t]));
   return run;
 }
 
