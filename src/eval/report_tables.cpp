@@ -107,8 +107,9 @@ struct Builder {
     for (size_t i = 0; i < rows.size(); ++i) t.rows[i].labels.push_back(rows[i]->main_type);
     t.title = "Memory and compression";
     t.note = "GGUF file size, bits per parameter over all tensors, effective bits per weight of the matrices the "
-             "method quantized (codes + group scales/offsets + SpQR outliers at 32 bits each and their row offsets), "
-             "share of those weights kept as SpQR fp16 outliers, compression against the base file, peak resident "
+             "method quantized, from the bytes stored (codes + group scales/offsets + the SpQR outlier side tensor: "
+             "16 bits per outlier, 8 bits per row segment of up to 128 columns), share of those weights kept as SpQR "
+             "outliers, compression against the base file, peak resident "
              "memory of the speed run; main type: the type holding most matrix weights.";
     return t;
   }

@@ -27,9 +27,9 @@ Matrix bind_matrix(const GgufFile& f, const std::string& name, int64_t cols, int
                 "{}: tensor '{}' has unsupported type {}", f.path(), name, tr.name);
   Matrix m = Matrix::of(t.type, cols, rows, t.data);
   if (const GgufTensor* o = f.find_tensor(name + kOutlierSuffix)) {
-    EDGERAG_CHECK(o->type == DType::I32 && o->n_dims == 1, "{}: tensor '{}{}' must be 1-D I32", f.path(), name,
-                  kOutlierSuffix);
-    m.outliers = CsrOutliers::view(reinterpret_cast<const int32_t*>(o->data), o->n_elements(), rows, cols);
+    const std::string what = fmt::format("{}: tensor '{}{}'", f.path(), name, kOutlierSuffix);
+    EDGERAG_CHECK(o->n_dims == 1, "{} must be 1-D", what);
+    m.outliers = CsrOutliers::view(o->type, o->data, o->nbytes, rows, cols, what);
   }
   return m;
 }

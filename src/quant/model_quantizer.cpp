@@ -256,6 +256,7 @@ QuantizeSummary quantize_model(const std::string& in_path, const std::string& ou
     sum.method_params = 0;
     sum.method_bytes = 0;
     sum.n_outliers = 0;
+    sum.outlier_bytes = 0;
     std::map<std::string, std::vector<float>> floats;  // working copies (AWQ rescales them)
     auto weights_of = [&](const std::string& name) -> std::vector<float>& {
       auto it = floats.find(name);
@@ -297,11 +298,11 @@ QuantizeSummary quantize_model(const std::string& in_path, const std::string& ou
         } else if (opt.method == "spqr" && st) {
           SpqrTensor sq = quantize_spqr(p.scheme, x, rows, cols, st->gram, opt.gptq, opt.spqr, &pool);
           q = std::move(sq.dense);
-          const size_t ob = sq.outliers.size() * sizeof(int32_t);
-          w.add_tensor(t.name + kOutlierSuffix, DType::I32, {static_cast<int64_t>(sq.outliers.size())},
-                       sq.outliers.data(), ob);
+          const size_t ob = sq.outliers.size();
+          w.add_tensor(t.name + kOutlierSuffix, DType::I8, {static_cast<int64_t>(ob)}, sq.outliers.data(), ob);
           outlier_bytes = ob;
           sum.n_outliers += sq.n_outliers;
+          sum.outlier_bytes += ob;
           tc.note = fmt::format("{} outliers ({:.2f}%) in {}{}", sq.n_outliers, 100.0 * sq.n_outliers / t.n_elements(),
                                 t.name, kOutlierSuffix);
         } else if (opt.method == "autoround" && st && !p.scheme.nf4) {

@@ -57,9 +57,12 @@ struct QuantizeSummary {
   int64_t method_params = 0;
   size_t method_bytes = 0;
   int64_t n_outliers = 0;
+  size_t outlier_bytes = 0;  // of method_bytes: the SpQR side tensors (tensor/sparse.h)
   double bits_per_weight() const { return n_params ? 8.0 * tensor_bytes / n_params : 0; }
-  // Effective bits per method weight: codes + group scales/offsets + outliers.
+  // Effective bits per method weight from the bytes stored: codes + group
+  // scales/offsets + outlier side tensors; outlier_bits() is the side tensors' part.
   double method_bits() const { return method_params ? 8.0 * method_bytes / method_params : 0; }
+  double outlier_bits() const { return method_params ? 8.0 * outlier_bytes / method_params : 0; }
   double outlier_share() const { return method_params ? static_cast<double>(n_outliers) / method_params : 0; }
 };
 

@@ -24,9 +24,10 @@ SpqrTensor quantize_spqr(const Scheme& s, const float* w, int64_t rows, int64_t 
       if (sensitivity[i] >= threshold && sensitivity[i] > 0) mask[i] = 1, ++taken;
   }
   SpqrTensor out;
-  out.dense = quantize_gptq(s, w, rows, cols, hessian, gptq, pool, {&mask, &residual, nullptr});
+  out.dense = quantize_gptq(s, w, rows, cols, hessian, gptq, pool,
+                            {&mask, &residual, nullptr, outlier_column_bits(cols)});
   out.outliers = csr_encode(residual.data(), rows, cols);
-  out.n_outliers = static_cast<int64_t>(out.outliers.size()) - rows - 1;
+  out.n_outliers = CsrOutliers::view(DType::I8, out.outliers.data(), out.outliers.size(), rows, cols).nnz();
   return out;
 }
 

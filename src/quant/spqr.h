@@ -8,8 +8,10 @@
 // What is stored how: the dense part is a standard edgerag/GGUF block type of
 // the chosen bits and group (e.g. ER_Q3_G32: fp16 scale and offset per group);
 // the paper's bilevel statistics (3-bit scales and zeros in groups of 16) would
-// need a new block type and kernels and are not implemented. Outliers cost 32
-// bits each (fp16 value + 16-bit column) plus 32 bits of row offset per row.
+// need a new block type and kernels and are not implemented. The side tensor
+// (tensor/sparse.h, format 2) costs 16 bits per outlier (column within a segment
+// of at most 128 columns + the value with 10 - b mantissa bits, its rounding
+// error spread by GPTQ like any other) plus 8 bits per row segment.
 #pragma once
 #include <vector>
 
@@ -23,7 +25,7 @@ struct SpqrOptions {
 
 struct SpqrTensor {
   QuantizedTensor dense;
-  std::vector<int32_t> outliers;  // CSR side tensor (tensor/sparse.h)
+  std::vector<uint8_t> outliers;  // side tensor (tensor/sparse.h)
   int64_t n_outliers = 0;
 };
 

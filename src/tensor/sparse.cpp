@@ -1,50 +1,123 @@
 #include "tensor/sparse.h"
 
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+
 #include "tensor/fp16.h"
 #include "util/error.h"
 
 namespace edgerag {
 namespace {
 
-int64_t column_of(uint32_t e) { return e >> 16; }
-float value_of(uint32_t e) { return fp16_to_fp32(static_cast<uint16_t>(e & 0xFFFF)); }
+constexpr size_t kHeaderBytes = 4;
+
+uint16_t column_mask(int bits) { return static_cast<uint16_t>((1u << bits) - 1); }
+float value_of(uint16_t e, int bits) { return fp16_to_fp32(static_cast<uint16_t>(e & ~column_mask(bits))); }
+bool finite_fp16(uint16_t h) { return (h & 0x7C00) != 0x7C00; }
+int64_t segments(int64_t cols, int bits) { return (cols + (int64_t{1} << bits) - 1) >> bits; }
 
 }  // namespace
 
-CsrOutliers CsrOutliers::view(const int32_t* data, int64_t n, int64_t rows, int64_t cols) {
-  EDGERAG_CHECK(rows >= 0 && cols >= 0 && n >= rows + 1, "outlier tensor: {} values for {} rows", n, rows);
-  EDGERAG_CHECK(data[0] == 0 && data[rows] == n - rows - 1, "outlier tensor: offsets do not span its {} entries",
-                n - rows - 1);
-  for (int64_t r = 0; r < rows; ++r)
-    EDGERAG_CHECK(data[r] <= data[r + 1], "outlier tensor: row offsets decrease at row {}", r);
-  CsrOutliers s{rows, cols, data, reinterpret_cast<const uint32_t*>(data + rows + 1)};
-  for (int64_t i = 0; i < s.nnz(); ++i)
-    EDGERAG_CHECK(column_of(s.entries[i]) < cols, "outlier tensor: column {} out of {}", column_of(s.entries[i]), cols);
+int outlier_column_bits(int64_t cols) {
+  return cols <= 1 ? 0 : std::min(static_cast<int>(std::bit_width(static_cast<uint64_t>(cols - 1))), kOutlierMaxColumnBits);
+}
+
+float round_outlier_value(float v, int column_bits) {
+  const uint16_t h = fp32_to_fp16(v);
+  if (column_bits == 0) return fp16_to_fp32(h);
+  // Sign and magnitude: clearing the low bits truncates toward zero; one step up
+  // in the magnitude is the other neighbour (a carry into the exponent is right).
+  const auto lo = static_cast<uint16_t>(h & ~column_mask(column_bits));
+  const auto hi = static_cast<uint16_t>(lo + (1u << column_bits));
+  const float a = fp16_to_fp32(lo), b = fp16_to_fp32(hi);
+  return finite_fp16(hi) && std::fabs(b - v) < std::fabs(a - v) ? b : a;
+}
+
+CsrOutliers CsrOutliers::view(DType type, const void* data, size_t nbytes, int64_t rows, int64_t cols,
+                              const std::string& what) {
+  EDGERAG_CHECK(type != DType::I32, "{}: SpQR outliers in format 1 (I32 CSR, 32 bits per outlier) are no longer read; "
+                "re-quantize the model", what);
+  EDGERAG_CHECK(type == DType::I8, "{}: type {}, expected I8", what, dtype_name(type));
+  EDGERAG_CHECK(rows >= 0 && cols >= 0, "{}: bad matrix shape {} x {}", what, rows, cols);
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  EDGERAG_CHECK(nbytes >= kHeaderBytes && bytes[0] == kOutlierFormat,
+                "{}: not a format {} outlier tensor ({} bytes, format byte {})", what, kOutlierFormat, nbytes,
+                nbytes ? bytes[0] : 0);
+  const int bits = bytes[1];
+  EDGERAG_CHECK(bits <= kOutlierMaxColumnBits && bytes[2] == 0 && bytes[3] == 0,
+                "{}: bad header (column bits {}, reserved {} {})", what, bits, bytes[2], bytes[3]);
+  EDGERAG_CHECK(reinterpret_cast<uintptr_t>(bytes) % alignof(uint16_t) == 0, "{}: data is not 2-byte aligned", what);
+  CsrOutliers s;
+  s.rows = rows, s.cols = cols, s.column_bits = bits, s.segs = segments(cols, bits);
+  const size_t count_bytes = static_cast<size_t>(rows) * static_cast<size_t>(s.segs);
+  EDGERAG_CHECK(nbytes - kHeaderBytes >= count_bytes && (nbytes - kHeaderBytes - count_bytes) % 2 == 0,
+                "{}: {} bytes do not hold {} row counts and whole 16-bit entries", what, nbytes, count_bytes);
+  const size_t nnz = (nbytes - kHeaderBytes - count_bytes) / 2;
+  EDGERAG_CHECK(nnz <= static_cast<size_t>(std::numeric_limits<int32_t>::max()), "{}: {} entries", what, nnz);
+  s.entries = reinterpret_cast<const uint16_t*>(bytes + kHeaderBytes);
+  s.counts = bytes + kHeaderBytes + 2 * nnz;
+  auto offsets = std::make_shared<std::vector<int32_t>>(rows + 1, 0);
+  const int64_t width = int64_t{1} << bits;
+  const uint16_t mask = column_mask(bits);
+  size_t p = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t g = 0; g < s.segs; ++g) {
+      const int64_t n = s.counts[r * s.segs + g], seg_cols = std::min(width, cols - g * width);
+      EDGERAG_CHECK(n <= seg_cols && p + n <= nnz, "{}: row {} segment {}: {} entries (segment of {} columns, {} left)",
+                    what, r, g, n, seg_cols, nnz - p);
+      for (int64_t k = 0; k < n; ++k, ++p) {
+        const uint16_t e = s.entries[p];
+        const int64_t c = e & mask;
+        EDGERAG_CHECK(c < seg_cols && (k == 0 || c > (s.entries[p - 1] & mask)) && finite_fp16(e & ~mask),
+                      "{}: row {}: entry {} (column {}) is out of range, out of order or not finite", what, r, p,
+                      g * width + c);
+      }
+    }
+    (*offsets)[r + 1] = static_cast<int32_t>(p);
+  }
+  EDGERAG_CHECK(p == nnz, "{}: the counts cover {} of its {} entries", what, p, nnz);
+  s.row_ptr = offsets->data();
+  s.offsets = std::move(offsets);
   return s;
 }
 
-std::vector<int32_t> csr_encode(const float* dense, int64_t rows, int64_t cols) {
-  EDGERAG_CHECK(cols <= 65536, "outliers: rows of {} columns exceed the 16-bit column index", cols);
-  std::vector<int32_t> out(rows + 1, 0);
-  for (int64_t r = 0; r < rows; ++r) {
+std::vector<uint8_t> csr_encode(const float* dense, int64_t rows, int64_t cols) {
+  const int bits = outlier_column_bits(cols);
+  const int64_t segs = segments(cols, bits), width = int64_t{1} << bits;
+  std::vector<uint8_t> out{kOutlierFormat, static_cast<uint8_t>(bits), 0, 0}, counts(rows * segs, 0);
+  for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) {
-      const uint16_t h = fp32_to_fp16(dense[r * cols + c]);
-      if (fp16_to_fp32(h) != 0)
-        out.push_back(static_cast<int32_t>((static_cast<uint32_t>(c) << 16) | h));
+      const float v = dense[r * cols + c];
+      EDGERAG_CHECK(std::isfinite(v) && std::fabs(v) <= 65504, "outliers: value {} at ({}, {}) is not a finite fp16", v,
+                    r, c);
+      const float q = round_outlier_value(v, bits);
+      if (q == 0) continue;
+      const auto e = static_cast<uint16_t>(fp32_to_fp16(q) | (c & (width - 1)));
+      out.push_back(static_cast<uint8_t>(e & 0xFF));
+      out.push_back(static_cast<uint8_t>(e >> 8));
+      ++counts[r * segs + (c >> bits)];
     }
-    out[r + 1] = static_cast<int32_t>(out.size() - rows - 1);
-  }
+  out.insert(out.end(), counts.begin(), counts.end());
   return out;
 }
 
 void csr_matmul_add(const CsrOutliers& s, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  const int bits = s.column_bits;
+  const uint16_t mask = column_mask(bits);
   auto run = [&](int, size_t begin, size_t end) {
     for (int64_t t = 0; t < n_tokens; ++t) {
       const float* xt = x + t * s.cols;
       float* yt = y + t * s.rows;
       for (size_t r = begin; r < end; ++r) {
+        const uint16_t* e = s.entries + s.row_ptr[r];
+        const uint8_t* n = s.counts + r * s.segs;
         float acc = 0;
-        for (int32_t i = s.row_ptr[r]; i < s.row_ptr[r + 1]; ++i) acc += value_of(s.entries[i]) * xt[column_of(s.entries[i])];
+        for (int64_t g = 0; g < s.segs; ++g) {
+          const float* xs = xt + (g << bits);
+          for (const uint16_t* end_g = e + n[g]; e < end_g; ++e) acc += value_of(*e, bits) * xs[*e & mask];
+        }
         yt[r] += acc;
       }
     }
@@ -56,9 +129,13 @@ void csr_matmul_add(const CsrOutliers& s, const float* x, int64_t n_tokens, floa
 
 void csr_matmul_add_ref(const CsrOutliers& s, const float* x, int64_t n_tokens, float* y) {
   std::vector<double> dense(s.rows * s.cols, 0.0);
+  const uint16_t* e = s.entries;
   for (int64_t r = 0; r < s.rows; ++r)
-    for (int32_t i = s.row_ptr[r]; i < s.row_ptr[r + 1]; ++i)
-      dense[r * s.cols + column_of(s.entries[i])] += value_of(s.entries[i]);
+    for (int64_t g = 0; g < s.segs; ++g)
+      for (int k = 0; k < s.counts[r * s.segs + g]; ++k, ++e) {
+        const int64_t c = (g << s.column_bits) + (*e & column_mask(s.column_bits));
+        dense[r * s.cols + c] += value_of(*e, s.column_bits);
+      }
   for (int64_t t = 0; t < n_tokens; ++t)
     for (int64_t r = 0; r < s.rows; ++r) {
       double acc = 0;

@@ -1,9 +1,11 @@
-// The SpQR outlier product (tensor/sparse.h) against a product worked out in
-// double from the dense matrix it encodes, over odd shapes; and the checks that
-// keep a hostile side tensor from indexing out of bounds.
+// The SpQR outlier side tensor (tensor/sparse.h): its product against one worked
+// out in double from the dense matrix it encodes, over odd shapes; its bytes and
+// value rounding against hand-written ones; and the checks that keep a hostile
+// side tensor from indexing out of bounds.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -27,15 +29,23 @@ TEST(CsrOutliers, MatchesDenseProductOverOddShapes) {
   std::mt19937 rng(11);
   std::normal_distribution<float> nd(0, 1);
   std::uniform_real_distribution<double> u(0, 1);
+  // Widths 1 (no column bits), 3, 17, 64 (one segment), 129 and 257 (a partial last
+  // segment of 128 columns), 65536 (512 segments).
   for (const Case& k : {Case{1, 1, 1, 1.0}, Case{7, 3, 5, 0.3}, Case{33, 17, 2, 0.1}, Case{5, 129, 3, 0.0},
-                        Case{300, 257, 9, 0.05}, Case{2, 65536, 1, 0.0001}}) {
+                        Case{9, 64, 4, 0.5}, Case{300, 257, 9, 0.05}, Case{3, 129, 2, 1.0},
+                        Case{2, 65536, 1, 0.0001}}) {
+    const int bits = outlier_column_bits(k.cols);
     std::vector<float> dense(k.rows * k.cols, 0.0f), x(k.tokens * k.cols), y0(k.tokens * k.rows);
     for (auto& v : dense)
-      if (u(rng) < k.density) v = fp16_to_fp32(fp32_to_fp16(nd(rng)));  // fp16-exact: the encoding is lossless
+      if (u(rng) < k.density) v = round_outlier_value(nd(rng), bits);  // stored exactly: the encoding is lossless
     for (auto& v : x) v = nd(rng);
     for (auto& v : y0) v = nd(rng);
-    const std::vector<int32_t> enc = csr_encode(dense.data(), k.rows, k.cols);
-    const CsrOutliers s = CsrOutliers::view(enc.data(), static_cast<int64_t>(enc.size()), k.rows, k.cols);
+    const std::vector<uint8_t> enc = csr_encode(dense.data(), k.rows, k.cols);
+    const CsrOutliers s = CsrOutliers::view(DType::I8, enc.data(), enc.size(), k.rows, k.cols);
+    int64_t nonzero = 0;
+    for (float v : dense) nonzero += v != 0;
+    EXPECT_EQ(s.nnz(), nonzero);
+    EXPECT_EQ(static_cast<int64_t>(enc.size()), 4 + 2 * nonzero + k.rows * ((k.cols + (1 << bits) - 1) >> bits));
     std::vector<float> fast = y0, ref = y0;
     csr_matmul_add(s, x.data(), k.tokens, fast.data(), &pool);
     csr_matmul_add_ref(s, x.data(), k.tokens, ref.data());
@@ -49,32 +59,61 @@ TEST(CsrOutliers, MatchesDenseProductOverOddShapes) {
   }
 }
 
-TEST(CsrOutliers, EncodesRowsAndColumns) {
-  // 2 x 3: [[0, 1.5, 0], [-2, 0, 0.25]] -> offsets 0 1 3, entries (1, 1.5) (0, -2) (2, 0.25).
+TEST(CsrOutliers, RoundsValuesToTheStoredPrecision) {
+  EXPECT_EQ(outlier_column_bits(1), 0);
+  EXPECT_EQ(outlier_column_bits(3), 2);
+  EXPECT_EQ(outlier_column_bits(64), 6);
+  EXPECT_EQ(outlier_column_bits(65), 7);
+  EXPECT_EQ(outlier_column_bits(4096), 7);
+  // 6 column bits leave E5M4: steps of 1/16 in [1, 2), 1/8 in [2, 4).
+  EXPECT_EQ(round_outlier_value(1.04f, 6), 1.0625f);
+  EXPECT_EQ(round_outlier_value(1.02f, 6), 1.0f);
+  EXPECT_EQ(round_outlier_value(-3.3f, 6), -3.25f);
+  EXPECT_EQ(round_outlier_value(1.97f, 6), 2.0f);  // carries into the exponent
+  EXPECT_EQ(round_outlier_value(65504.0f, 7), 61440.0f);  // never rounds up to infinity
+  EXPECT_EQ(round_outlier_value(0.1f, 0), fp16_to_fp32(fp32_to_fp16(0.1f)));
+}
+
+TEST(CsrOutliers, EncodesCountsAndEntries) {
+  // 2 x 3 (2 column bits, one segment): [[0, 1.5, 0], [-2, 0, 0.25]] -> header 2 2 0 0,
+  // entries 0x3E00|1, 0xC000|0, 0x3400|2 (little-endian), counts 1 2.
   const std::vector<float> dense{0, 1.5f, 0, -2, 0, 0.25f};
-  const std::vector<int32_t> enc = csr_encode(dense.data(), 2, 3);
-  ASSERT_EQ(enc.size(), 6u);
-  EXPECT_EQ(enc[0], 0);
-  EXPECT_EQ(enc[1], 1);
-  EXPECT_EQ(enc[2], 3);
-  EXPECT_EQ(static_cast<uint32_t>(enc[3]), (1u << 16) | fp32_to_fp16(1.5f));
-  EXPECT_EQ(static_cast<uint32_t>(enc[4]), (0u << 16) | fp32_to_fp16(-2.0f));
-  EXPECT_EQ(static_cast<uint32_t>(enc[5]), (2u << 16) | fp32_to_fp16(0.25f));
-  std::vector<float> wide(65537, 1.0f);
-  EXPECT_THROW(csr_encode(wide.data(), 1, 65537), Error);
+  EXPECT_EQ(csr_encode(dense.data(), 2, 3),
+            (std::vector<uint8_t>{2, 2, 0, 0, 0x01, 0x3E, 0x00, 0xC0, 0x02, 0x34, 1, 2}));
+  // 1 x 300 (7 column bits, segments of 128, 128, 44): columns 5, 130, 299 -> in-segment 5, 2, 43.
+  std::vector<float> wide(300, 0.0f);
+  wide[5] = wide[130] = wide[299] = 1.0f;
+  EXPECT_EQ(csr_encode(wide.data(), 1, 300),
+            (std::vector<uint8_t>{2, 7, 0, 0, 0x05, 0x3C, 0x02, 0x3C, 0x2B, 0x3C, 1, 1, 1}));
+  const std::vector<float> not_finite{std::numeric_limits<float>::infinity()};
+  EXPECT_THROW(csr_encode(not_finite.data(), 1, 1), Error);
 }
 
 TEST(CsrOutliers, RejectsHostileSideTensors) {
-  const int32_t one_entry_col5 = static_cast<int32_t>((5u << 16) | fp32_to_fp16(1.0f));
-  const std::vector<int32_t> too_short{0};                      // 2 rows need 3 offsets
-  const std::vector<int32_t> bad_total{0, 1, 2, one_entry_col5};  // says 2 entries, holds 1
-  const std::vector<int32_t> decreasing{0, 2, 1, one_entry_col5};
-  const std::vector<int32_t> bad_start{1, 1, 1, one_entry_col5};
-  const std::vector<int32_t> good{0, 1, 1, one_entry_col5};
-  EXPECT_THROW(CsrOutliers::view(too_short.data(), 1, 2, 8), Error);
-  EXPECT_THROW(CsrOutliers::view(bad_total.data(), 4, 2, 8), Error);
-  EXPECT_THROW(CsrOutliers::view(decreasing.data(), 4, 2, 8), Error);
-  EXPECT_THROW(CsrOutliers::view(bad_start.data(), 4, 2, 8), Error);
-  EXPECT_THROW(CsrOutliers::view(good.data(), 4, 2, 5), Error);  // column 5 of 5
-  EXPECT_EQ(CsrOutliers::view(good.data(), 4, 2, 6).nnz(), 1);
+  // 2 x 8 (3 column bits, one segment per row): row 0 has column 5 = 1.0.
+  const std::vector<uint8_t> good{2, 3, 0, 0, 0x05, 0x3C, 1, 0};
+  EXPECT_EQ(CsrOutliers::view(DType::I8, good.data(), good.size(), 2, 8).nnz(), 1);
+  auto bad = [&](std::vector<uint8_t> t, int64_t cols = 8) {
+    EXPECT_THROW(CsrOutliers::view(DType::I8, t.data(), t.size(), 2, cols), Error);
+  };
+  bad({2, 3, 0});                              // shorter than its header
+  bad({1, 3, 0, 0, 0x05, 0x3C, 1, 0});         // unknown format
+  bad({2, 8, 0, 0, 0x05, 0x3C, 1, 0});         // column bits above 7
+  bad({2, 3, 1, 0, 0x05, 0x3C, 1, 0});         // reserved byte set
+  bad({2, 3, 0, 0, 0x05, 0x3C, 1});            // counts cut short (odd entry bytes)
+  bad({2, 3, 0, 0, 0x05, 0x3C, 2, 0});         // counts say 2 entries, 1 stored
+  bad({2, 3, 0, 0, 0x05, 0x3C, 0x06, 0x3C, 1, 0});  // 2 stored, counts cover 1
+  bad({2, 3, 0, 0, 0x05, 0x3C, 1, 0}, 5);      // column 5 of a 5-wide row
+  bad({2, 3, 0, 0, 0x05, 0x3C, 0x04, 0x3C, 2, 0});  // columns out of order in a segment
+  bad({2, 3, 0, 0, 0x05, 0x3C, 0x05, 0x3C, 2, 0});  // the same column twice
+  bad({2, 3, 0, 0, 0x05, 0x7C, 1, 0});         // infinite value
+  bad({2, 0, 0, 0, 0x00, 0x3C, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});  // 2 entries in a 1-column segment
+  const std::vector<int32_t> format1{0, 1, 1, static_cast<int32_t>((5u << 16) | 0x3C00)};
+  try {
+    CsrOutliers::view(DType::I32, format1.data(), format1.size() * 4, 2, 8, "m.gguf: tensor 'w.outliers'");
+    ADD_FAILURE() << "format 1 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("m.gguf: tensor 'w.outliers': SpQR outliers in format 1"), std::string::npos)
+        << e.what();
+  }
 }

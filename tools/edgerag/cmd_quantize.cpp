@@ -28,6 +28,7 @@ nlohmann::json summary_json(const quant::QuantizeSummary& s) {
   j["method_bits_per_weight"] = s.method_bits();
   j["n_outliers"] = s.n_outliers;
   j["outlier_share"] = s.outlier_share();
+  j["outlier_bits_per_weight"] = s.outlier_bits();
   j["calib_tokens"] = s.calib_tokens;
   j["seconds"] = s.seconds;
   for (const auto& t : s.tensors)
@@ -59,7 +60,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--nsamples", f->opt.autoround.nsamples,
                   "autoround: calibration sequences of --calib-ctx tokens (0: --calib-tokens)")
       ->default_val(64);
-  cmd->add_option("--outliers", f->opt.spqr.outlier_share, "spqr: share of weights kept in fp16 (GPTQ sensitivity)")
+  cmd->add_option("--outliers", f->opt.spqr.outlier_share, "spqr: share of weights kept in the outlier side tensor (GPTQ sensitivity)")
       ->default_val(0.01);
   cmd->add_option("-t,--threads", f->opt.threads, "Threads (default: all cores)");
   cmd->add_flag("--json", f->json, "Print one JSON object");
@@ -80,7 +81,9 @@ void setup(CLI::App& app) {
                s.file_bytes, s.bits_per_weight(), s.n_params, mix, s.seconds);
     fmt::print("quantized weights: {:.3f} effective bits/weight (codes + group parameters + outliers) over {}",
                s.method_bits(), s.method_params);
-    if (s.n_outliers) fmt::print(", {} outliers ({:.3f}%)", s.n_outliers, 100 * s.outlier_share());
+    if (s.n_outliers)
+      fmt::print(", {} outliers ({:.3f}%, side tensors {:.3f} bits/weight)", s.n_outliers, 100 * s.outlier_share(),
+                 s.outlier_bits());
     fmt::print("\n");
     for (const auto& t : s.tensors)
       if (!t.note.empty()) fmt::print("  {:<28} {:<10} {}\n", t.name, dtype_name(t.type), t.note);
