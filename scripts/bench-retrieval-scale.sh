@@ -46,14 +46,16 @@ for v in int8 f32; do
   done
 done
 
-echo "| run | chunks | BM25 p50 / p99 ms | BM25 CPU p50 / p99 ms | dense p50 / p99 ms | recall@10 | hybrid p50 / p99 ms | graph MB | index MB | ingest chunks/s | identical |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| run | chunks | BM25 p50 / p99 ms | BM25 CPU p50 / p99 ms | dense p50 / p99 ms | recall@10 | hybrid p50 / p99 ms | graph MB | index MB | ingest chunks/s | ingest CPU us/chunk | identical |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for name in bm25 "dense-int8-$max" dense-int8 dense-f32 hard-int8-ef64 hard-f32-ef64 hard-int8-ef256 hard-f32-ef256; do
   jq -r --arg name "$name" '.rows[] | "| \($name) | \(.chunks) | \(.bm25.p50_ms*100|round/100) / \(.bm25.p99_ms*100|round/100) | " +
     "\(.bm25_cpu.p50_ms*100|round/100) / \(.bm25_cpu.p99_ms*100|round/100) | " +
     (if .dense then "\(.dense.p50_ms*100|round/100) / \(.dense.p99_ms*100|round/100) | \(.recall_at_k*1000|round/1000) | \(.hybrid.p50_ms*100|round/100) / \(.hybrid.p99_ms*100|round/100) | \(.graph_bytes/1e6|round)"
      else "- | - | - | -" end) +
-    " | \(.index_bytes/1e6|round) | \(.ingest_chunks_per_s|round) | \(.identical)/\(.compared) |"' "$out/$name.json"
+    " | \(.index_bytes/1e6|round) | \(.ingest_chunks_per_s|round) | " +
+    "\(if .ingest_cpu_s then .ingest_cpu_s * 1e6 / (.ingest_chunks_per_s * .ingest_s) | round else "-" end) | " +
+    "\(.identical)/\(.compared) |"' "$out/$name.json"
 done
 for f in "$out"/*.json; do
   jq -c --arg run "$(basename "$f" .json)" '{run: $run, load_before, load_after, peak_rss_mb, insert}' "$f"

@@ -46,7 +46,7 @@ struct RetrievalBenchRow {
   double ingest_cpu_s = 0;          // process CPU seconds of those ingest calls (every thread)
   // The first exhaustive query's time outside its BM25 stage: mostly FTS5
   // getting the chunks ingested since its last use (ingest leaves them to it).
-  double fts_complete_s = 0;
+  double reference_fts_s = 0;
   uint64_t index_bytes = 0;
   size_t queries = 0;
   LatencyStats bm25;                // pruned (the default path), BM25 stage only, wall time
