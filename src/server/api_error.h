@@ -1,6 +1,7 @@
 // Errors the server answers with an OpenAI-style body:
 //   {"error": {"message", "type", "param", "code"}}
 #pragma once
+#include <exception>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -30,6 +31,12 @@ inline nlohmann::json error_body(const std::string& message, const std::string& 
 }
 
 inline nlohmann::json error_body(const ApiError& e) { return error_body(e.what(), e.type, e.param, e.code); }
+
+// What a request that threw `e` answers: an ApiError as thrown; a failed
+// backend 502; Overloaded 429; any other edgerag::Error (the request's) or a
+// field of the wrong JSON type 400; anything else 500, its details logged
+// with `where`, not sent.
+ApiError api_error_of(std::exception_ptr e, const std::string& where);
 
 template <typename... Args>
 [[noreturn]] void bad_param(const std::string& param, fmt::format_string<Args...> f, Args&&... args) {

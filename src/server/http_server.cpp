@@ -35,6 +35,31 @@ std::string type_error_text(const json::type_error& e) {
 
 }  // namespace
 
+ApiError api_error_of(std::exception_ptr thrown, const std::string& where) {
+  try {
+    std::rethrow_exception(thrown);
+  } catch (const ApiError& e) {
+    return e;
+  } catch (const remote::BackendError& e) {
+    return ApiError(502, "server_error", e.what(), "", "backend_unavailable");
+  } catch (const Overloaded& e) {
+    ApiError a(429, "rate_limit_error", e.what(), "", "queue_full");
+    a.retry_after_s = 1;
+    return a;
+  } catch (const Error& e) {
+    return ApiError(400, "invalid_request_error", e.what());
+  } catch (const json::type_error& e) {
+    // A field of the wrong JSON type that a handler read without checking.
+    return ApiError(400, "invalid_request_error",
+                    fmt::format("a request field has the wrong JSON type ({})", type_error_text(e)));
+  } catch (const std::exception& e) {
+    log(LogLevel::Error, "{}: {}", where, e.what());
+  } catch (...) {
+    log(LogLevel::Error, "{}: an unknown exception", where);
+  }
+  return ApiError(500, "server_error", "internal server error");
+}
+
 void Server::handle_page(const httplib::Request& req, httplib::Response& res) {
   const webui::Asset* a = webui::find_asset(req.path);
   if (!a) throw ApiError(404, "invalid_request_error", fmt::format("no page {}", req.path));
@@ -116,24 +141,8 @@ void Server::route(const std::string& method, const std::string& path, Handler h
       if (needs_key(path) && !keys_.allows(req.get_header_value("Authorization"))) throw unauthorized();
       h(req, res);
       if (res.status == -1) res.status = 200;  // httplib fills it in only when writing
-    } catch (const ApiError& e) {
-      send_error(res, e);
-    } catch (const remote::BackendError& e) {
-      send_error(res, ApiError(502, "server_error", e.what(), "", "backend_unavailable"));
-    } catch (const Overloaded& e) {
-      ApiError a(429, "rate_limit_error", e.what(), "", "queue_full");
-      a.retry_after_s = 1;
-      send_error(res, a);
-    } catch (const Error& e) {
-      send_error(res, ApiError(400, "invalid_request_error", e.what()));
-    } catch (const json::type_error& e) {
-      // A field of the wrong JSON type that a handler read without checking.
-      send_error(res, ApiError(400, "invalid_request_error", fmt::format("a request field has the wrong JSON type ({})",
-                                                                         type_error_text(e))));
-    } catch (const std::exception& e) {
-      // The details go to the log, not to the client.
-      log(LogLevel::Error, "{} {}: {}", req.method, req.path, e.what());
-      send_error(res, ApiError(500, "server_error", "internal server error"));
+    } catch (...) {
+      send_error(res, api_error_of(std::current_exception(), req.method + " " + req.path));
     }
     --open_requests_;
     metrics_.count_request(path, res.status);

@@ -322,12 +322,18 @@ void Server::handle_documents(const httplib::Request& req, httplib::Response& re
         const std::string s = "data: " + dump_json(j) + "\n\n";
         ok = ok && sink.write(s.data(), s.size());
       };
-      json report = ingest_upload(*upload, uploads, [&](const rag::IngestProgress& p) {
-        send({{"object", "ingest.progress"}, {"stage", rag::ingest_stage_name(p.stage)},
-              {"file", upload->original_name(p.current)}, {"files_done", p.files_done},
-              {"files_total", p.files_total}, {"chunks", p.chunks}});
-      });
-      report["object"] = "ingest.report";
+      json report;
+      try {
+        report = ingest_upload(*upload, uploads, [&](const rag::IngestProgress& p) {
+          send({{"object", "ingest.progress"}, {"stage", rag::ingest_stage_name(p.stage)},
+                {"file", upload->original_name(p.current)}, {"files_done", p.files_done},
+                {"files_total", p.files_total}, {"chunks", p.chunks}});
+        });
+        report["object"] = "ingest.report";
+      } catch (...) {
+        // The 200 is sent: the failure (the embedder's backend down, a full disk) ends the stream as an error event.
+        report = error_body(api_error_of(std::current_exception(), "POST /v1/documents (streamed)"));
+      }
       send(report);
       static const std::string done = "data: [DONE]\n\n";
       if (ok && sink.write(done.data(), done.size())) sink.done();

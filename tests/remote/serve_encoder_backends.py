@@ -10,13 +10,18 @@ synth-bert-rerank) and a front end `serve --embed-backend W --rerank-backend W
  - the front end's /v1/embeddings and /v1/rerank (relevance and raw scores)
    answer as the worker's own;
  - the front end's /metrics counts the encoder pools' requests per replica;
- - the worker killed with SIGKILL: the front end answers queries, embeddings
-   and rerank with a 502 naming the backend, and keeps running.
+ - SIGHUP reloads the front end's index and leaves it running;
+ - the worker killed with SIGKILL: the front end answers queries, embeddings,
+   rerank and uploads with a 502 naming the backend (a streamed upload ends
+   with that error event), and keeps running.
    tests/remote/serve_encoder_backends.py EDGERAG_BIN SHARED_DIR   ($EDGERAG_SHARED, if set, wins)"""
+import http.client
 import json
 import os
 import re
+import signal
 import sys
+import time
 
 from loopback import fail, free_port, procs, request, run, start
 
@@ -31,6 +36,29 @@ def ok(port, path, body=None):
     if status != 200:
         fail(f"{path} on port {port}: HTTP {status} {data[:500]}")
     return json.loads(data) if body is not None else data
+
+
+def alive(port, proc):
+    try:
+        return proc.poll() is None and request(port, "GET", "/health")[0] == 200
+    except OSError:
+        return False
+
+
+def upload_stream(port, name, content):
+    """A multipart upload with stream=true; its server-sent events."""
+    boundary = "edgerag-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"stream\"\r\n\r\ntrue\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+            f"Content-Type: text/plain\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("POST", "/v1/documents", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    r = c.getresponse()
+    text = r.read().decode()
+    c.close()
+    if r.status != 200:
+        fail(f"streamed upload: HTTP {r.status} {text[:300]}")
+    return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: {")]
 
 
 def close(a, b, what, tol=1e-4):
@@ -107,6 +135,14 @@ def main(tmp):
             fail(f"front end /metrics: {backend} requests {m and m.group(1)} (expected >= {least})")
         print(f"front end /metrics: {m.group(0)}")
 
+    # SIGHUP (index reload) goes to the waiting thread, never to a backend's health-check thread
+    # (which would take its default action and end the process).
+    for _ in range(5):
+        procs[1].send_signal(signal.SIGHUP)
+        time.sleep(0.05)
+    if not alive(fp, procs[1]):
+        fail("SIGHUP ended the front end")
+
     worker.kill()
     worker.wait()
     for path, body in (("/v1/rag/query", {"question": question}), ("/v1/embeddings", inputs),
@@ -116,7 +152,15 @@ def main(tmp):
         if status != 502 or err.get("code") != "backend_unavailable" or "backend" not in err.get("message", ""):
             fail(f"{path} with the worker dead: HTTP {status} {data[:300]}")
         print(f"worker dead: {path} -> {status} {err['message']}")
-    if request(fp, "GET", "/health")[0] != 200 or procs[1].poll() is not None:
+    status, data = request(fp, "POST", "/v1/documents", {"documents": [{"key": "late", "text": "A late document."}]})
+    if status != 502 or "embed backend" not in data:
+        fail(f"an upload with the worker dead: HTTP {status} {data[:300]}")
+    # A streamed upload has sent its 200 when the embedder fails: its last event is the error.
+    events = upload_stream(fp, "late.txt", b"A late document about the mill.")
+    if "error" not in events[-1] or events[-1]["error"]["code"] != "backend_unavailable":
+        fail(f"a streamed upload with the worker dead ended with {events[-1:]}")
+    print(f"worker dead: uploads -> 502 / a stream ending with {events[-1]['error']['message']!r}")
+    if not alive(fp, procs[1]):
         fail("the front end did not survive its backend")
     print("PASS")
 
