@@ -5,10 +5,11 @@
 #include <cstdlib>
 #include <string_view>
 #include <map>
+#include <optional>
 
 #include <fmt/format.h>
 
-#include "model/attention.h"
+#include "model/cpu_decoder_ops.h"
 #include "convert/hf_checkpoint.h"
 #include "tensor/repack.h"
 #include "util/error.h"
@@ -46,16 +47,6 @@ const float* bind_vector(const GgufFile& f, const std::string& name, int64_t n, 
   return reinterpret_cast<const float*>(t->data);
 }
 
-void add_bias(float* y, const float* b, int64_t n_rows, int64_t n) {
-  if (!b) return;
-  for (int64_t t = 0; t < n_rows; ++t)
-    for (int64_t i = 0; i < n; ++i) y[t * n + i] += b[i];
-}
-
-void add_inplace(float* x, const float* y, size_t n) {
-  for (size_t i = 0; i < n; ++i) x[i] += y[i];
-}
-
 }  // namespace
 
 std::unique_ptr<Model> Model::load(const std::string& path, WeightPacking packing) {
@@ -84,7 +75,7 @@ std::unique_ptr<Model> Model::from_gguf(std::shared_ptr<const GgufFile> file, We
 
 void Model::place(const ComputeOptions& compute) {
   const int32_t n_gpu = compute.gpu_layers < 0 ? hp_.n_layer : std::min(compute.gpu_layers, hp_.n_layer);
-  const DecoderWeights w{&tok_embd_, &output_, output_norm_, rope_freqs_, &layers_};
+  const DecoderWeights w = weights();
   gpu_ = place_on_device<VulkanDecoder>(compute, n_gpu, [&] {
     return std::make_unique<VulkanDecoder>(hp_, w, n_gpu, static_cast<size_t>(compute.vram_budget_mb) * 1000000);
   });
@@ -149,23 +140,9 @@ void Model::bind_weights() {
   }
 }
 
-void Model::rope(float* x, int32_t n_heads, int64_t pos) const {
-  if (!rope_freqs_) {
-    rope_inplace(x, n_heads, hp_.head_dim, hp_.n_rot, pos, hp_.rope_freq_base, hp_.rope_freq_scale, hp_.rope_neox);
-    return;
-  }
-  // theta_i = pos * base^(-2i/n_rot) / factor_i: rotate each adjacent pair on its
-  // own (a 2-dim rope at offset 2i, whose angle is freq_scale * pos).
-  for (int32_t i = 0; i < hp_.n_rot / 2; ++i) {
-    const float scale =
-        hp_.rope_freq_scale * std::pow(hp_.rope_freq_base, -2.0f * i / hp_.n_rot) / rope_freqs_[i];
-    rope_inplace(x + 2 * i, n_heads, hp_.head_dim, 2, pos, hp_.rope_freq_base, scale, false);
-  }
-}
-
 void Model::rerotate_keys(float* k, int64_t n_rows, int64_t delta) const {
   if (delta == 0) return;
-  for (int64_t r = 0; r < n_rows; ++r) rope(k + r * hp_.n_embd_kv(), hp_.n_head_kv, delta);
+  for (int64_t r = 0; r < n_rows; ++r) rope_heads(hp_, rope_freqs_, k + r * hp_.n_embd_kv(), hp_.n_head_kv, delta);
 }
 
 std::unique_ptr<KvCache> Model::make_cache(int64_t n_tokens, KvType type) const {
@@ -200,6 +177,9 @@ Logits Model::forward(const Batch& batch, KvCache& cache, ThreadPool* pool, cons
     ++it->second;
   }
   const int32_t n_layers = hooks && hooks->n_layers > 0 ? std::min(hooks->n_layers, hp_.n_layer) : hp_.n_layer;
+  // Only the CPU's ops run hooks (CpuDecoderOps); checked before the cache changes.
+  EDGERAG_CHECK(!gpu_ || !hooks || (!hooks->on_linear_input && !hooks->attention && hooks->n_layers == 0),
+                "forward: hooks (calibration, attention capture, a layer prefix) run on the CPU only (--device cpu)");
   if (batch.rewrite) {
     for (const auto& [seq, range] : rewritten) cache.prepare_rewrite(seq, range.first, range.second + 1);
   } else {
@@ -210,107 +190,40 @@ Logits Model::forward(const Batch& batch, KvCache& cache, ThreadPool* pool, cons
     blk[t] = cache.block_of(batch.tokens[t].seq, batch.tokens[t].pos);
     slot[t] = batch.tokens[t].pos % cache.block_size();
   }
+  // Layers [0, n_gpu) run on the GPU's ops, the rest on the CPU's, through the one
+  // layer sequence; X crosses to the host once where the backend changes.
+  // Embeddings and head sit on the GPU only when every layer does.
+  const bool whole_gpu = gpu_ && gpu_->whole_model();
+  const DecoderWeights w = weights();
+  std::optional<CpuDecoderOps> cpu_ops;
+  if (!whole_gpu) cpu_ops.emplace(hp_, w, batch, cache, blk, slot, pool, hooks);
+  DecoderOps* cpu = cpu_ops ? &*cpu_ops : nullptr;
+  std::unique_ptr<DecoderOps> gpu;
   if (gpu_) {
-    EDGERAG_CHECK(!hooks || (!hooks->on_linear_input && !hooks->attention && hooks->n_layers == 0),
-                  "forward: hooks (calibration, attention capture, a layer prefix) run on the CPU only (--device cpu)");
     gpu_->attach(cache);  // a cache not made by make_cache
+    gpu = gpu_->begin_step(batch, cache, blk, slot);
   }
-  if (gpu_ && gpu_->whole_model()) {
-    Logits out = gpu_->forward(batch, cache, blk, slot, nullptr);
-    for (const auto& [seq, end] : next_pos) cache.commit(seq, end - cache.seq_len(seq));
-    return out;
-  }
-
-  const int64_t E = hp_.n_embd, Q = hp_.n_embd_q(), KV = hp_.n_embd_kv(), F = hp_.n_ff, HD = hp_.head_dim;
-  const int32_t NH = hp_.n_head, NKV = hp_.n_head_kv, group = NH / NKV;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
-  std::vector<float> x(n * E), xn(n * E), q(n * Q), k(n * KV), v(n * KV), att(n * Q), tmp(n * E), gate(n * F),
-      up(n * F);
-
-  const LinearInputObserver* observe = hooks && hooks->on_linear_input ? &hooks->on_linear_input : nullptr;
-  auto linear = [&](const Matrix& w, int32_t layer, const char* name, const float* in, int64_t rows, float* out) {
-    if (observe)
-      (*observe)(layer, layer < 0 ? std::string(name) : fmt::format("blk.{}.{}", layer, name), in, rows, w.cols);
-    matmul(w, in, rows, out, pool);
-    if (w.outliers.row_ptr) csr_matmul_add(w.outliers, in, rows, out, pool);
+  DecoderOps* ops = whole_gpu ? gpu.get() : cpu;
+  std::vector<float> host_x;
+  auto run_on = [&](DecoderOps* next) {
+    if (next == ops) return;
+    host_x.resize(n * hp_.n_embd);
+    ops->read_x(host_x.data());
+    next->write_x(host_x.data());
+    ops = next;
   };
-
-  for (int64_t t = 0; t < n; ++t) get_row(tok_embd_, batch.tokens[t].id, x.data() + t * E);
-  if (gpu_) gpu_->forward(batch, cache, blk, slot, x.data());  // the first layers; x is their output
-
-  AttentionCapture* capture = hooks ? hooks->attention : nullptr;
-  if (capture) {
-    for (int32_t bi : capture->batch_index)
-      EDGERAG_CHECK(bi >= 0 && bi < n, "attention capture: batch index {} out of range", bi);
-    capture->weights.assign(capture->batch_index.size(),
-                            std::vector<std::vector<std::vector<float>>>(hp_.n_layer, std::vector<std::vector<float>>(NH)));
-  }
-
-  for (int32_t il = gpu_layers(); il < n_layers; ++il) {
-    const LayerWeights& L = layers_[il];
-    for (int64_t t = 0; t < n; ++t) rmsnorm(x.data() + t * E, L.attn_norm, xn.data() + t * E, E, hp_.rms_eps);
-    linear(L.wq, il, "attn_q.weight", xn.data(), n, q.data());
-    linear(L.wk, il, "attn_k.weight", xn.data(), n, k.data());
-    linear(L.wv, il, "attn_v.weight", xn.data(), n, v.data());
-    add_bias(q.data(), L.bq, n, Q);
-    add_bias(k.data(), L.bk, n, KV);
-    add_bias(v.data(), L.bv, n, KV);
-    for (int64_t t = 0; t < n; ++t) {
-      float* qt = q.data() + t * Q;
-      float* kt = k.data() + t * KV;
-      if (L.q_norm) {  // qwen3: per-head RMSNorm before RoPE
-        for (int32_t h = 0; h < NH; ++h) rmsnorm(qt + h * HD, L.q_norm, qt + h * HD, HD, hp_.rms_eps);
-        for (int32_t h = 0; h < NKV; ++h) rmsnorm(kt + h * HD, L.k_norm, kt + h * HD, HD, hp_.rms_eps);
-      }
-      const int64_t pos = batch.tokens[t].pos;
-      rope(qt, NH, pos);
-      rope(kt, NKV, pos);
-      for (int32_t h = 0; h < NKV; ++h) {
-        cache.write_k(blk[t], il, h, slot[t], kt + h * HD);
-        cache.write_v(blk[t], il, h, slot[t], v.data() + t * KV + h * HD);
-      }
-    }
+  ops->embed();
+  const bool capture = hooks && hooks->attention;
+  for (int32_t il = 0; il < n_layers; ++il) {
+    run_on(il < gpu_layers() ? gpu.get() : cpu);
     // A layer prefix's output is only its K/V: the last layer stops once they are written.
-    if (il + 1 == n_layers && n_layers < hp_.n_layer && !capture) break;
-    attention(cache, batch, il, q.data(), NH, scale, att.data(), pool);
-    if (capture) {
-      for (size_t ci = 0; ci < capture->batch_index.size(); ++ci) {
-        const int32_t t = capture->batch_index[ci];
-        const auto& tok = batch.tokens[t];
-        for (int32_t h = 0; h < NH; ++h)
-          capture->weights[ci][il][h] = attention_weights(cache, cache.block_table(tok.seq), il, h / group,
-                                                          q.data() + t * Q + h * HD, tok.pos + 1, scale);
-      }
-    }
-    linear(L.wo, il, "attn_output.weight", att.data(), n, tmp.data());
-    add_inplace(x.data(), tmp.data(), x.size());
-
-    for (int64_t t = 0; t < n; ++t) rmsnorm(x.data() + t * E, L.ffn_norm, xn.data() + t * E, E, hp_.rms_eps);
-    linear(L.w_gate, il, "ffn_gate.weight", xn.data(), n, gate.data());
-    linear(L.w_up, il, "ffn_up.weight", xn.data(), n, up.data());
-    swiglu(gate.data(), up.data(), gate.data(), n * F);
-    linear(L.w_down, il, "ffn_down.weight", gate.data(), n, tmp.data());
-    add_inplace(x.data(), tmp.data(), x.size());
+    decoder_layer(*ops, layers_[il], il, hp_, il + 1 == n_layers && n_layers < hp_.n_layer && !capture);
   }
   for (const auto& [seq, end] : next_pos) cache.commit(seq, end - cache.seq_len(seq));
   for (const auto& [seq, range] : rewritten) cache.finish_rewrite(seq, range.first, range.second + 1);
   if (n_layers < hp_.n_layer) return Logits{hp_.n_vocab, {}, std::vector<int32_t>(n, -1)};
-
-  // Output head only over the tokens that asked for logits.
-  Logits out;
-  out.n_vocab = hp_.n_vocab;
-  out.row_of.assign(n, -1);
-  int32_t rows = 0;
-  for (int64_t t = 0; t < n; ++t) {
-    if (!batch.tokens[t].logits) continue;
-    rmsnorm(x.data() + t * E, output_norm_, xn.data() + rows * E, E, hp_.rms_eps);
-    out.row_of[t] = rows++;
-  }
-  if (rows > 0) {
-    out.data.resize(static_cast<size_t>(rows) * hp_.n_vocab);
-    linear(output_, -1, "output.weight", xn.data(), rows, out.data.data());
-  }
-  return out;
+  run_on(whole_gpu ? gpu.get() : cpu);
+  return ops->output();
 }
 
 }  // namespace edgerag

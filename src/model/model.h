@@ -2,7 +2,8 @@
 // from the mmap. forward() evaluates a batch of tokens from any number of
 // sequences: all linear layers run once over the whole batch (prefill = GEMM),
 // K/V go to the paged KvCache, attention runs per (token, head) with a tiled
-// online softmax over the sequence's cached blocks.
+// online softmax over the sequence's cached blocks. The layer sequence is
+// decoder_layer (decoder_ops.h), run over each layer's backend's ops.
 #pragma once
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include "backend/device.h"
 #include "format/gguf.h"
 #include "model/batch.h"
+#include "model/decoder_ops.h"
 #include "model/hooks.h"
 #include "model/hparams.h"
 #include "model/kv_cache.h"
@@ -19,18 +21,6 @@
 #include "util/thread_pool.h"
 
 namespace edgerag {
-
-struct LayerWeights {
-  const float* attn_norm = nullptr;
-  Matrix wq, wk, wv, wo;
-  const float* bq = nullptr;  // qwen2 biases
-  const float* bk = nullptr;
-  const float* bv = nullptr;
-  const float* q_norm = nullptr;  // qwen3 per-head RMSNorm weights [head_dim]
-  const float* k_norm = nullptr;
-  const float* ffn_norm = nullptr;
-  Matrix w_gate, w_up, w_down;
-};
 
 // Whether load rearranges the linear layers' weights in place into the packed
 // GEMM layout (tensor/repack.h). Only a file the model holds alone is ever
@@ -87,7 +77,7 @@ class Model {
   void bind_weights();
   void place(const ComputeOptions& compute);
   void pack_weights(WeightPacking packing);
-  void rope(float* x, int32_t n_heads, int64_t pos) const;
+  DecoderWeights weights() const { return {&tok_embd_, &output_, output_norm_, rope_freqs_, &layers_}; }
 
   std::shared_ptr<const GgufFile> file_;
   HParams hp_;

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <mutex>
 
-#include "model/model.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -134,119 +134,146 @@ void VulkanDecoder::attach(KvCache& cache) const {
 
 VramUse VulkanDecoder::vram() const { return {weight_bytes_, kv_bytes_, ctx_->peak_bytes()}; }
 
-Logits VulkanDecoder::forward(const Batch& batch, KvCache& cache, const std::vector<int32_t>& blk,
-                              const std::vector<int32_t>& slot, float* x_out) const {
-  const int64_t n = static_cast<int64_t>(batch.size());
-  EDGERAG_CHECK(n <= 65535, "vulkan: a batch of {} tokens is above 65535", n);
-  auto* pool = dynamic_cast<VulkanKvPool*>(cache.device_pool());
-  EDGERAG_CHECK(pool != nullptr, "vulkan: the KV cache has no device pool (make it with Model::make_cache)");
-  const int64_t E = hp_.n_embd, Q = hp_.n_embd_q(), KV = hp_.n_embd_kv(), F = hp_.n_ff, V = hp_.n_vocab;
-  const int32_t NH = hp_.n_head, NKV = hp_.n_head_kv, HD = hp_.head_dim;
-
-  // Step inputs: ids | pos | blk | slot | table start per token | block tables.
-  std::vector<int32_t> info(5 * n);
-  std::map<SeqId, int32_t> table_at;
-  for (int64_t t = 0; t < n; ++t) {
-    const BatchToken& tok = batch.tokens[t];
-    info[t] = tok.id;
-    info[n + t] = tok.pos;
-    info[2 * n + t] = blk[t];
-    info[3 * n + t] = slot[t];
-    auto [it, fresh] = table_at.try_emplace(tok.seq, static_cast<int32_t>(info.size()));
-    if (fresh) {
-      const auto& tab = cache.block_table(tok.seq);
-      info.insert(info.end(), tab.begin(), tab.end());
+// One step's ops recorded into the context's command buffer, under its lock
+// (held until the hidden states are read back, or the logits returned).
+class VulkanDecoder::Step final : public DecoderOps {
+ public:
+  Step(const VulkanDecoder& d, const Batch& batch, KvCache& cache, const std::vector<int32_t>& blk,
+       const std::vector<int32_t>& slot)
+      : d_(d), hp_(d.hp_), batch_(batch), n_(static_cast<int64_t>(batch.size())), lock_(d.ctx_->lock()),
+        c_(*d.ctx_) {
+    EDGERAG_CHECK(n_ <= 65535, "vulkan: a batch of {} tokens is above 65535", n_);
+    pool_ = dynamic_cast<VulkanKvPool*>(cache.device_pool());
+    EDGERAG_CHECK(pool_ != nullptr, "vulkan: the KV cache has no device pool (make it with Model::make_cache)");
+    // Step inputs: ids | pos | blk | slot | table start per token | block tables.
+    std::vector<int32_t> info(5 * n_);
+    std::map<SeqId, int32_t> table_at;
+    for (int64_t t = 0; t < n_; ++t) {
+      const BatchToken& tok = batch.tokens[t];
+      info[t] = tok.id;
+      info[n_ + t] = tok.pos;
+      info[2 * n_ + t] = blk[t];
+      info[3 * n_ + t] = slot[t];
+      auto [it, fresh] = table_at.try_emplace(tok.seq, static_cast<int32_t>(info.size()));
+      if (fresh) {
+        const auto& tab = cache.block_table(tok.seq);
+        info.insert(info.end(), tab.begin(), tab.end());
+      }
+      info[4 * n_ + t] = it->second;
     }
-    info[4 * n + t] = it->second;
+    const int64_t E = hp_.n_embd, Q = hp_.n_embd_q(), KV = hp_.n_embd_kv(), F = hp_.n_ff;
+    if (!d.scratch_) d.scratch_ = std::make_unique<Scratch>();
+    s_ = d.scratch_.get();
+    for (auto [b, width] : {std::pair{&s_->x, E}, {&s_->xn, E}, {&s_->q, Q}, {&s_->k, KV}, {&s_->v, KV},
+                            {&s_->att, Q}, {&s_->tmp, E}, {&s_->gate, F}, {&s_->up, F}})
+      ensure(c_, *b, n_ * width);
+    ensure(c_, s_->info, static_cast<int64_t>(info.size()), true);
+    std::copy(info.begin(), info.end(), reinterpret_cast<int32_t*>(s_->info->host()));
   }
-  std::vector<std::pair<int64_t, int64_t>> runs;  // [first token, count) of tokens wanting logits
-  int64_t n_logits = 0;
-  for (int64_t t = 0; t < n; ++t) {
-    if (!batch.tokens[t].logits) continue;
-    if (!runs.empty() && runs.back().first + runs.back().second == t) ++runs.back().second;
-    else runs.emplace_back(t, 1);
-    ++n_logits;
-  }
-  if (!whole_model()) n_logits = 0;
 
-  std::lock_guard lock(ctx_->lock());
-  vk::Context& c = *ctx_;
-  if (!scratch_) scratch_ = std::make_unique<Scratch>();
-  Scratch& s = *scratch_;
-  ensure(c, s.x, n * E);
-  ensure(c, s.xn, n * E);
-  ensure(c, s.q, n * Q);
-  ensure(c, s.k, n * KV);
-  ensure(c, s.v, n * KV);
-  ensure(c, s.att, n * Q);
-  ensure(c, s.tmp, n * E);
-  ensure(c, s.gate, n * F);
-  ensure(c, s.up, n * F);
-  ensure(c, s.info, static_cast<int64_t>(info.size()), true);
-  ensure(c, s.logits, std::max<int64_t>(1, n_logits * V), true);
-  std::copy(info.begin(), info.end(), reinterpret_cast<int32_t*>(s.info->host()));
+  void embed() override {
+    EDGERAG_CHECK(d_.whole_model(), "vulkan: the embedding table is on the device only when every layer is");
+    vk::get_rows(c_, d_.tok_embd_, *s_->info, 0, n_, *s_->x);
+  }
+  void read_x(float* host) override {
+    c_.flush();
+    c_.download(*s_->x, host, n_ * hp_.n_embd * sizeof(float));
+    lock_.unlock();  // the device's part of the step is over
+  }
+  void write_x(const float* host) override { c_.upload(*s_->x, host, n_ * hp_.n_embd * sizeof(float)); }
+  void rms_norm(int32_t layer, Norm w, Act in, Act out) override {
+    const Layer& L = d_.layers_[layer];
+    const bool per_head = w == Norm::QHead || w == Norm::KHead;
+    const vk::Buffer& weight =
+        *(w == Norm::Attn ? L.attn_norm : w == Norm::Ffn ? L.ffn_norm : w == Norm::QHead ? L.q_norm : L.k_norm);
+    const int64_t rows = !per_head ? n_ : n_ * (w == Norm::QHead ? hp_.n_head : hp_.n_head_kv);
+    vk::rms_norm(c_, act(in), weight, act(out), rows, per_head ? hp_.head_dim : hp_.n_embd, hp_.rms_eps);
+  }
+  void linear(int32_t layer, Linear w, Act in, Act out) override {
+    const Layer& L = d_.layers_[layer];
+    const vk::DeviceMatrix* m[] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
+    vk::matmul(c_, *m[static_cast<int>(w)], act(in), n_, act(out));
+  }
+  void add_bias(int32_t layer, Linear w, Act y) override {
+    const Layer& L = d_.layers_[layer];
+    const int64_t width = w == Linear::Q ? hp_.n_embd_q() : hp_.n_embd_kv();
+    vk::add(c_, act(y), *(w == Linear::Q ? L.bq : w == Linear::K ? L.bk : L.bv), n_ * width, width);
+  }
+  void rope(Act y, int32_t n_heads) override {
+    const vk::RopeParams rp{n_heads, hp_.head_dim, hp_.n_rot, hp_.rope_freq_base, hp_.rope_freq_scale, hp_.rope_neox};
+    vk::rope(c_, act(y), *s_->info, n_, d_.rope_freqs_.get(), n_, rp);
+  }
+  void kv_write(int32_t layer) override {
+    vk::kv_write(c_, *s_->k, *s_->v, pool_->buffer(), *s_->info, pool_->shape(), layer, n_, 2 * n_, 3 * n_);
+  }
+  void attention(int32_t layer) override {
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
+    vk::attention(c_, *s_->q, pool_->buffer(), *s_->att, *s_->info, pool_->shape(), layer, hp_.n_head, scale, n_, n_,
+                  4 * n_);
+  }
+  void swiglu() override { vk::swiglu(c_, *s_->gate, *s_->up, n_ * hp_.n_ff); }
+  void add_residual() override { vk::add(c_, *s_->x, *s_->tmp, n_ * hp_.n_embd, n_ * hp_.n_embd); }
 
-  if (whole_model()) {
-    vk::get_rows(c, tok_embd_, *s.info, 0, n, *s.x);
-  } else {
-    c.upload(*s.x, x_out, n * E * sizeof(float));  // the embeddings, looked up on the host
-  }
-  const vk::KvShape& shape = pool->shape();
-  const vk::RopeParams rq{NH, HD, hp_.n_rot, hp_.rope_freq_base, hp_.rope_freq_scale, hp_.rope_neox};
-  vk::RopeParams rk = rq;
-  rk.n_heads = NKV;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
-  for (int32_t il = 0; il < n_layers_; ++il) {
-    const Layer& L = layers_[il];
-    vk::rms_norm(c, *s.x, *L.attn_norm, *s.xn, n, E, hp_.rms_eps);
-    vk::matmul(c, L.wq, *s.xn, n, *s.q);
-    vk::matmul(c, L.wk, *s.xn, n, *s.k);
-    vk::matmul(c, L.wv, *s.xn, n, *s.v);
-    if (L.bq) {
-      vk::add(c, *s.q, *L.bq, n * Q, Q);
-      vk::add(c, *s.k, *L.bk, n * KV, KV);
-      vk::add(c, *s.v, *L.bv, n * KV, KV);
+  // Output head only over the runs of tokens that asked for logits.
+  Logits output() override {
+    EDGERAG_CHECK(d_.whole_model(), "vulkan: the output head is on the device only when every layer is");
+    const int64_t E = hp_.n_embd, V = hp_.n_vocab;
+    std::vector<std::pair<int64_t, int64_t>> runs;  // [first token, count) of tokens wanting logits
+    Logits out;
+    out.n_vocab = static_cast<int32_t>(V);
+    out.row_of.assign(n_, -1);
+    int32_t n_logits = 0;
+    for (int64_t t = 0; t < n_; ++t) {
+      if (!batch_.tokens[t].logits) continue;
+      if (!runs.empty() && runs.back().first + runs.back().second == t) ++runs.back().second;
+      else runs.emplace_back(t, 1);
+      out.row_of[t] = n_logits++;
     }
-    if (L.q_norm) {  // qwen3: per-head RMSNorm before RoPE
-      vk::rms_norm(c, *s.q, *L.q_norm, *s.q, n * NH, HD, hp_.rms_eps);
-      vk::rms_norm(c, *s.k, *L.k_norm, *s.k, n * NKV, HD, hp_.rms_eps);
+    ensure(c_, s_->logits, std::max<int64_t>(1, n_logits * V), true);
+    vk::rms_norm(c_, *s_->x, *d_.output_norm_, *s_->xn, n_, E, hp_.rms_eps);
+    const vk::DeviceMatrix& head = d_.output_.buf ? d_.output_ : d_.tok_embd_;
+    int64_t row = 0;
+    for (const auto& [t0, count] : runs) {
+      vk::matmul(c_, head, *s_->xn, count, *s_->logits, t0 * E, row * V);
+      row += count;
     }
-    vk::rope(c, *s.q, *s.info, n, rope_freqs_.get(), n, rq);
-    vk::rope(c, *s.k, *s.info, n, rope_freqs_.get(), n, rk);
-    vk::kv_write(c, *s.k, *s.v, pool->buffer(), *s.info, shape, il, n, 2 * n, 3 * n);
-    vk::attention(c, *s.q, pool->buffer(), *s.att, *s.info, shape, il, NH, scale, n, n, 4 * n);
-    vk::matmul(c, L.wo, *s.att, n, *s.tmp);
-    vk::add(c, *s.x, *s.tmp, n * E, n * E);
-    vk::rms_norm(c, *s.x, *L.ffn_norm, *s.xn, n, E, hp_.rms_eps);
-    vk::matmul(c, L.w_gate, *s.xn, n, *s.gate);
-    vk::matmul(c, L.w_up, *s.xn, n, *s.up);
-    vk::swiglu(c, *s.gate, *s.up, n * F);
-    vk::matmul(c, L.w_down, *s.gate, n, *s.tmp);
-    vk::add(c, *s.x, *s.tmp, n * E, n * E);
-  }
-  Logits out;
-  if (!whole_model()) {
-    c.flush();
-    c.download(*s.x, x_out, n * E * sizeof(float));
+    c_.flush();
+    const float* logits = reinterpret_cast<const float*>(s_->logits->host());
+    out.data.assign(logits, logits + n_logits * V);
+    lock_.unlock();
     return out;
   }
-  // Output head only over the runs of tokens that asked for logits.
-  vk::rms_norm(c, *s.x, *output_norm_, *s.xn, n, E, hp_.rms_eps);
-  const vk::DeviceMatrix& head = output_.buf ? output_ : tok_embd_;
-  int64_t row = 0;
-  for (const auto& [t0, count] : runs) {
-    vk::matmul(c, head, *s.xn, count, *s.logits, t0 * E, row * V);
-    row += count;
+
+ private:
+  vk::Buffer& act(Act a) {
+    switch (a) {
+      case Act::X: return *s_->x;
+      case Act::XN: return *s_->xn;
+      case Act::Q: return *s_->q;
+      case Act::K: return *s_->k;
+      case Act::V: return *s_->v;
+      case Act::Att: return *s_->att;
+      case Act::Tmp: return *s_->tmp;
+      case Act::Gate: return *s_->gate;
+      case Act::Up: return *s_->up;
+    }
+    fail("vulkan: unknown activation");
   }
-  c.flush();
-  out.n_vocab = static_cast<int32_t>(V);
-  out.row_of.assign(n, -1);
-  int32_t r = 0;
-  for (int64_t t = 0; t < n; ++t)
-    if (batch.tokens[t].logits) out.row_of[t] = r++;
-  const float* logits = reinterpret_cast<const float*>(s.logits->host());
-  out.data.assign(logits, logits + n_logits * V);
-  return out;
+
+  const VulkanDecoder& d_;
+  const HParams& hp_;
+  const Batch& batch_;
+  int64_t n_;
+  std::unique_lock<std::mutex> lock_;
+  vk::Context& c_;
+  VulkanKvPool* pool_ = nullptr;
+  Scratch* s_ = nullptr;
+};
+
+std::unique_ptr<DecoderOps> VulkanDecoder::begin_step(const Batch& batch, KvCache& cache,
+                                                      const std::vector<int32_t>& blk,
+                                                      const std::vector<int32_t>& slot) const {
+  return std::make_unique<Step>(*this, batch, cache, blk, slot);
 }
 
 }  // namespace edgerag

@@ -1,6 +1,6 @@
-// The llama-family decoder (llama, qwen2, qwen3) on the Vulkan backend: the same
-// op sequence as Model::forward's CPU loop, recorded into one command buffer per
-// step. Weights of the offloaded layers (and of the embedding table and output
+// The Vulkan backend of the decoder seam (model/decoder_ops.h): a step's ops
+// (the layer sequence Model::forward runs for every backend) recorded into one
+// command buffer, submitted when the hidden states or the logits are read. Weights of the offloaded layers (and of the embedding table and output
 // head when every layer is offloaded) are uploaded once at construction; the K/V
 // of those layers live in a device pool attached to each KvCache
 // (KvCache::DevicePool), indexed by the cache's own block ids and tables.
@@ -11,21 +11,11 @@
 
 #include "backend/vulkan/vk_ops.h"
 #include "model/batch.h"
+#include "model/decoder_ops.h"
 #include "model/hparams.h"
 #include "model/kv_cache.h"
 
 namespace edgerag {
-
-struct LayerWeights;
-
-// What forward() needs of the model besides its layers.
-struct DecoderWeights {
-  const Matrix* tok_embd = nullptr;
-  const Matrix* output = nullptr;
-  const float* output_norm = nullptr;
-  const float* rope_freqs = nullptr;  // n_rot / 2 divisors or nullptr
-  const std::vector<LayerWeights>* layers = nullptr;
-};
 
 // Device memory of a model on the backend, in bytes.
 struct VramUse {
@@ -46,17 +36,17 @@ class VulkanDecoder {
   bool whole_model() const { return n_layers_ == hp_.n_layer; }
   // Attaches a device pool to `cache` (if none yet); checks the budget for weights + KV.
   void attach(KvCache& cache) const;
-  // Runs the offloaded layers over the batch (blocks already reserved; blk/slot of
-  // each token given). Whole model: returns the logits of the tokens that ask for
-  // them. Otherwise: the hidden states after the last offloaded layer go to x
-  // ([n, n_embd] on the host) and the returned Logits are empty.
-  Logits forward(const Batch& batch, KvCache& cache, const std::vector<int32_t>& blk,
-                 const std::vector<int32_t>& slot, float* x) const;
+  // The ops of one step over the batch (blocks already reserved; blk/slot of each
+  // token given), for layers [0, n_layers()) and, whole model only, embed and
+  // output. Holds the device's lock until read_x or output returns.
+  std::unique_ptr<DecoderOps> begin_step(const Batch& batch, KvCache& cache, const std::vector<int32_t>& blk,
+                                         const std::vector<int32_t>& slot) const;
   VramUse vram() const;
 
  private:
   struct Layer;
   struct Scratch;
+  class Step;
   void check_budget(size_t extra) const;
 
   HParams hp_;

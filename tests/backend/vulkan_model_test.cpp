@@ -3,13 +3,20 @@
 // offload against full offload, and the VRAM budget failing before any upload.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include <fmt/format.h>
 
 #include "model/decoder_golden.h"
 #include "model/model.h"
 #include "runtime/chunk_prefill.h"
 #include "runtime/chunk_kv_store.h"
+#include "synth/synth.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -78,6 +85,66 @@ TEST(VulkanOffload, PartialEqualsFull) {
     b.add(tf, pos, 0, true);
     tf = test::argmax_row(full->forward(b, *cf, &pool).row(0), V);
     tp = test::argmax_row(part->forward(b, *cp, &pool).row(0), V);
+  }
+}
+
+// Runs `m` over two sequences: their prompts in one batch (logits at every
+// position of the first, the last of the second), then `steps` decode steps of
+// both fed the given tokens. All the logits rows, in order.
+std::vector<float> two_sequence_logits(const Model& m, const std::vector<int32_t>& next) {
+  auto cache = m.make_cache(128);
+  ThreadPool pool(2);
+  const std::vector<int32_t> a = {1, 403, 407, 261, 378, 432, 383, 286}, b = {1, 300, 17, 99, 250};
+  Batch first;
+  for (size_t i = 0; i < a.size(); ++i) first.add(a[i], static_cast<int32_t>(i), 0, true);
+  for (size_t i = 0; i < b.size(); ++i) first.add(b[i], static_cast<int32_t>(i), 1, i + 1 == b.size());
+  std::vector<float> out = m.forward(first, *cache, &pool).data;
+  for (size_t s = 0; s < next.size(); ++s) {
+    Batch step;
+    step.add(next[s], static_cast<int32_t>(a.size() + s), 0, true);
+    step.add(next[s], static_cast<int32_t>(b.size() + s), 1, true);
+    const Logits l = m.forward(step, *cache, &pool);
+    out.insert(out.end(), l.data.begin(), l.data.end());
+  }
+  return out;
+}
+
+// --gpu-layers N for every N in 0..L (the first N layers on the GPU's ops, the
+// rest and the head on the CPU's, the hidden states crossing once) equals the
+// CPU alone, within max_abs.
+void expect_every_split_equals_cpu(const std::string& path, float max_abs) {
+  auto cpu = Model::load(path, WeightPacking::kAuto, ComputeOptions{});
+  const std::vector<int32_t> next = {5, 42, 7};
+  const std::vector<float> want = two_sequence_logits(*cpu, next);
+  ASSERT_EQ(want.size(), (8 + 1 + 2 * next.size()) * cpu->hparams().n_vocab);
+  for (int32_t n = 0; n <= cpu->hparams().n_layer; ++n) {
+    auto m = Model::load(path, WeightPacking::kAuto, on_vulkan(n));
+    ASSERT_EQ(m->gpu_layers(), n);
+    const std::vector<float> got = two_sequence_logits(*m, next);
+    ASSERT_EQ(got.size(), want.size());
+    float max_diff = 0;
+    for (size_t i = 0; i < got.size(); ++i) max_diff = std::max(max_diff, std::fabs(got[i] - want[i]));
+    std::printf("%s --gpu-layers %d: max |diff| vs CPU %.3g\n", path.c_str(), n, max_diff);
+    EXPECT_LE(max_diff, max_abs) << "--gpu-layers " << n;
+  }
+}
+
+TEST(VulkanOffload, EverySplitEqualsCpuLlama) {
+  expect_every_split_equals_cpu(test::model_path("stories260K.gguf"), 1e-4f);
+}
+
+// qwen2 (Q/K/V biases) and qwen3 (per-head Q/K RMSNorm), both NeoX RoPE: tiny
+// synthetic F32 models written for the test.
+TEST(VulkanOffload, EverySplitEqualsCpuQwen) {
+  for (const char* arch : {"qwen2", "qwen3"}) {
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              fmt::format("edgerag-split-{}-{}.gguf", arch, getpid())).string();
+    SynthOptions opts;
+    opts.preset = std::string("tiny-") + arch;
+    opts.vocab_dir = test::golden_path("tokenizer");
+    synth_model(opts, path);  // F32
+    expect_every_split_equals_cpu(path, 1e-4f);
+    std::filesystem::remove(path);
   }
 }
 
