@@ -1,15 +1,18 @@
 // The compute-backend seam of the decoder: the ops one forward step is made of
 // (DecoderOps), implemented once per backend over that backend's own activation
 // buffers and weight copies (CpuDecoderOps: tensor/ + model/attention;
-// VulkanDecoder::begin_step: backend/vulkan), and the one layer sequence over
-// them (decoder_layer) that Model::forward runs for every backend and for both
-// halves of a partial offload.
+// VulkanDecoder::begin_step: backend/vulkan), the one layer sequence over them
+// (decoder_layer) that Model::forward runs for every backend and for both halves
+// of a partial offload, and DeviceDecoder, what a model holds of a device backend.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "model/batch.h"
 #include "model/hparams.h"
+#include "model/kv_cache.h"
 #include "tensor/ops.h"
 
 namespace edgerag {
@@ -74,6 +77,31 @@ class DecoderOps {
   virtual void add_residual() = 0;
   // Output RMSNorm and head over the tokens with logits=true.
   virtual Logits output() = 0;
+};
+
+// Device memory of a model on a backend, in bytes.
+struct VramUse {
+  size_t weights = 0;
+  size_t kv = 0;  // of the caches made so far
+  size_t peak = 0;
+};
+
+// A device backend's part of a model: its copies of the first n_layers() layers
+// (and of the embedding table and head when whole_model()), the device K/V of
+// every cache, and the ops of each step.
+class DeviceDecoder {
+ public:
+  virtual ~DeviceDecoder() = default;
+  virtual const char* name() const = 0;  // the --device name: "vulkan"
+  virtual int32_t n_layers() const = 0;
+  virtual bool whole_model() const = 0;
+  // Attaches a device pool to `cache` (if none yet), within the memory budget.
+  virtual void attach(KvCache& cache) const = 0;
+  // The ops of one step over the batch (blocks reserved; blk/slot of each token given):
+  // layers [0, n_layers()), and embed / output when whole_model().
+  virtual std::unique_ptr<DecoderOps> begin_step(const Batch& batch, KvCache& cache, const std::vector<int32_t>& blk,
+                                                 const std::vector<int32_t>& slot) const = 0;
+  virtual VramUse vram() const = 0;
 };
 
 // One decoder layer (llama / qwen2 / qwen3) as a sequence of ops. kv_only: stop

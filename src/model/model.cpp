@@ -9,8 +9,9 @@
 
 #include <fmt/format.h>
 
-#include "model/cpu_decoder_ops.h"
 #include "convert/hf_checkpoint.h"
+#include "model/cpu_decoder_ops.h"
+#include "model/vulkan_decoder.h"
 #include "tensor/repack.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -76,7 +77,7 @@ std::unique_ptr<Model> Model::from_gguf(std::shared_ptr<const GgufFile> file, We
 void Model::place(const ComputeOptions& compute) {
   const int32_t n_gpu = compute.gpu_layers < 0 ? hp_.n_layer : std::min(compute.gpu_layers, hp_.n_layer);
   const DecoderWeights w = weights();
-  gpu_ = place_on_device<VulkanDecoder>(compute, n_gpu, [&] {
+  gpu_ = place_on_device<DeviceDecoder>(compute, n_gpu, [&] {
     return std::make_unique<VulkanDecoder>(hp_, w, n_gpu, static_cast<size_t>(compute.vram_budget_mb) * 1000000);
   });
 }

@@ -16,7 +16,6 @@
 #include "model/hooks.h"
 #include "model/hparams.h"
 #include "model/kv_cache.h"
-#include "model/vulkan_decoder.h"
 #include "tensor/ops.h"
 #include "util/thread_pool.h"
 
@@ -53,7 +52,7 @@ class Model {
   const Matrix& output() const { return output_; }  // token_embd when tied
   const std::vector<LayerWeights>& layers() const { return layers_; }
   // "cpu" or "vulkan" (where the first layer runs); layers on the GPU; its device memory.
-  const char* device() const { return gpu_ ? "vulkan" : "cpu"; }
+  const char* device() const { return gpu_ ? gpu_->name() : "cpu"; }
   int32_t gpu_layers() const { return gpu_ ? gpu_->n_layers() : 0; }
   VramUse vram() const { return gpu_ ? gpu_->vram() : VramUse{}; }
 
@@ -85,7 +84,7 @@ class Model {
   const float* output_norm_ = nullptr;
   const float* rope_freqs_ = nullptr;  // Llama-3.1 style per-pair frequency divisors (n_rot/2)
   std::vector<LayerWeights> layers_;
-  std::unique_ptr<VulkanDecoder> gpu_;  // layers [0, gpu_->n_layers()) run there
+  std::unique_ptr<DeviceDecoder> gpu_;  // layers [0, gpu_->n_layers()) run there
 };
 
 }  // namespace edgerag

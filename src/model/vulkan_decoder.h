@@ -17,14 +17,7 @@
 
 namespace edgerag {
 
-// Device memory of a model on the backend, in bytes.
-struct VramUse {
-  size_t weights = 0;
-  size_t kv = 0;  // of the caches made so far
-  size_t peak = 0;
-};
-
-class VulkanDecoder {
+class VulkanDecoder final : public DeviceDecoder {
  public:
   // Uploads layers [0, n_layers) (n_layers == hp.n_layer: the whole model,
   // embeddings and output head included). Throws a clear error for a weight type
@@ -32,16 +25,15 @@ class VulkanDecoder {
   VulkanDecoder(const HParams& hp, const DecoderWeights& w, int32_t n_layers, size_t vram_budget_bytes);
   ~VulkanDecoder();
 
-  int32_t n_layers() const { return n_layers_; }
-  bool whole_model() const { return n_layers_ == hp_.n_layer; }
-  // Attaches a device pool to `cache` (if none yet); checks the budget for weights + KV.
-  void attach(KvCache& cache) const;
-  // The ops of one step over the batch (blocks already reserved; blk/slot of each
-  // token given), for layers [0, n_layers()) and, whole model only, embed and
-  // output. Holds the device's lock until read_x or output returns.
+  const char* name() const override { return "vulkan"; }
+  int32_t n_layers() const override { return n_layers_; }
+  bool whole_model() const override { return n_layers_ == hp_.n_layer; }
+  // Checks the budget for weights + KV.
+  void attach(KvCache& cache) const override;
+  // Holds the device's lock until read_x or output returns.
   std::unique_ptr<DecoderOps> begin_step(const Batch& batch, KvCache& cache, const std::vector<int32_t>& blk,
-                                         const std::vector<int32_t>& slot) const;
-  VramUse vram() const;
+                                         const std::vector<int32_t>& slot) const override;
+  VramUse vram() const override;
 
  private:
   struct Layer;
