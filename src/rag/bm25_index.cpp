@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "util/deadline.h"
@@ -274,39 +275,47 @@ class Cursor {
 };
 
 // Term -> its number in a run, numbers given in order of first sight. Open
-// addressing over (hash tag, number) slots with the terms in a vector: a
-// lookup touches one slot and, on a tag match, one string (a node-based map
-// chased pointers for every token of the corpus).
+// addressing over slots holding the number and the term's first 12 bytes
+// (zero-padded; tokens hold no NUL), the terms in a vector: a lookup of a
+// short term touches one slot (a node-based map chased pointers for every
+// token of the corpus).
 class TermNumbers {
  public:
   std::vector<std::string> terms;  // by number
 
   uint32_t operator()(std::string_view t) {
-    const size_t h = std::hash<std::string_view>{}(t);
-    const uint32_t tag = static_cast<uint32_t>(h >> 32) | 1;  // 0 marks a free slot
-    for (size_t i = h & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
+    Slot key;
+    std::memcpy(key.head, t.data(), std::min(t.size(), sizeof key.head));
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = std::hash<std::string_view>{}(t) & mask;; i = (i + 1) & mask) {
       Slot& s = slots_[i];
-      if (s.tag == tag && terms[s.number] == t) return s.number;
-      if (s.tag != 0) continue;
-      const auto number = static_cast<uint32_t>(terms.size());
-      s = {tag, number};
-      terms.emplace_back(t);
-      if (2 * terms.size() > slots_.size()) grow();  // at most half full
-      return number;
+      if (s.number == kFree) {
+        s = key;
+        s.number = static_cast<uint32_t>(terms.size());
+        terms.emplace_back(t);
+        if (2 * terms.size() > slots_.size()) grow();  // at most half full
+        return static_cast<uint32_t>(terms.size() - 1);
+      }
+      if (std::memcmp(s.head, key.head, sizeof key.head) == 0 && (t.size() <= sizeof key.head || terms[s.number] == t))
+        return s.number;
     }
   }
 
  private:
+  static constexpr uint32_t kFree = std::numeric_limits<uint32_t>::max();
   struct Slot {
-    uint32_t tag = 0, number = 0;
+    uint32_t number = kFree;
+    char head[12] = {};
   };
   void grow() {
-    slots_.assign(2 * slots_.size(), Slot{});
-    for (uint32_t n = 0; n < terms.size(); ++n) {
-      const size_t h = std::hash<std::string_view>{}(terms[n]);
-      size_t i = h & (slots_.size() - 1);
-      while (slots_[i].tag != 0) i = (i + 1) & (slots_.size() - 1);
-      slots_[i] = {static_cast<uint32_t>(h >> 32) | 1, n};
+    std::vector<Slot> old(2 * slots_.size());
+    old.swap(slots_);
+    const size_t mask = slots_.size() - 1;
+    for (const Slot& s : old) {
+      if (s.number == kFree) continue;
+      size_t i = std::hash<std::string_view>{}(terms[s.number]) & mask;
+      while (slots_[i].number != kFree) i = (i + 1) & mask;
+      slots_[i] = s;
     }
   }
   std::vector<Slot> slots_ = std::vector<Slot>(1 << 12);

@@ -20,7 +20,8 @@ const std::vector<std::string>& vocabulary() {
   static const std::vector<std::string> v = [] {
     std::vector<std::string> w = {"run",   "running", "runs",   "Runner", "the",    "of",      "and",    "a",
                                   "café",  "cafe",    "naïve",  "naive",  "x86",    "2024",    "GPU",    "gpus",
-                                  "index", "indexes", "indexing", "query", "queries", "score",  "scoring", "block"};
+                                  "index", "indexes", "indexing", "query", "queries", "score",  "scoring", "block",
+                                  "internationalization", "Überraschungsei", "tokenizerpart1", "tokenizerpart2"};
     for (int i = 0; i < 160; ++i) w.push_back(fmt::format("w{}", i));
     return w;
   }();
