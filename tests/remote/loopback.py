@@ -31,6 +31,14 @@ def request(port, method, path, body=None, timeout=60):
     return r.status, data
 
 
+def ok_json(port, path, body=None):
+    """POST `body` (GET without one); fails unless 200. The JSON answer (the text of a GET)."""
+    status, data = request(port, "POST" if body is not None else "GET", path, body)
+    if status != 200:
+        fail(f"{path} on port {port}: HTTP {status} {data[:500]}")
+    return json.loads(data) if body is not None else data
+
+
 def wait_up(port, proc, log):
     for _ in range(300):
         try:

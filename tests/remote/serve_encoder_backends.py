@@ -23,19 +23,12 @@ import signal
 import sys
 import time
 
-from loopback import fail, free_port, procs, request, run, start
+from loopback import fail, free_port, ok_json as ok, procs, request, run, start
 
 edgerag = sys.argv[1]
 shared = os.environ.get("EDGERAG_SHARED") or sys.argv[2]
 models = os.path.join(shared, "models")
 llm, embed, rerank = (os.path.join(models, m + ".gguf") for m in ("stories260K", "synth-bert-embed", "synth-bert-rerank"))
-
-
-def ok(port, path, body=None):
-    status, data = request(port, "POST" if body is not None else "GET", path, body)
-    if status != 200:
-        fail(f"{path} on port {port}: HTTP {status} {data[:500]}")
-    return json.loads(data) if body is not None else data
 
 
 def alive(port, proc):
