@@ -81,10 +81,7 @@ RagTtftResult bench_rag_ttft(const RagTtftOptions& o) {
   const int64_t kv_tokens = 3 * static_cast<int64_t>(n_ctx) + o.max_chunks * 512;
   auto cache = model->make_cache(kv_tokens, o.kv_type);
   const int32_t bs = cache->block_size();
-  ChunkKvStoreOptions so;
-  so.ram_bytes = o.store_bytes;
-  so.dir = o.kv_store_dir;
-  ChunkKvStore store(so);
+  ChunkKvStore store(o.store);
   const ChunkPrefiller pre{*model, store, chunk_model_id(*model), &pool};
   const int32_t V = model->hparams().n_vocab;
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/kv_cache.h"
+#include "runtime/chunk_kv_store.h"
 #include "runtime/chunk_prefill.h"
 
 namespace edgerag {
@@ -25,8 +26,7 @@ struct RagTtftOptions {
   int limit = 0;          // first N queries (0: all)
   int answer_tokens = 16; // greedy tokens compared with the full prefill's
   bool warm = true;       // chunk modes: fill the store with a first pass
-  size_t store_bytes = size_t{2} << 30;
-  std::string kv_store_dir;  // chunk files on disk (optional)
+  ChunkKvStoreOptions store;  // optionally a directory of chunk files (e.g. filled by ingest --kv-model)
 };
 
 struct RagTtftRow {

@@ -268,12 +268,7 @@ void prepare_prompt(const std::string& question, const AnswerConfig& cfg, const 
   const int budget = std::min(cfg.max_prompt_tokens, llm.n_ctx - cfg.max_answer_tokens);
   EDGERAG_CHECK(budget > 0, "answer: {} answer tokens leave no room for a prompt in the LLM context of {}",
                 cfg.max_answer_tokens, llm.n_ctx);
-  auto render = [&llm](const std::string& system, const std::string& user) {
-    std::vector<ChatMessage> msgs;
-    if (!system.empty()) msgs.push_back({"system", system});
-    msgs.push_back({"user", user});
-    return render_chat(llm.chat, msgs);
-  };
+  const ChatRenderer render = chat_renderer(llm.chat);
   const bool reuse = cfg.kv_reuse.mode != KvReuse::Prefix && llm.tok;
   AssembledPrompt ap =
       assemble_prompt(hits, question, cfg.system_prompt, {cfg.max_chunks, budget}, render, llm.encode, reuse);
@@ -288,9 +283,7 @@ void prepare_prompt(const std::string& question, const AnswerConfig& cfg, const 
   if (reuse) {
     p.chunk_spans = locate_chunks(p.prompt_ids, a.context, *llm.tok);
     // Chunk KV is computed after the prefix all prompts share: what precedes the user message's text.
-    const auto bare = llm.encode(render(cfg.system_prompt, format_user_message({}, question)));
-    const auto diff = std::mismatch(bare.begin(), bare.end(), p.prompt_ids.begin(), p.prompt_ids.end());
-    p.kv_reuse.context_end = static_cast<int32_t>(diff.second - p.prompt_ids.begin());
+    p.kv_reuse.context_end = chunk_context_end(p.prompt_ids, cfg.system_prompt, question, render, llm.encode);
   }
   GenerationParams& gp = p.generation;
   gp.max_tokens = cfg.max_answer_tokens;

@@ -98,6 +98,8 @@ class Index {
 
   // One chunk with its provenance (for citations and neighbour context).
   virtual std::optional<SearchHit> chunk(int64_t chunk_id) = 0;
+  // Ids of the collection's chunks, in document and chunk order.
+  virtual std::vector<int64_t> chunk_ids(const std::string& collection) = 0;
   virtual IndexStats stats() = 0;
   virtual const std::string& dir() const = 0;
 };

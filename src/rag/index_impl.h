@@ -63,6 +63,7 @@ class IndexImpl final : public Index {
   int64_t data_version(const std::vector<std::string>& collections) override;
   SearchResponse search(const std::string& query, const SearchOptions& options) override;
   std::optional<SearchHit> chunk(int64_t chunk_id) override;
+  std::vector<int64_t> chunk_ids(const std::string& collection) override;
   IndexStats stats() override;
   const std::string& dir() const override { return dir_; }
 

@@ -163,6 +163,15 @@ std::optional<SearchHit> IndexImpl::chunk(int64_t chunk_id) {
   return h;
 }
 
+std::vector<int64_t> IndexImpl::chunk_ids(const std::string& collection) {
+  auto st = db_->prepare(
+      "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE d.collection = ?1 ORDER BY d.id, c.seq");
+  st.bind(1, collection);
+  std::vector<int64_t> ids;
+  while (st.step()) ids.push_back(st.i64(0));
+  return ids;
+}
+
 void IndexImpl::expand_neighbors(std::vector<SearchHit>& hits, size_t n) {
   std::unordered_set<int64_t> present;
   for (const auto& h : hits) present.insert(h.chunk_id);

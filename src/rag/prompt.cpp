@@ -126,6 +126,21 @@ AssembledPrompt assemble_prompt(const std::vector<SearchHit>& ranked, const std:
   return out;
 }
 
+ChatRenderer chat_renderer(ChatFormat chat) {
+  return [chat](const std::string& system, const std::string& user) {
+    std::vector<ChatMessage> msgs;
+    if (!system.empty()) msgs.push_back({"system", system});
+    msgs.push_back({"user", user});
+    return render_chat(chat, msgs);
+  };
+}
+
+int32_t chunk_context_end(const std::vector<int32_t>& ids, const std::string& system, const std::string& question,
+                          const ChatRenderer& render, const PromptEncoder& encode) {
+  const std::vector<int32_t> bare = encode(render(system, format_user_message({}, question)));
+  return static_cast<int32_t>(std::mismatch(bare.begin(), bare.end(), ids.begin(), ids.end()).second - ids.begin());
+}
+
 std::vector<ChunkSpan> locate_chunks(const std::vector<int32_t>& ids, const std::vector<SearchHit>& chunks,
                                      const Tokenizer& tok) {
   std::vector<ChunkSpan> spans;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "rag/search_types.h"
+#include "runtime/chat_template.h"  // ChatFormat
 #include "runtime/chunk_prefill.h"  // ChunkSpan
 #include "tokenizer/tokenizer.h"  // PromptPart
 
@@ -20,6 +21,9 @@ namespace edgerag::rag {
 using ChatRenderer = std::function<std::vector<PromptPart>(const std::string& system, const std::string& user)>;
 // A rendered prompt's token ids, exactly as they will be prefilled.
 using PromptEncoder = std::function<std::vector<int32_t>(const std::vector<PromptPart>& parts)>;
+
+// The system message (when not empty) and the user message in the chat format.
+ChatRenderer chat_renderer(ChatFormat chat);
 
 struct PromptBudget {
   int max_chunks = 8;
@@ -67,5 +71,11 @@ void isolate_chunk_parts(std::vector<PromptPart>& parts, const std::vector<Searc
 // tokens, gets no span (its tokens are computed).
 std::vector<ChunkSpan> locate_chunks(const std::vector<int32_t>& ids, const std::vector<SearchHit>& chunks,
                                      const Tokenizer& tok);
+
+// End of the prefix of `ids` (a prompt assembled with chunks) that every prompt
+// shares whatever its chunks and question: where it parts from the prompt
+// without context. Chunk KV is computed after it (KvReuseOptions::context_end).
+int32_t chunk_context_end(const std::vector<int32_t>& ids, const std::string& system, const std::string& question,
+                          const ChatRenderer& render, const PromptEncoder& encode);
 
 }  // namespace edgerag::rag

@@ -39,11 +39,13 @@ std::string serialize_chunk(const ChunkKv& c) {
   h.kivi_bits = c.type.kivi_bits, h.row_type = static_cast<int32_t>(c.type.row), h.keep_leading = c.type.keep_leading;
   h.n_layer = c.n_layer, h.n_head_kv = c.n_head_kv, h.head_dim = c.head_dim, h.n_tokens = c.n_tokens, h.pos = c.pos;
   h.data_bytes = c.data.size();
-  std::string out(sizeof h + c.data.size(), '\0');
+  std::string out(serialized_size(c), '\0');
   std::memcpy(out.data(), &h, sizeof h);
   std::memcpy(out.data() + sizeof h, c.data.data(), c.data.size());
   return out;
 }
+
+size_t serialized_size(const ChunkKv& c) { return sizeof(Header) + c.data.size(); }
 
 ChunkKv parse_chunk(std::string_view bytes) {
   Header h;
@@ -222,6 +224,16 @@ std::shared_ptr<const ChunkKv> ChunkKvStore::read_file(const std::string& key) {
     drop();
     return nullptr;
   }
+}
+
+bool ChunkKvStore::contains(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  return ram_.count(key) || disk_.count(key);
+}
+
+bool ChunkKvStore::disk_has_room(const ChunkKv& chunk) const {
+  std::lock_guard lock(mu_);
+  return !opt_.dir.empty() && stats_.disk_bytes + serialized_size(chunk) <= opt_.disk_bytes;
 }
 
 ChunkKvStoreStats ChunkKvStore::stats() const {

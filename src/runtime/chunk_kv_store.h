@@ -50,6 +50,13 @@ class ChunkKvStore {
   // a chunk larger than the whole budget is not kept) and writes it to disk.
   void put(const std::string& key, std::shared_ptr<const ChunkKv> chunk);
 
+  // Whether the chunk is kept (RAM, or a file in the directory's index), without reading it.
+  bool contains(const std::string& key) const;
+  // Whether the directory's budget takes the chunk's file without deleting
+  // another one (false without a directory): a bulk fill stops there rather
+  // than evicting what it stored first.
+  bool disk_has_room(const ChunkKv& chunk) const;
+
   ChunkKvStoreStats stats() const;
   const ChunkKvStoreOptions& options() const { return opt_; }
 
@@ -80,6 +87,7 @@ class ChunkKvStore {
 // checks every field against the data's size and throws edgerag::Error on
 // anything malformed.
 std::string serialize_chunk(const ChunkKv& chunk);
+size_t serialized_size(const ChunkKv& chunk);  // serialize_chunk(chunk).size()
 ChunkKv parse_chunk(std::string_view bytes);
 
 }  // namespace edgerag

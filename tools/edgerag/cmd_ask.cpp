@@ -118,10 +118,7 @@ void run(AskArgs& a) {
   }
   a.models.embedder = a.backend->embedder(a.models.embed);
   a.models.reranker = a.backend->reranker(a.models.rerank);
-  ChunkKvStoreOptions so;
-  so.dir = a.kv.store_dir;
-  so.ram_bytes = a.kv.store_mb << 20;
-  a.models.kv_store = std::make_shared<ChunkKvStore>(so);
+  a.models.kv_store = std::make_shared<ChunkKvStore>(a.kv.store.options());
   auto engine = rag::AnswerEngine::open(a.models);
   std::string q;
   for (const auto& w : a.question) q += (q.empty() ? "" : " ") + w;

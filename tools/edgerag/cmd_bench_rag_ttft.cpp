@@ -45,8 +45,7 @@ void setup(CLI::App& app) {
   cmd->callback([o, flags, json, cold] {
     o->model = resolve_model_flag(o->model);
     o->reuse = flags->reuse;
-    o->kv_store_dir = flags->store_dir;
-    o->store_bytes = flags->store_mb << 20;
+    o->store = flags->store.options();
     o->warm = !*cold;
     const RagTtftResult r = bench_rag_ttft(*o);
     nlohmann::json total{{"queries", r.queries.size()},

@@ -11,11 +11,16 @@
 
 #include "command.h"
 #include "device_flag.h"
+#include "kv_reuse_flag.h"
+#include "kv_type_flag.h"
+#include "model/model.h"
+#include "rag/chunk_kv_fill.h"
 #include "rag/config.h"
 #include "rag/index.h"
 #include "rag/ingest_progress.h"
 #include "rag/search_json.h"
 #include "util/error.h"
+#include "util/thread_pool.h"
 
 namespace edgerag::cli {
 namespace {
@@ -35,14 +40,63 @@ struct IngestArgs {
   std::optional<int> hnsw_m, ef_construction, exact_below;  // flags win over the file
   std::optional<std::string> vectors;
   std::vector<std::string> limits;  // NAME=VALUE
+  // Chunk KV precomputed for the collection's chunks (rag/chunk_kv_fill.h).
+  std::string kv_model, kv_mode = "both";
+  KvStoreFlags kv_store;
+  KvType kv_type = DType::F32;
+  int kv_threads = 0, kv_ctx = 0;
 };
+
+// Prints a progress line on stderr: redrawn on a terminal (every 0.2 s), a plain line every 5 s otherwise.
+struct ProgressLine {
+  bool quiet, tty;
+  double last = -1;
+  void show(double seconds, bool final, const std::string& text) {
+    if (quiet || (seconds - last < (tty ? 0.2 : 5.0) && !final)) return;
+    last = seconds;
+    if (tty) std::fprintf(stderr, "\r\033[K%s", text.c_str());
+    else std::fprintf(stderr, "%s\n", text.c_str());
+    std::fflush(stderr);
+  }
+  void clear() const {
+    if (!quiet && tty) std::fprintf(stderr, "\r\033[K");
+  }
+};
+
+rag::ChunkKvFillReport fill_kv(const IngestArgs& a, rag::Index& idx, const rag::AnswerConfig& cfg) {
+  ChunkKvStore store([&] {
+    ChunkKvStoreOptions so = a.kv_store.options();
+    so.ram_bytes = 0;  // chunks go to disk only: ingest never reads them back
+    return so;
+  }());
+  auto model = Model::load(resolve_model_flag(a.kv_model));
+  ThreadPool pool(a.kv_threads > 0 ? a.kv_threads : default_thread_count());
+  rag::ChunkKvFillOptions fo;
+  if (a.kv_mode == "chunks") fo.modes = {KvReuse::Chunks};
+  if (a.kv_mode == "chunks-exact") fo.modes = {KvReuse::ChunksExact};
+  fo.kv_type = a.kv_type;
+  fo.n_ctx = a.kv_ctx;
+  ProgressLine line{a.quiet, !a.quiet && isatty(STDERR_FILENO)};
+  auto rep = rag::fill_chunk_kv(idx, a.collection, *model, pool, store, cfg, fo,
+                                [&](const rag::ChunkKvFillReport& r, size_t total) {
+                                  line.show(r.seconds, r.chunks == total && r.seconds > 0,
+                                            fmt::format("chunk KV: {}/{} chunks, {} stored, {} already stored, "
+                                                        "{:.1f} MiB on disk",
+                                                        r.chunks, total, r.stored, r.present,
+                                                        static_cast<double>(store.stats().disk_bytes) / (1 << 20)));
+                                });
+  line.clear();
+  return rep;
+}
 
 void run(const IngestArgs& a) {
   rag::IndexOptions io;
   io.writable = true;
   io.stemming = !a.no_stemming;
   io.stopwords = a.stopwords;
-  const rag::IndexConfig ic = a.config.empty() ? rag::IndexConfig{} : rag::load_answer_config(a.config).index;
+  EDGERAG_CHECK(a.kv_model.empty() || !a.kv_store.dir.empty(), "ingest: --kv-model needs --kv-store DIR");
+  const rag::AnswerConfig cfg = a.config.empty() ? rag::AnswerConfig{} : rag::load_answer_config(a.config);
+  const rag::IndexConfig& ic = cfg.index;
   io.hnsw_m = a.hnsw_m.value_or(ic.hnsw_m);
   io.hnsw_ef_construction = a.ef_construction.value_or(ic.ef_construction);
   io.exact_below = static_cast<size_t>(a.exact_below.value_or(ic.exact_below));
@@ -62,22 +116,22 @@ void run(const IngestArgs& a) {
   opt.chunk = {a.max_tokens, a.overlap, a.min_tokens};
   opt.limits = limits;
   // Progress on stderr: a bar redrawn on a terminal, a plain line every few seconds otherwise.
-  const bool tty = !a.quiet && isatty(STDERR_FILENO);
-  double last = -1;
+  ProgressLine line{a.quiet, !a.quiet && isatty(STDERR_FILENO)};
   auto progress = [&](const rag::IngestProgress& p) {
-    if (a.quiet || p.stage != rag::IngestStage::Done) return;
-    const bool last_file = p.files_done == p.files_total;
-    if (p.seconds - last < (tty ? 0.2 : 5.0) && !last_file) return;
-    last = p.seconds;
-    if (tty) std::fprintf(stderr, "\r\033[K%s", rag::ingest_progress_text(p, true, terminal_columns()).c_str());
-    else std::fprintf(stderr, "%s\n", rag::ingest_progress_text(p, false).c_str());
-    std::fflush(stderr);
+    if (p.stage != rag::IngestStage::Done) return;
+    line.show(p.seconds, p.files_done == p.files_total, rag::ingest_progress_text(p, line.tty, terminal_columns()));
   };
   auto r = idx->ingest(a.paths, opt, progress);
-  if (tty) std::fprintf(stderr, "\r\033[K");
+  line.clear();
   for (const auto& [path, why] : r.failures) std::fprintf(stderr, "skipped %s: %s\n", path.c_str(), why.c_str());
+  std::optional<rag::ChunkKvFillReport> kv;
+  if (!a.kv_model.empty() && !r.all_failed()) kv = fill_kv(a, *idx, cfg);
   if (a.json) {
     auto j = rag::to_json(r);
+    if (kv)
+      j["kv_store"] = {{"chunks", kv->chunks},           {"stored", kv->stored},   {"already_stored", kv->present},
+                       {"unplaceable", kv->unplaceable}, {"over_budget", kv->over_budget}, {"tokens", kv->tokens},
+                       {"seconds", kv->seconds}};
     auto s = idx->stats();
     j["index"] = {{"documents", s.documents}, {"chunks", s.chunks}, {"vectors", s.vectors}, {"bytes", s.bytes_on_disk}};
     std::printf("%s\n", rag::json_text(j).c_str());
@@ -88,6 +142,11 @@ void run(const IngestArgs& a) {
                 r.seconds > 0 ? static_cast<double>(r.chunks_written) / r.seconds : 0.0);
     std::printf("index %s: %zu documents, %zu chunks, %zu vectors, %.1f MiB\n", a.index.c_str(), s.documents,
                 s.chunks, s.vectors, static_cast<double>(s.bytes_on_disk) / (1 << 20));
+    if (kv)
+      std::printf("chunk KV %s: %zu chunks, %zu entries stored, %zu already stored, %zu unplaceable, %zu left over the "
+                  "disk budget; %lld tokens in %.2f s\n",
+                  a.kv_store.dir.c_str(), kv->chunks, kv->stored, kv->present, kv->unplaceable, kv->over_budget,
+                  static_cast<long long>(kv->tokens), kv->seconds);
   }
   if (!r.missing.empty()) throw Error(fmt::format("no such file or folder: {}", fmt::join(r.missing, ", ")));
   if (r.all_failed()) throw Error(fmt::format("nothing ingested: all {} file(s) failed", r.failed));
@@ -127,6 +186,18 @@ void setup(CLI::App& app) {
   cmd->add_option("--limit", a->limits,
                   "Per-file reader limit NAME=VALUE, repeatable (docs/SECURITY.md): file_bytes, text_bytes, "
                   "unzipped_bytes, depth, html_errors, rows, columns, keys, seconds");
+  auto* kv = "Chunk KV precomputed at ingest (docs/PERFORMANCE.md, chunk KV reuse)";
+  cmd->add_option("--kv-model", a->kv_model,
+                  "LLM whose chunk KV of the collection's chunks goes to --kv-store (the answer settings of --config)")
+      ->group(kv);
+  add_kv_store_options(cmd, &a->kv_store, false);
+  cmd->add_option("--kv-mode", a->kv_mode, "Entries to store: chunks, chunks-exact (first block only) or both")
+      ->capture_default_str()->check(CLI::IsMember({"chunks", "chunks-exact", "both"}))->group(kv);
+  add_kv_type_option(cmd, &a->kv_type)->group(kv);
+  cmd->add_option("--kv-threads", a->kv_threads, "Threads computing chunk KV (0 = all cores)")
+      ->check(CLI::Range(0, 1024))->group(kv);
+  cmd->add_option("--kv-ctx", a->kv_ctx, "LLM context of the asks that will read the store (0 = the model's, at "
+                  "most 4096)")->check(CLI::Range(0, 1 << 24))->group(kv);
   cmd->add_flag("--json", a->json, "Print the report as JSON");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress output");
   add_device_options(cmd);

@@ -9,6 +9,7 @@
 #include "backend_flag.h"
 #include "command.h"
 #include "device_flag.h"
+#include "kv_reuse_flag.h"
 #include "kv_type_flag.h"
 #include "rag/adaptive.h"
 #include "spec_flag.h"
@@ -25,8 +26,7 @@ struct ServeFlags {
   server::ServerOptions server;
   LlmOptions llm_opt;
   bool no_prefix_cache = false;
-  std::string kv_store_dir;
-  size_t kv_store_mb = 1024;
+  KvStoreFlags kv_store;  // chunk KV of RAG prompts (requests choose "prompt": {"kv_reuse": ...} in their config)
   std::string keys_file;
 };
 
@@ -69,11 +69,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--step-tokens", f->llm_opt.scheduler.step_tokens, "Token budget of one batched step")->capture_default_str();
   cmd->add_option("--prefill-chunk", f->llm_opt.scheduler.prefill_chunk, "Largest prompt slice per step")->capture_default_str();
   cmd->add_flag("--no-prefix-cache", f->no_prefix_cache, "Do not share computed prompt prefixes");
-  cmd->add_option("--kv-store", f->kv_store_dir,
-                  "Directory keeping the chunk KV of RAG prompts on disk (requests choose \"prompt\": "
-                  "{\"kv_reuse\": \"chunks\"} in their config; safe to delete)");
-  cmd->add_option("--kv-store-mb", f->kv_store_mb, "RAM budget of the chunk KV store in MiB")
-      ->capture_default_str()->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  add_kv_store_options(cmd, &f->kv_store);
   auto spec = add_speculative_options(cmd);  // the default of requests without an "edgerag" field
   cmd->add_option("--max-tokens", f->server.limits.max_tokens, "Largest max_tokens a request may ask")->capture_default_str();
   auto& conn = f->server.connections;
@@ -127,10 +123,7 @@ void setup(CLI::App& app) {
       rag::Index::open(paths.index_dir);  // a replica starts only on an index that opens
     }
     f->llm_opt.scheduler.prefix_cache = !f->no_prefix_cache;
-    ChunkKvStoreOptions kv;
-    kv.dir = f->kv_store_dir;
-    kv.ram_bytes = f->kv_store_mb << 20;
-    f->llm_opt.kv_store = std::make_shared<ChunkKvStore>(kv);
+    f->llm_opt.kv_store = std::make_shared<ChunkKvStore>(f->kv_store.options());
     if (!f->keys_file.empty())
       for (auto& k : server::read_api_keys_file(f->keys_file)) f->server.api_keys.push_back(std::move(k));
     f->server.limits.default_max_tokens = std::min(f->server.limits.default_max_tokens, f->server.limits.max_tokens);

@@ -1,7 +1,16 @@
-// The chunk KV reuse flags shared by the commands that prefill RAG prompts.
+// The chunk KV reuse and store flags shared by the commands that prefill RAG prompts.
 #include "kv_reuse_flag.h"
 
 namespace edgerag::cli {
+
+void add_kv_store_options(CLI::App* cmd, KvStoreFlags* out, bool ram) {
+  cmd->add_option("--kv-store", out->dir, "Directory keeping chunk KV on disk (optional; safe to delete)");
+  if (ram)
+    cmd->add_option("--kv-store-mb", out->ram_mb, "RAM budget of the chunk KV store in MiB")
+        ->capture_default_str()->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  cmd->add_option("--kv-store-disk-mb", out->disk_mb, "Disk budget of the --kv-store directory in MiB")
+      ->capture_default_str()->check(CLI::Range(size_t{1}, size_t{1} << 24));
+}
 
 void add_kv_reuse_options(CLI::App* cmd, KvReuseFlags* out) {
   cmd->add_option_function<std::string>(
@@ -15,9 +24,7 @@ void add_kv_reuse_options(CLI::App* cmd, KvReuseFlags* out) {
   cmd->add_option("--recompute-first", out->reuse.recompute_first,
                   "chunks: leading tokens of each placed chunk always recomputed")
       ->capture_default_str()->check(CLI::Range(0, 1 << 16));
-  cmd->add_option("--kv-store", out->store_dir, "Directory keeping chunk KV on disk (optional; safe to delete)");
-  cmd->add_option("--kv-store-mb", out->store_mb, "RAM budget of the chunk KV store in MiB")
-      ->capture_default_str()->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  add_kv_store_options(cmd, &out->store);
 }
 
 }  // namespace edgerag::cli
