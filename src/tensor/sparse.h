@@ -37,14 +37,22 @@ struct CsrOutliers {
   int64_t cols = 0;
   int column_bits = 0;
   int64_t segs = 0;                   // count bytes per row
-  const int32_t* row_ptr = nullptr;   // rows + 1 entry offsets, decoded at load (null: no outliers)
-  const uint8_t* counts = nullptr;    // rows * segs
-  const uint16_t* entries = nullptr;  // nnz
-  std::shared_ptr<const std::vector<int32_t>> offsets;  // owns row_ptr: 4 bytes of memory per row
+  const uint8_t* counts = nullptr;    // rows * segs (in the file)
+  const uint16_t* entries = nullptr;  // nnz (in the file)
+  // Decoded at load so that the kernel's loop has no per-segment branches (the
+  // segments of 128 columns of a wide row hold ~1 outlier each): row offsets and
+  // each entry's column in the row, 4 bytes per row + 2 per outlier of memory.
+  const int32_t* row_ptr = nullptr;   // rows + 1 entry offsets (null: no outliers)
+  const uint16_t* columns = nullptr;  // nnz
+  struct Decoded {
+    std::vector<int32_t> row_ptr;
+    std::vector<uint16_t> columns;
+  };
+  std::shared_ptr<const Decoded> decoded;  // owns row_ptr and columns
 
-  // A view of a side tensor (`nbytes` of `type`) for a rows x cols matrix: every
-  // header field, count, column and value is checked (hostile files) and the row
-  // offsets are decoded; throws edgerag::Error naming `what` otherwise.
+  // A view of a side tensor (`nbytes` of `type`) for a rows x cols matrix (cols
+  // <= 65536): every header field, count, column and value is checked (hostile
+  // files) and row_ptr / columns are decoded; throws edgerag::Error naming `what`.
   static CsrOutliers view(DType type, const void* data, size_t nbytes, int64_t rows, int64_t cols,
                           const std::string& what = "outlier tensor");
   int64_t nnz() const { return row_ptr ? row_ptr[rows] : 0; }

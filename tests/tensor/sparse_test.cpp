@@ -33,7 +33,7 @@ TEST(CsrOutliers, MatchesDenseProductOverOddShapes) {
   // segment of 128 columns), 65536 (512 segments).
   for (const Case& k : {Case{1, 1, 1, 1.0}, Case{7, 3, 5, 0.3}, Case{33, 17, 2, 0.1}, Case{5, 129, 3, 0.0},
                         Case{9, 64, 4, 0.5}, Case{300, 257, 9, 0.05}, Case{3, 129, 2, 1.0},
-                        Case{2, 65536, 1, 0.0001}}) {
+                        Case{20, 100, 70, 0.1}, Case{2, 65536, 1, 0.0001}}) {  // 70 tokens: three tiles of the kernel
     const int bits = outlier_column_bits(k.cols);
     std::vector<float> dense(k.rows * k.cols, 0.0f), x(k.tokens * k.cols), y0(k.tokens * k.rows);
     for (auto& v : dense)
@@ -108,6 +108,9 @@ TEST(CsrOutliers, RejectsHostileSideTensors) {
   bad({2, 3, 0, 0, 0x05, 0x3C, 0x05, 0x3C, 2, 0});  // the same column twice
   bad({2, 3, 0, 0, 0x05, 0x7C, 1, 0});         // infinite value
   bad({2, 0, 0, 0, 0x00, 0x3C, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});  // 2 entries in a 1-column segment
+  std::vector<uint8_t> too_wide(4 + 2 * 513, 0);  // 2 x 65537: no 16-bit column for the decoded form
+  too_wide[0] = 2, too_wide[1] = 7;
+  EXPECT_THROW(CsrOutliers::view(DType::I8, too_wide.data(), too_wide.size(), 2, 65537), Error);
   const std::vector<int32_t> format1{0, 1, 1, static_cast<int32_t>((5u << 16) | 0x3C00)};
   try {
     CsrOutliers::view(DType::I32, format1.data(), format1.size() * 4, 2, 8, "m.gguf: tensor 'w.outliers'");
