@@ -4,6 +4,7 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "tensor/ops.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -27,6 +28,10 @@ double nll_of(const float* logits, int32_t n_vocab, int32_t target) {
   double sum = 0;
   for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - mx));
   return std::log(sum) - (logits[target] - mx);
+}
+
+void TokenProbability::add(const float* logits, int32_t n_vocab, int32_t token) {
+  add_nll(log_sum_exp(logits, n_vocab) - logits[token]);
 }
 
 std::optional<double> TokenProbability::mean() const {

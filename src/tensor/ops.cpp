@@ -89,6 +89,14 @@ void softmax_inplace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
+double log_sum_exp(const float* x, int64_t n) {
+  if (simd()) return avx2::log_sum_exp(x, n);
+  const float mx = *std::max_element(x, x + n);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(x[i] - mx));
+  return mx + std::log(sum);
+}
+
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   if (simd()) return avx2::swiglu(gate, up, out, n);
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];

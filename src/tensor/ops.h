@@ -57,6 +57,9 @@ void get_row(const Matrix& w, int64_t r, float* out);
 void rmsnorm(const float* x, const float* weight, float* y, int64_t n, float eps);
 void layernorm(const float* x, const float* weight, const float* bias, float* y, int64_t n, float eps);
 void softmax_inplace(float* x, int64_t n);
+// log(sum exp(x[i])), with max subtraction; float exponentials summed in double
+// per block (relative error ~1e-6: token probabilities, not perplexity).
+double log_sum_exp(const float* x, int64_t n);
 // out[i] = silu(gate[i]) * up[i]
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 // GELU, tanh approximation.

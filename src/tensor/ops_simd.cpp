@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "tensor/simd_math.h"
@@ -29,6 +30,15 @@ SIMD inline __m256 gelu8(__m256 v) {
   const __m256 e = exp8(_mm256_add_ps(u, u));
   const __m256 th = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
   return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(one, th));
+}
+
+SIMD float max_of(const float* x, int64_t n) {
+  __m256 mv = _mm256_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+  float mx = hmax(mv);
+  for (; i < n; ++i) mx = std::fmax(mx, x[i]);
+  return mx;
 }
 
 }  // namespace
@@ -108,14 +118,11 @@ SIMD void layernorm(const float* x, const float* weight, const float* bias, floa
 }
 
 SIMD void softmax_inplace(float* x, int64_t n) {
-  __m256 mv = _mm256_set1_ps(-INFINITY);
+  const float mx = max_of(x, n);
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
-  float mx = hmax(mv);
-  for (; i < n; ++i) mx = std::fmax(mx, x[i]);
   const __m256 m = _mm256_set1_ps(mx);
   __m256 acc = _mm256_setzero_ps();
-  for (i = 0; i + 8 <= n; i += 8) {
+  for (; i + 8 <= n; i += 8) {
     const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
     _mm256_storeu_ps(x + i, e);
     acc = _mm256_add_ps(acc, e);
@@ -124,6 +131,22 @@ SIMD void softmax_inplace(float* x, int64_t n) {
   for (; i < n; ++i) sum += x[i] = std::exp(x[i] - mx);
   const float inv = 1.0f / sum;
   scale_mul(x, inv, nullptr, x, n);
+}
+
+SIMD double log_sum_exp(const float* x, int64_t n) {
+  const float mx = max_of(x, n);
+  int64_t i = 0;
+  const __m256 m = _mm256_set1_ps(mx);
+  double sum = 0;
+  constexpr int64_t kBlock = 1024;  // float lanes summed over a block, blocks in double
+  while (i + 8 <= n) {
+    __m256 acc = _mm256_setzero_ps();
+    for (const int64_t end = std::min(n - 7, i + kBlock); i < end; i += 8)
+      acc = _mm256_add_ps(acc, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), m)));
+    sum += hsum(acc);
+  }
+  for (; i < n; ++i) sum += std::exp(static_cast<double>(x[i] - mx));
+  return mx + std::log(sum);
 }
 
 SIMD void swiglu(const float* gate, const float* up, float* out, int64_t n) {

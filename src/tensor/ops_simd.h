@@ -12,6 +12,7 @@ double sum_squares(const float* x, int64_t n);  // sum of float(x*x) in double
 void scale_mul(const float* x, float scale, const float* weight, float* y, int64_t n);  // y = x*scale*(w or 1)
 void layernorm(const float* x, const float* weight, const float* bias, float* y, int64_t n, float eps);
 void softmax_inplace(float* x, int64_t n);
+double log_sum_exp(const float* x, int64_t n);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 void gelu_inplace(float* x, int64_t n);
 // Rotates pairs of every head with per-pair cos/sin tables of n_rot/2 entries.

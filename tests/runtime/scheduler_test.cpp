@@ -51,7 +51,8 @@ TEST(Scheduler, ConcurrentRequestsMatchTheSequentialReference) {
     EXPECT_EQ(c.result.n_generated, 5 + i % 9);
     // Every pick is the one-hot logit 1 among 97 zeros.
     ASSERT_TRUE(c.result.token_p.has_value());
-    EXPECT_NEAR(*c.result.token_p, std::exp(1.0) / (std::exp(1.0) + 96), 1e-12);
+    const double p = std::exp(1.0) / (std::exp(1.0) + 96);
+    EXPECT_NEAR(*c.result.token_p, p, 1e-6 * p);  // float exponentials
     ++i;
   }
   auto st = sched.stats();
@@ -250,7 +251,8 @@ TEST(Scheduler, LookupDraftsInAMixedBatchMatchTheSequentialReference) {
     }
     // Only emitted positions count, drafts verified or not: each a one-hot logit among 11.
     ASSERT_TRUE(c.result.token_p.has_value());
-    EXPECT_NEAR(*c.result.token_p, std::exp(1.0) / (std::exp(1.0) + 10), 1e-12);
+    const double p = std::exp(1.0) / (std::exp(1.0) + 10);
+    EXPECT_NEAR(*c.result.token_p, p, 1e-6 * p);
     ++i;
   }
   const auto st = sched.stats();

@@ -117,6 +117,22 @@ TEST(Ops, SoftmaxSwigluGelu) {
   }
 }
 
+TEST(Ops, LogSumExpAgainstFloat64) {
+  std::vector<int64_t> sizes(std::begin(kSizes), std::end(kSizes));
+  sizes.push_back(151936);  // a Qwen vocabulary: many float blocks summed in double
+  for (int64_t n : sizes) {
+    auto x = random_floats(n, 10, 12.0f);
+    if (n > 2) x[1] = -INFINITY;  // a masked logit
+    double mx = -INFINITY, sum = 0;
+    for (float v : x) mx = std::max<double>(mx, v);
+    for (float v : x) sum += std::exp(v - mx);
+    const double exact = mx + std::log(sum);
+    auto [s, v] = both_levels([&] { return std::vector<float>{static_cast<float>(log_sum_exp(x.data(), n))}; });
+    EXPECT_NEAR(s[0], exact, 1e-5 * (1 + std::fabs(exact))) << n;
+    EXPECT_NEAR(v[0], exact, 1e-5 * (1 + std::fabs(exact))) << n;
+  }
+}
+
 TEST(Ops, Rope) {
   for (bool neox : {false, true})
     for (int64_t head_dim : {8, 32, 64, 128}) {
