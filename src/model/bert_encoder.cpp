@@ -15,21 +15,15 @@ std::string lower(std::string s) {
   return s;
 }
 
-// Role prefixes the model families were trained with, from the model's name.
-void default_prefixes(const GgufFile& f, std::string* query, std::string* passage) {
-  const std::string name = lower(f.get_string("general.name") + " " + f.path());
-  if (name.find("e5") != std::string::npos) {
-    *query = "query: ";
-    *passage = "passage: ";
-  } else if (name.find("bge") != std::string::npos && name.find("-en") != std::string::npos) {
-    *query = "Represent this sentence for searching relevant passages: ";
-    *passage = "";
-  } else {
-    *query = *passage = "";
-  }
-}
-
 }  // namespace
+
+RolePrefixes role_prefixes(const GgufFile& f) {
+  const std::string name = lower(f.get_string("general.name") + " " + f.path());
+  if (name.find("e5") != std::string::npos) return {"query: ", "passage: "};
+  if (name.find("bge") != std::string::npos && name.find("-en") != std::string::npos)
+    return {"Represent this sentence for searching relevant passages: ", ""};
+  return {};
+}
 
 Encoder::~Encoder() = default;
 
@@ -41,10 +35,9 @@ std::unique_ptr<Encoder> Encoder::load(const std::string& path, EncoderOptions o
   EDGERAG_CHECK(e->tok_->n_vocab() <= e->model_->hparams().n_vocab,
                 "{}: tokenizer has {} tokens but the embedding only {}", path, e->tok_->n_vocab(),
                 e->model_->hparams().n_vocab);
-  std::string q, p;
-  default_prefixes(e->model_->gguf(), &q, &p);
-  e->query_prefix_ = opts.query_prefix == "auto" ? q : opts.query_prefix;
-  e->passage_prefix_ = opts.passage_prefix == "auto" ? p : opts.passage_prefix;
+  const RolePrefixes auto_prefixes = role_prefixes(e->model_->gguf());
+  e->query_prefix_ = opts.query_prefix == "auto" ? auto_prefixes.query : opts.query_prefix;
+  e->passage_prefix_ = opts.passage_prefix == "auto" ? auto_prefixes.passage : opts.passage_prefix;
   e->pool_ = std::make_unique<ThreadPool>(opts.n_threads > 0 ? opts.n_threads : default_thread_count());
   e->opts_ = std::move(opts);
   return e;

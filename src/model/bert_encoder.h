@@ -17,6 +17,13 @@ namespace edgerag {
 // What a text is, for models trained with role prefixes (e5, bge).
 enum class TextRole { Plain, Query, Passage };
 
+// The role prefixes a model family was trained with, from the model's name (e5:
+// "query: " / "passage: "; bge-*-en: its retrieval instruction for queries; else none).
+struct RolePrefixes {
+  std::string query, passage;
+};
+RolePrefixes role_prefixes(const GgufFile& f);
+
 struct EncoderOptions {
   int batch_size = 32;   // inputs per packed forward pass
   int n_threads = 0;     // 0 = default_thread_count()

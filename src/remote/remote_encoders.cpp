@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "format/gguf.h"
+#include "model/bert_encoder.h"
 #include "remote/remote_llm.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
@@ -43,6 +44,7 @@ class EncoderReplicas {
       name = ec ? b.gguf : p.string();  // as the local adapters name a model
       gguf = GgufFile::open(b.gguf);
       tok = Tokenizer::from_gguf(*gguf);
+      prefixes = role_prefixes(*gguf);
     }
   }
   // One call on one replica; another is tried when there was no answer (or a busy one).
@@ -87,6 +89,7 @@ class EncoderReplicas {
   std::string model, name;
   std::unique_ptr<GgufFile> gguf;
   std::unique_ptr<Tokenizer> tok;
+  RolePrefixes prefixes;  // of the local GGUF: added as a local encoder adds them
 };
 
 RemoteEmbedder::RemoteEmbedder(const EncoderBackend& b) : r_(std::make_unique<EncoderReplicas>(b, "embed")) {
@@ -97,8 +100,13 @@ std::string RemoteEmbedder::name() const { return r_->name; }
 const std::string& RemoteEmbedder::model() const { return r_->model; }
 std::string RemoteEmbedder::metrics() const { return r_->pool.metrics("embed"); }
 
-std::vector<std::vector<float>> RemoteEmbedder::embed(const std::vector<std::string>& texts, bool) {
-  return embed_counted(texts, nullptr);
+std::vector<std::vector<float>> RemoteEmbedder::embed(const std::vector<std::string>& texts, bool is_query) {
+  const std::string& prefix = is_query ? r_->prefixes.query : r_->prefixes.passage;
+  if (prefix.empty()) return embed_counted(texts, nullptr);
+  std::vector<std::string> prefixed;
+  prefixed.reserve(texts.size());
+  for (const auto& t : texts) prefixed.push_back(prefix + t);
+  return embed_counted(prefixed, nullptr);
 }
 
 std::vector<std::vector<float>> RemoteEmbedder::embed_counted(const std::vector<std::string>& texts, size_t* prompt_tokens) {

@@ -1,10 +1,11 @@
 // Embedding and reranking on a remote server: OpenAI's POST /v1/embeddings and
 // the /v1/rerank shape (query, documents -> results[{index, relevance_score}])
-// that llama-server, TEI and edgerag serve. The server embeds texts as given
-// (no query/passage prefix is added here). With the local GGUF of the same
-// model (`gguf`), name() is that file's, so an index built locally with it
-// accepts the remote embedder, and token counts use its tokenizer; without,
-// counts are remote_llm.h's estimate.
+// that llama-server, TEI and edgerag serve. The server embeds texts as given.
+// With the local GGUF of the same model (`gguf`), name() is that file's, so an
+// index built locally with it accepts the remote embedder, token counts use its
+// tokenizer, and embed() adds the model's query/passage prefixes (e5, bge) as a
+// local encoder does, so remote and local vectors agree; without it, texts go
+// as given and counts are remote_llm.h's estimate.
 // `base_url` may list several replicas ("A,B"): each call goes to one of them
 // (remote/replica_pool.h: least outstanding, circuit breakers, health checks)
 // and is retried on another when it gets no answer or a 429/503. When no
@@ -39,7 +40,7 @@ class RemoteEmbedder final : public rag::Embedder {
   int dim() const override { return dim_; }
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts, bool is_query) override;
   size_t count_tokens(std::string_view text) const override;
-  // embed(), plus usage.prompt_tokens of the server's answer (0 when it reports none).
+  // The texts as given (no role prefix), plus usage.prompt_tokens of the server's answer (0 when it reports none).
   std::vector<std::vector<float>> embed_counted(const std::vector<std::string>& texts, size_t* prompt_tokens);
   const std::string& model() const;  // the served model's id
   std::string metrics() const;       // the pool's, labelled backend="embed"

@@ -12,7 +12,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -23,6 +25,7 @@
 #include "remote/replica_pool.h"
 #include "runtime/scheduler.h"
 #include "util/error.h"
+#include "test_paths.h"
 
 namespace edgerag::remote {
 namespace {
@@ -40,6 +43,8 @@ struct Replica {
   std::atomic<int> completions{0};
   std::string mode = "ok";
   std::atomic<bool> hold_released{false};
+  std::mutex mu;
+  std::vector<std::string> embedded;  // every text /v1/embeddings got, in order
 
   explicit Replica(std::string n, int fixed_port = 0) : name(std::move(n)) { start(fixed_port); }
   ~Replica() { stop(); }
@@ -49,8 +54,12 @@ struct Replica {
     http->Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"object":"list","data":[{"id":"m","max_model_len":512}]})", "application/json");
     });
-    http->Post("/v1/embeddings", [](const httplib::Request& req, httplib::Response& res) {
+    http->Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
       const auto in = nlohmann::json::parse(req.body)["input"];
+      {
+        std::lock_guard lock(mu);
+        for (const auto& t : in) embedded.push_back(t.get<std::string>());
+      }
       nlohmann::json data = nlohmann::json::array();
       for (size_t i = 0; i < in.size(); ++i) data.push_back({{"index", i}, {"embedding", {3.0, 4.0}}});
       res.set_content(nlohmann::json{{"data", data}}.dump(), "application/json");
@@ -327,6 +336,30 @@ TEST(PooledEncoders, EmbeddingsGoOnWhenAReplicaIsDown) {
   }
   b.stop();
   EXPECT_THROW(e->embed({"x"}, false), BackendError);  // nobody left: a clear error (a server answers 502)
+}
+
+TEST(PooledEncoders, EmbedderAddsTheLocalModelsRolePrefixes) {
+  Replica a("A");
+  // e5 models are recognised by name: the synthetic encoder under an e5 file name.
+  const auto dir = std::filesystem::temp_directory_path() / ("edgerag-role-" + std::to_string(a.port));
+  std::filesystem::create_directories(dir);
+  const auto e5 = dir / "e5-small.gguf";
+  std::filesystem::copy_file(test::model_path("synth-bert-embed.gguf"), e5,
+                             std::filesystem::copy_options::overwrite_existing);
+  {
+    RemoteEmbedder e(EncoderBackend{.base_url = a.base(), .gguf = e5.string(), .pool = quiet_pool()});
+    e.embed({"what is x"}, true);
+    e.embed({"x is y"}, false);
+    e.embed_counted({"as given"}, nullptr);  // the OpenAI endpoint's pass-through
+    RemoteEmbedder plain(EncoderBackend{.base_url = a.base(), .gguf = test::model_path("synth-bert-embed.gguf"),
+                                        .pool = quiet_pool()});
+    plain.embed({"what is x"}, true);
+  }
+  std::filesystem::remove_all(dir);
+  std::lock_guard lock(a.mu);
+  // Each embedder first probes the dimension with one passage.
+  EXPECT_EQ(a.embedded, (std::vector<std::string>{"passage: dimension probe", "query: what is x", "passage: x is y",
+                                                  "as given", "dimension probe", "what is x"}));
 }
 
 TEST(ReplicaPool, RejectsMalformedUrlLists) {
