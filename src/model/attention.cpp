@@ -147,7 +147,6 @@ void attend_tile(const KvCache& cache, const attn::Kernels& kern, const Tiling& 
   std::fill_n(s.l.data(), rows, 0.0f);
   const auto& blocks = cache.block_table(tile.seq);
   const int32_t n_keys = tile.pos0 + tile.n_tok, qb = tile.pos0 / bs;
-  int32_t lim_n = -1;  // every row's limit is this key count (outside the query's block)
   for (int32_t b = b0; b < b1; ++b) {
     const int32_t nb = b == qb ? n_keys - b * bs : bs;
     const float* k = cache.k_tile(blocks[b], layer, kv_head, nb, s.kbuf.data(), b == qb);
@@ -156,13 +155,10 @@ void attend_tile(const KvCache& cache, const attn::Kernels& kern, const Tiling& 
       const int32_t n = std::min(kKeyTile, nb - j0);
       const float* kj = k + static_cast<size_t>(j0) * hd;
       const float* vj = v + static_cast<size_t>(j0) * hd;
-      if (b == qb || n != lim_n) {
-        for (int32_t i = 0; i < tile.n_tok; ++i) {
-          // Causal: in the query's own block, keys up to its own slot.
-          const int32_t lim = b == qb ? std::clamp(tile.pos0 + i - b * bs + 1 - j0, 0, n) : n;
-          std::fill_n(s.lim.data() + static_cast<size_t>(i) * group, group, lim);
-        }
-        lim_n = b == qb ? -1 : n;
+      for (int32_t i = 0; i < tile.n_tok; ++i) {
+        // Causal: in the query's own block, keys up to its own slot.
+        const int32_t lim = b == qb ? std::clamp(tile.pos0 + i - b * bs + 1 - j0, 0, n) : n;
+        std::fill_n(s.lim.data() + static_cast<size_t>(i) * group, group, lim);
       }
       if (lane_rows > 0) {
         if (n < kKeyTile) {  // a short tile: zero rows after its keys (the lane kernel reads kKeyTile rows)
