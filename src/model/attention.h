@@ -4,9 +4,6 @@
 // heads sharing a KV head) against key tiles of 16 keys read from the blocks,
 // with an online softmax, times the value tile. No score matrix is
 // materialized, and a quantized K/V tile is decoded once per query tile.
-// Groups of 16 rows (8 with AVX2) take a kernel that holds the rows as vector
-// lanes (prefill); the remaining rows, such as a decode step's query heads, a
-// kernel that holds keys as lanes. Both give a row the same bits.
 #pragma once
 #include <cstdint>
 #include <span>

@@ -192,30 +192,6 @@ TEST(Attention, ATokensResultDoesNotDependOnItsBatch) {
   EXPECT_TRUE(std::equal(out_alone.begin(), out_alone.end(), out_both.begin() + row * width));
 }
 
-TEST(Attention, ARowsResultDoesNotDependOnItsTileSize) {
-  // After 37 tokens, 16 more: 11 of them x 2 heads per KV head in the block at
-  // 32..47, 16 rows of which go to the lane kernel. The first 5 alone are 10
-  // rows, all for the row kernel. Every SIMD level: bit for bit the same (a
-  // chunk's KV must not depend on how its prefill was batched).
-  Shape s;
-  s.n_layer = 1;
-  KvCache kv = make_cache(s, DType::F32, 16);
-  fill(kv, s, 0, 37);
-  const Batch all = interleaved(kv, {{0, 16}}), first = interleaved(kv, {{0, 5}});
-  write_batch(kv, s, all);
-  const size_t width = static_cast<size_t>(s.n_head) * s.head_dim;
-  const std::vector<float> q = random_rows(5, all.size() * width);
-  const Isa saved = active_isa();
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-    if (set_isa(isa) != isa) continue;
-    std::vector<float> out_all(q.size()), out_first(first.size() * width);
-    attention(kv, all, 0, q.data(), s.n_head, 0.125f, out_all.data(), nullptr);
-    attention(kv, first, 0, q.data(), s.n_head, 0.125f, out_first.data(), nullptr);
-    EXPECT_TRUE(std::equal(out_first.begin(), out_first.end(), out_all.begin())) << isa_name(isa);
-  }
-  set_isa(saved);
-}
-
 TEST(Attention, SequencesSharingPrefixBlocks) {
   for (const KvType& type : all_kv_types()) {
     Shape s;
