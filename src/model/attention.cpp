@@ -44,20 +44,19 @@ void scalar_scores(const float* q, int32_t rows, int32_t hd, const float* kt, co
   }
 }
 
-void scalar_accumulate(const float* p, int32_t rs, int32_t ks, const float* f, int32_t rows, int32_t hd, const float* v,
-                       int32_t n, float* o) {
+void scalar_accumulate(const float* p, const float* f, int32_t rows, int32_t hd, const float* v, int32_t n, float* o) {
   for (int32_t r = 0; r < rows; ++r) {
     float* orow = o + static_cast<size_t>(r) * hd;
     for (int32_t d = 0; d < hd; ++d) orow[d] *= f[r];
     for (int32_t j = 0; j < n; ++j)
-      for (int32_t d = 0; d < hd; ++d) orow[d] += p[r * rs + j * ks] * v[static_cast<size_t>(j) * hd + d];
+      for (int32_t d = 0; d < hd; ++d) orow[d] += p[r * kKeyTile + j] * v[static_cast<size_t>(j) * hd + d];
   }
 }
 
 }  // namespace
 
 const Kernels& scalar_kernels() {
-  static const Kernels k{scalar_transpose, scalar_scores, scalar_accumulate, nullptr, 0};
+  static const Kernels k{scalar_transpose, scalar_scores, scalar_accumulate};
   return k;
 }
 
@@ -108,17 +107,16 @@ Tiling tile_batch(const Batch& batch, int32_t block_size) {
 
 // Per-thread working set of one work item; grows to the largest tile seen.
 struct Scratch {
-  std::vector<float> q, qt, o, m, l, p, pt, f, kt, kpad, kbuf, vbuf;
+  std::vector<float> q, o, m, l, p, f, kt, kbuf, vbuf;
   std::vector<int32_t> lim;
   void fit(int32_t rows, int32_t hd, int32_t block_size) {
     const size_t rh = static_cast<size_t>(rows) * hd, bh = static_cast<size_t>(block_size) * hd;
-    if (q.size() < rh) q.resize(rh), qt.resize(rh), o.resize(rh);
+    if (q.size() < rh) q.resize(rh), o.resize(rh);
     if (m.size() < static_cast<size_t>(rows)) {
       m.resize(rows), l.resize(rows), f.resize(rows), lim.resize(rows);
-      p.resize(static_cast<size_t>(rows) * kKeyTile), pt.resize(static_cast<size_t>(rows) * kKeyTile);
+      p.resize(static_cast<size_t>(rows) * kKeyTile);
     }
-    if (kt.size() < static_cast<size_t>(hd) * kKeyTile)
-      kt.resize(static_cast<size_t>(hd) * kKeyTile), kpad.resize(static_cast<size_t>(hd) * kKeyTile);
+    if (kt.size() < static_cast<size_t>(hd) * kKeyTile) kt.resize(static_cast<size_t>(hd) * kKeyTile);
     if (kbuf.size() < bh) kbuf.resize(bh), vbuf.resize(bh);
   }
 };
@@ -135,13 +133,6 @@ void attend_tile(const KvCache& cache, const attn::Kernels& kern, const Tiling& 
     float* dst = s.q.data() + static_cast<size_t>(i) * group * hd;
     for (int32_t k = 0; k < group * hd; ++k) dst[k] = src[k] * scale;
   }
-  // Whole groups of `lanes` rows go to the lane kernel (queries transposed
-  // once here), the rest (all rows of a decode step's tile) to the row kernel.
-  const int32_t lanes = kern.lanes, lane_rows = lanes ? rows / lanes * lanes : 0, rest = rows - lane_rows;
-  for (int32_t c = 0; c < lane_rows; c += lanes)
-    for (int32_t r = 0; r < lanes; ++r)
-      for (int32_t d = 0; d < hd; ++d)
-        s.qt[static_cast<size_t>(c) * hd + d * lanes + r] = s.q[static_cast<size_t>(c + r) * hd + d];
   std::fill_n(s.o.data(), static_cast<size_t>(rows) * hd, 0.0f);
   std::fill_n(s.m.data(), rows, -INFINITY);
   std::fill_n(s.l.data(), rows, 0.0f);
@@ -153,33 +144,14 @@ void attend_tile(const KvCache& cache, const attn::Kernels& kern, const Tiling& 
     const float* v = cache.v_tile(blocks[b], layer, kv_head, nb, s.vbuf.data());
     for (int32_t j0 = 0; j0 < nb; j0 += kKeyTile) {
       const int32_t n = std::min(kKeyTile, nb - j0);
-      const float* kj = k + static_cast<size_t>(j0) * hd;
-      const float* vj = v + static_cast<size_t>(j0) * hd;
+      kern.transpose(k + static_cast<size_t>(j0) * hd, n, hd, s.kt.data());
       for (int32_t i = 0; i < tile.n_tok; ++i) {
         // Causal: in the query's own block, keys up to its own slot.
         const int32_t lim = b == qb ? std::clamp(tile.pos0 + i - b * bs + 1 - j0, 0, n) : n;
         std::fill_n(s.lim.data() + static_cast<size_t>(i) * group, group, lim);
       }
-      if (lane_rows > 0) {
-        if (n < kKeyTile) {  // a short tile: zero rows after its keys (the lane kernel reads kKeyTile rows)
-          std::copy_n(kj, static_cast<size_t>(n) * hd, s.kpad.data());
-          std::fill(s.kpad.begin() + static_cast<size_t>(n) * hd, s.kpad.begin() + static_cast<size_t>(kKeyTile) * hd, 0.0f);
-          kj = s.kpad.data();
-        }
-        for (int32_t c = 0; c < lane_rows; c += lanes) {
-          float* pt = s.pt.data() + static_cast<size_t>(c) * kKeyTile;
-          kern.scores_lanes(s.qt.data() + static_cast<size_t>(c) * hd, hd, kj, s.lim.data() + c, s.m.data() + c,
-                            s.l.data() + c, pt, s.f.data() + c);
-          kern.accumulate(pt, 1, lanes, s.f.data() + c, lanes, hd, vj, n, s.o.data() + static_cast<size_t>(c) * hd);
-        }
-      }
-      if (rest > 0) {
-        const size_t at = static_cast<size_t>(lane_rows) * hd;
-        kern.transpose(k + static_cast<size_t>(j0) * hd, n, hd, s.kt.data());
-        kern.scores(s.q.data() + at, rest, hd, s.kt.data(), s.lim.data() + lane_rows, s.m.data() + lane_rows,
-                    s.l.data() + lane_rows, s.p.data(), s.f.data() + lane_rows);
-        kern.accumulate(s.p.data(), kKeyTile, 1, s.f.data() + lane_rows, rest, hd, vj, n, s.o.data() + at);
-      }
+      kern.scores(s.q.data(), rows, hd, s.kt.data(), s.lim.data(), s.m.data(), s.l.data(), s.p.data(), s.f.data());
+      kern.accumulate(s.p.data(), s.f.data(), rows, hd, v + static_cast<size_t>(j0) * hd, n, s.o.data());
     }
   }
 }

@@ -22,18 +22,8 @@ struct Kernels {
   // accumulated under the old maximum.
   void (*scores)(const float* q, int32_t rows, int32_t hd, const float* kt, const int32_t* lim, float* m, float* l,
                  float* p, float* f);
-  // o[r] = o[r] * f[r] + sum_{j < n} p[r rs + j ks] v[j], with v [n][hd] and o
-  // [rows][hd]: p is [rows][kKeyTile] (rs = kKeyTile, ks = 1) from `scores`, or
-  // [kKeyTile][lanes] (rs = 1, ks = lanes) from `scores_lanes`.
-  void (*accumulate)(const float* p, int32_t rs, int32_t ks, const float* f, int32_t rows, int32_t hd, const float* v,
-                     int32_t n, float* o);
-  // `scores` for `lanes` query rows held as vector lanes, the larger tiles'
-  // kernel: qt [hd][lanes] is the rows' queries transposed, k [kKeyTile][hd]
-  // the keys row-major (zero rows past the tile's keys); writes pt
-  // [kKeyTile][lanes]. Null (lanes 0) where a level has none.
-  void (*scores_lanes)(const float* qt, int32_t hd, const float* k, const int32_t* lim, float* m, float* l, float* pt,
-                       float* f);
-  int32_t lanes;
+  // o[r] = o[r] * f[r] + sum_{j < n} p[r][j] v[j], with v [n][hd] and o [rows][hd].
+  void (*accumulate)(const float* p, const float* f, int32_t rows, int32_t hd, const float* v, int32_t n, float* o);
 };
 
 // The kernels for a level; the SIMD ones need head_dim % 8 == 0 (else scalar).
