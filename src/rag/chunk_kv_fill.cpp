@@ -107,7 +107,7 @@ ChunkKvFillReport fill_chunk_kv(Index& index, const std::string& collection, con
     model.forward(batch, *cache, &pool);
     rep.tokens += batch.size();
     bool full = false;
-    for (size_t e = 0; e < todo.size() && !full; ++e) {
+    for (size_t e = 0; e < todo.size(); ++e) {
       const int32_t end = p0 + static_cast<int32_t>(todo[e].tokens.size());
       auto kv = std::make_shared<const ChunkKv>(capture_chunk(*cache, static_cast<SeqId>(e + 1), end - todo[e].n, todo[e].n));
       if (!store.disk_has_room(*kv)) {
