@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -262,7 +263,11 @@ int64_t IndexImpl::last_chunk_id() const {
 void IndexImpl::complete_fts() {
   const std::string through = meta("fts_through");
   if (through.empty()) return;  // read-only, made before the deferred rows: complete
-  const int64_t from = std::stoll(through), to = last_chunk_id();
+  int64_t from = 0;
+  const auto [end, ec] = std::from_chars(through.data(), through.data() + through.size(), from);
+  if (ec != std::errc() || end != through.data() + through.size() || from < 0)
+    fail("index {}: meta fts_through is not a chunk id: '{}'", dir_, through);
+  const int64_t to = last_chunk_id();
   if (to <= from) return;
   if (!writable_)
     fail("index {}: the exhaustive BM25 scorer (FTS5) lacks the chunks ingested since its last use; an exhaustive "

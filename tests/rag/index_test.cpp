@@ -99,6 +99,22 @@ TEST(Index, IngestsEveryFormatAndSearchesWithProvenance) {
   EXPECT_TRUE(idx->search("\"unbalanced ( NEAR * quotes", bm25()).hits.empty());
 }
 
+// The exhaustive scorer's mark is read from the index file: a corrupted one is a clear error, not a crash.
+TEST(Index, CorruptFtsMarkIsAnError) {
+  test::TempDir t;
+  write_corpus(t);
+  open_rw(t / "idx")->ingest({t / "docs"}, IngestOptions{});
+  for (const char* bad : {"x", "12abc", "-5", "99999999999999999999999"}) {
+    {
+      Db db(t / "idx/index.sqlite", true);
+      db.prepare("UPDATE meta SET value = ?1 WHERE key = 'fts_through'").bind(1, std::string(bad)).run();
+    }
+    SearchOptions exhaustive = bm25(20);
+    exhaustive.bm25_exhaustive = true;
+    EXPECT_THROW(open_rw(t / "idx")->search("sqlite", exhaustive), Error) << bad;
+  }
+}
+
 TEST(Index, IncrementalReingest) {
   test::TempDir t;
   write_corpus(t);
