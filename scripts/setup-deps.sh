@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev
   libsqlite3-dev sqlite3 libhnswlib-dev
+  jq                                   # the shell tests read JSON output with it
   libutf8proc-dev libicu-dev
   libcpp-httplib-dev libcurl4-openssl-dev libssl-dev
   libpoppler-cpp-dev libxml2-dev libgumbo-dev libzip-dev

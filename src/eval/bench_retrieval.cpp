@@ -15,6 +15,7 @@
 #include "rag/embedder.h"
 #include "rag/index.h"
 #include "rag/sqlite_db.h"
+#include "rag/vector_index.h"
 #include "tensor/ops.h"
 #include "util/error.h"
 #include "util/timer.h"
@@ -56,6 +57,9 @@ class Synthetic {
     return words(std::clamp<size_t>(static_cast<size_t>(len), 4, 8 * mean_words_));
   }
   std::string query() { return words(3 + static_cast<size_t>(uniform(rng_) * 8)); }
+  void skip_chunks(size_t n) {
+    for (; n > 0; --n) chunk();
+  }
 
  private:
   // The word of a vocabulary rank: two-letter syllables spelling the rank in base 40.
@@ -149,6 +153,17 @@ std::vector<std::set<int64_t>> exact_top_k(const std::string& db_path, const std
   return out;
 }
 
+// A reopened index must have been built with the dense settings this run reports.
+void check_reopened(const std::string& db_path, const RetrievalBenchOptions& o) {
+  if (!fs::exists(db_path)) fail("no index at {} to reopen", db_path);
+  rag::Db db(db_path, false);
+  const rag::VectorIndexParams p = rag::VectorIndex::recorded_params(db);
+  if (p.dim != o.dim || (o.dim > 0 && (p.int8 != (o.vectors == "int8") || p.m != o.hnsw_m ||
+                                        p.ef_construction != o.ef_construction)))
+    fail("{} was built with dim {}, {} vectors, M {}, ef_construction {}: reopen it with those", db_path, p.dim,
+         p.int8 ? "int8" : "f32", p.m, p.ef_construction);
+}
+
 uint64_t graph_bytes(const std::string& dir) {
   uint64_t n = 0;
   std::error_code ec;
@@ -200,38 +215,43 @@ void time_queries(rag::Index& idx, const std::vector<std::string>& queries, cons
   row.exhaustive = stats(exhaustive_ms);
 }
 
-// Dense top-k (the HNSW stage's wall time) against exact float search, and
-// the whole hybrid search call.
+// Dense top-k (the HNSW stage's wall time) against exact float search at
+// each ef_search, and the whole hybrid search call at the first.
 void time_dense(rag::Index& idx, rag::Embedder& emb, const std::string& dir, const std::vector<std::string>& queries,
                 const RetrievalBenchOptions& o, RetrievalBenchRow& row) {
   const auto qvecs = emb.embed(queries, true);
   const size_t n_recall = std::min(queries.size(), o.recall_queries);
   const auto exact = exact_top_k(dir + "/index.sqlite", {qvecs.begin(), qvecs.begin() + static_cast<ptrdiff_t>(n_recall)}, o.k);
   rag::SearchOptions so;
+  so.mode = rag::SearchMode::Dense;
   so.k = so.dense_depth = o.k;
-  so.ef_search = o.ef_search;
-  std::vector<double> dense_ms, hybrid_ms;
-  double found = 0;
-  for (size_t q = 0; q < queries.size(); ++q) {
-    so.mode = rag::SearchMode::Dense;
-    auto r = idx.search(queries[q], so);
-    dense_ms.push_back(r.timings.dense_ms);
-    if (q < n_recall) {
+  for (size_t ef : o.ef_search) {
+    so.ef_search = ef;
+    std::vector<double> dense_ms;
+    double found = 0;
+    for (size_t q = 0; q < queries.size(); ++q) {
+      auto r = idx.search(queries[q], so);
+      dense_ms.push_back(r.timings.dense_ms);
+      if (q >= n_recall) continue;
       size_t hit = 0;
       for (const auto& h : r.hits) hit += exact[q].count(h.chunk_id);
       found += exact[q].empty() ? 1.0 : static_cast<double>(hit) / static_cast<double>(exact[q].size());
     }
-    rag::SearchOptions hybrid;
-    hybrid.mode = rag::SearchMode::Hybrid;
-    hybrid.k = o.k;
-    hybrid.ef_search = o.ef_search;
+    row.sweep.push_back({ef, stats(dense_ms), n_recall == 0 ? 0 : found / static_cast<double>(n_recall)});
+  }
+  std::vector<double> hybrid_ms;
+  rag::SearchOptions hybrid;
+  hybrid.mode = rag::SearchMode::Hybrid;
+  hybrid.k = o.k;
+  hybrid.ef_search = o.ef_search.front();
+  for (const auto& q : queries) {
     Timer t;
-    idx.search(queries[q], hybrid);
+    idx.search(q, hybrid);
     hybrid_ms.push_back(t.ms());
   }
-  row.dense = stats(dense_ms);
+  row.dense = row.sweep.front().dense;
+  row.recall_at_k = row.sweep.front().recall_at_k;
   row.hybrid = stats(hybrid_ms);
-  row.recall_at_k = n_recall == 0 ? 0 : found / static_cast<double>(n_recall);
   row.graph_bytes = graph_bytes(dir);
 }
 
@@ -269,11 +289,16 @@ RetrievalBenchResult bench_retrieval(const RetrievalBenchOptions& o) {
   EDGERAG_CHECK(!o.chunks.empty() && std::is_sorted(o.chunks.begin(), o.chunks.end()) && o.chunks.front() > 0,
                 "chunk counts must be positive and ascending");
   EDGERAG_CHECK(o.k > 0, "k must be positive");
+  EDGERAG_CHECK(o.dim == 0 || !o.ef_search.empty(), "at least one ef_search");
+  EDGERAG_CHECK(!o.reopen || !o.dir.empty(), "reopen needs the folder of an earlier run");
   RetrievalBenchResult res;
   res.load_before = load_average();
   const bool temporary = o.dir.empty();
   std::string dir = temporary ? (fs::temp_directory_path() / fmt::format("edgerag-bench-{}", getpid())).string() : o.dir;
-  if (fs::exists(dir + "/index.sqlite")) fail("{} already holds an index: give an empty folder", dir);
+  for (const char* name : {"/synthetic", "/beir"})
+    if (!(o.reopen && std::string(name) == "/synthetic") && fs::exists(dir + name + "/index.sqlite"))
+      fail("{} already holds an index: give an empty folder", dir + name);
+  if (o.reopen) check_reopened(dir + "/synthetic/index.sqlite", o);
   struct Cleanup {
     std::string dir;
     bool on;
@@ -299,14 +324,18 @@ RetrievalBenchResult bench_retrieval(const RetrievalBenchOptions& o) {
     }
     auto idx = rag::Index::open(dir + "/synthetic", io);
     if (emb) idx->set_embedder(emb);
-    size_t have = 0;
+    size_t have = idx->stats().chunks;  // 0 unless reopened
+    EDGERAG_CHECK(have <= o.chunks.front(), "{} holds {} chunks, more than the first size asked for", dir, have);
+    if (have < o.chunks.back() || o.insert > 0) gen.skip_chunks(have);  // the new chunks continue the corpus
     for (size_t target : o.chunks) {
       RetrievalBenchRow row;
       row.corpus = "synthetic";
+      row.reopened = have == target;
       row.ingest_s = ingest_synthetic(*idx, gen, have, target, o.progress, &row.ingest_cpu_s);
       row.chunks = idx->stats().chunks;
-      row.ingest_chunks_per_s = static_cast<double>(row.chunks - (res.rows.empty() ? 0 : res.rows.back().chunks)) /
-                                std::max(row.ingest_s, 1e-9);
+      if (!row.reopened)
+        row.ingest_chunks_per_s = static_cast<double>(row.chunks - (res.rows.empty() ? 0 : res.rows.back().chunks)) /
+                                  std::max(row.ingest_s, 1e-9);
       row.index_bytes = idx->stats().bytes_on_disk;
       if (o.progress) fmt::print(stderr, "bench retrieval: {} chunks ingested, timing queries\n", row.chunks);
       time_queries(*idx, queries, o, {}, row);

@@ -5,7 +5,9 @@
 // alike. Optionally the same on a BEIR corpus (SciFact). With a dimension,
 // every chunk also gets a synthetic vector (clustered Gaussian, seeded by its
 // text) in an HNSW graph: dense and hybrid queries are timed and the dense
-// top-k compared with exact float search over the stored vectors (recall@k).
+// top-k compared with exact float search over the stored vectors (recall@k),
+// at each ef_search asked for. With `reopen`, a run measures the index an
+// earlier run left in its folder instead of building it again.
 #pragma once
 #include <cstdint>
 #include <cstddef>
@@ -23,12 +25,15 @@ struct RetrievalBenchOptions {
   size_t mean_words = 150;          // words per chunk (log-normal lengths)
   uint64_t seed = 1;
   std::string dir;                  // index folder (default: a temporary one, removed afterwards)
+  // Measure the synthetic index an earlier run (same seed, vocabulary, words and
+  // dense settings) left in `dir`, ingesting only the chunks it lacks.
+  bool reopen = false;
   std::string beir;                 // BEIR data set folder to measure as well ("" = none)
   // Dense (dim > 0): the graph's settings, fixed when the index is created.
   int dim = 0;
   std::string vectors = "f32";      // HNSW points: "f32" or "int8"
   int hnsw_m = 16, ef_construction = 200;
-  size_t ef_search = 64;
+  std::vector<size_t> ef_search = {64};  // dense timed and recall@k measured at each (a sweep)
   size_t clusters = 1000;           // centroids the synthetic vectors scatter around
   size_t recall_queries = SIZE_MAX; // of the queries, those scored exactly for recall@k (a scan of every vector)
   size_t insert = 0;                // chunks added after the last size (the graph updated in place), timed
@@ -39,9 +44,16 @@ struct LatencyStats {
   double p50_ms = 0, p95_ms = 0, p99_ms = 0, mean_ms = 0;
 };
 
+struct DenseSweepPoint {
+  size_t ef_search = 0;
+  LatencyStats dense;               // the HNSW search stage, wall time
+  double recall_at_k = 0;
+};
+
 struct RetrievalBenchRow {
   std::string corpus;               // "synthetic" or the BEIR folder's name
   size_t chunks = 0;
+  bool reopened = false;            // no chunks ingested: the index was there at this size
   double ingest_s = 0, ingest_chunks_per_s = 0;  // for the chunks added to reach this size
   double ingest_cpu_s = 0;          // process CPU seconds of those ingest calls (every thread)
   // The first exhaustive query's time outside its BM25 stage: mostly FTS5
@@ -55,9 +67,11 @@ struct RetrievalBenchRow {
   LatencyStats exhaustive;          // FTS5 scoring every match
   size_t compared = 0, identical = 0;  // queries whose top-k ids and scores agree exactly
   // Dense (dim > 0): the HNSW search stage, the whole hybrid search call, and the
-  // share of the exact float top-k the dense top-k finds (mean over queries).
+  // share of the exact float top-k the dense top-k finds (mean over queries),
+  // at the first ef_search; `sweep` has the dense figures at every ef_search.
   LatencyStats dense, hybrid;
   double recall_at_k = 0;
+  std::vector<DenseSweepPoint> sweep;
   uint64_t graph_bytes = 0;         // the HNSW graph file (what search holds in memory)
 };
 

@@ -112,13 +112,19 @@ void setup_retrieval(CLI::App& app) {
   cmd->add_option("--words", o->mean_words, "Mean words per chunk");
   cmd->add_option("--seed", o->seed, "Corpus and query seed");
   cmd->add_option("--dir", o->dir, "Empty folder for the indexes (default: a temporary one, removed)");
+  cmd->add_flag("--reopen", o->reopen,
+                "Measure the synthetic index an earlier run with the same settings left in --dir "
+                "(ingesting only the chunks it lacks)");
   cmd->add_option("--beir", o->beir, "Also measure this BEIR data set (e.g. SciFact)");
   cmd->add_option("--dim", o->dim, "Synthetic vector dimension: also dense and hybrid, recall@k against exact search")
       ->check(CLI::Range(0, 4096));
   cmd->add_option("--vectors", o->vectors, "HNSW points: f32 or int8")->check(CLI::IsMember({"f32", "int8"}));
   cmd->add_option("--hnsw-m", o->hnsw_m, "HNSW M")->check(CLI::Range(2, 256));
   cmd->add_option("--ef-construction", o->ef_construction, "HNSW ef_construction")->check(CLI::Range(4, 4096));
-  cmd->add_option("--ef-search", o->ef_search, "HNSW ef_search")->check(CLI::Range(1, 10000));
+  cmd->add_option("--ef-search", o->ef_search,
+                  "HNSW ef_search; several (e.g. 64,128,256) time dense search and recall@k at each")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 10000));
   cmd->add_option("--clusters", o->clusters, "Centroids of the synthetic vectors")->check(CLI::Range(1, 1000000));
   cmd->add_option("--recall-queries", o->recall_queries,
                   "Of the queries, those whose exact top-k is computed for recall@k (each scans every vector)");
@@ -133,7 +139,7 @@ void setup_retrieval(CLI::App& app) {
     };
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& row : r.rows)
-      rows.push_back({{"corpus", row.corpus}, {"chunks", row.chunks}, {"ingest_s", row.ingest_s},
+      rows.push_back({{"corpus", row.corpus}, {"chunks", row.chunks}, {"reopened", row.reopened}, {"ingest_s", row.ingest_s},
                       {"ingest_chunks_per_s", row.ingest_chunks_per_s}, {"ingest_cpu_s", row.ingest_cpu_s},
                       {"reference_fts_s", row.reference_fts_s}, {"index_bytes", row.index_bytes},
                       {"queries", row.queries}, {"k", o->k}, {"bm25", lat(row.bm25)}, {"bm25_cpu", lat(row.bm25_cpu)},
@@ -141,12 +147,17 @@ void setup_retrieval(CLI::App& app) {
                       {"identical", row.identical}});
     if (o->dim > 0)
       for (size_t i = 0; i < r.rows.size(); ++i)
-        if (r.rows[i].corpus == "synthetic")
+        if (r.rows[i].corpus == "synthetic") {
+          nlohmann::json sweep = nlohmann::json::array();
+          for (const auto& p : r.rows[i].sweep)
+            sweep.push_back({{"ef_search", p.ef_search}, {"dense", lat(p.dense)}, {"recall_at_k", p.recall_at_k}});
+          // dense, hybrid and recall_at_k at the first ef_search; sweep: dense at each
           rows[i].update({{"dim", o->dim}, {"vectors", o->vectors}, {"hnsw_m", o->hnsw_m},
-                          {"ef_construction", o->ef_construction}, {"ef_search", o->ef_search},
+                          {"ef_construction", o->ef_construction}, {"ef_search", o->ef_search.front()},
                           {"dense", lat(r.rows[i].dense)}, {"hybrid", lat(r.rows[i].hybrid)},
                           {"recall_at_k", r.rows[i].recall_at_k}, {"recall_queries", std::min(o->queries, o->recall_queries)},
-                          {"graph_bytes", r.rows[i].graph_bytes}});
+                          {"graph_bytes", r.rows[i].graph_bytes}, {"sweep", sweep}});
+        }
     nlohmann::json j{{"rows", rows}, {"peak_rss_mb", r.peak_rss_mb}, {"load_before", r.load_before},
                      {"load_after", r.load_after}};
     if (r.inserted > 0)
@@ -161,12 +172,14 @@ void setup_retrieval(CLI::App& app) {
                   "%zu/%zu identical, ingest %.0f chunks/s\n",
                   row.corpus.c_str(), row.chunks, row.bm25.p50_ms, row.bm25.p99_ms, row.bm25_cpu.p50_ms,
                   row.exhaustive.p50_ms, row.identical, row.compared, row.ingest_chunks_per_s);
-    if (o->dim > 0)
-      for (const auto& row : r.rows)
-        if (row.corpus == "synthetic")
-          std::printf("%-10s %9zu chunks: dense p50 %.2f ms p99 %.2f ms, recall@%zu %.4f, hybrid p50 %.2f ms, graph %.1f MiB\n",
-                      "", row.chunks, row.dense.p50_ms, row.dense.p99_ms, o->k, row.recall_at_k, row.hybrid.p50_ms,
-                      static_cast<double>(row.graph_bytes) / (1 << 20));
+    for (const auto& row : r.rows) {
+      if (o->dim == 0 || row.corpus != "synthetic") continue;
+      for (const auto& p : row.sweep)
+        std::printf("%-10s %9zu chunks: dense ef_search %zu p50 %.2f ms p99 %.2f ms, recall@%zu %.4f\n", "",
+                    row.chunks, p.ef_search, p.dense.p50_ms, p.dense.p99_ms, o->k, p.recall_at_k);
+      std::printf("%-10s %9zu chunks: hybrid p50 %.2f ms, graph %.1f MiB\n", "", row.chunks, row.hybrid.p50_ms,
+                  static_cast<double>(row.graph_bytes) / (1 << 20));
+    }
   });
 }
 
