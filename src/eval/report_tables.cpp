@@ -108,7 +108,7 @@ struct Builder {
     t.title = "Memory and compression";
     t.note = "GGUF file size, bits per parameter over all tensors, effective bits per weight of the matrices the "
              "method quantized, from the bytes stored (codes + group scales/offsets + the SpQR outlier side tensor: "
-             "16 bits per outlier, 8 bits per row segment of up to 128 columns), share of those weights kept as SpQR "
+             "24 bits per outlier (fp16 + column byte), 8 bits per row segment of up to 128 columns), share of those weights kept as SpQR "
              "outliers, compression against the base file, peak resident "
              "memory of the speed run; main type: the type holding most matrix weights.";
     return t;

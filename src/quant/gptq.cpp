@@ -125,7 +125,7 @@ QuantizedTensor quantize_gptq(const Scheme& s, const float* w, int64_t rows, int
         double e = x[i] - s.value(code, params[g]);
         if (outliers.sensitivity) (*outliers.sensitivity)[r * cols + c] = static_cast<float>(e * e / (u[i * n + i] * u[i * n + i]));
         if (is_outlier && is_outlier[c]) {
-          const float kept = round_outlier_value(static_cast<float>(e), outliers.column_bits);
+          const float kept = round_outlier_value(static_cast<float>(e), 0);  // fp16, as stored
           if (outliers.residual) (*outliers.residual)[r * cols + c] = kept;
           e -= kept;
         }

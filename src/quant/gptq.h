@@ -18,13 +18,12 @@ struct GptqOptions {
 // quantizing it, err^2 / [H^-1]_jj over the remaining columns. Outliers are kept
 // in the side tensor: they stay out of their group's parameter fit, their code
 // is the nearest one and the residual w - dequant goes to `residual`, rounded as
-// the side tensor stores it (round_outlier_value with `column_bits`, tensor/sparse.h);
+// the side tensor stores it (fp16, tensor/sparse.h);
 // the rest of the error, that rounding included, is spread as usual.
 struct GptqOutliers {
   const std::vector<uint8_t>* mask = nullptr;  // in: rows * cols, nonzero = outlier
   std::vector<float>* residual = nullptr;      // out: rows * cols (zero except at outliers)
   std::vector<float>* sensitivity = nullptr;   // out: rows * cols
-  int column_bits = 0;                         // in: precision of the stored residuals
 };
 
 // `hessian` is cols x cols (row-major), e.g. from calibration (calib.h). Group

@@ -25,7 +25,7 @@ SpqrTensor quantize_spqr(const Scheme& s, const float* w, int64_t rows, int64_t 
   }
   SpqrTensor out;
   out.dense = quantize_gptq(s, w, rows, cols, hessian, gptq, pool,
-                            {&mask, &residual, nullptr, outlier_column_bits(cols)});
+                            {&mask, &residual, nullptr});
   out.outliers = csr_encode(residual.data(), rows, cols);
   out.n_outliers = CsrOutliers::view(DType::I8, out.outliers.data(), out.outliers.size(), rows, cols).nnz();
   return out;

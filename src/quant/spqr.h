@@ -9,9 +9,8 @@
 // the chosen bits and group (e.g. ER_Q3_G32: fp16 scale and offset per group);
 // the paper's bilevel statistics (3-bit scales and zeros in groups of 16) would
 // need a new block type and kernels and are not implemented. The side tensor
-// (tensor/sparse.h, format 2) costs 16 bits per outlier (column within a segment
-// of at most 128 columns + the value with 10 - b mantissa bits, its rounding
-// error spread by GPTQ like any other) plus 8 bits per row segment.
+// (tensor/sparse.h, format 3) costs 24 bits per outlier (the full fp16 value +
+// its column within a segment of at most 128 columns) plus 8 bits per row segment.
 #pragma once
 #include <vector>
 

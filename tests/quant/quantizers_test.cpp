@@ -218,7 +218,7 @@ TEST(Spqr, OutliersCutGptqOutputErrorAtThreeBits) {
   const SpqrTensor sq = quantize_spqr(s, f.w.data(), kRows, kCols, f.calib, {}, {0.01}, &pool);
   EXPECT_EQ(sq.dense.type, s.type);
   EXPECT_EQ(sq.n_outliers, kRows * kCols / 100);
-  EXPECT_EQ(sq.outliers.size(), 4 + 2 * sq.n_outliers + kRows);  // header, 16-bit entries, one count per 128-wide row
+  EXPECT_EQ(sq.outliers.size(), 4 + 3 * sq.n_outliers + kRows);  // header, fp16 + column byte each, one count per 128-wide row
   const CsrOutliers csr = CsrOutliers::view(DType::I8, sq.outliers.data(), sq.outliers.size(), kRows, kCols);
   // The effective matrix: dense part plus S, S^T read off by the kernel applied to unit vectors.
   std::vector<float> w_hat = sq.dense.dequantize(), eye(kCols * kCols, 0.0f), st(kCols * kRows, 0.0f);
