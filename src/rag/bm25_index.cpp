@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 
+#include <sqlite3.h>
+
 #include "util/deadline.h"
 #include "util/error.h"
 
@@ -15,6 +17,9 @@ constexpr size_t kBlock = 128;  // postings per block
 // Bounds are compared with a relative slack so that rounding never prunes a
 // chunk whose exactly computed score would have entered the top-k.
 constexpr double kSlack = 1 + 1e-9;
+// Memory for the block lists kept between queries (a term in every chunk of
+// 1M has ~8,000 blocks, ~400 KB).
+constexpr size_t kListCacheBytes = size_t{64} << 20;
 
 // A term's row holds its document frequency and its newest postings (the
 // tail, fewer than a block), so adding chunks touches one row per term; full
@@ -193,35 +198,52 @@ class Blocks {
   Db& db_;
 };
 
+}  // namespace
+
+struct Bm25Index::TermList {
+  int64_t df = 0;
+  std::vector<BlockMeta> blocks;  // sealed blocks, then the tail (data_id 0) if any
+  std::vector<Posting> tail;
+  // Per block, the largest tf / (tf + k1 * (1 - b + b * dl / avgdl)) its
+  // bounds allow at the generation's avgdl (a query's bound is its term
+  // weight times this), and the largest of them.
+  std::vector<double> factor;
+  double max_factor = 0;
+
+  size_t bytes() const {
+    return sizeof(TermList) + blocks.size() * (sizeof(BlockMeta) + sizeof(double)) + tail.size() * sizeof(Posting);
+  }
+};
+
+namespace {
+
 // A term's postings walked in id order, blocks decoded only when entered.
 class Cursor {
  public:
   using Meta = BlockMeta;
-  std::vector<Meta> blocks;  // sealed blocks, then the tail (data_id 0) if any
-  std::vector<Posting> tail;
+  std::shared_ptr<const Bm25Index::TermList> list;
   double weight = 0;  // idf times the term's multiplicity in the query
   double ub = 0;      // bound of any contribution in any block
   size_t unique = 0;  // index of the term among the query's unique tokens
 
-  double bound(const Meta& m, double k1, double b, double avgdl) const {
-    auto tf = static_cast<double>(m.max_tf);
-    return weight * tf / (tf + k1 * (1.0 - b + b * static_cast<double>(m.min_dl) / avgdl));
-  }
-  bool done() const { return bi_ >= blocks.size(); }
+  // Bound of any contribution in the current block.
+  double bound() const { return weight * list->factor[bi_]; }
+  bool done() const { return bi_ >= list->blocks.size(); }
   // The current id; while a move is pending (block not decoded yet), a lower
   // bound of it: the block's first id or the target, whichever is larger.
   int64_t doc() const {
     if (done()) return std::numeric_limits<int64_t>::max();
-    return pending_ ? std::max(target_, blocks[bi_].first) : buf_[pi_].id;
+    return pending_ ? std::max(target_, list->blocks[bi_].first) : buf_[pi_].id;
   }
   bool pending() const { return pending_; }
   const Posting& posting() const { return buf_[pi_]; }
-  const Meta& block() const { return blocks[bi_]; }
+  const Meta& block() const { return list->blocks[bi_]; }
 
   // Moves to the first block that may hold `target` or later ids; the block
   // is decoded only when resolve() needs its postings.
   void advance(int64_t target) {
     if (done()) return;
+    const auto& blocks = list->blocks;
     if (blocks[bi_].last < target) {
       bi_ = static_cast<size_t>(std::partition_point(blocks.begin() + static_cast<ptrdiff_t>(bi_), blocks.end(),
                                                      [&](const Meta& m) { return m.last < target; }) -
@@ -233,10 +255,10 @@ class Cursor {
     target_ = pending_ ? std::max(target_, target) : target;
     pending_ = true;
   }
-  // The block holding `target`, or null when no block covers it.
-  const Meta* covering(int64_t target) {
+  // Whether a block covers `target` (then the cursor is on it).
+  bool covering(int64_t target) {
     advance(target);
-    return !done() && blocks[bi_].first <= target ? &blocks[bi_] : nullptr;
+    return !done() && list->blocks[bi_].first <= target;
   }
   // Completes a pending move: the first posting with id >= the target.
   void resolve(Blocks& io) {
@@ -262,8 +284,9 @@ class Cursor {
 
  private:
   void load(Blocks& io) {
-    if (blocks[bi_].data_id == 0) buf_ = tail;
-    else io.read(blocks[bi_], buf_);
+    const Meta& m = list->blocks[bi_];
+    if (m.data_id == 0) buf_ = list->tail;
+    else io.read(m, buf_);
     EDGERAG_CHECK(!buf_.empty(), "empty BM25 postings block");
     decoded_ = bi_;
     pi_ = 0;
@@ -343,10 +366,57 @@ Bm25Index::Counts Bm25Index::count(std::string_view text, std::string_view headi
 }
 
 void Bm25Index::add_stats(int64_t docs, int64_t tokens) {
+  forget_lists();
   db_.cached("UPDATE bm25_stats SET docs = docs + ?1, tokens = tokens + ?2, generation = generation + 1 WHERE id = 0")
       .bind(1, docs)
       .bind(2, tokens)
       .run();
+}
+
+std::shared_ptr<const Bm25Index::TermList> Bm25Index::term_list(const std::string& token, int64_t generation,
+                                                                 double avgdl) {
+  // Inside a write transaction the generation may yet roll back to one whose
+  // lists differ, so nothing read there is kept.
+  const bool keep = sqlite3_txn_state(db_.handle(), "main") != SQLITE_TXN_WRITE;
+  if (keep && generation != lists_generation_) {
+    forget_lists();
+    lists_generation_ = generation;
+  }
+  if (keep)
+    if (auto it = lists_.find(token); it != lists_.end()) return it->second;
+  Stmt& term = db_.cached("SELECT df, tail FROM bm25_terms WHERE term = ?1");
+  term.bind(1, token);
+  if (!term.step()) {
+    term.reset();
+    return nullptr;
+  }
+  auto list = std::make_shared<TermList>();
+  list->df = term.i64(0);
+  size_t bytes = 0;
+  const void* data = term.blob(1, &bytes);
+  decode(0, data, bytes, list->tail);
+  term.reset();
+  Blocks(db_).read_list(token, list->blocks);
+  if (!list->tail.empty()) list->blocks.push_back(summarize(list->tail.front().id, 0, list->tail));
+  list->factor.reserve(list->blocks.size());
+  for (const BlockMeta& m : list->blocks) {
+    auto tf = static_cast<double>(m.max_tf);
+    list->factor.push_back(tf / (tf + k1_ * (1.0 - b_ + b_ * static_cast<double>(m.min_dl) / avgdl)));
+    list->max_factor = std::max(list->max_factor, list->factor.back());
+  }
+  if (keep) {
+    // Bounded: past the budget the lists of earlier queries go, all at once.
+    if (lists_bytes_ + list->bytes() > kListCacheBytes) forget_lists();
+    lists_bytes_ += list->bytes();
+    lists_.emplace(token, list);
+  }
+  return list;
+}
+
+void Bm25Index::forget_lists() {
+  lists_.clear();
+  lists_bytes_ = 0;
+  lists_generation_ = -1;
 }
 
 bool Bm25Index::available() {
@@ -365,7 +435,9 @@ int64_t Bm25Index::generation() {
 void Bm25Index::create_or_build() {
   db_.exec(kSchema);
   if (db_.prepare("SELECT 1 FROM bm25_stats").step()) return;
-  db_.exec("INSERT INTO bm25_stats(id, docs, tokens, generation) VALUES(0, 0, 0, 0)");
+  // A random first generation (below 2^52): lists kept by readers of a dropped
+  // and rebuilt postings table are not taken for the new one's.
+  db_.exec("INSERT INTO bm25_stats(id, docs, tokens, generation) VALUES(0, 0, 0, abs(random() % 4503599627370496))");
   // An index made before the postings: index its chunks, in bounded batches.
   Gatherer gatherer(*this);
   int64_t after = 0;
@@ -599,38 +671,27 @@ std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const s
   if (tokens.empty() || depth == 0) return out;
 
   double n_docs = 0, avgdl = 1;
+  int64_t generation = 0;
   {
     Stmt& st = db_.cached("SELECT docs, tokens, generation FROM bm25_stats WHERE id = 0");
     if (!st.step()) fail("BM25 postings have no statistics row");
     n_docs = static_cast<double>(st.i64(0));
     if (st.i64(0) > 0) avgdl = std::max(1.0, static_cast<double>(st.i64(1)) / n_docs);
+    generation = st.i64(2);
     st.reset();
   }
   std::vector<double> idf(tokens.size(), 0);
   std::vector<Cursor> cursors;
-  {
-    Stmt& term = db_.cached("SELECT df, tail FROM bm25_terms WHERE term = ?1");
-    Blocks io(db_);
-    for (size_t u = 0; u < tokens.size(); ++u) {
-      term.bind(1, tokens[u]);
-      if (!term.step()) {
-        term.reset();
-        continue;
-      }
-      Cursor c;
-      double n = static_cast<double>(term.i64(0));
-      size_t bytes = 0;
-      const void* data = term.blob(1, &bytes);
-      decode(0, data, bytes, c.tail);
-      term.reset();
-      idf[u] = std::log(1.0 + (n_docs - n + 0.5) / (n + 0.5));
-      c.unique = u;
-      c.weight = idf[u] * static_cast<double>(std::count(phrase_token.begin(), phrase_token.end(), u));
-      io.read_list(tokens[u], c.blocks);
-      if (!c.tail.empty()) c.blocks.push_back(summarize(c.tail.front().id, 0, c.tail));
-      for (const auto& m : c.blocks) c.ub = std::max(c.ub, c.bound(m, k1_, b_, avgdl));
-      if (!c.blocks.empty()) cursors.push_back(std::move(c));
-    }
+  for (size_t u = 0; u < tokens.size(); ++u) {
+    Cursor c;
+    c.list = term_list(tokens[u], generation, avgdl);
+    if (!c.list) continue;
+    auto n = static_cast<double>(c.list->df);
+    idf[u] = std::log(1.0 + (n_docs - n + 0.5) / (n + 0.5));
+    c.unique = u;
+    c.weight = idf[u] * static_cast<double>(std::count(phrase_token.begin(), phrase_token.end(), u));
+    c.ub = c.weight * c.list->max_factor;
+    if (!c.list->blocks.empty()) cursors.push_back(std::move(c));
   }
   // Ascending bound: a prefix whose bounds sum to no more than the k-th score
   // cannot make a chunk enter on its own (non-essential, MaxScore); chunks are
@@ -648,6 +709,8 @@ std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const s
   double theta = -1;  // k-th best score once the heap is full
   size_t first_essential = 0;
   std::vector<int64_t> tf(tokens.size(), 0);
+  std::vector<double> before(cursors.size() + 1, 0);
+  std::vector<uint8_t> covers(cursors.size(), 0);
   for (uint64_t step = 1;; ++step) {
     if (step % 4096 == 0) check_deadline("bm25");  // a many-term query over a large index
     int64_t d = std::numeric_limits<int64_t>::max();
@@ -660,7 +723,7 @@ std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const s
       int64_t end = std::numeric_limits<int64_t>::max();
       for (size_t i = first_essential; i < cursors.size(); ++i) {
         if (cursors[i].done()) continue;
-        window += cursors[i].bound(cursors[i].block(), k1_, b_, avgdl);
+        window += cursors[i].bound();
         end = std::min(end, cursors[i].block().last);
       }
       if (window * kSlack <= theta) {
@@ -689,22 +752,31 @@ std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const s
         bound += cursors[i].weight * t / (t + k1_ * (1.0 - b_ + b_ * static_cast<double>(p.dl) / avgdl));
       }
     // Non-essential lists, largest bound first: their block bounds at d, then
-    // their postings only while the chunk can still enter.
-    if (allow && out.size() == depth) {
-      double rest = 0;
-      for (size_t i = 0; i < first_essential; ++i)
-        if (const auto* m = cursors[i].covering(d)) rest += cursors[i].bound(*m, k1_, b_, avgdl);
-      allow = (bound + rest) * kSlack > theta;
+    // their postings only while the chunk can still enter. `before[i]`: the
+    // block bounds of lists 0..i-1, what they may still add once list i is read.
+    const bool full = out.size() == depth;
+    if (allow && full) {
+      for (size_t i = 0; i < first_essential; ++i) {
+        covers[i] = cursors[i].covering(d);
+        before[i + 1] = before[i] + (covers[i] ? cursors[i].bound() : 0);
+      }
+      allow = (bound + before[first_essential]) * kSlack > theta;
     }
+    const double norm = k1_ * (1.0 - b_ + b_ * static_cast<double>(dl) / avgdl);
     for (size_t i = first_essential; allow && i-- > 0;) {
+      if (full && !covers[i]) continue;
       cursors[i].seek(d, io);
-      if (cursors[i].doc() != d) continue;
-      tf[cursors[i].unique] = cursors[i].posting().tf;
-      dl = cursors[i].posting().dl;
+      if (cursors[i].doc() == d) {
+        const Posting& p = cursors[i].posting();
+        tf[cursors[i].unique] = p.tf;
+        auto t = static_cast<double>(p.tf);
+        bound += cursors[i].weight * t / (t + norm);
+      }
+      if (full) allow = (bound + before[i]) * kSlack > theta;
     }
     if (allow) {
       // The score exactly as lucene_bm25 sums it: query terms in order.
-      double norm = k1_ * (1.0 - b_ + b_ * static_cast<double>(dl) / avgdl), score = 0;
+      double score = 0;
       for (size_t p = 0; p < phrase_token.size(); ++p) {
         int64_t t = tf[phrase_token[p]];
         if (t > 0) score += idf[phrase_token[p]] * static_cast<double>(t) / (static_cast<double>(t) + norm);

@@ -14,6 +14,7 @@
 #include <functional>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -93,6 +94,8 @@ class Bm25Index {
   // when the index has no postings.
   int64_t generation();
 
+  struct TermList;  // what a query reads of a term (defined in the .cpp)
+
  private:
   struct Counts {
     std::unordered_map<std::string, int64_t, StringHash, std::equal_to<>> tf;
@@ -102,11 +105,24 @@ class Bm25Index {
   void add_stats(int64_t docs, int64_t tokens);
   bool available();
 
+  // A term's df, block list (ranges, bounds) and tail, as a query reads them
+  // before any posting. Kept between queries while the postings' generation,
+  // read in each query's snapshot, stays the same (another connection's
+  // commit changes it; generations start at a random number, so a rebuilt
+  // postings table does not repeat an old one); dropped by this connection's
+  // writes, and neither used nor filled inside a write transaction, which may
+  // still roll back. (TermList is declared public for the query's cursors.)
+  std::shared_ptr<const TermList> term_list(const std::string& token, int64_t generation, double avgdl);
+  void forget_lists();
+
   Db& db_;
   std::string spec_;
   TokenizerChain tokenizer_;
   double k1_, b_;
   bool available_ = false;
+  std::unordered_map<std::string, std::shared_ptr<const TermList>, StringHash, std::equal_to<>> lists_;
+  int64_t lists_generation_ = -1;
+  size_t lists_bytes_ = 0;
 };
 
 }  // namespace edgerag::rag

@@ -161,6 +161,48 @@ TEST(Bm25Index, PipelinedBatchesWithRepeatedKeysMatchTheLastCopy) {
   expect_same_rankings(*idx, rng, 30);
 }
 
+// Pruned rankings of `queries` on `reader` hit by hit against the exhaustive
+// ones of `writer` (the same index file, possibly another connection).
+void expect_rankings_of(Index& reader, Index& writer, const std::vector<std::string>& queries) {
+  for (const auto& query : queries) {
+    SearchOptions o;
+    o.mode = SearchMode::Bm25;
+    o.k = o.bm25_depth = 10;
+    auto pruned = reader.search(query, o);
+    o.bm25_exhaustive = true;
+    auto exact = writer.search(query, o);
+    ASSERT_EQ(pruned.hits.size(), exact.hits.size()) << query;
+    for (size_t i = 0; i < exact.hits.size(); ++i) {
+      ASSERT_EQ(pruned.hits[i].chunk_id, exact.hits[i].chunk_id) << query << " rank " << i;
+      ASSERT_EQ(pruned.hits[i].score, exact.hits[i].score) << query << " rank " << i;
+    }
+  }
+}
+
+// The block lists kept between queries follow every write: the same queries
+// asked before and after adds and deletes, on the writing connection and on
+// a reader's, which only sees the generation change in the file.
+TEST(Bm25Index, KeptListsFollowAddsAndDeletesOnThisAndAnotherConnection) {
+  test::TempDir t;
+  std::mt19937 rng(31);
+  auto idx = open_rw(t / "idx");
+  idx->ingest_texts(corpus(rng, 200, "doc"), small_chunks());
+  auto reader = Index::open(t / "idx");
+  std::vector<std::string> queries;
+  for (int q = 0; q < 20; ++q) queries.push_back(text(rng, 1, 6));
+  queries.push_back("run the index of w1");  // frequent terms: long lists of many blocks
+  expect_rankings_of(*idx, *idx, queries);
+  expect_rankings_of(*reader, *idx, queries);
+  for (int round = 0; round < 3; ++round) {
+    idx->ingest_texts(corpus(rng, 60, fmt::format("more{}-", round)), small_chunks());
+    expect_rankings_of(*idx, *idx, queries);
+    expect_rankings_of(*reader, *idx, queries);
+    for (int i = 0; i < 40; ++i) ASSERT_TRUE(idx->remove("default", fmt::format("doc{}", 40 * round + i)));
+    expect_rankings_of(*reader, *idx, queries);  // the reader first this time
+    expect_rankings_of(*idx, *idx, queries);
+  }
+}
+
 TEST(Bm25Index, BuildsPostingsForAnIndexMadeWithoutThem) {
   test::TempDir t;
   std::mt19937 rng(3);
