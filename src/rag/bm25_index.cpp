@@ -348,8 +348,10 @@ class TermNumbers {
 
 Bm25Index::Bm25Index(Db& db, const std::string& tokenizer_spec, double k1, double b)
     : db_(db), spec_(tokenizer_spec), tokenizer_(db.handle(), tokenizer_spec), k1_(k1), b_(b) {
-  // Queries read postings block by block: mapped pages spare a read() copy each.
-  db_.exec("PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536");
+  // Queries read postings block by block: mapped pages spare a read() copy
+  // each. As much of the file as SQLite maps (its default limit, 2 GB: a 1M-chunk
+  // index is ~1.9 GB; past the limit pages are read as before).
+  db_.exec("PRAGMA mmap_size = 2147418112; PRAGMA cache_size = -65536");
 }
 
 Bm25Index::Counts Bm25Index::count(std::string_view text, std::string_view headings) const {
