@@ -217,6 +217,34 @@ struct Bm25Index::TermList {
 
 namespace {
 
+// Reads sealed blocks for a query through one incremental-blob handle moved
+// from row to row (a B-tree seek each, no statement step); closed with the
+// reader, inside the query's read transaction.
+class BlockReader {
+ public:
+  explicit BlockReader(Db& db) : db_(db) {}
+  ~BlockReader() {
+    if (blob_) sqlite3_blob_close(blob_);
+  }
+  BlockReader(const BlockReader&) = delete;
+  BlockReader& operator=(const BlockReader&) = delete;
+
+  void read(const BlockMeta& m, std::vector<Posting>& out) {
+    const int rc = blob_ ? sqlite3_blob_reopen(blob_, m.data_id)
+                         : sqlite3_blob_open(db_.handle(), "main", "bm25_data", "postings", m.data_id, 0, &blob_);
+    if (rc != SQLITE_OK) fail("BM25 postings block {} is missing: {}", m.data_id, sqlite3_errstr(rc));
+    bytes_.resize(static_cast<size_t>(sqlite3_blob_bytes(blob_)));
+    if (sqlite3_blob_read(blob_, bytes_.data(), static_cast<int>(bytes_.size()), 0) != SQLITE_OK)
+      fail("BM25 postings block {} is unreadable", m.data_id);
+    decode(m.first, bytes_.data(), bytes_.size(), out);
+  }
+
+ private:
+  Db& db_;
+  sqlite3_blob* blob_ = nullptr;
+  std::vector<unsigned char> bytes_;
+};
+
 // A term's postings walked in id order, blocks decoded only when entered.
 class Cursor {
  public:
@@ -261,7 +289,7 @@ class Cursor {
     return !done() && list->blocks[bi_].first <= target;
   }
   // Completes a pending move: the first posting with id >= the target.
-  void resolve(Blocks& io) {
+  void resolve(BlockReader& io) {
     while (pending_ && !done()) {
       if (decoded_ != bi_) load(io);
       pi_ = static_cast<size_t>(std::partition_point(buf_.begin() + static_cast<ptrdiff_t>(pi_), buf_.end(),
@@ -271,7 +299,7 @@ class Cursor {
       else ++bi_;  // only after deletes left the block's recorded range wider than its postings
     }
   }
-  void seek(int64_t target, Blocks& io) {
+  void seek(int64_t target, BlockReader& io) {
     advance(target);
     resolve(io);
   }
@@ -283,7 +311,7 @@ class Cursor {
   }
 
  private:
-  void load(Blocks& io) {
+  void load(BlockReader& io) {
     const Meta& m = list->blocks[bi_];
     if (m.data_id == 0) buf_ = list->tail;
     else io.read(m, buf_);
@@ -702,7 +730,7 @@ std::optional<std::vector<std::pair<int64_t, double>>> Bm25Index::search(const s
   std::vector<double> prefix(cursors.size() + 1, 0);
   for (size_t i = 0; i < cursors.size(); ++i) prefix[i + 1] = prefix[i] + cursors[i].ub;
 
-  Blocks io(db_);
+  BlockReader io(db_);
   // Cursors start pending at their first block: nothing is decoded before it is needed.
   // Top-k heap, worst on top: lower score, then higher id (ties go to the lower id).
   auto better = [](const std::pair<int64_t, double>& a, const std::pair<int64_t, double>& b) {
