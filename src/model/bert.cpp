@@ -2,9 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "model/bert_internal.h"
-#include "model/encoder_attention.h"
+#include "model/cpu_encoder_ops.h"
 #include "model/vulkan_encoder.h"
 #include "util/deadline.h"
 #include "util/error.h"
@@ -81,8 +82,8 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& path, const Comput
   else if (arch == "modern-bert") m->load_modern_bert(path);
   else fail("{}: architecture '{}' is not an encoder (bert, modern-bert)", path, arch);
   const int64_t n_gpu = compute.gpu_layers < 0 ? m->hp_.n_layer : std::min<int64_t>(compute.gpu_layers, m->hp_.n_layer);
-  m->gpu_ = place_on_device<VulkanEncoder>(compute, n_gpu, [&] {
-    return std::make_unique<VulkanEncoder>(*m, n_gpu, static_cast<size_t>(compute.vram_budget_mb) * 1000000);
+  m->gpu_ = place_on_device<DeviceEncoder>(compute, n_gpu, [&]() -> std::unique_ptr<DeviceEncoder> {
+    return std::make_unique<VulkanEncoder>(m->hp_, m->w_, n_gpu, static_cast<size_t>(compute.vram_budget_mb) * 1000000);
   });
   return m;
 }
@@ -108,20 +109,20 @@ void BertModel::load_bert(const std::string& path) {
 
   const GgufTensor& tok = f.tensor("token_embd.weight");
   hp.n_vocab = tok.n_rows();
-  tok_embd_ = weight(f, "token_embd.weight", hp.n_embd, hp.n_vocab);
+  w_.tok_embd = weight(f, "token_embd.weight", hp.n_embd, hp.n_vocab);
   hp.n_ctx = f.tensor("position_embd.weight").n_rows();
-  pos_embd_ = weight(f, "position_embd.weight", hp.n_embd, hp.n_ctx);
+  w_.pos_embd = weight(f, "position_embd.weight", hp.n_embd, hp.n_ctx);
   if (f.find_tensor("token_types.weight")) {
     hp.n_token_types = f.tensor("token_types.weight").n_rows();
-    type_embd_ = weight(f, "token_types.weight", hp.n_embd, hp.n_token_types);
+    w_.type_embd = weight(f, "token_types.weight", hp.n_embd, hp.n_token_types);
   }
-  embd_norm_w_ = vec(f, "token_embd_norm.weight", hp.n_embd);
-  embd_norm_b_ = vec(f, "token_embd_norm.bias", hp.n_embd);
+  w_.embd_norm_w = vec(f, "token_embd_norm.weight", hp.n_embd);
+  w_.embd_norm_b = vec(f, "token_embd_norm.bias", hp.n_embd);
 
   const int64_t E = hp.n_embd, F = hp.n_ff;
   for (int64_t l = 0; l < hp.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
-    Layer L;
+    EncoderLayer L;
     L.q = weight(f, p + "attn_q.weight", E, E);
     L.k = weight(f, p + "attn_k.weight", E, E);
     L.v = weight(f, p + "attn_v.weight", E, E);
@@ -138,7 +139,7 @@ void BertModel::load_bert(const std::string& path) {
     L.attn_norm_b = vec(f, p + "attn_output_norm.bias", E, false);
     L.out_norm_w = vec(f, p + "layer_output_norm.weight", E);
     L.out_norm_b = vec(f, p + "layer_output_norm.bias", E, false);
-    layers_.push_back(L);
+    w_.layers.push_back(L);
   }
 
   if (f.find_tensor("cls.weight")) {
@@ -173,60 +174,27 @@ std::vector<float> BertModel::forward(const std::vector<BertInput>& batch, Threa
     }
     start[s + 1] = start[s] + n;
   }
-  std::vector<float> x;
-  int64_t first = 0;
-  if (gpu_) {
-    check_deadline("an encoder pass");
-    x = gpu_->forward(batch, start);
-    if (gpu_->whole_model()) return x;
-    first = gpu_->n_layers();
-  }
-  return hp_.arch == EncoderArch::ModernBert ? forward_modern_bert(batch, start, std::move(x), first, pool)
-                                              : forward_bert(batch, start, std::move(x), first, pool);
-}
-
-std::vector<float> BertModel::forward_bert(const std::vector<BertInput>& batch, const std::vector<int64_t>& start,
-                                           std::vector<float> x, int64_t first, ThreadPool* pool) const {
-  const int64_t E = hp_.n_embd, H = hp_.n_head, D = E / H;
-  const int64_t T = start.back();
-
-  if (first == 0) {  // embeddings: token + token type + absolute position, then LayerNorm
-    x.assign(static_cast<size_t>(T * E), 0.0f);
-    std::vector<float> tmp(E);
-    for (size_t s = 0; s < batch.size(); ++s) {
-      const BertInput& in = batch[s];
-      for (int64_t i = 0; i < static_cast<int64_t>(in.ids.size()); ++i) {
-        float* row = x.data() + (start[s] + i) * E;
-        get_row(tok_embd_, in.ids[i], row);
-        get_row(pos_embd_, i, tmp.data());
-        for (int64_t c = 0; c < E; ++c) row[c] += tmp[c];
-        if (hp_.n_token_types > 0) {
-          get_row(type_embd_, in.type_ids.empty() ? 0 : in.type_ids[i], tmp.data());
-          for (int64_t c = 0; c < E; ++c) row[c] += tmp[c];
-        }
-      }
+  // Layers [0, N) on the device (with the embeddings), [N, L) on the CPU: one
+  // layer sequence for both, one host copy of the hidden states between them.
+  const int64_t N = gpu_layers();
+  if (gpu_) check_deadline("an encoder pass");
+  std::unique_ptr<EncoderOps> gpu = gpu_ ? gpu_->begin_pass(batch, start) : nullptr;
+  std::optional<CpuEncoderOps> cpu;
+  if (N < hp_.n_layer) cpu.emplace(hp_, w_, batch, start, pool);
+  EncoderOps* ops = gpu ? gpu.get() : &*cpu;
+  std::vector<float> x(static_cast<size_t>(start.back() * hp_.n_embd));
+  encoder_embed(*ops);
+  for (int64_t il = 0; il < hp_.n_layer; ++il) {
+    if (il == N && gpu) {
+      gpu->read_x(x.data());
+      cpu->write_x(x.data());
+      ops = &*cpu;
     }
-    layernorm_rows(x.data(), embd_norm_w_, embd_norm_b_, T, E, hp_.eps);
+    if (il >= N) check_deadline("an encoder layer");  // a long input's pass can take seconds
+    encoder_layer(*ops, w_.layers[il], static_cast<int32_t>(il), hp_);
   }
-
-  std::vector<float> q(T * E), k(T * E), v(T * E), att(T * E), up(T * hp_.n_ff);
-  for (size_t il = static_cast<size_t>(first); il < layers_.size(); ++il) {
-    const Layer& L = layers_[il];
-    check_deadline("an encoder layer");  // a long input's pass can take seconds
-    linear(L.q, L.q_b, x.data(), T, q.data(), pool);
-    linear(L.k, L.k_b, x.data(), T, k.data(), pool);
-    linear(L.v, L.v_b, x.data(), T, v.data(), pool);
-    encoder_attention(q.data(), k.data(), v.data(), E, start, H, D, /*half_window=*/-1, att.data(), pool);
-    linear(L.o, L.o_b, att.data(), T, q.data(), pool);
-    for (int64_t i = 0; i < T * E; ++i) x[i] += q[i];
-    layernorm_rows(x.data(), L.attn_norm_w, L.attn_norm_b, T, E, hp_.eps);
-
-    linear(L.up, L.up_b, x.data(), T, up.data(), pool);
-    gelu_inplace(up.data(), T * hp_.n_ff);
-    linear(L.down, L.down_b, up.data(), T, q.data(), pool);
-    for (int64_t i = 0; i < T * E; ++i) x[i] += q[i];
-    layernorm_rows(x.data(), L.out_norm_w, L.out_norm_b, T, E, hp_.eps);
-  }
+  encoder_final(*ops, hp_);
+  ops->read_x(x.data());
   return x;
 }
 

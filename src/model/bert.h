@@ -17,39 +17,12 @@
 
 #include "backend/device.h"
 #include "format/gguf.h"
+#include "model/bert_hparams.h"
+#include "model/encoder_ops.h"
 #include "tensor/ops.h"
 #include "util/thread_pool.h"
 
 namespace edgerag {
-
-// Values of `bert.pooling_type` (llama.cpp's llama_pooling_type).
-enum class Pooling : int32_t { None = 0, Mean = 1, Cls = 2, Last = 3, Rank = 4 };
-const char* pooling_name(Pooling p);
-
-enum class EncoderArch { Bert, ModernBert };
-
-struct BertHParams {
-  EncoderArch arch = EncoderArch::Bert;
-  int64_t n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_ff = 0;
-  int64_t n_ctx = 0;          // learned positions (bert) or context length (modern-bert)
-  int64_t n_token_types = 0;  // rows of token_types.weight
-  int64_t n_cls_out = 0;      // rank head outputs (0 without a head)
-  float eps = 1e-12f;
-  Pooling pooling = Pooling::Mean;
-  // modern-bert only. Layer il is global iff il % swa_pattern == 0; the others
-  // let query i see key j iff |i - j| <= n_swa / 2 (n_swa == 0: all global).
-  int64_t n_swa = 0, swa_pattern = 3;
-  float rope_base = 10000.0f, rope_base_swa = 10000.0f;  // global / local layers
-  bool ffn_silu = false;  // SwiGLU (hidden_activation silu) instead of GeGLU
-};
-
-// One input of a packed batch. Empty type_ids means type 0 everywhere.
-struct BertInput {
-  std::vector<int32_t> ids;
-  std::vector<int32_t> type_ids;
-};
-
-class VulkanEncoder;
 
 class BertModel {
  public:
@@ -64,7 +37,7 @@ class BertModel {
 
   const BertHParams& hparams() const { return hp_; }
   const GgufFile& gguf() const { return *file_; }
-  const char* device() const { return gpu_ ? "vulkan" : "cpu"; }
+  const char* device() const { return gpu_ ? gpu_->name() : "cpu"; }
   int64_t gpu_layers() const;
 
   // Final hidden states of all tokens of all inputs, packed in input order:
@@ -77,31 +50,18 @@ class BertModel {
   std::vector<std::vector<float>> encode(const std::vector<BertInput>& batch, ThreadPool* pool) const;
 
  private:
-  struct Layer;
   BertModel() = default;
   std::vector<float> rank_head(const float* h_cls) const;
   void load_bert(const std::string& path);
   void load_modern_bert(const std::string& path);  // model/modernbert.cpp
-  // Layers [first, n_layer) on the CPU over x, the hidden states after layer
-  // first - 1; first == 0: x is empty and the embeddings are computed here.
-  std::vector<float> forward_bert(const std::vector<BertInput>& batch, const std::vector<int64_t>& start,
-                                  std::vector<float> x, int64_t first, ThreadPool* pool) const;
-  std::vector<float> forward_modern_bert(const std::vector<BertInput>& batch, const std::vector<int64_t>& start,
-                                         std::vector<float> x, int64_t first, ThreadPool* pool) const;
-  friend class VulkanEncoder;  // uploads the weights below
 
   std::unique_ptr<GgufFile> file_;
   BertHParams hp_;
-  Matrix tok_embd_, type_embd_, pos_embd_;
-  const float* embd_norm_w_ = nullptr;
-  const float* embd_norm_b_ = nullptr;
-  const float* out_norm_w_ = nullptr;  // modern-bert final LayerNorm
-  const float* out_norm_b_ = nullptr;
-  std::vector<Layer> layers_;
+  EncoderWeights w_;
   Matrix cls_, cls_out_;  // rank head; rows == 0 when absent
   const float* cls_b_ = nullptr;
   const float* cls_out_b_ = nullptr;
-  std::unique_ptr<VulkanEncoder> gpu_;  // embeddings and layers [0, gpu_->n_layers()) run there
+  std::unique_ptr<DeviceEncoder> gpu_;  // embeddings and layers [0, gpu_->n_layers()) run there
 };
 
 // Pools one input's hidden states [n_tokens, n_embd] (Mean averages every token,

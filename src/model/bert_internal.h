@@ -12,18 +12,6 @@
 
 namespace edgerag {
 
-struct BertModel::Layer {
-  // bert: separate Q/K/V with biases, post-attention and post-FFN LayerNorms.
-  Matrix q, k, v, o, up, down;
-  const float *q_b = nullptr, *k_b = nullptr, *v_b = nullptr, *o_b = nullptr, *up_b = nullptr, *down_b = nullptr;
-  const float *attn_norm_w = nullptr, *attn_norm_b = nullptr, *out_norm_w = nullptr, *out_norm_b = nullptr;
-  // modern-bert: fused QKV, LayerNorms before attention (none in layer 0) and
-  // before the FFN (attn_norm_* / out_norm_* above), up projecting to 2 * n_ff.
-  Matrix qkv;
-  const float* qkv_b = nullptr;
-  bool sliding = false;
-};
-
 namespace bert_detail {
 
 // A 2-D weight [cols, rows] (a 1-D tensor is one row) with the expected shape.

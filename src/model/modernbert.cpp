@@ -4,8 +4,6 @@
 #include <cmath>
 
 #include "model/bert_internal.h"
-#include "model/encoder_attention.h"
-#include "util/deadline.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -53,12 +51,12 @@ void BertModel::load_modern_bert(const std::string& path) {
 
   const int64_t E = hp.n_embd, F = hp.n_ff;
   hp.n_vocab = f.tensor("token_embd.weight").n_rows();
-  tok_embd_ = weight(f, "token_embd.weight", E, hp.n_vocab);
-  embd_norm_w_ = vec(f, "token_embd_norm.weight", E);
-  embd_norm_b_ = vec(f, "token_embd_norm.bias", E, false);
+  w_.tok_embd = weight(f, "token_embd.weight", E, hp.n_vocab);
+  w_.embd_norm_w = vec(f, "token_embd_norm.weight", E);
+  w_.embd_norm_b = vec(f, "token_embd_norm.bias", E, false);
   for (int64_t l = 0; l < hp.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
-    Layer L;
+    EncoderLayer L;
     L.attn_norm_w = vec(f, p + "attn_norm.weight", E, /*required=*/l > 0);  // identity in layer 0
     L.attn_norm_b = vec(f, p + "attn_norm.bias", E, false);
     L.qkv = weight(f, p + "attn_qkv.weight", E, 3 * E);
@@ -72,72 +70,10 @@ void BertModel::load_modern_bert(const std::string& path) {
     L.down = weight(f, p + "ffn_down.weight", F, E);
     L.down_b = vec(f, p + "ffn_down.bias", E, false);
     L.sliding = hp.n_swa > 0 && l % hp.swa_pattern != 0;
-    layers_.push_back(L);
+    w_.layers.push_back(L);
   }
-  out_norm_w_ = vec(f, "output_norm.weight", E);
-  out_norm_b_ = vec(f, "output_norm.bias", E, false);
-}
-
-std::vector<float> BertModel::forward_modern_bert(const std::vector<BertInput>& batch,
-                                                  const std::vector<int64_t>& start, std::vector<float> x,
-                                                  int64_t first, ThreadPool* pool) const {
-  const int64_t E = hp_.n_embd, H = hp_.n_head, D = E / H, F = hp_.n_ff, T = start.back();
-  if (first == 0) {
-    x.assign(static_cast<size_t>(T * E), 0.0f);
-    for (size_t s = 0; s < batch.size(); ++s)
-      for (size_t i = 0; i < batch[s].ids.size(); ++i)
-        get_row(tok_embd_, batch[s].ids[i], x.data() + (start[s] + i) * E);
-    layernorm_rows(x.data(), embd_norm_w_, embd_norm_b_, T, E, hp_.eps);
-  }
-
-  std::vector<float> h(T * E), qkv(T * 3 * E), att(T * E);
-  // The FFN runs in token chunks: its 3 * n_ff floats per token would be the
-  // largest buffer of a long input.
-  constexpr int64_t kFfnChunk = 256;
-  std::vector<float> up(std::min(T, kFfnChunk) * 2 * F), y(std::min(T, kFfnChunk) * F);
-  for (size_t il = static_cast<size_t>(first); il < layers_.size(); ++il) {
-    const Layer& L = layers_[il];
-    check_deadline("an encoder layer");  // a long input's pass can take seconds
-    std::copy(x.begin(), x.end(), h.begin());
-    if (L.attn_norm_w) layernorm_rows(h.data(), L.attn_norm_w, L.attn_norm_b, T, E, hp_.eps);
-    linear(L.qkv, L.qkv_b, h.data(), T, qkv.data(), pool);
-    // NEOX RoPE on Q and K; positions restart at 0 in every input.
-    const float base = L.sliding ? hp_.rope_base_swa : hp_.rope_base;
-    for (size_t s = 0; s + 1 < start.size(); ++s)
-      for (int64_t i = 0; i < start[s + 1] - start[s]; ++i) {
-        float* row = qkv.data() + (start[s] + i) * 3 * E;
-        rope_inplace(row, H, D, D, i, base, 1.0f, /*neox=*/true);
-        rope_inplace(row + E, H, D, D, i, base, 1.0f, /*neox=*/true);
-      }
-    encoder_attention(qkv.data(), qkv.data() + E, qkv.data() + 2 * E, 3 * E, start, H, D,
-                      L.sliding ? hp_.n_swa / 2 : -1, att.data(), pool);
-    linear(L.o, L.o_b, att.data(), T, h.data(), pool);
-    for (int64_t i = 0; i < T * E; ++i) x[i] += h[i];
-
-    std::copy(x.begin(), x.end(), h.begin());
-    layernorm_rows(h.data(), L.out_norm_w, L.out_norm_b, T, E, hp_.eps);
-    for (int64_t t0 = 0; t0 < T; t0 += kFfnChunk) {
-      const int64_t n = std::min(kFfnChunk, T - t0);
-      linear(L.up, L.up_b, h.data() + t0 * E, n, up.data(), pool);
-      // GLU: the activation takes the first half, the second half is the gate
-      // (HF: `input, gate = Wi(x).chunk(2)`).
-      for (int64_t t = 0; t < n; ++t) {
-        const float* u = up.data() + t * 2 * F;
-        float* yt = y.data() + t * F;
-        if (hp_.ffn_silu) {
-          swiglu(u, u + F, yt, F);
-        } else {
-          std::copy(u, u + F, yt);
-          gelu_inplace(yt, F);
-          for (int64_t c = 0; c < F; ++c) yt[c] *= u[F + c];
-        }
-      }
-      linear(L.down, L.down_b, y.data(), n, att.data() + t0 * E, pool);
-    }
-    for (int64_t i = 0; i < T * E; ++i) x[i] += att[i];
-  }
-  layernorm_rows(x.data(), out_norm_w_, out_norm_b_, T, E, hp_.eps);
-  return x;
+  w_.out_norm_w = vec(f, "output_norm.weight", E);
+  w_.out_norm_b = vec(f, "output_norm.bias", E, false);
 }
 
 }  // namespace edgerag

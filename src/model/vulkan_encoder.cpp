@@ -1,8 +1,8 @@
 #include "model/vulkan_encoder.h"
 
 #include <cmath>
+#include <mutex>
 
-#include "model/bert_internal.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -14,7 +14,6 @@ struct VulkanEncoder::Layer {
   vk::DeviceMatrix q, k, v, o, up, up2, down;
   vk::BufferPtr q_b, k_b, v_b, o_b, up_b, up2_b, down_b;
   vk::BufferPtr attn_norm_w, attn_norm_b, out_norm_w, out_norm_b;
-  bool sliding = false;
 };
 
 // Activations of one pass plus the host-visible inputs:
@@ -39,32 +38,26 @@ void ensure(vk::Context& ctx, vk::BufferPtr& b, int64_t n, bool host_visible = f
   if (!b || b->size() < static_cast<size_t>(n) * 4) b = ctx.alloc(static_cast<size_t>(n) * 4, host_visible);
 }
 
-// y = W x (+ b) for n rows of x.
-void linear(vk::Context& c, const vk::DeviceMatrix& w, const vk::BufferPtr& b, const vk::Buffer& x, int64_t n,
-            vk::Buffer& y) {
-  vk::matmul(c, w, x, n, y);
-  if (b) vk::add(c, y, *b, n * w.rows, w.rows);
-}
-
 }  // namespace
 
-VulkanEncoder::VulkanEncoder(const BertModel& m, int64_t n_layers, size_t vram_budget_bytes)
-    : hp_(m.hp_), n_layers_(n_layers), ctx_(vk::Context::shared()) {
+VulkanEncoder::VulkanEncoder(const BertHParams& hp, const EncoderWeights& w, int64_t n_layers,
+                             size_t vram_budget_bytes)
+    : hp_(hp), n_layers_(n_layers), ctx_(vk::Context::shared()) {
   EDGERAG_CHECK(n_layers >= 1 && n_layers <= hp_.n_layer, "vulkan: {} GPU layers for an encoder of {}", n_layers,
                 hp_.n_layer);
   const int64_t E = hp_.n_embd, F = hp_.n_ff, D = E / hp_.n_head;
   EDGERAG_CHECK(D <= 256, "vulkan: head_dim {} is above the attention shader's 256", D);
   // Sizes first: an unsupported type or an over-budget model fails before any upload.
-  auto count = [&](const Matrix& w) {
-    if (w.rows == 0) return;
-    EDGERAG_CHECK(vk::has_kernel(w.type), "vulkan: no shader for {} weights (types with shaders: F32, F16, BF16, Q8_0, "
-                  "Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)", dtype_name(w.type));
-    weight_bytes_ += w.nbytes();
+  auto count = [&](const Matrix& m) {
+    if (m.rows == 0) return;
+    EDGERAG_CHECK(vk::has_kernel(m.type), "vulkan: no shader for {} weights (types with shaders: F32, F16, BF16, Q8_0, "
+                  "Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)", dtype_name(m.type));
+    weight_bytes_ += m.nbytes();
   };
-  for (const Matrix* w : {&m.tok_embd_, &m.pos_embd_, &m.type_embd_}) count(*w);
+  for (const Matrix* m : {&w.tok_embd, &w.pos_embd, &w.type_embd}) count(*m);
   for (int64_t il = 0; il < n_layers; ++il) {
-    const auto& L = m.layers_[il];
-    for (const Matrix* w : {&L.q, &L.k, &L.v, &L.qkv, &L.o, &L.up, &L.down}) count(*w);
+    const EncoderLayer& L = w.layers[il];
+    for (const Matrix* m : {&L.q, &L.k, &L.v, &L.qkv, &L.o, &L.up, &L.down}) count(*m);
   }
   EDGERAG_CHECK(vram_budget_bytes == 0 || weight_bytes_ <= vram_budget_bytes,
                 "vulkan: {:.1f} MiB of encoder weights exceed --vram-budget {} MB", weight_bytes_ / 1048576.0,
@@ -72,19 +65,19 @@ VulkanEncoder::VulkanEncoder(const BertModel& m, int64_t n_layers, size_t vram_b
 
   std::lock_guard lock(ctx_->lock());
   vk::Context& c = *ctx_;
-  tok_embd_ = vk::upload_matrix(c, m.tok_embd_);
-  if (m.pos_embd_.rows > 0) pos_embd_ = vk::upload_matrix(c, m.pos_embd_);
-  if (m.type_embd_.rows > 0) type_embd_ = vk::upload_matrix(c, m.type_embd_);
-  embd_norm_w_ = floats_or_null(c, m.embd_norm_w_, E);
-  embd_norm_b_ = floats_or_null(c, m.embd_norm_b_, E);
+  tok_embd_ = vk::upload_matrix(c, w.tok_embd);
+  if (w.pos_embd.rows > 0) pos_embd_ = vk::upload_matrix(c, w.pos_embd);
+  if (w.type_embd.rows > 0) type_embd_ = vk::upload_matrix(c, w.type_embd);
+  embd_norm_w_ = floats_or_null(c, w.embd_norm_w, E);
+  embd_norm_b_ = floats_or_null(c, w.embd_norm_b, E);
   if (whole_model()) {
-    out_norm_w_ = floats_or_null(c, m.out_norm_w_, E);
-    out_norm_b_ = floats_or_null(c, m.out_norm_b_, E);
+    out_norm_w_ = floats_or_null(c, w.out_norm_w, E);
+    out_norm_b_ = floats_or_null(c, w.out_norm_b, E);
   }
   const bool modern = hp_.arch == EncoderArch::ModernBert;
   layers_.resize(n_layers);
   for (int64_t il = 0; il < n_layers; ++il) {
-    const auto& s = m.layers_[il];
+    const EncoderLayer& s = w.layers[il];
     Layer& d = layers_[il];
     if (modern) {
       d.q = vk::upload_matrix(c, rows_of(s.qkv, 0, E));
@@ -115,95 +108,140 @@ VulkanEncoder::VulkanEncoder(const BertModel& m, int64_t n_layers, size_t vram_b
     d.attn_norm_b = floats_or_null(c, s.attn_norm_b, E);
     d.out_norm_w = floats_or_null(c, s.out_norm_w, E);
     d.out_norm_b = floats_or_null(c, s.out_norm_b, E);
-    d.sliding = s.sliding;
   }
 }
 
 VulkanEncoder::~VulkanEncoder() = default;
 
-std::vector<float> VulkanEncoder::forward(const std::vector<BertInput>& batch, const std::vector<int64_t>& start) const {
-  const int64_t T = start.back(), E = hp_.n_embd, H = hp_.n_head, D = E / H, F = hp_.n_ff;
-  EDGERAG_CHECK(T <= 65535, "vulkan: an encoder pass of {} tokens is above 65535", T);
-  std::vector<int32_t> info(5 * T);
-  for (size_t s = 0; s < batch.size(); ++s)
-    for (int64_t i = 0; i < start[s + 1] - start[s]; ++i) {
-      const int64_t t = start[s] + i;
-      info[t] = batch[s].ids[i];
-      info[T + t] = static_cast<int32_t>(i);
-      info[2 * T + t] = batch[s].type_ids.empty() ? 0 : batch[s].type_ids[i];
-      info[3 * T + t] = static_cast<int32_t>(start[s]);
-      info[4 * T + t] = static_cast<int32_t>(start[s + 1]);
-    }
-
-  std::lock_guard lock(ctx_->lock());
-  vk::Context& c = *ctx_;
-  if (!scratch_) scratch_ = std::make_unique<Scratch>();
-  Scratch& s = *scratch_;
-  for (vk::BufferPtr* b : {&s.x, &s.h, &s.q, &s.k, &s.v, &s.att, &s.tmp}) ensure(c, *b, T * E);
-  ensure(c, s.up, T * F);
-  ensure(c, s.up2, T * F);
-  ensure(c, s.info, 5 * T, true);
-  std::copy(info.begin(), info.end(), reinterpret_cast<int32_t*>(s.info->host()));
-
-  // Embeddings: token (+ absolute position + token type for bert), then LayerNorm.
-  vk::get_rows(c, tok_embd_, *s.info, 0, T, *s.x);
-  if (pos_embd_.buf) {
-    vk::get_rows(c, pos_embd_, *s.info, T, T, *s.tmp);
-    vk::add(c, *s.x, *s.tmp, T * E, T * E);
+// One pass's ops recorded into the context's command buffer, under its lock (held
+// until the hidden states are read back).
+class VulkanEncoder::Pass final : public EncoderOps {
+ public:
+  Pass(const VulkanEncoder& d, const std::vector<BertInput>& batch, const std::vector<int64_t>& start)
+      : d_(d), hp_(d.hp_), n_(start.back()), lock_(d.ctx_->lock()), c_(*d.ctx_) {
+    EDGERAG_CHECK(n_ <= 65535, "vulkan: an encoder pass of {} tokens is above 65535", n_);
+    // Pass inputs: ids | positions | token types | span start | span end, one int per token each.
+    std::vector<int32_t> info(5 * n_);
+    for (size_t s = 0; s < batch.size(); ++s)
+      for (int64_t i = 0; i < start[s + 1] - start[s]; ++i) {
+        const int64_t t = start[s] + i;
+        info[t] = batch[s].ids[i];
+        info[n_ + t] = static_cast<int32_t>(i);
+        info[2 * n_ + t] = batch[s].type_ids.empty() ? 0 : batch[s].type_ids[i];
+        info[3 * n_ + t] = static_cast<int32_t>(start[s]);
+        info[4 * n_ + t] = static_cast<int32_t>(start[s + 1]);
+      }
+    if (!d.scratch_) d.scratch_ = std::make_unique<Scratch>();
+    s_ = d.scratch_.get();
+    const int64_t E = hp_.n_embd, F = hp_.n_ff;
+    for (vk::BufferPtr* b : {&s_->x, &s_->h, &s_->q, &s_->k, &s_->v, &s_->att, &s_->tmp}) ensure(c_, *b, n_ * E);
+    ensure(c_, s_->up, n_ * F);
+    ensure(c_, s_->up2, n_ * F);
+    ensure(c_, s_->info, 5 * n_, true);
+    std::copy(info.begin(), info.end(), reinterpret_cast<int32_t*>(s_->info->host()));
   }
-  if (type_embd_.buf) {
-    vk::get_rows(c, type_embd_, *s.info, 2 * T, T, *s.tmp);
-    vk::add(c, *s.x, *s.tmp, T * E, T * E);
+  // A pass abandoned before read_x (an exception on the host) leaves nothing
+  // recorded behind for the next one.
+  ~Pass() override {
+    if (!lock_.owns_lock()) return;
+    try {
+      c_.flush();
+    } catch (const std::exception&) {  // already unwinding; the device error resurfaces on the next pass
+    }
   }
-  vk::layer_norm(c, *s.x, *embd_norm_w_, embd_norm_b_.get(), *s.x, T, E, hp_.eps);
 
-  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  const bool modern = hp_.arch == EncoderArch::ModernBert;
-  for (const Layer& L : layers_) {
-    // modern-bert normalizes before attention (except in layer 0); bert after.
-    const vk::Buffer* in = s.x.get();
-    if (modern && L.attn_norm_w) {
-      vk::layer_norm(c, *s.x, *L.attn_norm_w, L.attn_norm_b.get(), *s.h, T, E, hp_.eps);
-      in = s.h.get();
+  void embed() override {
+    const int64_t E = hp_.n_embd;
+    vk::get_rows(c_, d_.tok_embd_, *s_->info, 0, n_, *s_->x);
+    if (d_.pos_embd_.buf) {
+      vk::get_rows(c_, d_.pos_embd_, *s_->info, n_, n_, *s_->tmp);
+      vk::add(c_, *s_->x, *s_->tmp, n_ * E, n_ * E);
     }
-    linear(c, L.q, L.q_b, *in, T, *s.q);
-    linear(c, L.k, L.k_b, *in, T, *s.k);
-    linear(c, L.v, L.v_b, *in, T, *s.v);
-    int64_t half_window = -1;
-    if (modern) {  // NEOX RoPE over every head dim; positions restart at 0 in every input
-      const float base = L.sliding ? hp_.rope_base_swa : hp_.rope_base;
-      const vk::RopeParams rp{static_cast<int32_t>(H), static_cast<int32_t>(D), static_cast<int32_t>(D), base, 1.0f,
-                              true};
-      vk::rope(c, *s.q, *s.info, T, nullptr, T, rp);
-      vk::rope(c, *s.k, *s.info, T, nullptr, T, rp);
-      if (L.sliding) half_window = hp_.n_swa / 2;
+    if (d_.type_embd_.buf) {
+      vk::get_rows(c_, d_.type_embd_, *s_->info, 2 * n_, n_, *s_->tmp);
+      vk::add(c_, *s_->x, *s_->tmp, n_ * E, n_ * E);
     }
-    vk::encoder_attention(c, *s.q, *s.k, *s.v, *s.att, *s.info, 3 * T, static_cast<int32_t>(H),
-                          static_cast<int32_t>(D), half_window, scale, T);
-    linear(c, L.o, L.o_b, *s.att, T, *s.tmp);
-    vk::add(c, *s.x, *s.tmp, T * E, T * E);
-    if (modern) {
-      vk::layer_norm(c, *s.x, *L.out_norm_w, L.out_norm_b.get(), *s.h, T, E, hp_.eps);
-      linear(c, L.up, L.up_b, *s.h, T, *s.up);
-      linear(c, L.up2, L.up2_b, *s.h, T, *s.up2);
-      if (hp_.ffn_silu) vk::swiglu(c, *s.up, *s.up2, T * F);
-      else vk::gelu(c, *s.up, s.up2.get(), T * F);
-      linear(c, L.down, L.down_b, *s.up, T, *s.tmp);
-      vk::add(c, *s.x, *s.tmp, T * E, T * E);
+  }
+  void read_x(float* host) override {
+    c_.flush();
+    c_.download(*s_->x, host, n_ * hp_.n_embd * sizeof(float));
+    lock_.unlock();  // the device's part of the pass is over
+  }
+  void write_x(const float* host) override { c_.upload(*s_->x, host, n_ * hp_.n_embd * sizeof(float)); }
+  void layer_norm(int32_t layer, EncNorm w, EncAct in, EncAct out) override {
+    const vk::BufferPtr *weight = nullptr, *bias = nullptr;
+    switch (w) {
+      case EncNorm::Embd: weight = &d_.embd_norm_w_, bias = &d_.embd_norm_b_; break;
+      case EncNorm::Final: weight = &d_.out_norm_w_, bias = &d_.out_norm_b_; break;
+      case EncNorm::Attn: weight = &d_.layers_[layer].attn_norm_w, bias = &d_.layers_[layer].attn_norm_b; break;
+      case EncNorm::Out: weight = &d_.layers_[layer].out_norm_w, bias = &d_.layers_[layer].out_norm_b; break;
+    }
+    EDGERAG_CHECK(weight && *weight, "vulkan: a LayerNorm that is not on the device");
+    vk::layer_norm(c_, act(in), **weight, bias->get(), act(out), n_, hp_.n_embd, hp_.eps);
+  }
+  void qkv(int32_t layer, EncAct in) override {
+    const Layer& L = d_.layers_[layer];
+    linear(L.q, L.q_b, act(in), *s_->q);
+    linear(L.k, L.k_b, act(in), *s_->k);
+    linear(L.v, L.v_b, act(in), *s_->v);
+  }
+  void rope(float base) override {
+    const int32_t H = static_cast<int32_t>(hp_.n_head), D = static_cast<int32_t>(hp_.n_embd / hp_.n_head);
+    const vk::RopeParams rp{H, D, D, base, 1.0f, true};
+    vk::rope(c_, *s_->q, *s_->info, n_, nullptr, n_, rp);
+    vk::rope(c_, *s_->k, *s_->info, n_, nullptr, n_, rp);
+  }
+  void attention(int64_t half_window) override {
+    const int64_t H = hp_.n_head, D = hp_.n_embd / H;
+    vk::encoder_attention(c_, *s_->q, *s_->k, *s_->v, *s_->att, *s_->info, 3 * n_, static_cast<int32_t>(H),
+                          static_cast<int32_t>(D), half_window, 1.0f / std::sqrt(static_cast<float>(D)), n_);
+  }
+  void attn_out(int32_t layer) override {
+    const Layer& L = d_.layers_[layer];
+    linear(L.o, L.o_b, *s_->att, *s_->tmp);
+  }
+  void ffn(int32_t layer, EncAct in, EncAct out) override {
+    const Layer& L = d_.layers_[layer];
+    const int64_t F = hp_.n_ff;
+    linear(L.up, L.up_b, act(in), *s_->up);
+    if (L.up2.buf) {  // GLU: act(up) * up2
+      linear(L.up2, L.up2_b, act(in), *s_->up2);
+      if (hp_.ffn_silu) vk::swiglu(c_, *s_->up, *s_->up2, n_ * F);
+      else vk::gelu(c_, *s_->up, s_->up2.get(), n_ * F);
     } else {
-      vk::layer_norm(c, *s.x, *L.attn_norm_w, L.attn_norm_b.get(), *s.x, T, E, hp_.eps);
-      linear(c, L.up, L.up_b, *s.x, T, *s.up);
-      vk::gelu(c, *s.up, nullptr, T * F);
-      linear(c, L.down, L.down_b, *s.up, T, *s.tmp);
-      vk::add(c, *s.x, *s.tmp, T * E, T * E);
-      vk::layer_norm(c, *s.x, *L.out_norm_w, L.out_norm_b.get(), *s.x, T, E, hp_.eps);
+      vk::gelu(c_, *s_->up, nullptr, n_ * F);
     }
+    linear(L.down, L.down_b, *s_->up, act(out));
   }
-  if (modern && whole_model()) vk::layer_norm(c, *s.x, *out_norm_w_, out_norm_b_.get(), *s.x, T, E, hp_.eps);
-  c.flush();
-  std::vector<float> x(static_cast<size_t>(T * E));
-  c.download(*s.x, x.data(), x.size() * sizeof(float));
-  return x;
+  void add_residual() override { vk::add(c_, *s_->x, *s_->tmp, n_ * hp_.n_embd, n_ * hp_.n_embd); }
+
+ private:
+  // y = W x (+ b) for every token.
+  void linear(const vk::DeviceMatrix& w, const vk::BufferPtr& b, const vk::Buffer& x, vk::Buffer& y) {
+    vk::matmul(c_, w, x, n_, y);
+    if (b) vk::add(c_, y, *b, n_ * w.rows, w.rows);
+  }
+  vk::Buffer& act(EncAct a) {
+    switch (a) {
+      case EncAct::X: return *s_->x;
+      case EncAct::H: return *s_->h;
+      case EncAct::Att: return *s_->att;
+      case EncAct::Tmp: return *s_->tmp;
+    }
+    fail("vulkan: unknown activation");
+  }
+
+  const VulkanEncoder& d_;
+  const BertHParams& hp_;
+  int64_t n_;
+  std::unique_lock<std::mutex> lock_;
+  vk::Context& c_;
+  Scratch* s_ = nullptr;
+};
+
+std::unique_ptr<EncoderOps> VulkanEncoder::begin_pass(const std::vector<BertInput>& batch,
+                                                      const std::vector<int64_t>& start) const {
+  return std::make_unique<Pass>(*this, batch, start);
 }
 
 }  // namespace edgerag

@@ -55,6 +55,34 @@ TEST(VulkanEncoder, PartialOffloadEqualsTheCpu) {
   expect_same_embeddings("synth-modernbert-embed.gguf", 2);
 }
 
+// Every split --gpu-layers 0..L (0: the CPU alone; L: the whole model) gives the
+// CPU's hidden states for every token of a packed batch: one short input, one
+// past a 64-key tile and past ModernBERT's sliding window, second-segment types.
+void expect_every_split_equals_cpu(const std::string& model) {
+  const std::string path = test::model_path(model);
+  auto cpu = BertModel::load(path, kCpu);
+  const BertHParams& hp = cpu->hparams();
+  std::vector<BertInput> batch(3);
+  for (int32_t i = 0; i < 5; ++i) batch[0].ids.push_back((i * 37 + 1) % static_cast<int32_t>(hp.n_vocab));
+  for (int32_t i = 0; i < 90; ++i) batch[1].ids.push_back((i * 101 + 7) % static_cast<int32_t>(hp.n_vocab));
+  for (int32_t i = 0; i < 12; ++i) batch[2].ids.push_back((i * 13 + 3) % static_cast<int32_t>(hp.n_vocab));
+  if (hp.n_token_types > 1)
+    for (int32_t i = 0; i < 12; ++i) batch[2].type_ids.push_back(i < 6 ? 0 : 1);
+  const std::vector<float> want = cpu->forward(batch, nullptr);
+  for (int32_t n = 0; n <= hp.n_layer; ++n) {
+    SCOPED_TRACE(testing::Message() << model << " gpu_layers " << n);
+    auto split = BertModel::load(path, on_vulkan(n));
+    EXPECT_STREQ(split->device(), n == 0 ? "cpu" : "vulkan");
+    EXPECT_EQ(split->gpu_layers(), n);
+    const std::vector<float> got = split->forward(batch, nullptr);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-4) << "value " << i;
+  }
+}
+
+TEST(VulkanEncoder, EverySplitEqualsTheCpuBert) { expect_every_split_equals_cpu("synth-bert-embed.gguf"); }
+TEST(VulkanEncoder, EverySplitEqualsTheCpuModernBert) { expect_every_split_equals_cpu("synth-modernbert-embed.gguf"); }
+
 TEST(VulkanEncoder, RerankScoresEqualTheCpusAndTheGoldens) {
   const std::string path = test::model_path("synth-bert-rerank.gguf");
   auto cpu = Encoder::load(path, {.compute = kCpu});
