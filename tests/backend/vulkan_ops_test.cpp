@@ -73,7 +73,34 @@ TEST_F(VulkanOps, DeviceIsOpened) {
   EXPECT_FALSE(ctx->device_name().empty());
   EXPECT_GT(ctx->max_buffer_bytes(), 0u);
   // CI's lavapipe has arithmetic subgroups, so both matmul paths are tested there.
-  if (std::string_view(ctx->device_type()) == "cpu") EXPECT_GT(ctx->subgroup_size(), 0u);
+  if (std::string_view(ctx->device_type()) == "cpu") {
+    EXPECT_GT(ctx->subgroup_size(), 0u);
+    // Debian bookworm's lavapipe lists integer dot products but no cooperative
+    // matrices; neither changes its kernels (MatmulKernelSelection).
+    EXPECT_TRUE(ctx->features().integer_dot);
+    EXPECT_FALSE(ctx->features().cooperative_matrix);
+  }
+  EXPECT_EQ(ctx->features().subgroup_size, ctx->subgroup_size());
+}
+
+// The kernel choice: tiled from 16 tokens; below, subgroup reductions only where the
+// device has them and they are on; cooperative-matrix / integer-dot features select
+// nothing (no such kernels yet), so a device with only those runs the plain kernel.
+TEST_F(VulkanOps, MatmulKernelSelection) {
+  using K = vk::MatmulKernel;
+  const vk::MatmulFeatures none{}, sg{32, false, false}, ext{0, true, true}, all{32, true, true};
+  EXPECT_EQ(vk::select_matmul(none, true, 1), K::Plain);
+  EXPECT_EQ(vk::select_matmul(ext, true, 1), K::Plain);
+  EXPECT_EQ(vk::select_matmul(sg, true, 15), K::Subgroup);
+  EXPECT_EQ(vk::select_matmul(all, false, 8), K::Plain);
+  EXPECT_EQ(vk::select_matmul(all, true, 8), K::Subgroup);
+  for (const auto& f : {none, sg, ext, all}) EXPECT_EQ(vk::select_matmul(f, true, 16), K::Tiled);
+  // This device (lavapipe in CI): subgroups for decode, plain when they are off.
+  const bool had = ctx->subgroups();
+  EXPECT_EQ(vk::select_matmul(ctx->features(), had, 1), had ? K::Subgroup : K::Plain);
+  ctx->use_subgroups(false);
+  EXPECT_EQ(vk::select_matmul(ctx->features(), ctx->subgroups(), 1), K::Plain);
+  ctx->use_subgroups(had);
 }
 
 // Matrix-vector (1 token), the token-tiled product (3 and 11 tokens: a partial and

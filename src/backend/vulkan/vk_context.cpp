@@ -15,7 +15,7 @@ namespace {
 // Every Vulkan entry point used, loaded from the loader at run time.
 #define EDGERAG_VK_FUNCS(X)                                                                                      \
   X(vkCreateInstance) X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)       \
-  X(vkGetPhysicalDeviceProperties2)                                                                              \
+  X(vkGetPhysicalDeviceProperties2) X(vkEnumerateDeviceExtensionProperties)                                     \
   X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkGetPhysicalDeviceMemoryProperties) X(vkCreateDevice)          \
   X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkCreateBuffer) X(vkDestroyBuffer) X(vkGetBufferMemoryRequirements) \
   X(vkAllocateMemory) X(vkFreeMemory) X(vkBindBufferMemory) X(vkMapMemory) X(vkCreateShaderModule)             \
@@ -158,8 +158,18 @@ void Context::open() {
   vkGetPhysicalDeviceProperties2(phys_, &props2);
   if ((sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
       sg.subgroupSize >= 1 && sg.subgroupSize <= 64 && props.apiVersion >= VK_API_VERSION_1_1)
-    subgroup_size_ = sg.subgroupSize;
-  use_subgroups_ = subgroup_size_ > 0;
+    features_.subgroup_size = sg.subgroupSize;
+  use_subgroups_ = features_.subgroup_size > 0;
+  // Either extension's feature is required of a device that lists it.
+  uint32_t n_ext = 0;
+  vkEnumerateDeviceExtensionProperties(phys_, nullptr, &n_ext, nullptr);
+  std::vector<VkExtensionProperties> exts(n_ext);
+  vkEnumerateDeviceExtensionProperties(phys_, nullptr, &n_ext, exts.data());
+  for (const VkExtensionProperties& e : exts) {
+    const std::string_view ext = e.extensionName;
+    features_.cooperative_matrix |= ext == "VK_KHR_cooperative_matrix";
+    features_.integer_dot |= ext == VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
+  }
   vkGetPhysicalDeviceMemoryProperties(phys_, &mem_props_);
 
   const float prio = 1.0f;

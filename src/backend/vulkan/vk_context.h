@@ -50,6 +50,14 @@ struct Arg {
   const Buffer* buf;
 };
 
+// What the device offers the matrix products beyond plain GLSL 450, queried when
+// the context opens (vk_ops.h's select_matmul decides from it).
+struct MatmulFeatures {
+  uint32_t subgroup_size = 0;       // arithmetic subgroup operations in compute shaders (0: none)
+  bool cooperative_matrix = false;  // VK_KHR_cooperative_matrix
+  bool integer_dot = false;         // VK_KHR_shader_integer_dot_product (core in Vulkan 1.3)
+};
+
 class Context {
  public:
   // The process's context, opened on first use. Throws edgerag::Error with the
@@ -65,9 +73,10 @@ class Context {
   // Subgroup size when the device has arithmetic subgroup operations in compute
   // shaders (0 otherwise). The matmul shaders then reduce with subgroupAdd
   // instead of a shared-memory tree, unless use_subgroups(false) (tests, both paths).
-  uint32_t subgroup_size() const { return subgroup_size_; }
+  uint32_t subgroup_size() const { return features_.subgroup_size; }
   bool subgroups() const { return use_subgroups_; }
-  void use_subgroups(bool on) { use_subgroups_ = on && subgroup_size_ > 0; }
+  void use_subgroups(bool on) { use_subgroups_ = on && features_.subgroup_size > 0; }
+  const MatmulFeatures& features() const { return features_; }
   std::mutex& lock() { return mu_; }
 
   // Allocates `bytes` (rounded up to 4) of device-local or host-visible memory.
@@ -127,7 +136,7 @@ class Context {
   bool recording_ = false;
   std::string name_;
   size_t max_range_ = 0;
-  uint32_t subgroup_size_ = 0;
+  MatmulFeatures features_;
   bool use_subgroups_ = false;
   size_t allocated_ = 0, peak_ = 0;
   std::unordered_map<std::string, Pipeline> pipelines_;

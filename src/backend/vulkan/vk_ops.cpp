@@ -63,12 +63,18 @@ BufferPtr upload_floats(Context& ctx, const float* v, int64_t n) {
   return b;
 }
 
+MatmulKernel select_matmul(const MatmulFeatures& f, bool use_subgroups, int64_t n_tokens) {
+  if (n_tokens >= kTiledFrom) return MatmulKernel::Tiled;
+  return use_subgroups && f.subgroup_size > 0 ? MatmulKernel::Subgroup : MatmulKernel::Plain;
+}
+
 void matmul(Context& ctx, const DeviceMatrix& w, const Buffer& x, int64_t n_tokens, Buffer& y, int64_t x_off,
             int64_t y_off) {
   struct {
     uint32_t cols, rows, n_tokens, row_bytes, w_off, x_off, y_off, r_off;
   } p{u32(w.cols), u32(w.rows), u32(n_tokens), u32(w.row_bytes), 0, u32(x_off), u32(y_off), 0};
-  if (n_tokens >= kTiledFrom) {  // prefill: 16 rows x 16 tokens per workgroup
+  const MatmulKernel kernel = select_matmul(ctx.features(), ctx.subgroups(), n_tokens);
+  if (kernel == MatmulKernel::Tiled) {  // prefill: 16 rows x 16 tokens per workgroup
     constexpr int64_t kRowsPer = 16 * kMaxGroups;
     for (int64_t r = 0; r < w.rows; r += kRowsPer) {
       p.r_off = u32(r);
@@ -77,7 +83,7 @@ void matmul(Context& ctx, const DeviceMatrix& w, const Buffer& x, int64_t n_toke
     }
     return;
   }
-  const std::string shader = fmt::format("matmul_{}{}", type_suffix(w.type), ctx.subgroups() ? "_sg" : "");
+  const std::string shader = fmt::format("matmul_{}{}", type_suffix(w.type), kernel == MatmulKernel::Subgroup ? "_sg" : "");
   const uint32_t tiles = u32((n_tokens + kTile - 1) / kTile);
   for (int64_t r = 0; r < w.rows; r += kMaxGroups) {
     p.r_off = u32(r);

@@ -29,8 +29,16 @@ DeviceMatrix upload_matrix(Context& ctx, const Matrix& w);
 // A float vector uploaded as is.
 BufferPtr upload_floats(Context& ctx, const float* v, int64_t n);
 
+// The matrix-product kernels and the one a product of n_tokens runs: Tiled
+// (matmul_tiled.comp) from 16 tokens, else Subgroup (matmul.comp reduced with
+// subgroupAdd) when the device has arithmetic subgroups and they are in use, else
+// Plain. Cooperative-matrix and integer-dot kernels are not written yet: a device's
+// MatmulFeatures report them, and they change nothing here.
+enum class MatmulKernel { Plain, Subgroup, Tiled };
+MatmulKernel select_matmul(const MatmulFeatures& f, bool use_subgroups, int64_t n_tokens);
+
 // y[y_off + t * rows + r] = sum_c W[r, c] * x[x_off + t * cols + c], t < n_tokens
-// (offsets in floats).
+// (offsets in floats); the kernel of select_matmul.
 void matmul(Context& ctx, const DeviceMatrix& w, const Buffer& x, int64_t n_tokens, Buffer& y, int64_t x_off = 0,
             int64_t y_off = 0);
 // y[t, :] = row ids[ids_off + t] of w as floats (ids: int32).
