@@ -203,6 +203,58 @@ TEST(Bm25Index, KeptListsFollowAddsAndDeletesOnThisAndAnotherConnection) {
   }
 }
 
+// A list read inside a write transaction is not kept: if the transaction
+// rolls back, another connection's commit brings back the generation number
+// it was read at, with other postings.
+TEST(Bm25Index, ListsReadInsideARolledBackWriteAreNotKept) {
+  test::TempDir t;
+  std::mt19937 rng(41);
+  open_rw(t / "idx")->ingest_texts(corpus(rng, 100, "doc"), small_chunks());
+  const std::string path = t / "idx/index.sqlite";
+  Db a(path, true), b(path, true);
+  auto meta = [&](const char* key) {
+    auto st = a.prepare("SELECT value FROM meta WHERE key = ?1");
+    st.bind(1, std::string_view(key));
+    return st.step() ? st.text(0) : std::string();
+  };
+  const std::string spec = fts_tokenizer_spec(meta("stemming") == "1", meta("stopwords"));
+  const double k1 = std::stod(meta("bm25_k1")), b1 = std::stod(meta("bm25_b"));
+  for (Db* db : {&a, &b}) register_bm25(db->handle());
+  Bm25Index pa(a, spec, k1, b1), pb(b, spec, k1, b1);
+  // Postings for `n` new chunks, numbered from `first`, each holding the term zzfresh.
+  auto add = [&](Bm25Index& p, int64_t first, size_t n) {
+    Bm25Index::Batch batch(p);
+    std::vector<int64_t> ids;
+    for (size_t i = 0; i < n; ++i) ids.push_back(first + static_cast<int64_t>(i));
+    batch.add(Bm25Index::Gatherer(p).gather(n, [](size_t) { return std::pair<std::string_view, std::string_view>("zzfresh w1", ""); }),
+              std::move(ids));
+    batch.write();
+  };
+  auto top = [&](Db& db, Bm25Index& p) {
+    ReadSnapshot snap(db);
+    std::vector<int64_t> ids;
+    const auto hits = p.search({"zzfresh"}, 100, nullptr);
+    EXPECT_TRUE(hits);
+    for (const auto& [id, score] : hits.value_or(std::vector<std::pair<int64_t, double>>{})) ids.push_back(id);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  EXPECT_TRUE(top(a, pa).empty());
+  const int64_t generation = pa.generation();
+  {
+    Transaction tx(a);
+    add(pa, 1000000, 3);
+    ASSERT_EQ(top(a, pa), (std::vector<int64_t>{1000000, 1000001, 1000002}));
+  }  // rolled back
+  {
+    Transaction tx(b);
+    add(pb, 2000000, 2);
+    tx.commit();
+  }
+  ASSERT_EQ(pa.generation(), generation + 1);  // the number the rolled-back write had
+  EXPECT_EQ(top(a, pa), (std::vector<int64_t>{2000000, 2000001}));
+}
+
 TEST(Bm25Index, BuildsPostingsForAnIndexMadeWithoutThem) {
   test::TempDir t;
   std::mt19937 rng(3);
