@@ -61,7 +61,8 @@ bool inverse_cholesky_upper(const std::vector<double>& h, int64_t n, std::vector
 QuantizedTensor quantize_gptq(const Scheme& s, const float* w, int64_t rows, int64_t cols,
                               const std::vector<double>& hessian, const GptqOptions& opt, ThreadPool* pool,
                               const GptqOutliers& outliers) {
-  EDGERAG_CHECK(cols % s.group == 0, "{} columns are not a multiple of the group size {}", cols, s.group);
+  const int64_t block = s.bilevel() ? s.block : s.group;
+  EDGERAG_CHECK(cols % block == 0, "{} columns are not a multiple of {}'s block of {}", cols, dtype_name(s.type), block);
   EDGERAG_CHECK(static_cast<int64_t>(hessian.size()) == cols * cols, "GPTQ: Hessian has {} entries, expected {}",
                 hessian.size(), cols * cols);
   const int64_t n = cols, groups = cols / s.group;
@@ -109,18 +110,34 @@ QuantizedTensor quantize_gptq(const Scheme& s, const float* w, int64_t rows, int
       auto fit = [&](int64_t c0, auto value_at) {
         int m = 0;
         for (int k = 0; k < s.group; ++k)
-          if (!is_outlier || !is_outlier[c0 + k]) tmp[m++] = value_at(k);
+          if (!is_outlier || !is_outlier[c0 + k]) tmp[m++] = value_at(c0 + k);
         if (m == 0)
-          for (int k = 0; k < s.group; ++k) tmp[m++] = value_at(k);
-        return s.stored(s.fit(tmp.data(), m));
+          for (int k = 0; k < s.group; ++k) tmp[m++] = value_at(c0 + k);
+        return s.fit(tmp.data(), m);
       };
       for (int64_t i = 0; i < n; ++i) x[i] = dead[perm[i]] ? 0.0 : row[perm[i]];
-      if (opt.act_order)
-        for (int64_t g = 0; g < groups; ++g) params[g] = fit(g * s.group, [&](int k) { return row[g * s.group + k]; });
+      const auto original = [&](int64_t c) { return row[c]; };
+      if (opt.act_order) {
+        for (int64_t g = 0; g < groups; ++g) params[g] = fit(g * s.group, original);
+        s.share_steps(params.data(), groups);
+        for (auto& p : params) p = s.stored(p);
+      }
+      // Bilevel types: a block's step comes from its groups fitted to the weights as
+      // GPTQ has updated them when the block starts; each group's scale and zero are
+      // then fitted when it starts and coded under that step, so the error spread
+      // is that of the stored statistics.
       for (int64_t i = 0; i < n; ++i) {
         const int64_t c = perm[i], g = c / s.group;
-        if (!opt.act_order && c % s.group == 0)
-          params[g] = fit(c, [&](int k) { return static_cast<float>(x[i + k]); });
+        const auto updated = [&](int64_t cc) { return static_cast<float>(x[i + cc - c]); };
+        if (!opt.act_order && c % block == 0 && s.bilevel()) {
+          for (int64_t j = g; j < g + block / s.group; ++j) params[j] = fit(j * s.group, updated);
+          s.share_steps(&params[g], block / s.group);
+        }
+        if (!opt.act_order && c % s.group == 0) {
+          GroupParams p = fit(c, updated);
+          p.step = params[g].step;
+          params[g] = s.stored(p);
+        }
         const uint8_t code = codes[c] = s.code(static_cast<float>(x[i]), params[g]);
         double e = x[i] - s.value(code, params[g]);
         if (outliers.sensitivity) (*outliers.sensitivity)[r * cols + c] = static_cast<float>(e * e / (u[i * n + i] * u[i * n + i]));

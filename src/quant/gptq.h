@@ -29,6 +29,9 @@ struct GptqOutliers {
 // `hessian` is cols x cols (row-major), e.g. from calibration (calib.h). Group
 // parameters come from the error-updated weights when their group starts
 // (act_order: from the original weights, so groups remain contiguous blocks).
+// Bilevel types (ER_Q3_G16_BL): a block's scale step from its groups' fits when
+// the block starts, then each group's 3-bit scale and zero under it when the
+// group starts; the weights are coded with those stored statistics.
 QuantizedTensor quantize_gptq(const Scheme& s, const float* w, int64_t rows, int64_t cols,
                               const std::vector<double>& hessian, const GptqOptions& opt, ThreadPool* pool,
                               const GptqOutliers& outliers = {});

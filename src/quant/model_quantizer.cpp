@@ -55,6 +55,17 @@ Plan plan_tensor(const GgufTensor& t, const QuantizeOptions& opt, bool asym) {
     if (opt.double_quant && !dq) p.note = fmt::format("row of {} is not a multiple of 256: scales not double-quantized", cols);
     return p;
   }
+  if (opt.group == BL_GROUP) {  // bilevel ER_Q3_G16_BL: whole blocks of 64 or the usual fallback
+    if (cols % QK_BL != 0) {
+      p.type = fallback_type(cols);
+      p.note = fmt::format("row of {} is not a multiple of the bilevel block {}: fallback", cols, QK_BL);
+      return p;
+    }
+    p.type = DType::ER_Q3_G16_BL;
+    p.scheme = Scheme::of(p.type);
+    p.by_method = true;
+    return p;
+  }
   int g = opt.bits == 8 ? 32 : opt.group;
   while (cols % g != 0 && g > 32) g /= 2;
   if (cols % g != 0) {
@@ -221,7 +232,12 @@ QuantizeSummary quantize_model(const std::string& in_path, const std::string& ou
   EDGERAG_CHECK(std::find(methods.begin(), methods.end(), opt.method) != methods.end(),
                 "unknown quantization method '{}' (rtn, nf4, hqq, gptq, awq, autoround, spqr)", opt.method);
   EDGERAG_CHECK(opt.bits >= 2 && opt.bits <= 8, "--bits must be 2..8 (got {})", opt.bits);
-  EDGERAG_CHECK(opt.group >= 32 && opt.group <= 256, "--group must be 32..256 (got {})", opt.group);
+  EDGERAG_CHECK((opt.group >= 32 && opt.group <= 256) || opt.group == BL_GROUP,
+                "--group must be 32..256, or 16 for bilevel 3-bit (got {})", opt.group);
+  EDGERAG_CHECK(opt.group != BL_GROUP || (opt.bits == 3 && (opt.method == "rtn" || opt.method == "gptq" ||
+                                                            opt.method == "spqr")),
+                "--group 16 is the bilevel ER_Q3_G16_BL type: --bits 3 with --method rtn, gptq or spqr (got {}-bit {})",
+                opt.bits, opt.method);
   const bool calibrated = calibrated_method(opt.method);
   EDGERAG_CHECK(!calibrated || !opt.calib_file.empty(), "--method {} needs calibration text (--calib FILE)",
                 opt.method);

@@ -15,9 +15,11 @@ QuantizedTensor quantize_grouped(const Scheme& s, const float* w, int64_t rows, 
     std::vector<GroupParams> params(cols / s.group);
     for (size_t r = begin; r < end; ++r) {
       const float* row = w + r * cols;
+      for (int64_t g = 0; g < cols / s.group; ++g) params[g] = fit(row + g * s.group, s.group);
+      s.share_steps(params.data(), cols / s.group);
       for (int64_t g = 0; g < cols / s.group; ++g) {
         const float* x = row + g * s.group;
-        const GroupParams p = params[g] = s.stored(fit(x, s.group));
+        const GroupParams p = params[g] = s.stored(params[g]);
         for (int i = 0; i < s.group; ++i) codes[g * s.group + i] = s.code(x[i], p);
       }
       s.pack(codes.data(), params.data(), cols, q.data.data() + r * rb);

@@ -41,6 +41,7 @@ Scheme Scheme::of(DType type, bool asymmetric) {
     case DType::Q4_1: s.bits = 4, s.group = 32, s.asymmetric = asymmetric; break;
     case DType::Q5_1: s.bits = 5, s.group = 32, s.asymmetric = asymmetric; break;
     case DType::ER_NF4: s.bits = 4, s.group = QK_NF4, s.asymmetric = false, s.nf4 = true; break;
+    case DType::ER_Q3_G16_BL: s.bits = 3, s.group = BL_GROUP, s.asymmetric = true, s.block = QK_BL; break;  // zeros always stored
     default:
       if (!er_affine_spec(type, &spec)) fail("no quantization scheme for tensor type {}", dtype_name(type));
       s.bits = spec.bits, s.group = spec.group, s.asymmetric = asymmetric;
@@ -59,6 +60,14 @@ uint8_t Scheme::code(float x, GroupParams p) const {
 }
 
 GroupParams Scheme::stored(GroupParams p) const {
+  if (bilevel()) {
+    EDGERAG_CHECK(p.step >= 0, "{}: group statistics need their block's step (methods rtn, gptq, spqr)",
+                  dtype_name(type));
+    int sc, z;
+    q3bl_fit(p.d, p.m, p.step, &sc, &z);
+    const float d = p.step * static_cast<float>(sc + 1);
+    return {d, -d * static_cast<float>(z), p.step};
+  }
   GroupParams s{r16(p.d), 0};
   s.m = (asymmetric ? r16(p.m) : -static_cast<float>(zero) * s.d);
   return s;
@@ -72,6 +81,10 @@ GroupParams Scheme::fit(const float* w, int n) const {
   }
   if (asymmetric) {
     const auto [lo, hi] = std::minmax_element(w, w + n);
+    if (bilevel()) {
+      const float l = std::min(*lo, 0.0f);
+      return {(std::max(*hi, 0.0f) - l) / qmax(), l};
+    }
     return {(*hi - *lo) / qmax(), *lo};
   }
   float amax = 0, max = 0;
@@ -83,8 +96,32 @@ GroupParams Scheme::fit(const float* w, int n) const {
   return {d, -zero * d};
 }
 
+void Scheme::share_steps(GroupParams* params, int64_t n_groups) const {
+  if (!bilevel()) return;
+  EDGERAG_CHECK(n_groups % BL_GROUPS == 0, "{} groups do not fill {}'s blocks of {}", n_groups, dtype_name(type), block);
+  for (int64_t b = 0; b < n_groups; b += BL_GROUPS) {
+    float d[BL_GROUPS];
+    for (int j = 0; j < BL_GROUPS; ++j) d[j] = params[b + j].d;
+    const float step = fp16_to_fp32(q3bl_step(d));
+    for (int j = 0; j < BL_GROUPS; ++j) params[b + j].step = step;
+  }
+}
+
 void Scheme::pack(const uint8_t* q, const GroupParams* params, int64_t n, void* dst) const {
   EDGERAG_CHECK(n % group == 0, "row of {} is not a multiple of the group size {}", n, group);
+  if (bilevel()) {  // the codes of (s, z) back from the stored d = D (s + 1) and m = -d z
+    EDGERAG_CHECK(n % block == 0, "row of {} is not a multiple of the {} block {}", n, dtype_name(type), block);
+    for (int64_t b = 0; b < n / block; ++b, q += block, params += BL_GROUPS) {
+      int sc[BL_GROUPS], z[BL_GROUPS];
+      for (int j = 0; j < BL_GROUPS; ++j) {
+        const GroupParams& p = params[j];
+        sc[j] = p.step > 0 ? std::clamp(static_cast<int>(std::lround(p.d / p.step)) - 1, 0, 7) : 0;
+        z[j] = p.d > 0 ? std::clamp(static_cast<int>(std::lround(-p.m / p.d)), 0, 7) : 0;
+      }
+      q3bl_pack(q, fp32_to_fp16(params[0].step), sc, z, &static_cast<BlockQ3Bl*>(dst)[b]);
+    }
+    return;
+  }
   const int64_t nb = n / group;
   ErAffineSpec spec;
   for (int64_t b = 0; b < nb; ++b, q += group) {
@@ -132,8 +169,9 @@ void Scheme::pack(const uint8_t* q, const GroupParams* params, int64_t n, void* 
 }
 
 std::string Scheme::describe() const {
-  return fmt::format("{} ({}-bit{}, group {})", dtype_name(type), bits,
-                     nf4 ? " NF4" : asymmetric ? " asymmetric" : " symmetric", group);
+  return fmt::format("{} ({}-bit{}, group {}{})", dtype_name(type), bits,
+                     nf4 ? " NF4" : asymmetric ? " asymmetric" : " symmetric", group,
+                     bilevel() ? fmt::format(", 3-bit scales and zeros over blocks of {}", block) : "");
 }
 
 DType storage_type(int bits, int group, bool asymmetric, bool nf4, bool double_quant) {
@@ -144,10 +182,11 @@ DType storage_type(int bits, int group, bool asymmetric, bool nf4, bool double_q
   if (bits == 8) return DType::Q8_0;
   if (group == 32 && bits == 4) return asymmetric ? DType::Q4_1 : DType::Q4_0;
   if (group == 32 && bits == 5) return asymmetric ? DType::Q5_1 : DType::Q5_0;
+  if (bits == 3 && group == BL_GROUP) return DType::ER_Q3_G16_BL;
   DType t;
   if (er_affine_type(bits, group, &t)) return t;
-  fail("no storage type for {}-bit codes in groups of {} (supported: 8/g32, 5/g32, 4/g32|64|128, 3 and 2/g32|64|128)",
-       bits, group);
+  fail("no storage type for {}-bit codes in groups of {} (supported: 8/g32, 5/g32, 4/g32|64|128, 3/g16 (bilevel), "
+       "3 and 2/g32|64|128)", bits, group);
 }
 
 }  // namespace edgerag::quant

@@ -5,10 +5,10 @@
 // dense product. Outliers are left out of their group's min/max fit, so the
 // other weights of the group get a finer grid.
 //
-// What is stored how: the dense part is a standard edgerag/GGUF block type of
-// the chosen bits and group (e.g. ER_Q3_G32: fp16 scale and offset per group);
-// the paper's bilevel statistics (3-bit scales and zeros in groups of 16) would
-// need a new block type and kernels and are not implemented. The side tensor
+// What is stored how: the dense part is the block type of the chosen bits and
+// group: with --bits 3 --group 16 the paper's bilevel statistics (ER_Q3_G16_BL,
+// tensor/edgerag_types.h: 3-bit scales and zeros of groups of 16 over blocks of
+// 64, 3.625 bits per weight), otherwise a standard type (e.g. ER_Q3_G64). The side tensor
 // (tensor/sparse.h, format 3) costs 24 bits per outlier (the full fp16 value +
 // its column within a segment of at most 128 columns) plus 8 bits per row segment.
 #pragma once

@@ -35,7 +35,8 @@ const DTypeTraits* lookup(DType t) {
       er_q3_g128{"ER_Q3_G128", 128, er_affine_block_bytes(3, 128), true},
       er_q2_g32{"ER_Q2_G32", 32, er_affine_block_bytes(2, 32), true},
       er_q2_g64{"ER_Q2_G64", 64, er_affine_block_bytes(2, 64), true},
-      er_q2_g128{"ER_Q2_G128", 128, er_affine_block_bytes(2, 128), true};
+      er_q2_g128{"ER_Q2_G128", 128, er_affine_block_bytes(2, 128), true},
+      er_q3_g16_bl{"ER_Q3_G16_BL", QK_BL, sizeof(BlockQ3Bl), true};
   switch (t) {
     case DType::F32: return &f32;
     case DType::F16: return &f16;
@@ -67,6 +68,7 @@ const DTypeTraits* lookup(DType t) {
     case DType::ER_Q2_G32: return &er_q2_g32;
     case DType::ER_Q2_G64: return &er_q2_g64;
     case DType::ER_Q2_G128: return &er_q2_g128;
+    case DType::ER_Q3_G16_BL: return &er_q3_g16_bl;
   }
   return nullptr;
 }
@@ -355,7 +357,7 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
     case DType::Q6_K: return dequant_q6_k(static_cast<const BlockQ6_K*>(src), dst, nb);
     case DType::ER_NF4: case DType::ER_NF4_DQ: case DType::ER_Q4_G64: case DType::ER_Q4_G128:
     case DType::ER_Q3_G32: case DType::ER_Q3_G64: case DType::ER_Q3_G128: case DType::ER_Q2_G32:
-    case DType::ER_Q2_G64: case DType::ER_Q2_G128:
+    case DType::ER_Q2_G64: case DType::ER_Q2_G128: case DType::ER_Q3_G16_BL:
       return er_dequantize_row(t, src, dst, n);
     default: fail("dequantize: unsupported tensor type {}", dtype_name(t));
   }
@@ -386,7 +388,7 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
     case DType::Q6_K: return quantize_q6_k_ref(src, static_cast<BlockQ6_K*>(dst), n);
     case DType::ER_NF4: case DType::ER_NF4_DQ: case DType::ER_Q4_G64: case DType::ER_Q4_G128:
     case DType::ER_Q3_G32: case DType::ER_Q3_G64: case DType::ER_Q3_G128: case DType::ER_Q2_G32:
-    case DType::ER_Q2_G64: case DType::ER_Q2_G128:
+    case DType::ER_Q2_G64: case DType::ER_Q2_G128: case DType::ER_Q3_G16_BL:
       return er_quantize_row(t, src, dst, n);
     default: fail("quantize: no quantizer for tensor type {}", dtype_name(t));
   }

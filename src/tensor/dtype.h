@@ -15,9 +15,9 @@ enum class DType : uint32_t {
   I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, BF16 = 30,
   // edgerag types (tensor/edgerag_types.h, docs/FORMATS.md)
   ER_NF4 = 64, ER_NF4_DQ = 65, ER_Q4_G64 = 66, ER_Q4_G128 = 67, ER_Q3_G32 = 68, ER_Q3_G64 = 69,
-  ER_Q3_G128 = 70, ER_Q2_G32 = 71, ER_Q2_G64 = 72, ER_Q2_G128 = 73,
+  ER_Q3_G128 = 70, ER_Q2_G32 = 71, ER_Q2_G64 = 72, ER_Q2_G128 = 73, ER_Q3_G16_BL = 74,
 };
-constexpr uint32_t kDTypeIdEnd = 74;  // one past the largest id
+constexpr uint32_t kDTypeIdEnd = 75;  // one past the largest id
 
 constexpr int QK4_0 = 32, QK4_1 = 32, QK5_0 = 32, QK5_1 = 32, QK8_0 = 32, QK8_1 = 32, QK_K = 256;
 constexpr int K_SCALE_SIZE = 12;

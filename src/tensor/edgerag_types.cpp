@@ -104,6 +104,28 @@ void er_affine_pack(int bits, int group, const uint8_t* codes, uint16_t d, uint1
   }
 }
 
+uint16_t q3bl_step(const float* group_scales) {
+  float top = 0;
+  for (int j = 0; j < BL_GROUPS; ++j) top = std::max(top, group_scales[j]);
+  return fp32_to_fp16(top / 8);
+}
+
+void q3bl_fit(float d, float lo, float step, int* s, int* z) {
+  *s = step > 0 ? std::clamp(static_cast<int>(std::lround(d / step)) - 1, 0, 7) : 0;
+  const float dq = step * static_cast<float>(*s + 1);
+  *z = dq > 0 ? std::clamp(static_cast<int>(std::lround(-lo / dq)), 0, 7) : 0;
+}
+
+void q3bl_pack(const uint8_t* codes, uint16_t step, const int* s, const int* z, BlockQ3Bl* dst) {
+  unsigned v = 0;
+  for (int j = 0; j < BL_GROUPS; ++j) v |= static_cast<unsigned>(s[j] | z[j] << 3) << (6 * j);
+  dst->d = step;
+  for (int k = 0; k < 3; ++k) dst->stats[k] = static_cast<uint8_t>(v >> (8 * k));
+  uint8_t packed[4 + sizeof(dst->qs)];  // er_affine_pack's layout minus its d and m
+  er_affine_pack(3, QK_BL, codes, 0, 0, packed);
+  std::memcpy(dst->qs, packed + 4, sizeof(dst->qs));
+}
+
 uint8_t nf4_nearest(float x) {
   // Levels are sorted: pick the nearest of the two around x.
   const float* it = std::lower_bound(kNF4Levels, kNF4Levels + 16, x);
@@ -147,6 +169,18 @@ void er_dequantize_row(DType t, const void* src, float* dst, int64_t n) {
     }
     return;
   }
+  if (t == DType::ER_Q3_G16_BL) {
+    const auto* x = static_cast<const BlockQ3Bl*>(src);
+    for (int64_t b = 0; b < n / QK_BL; ++b) {
+      const float step = fp16_to_fp32(x[b].d);
+      for (int i = 0; i < QK_BL; ++i) {
+        int sc, z;
+        q3bl_stats(x[b], i / BL_GROUP, &sc, &z);
+        *dst++ = step * static_cast<float>((sc + 1) * (er_affine_code(x[b].qs, 3, i) - z));
+      }
+    }
+    return;
+  }
   fail("dequantize: {} is not an edgerag type", dtype_name(t));
 }
 
@@ -179,6 +213,26 @@ void er_quantize_row(DType t, const float* src, void* dst, int64_t n) {
         for (int j = 0; j < QK_NF4 / 2; ++j)
           y[b].qs[g * QK_NF4 / 2 + j] = static_cast<uint8_t>(codes[2 * j] | (codes[2 * j + 1] << 4));
       }
+    }
+    return;
+  }
+  if (t == DType::ER_Q3_G16_BL) {
+    auto* y = static_cast<BlockQ3Bl*>(dst);
+    for (int64_t b = 0; b < n / QK_BL; ++b, src += QK_BL) {
+      float lo[BL_GROUPS], d[BL_GROUPS];
+      for (int j = 0; j < BL_GROUPS; ++j) {
+        const auto [mn, mx] = std::minmax_element(src + j * BL_GROUP, src + (j + 1) * BL_GROUP);
+        lo[j] = std::min(*mn, 0.0f), d[j] = (std::max(*mx, 0.0f) - lo[j]) / 7;
+      }
+      const uint16_t step = q3bl_step(d);
+      int sc[BL_GROUPS], z[BL_GROUPS];
+      for (int j = 0; j < BL_GROUPS; ++j) {
+        q3bl_fit(d[j], lo[j], fp16_to_fp32(step), &sc[j], &z[j]);
+        const float dq = fp16_to_fp32(step) * static_cast<float>(sc[j] + 1), id = dq ? 1.0f / dq : 0.0f;
+        for (int i = j * BL_GROUP; i < (j + 1) * BL_GROUP; ++i)
+          codes[i] = static_cast<uint8_t>(std::clamp<int>(static_cast<int>(std::lround(src[i] * id)) + z[j], 0, 7));
+      }
+      q3bl_pack(codes, step, sc, z, &y[b]);
     }
     return;
   }

@@ -45,9 +45,35 @@ void nf4_pack(const uint8_t* codes, uint16_t d, BlockNF4* dst);
 // Index of the NF4 level nearest to x (x in units of the group absmax).
 uint8_t nf4_nearest(float x);
 
+// ER_Q3_G16_BL, SpQR's bilevel statistics: blocks of 64 weights, 4 groups of 16
+// whose scale and zero are themselves 3-bit codes over the block: group j's
+// scale is D (s_j + 1) with the block's fp16 step D, its zero z_j an integer code
+// point, so w = D (s_j + 1) (q - z_j) with q, s_j, z_j in [0, 8). 29 bytes per 64
+// weights (3.625 bits each): fp16 D; 3 bytes of statistics (s_j in bits [6j,
+// 6j + 3), z_j in [6j + 3, 6j + 6)); 24 bytes of 3-bit codes (the ER_Q3 bit stream).
+constexpr int QK_BL = 64, BL_GROUP = 16, BL_GROUPS = QK_BL / BL_GROUP;
+#pragma pack(push, 1)
+struct BlockQ3Bl { uint16_t d; uint8_t stats[3]; uint8_t qs[QK_BL * 3 / 8]; };
+#pragma pack(pop)
+static_assert(sizeof(BlockQ3Bl) == 29);
+// Group j's scale code s (scale D (s + 1)) and zero z.
+inline void q3bl_stats(const BlockQ3Bl& b, int j, int* s, int* z) {
+  const unsigned v = (b.stats[0] | b.stats[1] << 8 | b.stats[2] << 16) >> (6 * j);
+  *s = static_cast<int>(v & 7), *z = static_cast<int>((v >> 3) & 7);
+}
+// The fp16 step D of a block from its groups' ideal scales (range / 7): the
+// largest scale is code 7.
+uint16_t q3bl_step(const float* group_scales);
+// The nearest stored statistics under step D for a group whose range [lo, lo + 7 d]
+// contains 0: s nearest to d / D - 1, then z nearest to -lo / (D (s + 1)).
+void q3bl_fit(float d, float lo, float step, int* s, int* z);
+// Packs one block from its 64 codes, fp16 step and 4 (s, z) pairs.
+void q3bl_pack(const uint8_t* codes, uint16_t step, const int* s, const int* z, BlockQ3Bl* dst);
+
 // Scalar reference conversions for the types above (called by dequantize_row /
 // quantize_row in dtype.cpp). The quantizers are round-to-nearest: min/max
-// offset and scale for the affine types, absmax for NF4.
+// offset and scale for the affine types, absmax for NF4, for ER_Q3_G16_BL min/max
+// with 0 in the range and statistics from q3bl_step / q3bl_fit.
 void er_dequantize_row(DType t, const void* src, float* dst, int64_t n);
 void er_quantize_row(DType t, const float* src, void* dst, int64_t n);
 

@@ -118,6 +118,26 @@ float dot_er_affine_row(int64_t n, const uint8_t* w, const uint8_t* x) {
   return s;
 }
 
+// ER_Q3_G16_BL against Q8_0 activations: the integer weights (s + 1)(q - z) of
+// each 32-element sub-block (two groups) dotted with the quants, times D d_x.
+float dot_er_q3bl_row(int64_t n, const uint8_t* w, const uint8_t* x) {
+  const auto* wb = reinterpret_cast<const BlockQ3Bl*>(w);
+  const auto* xb = reinterpret_cast<const BlockQ8_0*>(x);
+  float s = 0;
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const BlockQ3Bl& blk = wb[b / 2];
+    int isum = 0;
+    for (int j = 0; j < 32; ++j) {
+      const int i = static_cast<int>(b % 2) * 32 + j;
+      int sc, z;
+      q3bl_stats(blk, i / BL_GROUP, &sc, &z);
+      isum += (sc + 1) * (er_affine_code(blk.qs, 3, i) - z) * xb[b].qs[j];
+    }
+    s += static_cast<float>(isum) * (fp16_to_fp32(blk.d) * fp16_to_fp32(xb[b].d));
+  }
+  return s;
+}
+
 // ER_NF4 / ER_NF4_DQ with the int8 codebook kNF4Levels8 (127 * level), hence
 // the final / 127. A sub-block's codes: 16 bytes, the first `i0` weights of its group skipped.
 template <typename Block>
@@ -244,7 +264,8 @@ const MatmulKernel* scalar_kernel(DType w) {
       er_q4_g64{DType::Q8_1, tile<dot_er_affine_row<4, 64>>}, er_q4_g128{DType::Q8_1, tile<dot_er_affine_row<4, 128>>},
       er_q3_g32{DType::Q8_1, tile<dot_er_affine_row<3, 32>>}, er_q3_g64{DType::Q8_1, tile<dot_er_affine_row<3, 64>>},
       er_q3_g128{DType::Q8_1, tile<dot_er_affine_row<3, 128>>}, er_q2_g32{DType::Q8_1, tile<dot_er_affine_row<2, 32>>},
-      er_q2_g64{DType::Q8_1, tile<dot_er_affine_row<2, 64>>}, er_q2_g128{DType::Q8_1, tile<dot_er_affine_row<2, 128>>};
+      er_q2_g64{DType::Q8_1, tile<dot_er_affine_row<2, 64>>}, er_q2_g128{DType::Q8_1, tile<dot_er_affine_row<2, 128>>},
+      er_q3_g16_bl{DType::Q8_0, tile<dot_er_q3bl_row>};
   switch (w) {
     case DType::F32: return &f32;
     case DType::F16: return &f16;
@@ -267,6 +288,7 @@ const MatmulKernel* scalar_kernel(DType w) {
     case DType::ER_Q2_G32: return &er_q2_g32;
     case DType::ER_Q2_G64: return &er_q2_g64;
     case DType::ER_Q2_G128: return &er_q2_g128;
+    case DType::ER_Q3_G16_BL: return &er_q3_g16_bl;
     default: return nullptr;
   }
 }

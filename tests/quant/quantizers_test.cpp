@@ -194,9 +194,42 @@ TEST(Gptq, IdentityHessianEqualsRtn) {
   const std::vector<float> w = weights(3);
   std::vector<double> h(kCols * kCols, 0.0);
   for (int64_t i = 0; i < kCols; ++i) h[i * kCols + i] = 1.0;
-  const Scheme s = Scheme::of(DType::Q4_0);
-  EXPECT_EQ(quantize_gptq(s, w.data(), kRows, kCols, h, {0.0, false}, nullptr).data,
-            quantize_rtn(s, w.data(), kRows, kCols, nullptr).data);
+  for (DType t : {DType::Q4_0, DType::ER_Q3_G16_BL}) {  // bilevel: the same steps and coded statistics too
+    const Scheme s = Scheme::of(t);
+    EXPECT_EQ(quantize_gptq(s, w.data(), kRows, kCols, h, {0.0, false}, nullptr).data,
+              quantize_rtn(s, w.data(), kRows, kCols, nullptr).data) << s.describe();
+  }
+}
+
+TEST(Gptq, BilevelStatisticsKeepItsLeadOverRtn) {
+  // GPTQ quantizes with the coded 3-bit scales and zeros, so the error it spreads
+  // is the stored one: it must stay well below RTN of the same type, with and
+  // without act-order, and SpQR's 1% outliers must cut it further.
+  Fixture f;
+  ThreadPool pool(2);
+  const Scheme s = Scheme::of(DType::ER_Q3_G16_BL);
+  const double rtn = f.err(quantize_rtn(s, f.w.data(), kRows, kCols, &pool));
+  const double gptq = f.err(quantize_gptq(s, f.w.data(), kRows, kCols, f.calib, {}, &pool));
+  GptqOptions ao;
+  ao.act_order = true;
+  const double gptq_ao = f.err(quantize_gptq(s, f.w.data(), kRows, kCols, f.calib, ao, &pool));
+  EXPECT_LT(gptq, 0.8 * rtn) << "gptq " << gptq << " rtn " << rtn;
+  EXPECT_LT(gptq_ao, 0.8 * rtn) << "act-order " << gptq_ao << " rtn " << rtn;
+  f.w = weights(5, true);
+  const double heavy = f.err(quantize_gptq(s, f.w.data(), kRows, kCols, f.calib, {}, &pool));
+  const SpqrTensor sq = quantize_spqr(s, f.w.data(), kRows, kCols, f.calib, {}, {0.01}, &pool);
+  EXPECT_EQ(sq.dense.type, DType::ER_Q3_G16_BL);
+  std::vector<float> w_hat = sq.dense.dequantize(), eye(kCols * kCols, 0.0f), st(kCols * kRows, 0.0f);
+  for (int64_t c = 0; c < kCols; ++c) eye[c * kCols + c] = 1;
+  csr_matmul_add_ref(CsrOutliers::view(DType::I8, sq.outliers.data(), sq.outliers.size(), kRows, kCols), eye.data(),
+                     kCols, st.data());
+  for (int64_t r = 0; r < kRows; ++r)
+    for (int64_t c = 0; c < kCols; ++c) w_hat[r * kCols + c] += st[c * kRows + r];
+  const double spqr = output_error(f.w.data(), w_hat.data(), kRows, kCols, f.heldout);
+  EXPECT_LT(spqr, 0.8 * heavy) << "spqr " << spqr << " gptq " << heavy;
+  // Rows that do not fill whole blocks of 64 and methods without a block step are refused.
+  EXPECT_THROW(quantize_gptq(s, f.w.data(), kRows, 96, std::vector<double>(96 * 96, 0.0), {}, nullptr), Error);
+  EXPECT_THROW(quantize_hqq(s, f.w.data(), kRows, kCols, {}, nullptr), Error);
 }
 
 TEST(Gptq, RejectsBadShapes) {

@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "quant/rtn.h"
 #include "tensor/edgerag_types.h"
 #include "util/error.h"
 
@@ -39,6 +40,45 @@ TEST(Scheme, PackMatchesDequantize) {
         ASSERT_FLOAT_EQ(out[i], s.value(codes[i], params[i / s.group])) << s.describe() << " at " << i;
     }
   }
+}
+
+// Bilevel statistics: raw group fits get their block's step, are coded to 3-bit
+// scale and zero, and pack/dequantize to exactly d * q + m; RTN through the
+// scheme is the reference quantizer's error within 1%.
+TEST(Scheme, BilevelPackMatchesDequantizeAndReference) {
+  std::mt19937 rng(4);
+  std::normal_distribution<float> nd(0, 1);
+  const int64_t n = 256;
+  const Scheme s = Scheme::of(DType::ER_Q3_G16_BL);
+  ASSERT_TRUE(s.bilevel());
+  EXPECT_EQ(s.group, 16);
+  std::vector<float> x(n);
+  for (int64_t i = 0; i < n; ++i) x[i] = nd(rng) * (i < 64 ? 0.1f : 1.0f);  // one block 10x smaller
+  std::vector<GroupParams> params(n / s.group);
+  for (int64_t g = 0; g < n / s.group; ++g) params[g] = s.fit(&x[g * s.group], s.group);
+  s.share_steps(params.data(), n / s.group);
+  std::vector<uint8_t> codes(n);
+  for (int64_t g = 0; g < n / s.group; ++g) {
+    params[g] = s.stored(params[g]);
+    EXPECT_EQ(params[g].step, params[g / 4 * 4].step);
+    EXPECT_LE(params[g].d, 8 * params[g].step * (1 + 1e-6f));  // scale code in [0, 8)
+  }
+  for (auto& q : codes) q = static_cast<uint8_t>(rng() % 8);
+  std::vector<uint8_t> packed(row_size(s.type, n));
+  EXPECT_EQ(packed.size(), 4u * 29);
+  s.pack(codes.data(), params.data(), n, packed.data());
+  std::vector<float> out(n);
+  dequantize_row(s.type, packed.data(), out.data(), n);
+  for (int64_t i = 0; i < n; ++i) ASSERT_FLOAT_EQ(out[i], s.value(codes[i], params[i / s.group])) << i;
+  const QuantizedTensor rtn = quantize_rtn(s, x.data(), 1, n, nullptr);
+  std::vector<uint8_t> ref(row_size(s.type, n));
+  quantize_row(s.type, x.data(), ref.data(), n);
+  std::vector<float> a = rtn.dequantize(), b(n);
+  dequantize_row(s.type, ref.data(), b.data(), n);
+  double ea = 0, eb = 0;
+  for (int64_t i = 0; i < n; ++i) ea += (a[i] - x[i]) * (a[i] - x[i]), eb += (b[i] - x[i]) * (b[i] - x[i]);
+  EXPECT_NEAR(ea, eb, 0.01 * eb);
+  EXPECT_THROW(s.stored({1.0f, 0.0f}), Error);  // no step: a method without block statistics
 }
 
 // The generic RTN path reproduces the reference quantizers of the standard types.
@@ -81,7 +121,7 @@ TEST(EdgeragTypes, ReferenceQuantizersBoundTheError) {
   for (Case c : {Case{DType::ER_NF4, 0.12f}, Case{DType::ER_NF4_DQ, 0.13f}, Case{DType::ER_Q4_G64, 0.12f},
                  Case{DType::ER_Q4_G128, 0.13f}, Case{DType::ER_Q3_G32, 0.21f}, Case{DType::ER_Q3_G64, 0.24f},
                  Case{DType::ER_Q3_G128, 0.27f}, Case{DType::ER_Q2_G32, 0.45f}, Case{DType::ER_Q2_G64, 0.52f},
-                 Case{DType::ER_Q2_G128, 0.58f}}) {
+                 Case{DType::ER_Q2_G128, 0.58f}, Case{DType::ER_Q3_G16_BL, 0.2f}}) {
     std::vector<uint8_t> q(row_size(c.t, n));
     quantize_row(c.t, x.data(), q.data(), n);
     dequantize_row(c.t, q.data(), y.data(), n);
@@ -92,6 +132,32 @@ TEST(EdgeragTypes, ReferenceQuantizersBoundTheError) {
     ASSERT_TRUE(dtype_from_name(dtype_name(c.t), &back));
     EXPECT_EQ(back, c.t);
   }
+}
+
+TEST(EdgeragTypes, Q3BilevelBlockByHand) {
+  // D = 0.5 (fp16 0x3800); groups (s, z) = (0, 0), (7, 7), (3, 4), (1, 2): stats bits
+  // 000000 | 111111 << 6 | 100011 << 12 | 010001 << 18 = 0x463FC0 -> C0 3F 46;
+  // codes q = i % 8. w = 0.5 (s + 1)(q - z).
+  uint8_t codes[QK_BL];
+  for (int i = 0; i < QK_BL; ++i) codes[i] = static_cast<uint8_t>(i % 8);
+  const int sc[4] = {0, 7, 3, 1}, z[4] = {0, 7, 4, 2};
+  BlockQ3Bl b;
+  q3bl_pack(codes, 0x3800, sc, z, &b);
+  EXPECT_EQ(b.stats[0], 0xC0);
+  EXPECT_EQ(b.stats[1], 0x3F);
+  EXPECT_EQ(b.stats[2], 0x46);
+  EXPECT_EQ(b.qs[0], 0x88);  // codes 0, 1, 2 (bits 0-2, 3-5, 6-8): 0b10'001'000
+  float y[QK_BL];
+  dequantize_row(DType::ER_Q3_G16_BL, &b, y, QK_BL);
+  for (int i = 0; i < QK_BL; ++i) {
+    const int j = i / 16;
+    ASSERT_EQ(y[i], 0.5f * static_cast<float>((sc[j] + 1) * (i % 8 - z[j]))) << i;
+  }
+  EXPECT_EQ(y[16], -28.0f);  // 0.5 * 8 * (0 - 7)
+  EXPECT_EQ(row_size(DType::ER_Q3_G16_BL, 128), 58u);
+  DType t;
+  ASSERT_TRUE(dtype_from_name("er_q3_g16_bl", &t));
+  EXPECT_EQ(static_cast<uint32_t>(t), 74u);
 }
 
 TEST(EdgeragTypes, NF4NearestAndDoubleQuantizedScales) {
@@ -118,6 +184,8 @@ TEST(Scheme, StorageTypeChoice) {
   EXPECT_EQ(storage_type(5, 32, true), DType::Q5_1);
   EXPECT_EQ(storage_type(4, 128, true), DType::ER_Q4_G128);
   EXPECT_EQ(storage_type(3, 64, true), DType::ER_Q3_G64);
+  EXPECT_EQ(storage_type(3, 16, false), DType::ER_Q3_G16_BL);
+  EXPECT_THROW(storage_type(4, 16, true), Error);
   EXPECT_EQ(storage_type(2, 32, false), DType::ER_Q2_G32);
   EXPECT_EQ(storage_type(4, 64, false, true), DType::ER_NF4);
   EXPECT_EQ(storage_type(4, 64, false, true, true), DType::ER_NF4_DQ);

@@ -52,7 +52,7 @@ const DType kTypes[] = {DType::F32,       DType::F16,       DType::BF16,      DT
                         DType::Q4_1,      DType::Q5_0,      DType::Q5_1,      DType::Q4_K,       DType::Q5_K,
                         DType::Q6_K,      DType::ER_NF4,    DType::ER_Q4_G64, DType::ER_Q4_G128, DType::ER_Q3_G32,
                         DType::ER_Q3_G64, DType::ER_Q3_G128, DType::ER_Q2_G32, DType::ER_Q2_G64, DType::ER_Q2_G128,
-                        DType::ER_NF4_DQ};
+                        DType::ER_NF4_DQ, DType::ER_Q3_G16_BL};
 
 // Float64 dot product of dequantized weights and activations, and sum |w x| (the
 // scale of float32 rounding error).

@@ -43,7 +43,7 @@ void setup(CLI::App& app) {
   cmd->add_option("-o,--output", f->out, "Output GGUF file")->required();
   cmd->add_option("--method", f->opt.method, "rtn | nf4 | hqq | gptq | awq | autoround | spqr")->default_val("rtn");
   cmd->add_option("--bits", f->opt.bits, "Bits per weight code: 2, 3, 4, 5 or 8")->default_val(4);
-  cmd->add_option("--group", f->opt.group, "Weights per scale (32, 64, 128)")->default_val(32);
+  cmd->add_option("--group", f->opt.group, "Weights per scale (32, 64, 128; 16 with --bits 3: bilevel ER_Q3_G16_BL)")->default_val(32);
   cmd->add_flag("--sym", f->sym, "Symmetric codes (offset tied to the scale)");
   cmd->add_flag("--asym", f->asym, "Asymmetric codes (free per-group offset)");
   cmd->add_flag("--no-double-quant", f->no_dq, "nf4: keep one fp16 scale per group");
