@@ -225,25 +225,29 @@ void time_dense(rag::Index& idx, rag::Embedder& emb, const std::string& dir, con
   rag::SearchOptions so;
   so.mode = rag::SearchMode::Dense;
   so.k = so.dense_depth = o.k;
+  so.rescore_depth = o.rescore_depth;
   for (size_t ef : o.ef_search) {
     so.ef_search = ef;
-    std::vector<double> dense_ms;
+    std::vector<double> dense_ms, cpu_ms;
     double found = 0;
     for (size_t q = 0; q < queries.size(); ++q) {
+      const double cpu = process_cpu_seconds();
       auto r = idx.search(queries[q], so);
+      cpu_ms.push_back(1e3 * (process_cpu_seconds() - cpu));
       dense_ms.push_back(r.timings.dense_ms);
       if (q >= n_recall) continue;
       size_t hit = 0;
       for (const auto& h : r.hits) hit += exact[q].count(h.chunk_id);
       found += exact[q].empty() ? 1.0 : static_cast<double>(hit) / static_cast<double>(exact[q].size());
     }
-    row.sweep.push_back({ef, stats(dense_ms), n_recall == 0 ? 0 : found / static_cast<double>(n_recall)});
+    row.sweep.push_back({ef, stats(dense_ms), stats(cpu_ms), n_recall == 0 ? 0 : found / static_cast<double>(n_recall)});
   }
   std::vector<double> hybrid_ms;
   rag::SearchOptions hybrid;
   hybrid.mode = rag::SearchMode::Hybrid;
   hybrid.k = o.k;
   hybrid.ef_search = o.ef_search.front();
+  hybrid.rescore_depth = o.rescore_depth;
   for (const auto& q : queries) {
     Timer t;
     idx.search(q, hybrid);

@@ -196,6 +196,7 @@ SearchResponse AnswerEngine::Impl::retrieve(const std::string& question, const A
   so.rerank = rerank && reranker && cfg.rerank != RerankMode::Off;
   so.rerank_top = static_cast<size_t>(cfg.rerank_top);
   so.ef_search = static_cast<size_t>(cfg.ef_search);
+  so.rescore_depth = static_cast<size_t>(cfg.rescore_depth);
   so.rerank_skip_agreement = cfg.rerank == RerankMode::On ? 2.0 : cfg.rerank_skip_agreement;  // > 1: never skip
   if (so.mode != SearchMode::Bm25) {
     so.query_vector = std::move(query_vector);

@@ -61,6 +61,8 @@ void AnswerConfig::validate() const {
   positive("retrieval.rrf_k", rrf_k, 100000);
   positive("retrieval.rerank_top", rerank_top, 1000);
   positive("retrieval.ef_search", ef_search, 10000);
+  EDGERAG_CHECK(rescore_depth >= 0 && rescore_depth <= 10000, "retrieval.rescore_depth: expected 0..10000, got {}",
+                rescore_depth);
   positive("prompt.max_chunks", max_chunks, 256);
   positive("prompt.max_tokens", max_prompt_tokens, 1 << 20);
   positive("generation.max_tokens", max_answer_tokens, 1 << 20);
@@ -154,6 +156,7 @@ void set_value(AnswerConfig& c, std::string_view section, std::string_view key, 
   else if (is("retrieval", "rerank")) c.rerank = parse_rerank_mode(as_string(v, name));
   else if (is("retrieval", "rerank_top")) c.rerank_top = as_int(v, name);
   else if (is("retrieval", "ef_search")) c.ef_search = as_int(v, name);
+  else if (is("retrieval", "rescore_depth")) c.rescore_depth = as_int(v, name);
   else if (is("retrieval", "rerank_skip_agreement")) c.rerank_skip_agreement = as_number(v, name);
   else if (is("prompt", "max_chunks")) c.max_chunks = as_int(v, name);
   else if (is("prompt", "max_tokens")) c.max_prompt_tokens = as_int(v, name);
@@ -266,7 +269,8 @@ nlohmann::json to_json(const AnswerConfig& c) {
         {"rerank", rerank_mode_name(c.rerank)},
         {"rerank_top", c.rerank_top},
         {"rerank_skip_agreement", c.rerank_skip_agreement},
-        {"ef_search", c.ef_search}}},
+        {"ef_search", c.ef_search},
+        {"rescore_depth", c.rescore_depth}}},
       {"prompt",
        {{"max_chunks", c.max_chunks},
         {"max_tokens", c.max_prompt_tokens},

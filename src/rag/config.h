@@ -4,7 +4,7 @@
 //
 // TOML layout (every key optional; unknown keys are errors so typos surface):
 //   [retrieval]  bm25_depth, dense_depth, rrf_k, hybrid (bool), rerank ("on"|"off"|"auto"),
-//                rerank_top, rerank_skip_agreement, ef_search
+//                rerank_top, rerank_skip_agreement, ef_search, rescore_depth
 //   [prompt]     max_chunks, max_tokens, system, kv_reuse ("prefix"|"chunks-exact"|"chunks"),
 //                recompute_share, recompute_first (chunk KV reuse, runtime/chunk_prefill.h)
 //   [generation] max_tokens, temperature, top_p, seed
@@ -86,6 +86,7 @@ struct AnswerConfig {
   int rerank_top = 20;   // fused candidates the cross-encoder rescores
   double rerank_skip_agreement = 0.8;  // "auto" only
   int ef_search = 64;    // HNSW search breadth (recall against speed of dense search)
+  int rescore_depth = 0; // int8 graphs: candidates re-scored with float vectors (0: all ef_search)
   // Prompt.
   int max_chunks = 8;
   int max_prompt_tokens = 3000;

@@ -109,8 +109,7 @@ class IndexImpl final : public Index {
   // search stages (index_search.cpp)
   std::vector<std::pair<int64_t, double>> bm25(const std::string& query, size_t depth, const SearchFilter& f,
                                                bool exhaustive);
-  std::vector<std::pair<int64_t, double>> dense(const std::vector<float>& q, size_t depth, size_t ef,
-                                                const SearchFilter& f);
+  std::vector<std::pair<int64_t, double>> dense(const std::vector<float>& q, size_t depth, const SearchOptions& o);
   std::vector<int64_t> filtered_chunks(const SearchFilter& f);
   // filtered_chunks sorted, kept while no chunk is written (BM25 filters reuse it).
   const std::vector<int64_t>& allowed_chunks(const SearchFilter& f);

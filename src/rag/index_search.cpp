@@ -126,14 +126,16 @@ const std::vector<int64_t>& IndexImpl::allowed_chunks(const SearchFilter& f) {
   return allowed_.ids;
 }
 
-std::vector<std::pair<int64_t, double>> IndexImpl::dense(const std::vector<float>& q, size_t depth, size_t ef,
-                                                         const SearchFilter& f) {
+std::vector<std::pair<int64_t, double>> IndexImpl::dense(const std::vector<float>& q, size_t depth,
+                                                         const SearchOptions& o) {
   std::vector<std::pair<int64_t, double>> out;
   VectorIndex* v = vectors();
   if (!v) return out;
   std::vector<int64_t> only;
-  if (has_filter(f)) only = allowed_chunks(f);
-  for (auto [id, s] : v->search(q.data(), depth, ef, has_filter(f) ? &only : nullptr)) out.emplace_back(id, s);
+  const bool filtered = has_filter(o.filter);
+  if (filtered) only = allowed_chunks(o.filter);
+  for (auto [id, s] : v->search(q.data(), depth, o.ef_search, filtered ? &only : nullptr, o.rescore_depth))
+    out.emplace_back(id, s);
   return out;
 }
 
@@ -241,9 +243,9 @@ SearchResponse IndexImpl::search(const std::string& query, const SearchOptions& 
     if (!o.hyde_vector.empty()) {
       EDGERAG_CHECK(o.hyde_vector.size() == res.query_vector.size(), "search: the HyDE vector has {} dimensions, not {}",
                     o.hyde_vector.size(), res.query_vector.size());
-      hyde = dense(mix_vectors(o.hyde_vector, res.query_vector, o.hyde_question_weight), depth, o.ef_search, o.filter);
+      hyde = dense(mix_vectors(o.hyde_vector, res.query_vector, o.hyde_question_weight), depth, o);
     }
-    if (o.mode == SearchMode::Hybrid || o.hyde_vector.empty()) semantic = dense(res.query_vector, depth, o.ef_search, o.filter);
+    if (o.mode == SearchMode::Hybrid || o.hyde_vector.empty()) semantic = dense(res.query_vector, depth, o);
     res.timings.dense_ms = t.ms();
   }
 

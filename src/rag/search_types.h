@@ -32,6 +32,10 @@ struct SearchOptions {
   // (fraction of shared chunks, hybrid mode only); above 1 never skips.
   double rerank_skip_agreement = 0.8;
   size_t ef_search = 64;       // HNSW search breadth
+  // int8 graphs: how many of the graph's candidates (the best by int8 score, at
+  // least the depth asked for) are re-scored with their float vectors; 0: all
+  // max(ef_search, depth) of them.
+  size_t rescore_depth = 0;
   // Score every BM25 match through FTS5 instead of the pruned inverted index:
   // the reference ranking the pruned path equals (tests, benchmarks). Ingest
   // leaves FTS5's rows to this search: on a writable index it first adds the

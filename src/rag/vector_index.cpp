@@ -405,7 +405,7 @@ void VectorIndex::rescore(const float* query, std::vector<std::pair<int64_t, flo
 }
 
 std::vector<std::pair<int64_t, float>> VectorIndex::search(const float* query, size_t k, size_t ef_search,
-                                                           const std::vector<int64_t>* only) {
+                                                           const std::vector<int64_t>* only, size_t rescore_depth) {
   std::vector<std::pair<int64_t, float>> out;
   if (k == 0) return out;
   auto by_score = [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; };
@@ -433,9 +433,10 @@ std::vector<std::pair<int64_t, float>> VectorIndex::search(const float* query, s
   } else if (!hnsw_->int8) {
     out = graph_search(query, k, ef_search, only);
   } else {
-    // int8 points choose max(ef_search, k) candidates; their float vectors rank them.
+    // int8 points choose max(ef_search, k) candidates; the float vectors of the
+    // best of them rank them (each re-scored candidate is one table lookup).
     out = graph_search(query, std::max(ef_search, k), ef_search, only);
-    keep_best(std::max(ef_search, k));
+    keep_best(std::max(rescore_depth > 0 ? std::min(rescore_depth, ef_search) : ef_search, k));
     rescore(query, out);
   }
   keep_best(k);

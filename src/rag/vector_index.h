@@ -34,11 +34,11 @@ class VectorIndex {
   // Top-k chunk ids by inner product (cosine for normalized vectors), best first.
   // With `only` set, searches exactly among those chunk ids (filtered search),
   // reading their vectors from the in-memory copy. With int8 graph points the
-  // max(ef_search, k) best by int8 score (of the allowed chunks, when filtered)
-  // are re-scored with their float vectors from the table: scores are exact,
-  // membership approximate.
+  // max(rescore_depth, k) best by int8 score (rescore_depth 0: max(ef_search, k);
+  // of the allowed chunks, when filtered) are re-scored with their float vectors
+  // from the table: scores are exact, membership approximate.
   std::vector<std::pair<int64_t, float>> search(const float* query, size_t k, size_t ef_search,
-                                                const std::vector<int64_t>* only = nullptr);
+                                                const std::vector<int64_t>* only = nullptr, size_t rescore_depth = 0);
   // Brings the searchable copy up to the database's generation; with `save`,
   // writes the HNSW graph file (writers only) and removes stale ones.
   void sync(bool save);

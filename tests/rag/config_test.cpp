@@ -31,6 +31,7 @@ TEST(AnswerConfig, TomlOverridesOnlyTheKeysItNames) {
 bm25_depth = 30
 rrf_k = 10
 ef_search = 200
+rescore_depth = 32
 rerank = "off"
 hybrid = false
 [prompt]
@@ -46,6 +47,10 @@ sentences = 2
   EXPECT_EQ(c.bm25_depth, 30);
   EXPECT_EQ(c.rrf_k, 10);
   EXPECT_EQ(c.ef_search, 200);
+  EXPECT_EQ(c.rescore_depth, 32);
+  AnswerConfig negative;
+  negative.rescore_depth = -1;
+  EXPECT_THROW(negative.validate(), Error);
   EXPECT_EQ(c.rerank, RerankMode::Off);
   EXPECT_FALSE(c.hybrid);
   EXPECT_EQ(c.max_chunks, 4);

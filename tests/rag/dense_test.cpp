@@ -15,6 +15,7 @@
 
 #include "fixtures.h"
 #include "rag/index.h"
+#include "rag/int8_codes.h"
 #include "rag/sqlite_db.h"
 #include "test_embedder.h"
 #include "test_paths.h"
@@ -297,6 +298,37 @@ TEST(Dense, Int8GraphRescoresWithFloatVectors) {
     }
   }
   EXPECT_GE(static_cast<double>(found) / static_cast<double>(wanted), 0.95);
+  // rescore_depth k re-scores only the k best by int8 score (filtered, every allowed point is
+  // scored, so those are the int8 codes' own top k, computed here); a depth of ef_search or
+  // more re-scores all of them, as the default does.
+  for (int q = 0; q < 10; ++q) {
+    const std::string query = words(4);
+    std::vector<unsigned char> qcode(int8_code_bytes(96)), code(int8_code_bytes(96));
+    int8_encode(emb->embed({query}, true)[0].data(), 96, qcode.data());
+    std::map<int64_t, float> int8_score;
+    std::vector<float> ranked;
+    auto o = mode(SearchMode::Dense, 10);
+    o.filter.collections = {"half"};
+    o.dense_depth = 10;  // the depth asked of the graph (at least the rescore depth)
+    auto every = mode(SearchMode::Dense, 600);
+    every.filter = o.filter;
+    for (const auto& h : exact->search(query, every).hits) {
+      int8_encode(emb->embed({h.text}, false)[0].data(), 96, code.data());
+      ranked.push_back(int8_score[h.chunk_id] = int8_dot(qcode.data(), code.data(), 96));
+    }
+    ASSERT_EQ(ranked.size(), 300u);
+    std::sort(ranked.begin(), ranked.end(), std::greater<>());
+    o.rescore_depth = 10;
+    const auto shallow = int8->search(query, o);
+    ASSERT_EQ(shallow.hits.size(), 10u);
+    for (const auto& h : shallow.hits) EXPECT_GE(int8_score.at(h.chunk_id), ranked[9]) << query;
+    o.rescore_depth = o.ef_search;
+    const auto deep = int8->search(query, o);
+    o.rescore_depth = 0;
+    const auto all = int8->search(query, o);
+    ASSERT_EQ(deep.hits.size(), all.hits.size());
+    for (size_t i = 0; i < all.hits.size(); ++i) EXPECT_EQ(deep.hits[i].chunk_id, all.hits[i].chunk_id);
+  }
   auto graph_bytes = [&](const std::string& name) {
     for (const auto& e : std::filesystem::directory_iterator(t / name))
       if (e.path().extension() == ".hnsw") return std::filesystem::file_size(e.path());

@@ -125,6 +125,9 @@ void setup_retrieval(CLI::App& app) {
                   "HNSW ef_search; several (e.g. 64,128,256) time dense search and recall@k at each")
       ->delimiter(',')
       ->check(CLI::Range(1, 10000));
+  cmd->add_option("--rescore-depth", o->rescore_depth,
+                  "int8 graphs: candidates re-scored with float vectors (0: all ef_search)")
+      ->check(CLI::Range(0, 10000));
   cmd->add_option("--clusters", o->clusters, "Centroids of the synthetic vectors")->check(CLI::Range(1, 1000000));
   cmd->add_option("--recall-queries", o->recall_queries,
                   "Of the queries, those whose exact top-k is computed for recall@k (each scans every vector)");
@@ -150,10 +153,12 @@ void setup_retrieval(CLI::App& app) {
         if (r.rows[i].corpus == "synthetic") {
           nlohmann::json sweep = nlohmann::json::array();
           for (const auto& p : r.rows[i].sweep)
-            sweep.push_back({{"ef_search", p.ef_search}, {"dense", lat(p.dense)}, {"recall_at_k", p.recall_at_k}});
+            sweep.push_back({{"ef_search", p.ef_search}, {"dense", lat(p.dense)}, {"dense_cpu", lat(p.dense_cpu)},
+                             {"recall_at_k", p.recall_at_k}});
           // dense, hybrid and recall_at_k at the first ef_search; sweep: dense at each
           rows[i].update({{"dim", o->dim}, {"vectors", o->vectors}, {"hnsw_m", o->hnsw_m},
                           {"ef_construction", o->ef_construction}, {"ef_search", o->ef_search.front()},
+                          {"rescore_depth", o->rescore_depth},
                           {"dense", lat(r.rows[i].dense)}, {"hybrid", lat(r.rows[i].hybrid)},
                           {"recall_at_k", r.rows[i].recall_at_k}, {"recall_queries", std::min(o->queries, o->recall_queries)},
                           {"graph_bytes", r.rows[i].graph_bytes}, {"sweep", sweep}});

@@ -76,6 +76,8 @@ void setup(CLI::App& app) {
   cmd->add_option("--rrf-k", o.rrf_k, "Reciprocal rank fusion constant")->capture_default_str();
   cmd->add_option("--expand", o.expand_neighbors, "Add N neighbouring chunks around each hit")->capture_default_str();
   cmd->add_option("--ef-search", o.ef_search, "HNSW search breadth")->capture_default_str();
+  cmd->add_option("--rescore-depth", o.rescore_depth, "int8 graphs: candidates re-scored with float vectors (0: all)")
+      ->capture_default_str();
   cmd->add_option("--collection", o.filter.collections, "Only these collections (repeatable)");
   cmd->add_option("--path-prefix", o.filter.path_prefix, "Only documents under this path");
   cmd->add_option("--type", o.filter.file_types, "Only these file types: txt, md, html, pdf, ... (repeatable)");
