@@ -2,7 +2,8 @@
 # SpQR against the other 3-bit methods on stories260K: quantizes with each method
 # (calibrated ones on the wikitext test lines after the first 200), then prints
 # effective bits per quantized weight (from the bytes stored: codes, group
-# parameters, outlier side tensors), the side tensors' share of them, the outlier
+# parameters, the bilevel type's coded statistics, outlier side tensors with
+# fp16 values), the side tensors' share of them, the outlier
 # share and chunked perplexity (ctx 128) on the first 200 lines (held out), and
 # whether each SpQR row meets the target: a perplexity below every other 3-bit
 # row with as many or more bits. Usage: scripts/bench-spqr-3bit.sh [BUILD_DIR] [OUT_DIR]
@@ -31,6 +32,9 @@ PY
 for g in 32 64; do
   for m in rtn hqq gptq awq autoround; do run "$m-3b-g$g" --method "$m" --bits 3 --group "$g" --nsamples 0; done
 done
+# Group 16: the bilevel ER_Q3_G16_BL type (3-bit scales and zeros over blocks of 64).
+for m in rtn gptq; do run "$m-3b-g16bl" --method "$m" --bits 3 --group 16; done
+for share in 0.005 0.01 0.015; do run "spqr-3b-g16bl-o$share" --method spqr --bits 3 --group 16 --outliers "$share"; done
 for share in 0.005 0.01 0.015 0.02; do run "spqr-3b-g64-o$share" --method spqr --bits 3 --group 64 --outliers "$share"; done
 run spqr-3b-g32-o0.01 --method spqr --bits 3 --group 32 --outliers 0.01
 run gptq-4b-g32 --method gptq --bits 4 --group 32
