@@ -1,8 +1,6 @@
-// The `modern-bert` architecture of model/bert.h, as llama.cpp's converter
-// writes it (src/models/modern-bert.cpp in llama.cpp is the reference graph).
-#include <algorithm>
-#include <cmath>
-
+// Loading the `modern-bert` architecture of model/bert.h, as llama.cpp's converter
+// writes it (src/models/modern-bert.cpp in llama.cpp is the reference graph; its
+// layer sequence is encoder_layer in model/encoder_ops.cpp).
 #include "model/bert_internal.h"
 #include "util/error.h"
 
