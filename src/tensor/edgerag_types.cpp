@@ -107,7 +107,7 @@ void er_affine_pack(int bits, int group, const uint8_t* codes, uint16_t d, uint1
 uint16_t q3bl_step(const float* group_scales) {
   float top = 0;
   for (int j = 0; j < BL_GROUPS; ++j) top = std::max(top, group_scales[j]);
-  return fp32_to_fp16(top / 8);
+  return fp32_to_fp16(top / 7);  // code 6: one code of headroom (below)
 }
 
 void q3bl_fit(float d, float lo, float step, int* s, int* z) {
