@@ -33,8 +33,8 @@ struct RetrievalBenchOptions {
   int dim = 0;
   std::string vectors = "f32";      // HNSW points: "f32" or "int8"
   int hnsw_m = 16, ef_construction = 200;
-  std::vector<size_t> ef_search = {64};  // dense timed and recall@k measured at each (a sweep)
-  size_t rescore_depth = 0;         // int8: candidates re-scored in float (rag::SearchOptions)
+  std::vector<size_t> ef_search = {512};  // dense timed and recall@k measured at each (a sweep)
+  size_t rescore_depth = 64;        // int8: candidates re-scored in float (rag::SearchOptions)
   size_t clusters = 1000;           // centroids the synthetic vectors scatter around
   size_t recall_queries = SIZE_MAX; // of the queries, those scored exactly for recall@k (a scan of every vector)
   size_t insert = 0;                // chunks added after the last size (the graph updated in place), timed

@@ -85,8 +85,8 @@ struct AnswerConfig {
   RerankMode rerank = RerankMode::Auto;
   int rerank_top = 20;   // fused candidates the cross-encoder rescores
   double rerank_skip_agreement = 0.8;  // "auto" only
-  int ef_search = 64;    // HNSW search breadth (recall against speed of dense search)
-  int rescore_depth = 0; // int8 graphs: candidates re-scored with float vectors (0: all ef_search)
+  int ef_search = 512;   // HNSW search breadth (recall against speed of dense search; rag::SearchOptions)
+  int rescore_depth = 64; // int8 graphs: candidates re-scored with float vectors (0: all ef_search)
   // Prompt.
   int max_chunks = 8;
   int max_prompt_tokens = 3000;

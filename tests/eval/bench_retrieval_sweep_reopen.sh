@@ -18,7 +18,7 @@ bench() { "$edgerag" bench retrieval --queries 40 --exhaustive-queries 10 --dim 
 bench --dir "$tmp/a" --chunks 2500 --ef-search 8,32,128 >"$tmp/fresh.json"
 jq -e '(.rows | length) == 1 and (.rows[0] | .reopened == false and .chunks == 2500 and .ef_search == 8 and
         ([.sweep[].ef_search] == [8, 32, 128]) and .recall_at_k == .sweep[0].recall_at_k and
-        .dense == .sweep[0].dense and .rescore_depth == 0 and
+        .dense == .sweep[0].dense and .rescore_depth == 64 and
         all(.sweep[]; .dense.p50_ms > 0 and .dense.p99_ms >= .dense.p50_ms and .dense_cpu.p50_ms > 0) and
         .sweep[2].recall_at_k >= 0.95 and .identical == 10)' "$tmp/fresh.json" >/dev/null ||
   fail "fresh run: $(jq -c '.rows[0] | {chunks, ef_search, recall_at_k, sweep, identical}' "$tmp/fresh.json")"
@@ -31,9 +31,10 @@ jq -e --slurpfile f "$tmp/fresh.json" '.rows[0] as $r | $f[0].rows[0] as $f |
   fail "reopened: $(jq -c '.rows[0] | {reopened, ingest_s, sweep}' "$tmp/reopen.json")"
 
 # A rescore depth of at least every ef_search re-scores every candidate, as depth 0 does.
+bench --dir "$tmp/a" --chunks 2500 --ef-search 8,32,128 --reopen --rescore-depth 0 >"$tmp/all.json"
 bench --dir "$tmp/a" --chunks 2500 --ef-search 8,32,128 --reopen --rescore-depth 500 >"$tmp/deep.json"
-jq -e --slurpfile f "$tmp/fresh.json" '.rows[0].rescore_depth == 500 and
-  [.rows[0].sweep[].recall_at_k] == [$f[0].rows[0].sweep[].recall_at_k]' "$tmp/deep.json" >/dev/null ||
+jq -e --slurpfile a "$tmp/all.json" '.rows[0].rescore_depth == 500 and $a[0].rows[0].rescore_depth == 0 and
+  [.rows[0].sweep[].recall_at_k] == [$a[0].rows[0].sweep[].recall_at_k]' "$tmp/deep.json" >/dev/null ||
   fail "rescore depth 500: $(jq -c '.rows[0].sweep' "$tmp/deep.json")"
 
 if vectors=f32 bench --dir "$tmp/a" --chunks 2500 --reopen >"$tmp/out" 2>&1; then fail "reopened with f32"; fi
