@@ -2,7 +2,8 @@
 # Reproduces the "Retrieval scale table" of docs/PERFORMANCE.md: BM25 over a
 # synthetic corpus grown to 10k, 100k and MAX_CHUNKS (default 1M) chunks; the
 # MAX_CHUNKS x 384 int8 dense row (graph built on every thread, recall@10
-# against exact float search on RECALL_QUERIES of the queries, then 10k chunks
+# against exact float search on RECALL_QUERIES of the queries at the default
+# ef_search and in a sweep of it over the same graph, then 10k chunks
 # inserted into that index without rebuilding its graph); dense and hybrid
 # int8 / float32 at 10k and 100k; a harder set of ten vectors per cluster at
 # ef_search 64 and 256.
@@ -12,12 +13,12 @@
 # Run it on a quiet machine for citable figures; the 1M corpora take ~4 GB
 # (BM25) and ~6 GB (dense: text, float vectors, graph) of disk under OUT_DIR.
 # Usage: scripts/bench-retrieval-scale.sh [EDGERAG_BINARY] [OUT_DIR]
-#   MAX_CHUNKS=300000 for a smaller top row; RECALL_QUERIES (default 50).
+#   MAX_CHUNKS=300000 for a smaller top row; RECALL_QUERIES (default 200).
 set -euo pipefail
 bin=$(realpath "${1:-build/tools/edgerag}")
 out=${2:-/tmp/edgerag-retrieval-scale}
 max=${MAX_CHUNKS:-1000000}
-recall=${RECALL_QUERIES:-50}
+recall=${RECALL_QUERIES:-200}
 mkdir -p "$out"
 
 run() {  # name, then bench retrieval arguments
@@ -36,8 +37,9 @@ run() {  # name, then bench retrieval arguments
 }
 
 run bm25 --chunks "10000,100000,$max" --queries 200 --exhaustive-queries 50
+# The defaults first (ef_search 512, rescore_depth 64: the row the table shows), then the sweep.
 run "dense-int8-$max" --chunks "$max" --queries 200 --recall-queries "$recall" --exhaustive-queries 0 \
-  --dim 384 --vectors int8 --insert 10000
+  --dim 384 --vectors int8 --ef-search 512,64,128,256,1024 --insert 10000
 for v in int8 f32; do
   run "dense-$v" --chunks 10000,100000 --queries 200 --exhaustive-queries 0 --dim 384 --vectors "$v"
   for ef in 64 256; do
@@ -57,6 +59,12 @@ for name in bm25 "dense-int8-$max" dense-int8 dense-f32 hard-int8-ef64 hard-f32-
     "\(if .ingest_cpu_s then .ingest_cpu_s * 1e6 / (.ingest_chunks_per_s * .ingest_s) | round else "-" end) | " +
     "\(.identical)/\(.compared) |"' "$out/$name.json"
 done
+echo "| run | chunks | ef_search | recall@10 | dense p50 / p95 / p99 ms | dense CPU p50 / p99 ms |"
+echo "|---|---|---|---|---|---|"
+jq -r --arg name "dense-int8-$max" '.rows[] as $r | $r.sweep[] | "| \($name) | \($r.chunks) | \(.ef_search) | " +
+  "\(.recall_at_k*1000|round/1000) | \(.dense.p50_ms*100|round/100) / \(.dense.p95_ms*100|round/100) / " +
+  "\(.dense.p99_ms*100|round/100) | \(.dense_cpu.p50_ms*100|round/100) / \(.dense_cpu.p99_ms*100|round/100) |"' \
+  "$out/dense-int8-$max.json"
 for f in "$out"/*.json; do
   jq -c --arg run "$(basename "$f" .json)" '{run: $run, load_before, load_after, peak_rss_mb, insert}' "$f"
 done
