@@ -153,7 +153,15 @@ SIMD void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
     _mm256_storeu_ps(out + i, _mm256_mul_ps(silu8(_mm256_loadu_ps(gate + i)), _mm256_loadu_ps(up + i)));
-  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  if (i == n) return;
+  // The last n % 8 values through the same lanes (zero-padded), not libm's exp:
+  // a token's values must not depend on where its batch ends (n spans the whole
+  // batch), or prefill chunks of different lengths would give different KV.
+  alignas(32) float g[8] = {}, u[8] = {}, o[8];
+  std::copy(gate + i, gate + n, g);
+  std::copy(up + i, up + n, u);
+  _mm256_store_ps(o, _mm256_mul_ps(silu8(_mm256_load_ps(g)), _mm256_load_ps(u)));
+  std::copy(o, o + (n - i), out + i);
 }
 
 SIMD void gelu_inplace(float* x, int64_t n) {

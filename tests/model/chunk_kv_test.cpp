@@ -186,5 +186,21 @@ TEST(ChunkKv, RejectsAChunkOfAnotherShapeOrType) {
   EXPECT_THROW(capture_chunk(*cache, 1, 15, 10), Error);
 }
 
+// The KV of a prefix is the same whether the prefix is a whole batch or the
+// start of a longer one (placement above relies on it): no kernel may treat a
+// token differently because its batch ends there (SwiGLU's tail once did).
+TEST(ChunkKv, APrefixsKvDoesNotDependOnWhatFollowsInItsBatch) {
+  auto m = Model::load(test::model_path("stories260K.gguf"));
+  const int32_t V = m->hparams().n_vocab;
+  const auto prefix = ids(9, 2, V), chunk = ids(30, 4, V);
+  auto cache = m->make_cache(256);
+  std::vector<int32_t> full = prefix;
+  full.insert(full.end(), chunk.begin(), chunk.end());
+  prefill(*m, *cache, 1, full);
+  prefill(*m, *cache, 2, prefix);
+  const ChunkKv a = capture_chunk(*cache, 1, 0, 9), b = capture_chunk(*cache, 2, 0, 9);
+  EXPECT_TRUE(a.data == b.data);
+}
+
 }  // namespace
 }  // namespace edgerag

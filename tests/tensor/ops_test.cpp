@@ -117,6 +117,18 @@ TEST(Ops, SoftmaxSwigluGelu) {
   }
 }
 
+TEST(Ops, SwigluValueDoesNotDependOnWhereTheArrayEnds) {
+  // A batch's SwiGLU runs over all its tokens at once: a value must come out the
+  // same whether it falls in the last n % 8 of the array or not.
+  const std::vector<float> g = random_floats(40, 8, 4.0f), u = random_floats(40, 9, 2.0f);
+  std::vector<float> whole(40), part(40);
+  swiglu(g.data(), u.data(), whole.data(), 40);
+  for (int64_t n = 1; n < 40; ++n) {
+    swiglu(g.data(), u.data(), part.data(), n);
+    EXPECT_TRUE(std::equal(part.begin(), part.begin() + n, whole.begin())) << n;
+  }
+}
+
 TEST(Ops, LogSumExpAgainstFloat64) {
   std::vector<int64_t> sizes(std::begin(kSizes), std::end(kSizes));
   sizes.push_back(151936);  // a Qwen vocabulary: many float blocks summed in double
