@@ -20,36 +20,41 @@ void scalar_transpose(const float* k, int32_t n, int32_t hd, float* kt) {
   }
 }
 
-void scalar_scores(const float* q, int32_t rows, int32_t hd, const float* kt, const int32_t* lim, float* m, float* l,
-                   float* p, float* f) {
-  for (int32_t r = 0; r < rows; ++r) {
-    float* pr = p + r * kKeyTile;
-    float mx = m[r];
-    for (int32_t j = 0; j < kKeyTile; ++j) {
-      float s = 0;
-      for (int32_t d = 0; d < hd; ++d) s += q[static_cast<size_t>(r) * hd + d] * kt[d * kKeyTile + j];
-      pr[j] = j < lim[r] ? s : -INFINITY;
-      mx = std::fmax(mx, pr[j]);
+void scalar_scores(const float* q, int32_t rows, int32_t hd, const float* kt, int32_t tiles, const int32_t* lim,
+                   float* m, float* l, float* p, float* f) {
+  for (int32_t t = 0; t < tiles; ++t, kt += hd * kKeyTile, lim += rows, p += rows * kKeyTile, f += rows) {
+    for (int32_t r = 0; r < rows; ++r) {
+      float* pr = p + r * kKeyTile;
+      float mx = m[r];
+      for (int32_t j = 0; j < kKeyTile; ++j) {
+        float s = 0;
+        for (int32_t d = 0; d < hd; ++d) s += q[static_cast<size_t>(r) * hd + d] * kt[d * kKeyTile + j];
+        pr[j] = j < lim[r] ? s : -INFINITY;
+        mx = std::fmax(mx, pr[j]);
+      }
+      if (mx == -INFINITY) {  // nothing seen yet and every key masked
+        f[r] = 1.0f;
+        std::fill(pr, pr + kKeyTile, 0.0f);
+        continue;
+      }
+      f[r] = std::exp(m[r] - mx);
+      m[r] = mx;
+      float sum = 0;
+      for (int32_t j = 0; j < kKeyTile; ++j) sum += pr[j] = std::exp(pr[j] - mx);
+      l[r] = l[r] * f[r] + sum;
     }
-    if (mx == -INFINITY) {  // nothing seen yet and every key masked
-      f[r] = 1.0f;
-      std::fill(pr, pr + kKeyTile, 0.0f);
-      continue;
-    }
-    f[r] = std::exp(m[r] - mx);
-    m[r] = mx;
-    float sum = 0;
-    for (int32_t j = 0; j < kKeyTile; ++j) sum += pr[j] = std::exp(pr[j] - mx);
-    l[r] = l[r] * f[r] + sum;
   }
 }
 
-void scalar_accumulate(const float* p, const float* f, int32_t rows, int32_t hd, const float* v, int32_t n, float* o) {
-  for (int32_t r = 0; r < rows; ++r) {
-    float* orow = o + static_cast<size_t>(r) * hd;
-    for (int32_t d = 0; d < hd; ++d) orow[d] *= f[r];
-    for (int32_t j = 0; j < n; ++j)
-      for (int32_t d = 0; d < hd; ++d) orow[d] += p[r * kKeyTile + j] * v[static_cast<size_t>(j) * hd + d];
+void scalar_accumulate(const float* p, const float* f, int32_t rows, int32_t hd, const float* const* v,
+                       const int32_t* n, int32_t tiles, float* o) {
+  for (int32_t t = 0; t < tiles; ++t, p += rows * kKeyTile, f += rows) {
+    for (int32_t r = 0; r < rows; ++r) {
+      float* orow = o + static_cast<size_t>(r) * hd;
+      for (int32_t d = 0; d < hd; ++d) orow[d] *= f[r];
+      for (int32_t j = 0; j < n[t]; ++j)
+        for (int32_t d = 0; d < hd; ++d) orow[d] += p[r * kKeyTile + j] * v[t][static_cast<size_t>(j) * hd + d];
+    }
   }
 }
 
@@ -106,18 +111,22 @@ Tiling tile_batch(const Batch& batch, int32_t block_size) {
 }
 
 // Per-thread working set of one work item; grows to the largest tile seen.
+// Key tiles go to the kernels kMaxKeyTiles at a time, so K/V decoded from
+// that many blocks may be pending: kbuf and vbuf hold one block per tile.
 struct Scratch {
   std::vector<float> q, o, m, l, p, f, kt, kbuf, vbuf;
   std::vector<int32_t> lim;
   void fit(int32_t rows, int32_t hd, int32_t block_size) {
+    constexpr size_t kt_n = attn::kMaxKeyTiles;
     const size_t rh = static_cast<size_t>(rows) * hd, bh = static_cast<size_t>(block_size) * hd;
     if (q.size() < rh) q.resize(rh), o.resize(rh);
     if (m.size() < static_cast<size_t>(rows)) {
-      m.resize(rows), l.resize(rows), f.resize(rows), lim.resize(rows);
-      p.resize(static_cast<size_t>(rows) * kKeyTile);
+      m.resize(rows), l.resize(rows);
+      f.resize(kt_n * rows), lim.resize(kt_n * rows);
+      p.resize(kt_n * rows * kKeyTile);
     }
-    if (kt.size() < static_cast<size_t>(hd) * kKeyTile) kt.resize(static_cast<size_t>(hd) * kKeyTile);
-    if (kbuf.size() < bh) kbuf.resize(bh), vbuf.resize(bh);
+    if (kt.size() < kt_n * hd * kKeyTile) kt.resize(kt_n * hd * kKeyTile);
+    if (kbuf.size() < kt_n * bh) kbuf.resize(kt_n * bh), vbuf.resize(kt_n * bh);
   }
 };
 
@@ -138,22 +147,37 @@ void attend_tile(const KvCache& cache, const attn::Kernels& kern, const Tiling& 
   std::fill_n(s.l.data(), rows, 0.0f);
   const auto& blocks = cache.block_table(tile.seq);
   const int32_t n_keys = tile.pos0 + tile.n_tok, qb = tile.pos0 / bs;
+  // Pending key tiles: transposed keys in s.kt, masks in s.lim, values and counts here.
+  const float* v_of[attn::kMaxKeyTiles];
+  int32_t n_of[attn::kMaxKeyTiles], pending = 0;
+  auto flush = [&] {
+    kern.scores(s.q.data(), rows, hd, s.kt.data(), pending, s.lim.data(), s.m.data(), s.l.data(), s.p.data(),
+                s.f.data());
+    kern.accumulate(s.p.data(), s.f.data(), rows, hd, v_of, n_of, pending, s.o.data());
+    pending = 0;
+  };
   for (int32_t b = b0; b < b1; ++b) {
+    // A block's decoded rows stay valid while its tiles are pending: tiles
+    // pending from earlier blocks come from the last kMaxKeyTiles - 1 blocks.
+    const size_t buf = static_cast<size_t>(b % attn::kMaxKeyTiles) * bs * hd;
     const int32_t nb = b == qb ? n_keys - b * bs : bs;
-    const float* k = cache.k_tile(blocks[b], layer, kv_head, nb, s.kbuf.data(), b == qb);
-    const float* v = cache.v_tile(blocks[b], layer, kv_head, nb, s.vbuf.data());
+    const float* k = cache.k_tile(blocks[b], layer, kv_head, nb, s.kbuf.data() + buf, b == qb);
+    const float* v = cache.v_tile(blocks[b], layer, kv_head, nb, s.vbuf.data() + buf);
     for (int32_t j0 = 0; j0 < nb; j0 += kKeyTile) {
       const int32_t n = std::min(kKeyTile, nb - j0);
-      kern.transpose(k + static_cast<size_t>(j0) * hd, n, hd, s.kt.data());
+      kern.transpose(k + static_cast<size_t>(j0) * hd, n, hd, s.kt.data() + static_cast<size_t>(pending) * hd * kKeyTile);
+      int32_t* lim = s.lim.data() + static_cast<size_t>(pending) * rows;
       for (int32_t i = 0; i < tile.n_tok; ++i) {
         // Causal: in the query's own block, keys up to its own slot.
-        const int32_t lim = b == qb ? std::clamp(tile.pos0 + i - b * bs + 1 - j0, 0, n) : n;
-        std::fill_n(s.lim.data() + static_cast<size_t>(i) * group, group, lim);
+        const int32_t li = b == qb ? std::clamp(tile.pos0 + i - b * bs + 1 - j0, 0, n) : n;
+        std::fill_n(lim + static_cast<size_t>(i) * group, group, li);
       }
-      kern.scores(s.q.data(), rows, hd, s.kt.data(), s.lim.data(), s.m.data(), s.l.data(), s.p.data(), s.f.data());
-      kern.accumulate(s.p.data(), s.f.data(), rows, hd, v + static_cast<size_t>(j0) * hd, n, s.o.data());
+      v_of[pending] = v + static_cast<size_t>(j0) * hd;
+      n_of[pending] = n;
+      if (++pending == attn::kMaxKeyTiles) flush();
     }
   }
+  if (pending > 0) flush();
 }
 
 Scratch& thread_scratch() {

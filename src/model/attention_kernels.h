@@ -3,6 +3,12 @@
 // token x query head) of head_dim values, already multiplied by the softmax
 // scale; a key tile holds at most kKeyTile keys, transposed ([head_dim][kKeyTile])
 // so one vector load serves every key of a row.
+//
+// A call takes up to kMaxKeyTiles consecutive key tiles of a sequence so that
+// a register tile of several rows and tiles loads each query element once for
+// all the tiles. Every row performs exactly the operations of one-row,
+// one-tile calls made in turn: a row's result never depends on how many other
+// rows or tiles share its call (chunk KV reuse relies on that bit identity).
 #pragma once
 #include <cstdint>
 
@@ -11,19 +17,23 @@
 namespace edgerag::attn {
 
 constexpr int32_t kKeyTile = 16;
+constexpr int32_t kMaxKeyTiles = 2;
 
 struct Kernels {
   // kt [hd][kKeyTile] = the transpose of keys k [n][hd] (n <= kKeyTile), zero past n.
   void (*transpose)(const float* k, int32_t n, int32_t hd, float* kt);
-  // Scores of the query rows q [rows][hd] against kt, keys j >= lim[r] masked
-  // out (lim[r] may be 0); online-softmax update of the running maximum m[r]
-  // and sum l[r]; writes p [rows][kKeyTile] (probabilities under the new
-  // maximum, 0 for masked keys) and f[r], the factor that rescales what was
-  // accumulated under the old maximum.
-  void (*scores)(const float* q, int32_t rows, int32_t hd, const float* kt, const int32_t* lim, float* m, float* l,
-                 float* p, float* f);
-  // o[r] = o[r] * f[r] + sum_{j < n} p[r][j] v[j], with v [n][hd] and o [rows][hd].
-  void (*accumulate)(const float* p, const float* f, int32_t rows, int32_t hd, const float* v, int32_t n, float* o);
+  // For each of `tiles` key tiles t in order (kt [tiles][hd][kKeyTile]): the
+  // scores of the query rows q [rows][hd] against tile t, keys j >=
+  // lim[t][r] masked out (lim[t][r] may be 0); online-softmax update of the
+  // running maximum m[r] and sum l[r]; writes p [t][rows][kKeyTile]
+  // (probabilities under the new maximum, 0 for masked keys) and f[t][r], the
+  // factor that rescales what was accumulated under the old maximum.
+  void (*scores)(const float* q, int32_t rows, int32_t hd, const float* kt, int32_t tiles, const int32_t* lim,
+                 float* m, float* l, float* p, float* f);
+  // For each tile t in order: o[r] = o[r] * f[t][r] + sum_{j < n[t]} p[t][r][j] v[t][j],
+  // with v[t] [n[t]][hd] and o [rows][hd].
+  void (*accumulate)(const float* p, const float* f, int32_t rows, int32_t hd, const float* const* v,
+                     const int32_t* n, int32_t tiles, float* o);
 };
 
 // The kernels for a level; the SIMD ones need head_dim % 8 == 0 (else scalar).

@@ -1,17 +1,20 @@
 // Tiled attention (model/attention.h) against its slow scalar reference over
 // odd shapes: contexts that are not multiples of the key tile or the cache
 // block, one-token batches, GQA ratios 1/2/7, every KV cache type, several
-// threads and SIMD levels, key ranges split across threads, shared prefix blocks.
+// threads and SIMD levels, key ranges split across threads, shared prefix blocks;
+// and a row's bits do not depend on the rows and key tiles sharing its kernel call.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <utility>
 #include <vector>
 
 #include "model/attention.h"
+#include "model/attention_kernels.h"
 #include "tensor/cpu_features.h"
 #include "util/thread_pool.h"
 
@@ -205,6 +208,108 @@ TEST(Attention, SequencesSharingPrefixBlocks) {
     check_batch(kv, s, interleaved(kv, {{0, 5}, {1, 9}, {2, 1}}), {1, 3});
     EXPECT_EQ(kv.block_table(1)[1], kv.block_table(0)[1]);
   }
+}
+
+// Bitwise equality of float arrays (NaN payloads and signed zeros included).
+bool same_bits(const float* a, const float* b, size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+
+TEST(Attention, KernelRowsDoNotDependOnTheRowsAndTilesSharingTheCall) {
+  // Register tiles share loads between rows and key tiles only: every row of a
+  // many-row, many-tile call must equal one-row, one-tile calls made in turn,
+  // bit for bit, at every SIMD level, for row counts and key counts off the
+  // register tiles, causal masks cutting tiles anywhere (also to nothing), and
+  // running softmax states (m, l, o) carried in from earlier tiles.
+  using namespace attn;
+  std::mt19937 rng(11);
+  const Isa saved = active_isa();
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+    if (isa != Isa::Scalar && set_isa(isa) != isa) continue;
+    for (int32_t hd : {64, 128, 40}) {
+      const Kernels& k = isa == Isa::Scalar ? scalar_kernels() : kernels_for(isa, hd);
+      for (int32_t rows : {1, 3, 7, 8, 9, 13, 28}) {
+        for (int32_t tiles = 1; tiles <= kMaxKeyTiles; ++tiles) {
+          SCOPED_TRACE(testing::Message() << isa_name(isa) << " hd " << hd << " rows " << rows << " tiles " << tiles);
+          const std::vector<float> q = random_rows(rng(), static_cast<size_t>(rows) * hd);
+          std::vector<float> kt(static_cast<size_t>(tiles) * hd * kKeyTile);
+          std::vector<std::vector<float>> vals(tiles);
+          std::vector<const float*> v(tiles);
+          std::vector<int32_t> n(tiles), lim(static_cast<size_t>(tiles) * rows);
+          for (int32_t t = 0; t < tiles; ++t) {
+            n[t] = t == tiles - 1 ? 1 + static_cast<int32_t>(rng() % kKeyTile) : kKeyTile;
+            const std::vector<float> keys = random_rows(rng(), static_cast<size_t>(n[t]) * hd);
+            k.transpose(keys.data(), n[t], hd, kt.data() + static_cast<size_t>(t) * hd * kKeyTile);
+            vals[t] = random_rows(rng(), static_cast<size_t>(n[t]) * hd);
+            v[t] = vals[t].data();
+            for (int32_t r = 0; r < rows; ++r) lim[static_cast<size_t>(t) * rows + r] = static_cast<int32_t>(rng() % (n[t] + 1));
+          }
+          // Carried-in state: some rows fresh (nothing seen yet), some mid-sequence.
+          std::vector<float> m(rows), l(rows), o = random_rows(rng(), static_cast<size_t>(rows) * hd);
+          for (int32_t r = 0; r < rows; ++r) {
+            m[r] = r % 3 == 0 ? -INFINITY : static_cast<float>(rng() % 7) - 3.0f;
+            l[r] = r % 3 == 0 ? 0.0f : 1.0f + static_cast<float>(rng() % 5);
+            if (r % 3 == 0) std::fill_n(o.begin() + static_cast<size_t>(r) * hd, hd, 0.0f);
+          }
+          std::vector<float> m1 = m, l1 = l, o1 = o;
+          std::vector<float> p(static_cast<size_t>(tiles) * rows * kKeyTile), f(static_cast<size_t>(tiles) * rows);
+          k.scores(q.data(), rows, hd, kt.data(), tiles, lim.data(), m.data(), l.data(), p.data(), f.data());
+          k.accumulate(p.data(), f.data(), rows, hd, v.data(), n.data(), tiles, o.data());
+          for (int32_t r = 0; r < rows; ++r) {
+            for (int32_t t = 0; t < tiles; ++t) {
+              float p1[kKeyTile], f1;
+              const int32_t lim1 = lim[static_cast<size_t>(t) * rows + r];
+              k.scores(q.data() + static_cast<size_t>(r) * hd, 1, hd, kt.data() + static_cast<size_t>(t) * hd * kKeyTile,
+                       1, &lim1, &m1[r], &l1[r], p1, &f1);
+              k.accumulate(p1, &f1, 1, hd, &v[t], &n[t], 1, o1.data() + static_cast<size_t>(r) * hd);
+              const size_t at = static_cast<size_t>(t) * rows + r;
+              ASSERT_TRUE(same_bits(p1, p.data() + at * kKeyTile, kKeyTile)) << "row " << r << " tile " << t;
+              ASSERT_TRUE(same_bits(&f1, &f[at], 1)) << "row " << r << " tile " << t;
+            }
+          }
+          EXPECT_TRUE(same_bits(m.data(), m1.data(), rows));
+          EXPECT_TRUE(same_bits(l.data(), l1.data(), rows));
+          EXPECT_TRUE(same_bits(o.data(), o1.data(), o.size()));
+        }
+      }
+    }
+  }
+  set_isa(saved);
+}
+
+TEST(Attention, ATokensRowsDoNotDependOnItsQueryTile) {
+  // Each token of a prefill chunk (a query tile of up to a block's tokens x the
+  // query heads of a KV head) against the same token computed alone: bit for
+  // bit, for every KV type, GQA ratio, head dim and SIMD level. Chunk KV reuse
+  // (a chunk placed after the same context gives the same logits) rests on it.
+  const Isa saved = active_isa();
+  for (const KvType& type : all_kv_types()) {
+    for (int32_t group : {1, 2, 7}) {
+      for (int32_t hd : {64, 128}) {
+        Shape s;
+        s.n_head = 2 * group;
+        s.head_dim = hd;
+        s.n_layer = 1;
+        KvCache kv = make_cache(s, type, 16);
+        fill(kv, s, 0, 37);
+        const Batch chunk = interleaved(kv, {{0, 27}});  // positions 37..63: three query tiles
+        write_batch(kv, s, chunk);
+        const size_t width = static_cast<size_t>(s.n_head) * hd;
+        const std::vector<float> q = random_rows(5, chunk.size() * width);
+        for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+          if (set_isa(isa) != isa) continue;
+          std::vector<float> all(q.size()), one(width);
+          attention(kv, chunk, 0, q.data(), s.n_head, 0.125f, all.data(), nullptr);
+          for (size_t t = 0; t < chunk.size(); ++t) {
+            Batch alone;
+            alone.add(0, chunk.tokens[t].pos, 0, false);
+            attention(kv, alone, 0, q.data() + t * width, s.n_head, 0.125f, one.data(), nullptr);
+            ASSERT_TRUE(same_bits(one.data(), all.data() + t * width, width))
+                << "kv " << type.name() << " group " << group << " hd " << hd << " isa " << isa_name(isa) << " token " << t;
+          }
+        }
+      }
+    }
+  }
+  set_isa(saved);
 }
 
 }  // namespace

@@ -1,0 +1,56 @@
+// Micro-benchmark of the tiled attention (model/attention.h) on one layer of a
+// qwen2.5-0.5b-shaped cache (14 query heads, 2 KV heads of 64, F32 KV): the
+// last 64 tokens of a prefill (query tiles of 16 tokens x 7 heads) or one
+// decode step, at a given context length. Counter: query tokens per CPU second.
+//   edgerag_microbench --benchmark_filter=Attention   (set EDGERAG_ISA to force a level)
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "model/attention.h"
+
+namespace edgerag {
+namespace {
+
+// args: context length, query tokens (64: prefill tail, 1: decode step).
+void BM_Attention(benchmark::State& state) {
+  constexpr int32_t kHead = 14, kHeadKv = 2, kHd = 64;
+  const int32_t n_ctx = static_cast<int32_t>(state.range(0)), n_q = static_cast<int32_t>(state.range(1));
+  KvCacheConfig c;
+  c.n_layer = 1;
+  c.n_head_kv = kHeadKv;
+  c.head_dim = kHd;
+  c.budget_bytes = c.block_bytes() * (n_ctx / c.block_size + 2);
+  KvCache kv(c);
+  Batch prefix, batch;
+  for (int32_t p = 0; p < n_ctx - n_q; ++p) prefix.add(0, p, 0, false);
+  for (int32_t p = n_ctx - n_q; p < n_ctx; ++p) batch.add(0, p, 0, false);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0, 1);
+  std::vector<float> row(kHd);
+  auto write = [&](const Batch& b) {
+    kv.reserve_batch(b);
+    for (const BatchToken& t : b.tokens)
+      for (int32_t h = 0; h < kHeadKv; ++h) {
+        const int32_t blk = kv.block_of(t.seq, t.pos), slot = t.pos % c.block_size;
+        for (float& x : row) x = nd(rng);
+        kv.write_k(blk, 0, h, slot, row.data());
+        for (float& x : row) x = nd(rng);
+        kv.write_v(blk, 0, h, slot, row.data());
+      }
+  };
+  if (!prefix.empty()) write(prefix), kv.commit(0, static_cast<int32_t>(prefix.size()));
+  write(batch);
+  std::vector<float> q(static_cast<size_t>(n_q) * kHead * kHd), out(q.size());
+  for (float& x : q) x = nd(rng);
+  for (auto _ : state) {
+    attention(kv, batch, 0, q.data(), kHead, 0.125f, out.data(), nullptr);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(n_q), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Attention)->ArgsProduct({{512, 2048, 4096}, {64, 1}})->MeasureProcessCPUTime()->MinTime(0.5);
+
+}  // namespace
+}  // namespace edgerag
