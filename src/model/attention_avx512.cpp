@@ -6,7 +6,7 @@
 #define ATTN_SIMD_TARGET "avx2,fma,avx512f,avx512vl"
 #define ATTN_SIMD_NS avx512
 #define ATTN_SIMD_QK_ROWS 8
-#define ATTN_SIMD_PV_ROWS 4
+#define ATTN_SIMD_PV_ROWS 6
 #define ATTN_SIMD_QK_TILES 2
 #define ATTN_SIMD_ZMM 1
 #define ATTN_SIMD_TABLE avx512_kernels
