@@ -224,7 +224,7 @@ TEST(Attention, KernelRowsDoNotDependOnTheRowsAndTilesSharingTheCall) {
   const Isa saved = active_isa();
   for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
     if (isa != Isa::Scalar && set_isa(isa) != isa) continue;
-    for (int32_t hd : {64, 128, 40}) {
+    for (int32_t hd : {64, 128, 40, 8}) {
       const Kernels& k = isa == Isa::Scalar ? scalar_kernels() : kernels_for(isa, hd);
       for (int32_t rows : {1, 3, 7, 8, 9, 13, 28}) {
         for (int32_t tiles = 1; tiles <= kMaxKeyTiles; ++tiles) {
@@ -283,7 +283,8 @@ TEST(Attention, ATokensRowsDoNotDependOnItsQueryTile) {
   const Isa saved = active_isa();
   for (const KvType& type : all_kv_types()) {
     for (int32_t group : {1, 2, 7}) {
-      for (int32_t hd : {64, 128}) {
+      for (int32_t hd : {64, 128, 40, 8}) {
+        if (hd % 32 != 0 && (type.is_kivi() || type.row == DType::Q8_0)) continue;  // 32-value blocks
         Shape s;
         s.n_head = 2 * group;
         s.head_dim = hd;
