@@ -31,8 +31,8 @@ struct SearchOptions {
   // Skip reranking when the BM25 and dense top-10 overlap at least this much
   // (fraction of shared chunks, hybrid mode only); above 1 never skips.
   double rerank_skip_agreement = 0.8;
-  // HNSW search breadth: 512 keeps recall@10 >= 0.998 of exact search on the
-  // synthetic 384-d corpus up to 550k chunks (docs/PERFORMANCE.md), where 64 fell to 0.97.
+  // HNSW search breadth: 512 keeps recall@10 at 1.000 of exact search on the
+  // synthetic 384-d corpus up to 1M chunks (docs/PERFORMANCE.md), where 64 falls to 0.90.
   size_t ef_search = 512;
   // int8 graphs: how many of the graph's candidates (the best by int8 score, at
   // least the depth asked for) are re-scored with their float vectors, one table
