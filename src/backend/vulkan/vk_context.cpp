@@ -15,7 +15,7 @@ namespace {
 // Every Vulkan entry point used, loaded from the loader at run time.
 #define EDGERAG_VK_FUNCS(X)                                                                                      \
   X(vkCreateInstance) X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)       \
-  X(vkGetPhysicalDeviceProperties2) X(vkEnumerateDeviceExtensionProperties)                                     \
+  X(vkGetPhysicalDeviceProperties2) X(vkGetPhysicalDeviceFeatures2) X(vkEnumerateDeviceExtensionProperties)        \
   X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkGetPhysicalDeviceMemoryProperties) X(vkCreateDevice)          \
   X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkCreateBuffer) X(vkDestroyBuffer) X(vkGetBufferMemoryRequirements) \
   X(vkAllocateMemory) X(vkFreeMemory) X(vkBindBufferMemory) X(vkMapMemory) X(vkCreateShaderModule)             \
@@ -160,15 +160,27 @@ void Context::open() {
       sg.subgroupSize >= 1 && sg.subgroupSize <= 64 && props.apiVersion >= VK_API_VERSION_1_1)
     features_.subgroup_size = sg.subgroupSize;
   use_subgroups_ = features_.subgroup_size > 0;
-  // Either extension's feature is required of a device that lists it.
+  // A listed cooperative-matrix extension is reported only (no kernel uses it).
+  // Integer dot products are enabled when the extension is listed and its feature
+  // is on (the instance is Vulkan 1.1, so through the KHR extension even on 1.3
+  // devices); the int-dot matmul shaders need both.
   uint32_t n_ext = 0;
   vkEnumerateDeviceExtensionProperties(phys_, nullptr, &n_ext, nullptr);
   std::vector<VkExtensionProperties> exts(n_ext);
   vkEnumerateDeviceExtensionProperties(phys_, nullptr, &n_ext, exts.data());
+  bool dot_ext = false;
   for (const VkExtensionProperties& e : exts) {
     const std::string_view ext = e.extensionName;
     features_.cooperative_matrix |= ext == "VK_KHR_cooperative_matrix";
-    features_.integer_dot |= ext == VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
+    dot_ext |= ext == VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
+  }
+  auto dot = make<VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR>(
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR);
+  if (dot_ext) {
+    auto f2 = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2);
+    f2.pNext = &dot;
+    vkGetPhysicalDeviceFeatures2(phys_, &f2);
+    features_.integer_dot = dot.shaderIntegerDotProduct == VK_TRUE;
   }
   vkGetPhysicalDeviceMemoryProperties(phys_, &mem_props_);
 
@@ -180,6 +192,12 @@ void Context::open() {
   auto dci = make<VkDeviceCreateInfo>(VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO);
   dci.queueCreateInfoCount = 1;
   dci.pQueueCreateInfos = &qci;
+  const char* dot_name = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
+  if (features_.integer_dot) {
+    dci.pNext = &dot;
+    dci.enabledExtensionCount = 1;
+    dci.ppEnabledExtensionNames = &dot_name;
+  }
   check(vkCreateDevice(phys_, &dci, nullptr, &device_), "vkCreateDevice");
   vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
   auto cpi = make<VkCommandPoolCreateInfo>(VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO);
@@ -201,6 +219,8 @@ Context::~Context() {
     return;
   }
   vkDeviceWaitIdle(device_);
+  retired_.clear();
+  scratch_.reset();
   for (auto& [name, p] : pipelines_) {
     vkDestroyPipeline(device_, p.pipeline, nullptr);
     vkDestroyPipelineLayout(device_, p.layout, nullptr);
@@ -264,6 +284,14 @@ BufferPtr Context::alloc(size_t bytes, bool host_visible) {
   allocated_ += bytes;
   peak_ = std::max(peak_, allocated_);
   return b;
+}
+
+Buffer& Context::scratch(size_t bytes) {
+  if (!scratch_ || scratch_->size() < bytes) {
+    if (scratch_) retired_.push_back(std::move(scratch_));  // recorded dispatches may still use it
+    scratch_ = alloc(bytes);
+  }
+  return *scratch_;
 }
 
 void Context::free_buffer(Buffer& b) {
@@ -425,6 +453,7 @@ void Context::flush() {
   check(vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
   check(vkResetFences(device_, 1, &fence_), "vkResetFences");
   check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
+  retired_.clear();
   for (VkDescriptorPool dp : desc_pools_) vkResetDescriptorPool(device_, dp, 0);
   desc_pool_used_ = 0;
 }

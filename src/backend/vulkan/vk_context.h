@@ -54,8 +54,8 @@ struct Arg {
 // the context opens (vk_ops.h's select_matmul decides from it).
 struct MatmulFeatures {
   uint32_t subgroup_size = 0;       // arithmetic subgroup operations in compute shaders (0: none)
-  bool cooperative_matrix = false;  // VK_KHR_cooperative_matrix
-  bool integer_dot = false;         // VK_KHR_shader_integer_dot_product (core in Vulkan 1.3)
+  bool cooperative_matrix = false;  // VK_KHR_cooperative_matrix listed (reported only: no kernel uses it)
+  bool integer_dot = false;         // VK_KHR_shader_integer_dot_product's feature, enabled on the device
 };
 
 class Context {
@@ -98,6 +98,10 @@ class Context {
                 uint32_t gy = 1, uint32_t gz = 1) {
     dispatch(shader, std::span<const Arg>(args.begin(), args.size()), &push, sizeof(Push), gx, gy, gz);
   }
+  // A device buffer of at least `bytes` for intermediates of the recorded work
+  // (the int-dot matmul's quantized activations). A larger request replaces it;
+  // the old one lives until flush, since recorded dispatches may still read it.
+  Buffer& scratch(size_t bytes);
   // Records a copy of bytes between buffers (ordered like a dispatch).
   void copy(const Buffer& src, size_t src_off, Buffer& dst, size_t dst_off, size_t bytes);
   // Submits what was recorded and waits for it.
@@ -139,6 +143,8 @@ class Context {
   MatmulFeatures features_;
   bool use_subgroups_ = false;
   size_t allocated_ = 0, peak_ = 0;
+  BufferPtr scratch_;
+  std::vector<BufferPtr> retired_;
   std::unordered_map<std::string, Pipeline> pipelines_;
   std::mutex mu_;
 };
