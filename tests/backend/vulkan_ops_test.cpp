@@ -8,8 +8,11 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "backend/vulkan/vk_ops.h"
 #include "tensor/ops.h"
+#include "util/error.h"
 
 namespace edgerag {
 namespace {
@@ -20,6 +23,15 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, floa
   std::vector<float> v(n);
   for (float& x : v) x = u(rng);
   return v;
+}
+
+// rows x cols random weights in type t's file layout.
+std::vector<uint8_t> random_weights(DType t, int64_t cols, int64_t rows, uint32_t seed) {
+  const auto wf = random_floats(rows * cols, seed);
+  const size_t rb = row_size(t, cols);
+  std::vector<uint8_t> wq(rb * rows);
+  for (int64_t r = 0; r < rows; ++r) quantize_row(t, wf.data() + r * cols, wq.data() + r * rb, cols);
+  return wq;
 }
 
 vk::BufferPtr device_floats(vk::Context& ctx, const std::vector<float>& v) {
@@ -75,37 +87,58 @@ TEST_F(VulkanOps, DeviceIsOpened) {
   // CI's lavapipe has arithmetic subgroups, so both matmul paths are tested there.
   if (std::string_view(ctx->device_type()) == "cpu") {
     EXPECT_GT(ctx->subgroup_size(), 0u);
-    // Debian bookworm's lavapipe lists integer dot products but no cooperative
-    // matrices; neither changes its kernels (MatmulKernelSelection).
+    // Debian bookworm's lavapipe has integer dot products (so the int-dot kernels
+    // are tested there) but no cooperative matrices.
     EXPECT_TRUE(ctx->features().integer_dot);
     EXPECT_FALSE(ctx->features().cooperative_matrix);
   }
   EXPECT_EQ(ctx->features().subgroup_size, ctx->subgroup_size());
 }
 
-// The kernel choice: tiled from 16 tokens; below, subgroup reductions only where the
-// device has them and they are on; cooperative-matrix / integer-dot features select
-// nothing (no such kernels yet), so a device with only those runs the plain kernel.
+// The kernel choice: int-dot for Q8_0/Q4_0/Q4_1 where the device has integer dot
+// products; else tiled from 16 tokens, below that subgroup reductions only where the
+// device has them and they are on; cooperative matrices select nothing (no such kernel).
 TEST_F(VulkanOps, MatmulKernelSelection) {
   using K = vk::MatmulKernel;
-  const vk::MatmulFeatures none{}, sg{32, false, false}, ext{0, true, true}, all{32, true, true};
-  EXPECT_EQ(vk::select_matmul(none, true, 1), K::Plain);
-  EXPECT_EQ(vk::select_matmul(ext, true, 1), K::Plain);
-  EXPECT_EQ(vk::select_matmul(sg, true, 15), K::Subgroup);
-  EXPECT_EQ(vk::select_matmul(all, false, 8), K::Plain);
-  EXPECT_EQ(vk::select_matmul(all, true, 8), K::Subgroup);
-  for (const auto& f : {none, sg, ext, all}) EXPECT_EQ(vk::select_matmul(f, true, 16), K::Tiled);
-  // This device (lavapipe in CI): subgroups for decode, plain when they are off.
+  const vk::MatmulFeatures none{}, sg{32, false, false}, coop{0, true, false}, dot{0, false, true}, all{32, true, true};
+  struct Case {
+    vk::MatmulFeatures f;
+    bool use_subgroups;
+    int64_t n_tokens;
+    K without_intdot, with_intdot;  // for a weight type without / with int-dot kernels
+  };
+  for (const Case& c : {Case{none, true, 1, K::Plain, K::Plain}, Case{none, true, 16, K::Tiled, K::Tiled},
+                        Case{coop, true, 1, K::Plain, K::Plain}, Case{coop, true, 16, K::Tiled, K::Tiled},
+                        Case{sg, true, 15, K::Subgroup, K::Subgroup}, Case{sg, true, 16, K::Tiled, K::Tiled},
+                        Case{dot, true, 1, K::Plain, K::IntDot}, Case{dot, false, 16, K::Tiled, K::IntDotTiled},
+                        Case{all, false, 8, K::Plain, K::IntDot}, Case{all, true, 15, K::Subgroup, K::IntDot},
+                        Case{all, true, 16, K::Tiled, K::IntDotTiled}}) {
+    SCOPED_TRACE(fmt::format("subgroup size {}, coop {}, dot {}, use_subgroups {}, {} tokens", c.f.subgroup_size,
+                             c.f.cooperative_matrix, c.f.integer_dot, c.use_subgroups, c.n_tokens));
+    for (DType t : {DType::F32, DType::F16, DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q4_0, DType::Q4_1})
+      EXPECT_EQ(vk::select_matmul(c.f, c.use_subgroups, t, c.n_tokens),
+                vk::has_intdot(t) ? c.with_intdot : c.without_intdot)
+          << dtype_name(t);
+  }
+  EXPECT_TRUE(vk::has_intdot(DType::Q8_0) && vk::has_intdot(DType::Q4_0) && vk::has_intdot(DType::Q4_1));
+  EXPECT_FALSE(vk::has_intdot(DType::F16) || vk::has_intdot(DType::Q4_K) || vk::has_intdot(DType::Q6_K));
+  // This device (lavapipe in CI: integer dot products and subgroups).
   const bool had = ctx->subgroups();
-  EXPECT_EQ(vk::select_matmul(ctx->features(), had, 1), had ? K::Subgroup : K::Plain);
+  const bool dev_dot = ctx->features().integer_dot;
+  EXPECT_EQ(vk::select_matmul(ctx->features(), had, DType::Q4_0, 1), dev_dot ? K::IntDot : had ? K::Subgroup : K::Plain);
+  EXPECT_EQ(vk::select_matmul(ctx->features(), had, DType::F32, 1), had ? K::Subgroup : K::Plain);
   ctx->use_subgroups(false);
-  EXPECT_EQ(vk::select_matmul(ctx->features(), ctx->subgroups(), 1), K::Plain);
+  EXPECT_EQ(vk::select_matmul(ctx->features(), ctx->subgroups(), DType::F32, 1), K::Plain);
   ctx->use_subgroups(had);
+  EXPECT_EQ(vk::can_run(*ctx, DType::Q4_1, K::IntDotTiled), dev_dot);
+  EXPECT_FALSE(vk::can_run(*ctx, DType::F16, K::IntDot));
+  EXPECT_TRUE(vk::can_run(*ctx, DType::F16, K::Tiled));
 }
 
-// Matrix-vector (1 token), the token-tiled product (3 and 11 tokens: a partial and
-// a second tile) with and without subgroup reductions, and the shared-memory-tiled
-// prefill product (37 tokens) for every weight type, against dequantize_row + a double dot.
+// The float kernels: matrix-vector (1 token), the token-tiled product (3 and 11 tokens:
+// a partial and a second tile) with and without subgroup reductions, and the
+// shared-memory-tiled prefill product (37 tokens) for every weight type, against
+// dequantize_row + a double dot.
 TEST_F(VulkanOps, MatmulEveryTypeOddShapes) {
   struct Case {
     DType type;
@@ -116,10 +149,8 @@ TEST_F(VulkanOps, MatmulEveryTypeOddShapes) {
                        Case{DType::Q6_K, 512}}) {
     SCOPED_TRACE(dtype_name(c.type));
     const int64_t rows = 37;
-    const auto wf = random_floats(rows * c.cols, 1);
+    const std::vector<uint8_t> wq = random_weights(c.type, c.cols, rows, 1);
     const size_t rb = row_size(c.type, c.cols);
-    std::vector<uint8_t> wq(rb * rows);
-    for (int64_t r = 0; r < rows; ++r) quantize_row(c.type, wf.data() + r * c.cols, wq.data() + r * rb, c.cols);
     std::vector<float> deq(rows * c.cols);
     for (int64_t r = 0; r < rows; ++r) dequantize_row(c.type, wq.data() + r * rb, deq.data() + r * c.cols, c.cols);
     const vk::DeviceMatrix w = vk::upload_matrix(*ctx, Matrix::of(c.type, c.cols, rows, wq.data()));
@@ -136,7 +167,9 @@ TEST_F(VulkanOps, MatmulEveryTypeOddShapes) {
       for (bool subgroups : {true, false}) {  // subgroupAdd reductions, and the plain shared-memory tree
         ctx->use_subgroups(subgroups);
         auto yb = ctx->alloc(n * rows * 4);
-        vk::matmul(*ctx, w, *xb, n, *yb);
+        const auto kernel = n >= 16 ? vk::MatmulKernel::Tiled : subgroups ? vk::MatmulKernel::Subgroup
+                                                                           : vk::MatmulKernel::Plain;
+        vk::matmul(*ctx, w, *xb, n, *yb, 0, 0, kernel);
         ctx->flush();
         expect_near_rel(read(*ctx, *yb, n * rows), want, 1e-5, subgroups ? "matmul (subgroups)" : "matmul");
       }
@@ -145,15 +178,78 @@ TEST_F(VulkanOps, MatmulEveryTypeOddShapes) {
   ctx->use_subgroups(true);
 }
 
+// The int-dot kernels (activations quantized to Q8 on the device) against the CPU's
+// scalar matmul_ref, which quantizes them the same way (Q8_0, Q8_1 for Q4_1): the block
+// products are exact integers, so only float summation order differs. Rows not a
+// multiple of the 16-row tile, 1 to 37 tokens (matrix-vector tiles of 8, 16 x 16
+// prefill tiles), both kernel shapes at every token count, with and without subgroup
+// reductions, input and output offsets, and an all-zero activation block.
+TEST_F(VulkanOps, MatmulIntDotAgainstCpuQuantizedReference) {
+  ASSERT_TRUE(ctx->features().integer_dot) << ctx->device_name() << " lacks integer dot products";
+  for (const DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_1}) {
+    for (const int64_t cols : {32, 96, 288}) {
+      SCOPED_TRACE(fmt::format("{} cols {}", dtype_name(type), cols));
+      const int64_t rows = 37;
+      const std::vector<uint8_t> wq = random_weights(type, cols, rows, 3);
+      const Matrix wm = Matrix::of(type, cols, rows, wq.data());
+      const vk::DeviceMatrix w = vk::upload_matrix(*ctx, wm);
+      for (const int64_t n : {1, 2, 5, 8, 9, 17, 37}) {
+        const int64_t x_off = 2 * cols, y_off = 3;  // the decoder's head reads from a token offset
+        auto x = random_floats((n + 2) * cols, 4 + static_cast<uint32_t>(n));
+        std::fill_n(x.begin() + x_off, 32, 0.0f);  // amax 0: d = 0 and zero quants
+        std::vector<float> ref(n * rows);
+        matmul_ref(wm, x.data() + x_off, n, ref.data());
+        const std::vector<double> want(ref.begin(), ref.end());
+        auto xb = device_floats(*ctx, x);
+        for (const auto kernel : {vk::MatmulKernel::IntDot, vk::MatmulKernel::IntDotTiled})
+          for (bool subgroups : {true, false}) {
+            ctx->use_subgroups(subgroups);
+            auto yb = ctx->alloc((n * rows + y_off) * 4);
+            vk::matmul(*ctx, w, *xb, n, *yb, x_off, y_off, kernel);
+            ctx->flush();
+            std::vector<float> got = read(*ctx, *yb, n * rows + y_off);
+            got.erase(got.begin(), got.begin() + y_off);
+            expect_near_rel(got, want, 2e-6,
+                            fmt::format("{} tokens, {}{}", n, kernel == vk::MatmulKernel::IntDot ? "intdot" : "tiled",
+                                        subgroups ? " (subgroups)" : "").c_str());
+          }
+      }
+    }
+  }
+  ctx->use_subgroups(true);
+}
+
+// Without a kernel argument the product runs select_matmul's choice: int-dot for Q4_0
+// here, so it gives the CPU's quantized numbers rather than the float kernels'.
+TEST_F(VulkanOps, MatmulDefaultsToIntDotWhereSelected) {
+  const int64_t cols = 64, rows = 19;
+  const std::vector<uint8_t> wq = random_weights(DType::Q4_0, cols, rows, 5);
+  const Matrix wm = Matrix::of(DType::Q4_0, cols, rows, wq.data());
+  const vk::DeviceMatrix w = vk::upload_matrix(*ctx, wm);
+  for (const int64_t n : {1, 20}) {
+    const auto x = random_floats(n * cols, 6);
+    std::vector<float> ref(n * rows);
+    matmul_ref(wm, x.data(), n, ref.data());
+    auto xb = device_floats(*ctx, x);
+    auto yb = ctx->alloc(n * rows * 4), yf = ctx->alloc(n * rows * 4);
+    vk::matmul(*ctx, w, *xb, n, *yb);
+    vk::matmul(*ctx, w, *xb, n, *yf, 0, 0, n >= 16 ? vk::MatmulKernel::Tiled : vk::MatmulKernel::Plain);
+    ctx->flush();
+    expect_near_rel(read(*ctx, *yb, n * rows), std::vector<double>(ref.begin(), ref.end()), 2e-6, "default");
+    EXPECT_NE(read(*ctx, *yb, n * rows), read(*ctx, *yf, n * rows));  // the float kernel's numbers differ
+  }
+  const float one = 1.0f;
+  EXPECT_THROW(vk::matmul(*ctx, vk::upload_matrix(*ctx, Matrix::of(DType::F32, 1, 1, &one)), *ctx->alloc(4), 1,
+                          *ctx->alloc(4), 0, 0, vk::MatmulKernel::IntDot),
+               Error);
+}
+
 TEST_F(VulkanOps, GetRowsEveryType) {
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K,
                   DType::Q6_K}) {
     SCOPED_TRACE(dtype_name(t));
     const int64_t cols = 256, rows = 5;
-    const auto wf = random_floats(rows * cols, 3);
-    const size_t rb = row_size(t, cols);
-    std::vector<uint8_t> wq(rb * rows);
-    for (int64_t r = 0; r < rows; ++r) quantize_row(t, wf.data() + r * cols, wq.data() + r * rb, cols);
+    const std::vector<uint8_t> wq = random_weights(t, cols, rows, 3);
     const Matrix m = Matrix::of(t, cols, rows, wq.data());
     const vk::DeviceMatrix w = vk::upload_matrix(*ctx, m);
     const std::vector<int32_t> ids = {4, 0, 4, 2};

@@ -1,7 +1,10 @@
 #include "backend/vulkan/vk_ops.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <iterator>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -22,6 +25,9 @@ uint32_t u32(int64_t v) {
 
 // Groups for an element-wise loop of n values (shaders stride by the grid).
 uint32_t groups_for(int64_t n) { return std::clamp<uint32_t>(u32((n + kLocal - 1) / kLocal), 1, kMaxGroups); }
+
+// MatmulKernel's values in order, as EDGERAG_VK_MATMUL names them.
+constexpr std::string_view kKernelNames[] = {"plain", "subgroup", "tiled", "intdot", "intdot_tiled"};
 
 const char* type_suffix(DType t) {
   switch (t) {
@@ -63,31 +69,77 @@ BufferPtr upload_floats(Context& ctx, const float* v, int64_t n) {
   return b;
 }
 
-MatmulKernel select_matmul(const MatmulFeatures& f, bool use_subgroups, int64_t n_tokens) {
-  if (n_tokens >= kTiledFrom) return MatmulKernel::Tiled;
+bool has_intdot(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_1; }
+
+MatmulKernel select_matmul(const MatmulFeatures& f, bool use_subgroups, DType type, int64_t n_tokens) {
+  const bool tiled = n_tokens >= kTiledFrom;
+  if (f.integer_dot && has_intdot(type)) return tiled ? MatmulKernel::IntDotTiled : MatmulKernel::IntDot;
+  if (tiled) return MatmulKernel::Tiled;
   return use_subgroups && f.subgroup_size > 0 ? MatmulKernel::Subgroup : MatmulKernel::Plain;
 }
 
+bool can_run(const Context& ctx, DType type, MatmulKernel k) {
+  switch (k) {
+    case MatmulKernel::Subgroup: return ctx.features().subgroup_size > 0;
+    case MatmulKernel::IntDot:
+    case MatmulKernel::IntDotTiled: return ctx.features().integer_dot && has_intdot(type);
+    default: return true;
+  }
+}
+
+std::optional<MatmulKernel> matmul_override() {
+  static const std::optional<MatmulKernel> k = []() -> std::optional<MatmulKernel> {
+    const char* e = std::getenv("EDGERAG_VK_MATMUL");
+    const std::string_view v = e ? e : "";
+    if (v.empty()) return std::nullopt;
+    for (size_t i = 0; i < std::size(kKernelNames); ++i)
+      if (v == kKernelNames[i]) return static_cast<MatmulKernel>(i);
+    fail("EDGERAG_VK_MATMUL={}: expected plain, subgroup, tiled, intdot or intdot_tiled", v);
+  }();
+  return k;
+}
+
 void matmul(Context& ctx, const DeviceMatrix& w, const Buffer& x, int64_t n_tokens, Buffer& y, int64_t x_off,
-            int64_t y_off) {
+            int64_t y_off, std::optional<MatmulKernel> kernel) {
+  if (kernel) {
+    EDGERAG_CHECK(can_run(ctx, w.type, *kernel), "vulkan: {} cannot run matmul kernel {} for {} weights",
+                  ctx.device_name(), kKernelNames[static_cast<int>(*kernel)], dtype_name(w.type));
+  } else if (const auto forced = matmul_override(); forced && can_run(ctx, w.type, *forced)) {
+    kernel = forced;
+  } else {
+    kernel = select_matmul(ctx.features(), ctx.subgroups(), w.type, n_tokens);
+  }
   struct {
     uint32_t cols, rows, n_tokens, row_bytes, w_off, x_off, y_off, r_off;
   } p{u32(w.cols), u32(w.rows), u32(n_tokens), u32(w.row_bytes), 0, u32(x_off), u32(y_off), 0};
-  const MatmulKernel kernel = select_matmul(ctx.features(), ctx.subgroups(), n_tokens);
-  if (kernel == MatmulKernel::Tiled) {  // prefill: 16 rows x 16 tokens per workgroup
+  const Buffer* in = &x;
+  const bool intdot = kernel == MatmulKernel::IntDot || kernel == MatmulKernel::IntDotTiled;
+  if (intdot) {  // the activations to Q8 blocks of 10 words first (quantize_q8.comp)
+    const int64_t blocks = n_tokens * (w.cols / 32);
+    Buffer& q = ctx.scratch(static_cast<size_t>(blocks) * 40);
+    struct {
+      uint32_t n_blocks, x_off;
+    } qp{u32(blocks), u32(x_off)};
+    ctx.dispatch("quantize_q8", {Arg{&x}, Arg{&q}}, qp, groups_for(blocks));
+    in = &q;
+    p.x_off = 0;
+  }
+  const char* kind = intdot ? "intdot_" : "";
+  if (kernel == MatmulKernel::Tiled || kernel == MatmulKernel::IntDotTiled) {  // 16 rows x 16 tokens per workgroup
     constexpr int64_t kRowsPer = 16 * kMaxGroups;
     for (int64_t r = 0; r < w.rows; r += kRowsPer) {
       p.r_off = u32(r);
-      ctx.dispatch(fmt::format("matmul_tiled_{}", type_suffix(w.type)), {Arg{w.buf.get()}, Arg{&x}, Arg{&y}}, p,
-                   u32((std::min(kRowsPer, w.rows - r) + 15) / 16), u32((n_tokens + 15) / 16));
+      ctx.dispatch(fmt::format("matmul_tiled_{}{}", kind, type_suffix(w.type)), {Arg{w.buf.get()}, Arg{in}, Arg{&y}},
+                   p, u32((std::min(kRowsPer, w.rows - r) + 15) / 16), u32((n_tokens + 15) / 16));
     }
     return;
   }
-  const std::string shader = fmt::format("matmul_{}{}", type_suffix(w.type), kernel == MatmulKernel::Subgroup ? "_sg" : "");
+  const bool sg = kernel == MatmulKernel::Subgroup || (kernel == MatmulKernel::IntDot && ctx.subgroups());
+  const std::string shader = fmt::format("matmul_{}{}{}", kind, type_suffix(w.type), sg ? "_sg" : "");
   const uint32_t tiles = u32((n_tokens + kTile - 1) / kTile);
   for (int64_t r = 0; r < w.rows; r += kMaxGroups) {
     p.r_off = u32(r);
-    ctx.dispatch(shader, {Arg{w.buf.get()}, Arg{&x}, Arg{&y}}, p, u32(std::min<int64_t>(kMaxGroups, w.rows - r)),
+    ctx.dispatch(shader, {Arg{w.buf.get()}, Arg{in}, Arg{&y}}, p, u32(std::min<int64_t>(kMaxGroups, w.rows - r)),
                  tiles);
   }
 }

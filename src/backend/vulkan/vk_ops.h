@@ -6,6 +6,7 @@
 // are the oracle of tests/backend.
 #pragma once
 #include <cstdint>
+#include <optional>
 
 #include "backend/vulkan/vk_context.h"
 #include "tensor/dtype.h"
@@ -29,18 +30,37 @@ DeviceMatrix upload_matrix(Context& ctx, const Matrix& w);
 // A float vector uploaded as is.
 BufferPtr upload_floats(Context& ctx, const float* v, int64_t n);
 
-// The matrix-product kernels and the one a product of n_tokens runs: Tiled
-// (matmul_tiled.comp) from 16 tokens, else Subgroup (matmul.comp reduced with
-// subgroupAdd) when the device has arithmetic subgroups and they are in use, else
-// Plain. Cooperative-matrix and integer-dot kernels are not written yet: a device's
-// MatmulFeatures report them, and they change nothing here.
-enum class MatmulKernel { Plain, Subgroup, Tiled };
-MatmulKernel select_matmul(const MatmulFeatures& f, bool use_subgroups, int64_t n_tokens);
+// The matrix-product kernels. Plain / Subgroup: matmul.comp, a workgroup per (row,
+// 8 tokens) reducing its partial sums by a shared-memory tree / subgroupAdd. Tiled:
+// matmul_tiled.comp, 16 rows x 16 tokens in shared-memory tiles (prefill). IntDot /
+// IntDotTiled: the same two shapes over activations quantized to Q8 blocks on the
+// device (quantize_q8.comp, as the CPU quantizes them) with 4x8-bit packed integer
+// dot products, for the types of has_intdot; IntDot reduces with subgroupAdd when
+// subgroups are in use.
+enum class MatmulKernel { Plain, Subgroup, Tiled, IntDot, IntDotTiled };
+// Weight types with int-dot kernels: Q8_0, Q4_0, Q4_1.
+bool has_intdot(DType t);
+// The kernel a product of n_tokens with `type` weights runs by default: int-dot when
+// the device has integer dot products and the type has kernels, else the float ones;
+// the tiled shape from 16 tokens, below that subgroup reductions where the device has
+// them and they are in use, else Plain. There is no cooperative-matrix kernel:
+// Debian bookworm's glslc cannot compile GL_KHR_cooperative_matrix and its lavapipe
+// lacks VK_KHR_cooperative_matrix, so such a kernel could be neither built nor tested;
+// MatmulFeatures::cooperative_matrix selects nothing.
+MatmulKernel select_matmul(const MatmulFeatures& f, bool use_subgroups, DType type, int64_t n_tokens);
+// Whether this device runs `k` for `type` weights (int-dot: the device's integer dot
+// products and has_intdot; Subgroup: the device's subgroups).
+bool can_run(const Context& ctx, DType type, MatmulKernel k);
+// EDGERAG_VK_MATMUL=plain|subgroup|tiled|intdot|intdot_tiled, read once: the kernel
+// every product runs where can_run (speed comparisons on one device); the others keep
+// select_matmul's. Unset or empty: nullopt; another value is an error.
+std::optional<MatmulKernel> matmul_override();
 
 // y[y_off + t * rows + r] = sum_c W[r, c] * x[x_off + t * cols + c], t < n_tokens
-// (offsets in floats); the kernel of select_matmul.
+// (offsets in floats). Runs `kernel` when given (an error unless can_run), else
+// matmul_override's where it can run, else select_matmul's.
 void matmul(Context& ctx, const DeviceMatrix& w, const Buffer& x, int64_t n_tokens, Buffer& y, int64_t x_off = 0,
-            int64_t y_off = 0);
+            int64_t y_off = 0, std::optional<MatmulKernel> kernel = std::nullopt);
 // y[t, :] = row ids[ids_off + t] of w as floats (ids: int32).
 void get_rows(Context& ctx, const DeviceMatrix& w, const Buffer& ids, int64_t ids_off, int64_t n_tokens, Buffer& y);
 // Rows of n values: y = x / rms(x) * w (w has n values; x and y may be the same buffer).
