@@ -138,7 +138,7 @@ TEST_F(VulkanOps, MatmulKernelSelection) {
 // The float kernels: matrix-vector (1 token), the token-tiled product (3 and 11 tokens:
 // a partial and a second tile) with and without subgroup reductions, and the
 // shared-memory-tiled prefill product (37 tokens) for every weight type, against
-// dequantize_row + a double dot.
+// dequantize_row + a double dot (of activations rounded to F16 / BF16 for those weights).
 TEST_F(VulkanOps, MatmulEveryTypeOddShapes) {
   struct Case {
     DType type;
@@ -156,11 +156,18 @@ TEST_F(VulkanOps, MatmulEveryTypeOddShapes) {
     const vk::DeviceMatrix w = vk::upload_matrix(*ctx, Matrix::of(c.type, c.cols, rows, wq.data()));
     for (int64_t n : {1, 3, 11, 37}) {  // 37: the tiled prefill shader, with partial tiles
       const auto x = random_floats(n * c.cols, 2);
+      // F16 / BF16 weights take the activations rounded to their type, as the CPU does.
+      std::vector<float> xr = x;
+      if (c.type == DType::F16 || c.type == DType::BF16) {
+        std::vector<uint16_t> h(x.size());
+        quantize_row(c.type, x.data(), h.data(), static_cast<int64_t>(x.size()));
+        dequantize_row(c.type, h.data(), xr.data(), static_cast<int64_t>(x.size()));
+      }
       std::vector<double> want(n * rows);
       for (int64_t t = 0; t < n; ++t)
         for (int64_t r = 0; r < rows; ++r) {
           double s = 0;
-          for (int64_t k = 0; k < c.cols; ++k) s += double(deq[r * c.cols + k]) * x[t * c.cols + k];
+          for (int64_t k = 0; k < c.cols; ++k) s += double(deq[r * c.cols + k]) * xr[t * c.cols + k];
           want[t * rows + r] = s;
         }
       auto xb = device_floats(*ctx, x);

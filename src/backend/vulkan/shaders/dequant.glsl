@@ -1,12 +1,27 @@
 // Dequantization of one element of a GGUF block, read from a uint[] buffer named
 // `wq` through byte offsets (blocks are not 4-byte aligned). The including shader
 // defines one TYPE_*; this sets BLOCK (elements per block), BLOCK_BYTES and
-// dq(block_offset_in_bytes, j), the element j of that block as a float.
+// dq(block_offset_in_bytes, j), the element j of that block as a float, and
+// xr(v), an activation as the CPU's matmul converts it for this weight type.
 // Layouts as in ggml (tensor/dtype.h); tests compare with dequantize_row.
 
 uint u8(uint off) { return (wq[off >> 2] >> ((off & 3u) * 8u)) & 0xFFu; }
 int i8(uint off) { return int(u8(off) << 24) >> 24; }
 float f16(uint off) { return unpackHalf2x16(u8(off) | (u8(off + 1u) << 8)).x; }
+
+// F16 / BF16 weights: the CPU rounds the activations to that type (ggml's vec_dot
+// partners, round-to-nearest-even), so GPU layers round them too and agree with CPU
+// layers; the quantized types' float kernels take them as they are.
+#if defined(TYPE_F16)
+float xr(float v) { return unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x; }
+#elif defined(TYPE_BF16)
+float xr(float v) {
+  const uint u = floatBitsToUint(v);
+  return uintBitsToFloat((u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u);
+}
+#else
+float xr(float v) { return v; }
+#endif
 
 #if defined(TYPE_F32)
 #define BLOCK 1u

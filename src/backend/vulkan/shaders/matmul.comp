@@ -52,7 +52,7 @@ void main() {
     for (uint j = 0u; j < BLOCK; ++j) {
       const float w = dq(boff, j);
       const uint c = p.x_off + t0 * p.cols + b * BLOCK + j;
-      for (uint t = 0u; t < nt; ++t) acc[t] += w * x[c + t * p.cols];
+      for (uint t = 0u; t < nt; ++t) acc[t] += w * xr(x[c + t * p.cols]);
     }
 #endif
   }

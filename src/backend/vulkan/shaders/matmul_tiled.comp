@@ -69,7 +69,7 @@ void main() {
                   ? dq(p.w_off + rr * p.row_bytes + (c / BLOCK) * BLOCK_BYTES, c % BLOCK)
                   : 0.0;
       const uint tt = t0 + i / TK;
-      xs[i] = (tt < p.n_tokens && c < p.cols) ? x[p.x_off + tt * p.cols + c] : 0.0;
+      xs[i] = (tt < p.n_tokens && c < p.cols) ? xr(x[p.x_off + tt * p.cols + c]) : 0.0;
     }
     barrier();
     for (uint k = 0u; k < TK; ++k) {
