@@ -14,13 +14,14 @@ namespace {
 // A panel of weight rows this large stays in L2 while every token tile passes over it.
 constexpr size_t kPanelBytes = 96 << 10;
 constexpr int64_t kRowGrain = 16;
+constexpr int64_t kPanelGrain = 32;  // the tallest register tile: 2 packed groups (F16, BF16)
 constexpr int64_t kSerialPrepareTokens = 8;
 
 // Rows per panel: a multiple of every register tile height, so only a thread's
-// last panel can leave single-row tiles.
+// last panel can leave shorter tiles.
 int64_t panel_rows(size_t row_bytes) {
-  return std::max<int64_t>(kRowGrain, static_cast<int64_t>(kPanelBytes / std::max<size_t>(row_bytes, 1)) &
-                                          ~static_cast<int64_t>(kRowGrain - 1));
+  return std::max<int64_t>(kPanelGrain, static_cast<int64_t>(kPanelBytes / std::max<size_t>(row_bytes, 1)) &
+                                            ~static_cast<int64_t>(kPanelGrain - 1));
 }
 
 void for_rows(int64_t rows, ThreadPool* pool, const std::function<void(int, size_t, size_t)>& body) {

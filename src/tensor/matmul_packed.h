@@ -3,7 +3,8 @@
 // packed format P gives kElems elements and kBlockBytes bytes per block of
 // kPackRows rows, kFloats / kInts terms per (token, block) computed by
 // terms(), tile<NT>() for one group of rows and NT tokens, and kNT, the widest
-// token tile. No target attribute here: the kernels carry their own.
+// token tile (optionally kGroups and tile<NT, G>() for G groups at once). No
+// target attribute here: the kernels carry their own.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -45,11 +46,24 @@ inline void q45k_terms(int64_t nsb, int nt, const uint8_t* x, size_t xs, float* 
   }
 }
 
+// Groups per register tile: formats that tile several groups (kGroups) do so
+// at the widest token tile; the rest, and narrow tiles, one group.
+template <class P, int NT>
+constexpr int tile_groups() {
+  if constexpr (requires { P::kGroups; }) return NT == P::kNT ? P::kGroups : 1;
+  return 1;
+}
+
 // All groups for NT tokens, whose terms are dx / ints.
 template <class P, int NT>
 void groups_pass(int64_t nb, const uint8_t* w, size_t group_bytes, int64_t ng, const uint8_t* x, size_t xs,
                  const float* dx, const int32_t* ints, float* y, size_t ys) {
-  for (int64_t g = 0; g < ng; ++g) P::template tile<NT>(nb, w + g * group_bytes, x, xs, dx, ints, y + g * kPackRows, ys);
+  constexpr int G = tile_groups<P, NT>();
+  int64_t g = 0;
+  if constexpr (G > 1)
+    for (; g + G <= ng; g += G)
+      P::template tile<NT, G>(nb, w + g * group_bytes, x, xs, dx, ints, y + g * kPackRows, ys);
+  for (; g < ng; ++g) P::template tile<NT>(nb, w + g * group_bytes, x, xs, dx, ints, y + g * kPackRows, ys);
 }
 
 template <class P, int NT>

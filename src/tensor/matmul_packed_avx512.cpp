@@ -354,37 +354,43 @@ struct Q6_KP {
   }
 };
 
-// Float weights: the tile is 16 rows x NT tokens of FMAs, the weights of one
-// element (F16) or element pair (BF16) of 16 rows one register. Two fixed
-// accumulator chains per token (even and odd steps, added at the end): the
-// same order for any NT, so a token's result never depends on the batch. Narrow
-// tiles (a few tokens) prefetch the group's stream kAhead bytes ahead, as the
-// row-major GEMV does. A macro because BF16's tile needs its own target (a step
-// must inline into it).
+// Float weights: the tile is G groups of 16 rows x NT tokens of FMAs, the
+// weights of one element (F16) or element pair (BF16) of 16 rows one register,
+// each activation broadcast serving the G groups (with one group, the loads of
+// a step outnumbered its FMAs). Two fixed accumulator chains per row and token
+// (even and odd steps, added at the end): the same order for any NT and G, so
+// a token's result never depends on the batch. Narrow tiles (a few tokens)
+// prefetch the group's stream kAhead bytes ahead, as the row-major GEMV does.
+// A macro because BF16's tile needs its own target (a step must inline into it).
 #define EDGERAG_FLOAT_TILE(TARGET)                                                                                     \
-  template <int NT>                                                                                                    \
+  template <int NT, int G = 1>                                                                                         \
   TARGET static void tile(int64_t n, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t*,   \
                           float* y, size_t ys) {                                                                       \
-    __m512 acc[2][NT];                                                                                                 \
+    __m512 acc[2][G][NT];                                                                                              \
     UNROLL                                                                                                             \
-    for (int t = 0; t < NT; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();                                          \
+    for (int j = 0; j < G; ++j)                                                                                        \
+      UNROLL                                                                                                           \
+      for (int t = 0; t < NT; ++t) acc[0][j][t] = acc[1][j][t] = _mm512_setzero_ps();                                  \
     int64_t e = 0;                                                                                                     \
     for (; e + 2 <= n; e += 2) {                                                                                       \
       if constexpr (NT < kNT)                                                                                          \
-        prefetch_ahead(g + e * kBlockBytes, 2 * kBlockBytes);                                                          \
+        for (int j = 0; j < G; ++j) prefetch_ahead(g + (j * n + e) * kBlockBytes, 2 * kBlockBytes);                   \
       UNROLL                                                                                                           \
-      for (int c = 0; c < 2; ++c) step<NT>(g, e + c, x, xs, dx, n, acc[c]);                                           \
+      for (int c = 0; c < 2; ++c) step<NT, G>(g, e + c, x, xs, dx, n, acc[c]);                                        \
     }                                                                                                                  \
-    if (e < n) step<NT>(g, e, x, xs, dx, n, acc[0]);                                                                   \
+    if (e < n) step<NT, G>(g, e, x, xs, dx, n, acc[0]);                                                                \
     UNROLL                                                                                                             \
-    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ys, _mm512_add_ps(acc[0][t], acc[1][t]));                   \
+    for (int j = 0; j < G; ++j)                                                                                        \
+      UNROLL                                                                                                           \
+      for (int t = 0; t < NT; ++t)                                                                                     \
+        _mm512_storeu_ps(y + j * kPackRows + t * ys, _mm512_add_ps(acc[0][j][t], acc[1][j][t]));                      \
   }
 
 // F16 weights (one element of 16 rows per 32 bytes) against F16 activations,
 // both widened exactly to F32 (F16C): products and sums in F32 FMA, as the
 // row-major kernel; the activations are widened once per token group (dx).
 struct F16P {
-  static constexpr int kElems = 1, kFloats = 1, kInts = 0, kNT = 8;
+  static constexpr int kElems = 1, kFloats = 1, kInts = 0, kNT = 6, kGroups = 2;  // 24 accumulators
   static constexpr size_t kBlockBytes = 2 * kPackRows;
   SIMD static void terms(int64_t n, int nt, const uint8_t* x, size_t xs, float* dx, int32_t*) {
     for (int t = 0; t < nt; ++t) {
@@ -395,11 +401,20 @@ struct F16P {
       for (; i < n; ++i) dx[t * n + i] = _cvtsh_ss(h[i]);
     }
   }
-  template <int NT>
-  SIMD static void step(const uint8_t* g, int64_t e, const uint8_t*, size_t, const float* dx, int64_t n, __m512* acc) {
-    const __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + e * kBlockBytes)));
+  // Element e of G groups (n elements each) into acc[group][token].
+  template <int NT, int G>
+  SIMD static void step(const uint8_t* g, int64_t e, const uint8_t*, size_t, const float* dx, int64_t n,
+                        __m512 (*acc)[NT]) {
+    __m512 wv[G];
     UNROLL
-    for (int t = 0; t < NT; ++t) acc[t] = _mm512_fmadd_ps(wv, _mm512_set1_ps(dx[t * n + e]), acc[t]);
+    for (int j = 0; j < G; ++j)
+      wv[j] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + (j * n + e) * kBlockBytes)));
+    UNROLL
+    for (int t = 0; t < NT; ++t) {
+      const __m512 a = _mm512_set1_ps(dx[t * n + e]);
+      UNROLL
+      for (int j = 0; j < G; ++j) acc[j][t] = _mm512_fmadd_ps(wv[j], a, acc[j][t]);
+    }
   }
   EDGERAG_FLOAT_TILE(SIMD)
 };
@@ -409,18 +424,22 @@ struct F16P {
 // activation row (as the row-major vdpbf16ps kernel, which the CPU must have).
 #define SIMD_BF16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16")))
 struct BF16P {
-  static constexpr int kElems = 2, kFloats = 0, kInts = 0, kNT = 8;
+  static constexpr int kElems = 2, kFloats = 0, kInts = 0, kNT = 6, kGroups = 2;
   static constexpr size_t kBlockBytes = 4 * kPackRows;
   SIMD static void terms(int64_t, int, const uint8_t*, size_t, float*, int32_t*) {}
-  template <int NT>
-  SIMD_BF16 static void step(const uint8_t* g, int64_t e, const uint8_t* x, size_t xs, const float*, int64_t,
-                             __m512* acc) {
-    const __m512bh wv = (__m512bh)load(g + e * kBlockBytes);
+  template <int NT, int G>
+  SIMD_BF16 static void step(const uint8_t* g, int64_t e, const uint8_t* x, size_t xs, const float*, int64_t n,
+                             __m512 (*acc)[NT]) {
+    __m512bh wv[G];
+    UNROLL
+    for (int j = 0; j < G; ++j) wv[j] = (__m512bh)load(g + (j * n + e) * kBlockBytes);
     UNROLL
     for (int t = 0; t < NT; ++t) {
       float pair;  // broadcast as a float: a memory operand, not a move through a general register
       std::memcpy(&pair, x + t * xs + 4 * e, 4);
-      acc[t] = _mm512_dpbf16_ps(acc[t], wv, (__m512bh)_mm512_set1_ps(pair));
+      const __m512bh a = (__m512bh)_mm512_set1_ps(pair);
+      UNROLL
+      for (int j = 0; j < G; ++j) acc[j][t] = _mm512_dpbf16_ps(acc[j][t], wv[j], a);
     }
   }
   EDGERAG_FLOAT_TILE(SIMD_BF16)

@@ -3,8 +3,9 @@
 // lower levels unpack groups on the fly) matches the scalar reference on the
 // plain matrix, which quantizes the activations the same way, to float
 // summation order. Odd shapes: rows not a multiple of the 16-row group (the
-// tail stays plain), odd float element counts, token counts around the 8-token register tile, 1 token,
-// several threads.
+// tail stays plain), odd group counts (the float tiles take 2 groups at once),
+// odd float element counts, token counts around the 6- and 8-token register
+// tiles, 1 token, several threads.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -106,7 +107,7 @@ TEST(PackedMatmul, MatchesScalarReferenceOnOddShapes) {
   ThreadPool pools[] = {ThreadPool(1), ThreadPool(2), ThreadPool(3), ThreadPool(8)};
   struct Shape { int64_t cols, rows; };
   for (DType t : kPackedTypes)
-    for (Shape sh : {Shape{1, 16}, Shape{3, 17}, Shape{2, 37}, Shape{10, 100}, Shape{28, 64}}) {
+    for (Shape sh : {Shape{1, 16}, Shape{3, 17}, Shape{2, 37}, Shape{10, 100}, Shape{28, 64}, Shape{4, 83}}) {
       if (block_of(t) == QK_K && sh.cols > 3) continue;  // 256-element blocks: long rows already
       // cols counted in blocks above; the float tiles step over elements (F16) or
       // element pairs (BF16) two at a time: odd-row shapes give them an odd count.
@@ -114,7 +115,7 @@ TEST(PackedMatmul, MatchesScalarReferenceOnOddShapes) {
       const Shape s{sh.cols * block_of(t) + odd, sh.rows};
       Weights w = make_weights(t, s.cols, s.rows, 11u + static_cast<uint32_t>(s.rows));
       pack_rows(w.p, w.packed.data());
-      for (int64_t nt : {1, 2, 3, 7, 8, 9, 17, 64}) {
+      for (int64_t nt : {1, 2, 3, 6, 7, 8, 9, 17, 64}) {
         const auto x = random_floats(static_cast<size_t>(nt * s.cols), 7u + static_cast<uint32_t>(nt));
         std::vector<float> ref(static_cast<size_t>(nt * s.rows));
         matmul_ref(w.m, x.data(), nt, ref.data());
