@@ -1,5 +1,7 @@
 #include "model/kv_cache.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -83,13 +85,22 @@ KvCache::KvCache(const KvCacheConfig& cfg) : cfg_(cfg) {
                 block_bytes_);
   EDGERAG_CHECK(n < (size_t{1} << 30), "KV cache: budget of {} bytes is too large", cfg.budget_bytes);
   n_blocks_ = static_cast<int32_t>(n);
-  pool_.reset(new uint8_t[n * block_bytes_]);
+  // Attention reads one (layer, head) part of each block in turn, parts a
+  // block apart: on 4 KiB pages every part is a TLB miss, so the pool asks for
+  // transparent huge pages (the kernel ignores the hint when it has none).
+  const size_t bytes = n * block_bytes_;
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  EDGERAG_CHECK(p != MAP_FAILED, "KV cache: cannot map a pool of {} bytes", bytes);
+  ::madvise(p, bytes, MADV_HUGEPAGE);
+  pool_ = std::unique_ptr<uint8_t[], KvPoolUnmap>(static_cast<uint8_t*>(p), KvPoolUnmap{bytes});
   refs_.assign(n, 0);
   if (type.is_kivi()) kivi_.resize(n);
   free_.reserve(n);
   // Lowest block ids are handed out first (pop from the back).
   for (int32_t b = n_blocks_ - 1; b >= 0; --b) free_.push_back(b);
 }
+
+void KvPoolUnmap::operator()(uint8_t* p) const { ::munmap(p, bytes); }
 
 int32_t KvCache::seq_len(SeqId seq) const {
   auto it = seqs_.find(seq);
@@ -397,6 +408,15 @@ const float* KvCache::k_tile(int32_t b, int32_t l, int32_t h, int32_t n, float* 
 }
 const float* KvCache::v_tile(int32_t b, int32_t l, int32_t h, int32_t n, float* buf) const {
   return tile(1, b, l, h, n, buf, false);
+}
+
+void KvCache::prefetch(int32_t b, int32_t l, int32_t h) const {
+  constexpr size_t kLine = 64;
+  for (int kv = 0; kv < 2; ++kv) {
+    const uint8_t* p = part(b, l, kv, h);
+    const size_t bytes = kv ? v_part_bytes_ : k_part_bytes_;
+    for (size_t off = 0; off < bytes; off += kLine) __builtin_prefetch(p + off, 0, 3);
+  }
 }
 
 int32_t KvCache::block_of(SeqId seq, int32_t pos) const {

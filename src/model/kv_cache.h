@@ -64,6 +64,12 @@ struct KvCacheConfig {
   double bytes_per_token() const { return static_cast<double>(block_bytes()) / block_size; }
 };
 
+// Frees a KV cache's pool (an anonymous mapping of `bytes`).
+struct KvPoolUnmap {
+  size_t bytes = 0;
+  void operator()(uint8_t* p) const;
+};
+
 class KvCache {
  public:
   explicit KvCache(const KvCacheConfig& cfg);  // throws if the budget holds no block
@@ -135,6 +141,9 @@ class KvCache {
   const float* k_tile(int32_t block, int32_t layer, int32_t head, int32_t n, float* buf,
                       bool query_block = false) const;
   const float* v_tile(int32_t block, int32_t layer, int32_t head, int32_t n, float* buf) const;
+  // Starts loading the pool bytes of a block's keys and values of (layer, head)
+  // into the cache (a hint: it changes no result).
+  void prefetch(int32_t block, int32_t layer, int32_t head) const;
   // Block and slot holding position `pos` of `seq` (pos < reserved length).
   int32_t block_of(SeqId seq, int32_t pos) const;
 
@@ -174,7 +183,7 @@ class KvCache {
   size_t k_part_bytes_ = 0, v_part_bytes_ = 0;
   size_t block_bytes_ = 0;
   int32_t n_blocks_ = 0;
-  std::unique_ptr<uint8_t[]> pool_;  // default-initialized: pages are touched on first use
+  std::unique_ptr<uint8_t[], KvPoolUnmap> pool_;  // anonymous mapping: pages are touched on first use
   std::vector<int32_t> refs_;
   std::vector<int32_t> free_;
   std::unordered_map<SeqId, Seq> seqs_;
