@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
+#include <vector>
 
 #include "model/chunk_kv.h"
 #include "model/model.h"
@@ -28,6 +30,21 @@ std::vector<int32_t> ids(int32_t n, int32_t first, int32_t n_vocab) {
   for (int32_t i = 0; i < n; ++i) v[i] = (first + 7 * i) % (n_vocab - 3) + 3;
   return v;
 }
+
+// stories260K's cache holding a 9-token prefix followed by a 30-token chunk,
+// prefilled as one batch (sequence 1), and the prefix alone (sequence 2).
+struct PrefixAndChunk {
+  std::unique_ptr<Model> m = Model::load(test::model_path("stories260K.gguf"));
+  std::unique_ptr<KvCache> cache = m->make_cache(256);
+  PrefixAndChunk() {
+    const int32_t V = m->hparams().n_vocab;
+    const auto prefix = ids(9, 2, V), chunk = ids(30, 4, V);
+    std::vector<int32_t> full = prefix;
+    full.insert(full.end(), chunk.begin(), chunk.end());
+    prefill(*m, *cache, 1, full);
+    prefill(*m, *cache, 2, prefix);
+  }
+};
 
 // Largest |a - b| over the rows of `layer` (K or V), relative to max(1, max |b|).
 float layer_diff(const ChunkKv& a, const ChunkKv& b, int32_t layer, int kv) {
@@ -93,16 +110,10 @@ INSTANTIATE_TEST_SUITE_P(Types, ChunkPlacement,
 // A chunk placed at the position it was computed at, after the same tokens,
 // is the KV a full prefill holds: the next token's logits are bit-identical.
 TEST(ChunkKv, PlacedAfterTheSameContextGivesTheSameLogits) {
-  auto m = Model::load(test::model_path("stories260K.gguf"));
-  const int32_t V = m->hparams().n_vocab;
-  const auto prefix = ids(9, 2, V), chunk = ids(30, 4, V);
-  auto cache = m->make_cache(256);
-  std::vector<int32_t> full = prefix;
-  full.insert(full.end(), chunk.begin(), chunk.end());
-  prefill(*m, *cache, 1, full);
-  const ChunkKv c = capture_chunk(*cache, 1, 9, 30);
-  prefill(*m, *cache, 2, prefix);
-  place_chunk(*m, *cache, 2, c);
+  const PrefixAndChunk pc;
+  const auto& m = pc.m;
+  const auto& cache = pc.cache;
+  place_chunk(*m, *cache, 2, capture_chunk(*cache, 1, 9, 30));
   Batch a, b;
   a.add(17, 39, 1, true);
   b.add(17, 39, 2, true);
@@ -190,15 +201,8 @@ TEST(ChunkKv, RejectsAChunkOfAnotherShapeOrType) {
 // start of a longer one (placement above relies on it): no kernel may treat a
 // token differently because its batch ends there (SwiGLU's tail once did).
 TEST(ChunkKv, APrefixsKvDoesNotDependOnWhatFollowsInItsBatch) {
-  auto m = Model::load(test::model_path("stories260K.gguf"));
-  const int32_t V = m->hparams().n_vocab;
-  const auto prefix = ids(9, 2, V), chunk = ids(30, 4, V);
-  auto cache = m->make_cache(256);
-  std::vector<int32_t> full = prefix;
-  full.insert(full.end(), chunk.begin(), chunk.end());
-  prefill(*m, *cache, 1, full);
-  prefill(*m, *cache, 2, prefix);
-  const ChunkKv a = capture_chunk(*cache, 1, 0, 9), b = capture_chunk(*cache, 2, 0, 9);
+  const PrefixAndChunk pc;
+  const ChunkKv a = capture_chunk(*pc.cache, 1, 0, 9), b = capture_chunk(*pc.cache, 2, 0, 9);
   EXPECT_TRUE(a.data == b.data);
 }
 
