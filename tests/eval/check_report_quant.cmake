@@ -17,10 +17,22 @@ set(expected_em 333333)
 set(expected_f1 577778)
 
 # A JSON number in [-2, 2] as an integer number of millionths (truncated), since
-# CMake's math() has no floating point.
+# CMake's math() has no floating point. Numbers under 1e-4 come in exponent form
+# (a tiny $/1M tokens on a fast CPU, a float rounding of a zero difference).
 function(to_micro value out)
-  if(value MATCHES "e-")
-    set(${out} 0 PARENT_SCOPE)  # |x| < 1e-4: float rounding of a zero difference
+  if(value MATCHES "^(-?)([1-9])(\\.([0-9]*))?e-0*([0-9]+)$")
+    # m x 10^-k in millionths: the first 7 - k digits of m's.
+    set(sign "${CMAKE_MATCH_1}")
+    set(digits "${CMAKE_MATCH_2}${CMAKE_MATCH_4}000000")
+    math(EXPR keep "7 - ${CMAKE_MATCH_5}")
+    set(micro 0)
+    if(keep GREATER 0)
+      string(SUBSTRING "${digits}" 0 ${keep} micro)
+    endif()
+    if(sign STREQUAL "-" AND NOT micro EQUAL 0)
+      set(micro "-${micro}")
+    endif()
+    set(${out} ${micro} PARENT_SCOPE)
     return()
   endif()
   if(NOT value MATCHES "^(-?)([0-9]+)(\\.([0-9]*))?$")
