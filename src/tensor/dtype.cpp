@@ -9,6 +9,7 @@
 #include "tensor/edgerag_types.h"
 #include "tensor/fp16.h"
 #include "tensor/kquant_ref.h"
+#include "tensor/ops.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -337,11 +338,7 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
   const int64_t nb = n / std::max(1, dtype_traits(t).block_size);
   switch (t) {
     case DType::F32: std::memcpy(dst, src, n * sizeof(float)); return;
-    case DType::F16: {
-      auto* s = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(s[i]);
-      return;
-    }
+    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(src), dst, n);
     case DType::BF16: {
       auto* s = static_cast<const uint16_t*>(src);
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(s[i]);

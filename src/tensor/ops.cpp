@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "tensor/cpu_features.h"
+#include "tensor/fp16.h"
 #include "tensor/ops_simd.h"
 #include "tensor/repack.h"
 #include "util/error.h"
@@ -100,6 +101,11 @@ double log_sum_exp(const float* x, int64_t n) {
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   if (simd()) return avx2::swiglu(gate, up, out, n);
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void f16_to_f32(const uint16_t* src, float* dst, int64_t n) {
+  if (simd()) return avx2::f16_to_f32(src, dst, n);
+  for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(src[i]);
 }
 
 void gelu_inplace(float* x, int64_t n) {
