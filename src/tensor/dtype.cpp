@@ -339,11 +339,7 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
   switch (t) {
     case DType::F32: std::memcpy(dst, src, n * sizeof(float)); return;
     case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(src), dst, n);
-    case DType::BF16: {
-      auto* s = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(s[i]);
-      return;
-    }
+    case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(src), dst, n);
     case DType::Q4_0: return dequant_q4_0(static_cast<const BlockQ4_0*>(src), dst, nb);
     case DType::Q4_1: return dequant_q4_1(static_cast<const BlockQ4_1*>(src), dst, nb);
     case DType::Q5_0: return dequant_q5<BlockQ5_0, false>(static_cast<const BlockQ5_0*>(src), dst, nb);

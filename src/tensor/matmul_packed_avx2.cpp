@@ -248,19 +248,8 @@ struct Avx2Float {
     const int64_t m = n * kPer;
     for (int t = 0; t < nt; ++t) {
       const auto* h = reinterpret_cast<const uint16_t*>(x + t * xs);
-      float* d = dx + t * m;
-      int64_t i = 0;
-      for (; i + 8 <= m; i += 8) {
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i));
-        _mm256_storeu_ps(d + i, kBf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16))
-                                      : _mm256_cvtph_ps(v));
-      }
-      for (; i < m; ++i) {
-        const uint32_t u = static_cast<uint32_t>(h[i]) << 16;
-        float f;
-        std::memcpy(&f, &u, 4);
-        d[i] = kBf16 ? f : _cvtsh_ss(h[i]);
-      }
+      if constexpr (kBf16) bf16_to_f32(h, dx + t * m, m);
+      else f16_to_f32(h, dx + t * m, m);
     }
   }
   // Element (or pair) e of the 16 rows into acc[half][t].

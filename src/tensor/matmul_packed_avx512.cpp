@@ -393,13 +393,7 @@ struct F16P {
   static constexpr int kElems = 1, kFloats = 1, kInts = 0, kNT = 6, kGroups = 2;  // 24 accumulators
   static constexpr size_t kBlockBytes = 2 * kPackRows;
   SIMD static void terms(int64_t n, int nt, const uint8_t* x, size_t xs, float* dx, int32_t*) {
-    for (int t = 0; t < nt; ++t) {
-      const auto* h = reinterpret_cast<const uint16_t*>(x + t * xs);
-      int64_t i = 0;
-      for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(dx + t * n + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i))));
-      for (; i < n; ++i) dx[t * n + i] = _cvtsh_ss(h[i]);
-    }
+    for (int t = 0; t < nt; ++t) f16_to_f32(reinterpret_cast<const uint16_t*>(x + t * xs), dx + t * n, n);
   }
   // Element e of G groups (n elements each) into acc[group][token].
   template <int NT, int G>

@@ -62,8 +62,10 @@ void softmax_inplace(float* x, int64_t n);
 double log_sum_exp(const float* x, int64_t n);
 // out[i] = silu(gate[i]) * up[i]
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
-// Exact widening of n F16 values (F16C where the CPU has AVX2): F16 KV rows, F16 tensors.
+// Exact widening of n F16 / BF16 values (8 at a time where the CPU has AVX2): F16 KV
+// rows, F16 / BF16 tensors, the float matmuls' activations.
 void f16_to_f32(const uint16_t* src, float* dst, int64_t n);
+void bf16_to_f32(const uint16_t* src, float* dst, int64_t n);
 // GELU, tanh approximation.
 void gelu_inplace(float* x, int64_t n);
 // Rotary embedding of one token: x is [n_heads, head_dim]; the first n_rot dims of

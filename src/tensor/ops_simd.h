@@ -15,6 +15,7 @@ void softmax_inplace(float* x, int64_t n);
 double log_sum_exp(const float* x, int64_t n);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 void f16_to_f32(const uint16_t* src, float* dst, int64_t n);
+void bf16_to_f32(const uint16_t* src, float* dst, int64_t n);
 void gelu_inplace(float* x, int64_t n);
 // Rotates pairs of every head with per-pair cos/sin tables of n_rot/2 entries.
 void rope_apply(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_t, const float* sin_t,

@@ -117,23 +117,25 @@ TEST(Ops, SoftmaxSwigluGelu) {
   }
 }
 
-// Every one of the 65,536 F16 values (subnormals, infinities, NaNs) widens to
-// the same f32 bits at the SIMD level as in the scalar reference; a length that
-// is not a multiple of the vector leaves a tail.
+// Every one of the 65,536 F16 and BF16 values (subnormals, infinities, NaNs)
+// widens to the same f32 bits at the SIMD level as in the scalar reference; a
+// length that is not a multiple of the vector leaves a tail.
 TEST(Ops, F16WideningIsExactForEveryValue) {
   std::vector<uint16_t> all(65536 + 5);
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint16_t>(i * 40503u);  // odd: every value
-  auto [ref, fast] = both_levels([&] {
-    std::vector<float> out(all.size());
-    f16_to_f32(all.data(), out.data(), static_cast<int64_t>(out.size()));
-    return out;
-  });
-  for (size_t i = 0; i < all.size(); ++i) {
-    uint32_t a, b;
-    std::memcpy(&a, &ref[i], 4);
-    std::memcpy(&b, &fast[i], 4);
-    if (std::isnan(ref[i])) ASSERT_TRUE(std::isnan(fast[i])) << all[i];
-    else ASSERT_EQ(a, b) << all[i];
+  for (auto widen : {&f16_to_f32, &bf16_to_f32}) {
+    auto [ref, fast] = both_levels([&] {
+      std::vector<float> out(all.size());
+      widen(all.data(), out.data(), static_cast<int64_t>(out.size()));
+      return out;
+    });
+    for (size_t i = 0; i < all.size(); ++i) {
+      uint32_t a, b;
+      std::memcpy(&a, &ref[i], 4);
+      std::memcpy(&b, &fast[i], 4);
+      if (std::isnan(ref[i])) ASSERT_TRUE(std::isnan(fast[i])) << all[i];
+      else ASSERT_EQ(a, b) << all[i];
+    }
   }
 }
 
