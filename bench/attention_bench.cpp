@@ -1,9 +1,11 @@
-// Micro-benchmark of the tiled attention (model/attention.h) on one layer of a
-// qwen2.5-0.5b-shaped cache (14 query heads, 2 KV heads of 64, F32 KV): the
-// last 64 tokens of a prefill (query tiles of 16 tokens x 7 heads) or one
-// decode step, at a given context length, in a cache of 1 layer (its K/V stay in
-// the CPU's caches) or 24 (over 100 MB at 4,096: read from memory, as in a
-// model's decode). Counter: query tokens per CPU second and layer.
+// Micro-benchmark of the tiled attention (model/attention.h) on a
+// qwen2.5-0.5b-shaped cache (14 query heads, 2 KV heads of 64) or a
+// llama-3.2-1b-shaped one (32 query heads, 8 KV heads of 64), F32 or F16 KV:
+// the last 64 tokens of a prefill (query tiles of 16 tokens x the group's heads)
+// or one decode step, at a given context length, in a cache of 1 layer (its K/V
+// stay in the CPU's caches) or of the model's layers (24 or 16: over 100 MB at
+// 4,096, read from memory, as in a model's decode). Counters: query tokens per
+// CPU second and layer; ns_per_key: CPU time per cached key and KV head.
 //   edgerag_microbench --benchmark_filter=Attention   (set EDGERAG_ISA to force a level)
 #include <benchmark/benchmark.h>
 
@@ -15,12 +17,16 @@
 namespace edgerag {
 namespace {
 
-// args: context length, query tokens (64: prefill tail, 1: decode step), layers.
+// args: context length, query tokens (64: prefill tail, 1: decode step), layers,
+// KV type (0: F32, 1: F16), shape (0: qwen2.5-0.5b, 1: llama-3.2-1b).
 void BM_Attention(benchmark::State& state) {
-  constexpr int32_t kHead = 14, kHeadKv = 2, kHd = 64;
+  constexpr int32_t kHd = 64;
   const int32_t n_ctx = static_cast<int32_t>(state.range(0)), n_q = static_cast<int32_t>(state.range(1));
   const int32_t n_layer = static_cast<int32_t>(state.range(2));
+  const bool llama = state.range(4) != 0;
+  const int32_t kHead = llama ? 32 : 14, kHeadKv = llama ? 8 : 2;
   KvCacheConfig c;
+  c.type = state.range(3) != 0 ? DType::F16 : DType::F32;
   c.n_layer = n_layer;
   c.n_head_kv = kHeadKv;
   c.head_dim = kHd;
@@ -54,10 +60,14 @@ void BM_Attention(benchmark::State& state) {
   }
   state.counters["tok/s"] =
       benchmark::Counter(static_cast<double>(n_q) * n_layer, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["ns_per_key"] = benchmark::Counter(
+      static_cast<double>(n_ctx) * n_layer * kHeadKv * 1e-9,
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_Attention)
-    ->ArgsProduct({{512, 2048, 4096}, {64, 1}, {1}})
-    ->ArgsProduct({{4096}, {64, 1}, {24}})
+    ->ArgsProduct({{512, 2048, 4096}, {64, 1}, {1}, {0}, {0}})
+    ->ArgsProduct({{4096}, {64, 1}, {24}, {0, 1}, {0}})
+    ->ArgsProduct({{3000}, {1}, {1, 16}, {0, 1}, {1}})
     ->MeasureProcessCPUTime()
     ->MinTime(0.5);
 

@@ -4,8 +4,10 @@
 #include <atomic>
 #include <cmath>
 #include <map>
+#include <type_traits>
 
 #include "model/attention_kernels.h"
+#include "tensor/fp16.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -20,15 +22,20 @@ void scalar_transpose(const float* k, int32_t n, int32_t hd, float* kt) {
   }
 }
 
-void scalar_scores(const float* q, int32_t rows, int32_t hd, const float* kt, int32_t tiles, const int32_t* lim,
+float widen(float x) { return x; }
+float widen(uint16_t h) { return fp16_to_fp32(h); }
+
+template <typename T>
+void scalar_scores(const float* q, int32_t rows, int32_t hd, const T* const* kts, int32_t tiles, const int32_t* lim,
                    float* m, float* l, float* p, float* f) {
-  for (int32_t t = 0; t < tiles; ++t, kt += hd * kKeyTile, lim += rows, p += rows * kKeyTile, f += rows) {
+  for (int32_t t = 0; t < tiles; ++t, lim += rows, p += rows * kKeyTile, f += rows) {
+    const T* kt = kts[t];
     for (int32_t r = 0; r < rows; ++r) {
       float* pr = p + r * kKeyTile;
       float mx = m[r];
       for (int32_t j = 0; j < kKeyTile; ++j) {
         float s = 0;
-        for (int32_t d = 0; d < hd; ++d) s += q[static_cast<size_t>(r) * hd + d] * kt[d * kKeyTile + j];
+        for (int32_t d = 0; d < hd; ++d) s += q[static_cast<size_t>(r) * hd + d] * widen(kt[d * kKeyTile + j]);
         pr[j] = j < lim[r] ? s : -INFINITY;
         mx = std::fmax(mx, pr[j]);
       }
@@ -46,14 +53,15 @@ void scalar_scores(const float* q, int32_t rows, int32_t hd, const float* kt, in
   }
 }
 
-void scalar_accumulate(const float* p, const float* f, int32_t rows, int32_t hd, const float* const* v,
-                       const int32_t* n, int32_t tiles, float* o) {
+template <typename T>
+void scalar_accumulate(const float* p, const float* f, int32_t rows, int32_t hd, const T* const* v, const int32_t* n,
+                       int32_t tiles, float* o) {
   for (int32_t t = 0; t < tiles; ++t, p += rows * kKeyTile, f += rows) {
     for (int32_t r = 0; r < rows; ++r) {
       float* orow = o + static_cast<size_t>(r) * hd;
       for (int32_t d = 0; d < hd; ++d) orow[d] *= f[r];
       for (int32_t j = 0; j < n[t]; ++j)
-        for (int32_t d = 0; d < hd; ++d) orow[d] += p[r * kKeyTile + j] * v[t][static_cast<size_t>(j) * hd + d];
+        for (int32_t d = 0; d < hd; ++d) orow[d] += p[r * kKeyTile + j] * widen(v[t][static_cast<size_t>(j) * hd + d]);
     }
   }
 }
@@ -61,7 +69,9 @@ void scalar_accumulate(const float* p, const float* f, int32_t rows, int32_t hd,
 }  // namespace
 
 const Kernels& scalar_kernels() {
-  static const Kernels k{scalar_transpose, scalar_scores, scalar_accumulate};
+  static const Kernels k{scalar_transpose,
+                         {scalar_scores<float>, scalar_accumulate<float>},
+                         {scalar_scores<uint16_t>, scalar_accumulate<uint16_t>}};
   return k;
 }
 
@@ -134,10 +144,18 @@ struct Scratch {
 constexpr int32_t kPrefetchBlocks = 4;
 
 // Online softmax state of one work item's rows after key blocks [b0, b1) of
-// the tile's sequence: o [rows][hd] unnormalized, m and l per row.
+// the tile's sequence: o [rows][hd] unnormalized, m and l per row. Keys and
+// values of element type T are read in place from a cache with tiled keys;
+// otherwise (T = float) they are decoded and the keys transposed here.
+template <typename T>
 void attend_tile(const KvCache& cache, const attn::Kernels& kern, const Tiling& tiling, const QueryTile& tile,
                  const float* q, int64_t q_stride, int32_t layer, int32_t kv_head, int32_t group, float scale,
                  int32_t b0, int32_t b1, Scratch& s) {
+  const attn::TileKernels<T>& tk = [&]() -> const attn::TileKernels<T>& {
+    if constexpr (std::is_same_v<T, float>) return kern.f32;
+    else return kern.f16;
+  }();
+  const bool in_place = cache.tiled_keys();
   const int32_t bs = cache.block_size(), hd = cache.config().head_dim, rows = tile.n_tok * group;
   s.fit(rows, hd, bs);
   for (int32_t i = 0; i < tile.n_tok; ++i) {
@@ -150,13 +168,13 @@ void attend_tile(const KvCache& cache, const attn::Kernels& kern, const Tiling& 
   std::fill_n(s.l.data(), rows, 0.0f);
   const auto& blocks = cache.block_table(tile.seq);
   const int32_t n_keys = tile.pos0 + tile.n_tok, qb = tile.pos0 / bs;
-  // Pending key tiles: transposed keys in s.kt, masks in s.lim, values and counts here.
-  const float* v_of[attn::kMaxKeyTiles];
+  // Pending key tiles: keys, values and counts here, masks in s.lim.
+  const T* kt_of[attn::kMaxKeyTiles];
+  const T* v_of[attn::kMaxKeyTiles];
   int32_t n_of[attn::kMaxKeyTiles], pending = 0;
   auto flush = [&] {
-    kern.scores(s.q.data(), rows, hd, s.kt.data(), pending, s.lim.data(), s.m.data(), s.l.data(), s.p.data(),
-                s.f.data());
-    kern.accumulate(s.p.data(), s.f.data(), rows, hd, v_of, n_of, pending, s.o.data());
+    tk.scores(s.q.data(), rows, hd, kt_of, pending, s.lim.data(), s.m.data(), s.l.data(), s.p.data(), s.f.data());
+    tk.accumulate(s.p.data(), s.f.data(), rows, hd, v_of, n_of, pending, s.o.data());
     pending = 0;
   };
   // The blocks of a sequence lie anywhere in the pool, so the hardware
@@ -164,15 +182,28 @@ void attend_tile(const KvCache& cache, const attn::Kernels& kern, const Tiling& 
   for (int32_t b = b0; b < std::min(b0 + kPrefetchBlocks, b1); ++b) cache.prefetch(blocks[b], layer, kv_head);
   for (int32_t b = b0; b < b1; ++b) {
     if (b + kPrefetchBlocks < b1) cache.prefetch(blocks[b + kPrefetchBlocks], layer, kv_head);
-    // A block's decoded rows stay valid while its tiles are pending: tiles
-    // pending from earlier blocks come from the last kMaxKeyTiles - 1 blocks.
-    const size_t buf = static_cast<size_t>(b % attn::kMaxKeyTiles) * bs * hd;
     const int32_t nb = b == qb ? n_keys - b * bs : bs;
-    const float* k = cache.k_tile(blocks[b], layer, kv_head, nb, s.kbuf.data() + buf, b == qb);
-    const float* v = cache.v_tile(blocks[b], layer, kv_head, nb, s.vbuf.data() + buf);
+    const T *k = nullptr, *v = nullptr;
+    if (in_place) {
+      k = static_cast<const T*>(cache.k_tiles(blocks[b], layer, kv_head));
+      v = static_cast<const T*>(cache.v_rows(blocks[b], layer, kv_head));
+    } else if constexpr (std::is_same_v<T, float>) {
+      // A block's decoded rows stay valid while its tiles are pending: tiles
+      // pending from earlier blocks come from the last kMaxKeyTiles - 1 blocks.
+      const size_t buf = static_cast<size_t>(b % attn::kMaxKeyTiles) * bs * hd;
+      k = cache.k_tile(blocks[b], layer, kv_head, nb, s.kbuf.data() + buf, b == qb);
+      v = cache.v_tile(blocks[b], layer, kv_head, nb, s.vbuf.data() + buf);
+    }
     for (int32_t j0 = 0; j0 < nb; j0 += kKeyTile) {
       const int32_t n = std::min(kKeyTile, nb - j0);
-      kern.transpose(k + static_cast<size_t>(j0) * hd, n, hd, s.kt.data() + static_cast<size_t>(pending) * hd * kKeyTile);
+      // Key tile j0 / kKeyTile of a tiled block starts at element j0 * hd, as its values do.
+      if (in_place) {
+        kt_of[pending] = k + static_cast<size_t>(j0) * hd;
+      } else if constexpr (std::is_same_v<T, float>) {
+        float* kt = s.kt.data() + static_cast<size_t>(pending) * hd * kKeyTile;
+        kern.transpose(k + static_cast<size_t>(j0) * hd, n, hd, kt);
+        kt_of[pending] = kt;
+      }
       int32_t* lim = s.lim.data() + static_cast<size_t>(pending) * rows;
       for (int32_t i = 0; i < tile.n_tok; ++i) {
         // Causal: in the query's own block, keys up to its own slot.
@@ -206,6 +237,7 @@ void attention(const KvCache& cache, const Batch& batch, int32_t layer, const fl
   const int64_t stride = static_cast<int64_t>(n_head) * hd;
   const attn::Kernels& kern = attn::kernels_for(active_isa(), hd);
   const Tiling tiling = tile_batch(batch, bs);
+  const bool f16_in_place = cache.tiled_keys() && kc.type.row == DType::F16;
   const int n_threads = pool ? pool->size() : 1;
   const size_t pairs = tiling.tiles.size() * nkv;
   // A one-token tile (a decode step) has too little work to keep threads busy
@@ -235,8 +267,11 @@ void attention(const KvCache& cache, const Batch& batch, int32_t layer, const fl
       const int32_t n_split = splits_of(tile);
       if (split >= n_split) continue;
       const int32_t nb = tile.pos0 / bs + 1, rows = tile.n_tok * group;
-      attend_tile(cache, kern, tiling, tile, q, stride, layer, kvh, group, scale, nb * split / n_split,
-                  nb * (split + 1) / n_split, s);
+      const int32_t from = nb * split / n_split, to = nb * (split + 1) / n_split;
+      if (f16_in_place)
+        attend_tile<uint16_t>(cache, kern, tiling, tile, q, stride, layer, kvh, group, scale, from, to, s);
+      else
+        attend_tile<float>(cache, kern, tiling, tile, q, stride, layer, kvh, group, scale, from, to, s);
       if (n_split > 1) {
         float* part = parts.data() + (part_of[ti] + static_cast<size_t>(kvh) * splits + split) * part_floats;
         std::copy_n(s.o.data(), static_cast<size_t>(rows) * hd, part);

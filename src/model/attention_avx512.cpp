@@ -3,7 +3,7 @@
 // products' instructions, on Zen 4 they issue as two halves) and 32 registers,
 // so 8 query rows x 2 key tiles per score tile (16 accumulators: each query
 // element is loaded once for 32 keys) and 4 rows per value tile.
-#define ATTN_SIMD_TARGET "avx2,fma,avx512f,avx512vl"
+#define ATTN_SIMD_TARGET "avx2,fma,f16c,avx512f,avx512vl"
 #define ATTN_SIMD_NS avx512
 #define ATTN_SIMD_QK_ROWS 8
 #define ATTN_SIMD_PV_ROWS 6

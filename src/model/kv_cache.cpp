@@ -8,6 +8,7 @@
 #include <map>
 
 #include "model/kv_quant.h"
+#include "tensor/fp16.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -79,6 +80,7 @@ KvCache::KvCache(const KvCacheConfig& cfg) : cfg_(cfg) {
   } else {
     row_bytes_ = row_size(type.row, cfg.head_dim);
     k_part_bytes_ = v_part_bytes_ = cfg.block_size * row_bytes_;
+    tiled_keys_ = (type.row == DType::F32 || type.row == DType::F16) && cfg.block_size % kKvKeyTile == 0;
   }
   const size_t n = cfg.budget_bytes / block_bytes_;
   EDGERAG_CHECK(n > 0, "KV cache: budget of {} bytes is smaller than one block ({} bytes)", cfg.budget_bytes,
@@ -360,6 +362,17 @@ void KvCache::write(int kv, int32_t b, int32_t l, int32_t h, int32_t s, const fl
   const int32_t hd = cfg_.head_dim;
   uint8_t* dst = part(b, l, kv, h);
   if (!cfg_.type.is_kivi()) {
+    if (kv == 0 && tiled_keys_) {  // lane s % kKvKeyTile of every dimension's row of its key tile
+      const size_t at = static_cast<size_t>(s / kKvKeyTile) * hd * kKvKeyTile + s % kKvKeyTile;
+      if (cfg_.type.row == DType::F32) {
+        float* t = reinterpret_cast<float*>(dst) + at;
+        for (int32_t d = 0; d < hd; ++d) t[d * kKvKeyTile] = src[d];
+      } else {
+        uint16_t* t = reinterpret_cast<uint16_t*>(dst) + at;
+        for (int32_t d = 0; d < hd; ++d) t[d * kKvKeyTile] = fp32_to_fp16(src[d]);
+      }
+      return;
+    }
     if (cfg_.type.row == DType::F32) std::memcpy(dst + s * row_bytes_, src, hd * sizeof(float));
     else quantize_row(cfg_.type.row, src, dst + s * row_bytes_, hd);
     return;
@@ -384,8 +397,21 @@ const float* KvCache::tile(int kv, int32_t b, int32_t l, int32_t h, int32_t n, f
   const int32_t hd = cfg_.head_dim;
   const uint8_t* src = part(b, l, kv, h);
   if (!cfg_.type.is_kivi()) {
+    if (kv == 0 && tiled_keys_) {  // key tiles back to rows
+      const bool f32 = cfg_.type.row == DType::F32;
+      for (int32_t j = 0; j < n; ++j) {
+        const size_t at = static_cast<size_t>(j / kKvKeyTile) * hd * kKvKeyTile + j % kKvKeyTile;
+        float* row = buf + static_cast<size_t>(j) * hd;
+        for (int32_t d = 0; d < hd; ++d) {
+          const size_t e = at + static_cast<size_t>(d) * kKvKeyTile;
+          row[d] = f32 ? reinterpret_cast<const float*>(src)[e] : fp16_to_fp32(reinterpret_cast<const uint16_t*>(src)[e]);
+        }
+      }
+      return buf;
+    }
     if (cfg_.type.row == DType::F32) return reinterpret_cast<const float*>(src);
-    for (int32_t j = 0; j < n; ++j) dequantize_row(cfg_.type.row, src + j * row_bytes_, buf + static_cast<size_t>(j) * hd, hd);
+    // Rows lie back to back (head_dim is a whole number of the type's blocks): one call decodes them all.
+    dequantize_row(cfg_.type.row, src, buf, static_cast<int64_t>(n) * hd);
     return buf;
   }
   const Kivi& st = kivi_[b];

@@ -8,6 +8,8 @@
 // contiguous. Two kinds of cache type (KvType):
 //  - rows: each K/V row of head_dim elements stored as a tensor type (F32, F16,
 //    or a block-quantized type such as Q8_0 when head_dim is a multiple of its block);
+//    F32 and F16 keys are stored transposed in key tiles (kKvKeyTile below), the
+//    layout the attention's score kernels read, so decoding reads them in place;
 //  - KIVI int8/int4 (model/kv_quant.h): a block's keys quantized per channel
 //    over its slots (one fp16 scale/offset per channel per block), values per
 //    token as they are written. Keys are quantized when their block fills;
@@ -47,6 +49,15 @@ struct KvType {
 };
 // Parses name() (case-insensitive); throws edgerag::Error for anything else.
 KvType kv_type_from_name(std::string_view name);
+// What the engine's commands store unless told otherwise: F16, half of F32's
+// memory and of the bytes every decode step reads (llama.cpp's default too).
+// A model on a Vulkan device keeps F32 rows there (Model::make_cache).
+inline KvType default_kv_type() { return DType::F16; }
+
+// Keys per key tile: an F32 / F16 cache whose block size is a multiple of it
+// stores a (block, layer, head)'s keys as [block_size / kKvKeyTile][head_dim][kKvKeyTile]
+// elements (one key per lane); values stay rows [block_size][head_dim].
+constexpr int32_t kKvKeyTile = 16;
 
 struct KvCacheConfig {
   int32_t n_layer = 0;
@@ -141,6 +152,12 @@ class KvCache {
   const float* k_tile(int32_t block, int32_t layer, int32_t head, int32_t n, float* buf,
                       bool query_block = false) const;
   const float* v_tile(int32_t block, int32_t layer, int32_t head, int32_t n, float* buf) const;
+  // The stored elements themselves, for kernels that read the pool in place:
+  // with tiled_keys(), a block's keys of (layer, head) as key tiles and its
+  // values as rows, both of element type config().type.row (F32 or F16).
+  bool tiled_keys() const { return tiled_keys_; }
+  const void* k_tiles(int32_t block, int32_t layer, int32_t head) const { return part(block, layer, 0, head); }
+  const void* v_rows(int32_t block, int32_t layer, int32_t head) const { return part(block, layer, 1, head); }
   // Starts loading the pool bytes of a block's keys and values of (layer, head)
   // into the cache (a hint: it changes no result).
   void prefetch(int32_t block, int32_t layer, int32_t head) const;
@@ -180,6 +197,7 @@ class KvCache {
 
   KvCacheConfig cfg_;
   size_t row_bytes_ = 0;          // row-typed caches
+  bool tiled_keys_ = false;
   size_t k_part_bytes_ = 0, v_part_bytes_ = 0;
   size_t block_bytes_ = 0;
   int32_t n_blocks_ = 0;

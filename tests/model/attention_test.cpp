@@ -16,6 +16,7 @@
 #include "model/attention.h"
 #include "model/attention_kernels.h"
 #include "tensor/cpu_features.h"
+#include "tensor/fp16.h"
 #include "util/thread_pool.h"
 
 namespace edgerag {
@@ -31,6 +32,12 @@ std::vector<float> random_rows(uint32_t seed, size_t n) {
   std::vector<float> r(n);
   for (float& x : r) x = nd(rng);
   return r;
+}
+
+// The values rounded to F16 (so an F16 copy holds them exactly).
+std::vector<float> f16_exact(std::vector<float> x) {
+  for (float& v : x) v = fp16_to_fp32(fp32_to_fp16(v));
+  return x;
 }
 
 KvCache make_cache(const Shape& s, KvType type, int32_t n_blocks) {
@@ -218,7 +225,9 @@ TEST(Attention, KernelRowsDoNotDependOnTheRowsAndTilesSharingTheCall) {
   // many-row, many-tile call must equal one-row, one-tile calls made in turn,
   // bit for bit, at every SIMD level, for row counts and key counts off the
   // register tiles, causal masks cutting tiles anywhere (also to nothing), and
-  // running softmax states (m, l, o) carried in from earlier tiles.
+  // running softmax states (m, l, o) carried in from earlier tiles. The F16
+  // kernels (keys and values read as stored in an F16 cache) must give the
+  // many-row results of their values widened to F32, bit for bit.
   using namespace attn;
   std::mt19937 rng(11);
   const Isa saved = active_isa();
@@ -231,15 +240,24 @@ TEST(Attention, KernelRowsDoNotDependOnTheRowsAndTilesSharingTheCall) {
           SCOPED_TRACE(testing::Message() << isa_name(isa) << " hd " << hd << " rows " << rows << " tiles " << tiles);
           const std::vector<float> q = random_rows(rng(), static_cast<size_t>(rows) * hd);
           std::vector<float> kt(static_cast<size_t>(tiles) * hd * kKeyTile);
+          std::vector<uint16_t> kt16(kt.size());
           std::vector<std::vector<float>> vals(tiles);
-          std::vector<const float*> v(tiles);
+          std::vector<std::vector<uint16_t>> vals16(tiles);
+          std::vector<const float*> v(tiles), kts(tiles);
+          std::vector<const uint16_t*> v16(tiles), kts16(tiles);
           std::vector<int32_t> n(tiles), lim(static_cast<size_t>(tiles) * rows);
           for (int32_t t = 0; t < tiles; ++t) {
             n[t] = t == tiles - 1 ? 1 + static_cast<int32_t>(rng() % kKeyTile) : kKeyTile;
-            const std::vector<float> keys = random_rows(rng(), static_cast<size_t>(n[t]) * hd);
-            k.transpose(keys.data(), n[t], hd, kt.data() + static_cast<size_t>(t) * hd * kKeyTile);
-            vals[t] = random_rows(rng(), static_cast<size_t>(n[t]) * hd);
+            const std::vector<float> keys = f16_exact(random_rows(rng(), static_cast<size_t>(n[t]) * hd));
+            const size_t at = static_cast<size_t>(t) * hd * kKeyTile;
+            k.transpose(keys.data(), n[t], hd, kt.data() + at);
+            for (size_t i = at; i < at + static_cast<size_t>(hd) * kKeyTile; ++i) kt16[i] = fp32_to_fp16(kt[i]);
+            kts[t] = kt.data() + at;
+            kts16[t] = kt16.data() + at;
+            vals[t] = f16_exact(random_rows(rng(), static_cast<size_t>(n[t]) * hd));
+            for (float x : vals[t]) vals16[t].push_back(fp32_to_fp16(x));
             v[t] = vals[t].data();
+            v16[t] = vals16[t].data();
             for (int32_t r = 0; r < rows; ++r) lim[static_cast<size_t>(t) * rows + r] = static_cast<int32_t>(rng() % (n[t] + 1));
           }
           // Carried-in state: some rows fresh (nothing seen yet), some mid-sequence.
@@ -249,17 +267,23 @@ TEST(Attention, KernelRowsDoNotDependOnTheRowsAndTilesSharingTheCall) {
             l[r] = r % 3 == 0 ? 0.0f : 1.0f + static_cast<float>(rng() % 5);
             if (r % 3 == 0) std::fill_n(o.begin() + static_cast<size_t>(r) * hd, hd, 0.0f);
           }
-          std::vector<float> m1 = m, l1 = l, o1 = o;
+          std::vector<float> m1 = m, l1 = l, o1 = o, m16 = m, l16 = l, o16 = o;
           std::vector<float> p(static_cast<size_t>(tiles) * rows * kKeyTile), f(static_cast<size_t>(tiles) * rows);
-          k.scores(q.data(), rows, hd, kt.data(), tiles, lim.data(), m.data(), l.data(), p.data(), f.data());
-          k.accumulate(p.data(), f.data(), rows, hd, v.data(), n.data(), tiles, o.data());
+          std::vector<float> p16(p.size()), f16(f.size());
+          k.f32.scores(q.data(), rows, hd, kts.data(), tiles, lim.data(), m.data(), l.data(), p.data(), f.data());
+          k.f32.accumulate(p.data(), f.data(), rows, hd, v.data(), n.data(), tiles, o.data());
+          k.f16.scores(q.data(), rows, hd, kts16.data(), tiles, lim.data(), m16.data(), l16.data(), p16.data(),
+                       f16.data());
+          k.f16.accumulate(p16.data(), f16.data(), rows, hd, v16.data(), n.data(), tiles, o16.data());
+          EXPECT_TRUE(same_bits(p.data(), p16.data(), p.size()));
+          EXPECT_TRUE(same_bits(o.data(), o16.data(), o.size()));
+          EXPECT_TRUE(same_bits(m.data(), m16.data(), rows) && same_bits(l.data(), l16.data(), rows));
           for (int32_t r = 0; r < rows; ++r) {
             for (int32_t t = 0; t < tiles; ++t) {
               float p1[kKeyTile], f1;
               const int32_t lim1 = lim[static_cast<size_t>(t) * rows + r];
-              k.scores(q.data() + static_cast<size_t>(r) * hd, 1, hd, kt.data() + static_cast<size_t>(t) * hd * kKeyTile,
-                       1, &lim1, &m1[r], &l1[r], p1, &f1);
-              k.accumulate(p1, &f1, 1, hd, &v[t], &n[t], 1, o1.data() + static_cast<size_t>(r) * hd);
+              k.f32.scores(q.data() + static_cast<size_t>(r) * hd, 1, hd, &kts[t], 1, &lim1, &m1[r], &l1[r], p1, &f1);
+              k.f32.accumulate(p1, &f1, 1, hd, &v[t], &n[t], 1, o1.data() + static_cast<size_t>(r) * hd);
               const size_t at = static_cast<size_t>(t) * rows + r;
               ASSERT_TRUE(same_bits(p1, p.data() + at * kKeyTile, kKeyTile)) << "row " << r << " tile " << t;
               ASSERT_TRUE(same_bits(&f1, &f[at], 1)) << "row " << r << " tile " << t;
