@@ -95,8 +95,8 @@ GenBenchResult bench_gen(const GenBenchOptions& opts) {
   auto generate = [&](const std::vector<int32_t>& ids, const GenerationParams& p) {
     return spec ? spec->generate_text(ids, p, opts.spec) : gen.generate_ids(ids, p);
   };
-  r.kv_type = opts.kv_type.name();
-  r.kv_bytes_per_token = KvCacheConfig::for_model(model->hparams(), 1, opts.kv_type).bytes_per_token();
+  r.kv_type = gen.kv_config().type.name();
+  r.kv_bytes_per_token = gen.kv_config().bytes_per_token();
 
   // Ordinary tokens only, so no control token changes the model's behaviour.
   std::vector<int32_t> prompt;

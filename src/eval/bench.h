@@ -16,7 +16,7 @@ struct GenBenchOptions {
   int n_gen = 128;
   int n_threads = 0;  // 0 = default_thread_count()
   int reps = 3;
-  KvType kv_type;     // KV cache type (f32 default)
+  KvType kv_type = default_kv_type();
   // Also measure prefill of this many prompt tokens and decode at that context,
   // one row per length (how attention cost grows with the context).
   std::vector<int> ctx_sweep;

@@ -19,7 +19,7 @@ namespace edgerag {
 struct RagTtftOptions {
   std::string index_dir, model, queries_file;
   KvReuseOptions reuse;
-  KvType kv_type = DType::F32;
+  KvType kv_type = default_kv_type();
   int n_threads = 0;      // 0: default_thread_count()
   int max_chunks = 8;
   int max_prompt_tokens = 3000;

@@ -42,7 +42,7 @@ std::string gsm8k_flexible(std::string_view text);
 struct McOptions {
   int num_fewshot = 0;            // examples prepended to every context ("\n\n" between)
   int max_new_tokens = 128;       // generation items
-  KvType kv_type;
+  KvType kv_type = default_kv_type();
 };
 
 struct McResult {

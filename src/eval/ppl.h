@@ -19,7 +19,7 @@ struct PplOptions {
   int64_t stride = 0;               // sliding only; 0 = ctx / 2
   std::string protocol = "sliding"; // sliding | chunked
   int64_t max_tokens = 0;           // 0 = the whole text
-  KvType kv_type = DType::F32;      // KV cache type (f32, f16, q8_0, int8, int4, ...)
+  KvType kv_type = default_kv_type();  // KV cache type (f32, f16, q8_0, int8, int4, ...)
 };
 
 struct PplResult {

@@ -37,7 +37,7 @@ struct QaOptions {
   double gold_position = 0.5;         // 0 = first passage, 1 = last
   int max_new_tokens = 16;
   bool attention = false;             // gold mode: attention share / rank / drift of the gold passage
-  KvType kv_type;                     // KV cache type of the generator (f32 default)
+  KvType kv_type = default_kv_type();  // KV cache type of the generator
 };
 
 struct QaScore {

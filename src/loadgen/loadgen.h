@@ -23,7 +23,7 @@ struct ServeBenchOptions {
   int system_words = 300;             // the shared system prompt of the prefix-cache run
   int threads = 0;
   int64_t kv_tokens = 32768;
-  KvType kv_type = DType::F32;
+  KvType kv_type = default_kv_type();
   int rag_queries = 0;                // > 0: also the RAG run with this many questions
   SpecOptions spec;                   // the server's speculative decoding default
 };

@@ -147,6 +147,7 @@ void Model::rerotate_keys(float* k, int64_t n_rows, int64_t delta) const {
 }
 
 std::unique_ptr<KvCache> Model::make_cache(int64_t n_tokens, KvType type) const {
+  if (gpu_ && type == KvType(DType::F16)) type = DType::F32;
   auto cache = std::make_unique<KvCache>(KvCacheConfig::for_model(hp_, n_tokens, type));
   if (gpu_) gpu_->attach(*cache);
   return cache;

@@ -57,7 +57,9 @@ class Model {
   VramUse vram() const { return gpu_ ? gpu_->vram() : VramUse{}; }
 
   // A KV cache shaped for this model holding n_tokens tokens in total, storing
-  // K/V as `type` (f32, f16, q8_0, ... rows, or KIVI int8/int4).
+  // K/V as `type` (f32, f16, q8_0, ... rows, or KIVI int8/int4). On a Vulkan
+  // device, whose KV pool holds F32 rows, F16 (the commands' default) is kept
+  // as F32; other types are refused there.
   std::unique_ptr<KvCache> make_cache(int64_t n_tokens, KvType type = DType::F32) const;
 
   // Evaluates `batch`: appends every token's K/V to `cache` (reserving blocks for

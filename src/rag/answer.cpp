@@ -162,6 +162,7 @@ std::unique_ptr<AnswerEngine> AnswerEngine::open(const AnswerModels& models) {
     // one slice as far as the step allows.
     const LlmOptions lo{.kv_tokens = 0,
                         .n_ctx = models.n_ctx,
+                        .kv_type = models.kv_type,
                         .n_threads = models.n_threads,
                         .scheduler = {.max_running = 1, .step_tokens = 512, .prefill_chunk = 512},
                         .spec = models.spec,

@@ -108,6 +108,7 @@ struct AnswerModels {  // resolved paths; empty = not used
   std::string llm_small = {};  // a second, smaller decoder for easy questions (routing); needs `llm`
   int n_threads = 0;           // 0 = default_thread_count()
   int n_ctx = 0;               // LLM context (prompt + answer); 0 = the model's, at most 4096
+  KvType kv_type = default_kv_type();  // the local LLM's KV cache (and the chunk KV it stores and reuses)
   // Speculative decoding of the engine's own generations (output unchanged; see
   // runtime/speculative.h). Local models generate through runtime/local_llm
   // (the scheduler over one KV pool), as the server does.

@@ -27,7 +27,7 @@ namespace edgerag::rag {
 
 struct ChunkKvFillOptions {
   std::vector<KvReuse> modes = {KvReuse::Chunks, KvReuse::ChunksExact};
-  KvType kv_type = DType::F32;  // the KV cache type of the server or ask that will read the store
+  KvType kv_type = default_kv_type();  // the KV cache type of the server or ask that will read the store
   int32_t n_ctx = 0;            // as ask's --ctx: 0 = the model's training context, at most 4096
 };
 

@@ -17,7 +17,7 @@ struct GenerateOptions {
   std::string prompt;
   GenerationParams gen;
   int32_t n_ctx = 0;    // 0 = Generator's default
-  KvType kv_type;       // KV cache type (f32 default)
+  KvType kv_type = default_kv_type();
   int32_t threads = 0;  // 0 = default_thread_count()
   bool chat = false;    // wrap the prompt in the model's chat template
   std::string system;   // system message (chat mode)

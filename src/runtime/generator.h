@@ -55,9 +55,10 @@ class Generator {
   // storing K/V as kv_type.
   static constexpr int32_t kDefaultMaxCtx = 4096;
   Generator(const Model& model, const Tokenizer& tokenizer, ThreadPool* pool, int32_t n_ctx = 0,
-            KvType kv_type = DType::F32);
+            KvType kv_type = default_kv_type());
 
   int32_t n_ctx() const { return n_ctx_; }
+  const KvCacheConfig& kv_config() const { return cache_->config(); }  // what the cache stores
 
   // Encodes with add_special=true, parse_special=false: the prompt is plain
   // text ("<|im_end|>" in it stays text); chat prompts with control tokens go

@@ -25,7 +25,7 @@ struct LlmOptions {
   // Per sequence; 0 = the model's training context, at most kv_tokens (at most
   // Generator::kDefaultMaxCtx with kv_tokens 0).
   int32_t n_ctx = 0;
-  KvType kv_type = DType::F32;  // how the pool stores K/V (f16, q8_0, KIVI int8/int4, ...)
+  KvType kv_type = default_kv_type();  // how the pool stores K/V (f16, q8_0, KIVI int8/int4, ...)
   int n_threads = 0;          // 0 = default_thread_count()
   SchedulerOptions scheduler;
   // Speculative decoding for requests that do not choose; SpecMode::Draft loads

@@ -17,7 +17,7 @@ class DecoderStepModel : public StepModel {
   // kv_tokens: capacity of the shared KV pool (all sequences together);
   // n_ctx: longest sequence (0 = the model's training context); kv_type: how K/V are stored.
   DecoderStepModel(const Model& model, ThreadPool* pool, int64_t kv_tokens, int32_t n_ctx = 0,
-                   KvType kv_type = DType::F32);
+                   KvType kv_type = default_kv_type());
 
   int32_t n_vocab() const override;
   int32_t n_ctx() const override { return n_ctx_; }

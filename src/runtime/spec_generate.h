@@ -18,7 +18,7 @@ class SpecEngine {
  public:
   // kv_tokens: the KV pool (and the longest sequence) of the target and the draft.
   SpecEngine(const Model& model, const Tokenizer& tok, ThreadPool* pool, int64_t kv_tokens,
-             const SpecOptions& spec, KvType kv_type = DType::F32);
+             const SpecOptions& spec, KvType kv_type = default_kv_type());
   ~SpecEngine();
 
   struct Run {

@@ -195,11 +195,13 @@ TEST(VulkanOffload, VramBudgetFailsUpFront) {
 TEST(VulkanOffload, QuantizedKvIsRefusedClearly) {
   auto m = Model::load(test::model_path("stories260K.gguf"), WeightPacking::kAuto, on_vulkan());
   try {
-    m->make_cache(64, DType::F16);
-    FAIL() << "an F16 KV cache on the device";
+    m->make_cache(64, KvType::kivi(8));
+    FAIL() << "an int8 KV cache on the device";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--kv-type f16"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--kv-type int8"), std::string::npos) << e.what();
   }
+  // F16, the commands' default, is kept in the device's F32 rows.
+  EXPECT_EQ(m->make_cache(64, DType::F16)->config().type, KvType(DType::F32));
 }
 
 // Chunk placement writes the host cache, which GPU layers do not read: refused, not wrong.

@@ -70,7 +70,7 @@ TEST(Perplexity, SlidingScoresEveryTokenOnce) {
   // Hand-computed: one forward pass, softmax of row j scores token j + 1.
   Batch b;
   for (int i = 0; i < 300; ++i) b.add(ids[i], i, 0, true);
-  auto cache = model->make_cache(300);
+  auto cache = model->make_cache(300, opt.kv_type);
   const Logits lg = model->forward(b, *cache, nullptr);
   double nll = 0;
   for (int j = 0; j + 1 < 300; ++j) {

@@ -27,8 +27,11 @@ shared = os.environ.get("EDGERAG_SHARED") or sys.argv[2]
 peer_bin = os.path.join(shared, "peers/llama.cpp/bin")
 model = os.path.join(shared, "models/stories260K.gguf")
 
+# Workers keep F32 KV: with it they give llama-server's greedy text on every prompt
+# below; with F16 one near tie (the frog named Sue) breaks the other way.
 def worker(port, tmp):
-    return start([edgerag, "serve", "-m", model, "--port", str(port), "--threads", "1"], port, f"{tmp}/w{port}.log")
+    return start([edgerag, "serve", "-m", model, "--port", str(port), "--threads", "1", "--kv-type", "f32"], port,
+                 f"{tmp}/w{port}.log")
 
 
 def metric(port, name, labels=""):

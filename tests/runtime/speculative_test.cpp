@@ -66,8 +66,10 @@ struct Stories {
   std::unique_ptr<Tokenizer> tok = Tokenizer::from_gguf(model->gguf());
   ThreadPool pool{2};
 
+  // F32 KV throughout: the stories and openings below were chosen so that
+  // lookup drafts get accepted with it.
   std::vector<int32_t> greedy(const std::vector<int32_t>& prompt, int n) {
-    Generator g(*model, *tok, &pool, 1024);
+    Generator g(*model, *tok, &pool, 1024, DType::F32);
     GenerationParams p;
     p.max_tokens = n;
     p.sampling.temperature = 0;
@@ -96,7 +98,7 @@ class Speculative : public testing::TestWithParam<std::pair<const char*, WeightP
 
 TEST_P(Speculative, GreedyLookupInAMixedBatchEqualsPlainGeneration) {
   Stories s(GetParam().first, GetParam().second);
-  DecoderStepModel step(*s.model, &s.pool, 4096, 1024);
+  DecoderStepModel step(*s.model, &s.pool, 4096, 1024, DType::F32);
   Scheduler sched(step, {.max_running = 4, .max_queued = 8, .step_tokens = 128, .prefill_chunk = 64,
                          .prefix_cache = false});
   const std::vector<std::string> openings{"Once upon a time", "Lily had a red ball", "The sun was hot",
@@ -127,7 +129,7 @@ TEST_P(Speculative, GreedyLookupInAMixedBatchEqualsPlainGeneration) {
 // output equals plain generation, drafts were accepted, and both KV pools end empty.
 TEST(SpeculativeDraft, GreedyDraftModelEqualsPlainGeneration) {
   Stories s("stories260K.gguf");
-  DecoderStepModel step(*s.model, &s.pool, 4096, 1024);
+  DecoderStepModel step(*s.model, &s.pool, 4096, 1024, DType::F32);
   auto draft = DraftModel::load(test::model_path("stories260K-q4_0-ffndown_f16.gguf"), *s.tok, "stories260K",
                                 &s.pool, 4096, 1024);
   Scheduler sched(step, {.max_running = 4, .max_queued = 8, .step_tokens = 128, .prefill_chunk = 64}, draft->step.get());

@@ -14,6 +14,7 @@
 #include "rag/answer.h"
 #include "rag/search_json.h"
 #include "kv_reuse_flag.h"
+#include "kv_type_flag.h"
 #include "spec_flag.h"
 #include "tokenizer/tokenizer.h"
 
@@ -157,6 +158,7 @@ void setup(CLI::App& app) {
       ->check(CLI::Range(0, 1024));
   cmd->add_option("-c,--ctx", a->models.n_ctx, "LLM context size in tokens (0 = model's, at most 4096)")
       ->check(CLI::Range(0, 1 << 24));
+  add_kv_type_option(cmd, &a->models.kv_type);
   a->spec = add_speculative_options(cmd);
   a->backend = add_backend_options(cmd, true);
   add_device_options(cmd);

@@ -43,7 +43,7 @@ struct IngestArgs {
   // Chunk KV precomputed for the collection's chunks (rag/chunk_kv_fill.h).
   std::string kv_model, kv_mode = "both";
   KvStoreFlags kv_store;
-  KvType kv_type = DType::F32;
+  KvType kv_type = default_kv_type();
   int kv_threads = 0, kv_ctx = 0;
 };
 
