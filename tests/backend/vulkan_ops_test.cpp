@@ -185,6 +185,44 @@ TEST_F(VulkanOps, MatmulEveryTypeOddShapes) {
   ctx->use_subgroups(true);
 }
 
+// F16 weights round the activations to F16 as the CPU does: to nearest, ties to even,
+// subnormals included, bit for bit. Vulkan lets packHalf2x16 round toward zero, and an
+// NVIDIA H200's did not round as the CPU does (3e-4 off in this file's F16 products), so
+// the shaders round with integer operations (shaders/exact.glsl). Identity weights make
+// each output one rounded activation; the values sit on, just above and beside F16 ties.
+TEST_F(VulkanOps, F16ActivationsRoundToNearestEven) {
+  const float u = std::ldexp(1.0f, -11), s24 = std::ldexp(1.0f, -24);
+  const std::vector<float> vals = {1.0f + u,  1.0f + 3 * u,  1.0f + u + std::ldexp(1.0f, -20), -(1.0f + 3 * u),
+                                   0.1f,      1.0f / 3.0f,   -3.14159265f, 1000.7f,
+                                   65519.0f,  1.5f * s24,    0.5f * s24,   0.5f * s24 + std::ldexp(1.0f, -30),
+                                   3e-6f,     6.1e-5f,       0.0f,         -0.0f};
+  const int64_t n = static_cast<int64_t>(vals.size());
+  std::vector<float> eye(n * n, 0.0f);
+  for (int64_t r = 0; r < n; ++r) eye[r * n + r] = 1.0f;
+  std::vector<uint16_t> wh(eye.size());
+  quantize_row(DType::F16, eye.data(), wh.data(), static_cast<int64_t>(eye.size()));
+  const vk::DeviceMatrix w = vk::upload_matrix(*ctx, Matrix::of(DType::F16, n, n, wh.data()));
+  std::vector<uint16_t> h(vals.size());
+  std::vector<float> want(vals.size());
+  quantize_row(DType::F16, vals.data(), h.data(), n);
+  dequantize_row(DType::F16, h.data(), want.data(), n);
+  for (int64_t tokens : {1, 16}) {  // matrix-vector kernels, and the tiled prefill kernel
+    std::vector<float> x;
+    for (int64_t t = 0; t < tokens; ++t) x.insert(x.end(), vals.begin(), vals.end());
+    auto xb = device_floats(*ctx, x);
+    for (const auto kernel : {vk::MatmulKernel::Plain, vk::MatmulKernel::Subgroup, vk::MatmulKernel::Tiled}) {
+      if (!vk::can_run(*ctx, DType::F16, kernel)) continue;
+      auto yb = ctx->alloc(tokens * n * 4);
+      vk::matmul(*ctx, w, *xb, tokens, *yb, 0, 0, kernel);
+      ctx->flush();
+      const auto got = read(*ctx, *yb, tokens * n);
+      for (int64_t i = 0; i < tokens * n; ++i)
+        ASSERT_EQ(got[i], want[i % n]) << "kernel " << static_cast<int>(kernel) << ", " << tokens << " tokens, value "
+                                       << vals[i % n];
+    }
+  }
+}
+
 // The int-dot kernels (activations quantized to Q8 on the device) against the CPU's
 // scalar matmul_ref, which quantizes them the same way (Q8_0, Q8_1 for Q4_1): the block
 // products are exact integers, so only float summation order differs. Rows not a

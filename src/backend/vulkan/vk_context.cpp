@@ -77,6 +77,15 @@ std::shared_ptr<Context> Context::shared() {
     throw;
   }
   ctx = std::move(c);
+  // Destroy the context at exit before the driver's own exit handlers run. `ctx`'s
+  // destructor was registered on the first call, before open() loaded the driver, so it
+  // runs after them: on an NVIDIA H200 every process died with SIGSEGV in ~Context
+  // (docs/PERFORMANCE.md, "GPU"). A handler registered now runs before them; holders
+  // that outlive it keep the context alive.
+  std::atexit([] {
+    std::lock_guard exit_lock(mu);
+    ctx.reset();
+  });
   return ctx;
 }
 

@@ -5,6 +5,8 @@
 // xr(v), an activation as the CPU's matmul converts it for this weight type.
 // Layouts as in ggml (tensor/dtype.h); tests compare with dequantize_row.
 
+#include "exact.glsl"
+
 uint u8(uint off) { return (wq[off >> 2] >> ((off & 3u) * 8u)) & 0xFFu; }
 int i8(uint off) { return int(u8(off) << 24) >> 24; }
 float f16(uint off) { return unpackHalf2x16(u8(off) | (u8(off + 1u) << 8)).x; }
@@ -13,7 +15,7 @@ float f16(uint off) { return unpackHalf2x16(u8(off) | (u8(off + 1u) << 8)).x; }
 // partners, round-to-nearest-even), so GPU layers round them too and agree with CPU
 // layers; the quantized types' float kernels take them as they are.
 #if defined(TYPE_F16)
-float xr(float v) { return unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x; }
+float xr(float v) { return f16_rne(v); }
 #elif defined(TYPE_BF16)
 float xr(float v) {
   const uint u = floatBitsToUint(v);

@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // Activations to Q8 blocks for the int-dot matmuls, as the CPU's quantize_activations
 // (ggml's x86 quantizers): per 32 floats d = amax / 127, q = round-half-even(x * 127 / amax),
 // s = d * sum(q) (the block sum that Q4_1's min needs), d and s rounded through F16 as
@@ -12,14 +13,14 @@ layout(push_constant) uniform P {
   uint n_blocks, x_off;
 } p;
 
-float f16_round(float v) { return unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x; }
+#include "exact.glsl"
 
 void main() {
   for (uint k = gl_GlobalInvocationID.x; k < p.n_blocks; k += gl_NumWorkGroups.x * 64u) {
     const uint x0 = p.x_off + k * 32u;
     float amax = 0.0;
     for (uint j = 0u; j < 32u; ++j) amax = max(amax, abs(x[x0 + j]));
-    const float d = amax / 127.0, id = amax != 0.0 ? 127.0 / amax : 0.0;
+    const float d = div_rn(amax, 127.0), id = amax != 0.0 ? div_rn(127.0, amax) : 0.0;
     int sum = 0;
     for (uint w = 0u; w < 8u; ++w) {
       uint packed = 0u;
@@ -30,7 +31,7 @@ void main() {
       }
       q[k * 10u + 2u + w] = packed;
     }
-    q[k * 10u] = floatBitsToUint(f16_round(d));
-    q[k * 10u + 1u] = floatBitsToUint(f16_round(d * float(sum)));
+    q[k * 10u] = floatBitsToUint(f16_rne(d));
+    q[k * 10u + 1u] = floatBitsToUint(f16_rne(d * float(sum)));
   }
 }
