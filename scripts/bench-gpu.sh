@@ -15,6 +15,9 @@ cmake --build "$root/build" --target edgerag
 B=$root/build/tools/edgerag
 for preset in qwen2.5-0.5b qwen2.5-7b mistral-7b; do
   for type in q4_0 q8_0 q4_k; do
+    # qwen2.5-0.5b's 896-wide rows are no multiple of 256: its q4_k is mostly Q5_0, which
+    # has no shader (docs/PERFORMANCE.md, "GPU").
+    [ "$preset-$type" = qwen2.5-0.5b-q4_k ] && continue
     m=$dir/$preset-$type.gguf
     [ -f "$m" ] || "$B" synth --preset "$preset" --type "$type" -o "$m" >&2
     "$B" bench gen -m "$m" --device vulkan -p 512 -n 128 --reps 3 --no-bandwidth --json |
