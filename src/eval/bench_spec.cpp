@@ -119,7 +119,7 @@ std::vector<VerifyCostRow> bench_verify_cost(const VerifyCostOptions& opts) {
   auto model = Model::load(opts.model);
   ThreadPool pool(opts.n_threads > 0 ? opts.n_threads : default_thread_count());
   const int32_t nv = model->hparams().n_vocab;
-  auto cache = model->make_cache(opts.n_ctx + opts.k_max + 1);
+  auto cache = model->make_cache(opts.n_ctx + opts.k_max + 1, default_kv_type());  // as the commands decode
   Batch batch;
   for (int32_t i = 0; i < opts.n_ctx; ++i) batch.add((i * 7919 + 13) % nv, i, 0, false);
   batch.tokens.back().logits = true;

@@ -87,8 +87,9 @@ KvCache::KvCache(const KvCacheConfig& cfg) : cfg_(cfg) {
                 block_bytes_);
   EDGERAG_CHECK(n < (size_t{1} << 30), "KV cache: budget of {} bytes is too large", cfg.budget_bytes);
   n_blocks_ = static_cast<int32_t>(n);
-  // Attention reads one (layer, head) part of each block in turn, parts a
-  // block apart: on 4 KiB pages every part is a TLB miss, so the pool asks for
+  // Attention reads one (layer, head) part of each of a sequence's blocks in
+  // turn: adjacent for blocks handed out in order, anywhere in the region
+  // otherwise, where 4 KiB pages make each a TLB miss, so the pool asks for
   // transparent huge pages (the kernel ignores the hint when it has none).
   const size_t bytes = n * block_bytes_;
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -275,7 +276,9 @@ int32_t KvCache::alloc_block() {
 }
 
 void KvCache::copy_block(int32_t from, int32_t to) {
-  std::memcpy(pool_.get() + to * block_bytes_, pool_.get() + from * block_bytes_, block_bytes_);
+  const size_t kv_bytes = k_part_bytes_ + v_part_bytes_;
+  for (int32_t l = 0; l < cfg_.n_layer; ++l)
+    for (int32_t h = 0; h < cfg_.n_head_kv; ++h) std::memcpy(part(to, l, 0, h), part(from, l, 0, h), kv_bytes);
   if (device_) device_->copy_block(from, to);
   if (!cfg_.type.is_kivi()) return;
   const Kivi& src = kivi_[from];
@@ -290,10 +293,9 @@ void KvCache::copy_block(int32_t from, int32_t to) {
 }
 
 uint8_t* KvCache::part(int32_t block, int32_t layer, int kv, int32_t head) const {
-  const size_t nh = cfg_.n_head_kv;
-  const size_t off = layer * nh * (k_part_bytes_ + v_part_bytes_) + (kv ? nh * k_part_bytes_ + head * v_part_bytes_
-                                                                       : head * k_part_bytes_);
-  return pool_.get() + static_cast<size_t>(block) * block_bytes_ + off;
+  const size_t lane = static_cast<size_t>(layer) * cfg_.n_head_kv + head;  // (layer, head) region
+  const size_t kv_bytes = k_part_bytes_ + v_part_bytes_;
+  return pool_.get() + (lane * n_blocks_ + block) * kv_bytes + (kv ? k_part_bytes_ : 0);
 }
 
 int32_t KvCache::staged_value_rows() const { return std::min(cfg_.type.keep_leading, cfg_.block_size); }

@@ -4,8 +4,10 @@
 // cache can share full blocks between sequences; writing into a shared block
 // copies it first (copy-on-write). Freeing a sequence releases its blocks.
 //
-// Block layout: [layer][K|V][kv_head][...], so one head's keys of a block are
-// contiguous. Two kinds of cache type (KvType):
+// Pool layout: [layer][kv_head][block][K|V][...]: a (layer, head)'s keys and
+// values of consecutive blocks are adjacent, so the attention over a sequence
+// whose blocks were handed out in order reads one stream per (layer, head).
+// Two kinds of cache type (KvType):
 //  - rows: each K/V row of head_dim elements stored as a tensor type (F32, F16,
 //    or a block-quantized type such as Q8_0 when head_dim is a multiple of its block);
 //    F32 and F16 keys are stored transposed in key tiles (kKvKeyTile below), the
