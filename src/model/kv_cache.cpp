@@ -9,6 +9,7 @@
 
 #include "model/kv_quant.h"
 #include "tensor/fp16.h"
+#include "tensor/ops.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -371,7 +372,12 @@ void KvCache::write(int kv, int32_t b, int32_t l, int32_t h, int32_t s, const fl
         for (int32_t d = 0; d < hd; ++d) t[d * kKvKeyTile] = src[d];
       } else {
         uint16_t* t = reinterpret_cast<uint16_t*>(dst) + at;
-        for (int32_t d = 0; d < hd; ++d) t[d * kKvKeyTile] = fp32_to_fp16(src[d]);
+        uint16_t h[64];  // converted a vector at a time, then spread over the tile's rows
+        for (int32_t d0 = 0; d0 < hd; d0 += 64) {
+          const int32_t n = std::min(64, hd - d0);
+          f32_to_f16(src + d0, h, n);
+          for (int32_t d = 0; d < n; ++d) t[(d0 + d) * kKvKeyTile] = h[d];
+        }
       }
       return;
     }

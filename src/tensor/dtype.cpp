@@ -360,11 +360,7 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
   const int64_t nb = n / std::max(1, dtype_traits(t).block_size);
   switch (t) {
     case DType::F32: std::memcpy(dst, src, n * sizeof(float)); return;
-    case DType::F16: {
-      auto* d = static_cast<uint16_t*>(dst);
-      for (int64_t i = 0; i < n; ++i) d[i] = fp32_to_fp16(src[i]);
-      return;
-    }
+    case DType::F16: return f32_to_f16(src, static_cast<uint16_t*>(dst), n);
     case DType::BF16: {
       auto* d = static_cast<uint16_t*>(dst);
       for (int64_t i = 0; i < n; ++i) d[i] = fp32_to_bf16(src[i]);

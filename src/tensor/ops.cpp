@@ -108,6 +108,11 @@ void f16_to_f32(const uint16_t* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(src[i]);
 }
 
+void f32_to_f16(const float* src, uint16_t* dst, int64_t n) {
+  if (simd()) return avx2::f32_to_f16(src, dst, n);
+  for (int64_t i = 0; i < n; ++i) dst[i] = fp32_to_fp16(src[i]);
+}
+
 void bf16_to_f32(const uint16_t* src, float* dst, int64_t n) {
   if (simd()) return avx2::bf16_to_f32(src, dst, n);
   for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(src[i]);

@@ -66,6 +66,9 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n);
 // rows, F16 / BF16 tensors, the float matmuls' activations.
 void f16_to_f32(const uint16_t* src, float* dst, int64_t n);
 void bf16_to_f32(const uint16_t* src, float* dst, int64_t n);
+// F32 -> F16, round to nearest even (8 at a time with F16C): fp32_to_fp16's bits
+// for every value but NaN, which stays a NaN (its payload may differ).
+void f32_to_f16(const float* src, uint16_t* dst, int64_t n);
 // GELU, tanh approximation.
 void gelu_inplace(float* x, int64_t n);
 // Rotary embedding of one token: x is [n_heads, head_dim]; the first n_rot dims of

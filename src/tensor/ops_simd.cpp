@@ -157,6 +157,14 @@ __attribute__((target("avx2,fma,f16c"))) void f16_to_f32(const uint16_t* src, fl
   for (; i < n; ++i) dst[i] = _cvtsh_ss(src[i]);
 }
 
+__attribute__((target("avx2,fma,f16c"))) void f32_to_f16(const float* src, uint16_t* dst, int64_t n) {
+  constexpr int kRne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), kRne));
+  for (; i < n; ++i) dst[i] = _cvtss_sh(src[i], kRne);
+}
+
 SIMD void bf16_to_f32(const uint16_t* src, float* dst, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {

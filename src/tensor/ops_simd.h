@@ -15,6 +15,7 @@ void softmax_inplace(float* x, int64_t n);
 double log_sum_exp(const float* x, int64_t n);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 void f16_to_f32(const uint16_t* src, float* dst, int64_t n);
+void f32_to_f16(const float* src, uint16_t* dst, int64_t n);
 void bf16_to_f32(const uint16_t* src, float* dst, int64_t n);
 void gelu_inplace(float* x, int64_t n);
 // Rotates pairs of every head with per-pair cos/sin tables of n_rot/2 entries.

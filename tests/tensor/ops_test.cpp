@@ -10,6 +10,7 @@
 
 #include "tensor/bandwidth.h"
 #include "tensor/cpu_features.h"
+#include "tensor/fp16.h"
 #include "tensor/ops.h"
 #include "tensor_test_util.h"
 
@@ -20,7 +21,7 @@ using test::random_floats;
 
 // Runs fn at the scalar level and at the detected level; returns both outputs.
 template <typename Fn>
-std::pair<std::vector<float>, std::vector<float>> both_levels(Fn fn) {
+auto both_levels(Fn fn) -> std::pair<decltype(fn()), decltype(fn())> {
   const Isa saved = active_isa();
   set_isa(Isa::Scalar);
   auto a = fn();
@@ -136,6 +137,32 @@ TEST(Ops, F16WideningIsExactForEveryValue) {
       if (std::isnan(ref[i])) ASSERT_TRUE(std::isnan(fast[i])) << all[i];
       else ASSERT_EQ(a, b) << all[i];
     }
+  }
+}
+
+TEST(Ops, F16RoundingMatchesTheScalarReference) {
+  // Every F16 value, the midpoints between neighbours (ties go to the even one),
+  // a step either side of them, overflow, F16 subnormals and random floats: the
+  // F16C path gives the scalar reference's bits; a NaN stays a NaN.
+  std::vector<float> x;
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float v = fp16_to_fp32(static_cast<uint16_t>(h)), next = fp16_to_fp32(static_cast<uint16_t>(h + 1));
+    x.push_back(v);
+    if (std::isfinite(v) && std::isfinite(next) && (h & 0x7FFF) != 0x7BFF) {
+      const float mid = v + (next - v) / 2;
+      x.insert(x.end(), {mid, std::nextafter(mid, v), std::nextafter(mid, next)});
+    }
+  }
+  x.insert(x.end(), {65519.0f, 65520.0f, 1e6f, -1e6f, 1e-8f, 3e-8f, -5.96e-8f, 1e-40f});
+  for (float v : random_floats(1003, 17, 100.0f)) x.push_back(v);
+  auto [ref, fast] = both_levels([&] {
+    std::vector<uint16_t> out(x.size());
+    f32_to_f16(x.data(), out.data(), static_cast<int64_t>(out.size()));
+    return out;
+  });
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (std::isnan(x[i])) ASSERT_TRUE(std::isnan(fp16_to_fp32(fast[i]))) << i;
+    else ASSERT_EQ(ref[i], fast[i]) << x[i];
   }
 }
 
