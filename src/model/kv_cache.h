@@ -148,7 +148,8 @@ class KvCache {
   void write_k(int32_t block, int32_t layer, int32_t head, int32_t slot, const float* src);
   void write_v(int32_t block, int32_t layer, int32_t head, int32_t slot, const float* src);
   // Rows [0, n) of one head's keys / values in a block as floats: in place when
-  // stored in full precision, else decoded into buf (block_size * head_dim floats).
+  // stored as F32 rows (an F32 cache's values), else decoded into buf
+  // (block_size * head_dim floats; tiled keys are turned back into rows).
   // query_block: the block holds the querying token (KIVI: its keys are read in
   // full precision while the block is being written).
   const float* k_tile(int32_t block, int32_t layer, int32_t head, int32_t n, float* buf,
