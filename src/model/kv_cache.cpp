@@ -8,8 +8,6 @@
 #include <map>
 
 #include "model/kv_quant.h"
-#include "tensor/fp16.h"
-#include "tensor/ops.h"
 #include "util/error.h"
 
 namespace edgerag {
@@ -366,18 +364,13 @@ void KvCache::write(int kv, int32_t b, int32_t l, int32_t h, int32_t s, const fl
   uint8_t* dst = part(b, l, kv, h);
   if (!cfg_.type.is_kivi()) {
     if (kv == 0 && tiled_keys_) {  // lane s % kKvKeyTile of every dimension's row of its key tile
-      const size_t at = static_cast<size_t>(s / kKvKeyTile) * hd * kKvKeyTile + s % kKvKeyTile;
-      if (cfg_.type.row == DType::F32) {
-        float* t = reinterpret_cast<float*>(dst) + at;
-        for (int32_t d = 0; d < hd; ++d) t[d * kKvKeyTile] = src[d];
-      } else {
-        uint16_t* t = reinterpret_cast<uint16_t*>(dst) + at;
-        uint16_t h[64];  // converted a vector at a time, then spread over the tile's rows
-        for (int32_t d0 = 0; d0 < hd; d0 += 64) {
-          const int32_t n = std::min(64, hd - d0);
-          f32_to_f16(src + d0, h, n);
-          for (int32_t d = 0; d < n; ++d) t[(d0 + d) * kKvKeyTile] = h[d];
-        }
+      const size_t es = dtype_traits(cfg_.type.row).type_size;  // F32 / F16: bytes per element
+      uint8_t* t = dst + (static_cast<size_t>(s / kKvKeyTile) * hd * kKvKeyTile + s % kKvKeyTile) * es;
+      uint8_t row[64 * sizeof(float)];  // converted a vector at a time, then spread over the tile's rows
+      for (int32_t d0 = 0; d0 < hd; d0 += 64) {
+        const int32_t n = std::min(64, hd - d0);
+        quantize_row(cfg_.type.row, src + d0, row, n);
+        for (int32_t d = 0; d < n; ++d) std::memcpy(t + static_cast<size_t>(d0 + d) * kKvKeyTile * es, row + d * es, es);
       }
       return;
     }
@@ -405,14 +398,15 @@ const float* KvCache::tile(int kv, int32_t b, int32_t l, int32_t h, int32_t n, f
   const int32_t hd = cfg_.head_dim;
   const uint8_t* src = part(b, l, kv, h);
   if (!cfg_.type.is_kivi()) {
-    if (kv == 0 && tiled_keys_) {  // key tiles back to rows
-      const bool f32 = cfg_.type.row == DType::F32;
+    if (kv == 0 && tiled_keys_) {  // key tiles back to rows: gathered, then widened
+      const size_t es = dtype_traits(cfg_.type.row).type_size;
+      uint8_t row[64 * sizeof(float)];
       for (int32_t j = 0; j < n; ++j) {
-        const size_t at = static_cast<size_t>(j / kKvKeyTile) * hd * kKvKeyTile + j % kKvKeyTile;
-        float* row = buf + static_cast<size_t>(j) * hd;
-        for (int32_t d = 0; d < hd; ++d) {
-          const size_t e = at + static_cast<size_t>(d) * kKvKeyTile;
-          row[d] = f32 ? reinterpret_cast<const float*>(src)[e] : fp16_to_fp32(reinterpret_cast<const uint16_t*>(src)[e]);
+        const uint8_t* t = src + (static_cast<size_t>(j / kKvKeyTile) * hd * kKvKeyTile + j % kKvKeyTile) * es;
+        for (int32_t d0 = 0; d0 < hd; d0 += 64) {
+          const int32_t m = std::min(64, hd - d0);
+          for (int32_t d = 0; d < m; ++d) std::memcpy(row + d * es, t + static_cast<size_t>(d0 + d) * kKvKeyTile * es, es);
+          dequantize_row(cfg_.type.row, row, buf + static_cast<size_t>(j) * hd + d0, m);
         }
       }
       return buf;
