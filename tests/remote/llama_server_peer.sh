@@ -18,14 +18,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-# The peer's shared-library links may be stored as small text files naming their
-# targets (docs/PERFORMANCE.md): give the loader a folder of real links.
-mkdir "$tmp/lib"
-for f in "$peer"/*.so*; do
-  n=$(basename "$f")
-  if [ "$(stat -c %s "$f")" -lt 200 ] && ! head -c 4 "$f" | grep -q ELF; then ln -s "$peer/$(cat "$f")" "$tmp/lib/$n"
-  else ln -s "$f" "$tmp/lib/$n"; fi
-done
+bash "$(dirname "$0")/../../scripts/peer-lib-links.sh" "$peer" "$tmp/lib"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_up() {  # url pid
