@@ -16,6 +16,7 @@ packages=(
   libtesseract-dev tesseract-ocr-eng
   libvulkan-dev glslc                  # the Vulkan backend (headers, loader, shader compiler)
   mesa-vulkan-drivers vulkan-tools     # lavapipe: the software Vulkan device the GPU tests run on
+  libegl1                              # glvnd EGL: NVIDIA's Vulkan driver needs it, even headless
   nodejs                               # OpenAI npm client and web page tests (tests/js)
   chromium                             # the web page test's headless browser (driven by puppeteer-core)
   sqlite3-doc                          # the demo corpus (SQLite HTML documentation)

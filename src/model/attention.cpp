@@ -122,11 +122,12 @@ Tiling tile_batch(const Batch& batch, int32_t block_size) {
 
 // Per-thread working set of one work item; grows to the largest tile seen.
 // Key tiles go to the kernels kMaxKeyTiles at a time, so K/V decoded from
-// that many blocks may be pending: kbuf and vbuf hold one block per tile.
+// that many blocks may be pending: kbuf and vbuf hold one block per tile
+// (only for caches the kernels cannot read in place).
 struct Scratch {
   std::vector<float> q, o, m, l, p, f, kt, kbuf, vbuf;
   std::vector<int32_t> lim;
-  void fit(int32_t rows, int32_t hd, int32_t block_size) {
+  void fit(int32_t rows, int32_t hd, int32_t block_size, bool decoded) {
     constexpr size_t kt_n = attn::kMaxKeyTiles;
     const size_t rh = static_cast<size_t>(rows) * hd, bh = static_cast<size_t>(block_size) * hd;
     if (q.size() < rh) q.resize(rh), o.resize(rh);
@@ -135,6 +136,7 @@ struct Scratch {
       f.resize(kt_n * rows), lim.resize(kt_n * rows);
       p.resize(kt_n * rows * kKeyTile);
     }
+    if (!decoded) return;
     if (kt.size() < kt_n * hd * kKeyTile) kt.resize(kt_n * hd * kKeyTile);
     if (kbuf.size() < kt_n * bh) kbuf.resize(kt_n * bh), vbuf.resize(kt_n * bh);
   }
@@ -157,7 +159,7 @@ void attend_tile(const KvCache& cache, const attn::Kernels& kern, const Tiling& 
   }();
   const bool in_place = cache.tiled_keys();
   const int32_t bs = cache.block_size(), hd = cache.config().head_dim, rows = tile.n_tok * group;
-  s.fit(rows, hd, bs);
+  s.fit(rows, hd, bs, !in_place);
   for (int32_t i = 0; i < tile.n_tok; ++i) {
     const float* src = q + tiling.tokens[tile.first + i] * q_stride + static_cast<int64_t>(kv_head) * group * hd;
     float* dst = s.q.data() + static_cast<size_t>(i) * group * hd;

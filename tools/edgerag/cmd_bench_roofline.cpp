@@ -1,5 +1,6 @@
 // edgerag bench roofline: the F32 GEMM peak of this CPU through the engine's
-// matmul, the denominator of the MFU figures (`report quant --roofline`).
+// matmul, the denominator of the MFU figures (`report quant --roofline`), and
+// the CPU's FMA peak on the same threads.
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -11,7 +12,7 @@ namespace edgerag::cli {
 namespace {
 
 void setup(CLI::App& app) {
-  auto* cmd = app.add_subcommand("roofline", "F32 GEMM peak GFLOP/s (the MFU denominator)");
+  auto* cmd = app.add_subcommand("roofline", "F32 GEMM peak GFLOP/s (the MFU denominator) and the CPU's FMA peak");
   auto o = std::make_shared<RooflineOptions>();
   auto json = std::make_shared<bool>(false);
   cmd->add_option("--size", o->size, "Square weight size")->default_val(1024);
@@ -23,12 +24,16 @@ void setup(CLI::App& app) {
     const RooflineResult r = gemm_roofline(*o);
     if (*json)
       return (void)std::printf("%s\n", nlohmann::json{{"size", r.size}, {"tokens", r.tokens}, {"threads", r.threads},
-                                                      {"reps", r.reps}, {"gflops", r.gflops}}
+                                                      {"reps", r.reps}, {"gflops", r.gflops},
+                                                      {"fma_peak_gflops", r.fma_peak_gflops},
+                                                      {"fma_vector_bits", r.fma_vector_bits}}
                                            .dump()
                                            .c_str());
     std::printf("F32 GEMM %lldx%lld x %lld tokens, %d threads: %.1f GFLOP/s (best of %d)\n",
                 static_cast<long long>(r.size), static_cast<long long>(r.size), static_cast<long long>(r.tokens),
                 r.threads, r.gflops, r.reps);
+    std::printf("FMA peak (%d-bit, %d threads): %.1f GFLOP/s; the GEMM reaches %.0f%% of it\n", r.fma_vector_bits,
+                r.threads, r.fma_peak_gflops, 100 * r.gflops / r.fma_peak_gflops);
   });
 }
 
