@@ -45,9 +45,11 @@ const DType kTypes[] = {DType::F32,        DType::F16,       DType::BF16,      D
                         DType::ER_Q3_G32,  DType::ER_Q3_G64, DType::ER_Q3_G128, DType::ER_Q2_G32, DType::ER_Q2_G64,
                         DType::ER_Q2_G128};
 
-// args: type index, n_tokens, threads, packed (1: the load-time layout of
-// tensor/repack.h where the ISA level has kernels for it). 1024 -> 4864 (a
-// multiple of every block size).
+// args: type index, n_tokens (1: decode, 5: a verification of 4 drafts, 64:
+// prefill), threads, packed (1: the load-time layout of tensor/repack.h where
+// the ISA level has kernels for it). 1024 -> 4864 (a multiple of every block
+// size; the weights fit in the last-level cache: this times the arithmetic
+// more than the memory).
 void BM_Matmul(benchmark::State& state) {
   const DType t = kTypes[state.range(0)];
   const int64_t nt = state.range(1), cols = 1024, rows = 4864;
@@ -68,7 +70,7 @@ void BM_Matmul(benchmark::State& state) {
 
 void matmul_args(benchmark::internal::Benchmark* b) {
   for (int i = 0; i < static_cast<int>(std::size(kTypes)); ++i)
-    for (int nt : {1, 64})
+    for (int nt : {1, 5, 64})
       for (int th : {1, 2})
         for (int packed : {0, 1}) b->Args({i, nt, th, packed});
 }
