@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <vector>
 
-#include "tensor/fma_peak.h"
 #include "tensor/ops.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -31,9 +30,6 @@ RooflineResult gemm_roofline(const RooflineOptions& opt) {
     ++r.reps;
   } while (total.seconds() < opt.min_seconds || r.reps < 3);
   r.gflops = best / 1e9;
-  const FmaPeak peak = measure_fma_peak(pool, std::min(opt.min_seconds, 0.2));
-  r.fma_peak_gflops = peak.gflops;
-  r.fma_vector_bits = peak.vector_bits;
   return r;
 }
 

@@ -1,7 +1,6 @@
 // The peak a model-FLOPs-utilization figure is measured against: the F32 GEMM
 // rate of this CPU through the engine's own matmul (`edgerag bench roofline`),
-// and MFU = achieved model FLOP/s (2 x parameters per token) over that peak;
-// beside it the CPU's FMA peak (tensor/fma_peak.h), what no f32 kernel can pass.
+// and MFU = achieved model FLOP/s (2 x parameters per token) over that peak.
 #pragma once
 #include <cstdint>
 
@@ -19,8 +18,6 @@ struct RooflineResult {
   int threads = 0;
   int reps = 0;
   double gflops = 0;  // best repetition: 2 x size^2 x tokens / seconds
-  double fma_peak_gflops = 0;  // independent FMA chains on the same threads
-  int fma_vector_bits = 0;
 };
 
 RooflineResult gemm_roofline(const RooflineOptions& opt);

@@ -60,21 +60,25 @@ __attribute__((NOT_VECTORIZED)) float chains_scalar(float seed) { return chains<
 }  // namespace
 
 FmaPeak measure_fma_peak(ThreadPool& pool, double min_seconds) {
+  struct Level {
+    float (*run)(float);
+    int vector_bits, chains;
+  };
   const Isa isa = active_isa();
+  const Level lv = isa == Isa::Avx512 ? Level{chains512, 512, kChains512}
+                   : isa == Isa::Avx2 ? Level{chains256, 256, kChains256}
+                                      : Level{chains_scalar, 32, kChainsScalar};
   FmaPeak r;
-  r.vector_bits = isa == Isa::Avx512 ? 512 : isa == Isa::Avx2 ? 256 : 32;
-  auto run = isa == Isa::Avx512 ? chains512 : isa == Isa::Avx2 ? chains256 : chains_scalar;
+  r.vector_bits = lv.vector_bits;
   std::vector<float> sink(static_cast<size_t>(pool.size()) * 16);  // a cache line per thread
-  const int n_chains = isa == Isa::Avx512 ? kChains512 : isa == Isa::Avx2 ? kChains256 : kChainsScalar;
-  const double flops = 2.0 * kIters * n_chains * (r.vector_bits / 32) * pool.size();
-  pool.run_all([&](int t) { sink[static_cast<size_t>(t) * 16] = run(static_cast<float>(t)); });  // warm-up
+  const double flops = 2.0 * kIters * lv.chains * (lv.vector_bits / 32) * pool.size();
+  pool.run_all([&](int t) { sink[static_cast<size_t>(t) * 16] = lv.run(static_cast<float>(t)); });  // warm-up
   Timer total;
-  do {
+  for (int reps = 0; total.seconds() < min_seconds || reps < 3; ++reps) {
     Timer t;
-    pool.run_all([&](int th) { sink[static_cast<size_t>(th) * 16] += run(static_cast<float>(th)); });
+    pool.run_all([&](int th) { sink[static_cast<size_t>(th) * 16] += lv.run(static_cast<float>(th)); });
     r.gflops = std::max(r.gflops, flops / std::max(t.seconds(), 1e-9) / 1e9);
-    ++r.reps;
-  } while (total.seconds() < min_seconds || r.reps < 3);
+  }
   volatile float keep = sink[0];
   (void)keep;
   return r;

@@ -10,7 +10,6 @@ namespace edgerag {
 struct FmaPeak {
   double gflops = 0;  // best repetition: 2 x FMA lanes per second, all threads
   int vector_bits = 0;  // 512, 256 or 32 (scalar)
-  int reps = 0;
 };
 
 // Repeats the timed loop until min_seconds have passed (at least 3 times).

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -80,16 +81,8 @@ def run_all(fn, n):
 def main(tmp):
     if not os.access(os.path.join(peer_bin, "llama-server"), os.X_OK):
         fail(f"the llama.cpp peer is missing: {peer_bin}/llama-server (see {shared}/peers/README.md)")
-    # The peer's shared-library links may be stored as small text files naming
-    # their targets (docs/PERFORMANCE.md): give the loader a folder of real links.
-    os.mkdir(f"{tmp}/lib")
-    for n in os.listdir(peer_bin):
-        if ".so" not in n:
-            continue
-        f = os.path.join(peer_bin, n)
-        head = open(f, "rb").read(4)
-        target = os.path.join(peer_bin, open(f).read().strip()) if os.path.getsize(f) < 200 and head != b"\x7fELF" else f
-        os.symlink(target, f"{tmp}/lib/{n}")
+    links = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "peer-lib-links.sh")
+    subprocess.run(["bash", links, peer_bin, f"{tmp}/lib"], check=True)
 
     w1, w2, pp, front, front2 = (free_port() for _ in range(5))
     worker(w1, tmp)

@@ -10,6 +10,7 @@
 
 #include "tensor/bandwidth.h"
 #include "tensor/cpu_features.h"
+#include "tensor/fma_peak.h"
 #include "tensor/fp16.h"
 #include "tensor/ops.h"
 #include "tensor_test_util.h"
@@ -267,6 +268,19 @@ TEST(Ops, ReadBandwidthProbeCountsWhatItReads) {
   EXPECT_LT(bw.max_gbs, copy_best * 50) << "memcpy " << copy_best << " GB/s";
   // (How repeatable the probe is depends on what else holds the cores: `bench gen`
   // prints its figure, and docs/PERFORMANCE.md quotes figures measured side by side.)
+}
+
+TEST(Ops, FmaPeakProbeRunsAtTheActiveLevel) {
+  // `bench roofline`'s FMA peak: a positive rate at the width of the level it ran at.
+  ThreadPool pool(1);
+  const Isa saved = active_isa();
+  for (Isa isa : {Isa::Scalar, saved}) {
+    set_isa(isa);
+    const FmaPeak p = measure_fma_peak(pool, 0.01);
+    EXPECT_GT(p.gflops, 0.0);
+    EXPECT_EQ(p.vector_bits, isa == Isa::Avx512 ? 512 : isa == Isa::Avx2 ? 256 : 32);
+  }
+  set_isa(saved);
 }
 
 }  // namespace
