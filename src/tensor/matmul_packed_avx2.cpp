@@ -36,11 +36,12 @@ SIMD inline __m256i bcast4(const int8_t* p) {
 // A group is two passes of 8 rows (Self::half<NT>(.., h, ..) for h = 0, 1).
 template <class Self>
 struct Halves {
-  template <int NT>
+  template <int NT, int G, bool kStream>
   SIMD static void tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t* ints,
                         float* y, size_t ys) {
-    Self::template half<NT>(nb, g, 0, x, xs, dx, ints, y, ys);
-    Self::template half<NT>(nb, g, 1, x, xs, dx, ints, y, ys);
+    static_assert(G == 1);
+    Self::template half<NT, kStream>(nb, g, 0, x, xs, dx, ints, y, ys);
+    Self::template half<NT, kStream>(nb, g, 1, x, xs, dx, ints, y, ys);
   }
 };
 
@@ -103,7 +104,7 @@ struct Avx2P : Halves<Avx2P<W, A, Q, kOffset>> {
   }
 
   // Rows 8h..8h+7 x NT tokens over all blocks, into y[t * ys + i].
-  template <int NT>
+  template <int NT, bool kStream>
   SIMD static void half(int64_t nb, const uint8_t* g, int h, const uint8_t* x, size_t xs, const float* dx,
                         const int32_t* base, float* y, size_t ys) {
     const __m256i ones = _mm256_set1_epi16(1);
@@ -112,7 +113,7 @@ struct Avx2P : Halves<Avx2P<W, A, Q, kOffset>> {
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = g + b * kBlockBytes;
-      if (NT < kNT && h == 0) prefetch_ahead(blk, kBlockBytes);  // the second half finds the group cached
+      if (kStream && h == 0) prefetch_ahead(blk, kBlockBytes);  // the second half finds the group cached
       const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16 * h)));
       __m256i u[8];
       unpack(blk, h, u);
@@ -155,7 +156,7 @@ struct Avx2Q4K : Halves<Avx2Q4K> {
   static void terms(int64_t nsb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* ints) {
     q45k_terms(nsb, nt, x, xs, dx, ints);
   }
-  template <int NT>
+  template <int NT, bool kStream>
   SIMD static void half(int64_t nsb, const uint8_t* g, int h, const uint8_t* x, size_t xs, const float* dx,
                         const int32_t* ints, float* y, size_t ys) {
     const __m256i k6 = _mm256_set1_epi32(0x3f3f3f3f), k4 = _mm256_set1_epi32(0x0f0f0f0f),
@@ -274,9 +275,10 @@ struct Avx2Float {
       }
     }
   }
-  template <int NT>
+  template <int NT, int G, bool kStream>
   SIMD static void tile(int64_t n, const uint8_t* g, const uint8_t*, size_t, const float* dx, const int32_t*, float* y,
                         size_t ys) {
+    static_assert(G == 1);
     __m256 acc[2][2][NT];  // [chain][half][token]
     UNROLL
     for (int h = 0; h < 2; ++h)
@@ -284,7 +286,7 @@ struct Avx2Float {
       for (int t = 0; t < NT; ++t) acc[0][h][t] = acc[1][h][t] = _mm256_setzero_ps();
     int64_t e = 0;
     for (; e + 2 <= n; e += 2) {
-      if constexpr (NT < kNT) prefetch_ahead(g + e * kBlockBytes, 2 * kBlockBytes);
+      if constexpr (kStream) prefetch_ahead(g + e * kBlockBytes, 2 * kBlockBytes);
       UNROLL
       for (int c = 0; c < 2; ++c) step<NT>(g, e + c, dx, n, acc[c]);
     }

@@ -76,9 +76,9 @@ SIMD void block_terms(int64_t nb, int nt, const uint8_t* x, size_t xs, float* dx
 // broadcast serves the G groups: with one group the broadcasts are as many
 // instructions as the dot products, and the 8-token tile ran at about one
 // vpdpbusd per cycle of the two the core issues (G = 2: +16-20% for Q4_0 /
-// Q8_0 in BM_Matmul/64). Narrow tiles (decode, verification) keep one group:
-// two groups are two weight streams, which read memory slower.
-template <class P, int NT, int G>
+// Q8_0 in BM_Matmul/64). Streaming tiles (kStream: decode, verification)
+// keep one group: two groups are two weight streams, which read memory slower.
+template <class P, int NT, int G, bool kStream>
 SIMD void block_group_tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t* base,
                            float* y, size_t ys) {
   // Fewer tokens leave registers for two dot chains per token (shorter latency chains).
@@ -95,7 +95,7 @@ SIMD void block_group_tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_
     UNROLL
     for (int j = 0; j < G; ++j) {
       const uint8_t* blk = g + j * gb + b * P::kBlockBytes;
-      if constexpr (NT < P::kNT) prefetch_ahead(blk, P::kBlockBytes);
+      if constexpr (kStream) prefetch_ahead(blk, P::kBlockBytes);
       dw[j] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
       P::unpack(blk + P::kHead, u[j]);
     }
@@ -147,10 +147,10 @@ struct Blocks32P {
   SIMD static void terms(int64_t nb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* ints) {
     block_terms<Self>(nb, nt, x, xs, dx, ints);
   }
-  template <int NT, int G = 1>
+  template <int NT, int G, bool kStream>
   SIMD static void tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t* ints,
                         float* y, size_t ys) {
-    block_group_tile<Self, NT, G>(nb, g, x, xs, dx, ints, y, ys);
+    block_group_tile<Self, NT, G, kStream>(nb, g, x, xs, dx, ints, y, ys);
   }
 };
 struct Q4_0P : Blocks32P<Q4_0P> {
@@ -229,9 +229,10 @@ struct Q45_KP {
   static void terms(int64_t nsb, int nt, const uint8_t* x, size_t xs, float* dx, int32_t* ints) {
     q45k_terms(nsb, nt, x, xs, dx, ints);
   }
-  template <int NT>
+  template <int NT, int G, bool kStream>
   SIMD static void tile(int64_t nsb, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t* ints,
                         float* y, size_t ys) {
+    static_assert(G == 1);
     constexpr int kChains = NT >= 4 ? 1 : 2;
     const __m512i k6 = _mm512_set1_epi32(0x3f3f3f3f), k4 = _mm512_set1_epi32(0x0f0f0f0f),
                   k2 = _mm512_set1_epi32(0x03030303), lo16 = _mm512_set1_epi32(0x00ff00ff),
@@ -241,7 +242,7 @@ struct Q45_KP {
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nsb; ++b) {
       const uint8_t* blk = g + b * kBlockBytes;
-      if constexpr (NT < kNT) prefetch_ahead(blk, kBlockBytes);
+      if constexpr (kStream) prefetch_ahead(blk, kBlockBytes);
       const __m512i w0 = load(blk + 64), w1 = load(blk + 128), w2 = load(blk + 192);
       // Mins first (their registers are free again for the quants): 16 rows x 8 mins.
       {
@@ -328,16 +329,17 @@ struct Q6_KP {
       }
     }
   }
-  template <int NT>
+  template <int NT, int G, bool kStream>
   SIMD static void tile(int64_t nsb, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t* ints,
                         float* y, size_t ys) {
+    static_assert(G == 1);
     const __m512i lo4 = _mm512_set1_epi8(0x0f), six = _mm512_set1_epi8(0x3f);
     __m512 acc[NT];
     UNROLL
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nsb; ++b) {
       const uint8_t* blk = g + b * kBlockBytes;
-      if constexpr (NT < kNT) prefetch_ahead(blk, kBlockBytes);
+      if constexpr (kStream) prefetch_ahead(blk, kBlockBytes);
       // The 16 scales of 16 rows as sign-extended int32 lanes, memory operands of vpmulld.
       alignas(64) int32_t sc[16][kPackRows];
       UNROLL
@@ -387,11 +389,11 @@ struct Q6_KP {
 // each activation broadcast serving the G groups (with one group, the loads of
 // a step outnumbered its FMAs). Two fixed accumulator chains per row and token
 // (even and odd steps, added at the end): the same order for any NT and G, so
-// a token's result never depends on the batch. Narrow tiles (a few tokens)
+// a token's result never depends on the batch. Streaming tiles (kStream)
 // prefetch the group's stream kAhead bytes ahead, as the row-major GEMV does.
 // A macro because BF16's tile needs its own target (a step must inline into it).
 #define EDGERAG_FLOAT_TILE(TARGET)                                                                                     \
-  template <int NT, int G = 1>                                                                                         \
+  template <int NT, int G, bool kStream>                                                                               \
   TARGET static void tile(int64_t n, const uint8_t* g, const uint8_t* x, size_t xs, const float* dx, const int32_t*,   \
                           float* y, size_t ys) {                                                                       \
     __m512 acc[2][G][NT];                                                                                              \
@@ -401,7 +403,7 @@ struct Q6_KP {
       for (int t = 0; t < NT; ++t) acc[0][j][t] = acc[1][j][t] = _mm512_setzero_ps();                                  \
     int64_t e = 0;                                                                                                     \
     for (; e + 2 <= n; e += 2) {                                                                                       \
-      if constexpr (NT < kNT)                                                                                          \
+      if constexpr (kStream)                                                                                           \
         for (int j = 0; j < G; ++j) prefetch_ahead(g + (j * n + e) * kBlockBytes, 2 * kBlockBytes);                   \
       UNROLL                                                                                                           \
       for (int c = 0; c < 2; ++c) step<NT, G>(g, e + c, x, xs, dx, n, acc[c]);                                        \
