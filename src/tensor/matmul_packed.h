@@ -16,7 +16,7 @@
 namespace edgerag {
 namespace {
 
-// Streaming tiles (decode, verification, a batched step's one full tile) read
+// Streaming tiles (decode, verification, the first full tile of a panel) read
 // each weight once from memory: their packed stream is prefetched kAhead bytes
 // in front of the reads (`bytes` from p on, once per cache line), as the
 // row-major GEMV does; without it the K-quant GEMVs, with long computations per
@@ -61,7 +61,7 @@ constexpr int tile_groups() {
 }
 
 // All groups for NT tokens, whose terms are dx / ints. Tiles narrower than the
-// widest stream; the widest streams when it is the call's only full tile.
+// widest stream; so does the first full tile of a call (packed_matmul).
 template <class P, int NT, bool kStream = (NT < P::kNT)>
 void groups_pass(int64_t nb, const uint8_t* w, size_t group_bytes, int64_t ng, const uint8_t* x, size_t xs,
                  const float* dx, const int32_t* ints, float* y, size_t ys) {
@@ -95,7 +95,7 @@ void packed_matmul(int64_t cols, const uint8_t* w, int64_t ng, const uint8_t* x,
   const size_t gb = static_cast<size_t>(nb) * P::kBlockBytes;
   const int64_t fs = nb * P::kFloats, is = nb * P::kInts;  // terms per token
   int64_t t = 0;
-  if (nt >= P::kNT && nt < 2 * P::kNT) {  // one full tile (a batched decode or verification step)
+  if (nt >= P::kNT) {  // the first full tile reads the panel from memory: it streams; the rest re-read it from L2
     groups_pass<P, P::kNT, true>(nb, w, gb, ng, x, xs, dx, ints, y, ys);
     t = P::kNT;
   }
