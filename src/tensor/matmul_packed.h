@@ -2,10 +2,10 @@
 // of every ISA level (matmul_packed_avx512.cpp, matmul_packed_avx2.cpp). A
 // packed format P gives kElems elements and kBlockBytes bytes per block of
 // kPackRows rows, kFloats / kInts terms per (token, block) computed by
-// terms(), tile<NT>() for one group of rows and NT tokens, and kNT, the widest
-// token tile (optionally kGroups: tile<NT, G, kStream>() takes G groups at once,
-// and kStream says whether to prefetch the weights as a single stream). No
-// target attribute here: the kernels carry their own.
+// terms(), tile<NT, G, kStream>() for G groups of rows (1 unless P has
+// kGroups) and NT tokens, prefetching its weights as one stream when kStream,
+// and kNT, the widest token tile. No target attribute here: the kernels carry
+// their own.
 #pragma once
 #include <cstddef>
 #include <cstdint>
