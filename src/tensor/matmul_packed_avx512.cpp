@@ -90,13 +90,14 @@ SIMD void block_group_tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_
     UNROLL
     for (int t = 0; t < NT; ++t) acc[j][t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    __m512 dw[G];
+    __m512 dw[G], mw[G];  // the 16 rows' d, and m (after the 16 d) for formats with a min
     __m512i u[G][P::kVecs];
     UNROLL
     for (int j = 0; j < G; ++j) {
       const uint8_t* blk = g + j * gb + b * P::kBlockBytes;
       if constexpr (kStream) prefetch_ahead(blk, P::kBlockBytes);
       dw[j] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+      if constexpr (P::kFloats == 2) mw[j] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32)));
       P::unpack(blk + P::kHead, u[j]);
     }
     UNROLL
@@ -120,12 +121,7 @@ SIMD void block_group_tile(int64_t nb, const uint8_t* g, const uint8_t* x, size_
       for (int j = 0; j < G; ++j) {
         if constexpr (kChains == 2) s[j][0] = _mm512_add_epi32(s[j][0], s[j][1]);
         acc[j][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[j][0]), _mm512_mul_ps(dw[j], dxv), acc[j][t]);
-        // The min: m_w * s_x per block (m after the 16 scales).
-        if constexpr (P::kFloats == 2) {
-          const uint8_t* blk = g + j * gb + b * P::kBlockBytes;
-          acc[j][t] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32))),
-                                      _mm512_set1_ps(d[1]), acc[j][t]);
-        }
+        if constexpr (P::kFloats == 2) acc[j][t] = _mm512_fmadd_ps(mw[j], _mm512_set1_ps(d[1]), acc[j][t]);  // m_w s_x
       }
     }
   }
